@@ -1,0 +1,295 @@
+//! Configuration: a TOML file in the XDG config directory, each key overridable from the
+//! environment (`PERCH_*`). A bad file is reported with its path, line and problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::Secret;
+
+pub const DEFAULT_API_BASE: &str = "https://api.x.com";
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
+pub const DEFAULT_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
+pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
+
+/// The file as written by a person. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    data_dir: Option<PathBuf>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    api_base: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    redirect_uri: Option<String>,
+    poll_interval_secs: Option<u64>,
+    max_in_flight: Option<usize>,
+    backfill_cap: Option<usize>,
+    #[serde(default)]
+    accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// Per-account settings, keyed by handle (without `@`) in `[accounts.<handle>]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub poll_interval_secs: Option<u64>,
+    /// Saved replies, with `{sender}`, `{sender_name}` and `{account}` placeholders.
+    #[serde(default)]
+    pub templates: Vec<String>,
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file that was read (or would be), for messages.
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub api_base: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub redirect_uri: String,
+    pub poll_interval_secs: u64,
+    pub max_in_flight: usize,
+    pub backfill_cap: usize,
+    pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error(
+        "cannot find a home directory to keep perch's files in; set PERCH_CONFIG and PERCH_DATA_DIR"
+    )]
+    NoHome,
+}
+
+/// Where perch keeps things by default (XDG on Linux).
+pub struct Dirs {
+    pub config_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+pub fn default_dirs() -> Result<Dirs, ConfigError> {
+    let dirs = directories::ProjectDirs::from("", "", "perch").ok_or(ConfigError::NoHome)?;
+    let state_dir = dirs
+        .state_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dirs.data_local_dir().join("state"));
+    Ok(Dirs {
+        config_file: dirs.config_dir().join("config.toml"),
+        data_dir: dirs.data_dir().to_path_buf(),
+        state_dir,
+    })
+}
+
+impl Config {
+    /// Reads the config file (if any) and applies the environment on top.
+    pub fn load() -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PERCH_"))
+            .collect();
+        Config::load_from(&env)
+    }
+
+    /// As [`Config::load`], with the environment given (tests).
+    pub fn load_from(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let dirs = default_dirs()?;
+        let config_path = env
+            .get("PERCH_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or(dirs.config_file);
+        let file = match std::fs::read_to_string(&config_path) {
+            Ok(text) => parse_file(&config_path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: config_path,
+                    message: format!("cannot read it: {e}"),
+                });
+            }
+        };
+        let pick = |name: &str, file_value: Option<String>, default: &str| -> String {
+            env.get(name)
+                .cloned()
+                .or(file_value)
+                .unwrap_or_else(|| default.to_string())
+        };
+        let parse_num =
+            |name: &str, file_value: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+                match env.get(name) {
+                    Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Env {
+                        name: name.to_string(),
+                        message: format!("expected a whole number, got {v:?}"),
+                    }),
+                    None => Ok(file_value.unwrap_or(default)),
+                }
+            };
+        let poll_interval_secs = parse_num(
+            "PERCH_POLL_INTERVAL",
+            file.poll_interval_secs,
+            DEFAULT_POLL_INTERVAL_SECS,
+        )?
+        .max(1);
+        let config = Config {
+            data_dir: env
+                .get("PERCH_DATA_DIR")
+                .map(PathBuf::from)
+                .or(file.data_dir)
+                .unwrap_or(dirs.data_dir),
+            state_dir: dirs.state_dir,
+            client_id: env
+                .get("PERCH_CLIENT_ID")
+                .cloned()
+                .or(file.client_id)
+                .filter(|s| !s.is_empty()),
+            client_secret: env
+                .get("PERCH_CLIENT_SECRET")
+                .cloned()
+                .or(file.client_secret)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
+            api_base: pick("PERCH_API_BASE", file.api_base, DEFAULT_API_BASE),
+            authorize_url: pick(
+                "PERCH_AUTHORIZE_URL",
+                file.authorize_url,
+                DEFAULT_AUTHORIZE_URL,
+            ),
+            token_url: pick("PERCH_TOKEN_URL", file.token_url, DEFAULT_TOKEN_URL),
+            redirect_uri: pick(
+                "PERCH_REDIRECT_URI",
+                file.redirect_uri,
+                DEFAULT_REDIRECT_URI,
+            ),
+            poll_interval_secs,
+            max_in_flight: file.max_in_flight.unwrap_or(4).max(1),
+            backfill_cap: file.backfill_cap.unwrap_or(800),
+            accounts: file.accounts,
+            config_path,
+        };
+        for (name, value) in [
+            ("api_base", &config.api_base),
+            ("authorize_url", &config.authorize_url),
+            ("token_url", &config.token_url),
+            ("redirect_uri", &config.redirect_uri),
+        ] {
+            if url::Url::parse(value).is_err() {
+                return Err(ConfigError::File {
+                    path: config.config_path.clone(),
+                    message: format!(
+                        "{name} = {value:?} is not a URL (set it in the file or as PERCH_{})",
+                        name.to_uppercase()
+                    ),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The settings of one account (by handle, without `@`, case-insensitive).
+    pub fn account(&self, username: &str) -> AccountConfig {
+        self.accounts
+            .iter()
+            .find(|(k, _)| k.trim_start_matches('@').eq_ignore_ascii_case(username))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The poll interval of one account: its own override, else the default.
+    pub fn poll_interval_for(&self, username: &str) -> u64 {
+        self.account(username)
+            .poll_interval_secs
+            .unwrap_or(self.poll_interval_secs)
+            .max(1)
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    toml::from_str::<ConfigFile>(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = match line {
+            Some(line) => format!("line {line}: {}", e.message()),
+            None => e.message().to_string(),
+        };
+        ConfigError::File {
+            path: path.to_path_buf(),
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "api_base = \"http://127.0.0.1:1\"\npoll_interval_secs = 30\n",
+        )
+        .unwrap();
+        let cfg = Config::load_from(&env(&[
+            ("PERCH_CONFIG", path.to_str().unwrap()),
+            ("PERCH_API_BASE", "http://127.0.0.1:2"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.api_base, "http://127.0.0.1:2");
+        assert_eq!(cfg.poll_interval_secs, 30);
+        assert_eq!(cfg.token_url, DEFAULT_TOKEN_URL);
+    }
+
+    #[test]
+    fn bad_file_names_file_line_and_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "client_id = \"abc\"\npoll_interval_secs = \"soon\"\n",
+        )
+        .unwrap();
+        let err = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let path2 = dir.path().join("typo.toml");
+        std::fs::write(&path2, "clientid = \"abc\"\n").unwrap();
+        let err = Config::load_from(&env(&[("PERCH_CONFIG", path2.to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1") && err.contains("clientid"), "{err}");
+    }
+
+    #[test]
+    fn bad_environment_number_is_named() {
+        let err = Config::load_from(&env(&[
+            ("PERCH_CONFIG", "/nonexistent/perch.toml"),
+            ("PERCH_POLL_INTERVAL", "fast"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PERCH_POLL_INTERVAL"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! perch: a terminal dashboard for the @mentions of several X accounts.
+//! See ARCHITECTURE.md (in the shared design folder) for how the modules fit together.
+
+pub mod config;
+pub mod domain;
+pub mod outbox;
+pub mod store;
+pub mod sync;
+pub mod text;
+pub mod x;

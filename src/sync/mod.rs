@@ -1,0 +1,47 @@
+//! The sync engine: a tokio task that polls every active account, commits each page to the store,
+//! and reports what happened as `SyncEvent`s. It takes `Command`s from the UI and the CLI.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Account, AccountId};
+
+/// What the engine tells the UI. The UI re-reads the store on these; it never gets mention data
+/// through the channel (the store is the source of truth).
+#[derive(Clone, Debug)]
+pub enum SyncEvent {
+    /// A poll of this account started (the UI shows a spinner).
+    Started { account_id: AccountId },
+    /// A page was committed: `inserted` new mentions are in the store.
+    PageCommitted {
+        account_id: AccountId,
+        inserted: usize,
+    },
+    /// A poll finished; `next_poll_at` is when the engine plans the next one.
+    Finished {
+        account_id: AccountId,
+        inserted: usize,
+        next_poll_at: Option<DateTime<Utc>>,
+    },
+    /// The account record changed (status, error, last sync, ...): here is the new version.
+    AccountUpdated(Account),
+    /// The remaining budget of the mentions endpoint, from the last response.
+    Budget {
+        account_id: AccountId,
+        remaining: u32,
+        limit: u32,
+        reset: DateTime<Utc>,
+    },
+}
+
+/// What the UI and the CLI ask of the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Poll now (one account, or all active ones), within the budget.
+    FetchNow(Option<AccountId>),
+    Pause(AccountId),
+    Resume(AccountId),
+    /// An account was added or reauthorized: (re)load it and poll it now.
+    AccountAdded(AccountId),
+    Remove(AccountId),
+    Shutdown,
+}
