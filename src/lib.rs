@@ -1,10 +1,16 @@
 //! perch: a terminal dashboard for the @mentions of several X accounts.
 //! See ARCHITECTURE.md (in the shared design folder) for how the modules fit together.
 
+pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod outbox;
+pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod text;
+pub mod tui;
+pub mod ui;
 pub mod x;
