@@ -42,6 +42,10 @@ pub enum Command {
     Resume(AccountId),
     /// An account was added or reauthorized: (re)load it and poll it now.
     AccountAdded(AccountId),
-    Remove(AccountId),
+    /// Remove an account once any poll of it has finished (never half-deleted).
+    Remove {
+        account_id: AccountId,
+        delete_mentions: bool,
+    },
     Shutdown,
 }
