@@ -334,16 +334,31 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
         selected_tweet(&state),
         Some(fx.mentions[1].tweet_id.clone())
     );
-    let effects = fx.key(&mut state, KeyCode::Char('x'));
+    // mentions[1] was replied: `p` puts it back to pending.
+    let effects = fx.key(&mut state, KeyCode::Char('p'));
     assert_eq!(
         effects,
         vec![Effect::SetStatus {
             key: fx.mentions[1].key(),
-            status: MentionStatus::Replied
+            status: MentionStatus::Pending
         }]
     );
     let pos: FeedPos = fx.mentions[2].key().into();
     assert_eq!(state.feed.selected_pos(), Some(pos));
+    // A key that changes nothing still moves on.
+    assert!(fx.key(&mut state, KeyCode::Char('p')).is_empty());
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[3].tweet_id.clone())
+    );
+    let effects = fx.key(&mut state, KeyCode::Char('x'));
+    assert_eq!(
+        effects,
+        vec![Effect::SetStatus {
+            key: fx.mentions[3].key(),
+            status: MentionStatus::Replied
+        }]
+    );
 }
 
 #[test]

@@ -128,7 +128,7 @@ pub const NORMAL: &[Binding] = &[
         Intent::Open,
         &[key(KeyCode::Enter)],
         "Enter",
-        "detail; failed reply: its draft",
+        "detail, or a failed draft",
     ),
     bind(Intent::ReplyPublic, &[ch('r')], "r", "reply publicly"),
     bind(Intent::ReplyDm, &[ch('d')], "d", "reply by DM"),
@@ -194,12 +194,12 @@ pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
 
 /// The composer's keys, for the help overlay (the editor handles the rest itself).
 pub const COMPOSER_HELP: &[(&str, &str)] = &[
-    ("C-s", "send (C-Enter too, if reported)"),
+    ("C-s", "send (C-Enter also works)"),
     ("Esc", "close, keep the draft"),
     ("Enter", "new line"),
     ("arrows", "move the cursor"),
     ("C-u C-r", "undo / redo"),
-    ("C-w Bksp", "delete word / character"),
+    ("C-w Bksp", "delete word / char"),
 ];
 
 fn press_matches(press: &KeyPress, event: &KeyEvent) -> bool {

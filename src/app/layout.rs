@@ -23,8 +23,8 @@ impl ScreenLayout {
     }
 }
 
-/// Wide screens get three columns (accounts | feed | detail). Below 110 columns the detail pane
-/// moves under the feed; below 64 columns the accounts pane is hidden (the feed matters most);
+/// Wide screens get three columns (accounts | feed | detail). Below 140 columns the detail pane
+/// moves under the feed (so the feed keeps room for the post text); below 64 columns the accounts pane is hidden (the feed matters most);
 /// on very short screens the detail pane is hidden.
 pub fn screen_layout(area: Rect) -> ScreenLayout {
     let [main, status] = Layout::vertical([
@@ -33,9 +33,9 @@ pub fn screen_layout(area: Rect) -> ScreenLayout {
     ])
     .areas(area);
 
-    if area.width >= 110 {
+    if area.width >= 140 {
         let accounts_width = 28;
-        let detail_width = (main.width * 35 / 100).max(40);
+        let detail_width = (main.width * 30 / 100).max(44);
         let [accounts, feed, detail] = Layout::horizontal([
             Constraint::Length(accounts_width),
             Constraint::Min(20),
@@ -51,8 +51,10 @@ pub fn screen_layout(area: Rect) -> ScreenLayout {
     }
 
     let (accounts, right) = if area.width >= 64 {
+        let accounts_width = if area.width >= 100 { 26 } else { 22 };
         let [accounts, right] =
-            Layout::horizontal([Constraint::Length(22), Constraint::Min(20)]).areas(main);
+            Layout::horizontal([Constraint::Length(accounts_width), Constraint::Min(20)])
+                .areas(main);
         (Some(accounts), right)
     } else {
         (None, main)
@@ -100,9 +102,18 @@ mod tests {
 
     #[test]
     fn wide_terminal_uses_three_columns() {
-        let l = screen_layout(Rect::new(0, 0, 120, 40));
+        let l = screen_layout(Rect::new(0, 0, 160, 40));
         let (a, d) = (l.accounts.unwrap(), l.detail.unwrap());
         assert!(a.x < l.feed.x && l.feed.x < d.x);
         assert_eq!(l.feed.height, 38);
+    }
+
+    #[test]
+    fn medium_terminal_puts_detail_under_a_wide_feed() {
+        let l = screen_layout(Rect::new(0, 0, 120, 40));
+        let d = l.detail.unwrap();
+        assert!(d.y > l.feed.y && d.x == l.feed.x);
+        assert!(l.feed.width >= 90, "{l:?}");
+        assert!(l.feed_rows() >= 20, "{l:?}");
     }
 }

@@ -13,16 +13,15 @@ pub fn relative_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", age(secs))
 }
 
-/// The feed's narrow time column: "now", "45s", "12m", "3h", "5d", then "Nov 3".
+/// The feed's time column, at most 4 cells: "now", "45s", "12m", "3h", "5d", "6w", "2y".
 pub fn compact_age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
-    if secs < 10 {
-        return "now".to_string();
+    match secs {
+        s if s < 10 => "now".to_string(),
+        s if s < 7 * 86_400 => age(s),
+        s if s < 365 * 86_400 => format!("{}w", s / (7 * 86_400)),
+        s => format!("{}y", (s / (365 * 86_400)).min(999)),
     }
-    if secs >= 7 * 86_400 {
-        return t.format("%b %-d").to_string();
-    }
-    age(secs)
 }
 
 fn age(secs: i64) -> String {
@@ -52,6 +51,7 @@ mod tests {
         assert_eq!(relative_time(ago(150), now), "2m ago");
         assert_eq!(relative_time(ago(3 * 3600 + 5), now), "3h ago");
         assert_eq!(compact_age(ago(2 * 86_400), now), "2d");
-        assert_eq!(compact_age(ago(30 * 86_400), now), "Oct 27");
+        assert_eq!(compact_age(ago(30 * 86_400), now), "4w");
+        assert_eq!(compact_age(ago(800 * 86_400), now), "2y");
     }
 }

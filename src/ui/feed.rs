@@ -25,6 +25,7 @@ struct Columns {
 
 impl Columns {
     fn for_width(width: usize, longest_handle: usize) -> Columns {
+        // Selection marker, up to 4 cells of age, a space.
         let age = 6;
         let status = 10;
         let narrow = width < 60;
@@ -106,8 +107,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         .visible()
         .iter()
         .map(|m| {
-            let line = row(m, &cols, state, theme, now);
-            if Some(m.key()) == selected_key {
+            let selected = Some(m.key()) == selected_key;
+            let line = row(m, selected, &cols, state, theme, now);
+            if selected {
                 line.style(theme.selected)
             } else {
                 line
@@ -119,6 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 
 fn row<'a>(
     m: &Mention,
+    selected: bool,
     cols: &Columns,
     state: &AppState,
     theme: &Theme,
@@ -145,8 +148,9 @@ fn row<'a>(
     };
     let status = state.shown_status(m.key(), m.status);
     Line::from(vec![
+        Span::styled(if selected { "›" } else { " " }, theme.key),
         Span::styled(
-            format!("{:>w$} ", compact_age(m.timestamp, now), w = cols.age - 1),
+            format!("{:>w$} ", compact_age(m.timestamp, now), w = cols.age - 2),
             theme.dim,
         ),
         Span::styled(
@@ -157,11 +161,44 @@ fn row<'a>(
         Span::raw(text::truncate_to_width(&handle, handle_w)),
         Span::styled(name_text, theme.dim),
         Span::raw(" "),
-        Span::raw(text::fit_width(&text::sanitize(&m.text, true), cols.text)),
+        Span::raw(text::fit_width(
+            &text::sanitize(without_own_handle(&m.text, &m.sent_to.username), true),
+            cols.text,
+        )),
         Span::raw(" "),
         Span::styled(
             text::fit_width(status.as_str(), cols.status),
             theme.mention_status(status),
         ),
     ])
+}
+
+/// The post text without the leading "@account" that every mention of that account starts with:
+/// the badge already says it, and the one-line view needs the room. The detail pane shows all.
+fn without_own_handle<'t>(text: &'t str, username: &str) -> &'t str {
+    let trimmed = text.trim_start();
+    let Some(rest) = trimmed.strip_prefix('@') else {
+        return text;
+    };
+    let handle_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    if rest[..handle_len].eq_ignore_ascii_case(username) && handle_len > 0 {
+        rest[handle_len..].trim_start()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_own_handle;
+
+    #[test]
+    fn leading_own_handle_is_dropped_only_when_it_is_the_account() {
+        assert_eq!(without_own_handle("@Acme hi there", "acme"), "hi there");
+        assert_eq!(without_own_handle("@acmecorp hi", "acme"), "@acmecorp hi");
+        assert_eq!(without_own_handle("hi @acme", "acme"), "hi @acme");
+        assert_eq!(without_own_handle("@acme", "acme"), "");
+    }
 }

@@ -10,7 +10,7 @@ use crate::app::keymap::{COMPOSER_HELP, NORMAL, NORMAL_SECTIONS};
 use crate::text;
 use crate::ui::{Theme, centered};
 
-const KEY_COLUMN: usize = 9;
+const KEY_COLUMN: usize = 10;
 
 pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
     // Sections as (title, [(keys, help)]), then split between the columns.

@@ -26,21 +26,21 @@ const COMPOSER_HINTS: &[(&str, &str)] = &[("C-s", "send"), ("Esc", "close, keep 
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let width = usize::from(area.width);
-    let mut first: Vec<Span> = vec![Span::raw(" ")];
-    first.extend(sync_state(state, theme, now));
     let account = match state.selected_account() {
         Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
         None => "all accounts".to_string(),
     };
-    first.push(Span::styled(
+    // Filters and counts first: they are short and always true; the sync state may be long.
+    let mut first: Vec<Span> = vec![Span::styled(
         format!(
-            "  │ {account} · {} · {} matching · {} pending",
+            " {account} · {} · {} matching · {} pending │ ",
             state.status_filter.label(),
             state.feed.total,
             state.pending_total
         ),
         theme.dim,
-    ));
+    )];
+    first.extend(sync_state(state, theme, now));
     let used: usize = first.iter().map(|s| s.width()).sum();
     if let Some(banner) = &state.banner {
         let room = width.saturating_sub(used + 3);
