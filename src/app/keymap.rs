@@ -15,6 +15,7 @@ pub enum Intent {
     NextPane,
     PrevPane,
     Open,
+    Back,
     ReplyPublic,
     ReplyDm,
     OpenInBrowser,
@@ -130,6 +131,12 @@ pub const NORMAL: &[Binding] = &[
         "Enter",
         "detail, or a failed draft",
     ),
+    bind(
+        Intent::Back,
+        &[key(KeyCode::Esc)],
+        "Esc",
+        "back to the feed",
+    ),
     bind(Intent::ReplyPublic, &[ch('r')], "r", "reply publicly"),
     bind(Intent::ReplyDm, &[ch('d')], "d", "reply by DM"),
     bind(
@@ -186,7 +193,7 @@ pub const NORMAL: &[Binding] = &[
 
 /// Help sections over `NORMAL`: (title, number of bindings).
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
-    ("Moving", 9),
+    ("Moving", 10),
     ("Mentions", 7),
     ("Accounts", 3),
     ("General", 2),
@@ -241,7 +248,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 21] = [
+    const EVERY_INTENT: [Intent; 22] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -251,6 +258,7 @@ mod tests {
         Intent::NextPane,
         Intent::PrevPane,
         Intent::Open,
+        Intent::Back,
         Intent::ReplyPublic,
         Intent::ReplyDm,
         Intent::OpenInBrowser,

@@ -252,6 +252,9 @@ impl AppState {
             out.push_str(&crate::app::time::compact_age(m.timestamp, now));
             out.push('|');
         }
+        if let Some(m) = self.feed.selected_mention() {
+            out.push_str(&crate::app::time::relative_time(m.timestamp, now));
+        }
         out
     }
 }

@@ -75,8 +75,14 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
         Action::Resize { width, height } => {
             state.size = (width, height);
             state.dirty = true;
-            let rows = state.layout().feed_rows();
-            state.feed.set_height(store, rows)
+            let layout = state.layout();
+            // A pane that no longer fits cannot keep the focus.
+            if (state.focus == Pane::Accounts && layout.accounts.is_none())
+                || (state.focus == Pane::Detail && layout.detail.is_none())
+            {
+                state.focus = Pane::Feed;
+            }
+            state.feed.set_height(store, layout.feed_rows())
         }
         Action::Tick(now) => {
             let labels = state.clock_labels(now);
@@ -238,6 +244,7 @@ fn on_intent(
             Pane::Accounts => state.focus = Pane::Feed,
             Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state),
         },
+        Intent::Back => state.focus = Pane::Feed,
         Intent::ReplyPublic => open_composer(state, ReplyKind::Public),
         Intent::ReplyDm => open_composer(state, ReplyKind::Dm),
         Intent::OpenInBrowser => {
