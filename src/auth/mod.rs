@@ -181,3 +181,31 @@ pub fn token_expired_message(username: &str) -> String {
         "X no longer accepts perch's token for @{username}: press R in perch, or run `perch accounts reauthorize @{username}`"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_debug_never_shows_the_client_secret() {
+        let settings = OAuthSettings {
+            client_id: "id".into(),
+            client_secret: Some(Secret::new("very-secret-value")),
+            authorize_url: "https://x.com/i/oauth2/authorize".into(),
+            token_url: "https://api.x.com/2/oauth2/token".into(),
+            redirect_uri: "http://127.0.0.1:8765/callback".into(),
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+    }
+
+    #[test]
+    fn the_token_expired_message_names_the_handle_and_the_fix() {
+        let m = token_expired_message("acme");
+        assert!(
+            m.contains("@acme")
+                && m.contains("press R")
+                && m.contains("perch accounts reauthorize @acme")
+        );
+    }
+}

@@ -69,7 +69,7 @@ pub enum XError {
     #[error("X says the developer account is out of credits (402): {detail}")]
     CreditsDepleted { detail: String },
     /// 429: wait until `reset` (the exhausted budget's reset time, 15-minute or 24-hour).
-    #[error("rate limited by X until {reset:?}")]
+    #[error("X's rate limit is spent ({detail}){}", until(reset))]
     RateLimited {
         reset: Option<DateTime<Utc>>,
         detail: String,
@@ -90,6 +90,17 @@ pub enum XError {
         detail: String,
         transaction_id: Option<String>,
     },
+}
+
+/// ", perch waits until 14:05 UTC" (for the rate-limit message).
+fn until(reset: &Option<DateTime<Utc>>) -> String {
+    match reset {
+        Some(t) => format!(
+            "; perch waits until {} UTC and tries again",
+            t.format("%H:%M")
+        ),
+        None => "; perch waits and tries again later".to_string(),
+    }
 }
 
 /// The authenticated user (`GET /2/users/me`).
