@@ -171,11 +171,19 @@ impl TokenManager {
         match result {
             Ok(new_tokens) => {
                 let access = new_tokens.access_token.clone();
-                // Durable before use: put_tokens flushes.
-                blocking(&self.inner.store, move |s| {
-                    s.put_tokens(account, &new_tokens)
+                // Durable before use: put_tokens flushes. An account removed while its refresh
+                // was in flight gets no orphaned tokens record.
+                let kept = blocking(&self.inner.store, move |s| {
+                    if s.account(account)?.is_none() {
+                        return Ok(false);
+                    }
+                    s.put_tokens(account, &new_tokens)?;
+                    Ok(true)
                 })
                 .await?;
+                if !kept {
+                    return Err(AuthError::UnknownAccount { account });
+                }
                 tracing::info!(account = %account, "access token refreshed");
                 Ok(access)
             }
