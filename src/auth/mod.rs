@@ -161,7 +161,9 @@ pub enum AuthError {
         "perch has no saved tokens for account {account}; reauthorize it (press R in perch, or run `perch accounts reauthorize @handle`)"
     )]
     NoTokens { account: AccountId },
-    #[error("account {account} is not in the store (it may have been removed)")]
+    #[error(
+        "account {account} is no longer in the store (it was removed); add it again with `perch login` if that was a mistake"
+    )]
     UnknownAccount { account: AccountId },
 }
 
