@@ -43,6 +43,9 @@ pub enum Command {
     /// An account was added or reauthorized: (re)load it and poll it now.
     AccountAdded(AccountId),
     /// Remove an account once any poll of it has finished (never half-deleted).
-    Remove { account_id: AccountId, delete_mentions: bool },
+    Remove {
+        account_id: AccountId,
+        delete_mentions: bool,
+    },
     Shutdown,
 }
