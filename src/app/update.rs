@@ -520,6 +520,12 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         // The budget is the sync engine's business; the screen does not show it yet.
         SyncEvent::Budget { .. } => {}
+        SyncEvent::Notice { message, .. } => state.info(message),
+        SyncEvent::AccountRemoved { .. } => {
+            state.dirty = true;
+            reload_accounts(state, store)?;
+            refresh(state, store)?;
+        }
     }
     Ok(())
 }

@@ -31,6 +31,14 @@ pub enum SyncEvent {
         limit: u32,
         reset: DateTime<Utc>,
     },
+    /// Something the user should read in the status bar ("fetch deferred until 14:05: rate
+    /// limit"), about one account or the whole engine.
+    Notice {
+        account_id: Option<AccountId>,
+        message: String,
+    },
+    /// An account was removed from the store (and from the schedule).
+    AccountRemoved { account_id: AccountId },
 }
 
 /// What the UI and the CLI ask of the engine.
