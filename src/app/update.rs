@@ -520,11 +520,21 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         // The budget is the sync engine's business; the screen does not show it yet.
         SyncEvent::Budget { .. } => {}
-        SyncEvent::Notice { message, .. } => state.info(message),
-        SyncEvent::AccountRemoved { .. } => {
+        SyncEvent::Notice { message, .. } => {
+            state.dirty = true;
+            state.info(text::sanitize(&message, true));
+        }
+        SyncEvent::AccountRemoved { account_id } => {
             state.dirty = true;
             reload_accounts(state, store)?;
-            refresh(state, store)?;
+            if state.feed.filter.account == Some(account_id) {
+                // The feed was showing only that account: fall back to all accounts.
+                state.feed.filter.account = None;
+                state.feed.newest_seen = None;
+                state.feed.load_top(store)?;
+            } else {
+                refresh(state, store)?;
+            }
         }
     }
     Ok(())
