@@ -261,7 +261,9 @@ fn run_effect(
         Effect::FetchNow(account) => command(sync_commands, Command::FetchNow(account)),
         Effect::Pause(id) => command(sync_commands, Command::Pause(id)),
         Effect::Resume(id) => command(sync_commands, Command::Resume(id)),
-        Effect::SetStatus { key, status } => Some(set_status(store, key, status)),
+        Effect::SetStatus { .. } | Effect::SaveDraft { .. } | Effect::DeleteDraft { .. } => {
+            run_store_effect(store, &effect)
+        }
         Effect::OpenUrl(url) => {
             // Browsers can take a while to start; never hold up the screen for one.
             tokio::task::spawn_blocking(move || {
@@ -286,6 +288,29 @@ fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {
             text: "the sync engine has stopped; restart perch".into(),
             is_error: true,
         }),
+    }
+}
+
+/// Carries out the effects that write to the store (triage decisions and drafts); other effects
+/// are ignored here. Public so tests can play the loop's part without a terminal.
+pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
+    match effect {
+        Effect::SetStatus { key, status } => Some(set_status(store, *key, *status)),
+        Effect::SaveDraft { key, draft } => store.put_draft(*key, draft).err().map(|e| {
+            tracing::warn!("could not save a draft: {e}");
+            Action::Notify {
+                text: format!("could not save the draft (it is still in the composer): {e}"),
+                is_error: true,
+            }
+        }),
+        Effect::DeleteDraft { key } => {
+            if let Err(e) = store.delete_draft(*key) {
+                // A leftover draft is harmless: the next reply just starts from it.
+                tracing::warn!("could not delete a sent draft: {e}");
+            }
+            None
+        }
+        _ => None,
     }
 }
 

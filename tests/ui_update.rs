@@ -164,11 +164,40 @@ fn composer_opens_prefilled_counts_length_and_refuses_empty_or_too_long() {
     let refusal = state.composer().unwrap().refusal.clone().unwrap();
     assert!(refusal.contains("too long"), "{refusal}");
 
-    // Esc closes and keeps the draft; r brings it back.
+    // Esc closes and keeps the draft in the store; r brings it back, also in a new session.
     fx.key(&mut state, KeyCode::Esc);
     assert!(matches!(state.mode, Mode::Normal));
     fx.key(&mut state, KeyCode::Char('r'));
     assert_eq!(state.composer().unwrap().text(), "a".repeat(281));
+    let mut restarted = fx.state(80, 24);
+    fx.key(&mut restarted, KeyCode::Char('r'));
+    assert_eq!(restarted.composer().unwrap().text(), "a".repeat(281));
+}
+
+#[test]
+fn drafts_are_saved_while_typing_without_closing_the_composer() {
+    let fx = Fixture::new(5);
+    let mut state = fx.state(80, 24);
+    let key = fx.mentions[0].key();
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "half a thought");
+    assert_eq!(
+        fx.store.draft(key).unwrap(),
+        None,
+        "not yet: saving waits for a tick"
+    );
+    fx.apply(&mut state, Action::Tick(now()));
+    let draft = fx.store.draft(key).unwrap().expect("saved on the tick");
+    assert_eq!(draft.text, "@mara_k half a thought");
+    assert_eq!(draft.kind, ReplyKind::Public);
+    // Dropping the state (a crash) loses nothing: a new session finds the draft.
+    drop(state);
+    let mut after_crash = fx.state(80, 24);
+    fx.key(&mut after_crash, KeyCode::Char('r'));
+    assert_eq!(
+        after_crash.composer().unwrap().text(),
+        "@mara_k half a thought"
+    );
 }
 
 #[test]
@@ -191,13 +220,22 @@ fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
     fx.key(&mut state, KeyCode::Char('r'));
     fx.chars(&mut state, "thanks, fixed!");
     let effects = fx.ctrl(&mut state, 's');
+    let sends: Vec<_> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Send(_)))
+        .collect();
     assert_eq!(
-        effects,
-        vec![Effect::Send(SendRequest {
+        sends,
+        vec![&Effect::Send(SendRequest {
             key: target.key(),
             kind: ReplyKind::Public,
             text: "@mara_k thanks, fixed!".into(),
         })]
+    );
+    assert_eq!(
+        fx.store.draft(target.key()).unwrap().map(|d| d.text),
+        Some("@mara_k thanks, fixed!".to_string()),
+        "the draft is kept in the store until the outbox says it was sent"
     );
     assert!(matches!(state.mode, Mode::Normal));
     assert_eq!(
@@ -232,7 +270,11 @@ fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
         MentionStatus::Replied
     );
     assert_eq!(row.public_response.as_ref(), Some(&response));
-    assert!(state.drafts.get(target.key(), ReplyKind::Public).is_none());
+    assert_eq!(
+        fx.store.draft(target.key()).unwrap(),
+        None,
+        "sent: draft gone"
+    );
 }
 
 #[test]
@@ -242,7 +284,11 @@ fn a_failed_send_shows_the_error_and_keeps_the_draft() {
     let target = fx.mentions[0].clone();
     fx.key(&mut state, KeyCode::Char('r'));
     fx.chars(&mut state, "on it");
-    assert_eq!(fx.ctrl(&mut state, 's').len(), 1);
+    assert!(
+        fx.ctrl(&mut state, 's')
+            .iter()
+            .any(|e| matches!(e, Effect::Send(_)))
+    );
     fx.apply(
         &mut state,
         Action::Outbox(OutboxEvent::Failed {
@@ -359,6 +405,43 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
             status: MentionStatus::Replied
         }]
     );
+}
+
+#[test]
+fn triage_in_the_pending_feed_clears_one_mention_per_key() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('f'));
+    assert_eq!(state.feed.total, 7, "10 minus replied, error and ignored");
+    fx.key(&mut state, KeyCode::Char('i'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[2].tweet_id.clone())
+    );
+    assert_eq!(state.feed.total, 6);
+    assert!(
+        state
+            .feed
+            .rows
+            .iter()
+            .all(|m| m.key() != fx.mentions[0].key())
+    );
+    fx.key(&mut state, KeyCode::Char('x'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[3].tweet_id.clone())
+    );
+    assert_eq!(state.feed.total, 5);
+    let stored = |i: usize| {
+        fx.store
+            .mention(fx.mentions[i].key())
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(stored(0), MentionStatus::Ignored);
+    assert_eq!(stored(2), MentionStatus::Replied);
+    assert_eq!(state.pending_total, 5);
 }
 
 #[test]

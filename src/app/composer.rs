@@ -23,6 +23,8 @@ pub struct Composer {
     pub length: usize,
     /// Why the last send was refused, until the draft changes.
     pub refusal: Option<String>,
+    /// The draft changed since it was last saved to the store (saved on the next tick).
+    pub unsaved: bool,
 }
 
 impl Composer {
@@ -51,6 +53,7 @@ impl Composer {
             editor,
             length: 0,
             refusal: None,
+            unsaved: false,
         };
         composer.recount();
         composer

@@ -15,5 +15,5 @@ pub use composer::Composer;
 pub use feed::FeedWindow;
 pub use keymap::{Binding, Intent};
 pub use layout::{ScreenLayout, screen_layout};
-pub use state::{AccountRow, AppState, Drafts, Mode, Notice, NoticeKind, Pane, StatusFilter};
+pub use state::{AccountRow, AppState, Mode, Notice, NoticeKind, Pane, StatusFilter};
 pub use update::{Action, Effect, update};

@@ -1,7 +1,7 @@
 //! Everything the screen shows, owned by the main loop. Only [`crate::app::update`] changes it;
 //! `ui::draw` only reads it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
@@ -9,7 +9,6 @@ use crate::app::composer::Composer;
 use crate::app::feed::FeedWindow;
 use crate::app::layout::{ScreenLayout, screen_layout};
 use crate::domain::{Account, AccountId, MentionKey, MentionStatus};
-use crate::outbox::ReplyKind;
 use ratatui::layout::Rect;
 
 /// The panes Tab moves between.
@@ -89,37 +88,6 @@ pub struct Notice {
     pub text: String,
 }
 
-/// Drafts kept per mention and kind of reply.
-#[derive(Clone, Debug, Default)]
-pub struct Drafts {
-    public: HashMap<MentionKey, String>,
-    dm: HashMap<MentionKey, String>,
-}
-
-impl Drafts {
-    fn map(&self, kind: ReplyKind) -> &HashMap<MentionKey, String> {
-        match kind {
-            ReplyKind::Public => &self.public,
-            ReplyKind::Dm => &self.dm,
-        }
-    }
-    fn map_mut(&mut self, kind: ReplyKind) -> &mut HashMap<MentionKey, String> {
-        match kind {
-            ReplyKind::Public => &mut self.public,
-            ReplyKind::Dm => &mut self.dm,
-        }
-    }
-    pub fn get(&self, key: MentionKey, kind: ReplyKind) -> Option<&str> {
-        self.map(kind).get(&key).map(String::as_str)
-    }
-    pub fn insert(&mut self, key: MentionKey, kind: ReplyKind, text: String) {
-        self.map_mut(kind).insert(key, text);
-    }
-    pub fn remove(&mut self, key: MentionKey, kind: ReplyKind) {
-        self.map_mut(kind).remove(&key);
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub mode: Mode,
@@ -136,10 +104,6 @@ pub struct AppState {
     pub detail_scroll: u16,
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
-    /// Drafts kept after Esc or a failed send, by mention and kind.
-    /// TODO(lead): persist with `Store::put_draft` once the store has it (issue 4: drafts survive
-    /// a restart); for now they live as long as the process.
-    pub drafts: Drafts,
     pub notice: Option<Notice>,
     /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
     pub banner: Option<String>,
@@ -166,7 +130,6 @@ impl AppState {
             pending_total: 0,
             detail_scroll: 0,
             sending: HashSet::new(),
-            drafts: Drafts::default(),
             notice: None,
             banner,
             size: (80, 24),

@@ -9,7 +9,7 @@ use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::domain::{AccountId, MentionKey, MentionStatus, SyncStatus};
 use crate::outbox::{OutboxEvent, ReplyKind, SendRequest};
-use crate::store::{FeedFilter, Store, StoreError};
+use crate::store::{Draft, FeedFilter, Store, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
 
@@ -50,6 +50,15 @@ pub enum Effect {
         key: MentionKey,
         status: MentionStatus,
     },
+    /// Keep a draft reply in the store (it survives a failed send, a quit or a crash).
+    SaveDraft {
+        key: MentionKey,
+        draft: Draft,
+    },
+    /// The reply went out: its draft is no longer needed.
+    DeleteDraft {
+        key: MentionKey,
+    },
     OpenUrl(String),
     Quit,
 }
@@ -67,6 +76,7 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
                 // Pasted text may carry escape sequences; the draft must not.
                 c.editor.insert_str(text::sanitize(&text, false));
                 c.refusal = None;
+                c.unsaved = true;
                 c.recount();
                 state.dirty = true;
             }
@@ -85,6 +95,13 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             state.feed.set_height(store, layout.feed_rows())
         }
         Action::Tick(now) => {
+            // Drafts are saved as you type, at most once a tick.
+            if let Mode::Compose(c) = &mut state.mode
+                && c.unsaved
+            {
+                c.unsaved = false;
+                effects.push(save_draft(c, now));
+            }
             let labels = state.clock_labels(now);
             let spinning = state.accounts.iter().any(|a| a.syncing);
             if spinning || labels != state.clock_fingerprint {
@@ -96,7 +113,7 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
         Action::Sync(event) => on_sync(state, event, store),
         Action::Outbox(event) => {
             state.dirty = true;
-            on_outbox(state, event, store)
+            on_outbox(state, event, store, &mut effects)
         }
         Action::StoreChanged => {
             state.dirty = true;
@@ -183,19 +200,19 @@ fn on_key(
             match keymap::composer_key(&key) {
                 ComposerKey::Send => send(state, effects),
                 ComposerKey::Cancel => {
-                    let text = composer.text();
-                    let (key, kind) = (composer.key, composer.kind);
-                    if text.trim().is_empty() {
-                        state.drafts.remove(key, kind);
+                    if composer.text().trim().is_empty() {
+                        effects.push(Effect::DeleteDraft { key: composer.key });
+                        state.mode = Mode::Normal;
                     } else {
-                        state.drafts.insert(key, kind, text);
+                        effects.push(save_draft(composer, Utc::now()));
+                        state.mode = Mode::Normal;
+                        state.info("draft kept: r or d on this mention reopens it");
                     }
-                    state.mode = Mode::Normal;
-                    state.info("draft kept: r or d on this mention reopens it");
                 }
                 ComposerKey::Edit => {
                     if composer.editor.input(key) {
                         composer.refusal = None;
+                        composer.unsaved = true;
                         composer.recount();
                     }
                 }
@@ -242,11 +259,11 @@ fn on_intent(
         Intent::PrevPane => state.focus = next_pane(state, false),
         Intent::Open => match state.focus {
             Pane::Accounts => state.focus = Pane::Feed,
-            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state),
+            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store)?,
         },
         Intent::Back => state.focus = Pane::Feed,
-        Intent::ReplyPublic => open_composer(state, ReplyKind::Public),
-        Intent::ReplyDm => open_composer(state, ReplyKind::Dm),
+        Intent::ReplyPublic => open_composer(state, store, ReplyKind::Public)?,
+        Intent::ReplyDm => open_composer(state, store, ReplyKind::Dm)?,
         Intent::OpenInBrowser => {
             if let Some(m) = state.feed.selected_mention() {
                 effects.push(Effect::OpenUrl(m.url()));
@@ -347,39 +364,50 @@ fn next_pane(state: &AppState, forward: bool) -> Pane {
 }
 
 /// Enter on a mention whose reply failed reopens the kept draft; otherwise it shows the detail.
-fn reopen_failed_or_focus_detail(state: &mut AppState) {
+fn reopen_failed_or_focus_detail(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
     let Some(m) = state.feed.selected_mention() else {
-        return;
+        return Ok(());
     };
-    if m.status == MentionStatus::Error {
-        for kind in [ReplyKind::Public, ReplyKind::Dm] {
-            if state.drafts.get(m.key(), kind).is_some() {
-                open_composer(state, kind);
-                return;
-            }
-        }
+    if m.status == MentionStatus::Error
+        && let Some(draft) = store.draft(m.key())?
+    {
+        return open_composer(state, store, draft.kind);
     }
     if state.layout().detail.is_some() {
         state.focus = Pane::Detail;
     }
+    Ok(())
 }
 
-fn open_composer(state: &mut AppState, kind: ReplyKind) {
+fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result<(), StoreError> {
     let Some(m) = state.feed.selected_mention() else {
         state.info("no mention selected");
-        return;
+        return Ok(());
     };
     if state.sending.contains(&m.key()) {
         state.error("a reply to this mention is being sent; wait for it to finish");
-        return;
+        return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
         state.error("X did not say who wrote this post, so there is no one to DM");
-        return;
+        return Ok(());
     }
-    let draft = state.drafts.get(m.key(), kind);
-    let composer = Composer::open(m, kind, draft);
+    // The store keeps one draft per mention; it comes back only for the same kind of reply.
+    let draft = store.draft(m.key())?.filter(|d| d.kind == kind);
+    let composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));
     state.mode = Mode::Compose(Box::new(composer));
+    Ok(())
+}
+
+fn save_draft(composer: &Composer, now: DateTime<Utc>) -> Effect {
+    Effect::SaveDraft {
+        key: composer.key,
+        draft: Draft {
+            kind: composer.kind,
+            text: composer.text(),
+            updated_at: now,
+        },
+    }
 }
 
 fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
@@ -407,9 +435,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
         ),
     };
     // The draft stays until the outbox says it was sent, so a failure loses nothing.
-    state
-        .drafts
-        .insert(request.key, request.kind, request.text.clone());
+    effects.push(save_draft(composer, Utc::now()));
     state.sending.insert(request.key);
     state.mode = Mode::Normal;
     state.info(what);
@@ -494,11 +520,21 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         // The budget is the sync engine's business; the screen does not show it yet.
         SyncEvent::Budget { .. } => {}
-        SyncEvent::Notice { message, .. } => state.info(message),
-        SyncEvent::AccountRemoved { .. } => {
+        SyncEvent::Notice { message, .. } => {
+            state.dirty = true;
+            state.info(text::sanitize(&message, true));
+        }
+        SyncEvent::AccountRemoved { account_id } => {
             state.dirty = true;
             reload_accounts(state, store)?;
-            refresh(state, store)?;
+            if state.feed.filter.account == Some(account_id) {
+                // The feed was showing only that account: fall back to all accounts.
+                state.feed.filter.account = None;
+                state.feed.newest_seen = None;
+                state.feed.load_top(store)?;
+            } else {
+                refresh(state, store)?;
+            }
         }
     }
     Ok(())
@@ -516,7 +552,12 @@ fn set_syncing(state: &mut AppState, account_id: AccountId, syncing: bool) {
     }
 }
 
-fn on_outbox(state: &mut AppState, event: OutboxEvent, store: &Store) -> Result<(), StoreError> {
+fn on_outbox(
+    state: &mut AppState,
+    event: OutboxEvent,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
     match event {
         OutboxEvent::Sending { key } => {
             state.sending.insert(key);
@@ -527,7 +568,7 @@ fn on_outbox(state: &mut AppState, event: OutboxEvent, store: &Store) -> Result<
             response,
         } => {
             state.sending.remove(&key);
-            state.drafts.remove(key, kind);
+            effects.push(Effect::DeleteDraft { key });
             // The outbox recorded the response in the store: show what the store says, and
             // never less than what the event told us.
             let stored = store.mention(key)?;
@@ -578,7 +619,6 @@ fn on_outbox(state: &mut AppState, event: OutboxEvent, store: &Store) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::app::state::StatusFilter;
 
     #[test]

@@ -169,8 +169,16 @@ impl Fixture {
         state
     }
 
+    /// Applies an action and, as the event loop does, carries out the store writes it asks for
+    /// (feeding their follow-up actions back in). Returns the effects of `action` itself.
     pub fn apply(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
-        update(state, action, &self.store)
+        let effects = update(state, action, &self.store);
+        for effect in &effects {
+            if let Some(follow_up) = perch::tui::run_store_effect(&self.store, effect) {
+                self.apply(state, follow_up);
+            }
+        }
+        effects
     }
 
     pub fn key(&self, state: &mut AppState, code: KeyCode) -> Vec<Effect> {
