@@ -127,8 +127,11 @@ pub async fn send(
     let result: Result<Response, CallError> = match request.kind {
         ReplyKind::Public => tokens
             .with_token(account_id, |token| {
-                let (client, text, id) =
-                    (client.clone(), request.text.clone(), mention.tweet_id.clone());
+                let (client, text, id) = (
+                    client.clone(),
+                    request.text.clone(),
+                    mention.tweet_id.clone(),
+                );
                 async move { client.post_reply(&token, &text, &id).await }
             })
             .await
@@ -142,7 +145,8 @@ pub async fn send(
             let recipient = mention.sender.twitter_id.clone().unwrap_or_default();
             tokens
                 .with_token(account_id, |token| {
-                    let (client, text, to) = (client.clone(), request.text.clone(), recipient.clone());
+                    let (client, text, to) =
+                        (client.clone(), request.text.clone(), recipient.clone());
                     async move { client.send_dm(&token, &to, &text).await }
                 })
                 .await
@@ -230,9 +234,9 @@ fn refusal(mention: &Mention, request: &SendRequest) -> Option<String> {
         ReplyKind::Dm if mention.dm_response.is_some() => {
             Some("not sent: perch already sent a DM for this mention".into())
         }
-        ReplyKind::Dm if mention.sender.twitter_id.is_none() => Some(
-            "not sent: X did not say who wrote this post, so there is no one to DM".into(),
-        ),
+        ReplyKind::Dm if mention.sender.twitter_id.is_none() => {
+            Some("not sent: X did not say who wrote this post, so there is no one to DM".into())
+        }
         _ => None,
     }
 }
@@ -244,15 +248,21 @@ fn explain(error: &CallError, kind: ReplyKind, mention: &Mention) -> String {
         CallError::X(XError::Forbidden { detail, .. }) => {
             let lower = detail.to_lowercase();
             if lower.contains("duplicate content") {
-                format!("X refused: {from} recently posted the same text. Change the wording and send again.")
+                format!(
+                    "X refused: {from} recently posted the same text. Change the wording and send again."
+                )
             } else if lower.contains("not allowed because you have not been mentioned")
                 || lower.contains("reply to this conversation is not allowed")
             {
-                format!("X does not let {from} reply in this conversation (the author did not mention or quote {from}). Try a DM.")
+                format!(
+                    "X does not let {from} reply in this conversation (the author did not mention or quote {from}). Try a DM."
+                )
             } else if lower.contains("deleted or not visible") {
                 "X says the post was deleted or is not visible to you: nothing to reply to.".into()
             } else if kind == ReplyKind::Dm {
-                format!("X refused the DM: the recipient may not accept messages from {from}, or has blocked it. ({detail})")
+                format!(
+                    "X refused the DM: the recipient may not accept messages from {from}, or has blocked it. ({detail})"
+                )
             } else {
                 format!("X refused the reply: {detail}")
             }

@@ -83,12 +83,17 @@ fn demo_shows_three_accounts_and_live_mentions_then_quits_cleanly() {
     let shown = screen.wait_for("the three demo accounts", Duration::from_secs(90), |s| {
         s.contains("All accounts") && s.matches('@').count() >= 3
     });
-    assert!(screen.alternate(), "the dashboard draws on the alternate screen");
+    assert!(
+        screen.alternate(),
+        "the dashboard draws on the alternate screen"
+    );
     let accounts = perch::sim::SimConfig::demo().users;
     assert_eq!(accounts.len(), 3);
-    let text = screen.wait_for("mentions of the demo accounts", Duration::from_secs(90), |s| {
-        accounts.iter().all(|u| s.contains(&u.username)) && s.contains("pending")
-    });
+    let text = screen.wait_for(
+        "mentions of the demo accounts",
+        Duration::from_secs(90),
+        |s| accounts.iter().all(|u| s.contains(&u.username)) && s.contains("pending"),
+    );
     assert!(text.len() >= shown.len() / 2);
 
     // Move around a little, then quit.

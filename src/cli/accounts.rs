@@ -27,21 +27,29 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
         })
         .await?
     };
-    if let Some(expected) = expect {
-        if expected.twitter_id != account.twitter_id {
-            return Err(Failure::new(format!(
-                "you logged in as {} while reauthorizing {}: {} was {}; log in to X as {} and run this again",
-                account.handle(),
-                expected.handle(),
-                account.handle(),
-                if reauthorized { "updated" } else { "added as a new account" },
-                expected.handle()
-            )));
-        }
+    if let Some(expected) = expect
+        && expected.twitter_id != account.twitter_id
+    {
+        return Err(Failure::new(format!(
+            "you logged in as {} while reauthorizing {}: {} was {}; log in to X as {} and run this again",
+            account.handle(),
+            expected.handle(),
+            account.handle(),
+            if reauthorized {
+                "updated"
+            } else {
+                "added as a new account"
+            },
+            expected.handle()
+        )));
     }
     println!(
         "{} {}",
-        if reauthorized { "reauthorized" } else { "added" },
+        if reauthorized {
+            "reauthorized"
+        } else {
+            "added"
+        },
         account.handle()
     );
     Ok(())
@@ -79,7 +87,10 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 println!("No accounts yet. Add one with `perch login`.");
                 return Ok(());
             }
-            println!("{:<18} {:<14} {:>8} {:>9}  LAST SYNCED", "ACCOUNT", "STATUS", "PENDING", "MENTIONS");
+            println!(
+                "{:<18} {:<14} {:>8} {:>9}  LAST SYNCED",
+                "ACCOUNT", "STATUS", "PENDING", "MENTIONS"
+            );
             for a in &shown {
                 let pending = store.count(&FeedFilter {
                     account: Some(a.id),
@@ -116,14 +127,26 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             if json {
                 return print_json(&a);
             }
-            println!("{} ({})", a.handle(), crate::text::sanitize(&a.display_name, true));
+            println!(
+                "{} ({})",
+                a.handle(),
+                crate::text::sanitize(&a.display_name, true)
+            );
             println!("  X user id      {}", a.twitter_id);
             println!("  perch id       {}", a.id);
-            println!("  status         {}{}", a.sync_status, if a.is_active { "" } else { " (not polled)" });
+            println!(
+                "  status         {}{}",
+                a.sync_status,
+                if a.is_active { "" } else { " (not polled)" }
+            );
             if let Some(e) = &a.error_message {
                 println!("  last error     {}", crate::text::sanitize(e, true));
             }
-            println!("  added          {}", a.added_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            println!(
+                "  added          {}",
+                a.added_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
             println!(
                 "  last synced    {}",
                 a.last_synced_at
@@ -208,11 +231,19 @@ fn set_active(store: &crate::store::Store, name: &str, active: bool) -> CliResul
         )));
     }
     a.is_active = active;
-    a.sync_status = if active { SyncStatus::Active } else { SyncStatus::Paused };
+    a.sync_status = if active {
+        SyncStatus::Active
+    } else {
+        SyncStatus::Paused
+    };
     a.error_message = None;
     a.updated_at = Utc::now();
     store.put_account(&a)?;
     store.flush()?;
-    println!("{} {}", if active { "resumed" } else { "paused" }, a.handle());
+    println!(
+        "{} {}",
+        if active { "resumed" } else { "paused" },
+        a.handle()
+    );
     Ok(())
 }

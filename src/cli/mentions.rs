@@ -13,7 +13,9 @@ use crate::store::{FeedFilter, Store};
 use crate::sync::{self, Command, SyncEvent};
 
 use super::runtime::App;
-use super::{CliResult, Failure, MentionsCommand, find_account, open_store, parse_status, print_json};
+use super::{
+    CliResult, Failure, MentionsCommand, find_account, open_store, parse_status, print_json,
+};
 
 pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
     match command {
@@ -86,7 +88,12 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
     let app = App::open(config).await?;
     let targets: Vec<_> = match account {
         Some(name) => vec![find_account(&app.store, name)?],
-        None => app.store.accounts()?.into_iter().filter(|a| a.is_active).collect(),
+        None => app
+            .store
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.is_active)
+            .collect(),
     };
     if targets.is_empty() {
         println!("No active accounts to fetch.");
@@ -95,7 +102,12 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
     let mut settings = sync::SyncSettings::from_config(config);
     // Only the explicit fetch: no scheduled polls while this command runs.
     settings.poll_interval = Duration::from_secs(24 * 3600);
-    let mut engine = sync::spawn(app.store.clone(), app.client.clone(), app.tokens.clone(), settings);
+    let mut engine = sync::spawn(
+        app.store.clone(),
+        app.client.clone(),
+        app.tokens.clone(),
+        settings,
+    );
     let mut waiting: std::collections::HashSet<_> = targets.iter().map(|a| a.id).collect();
     let mut total = 0usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
@@ -105,7 +117,11 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
         match event {
             Err(_) => return Err(Failure::new("gave up waiting for X after 5 minutes")),
             Ok(None) => break,
-            Ok(Some(SyncEvent::Finished { account_id, inserted, .. })) => {
+            Ok(Some(SyncEvent::Finished {
+                account_id,
+                inserted,
+                ..
+            })) => {
                 total += inserted;
                 waiting.remove(&account_id);
             }
@@ -127,7 +143,9 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
     app.store.flush()?;
     println!("fetched {total} new mentions");
     if failed {
-        return Err(Failure::new("some accounts could not be fetched (see above)"));
+        return Err(Failure::new(
+            "some accounts could not be fetched (see above)",
+        ));
     }
     Ok(())
 }
@@ -225,7 +243,12 @@ pub(crate) fn resolve_mention(store: &Store, id: &str) -> Result<Mention, Failur
     )))
 }
 
-fn search_all(store: &Store, filter: &FeedFilter, query: &str, limit: usize) -> Result<Vec<Mention>, Failure> {
+fn search_all(
+    store: &Store,
+    filter: &FeedFilter,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Mention>, Failure> {
     let mut hits = Vec::new();
     let mut after = None;
     while hits.len() < limit {

@@ -64,14 +64,18 @@ pub struct DemoSetup {
 
 impl DemoSetup {
     /// Starts the simulator and points `config` at it.
-    pub async fn start(config: &mut Config, faults: bool, keep_data_dir: bool) -> Result<DemoSetup, Failure> {
+    pub async fn start(
+        config: &mut Config,
+        faults: bool,
+        keep_data_dir: bool,
+    ) -> Result<DemoSetup, Failure> {
         let mut sim_config = SimConfig::demo();
         if faults {
-            sim_config.faults = sim::Faults::demo_mix();
+            sim_config.faults = sim::Faults::demo_mix(&sim_config.users[0].username);
         }
-        let sim = sim::start(sim_config.clone(), 0)
-            .await
-            .map_err(|e| Failure::new(format!("cannot start the demo simulator on 127.0.0.1: {e}")))?;
+        let sim = sim::start(sim_config.clone(), 0).await.map_err(|e| {
+            Failure::new(format!("cannot start the demo simulator on 127.0.0.1: {e}"))
+        })?;
         config.api_base = sim.api_base();
         config.authorize_url = sim.authorize_url();
         config.token_url = sim.token_url();
@@ -88,7 +92,11 @@ impl DemoSetup {
             let dir = tempfile::Builder::new()
                 .prefix("perch-demo-")
                 .tempdir()
-                .map_err(|e| Failure::new(format!("cannot create a temporary directory for the demo: {e}")))?;
+                .map_err(|e| {
+                    Failure::new(format!(
+                        "cannot create a temporary directory for the demo: {e}"
+                    ))
+                })?;
             config.data_dir = dir.path().join("store");
             Some(dir)
         };
@@ -131,7 +139,12 @@ impl DemoSetup {
 }
 
 /// `perch` (and `perch --demo`): the dashboard with its sync engine and outbox.
-pub async fn run_dashboard(mut config: Config, demo: bool, faults: bool, keep_data_dir: bool) -> CliResult {
+pub async fn run_dashboard(
+    mut config: Config,
+    demo: bool,
+    faults: bool,
+    keep_data_dir: bool,
+) -> CliResult {
     let demo_setup = if demo {
         Some(DemoSetup::start(&mut config, faults, keep_data_dir).await?)
     } else {
@@ -140,7 +153,9 @@ pub async fn run_dashboard(mut config: Config, demo: bool, faults: bool, keep_da
     let app = match App::open(&config).await {
         Ok(app) => app,
         Err(mut failure) if !demo => {
-            failure.message.push_str("\n(to try perch without an X app, run `perch --demo`)");
+            failure
+                .message
+                .push_str("\n(to try perch without an X app, run `perch --demo`)");
             return Err(failure);
         }
         Err(failure) => return Err(failure),

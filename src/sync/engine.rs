@@ -170,7 +170,8 @@ impl Engine {
         let accounts = match tokio::task::spawn_blocking(move || store.accounts()).await {
             Ok(Ok(accounts)) => accounts,
             Ok(Err(e)) => {
-                self.notice(None, format!("cannot read accounts: {e}")).await;
+                self.notice(None, format!("cannot read accounts: {e}"))
+                    .await;
                 return;
             }
             Err(e) => {
@@ -275,7 +276,10 @@ impl Engine {
                         }
                     }
                     Ok(Ok(None)) => {}
-                    Ok(Err(e)) => self.notice(Some(id), format!("cannot read account: {e}")).await,
+                    Ok(Err(e)) => {
+                        self.notice(Some(id), format!("cannot read account: {e}"))
+                            .await
+                    }
                     Err(e) => tracing::error!("account read task failed: {e}"),
                 }
             }
@@ -345,8 +349,7 @@ impl Engine {
     async fn remove_now(&mut self, id: AccountId, delete_mentions: bool) {
         self.slots.remove(&id);
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.remove_account(id, delete_mentions)).await
-        {
+        match tokio::task::spawn_blocking(move || store.remove_account(id, delete_mentions)).await {
             Ok(Ok(())) => {
                 let _ = self
                     .events
@@ -442,7 +445,8 @@ impl Engine {
                 status_change = Some((SyncStatus::Error, Some(message)));
             }
         }
-        let next_poll_at = Some(Utc::now() + to_chrono(slot.next_at.saturating_duration_since(now)));
+        let next_poll_at =
+            Some(Utc::now() + to_chrono(slot.next_at.saturating_duration_since(now)));
         if let Some((status, message)) = status_change {
             let updated = self
                 .update_account(id, move |a| {
@@ -478,16 +482,17 @@ impl Engine {
         change: impl FnOnce(&mut Account) + Send + 'static,
     ) -> Option<Account> {
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || -> crate::store::Result<Option<Account>> {
-            let Some(mut account) = store.account(id)? else {
-                return Ok(None);
-            };
-            change(&mut account);
-            account.updated_at = Utc::now();
-            store.put_account(&account)?;
-            Ok(Some(account))
-        })
-        .await;
+        let result =
+            tokio::task::spawn_blocking(move || -> crate::store::Result<Option<Account>> {
+                let Some(mut account) = store.account(id)? else {
+                    return Ok(None);
+                };
+                change(&mut account);
+                account.updated_at = Utc::now();
+                store.put_account(&account)?;
+                Ok(Some(account))
+            })
+            .await;
         match result {
             Ok(Ok(Some(account))) => {
                 if let Some(slot) = self.slots.get_mut(&id) {
@@ -504,7 +509,8 @@ impl Engine {
                 None
             }
             Ok(Err(e)) => {
-                self.notice(Some(id), format!("cannot save account: {e}")).await;
+                self.notice(Some(id), format!("cannot save account: {e}"))
+                    .await;
                 None
             }
             Err(e) => {
@@ -621,9 +627,7 @@ mod tests {
         let base = Duration::from_secs(5);
         let cap = Duration::from_secs(300);
         for failures in 1..=20 {
-            let ceiling = base
-                .saturating_mul(1 << (failures - 1).min(16))
-                .min(cap);
+            let ceiling = base.saturating_mul(1 << (failures - 1).min(16)).min(cap);
             for _ in 0..20 {
                 let d = backoff(base, cap, failures);
                 assert!(d >= ceiling / 2 && d <= ceiling, "{failures}: {d:?}");
@@ -648,6 +652,9 @@ mod tests {
         };
         assert_eq!(exhausted_until(Some(left), now), None);
         // A reset in the past means the window has renewed.
-        assert_eq!(exhausted_until(Some(spent), reset + chrono::Duration::seconds(1)), None);
+        assert_eq!(
+            exhausted_until(Some(spent), reset + chrono::Duration::seconds(1)),
+            None
+        );
     }
 }

@@ -57,3 +57,8 @@ pub enum Command {
     },
     Shutdown,
 }
+
+mod engine;
+mod poll;
+
+pub use engine::{SyncHandle, SyncSettings, spawn};

@@ -97,10 +97,10 @@ pub async fn poll_account(
             Ok(r) => r,
             Err(e) => {
                 // A 429's headers carry the budget too.
-                if let crate::auth::CallError::X(x::XError::RateLimited { rate_limit, .. }) = &e {
-                    if let Some(window) = rate_limit.window {
-                        outcome.budget = Some(window);
-                    }
+                if let crate::auth::CallError::X(x::XError::RateLimited { rate_limit, .. }) = &e
+                    && let Some(window) = rate_limit.window
+                {
+                    outcome.budget = Some(window);
                 }
                 outcome.result = Err(PollError::from(e));
                 return outcome;
@@ -126,7 +126,9 @@ pub async fn poll_account(
             tracing::info!(account = %account.handle(), "partial error from X: {partial}");
         }
         if page_token.is_none() {
-            newest_of_first_page = page.newest_id.or_else(|| page.posts.iter().map(|p| p.tweet_id).max());
+            newest_of_first_page = page
+                .newest_id
+                .or_else(|| page.posts.iter().map(|p| p.tweet_id).max());
         }
         fetched += page.posts.len();
         let now = Utc::now();
@@ -137,8 +139,7 @@ pub async fn poll_account(
             .map(|p| x::to_mention(p, account, now))
             .collect();
         let first_sync = since_id.is_none();
-        let last_page =
-            page.next_token.is_none() || (first_sync && fetched >= backfill_cap);
+        let last_page = page.next_token.is_none() || (first_sync && fetched >= backfill_cap);
         // The cursor only moves with the last page, and never backwards.
         let new_cursor = if last_page {
             match (newest_of_first_page, since_id) {
