@@ -20,6 +20,8 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub mod login;
+
 use crate::app::{self, Action, AppState, Effect};
 use crate::config::Config;
 use crate::domain::MentionStatus;
@@ -126,7 +128,7 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
 async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Result<()> {
     let TuiContext {
         store,
-        config: _config, // per-account templates (issue 4) will read it
+        config,
         sync_commands,
         mut sync_events,
         outbox_requests,
@@ -138,6 +140,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
 
     let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
     let reader = spawn_terminal_reader(term_tx);
+    // Logins (`a`, `R`) run as tasks that report here.
+    let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
+    let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
 
     let size = guard
         .terminal
@@ -161,9 +166,11 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         // 1. Apply everything queued, running effects as they come.
         while let Some(action) = pending.pop_front() {
             for effect in app::update(&mut state, action, &store) {
-                if let Some(follow_up) =
-                    run_effect(effect, &store, &sync_commands, &outbox_requests)
-                {
+                let follow_up = match effect {
+                    Effect::Account(e) => account_ops.run(e, &sync_commands),
+                    other => run_effect(other, &store, &sync_commands, &outbox_requests),
+                };
+                if let Some(follow_up) = follow_up {
                     pending.push_back(follow_up);
                 }
             }
@@ -211,6 +218,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                     }
                 }
             },
+            Some(action) = login_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
             _ = tokio::time::sleep_until(frame_due), if state.dirty => continue,
         };
@@ -224,6 +232,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         }
         while let Ok(e) = outbox_events.try_recv() {
             pending.push_back(Action::Outbox(e));
+        }
+        while let Ok(a) = login_rx.try_recv() {
+            pending.push_back(a);
         }
     };
 
@@ -273,7 +284,8 @@ fn run_effect(
             });
             None
         }
-        Effect::Quit => None,
+        // The loop hands these to `login::AccountOps`.
+        Effect::Account(_) | Effect::Quit => None,
     }
 }
 

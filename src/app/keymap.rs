@@ -26,6 +26,11 @@ pub enum Intent {
     TogglePause,
     FetchAccount,
     FetchAll,
+    AddAccount,
+    Reauthorize,
+    ToggleShowPaused,
+    Stats,
+    RemoveAccount,
     Help,
     Quit,
 }
@@ -182,6 +187,26 @@ pub const NORMAL: &[Binding] = &[
         "C-f",
         "fetch all accounts now",
     ),
+    bind(Intent::AddAccount, &[ch('a')], "a", "add an account (log in)"),
+    bind(
+        Intent::Reauthorize,
+        &[ch('R')],
+        "R",
+        "reauthorize the account",
+    ),
+    bind(
+        Intent::ToggleShowPaused,
+        &[ch('H')],
+        "H",
+        "show / hide paused accounts",
+    ),
+    bind(Intent::Stats, &[ch('s')], "s", "the account's stats"),
+    bind(
+        Intent::RemoveAccount,
+        &[ch('D')],
+        "D",
+        "remove the account (asks)",
+    ),
     bind(Intent::Help, &[ch('?')], "?", "this help"),
     bind(
         Intent::Quit,
@@ -195,7 +220,7 @@ pub const NORMAL: &[Binding] = &[
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
     ("Mentions", 7),
-    ("Accounts", 3),
+    ("Accounts", 8),
     ("General", 2),
 ];
 
@@ -248,7 +273,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 22] = [
+    const EVERY_INTENT: [Intent; 27] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -269,6 +294,11 @@ mod tests {
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,
+        Intent::AddAccount,
+        Intent::Reauthorize,
+        Intent::ToggleShowPaused,
+        Intent::Stats,
+        Intent::RemoveAccount,
         Intent::Help,
         Intent::Quit,
     ];

@@ -25,6 +25,8 @@ pub enum Mode {
     Normal,
     Help,
     Compose(Box<Composer>),
+    /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
+    Account(Box<crate::app::accounts::AccountOverlay>),
 }
 
 /// The status filter `f` cycles through (the feed's account filter comes from the accounts pane).
@@ -115,6 +117,8 @@ pub struct AppState {
     /// What the time-dependent text looked like at the last tick (so a tick redraws only when a
     /// relative time on screen changes).
     pub clock_fingerprint: String,
+    /// Account management: hidden paused accounts, what the engine said per account, logins.
+    pub accounts_ui: crate::app::accounts::AccountsUi,
 }
 
 impl AppState {
@@ -136,6 +140,7 @@ impl AppState {
             dirty: true,
             quit: false,
             clock_fingerprint: String::new(),
+            accounts_ui: Default::default(),
         }
     }
 

@@ -77,6 +77,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 /// The spinner while a poll runs; otherwise the first account that needs attention; otherwise
 /// a quiet "synced".
 fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Span<'a>> {
+    // An account that needs a new login comes first: nothing else fixes it.
+    if let Some(row) = state
+        .accounts
+        .iter()
+        .find(|a| a.account.sync_status == SyncStatus::TokenExpired)
+    {
+        let a = &row.account;
+        return vec![Span::styled(
+            format!(
+                "@{}: token expired — press R to reauthorize",
+                text::sanitize(&a.twitter_username, true)
+            ),
+            theme.sync_status(a.sync_status),
+        )];
+    }
     let syncing = state.syncing_handles();
     if !syncing.is_empty() {
         let who = text::sanitize(&syncing.join(" "), true);
@@ -94,9 +109,7 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
     if let Some(row) = troubled {
         let a = &row.account;
         let what = match a.sync_status {
-            SyncStatus::TokenExpired => {
-                "token expired: run `perch login` to reauthorize".to_string()
-            }
+            SyncStatus::TokenExpired => "token expired — press R to reauthorize".to_string(),
             SyncStatus::RateLimited => "rate limited: polling resumes after the reset".to_string(),
             _ => a
                 .error_message
