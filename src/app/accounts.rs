@@ -431,7 +431,11 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
 }
 
 /// Keeps the stats view current when new mentions for its account were stored.
-pub fn after_sync(state: &mut AppState, event: &SyncEvent, store: &Store) -> Result<(), StoreError> {
+pub fn after_sync(
+    state: &mut AppState,
+    event: &SyncEvent,
+    store: &Store,
+) -> Result<(), StoreError> {
     let refresh_for = match event {
         SyncEvent::PageCommitted {
             account_id,
@@ -648,9 +652,7 @@ pub fn on_key(
         AccountOverlay::Stats(view) => {
             let account_id = view.account_id;
             match key.code {
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('s') => {
-                    state.mode = Mode::Normal
-                }
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') => state.mode = Mode::Normal,
                 _ => {
                     if let Some(intent) = keymap::normal_intent(&key) {
                         account_intent_in_view(state, account_id, intent, store, effects)?;
@@ -748,7 +750,11 @@ fn account_intent_in_view(
             // Switch views: act as if the account were selected in the pane.
             state.mode = Mode::Normal;
             let before = state.account_selected;
-            if let Some(i) = state.accounts.iter().position(|r| r.account.id == account_id) {
+            if let Some(i) = state
+                .accounts
+                .iter()
+                .position(|r| r.account.id == account_id)
+            {
                 state.account_selected = i + 1;
             }
             match intent {
@@ -807,7 +813,10 @@ pub fn on_paste(state: &mut AppState, pasted: &str) -> bool {
     let AccountOverlay::Login(dialog) = overlay.as_mut() else {
         return false;
     };
-    if matches!(dialog.phase, LoginPhase::Starting | LoginPhase::Waiting { .. }) {
+    if matches!(
+        dialog.phase,
+        LoginPhase::Starting | LoginPhase::Waiting { .. }
+    ) {
         // One line: a URL or a code never spans lines, and control characters have no place.
         let clean: String = text::sanitize(pasted, true)
             .chars()

@@ -187,7 +187,12 @@ pub const NORMAL: &[Binding] = &[
         "C-f",
         "fetch all accounts now",
     ),
-    bind(Intent::AddAccount, &[ch('a')], "a", "add an account (log in)"),
+    bind(
+        Intent::AddAccount,
+        &[ch('a')],
+        "a",
+        "add an account (log in)",
+    ),
     bind(
         Intent::Reauthorize,
         &[ch('R')],

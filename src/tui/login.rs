@@ -91,7 +91,9 @@ fn open_browser(url: &str) {
     // `webbrowser` may block while it starts a process; failing is fine (the dialog shows the URL).
     tokio::task::spawn_blocking(move || {
         if let Err(e) = webbrowser::open(&url) {
-            tracing::info!("could not open a browser for the login ({e}); the dialog shows the URL");
+            tracing::info!(
+                "could not open a browser for the login ({e}); the dialog shows the URL"
+            );
         }
     });
 }
@@ -124,9 +126,11 @@ impl LoginTask {
     ) -> LoginTask {
         let (paste_tx, paste_rx) = mpsc::channel(4);
         let task = tokio::spawn(async move {
-            let outcome = login(login_id, &purpose, &store, &config, open, paste_rx, &reports)
-                .await
-                .map_err(|e| failure(&e));
+            let outcome = login(
+                login_id, &purpose, &store, &config, open, paste_rx, &reports,
+            )
+            .await
+            .map_err(|e| failure(&e));
             if let Err(f) = &outcome {
                 tracing::info!("login {login_id} ended without an account: {}", f.message);
             }
@@ -213,10 +217,7 @@ async fn login(
     }
     let (account, reauthorized) = result?;
     if let LoginPurpose::Reauthorize { handle, .. } = purpose {
-        tracing::info!(
-            "reauthorization of {handle} logged in {}",
-            account.handle()
-        );
+        tracing::info!("reauthorization of {handle} logged in {}", account.handle());
     }
     // Durable before the engine is told (it reads the account back from the store).
     let flushed = store.clone();

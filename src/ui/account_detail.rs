@@ -51,10 +51,7 @@ pub fn draw(
                 a.sync_status.as_str().replace('_', " "),
                 theme.sync_status(a.sync_status),
             ),
-            Span::styled(
-                if polled { "" } else { " (not polled)" },
-                theme.dim,
-            ),
+            Span::styled(if polled { "" } else { " (not polled)" }, theme.dim),
         ],
         theme,
     ));
@@ -118,17 +115,11 @@ pub fn draw(
                 let style = if e.is_error { theme.error } else { theme.dim };
                 Line::from(vec![
                     Span::styled(format!(" {:>4}  ", compact_age(e.at, now)), theme.dim),
-                    Span::styled(
-                        text::truncate_to_width(&e.text, value_width + 8),
-                        style,
-                    ),
+                    Span::styled(text::truncate_to_width(&e.text, value_width + 8), style),
                 ])
             })
             .collect(),
-        _ => vec![Line::styled(
-            " nothing yet this session",
-            theme.dim,
-        )],
+        _ => vec![Line::styled(" nothing yet this session", theme.dim)],
     };
     lines.extend(entries);
 

@@ -19,7 +19,9 @@ pub fn draw(
     let screen = frame.area();
     match overlay {
         AccountOverlay::Login(dialog) => add_account::draw(frame, screen, dialog, theme),
-        AccountOverlay::Detail(view) => account_detail::draw(frame, screen, state, view, theme, now),
+        AccountOverlay::Detail(view) => {
+            account_detail::draw(frame, screen, state, view, theme, now)
+        }
         AccountOverlay::Stats(view) => stats::draw(frame, screen, state, view, theme, now),
         AccountOverlay::ConfirmRemove(dialog) => confirm_remove::draw(frame, screen, dialog, theme),
     }
@@ -71,7 +73,10 @@ pub(crate) fn key_hints<'a>(keys: &[(&'a str, &'a str)], theme: &Theme) -> Line<
 
 /// `label   value` with the label in a fixed column.
 pub(crate) fn field<'a>(label: &str, value: Vec<Span<'a>>, theme: &Theme) -> Line<'a> {
-    let mut spans = vec![Span::styled(format!(" {}", text::fit_width(label, 12)), theme.dim)];
+    let mut spans = vec![Span::styled(
+        format!(" {}", text::fit_width(label, 12)),
+        theme.dim,
+    )];
     spans.extend(value);
     Line::from(spans)
 }

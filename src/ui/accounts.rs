@@ -35,7 +35,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         let handle = format!("@{}", text::sanitize(&a.twitter_username, true));
         // An account that needs a new login stands out in its status's colour, not its own.
         let handle_style = if a.sync_status == SyncStatus::TokenExpired {
-            theme.sync_status(a.sync_status).add_modifier(Modifier::BOLD)
+            theme
+                .sync_status(a.sync_status)
+                .add_modifier(Modifier::BOLD)
         } else {
             theme.account(state.account_colour_index(a.id))
         };

@@ -92,7 +92,12 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
     frame.render_widget(body, inner);
 }
 
-fn paste_field<'a>(lines: &mut Vec<Line<'a>>, dialog: &LoginDialog, width: usize, theme: &'a Theme) {
+fn paste_field<'a>(
+    lines: &mut Vec<Line<'a>>,
+    dialog: &LoginDialog,
+    width: usize,
+    theme: &'a Theme,
+) {
     // The end of what was pasted, so the cursor stays in view.
     let room = width.saturating_sub(4).max(1);
     let shown = tail(&dialog.paste, room);

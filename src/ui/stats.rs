@@ -158,10 +158,8 @@ pub fn draw(
         let age = format!("{:>4} ", compact_age(m.timestamp, now));
         let status = format!(" {:<8}", m.status.as_str());
         let used = text::width(&age) + text::width(&sender) + text::width(&status) + 1;
-        let body = text::truncate_to_width(
-            &text::sanitize(&m.text, true),
-            room.saturating_sub(used),
-        );
+        let body =
+            text::truncate_to_width(&text::sanitize(&m.text, true), room.saturating_sub(used));
         recent_lines.push(Line::from(vec![
             Span::styled(age, theme.dim),
             Span::raw(sender),
