@@ -21,8 +21,8 @@ use crate::text;
 pub const LOG_CAPACITY: usize = 100;
 /// Days in the stats view's chart.
 pub const STATS_DAYS: u32 = 30;
-/// Recent mentions listed in the stats view.
-pub const STATS_RECENT: usize = 8;
+/// Recent mentions read for the stats view (it lists as many as fit).
+pub const STATS_RECENT: usize = 20;
 
 /// What the account-management side of the state holds besides the overlays.
 #[derive(Clone, Debug)]
@@ -420,6 +420,9 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
         } => {}
         SyncEvent::AccountRemoved { account_id } => {
             ui.live.remove(account_id);
+            if let Some(handle) = state.account(*account_id).map(|r| r.account.handle()) {
+                state.info(format!("{} removed", text::sanitize(&handle, true)));
+            }
             // An overlay about the removed account has nothing left to show.
             if let Mode::Account(overlay) = &state.mode
                 && overlay_account(overlay) == Some(*account_id)

@@ -47,7 +47,11 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
                 lines.push(Line::raw(l));
             }
             paste_field(&mut lines, dialog, inner_width, theme);
-            keys = vec![("Enter", "use the pasted address"), ("Esc", "cancel")];
+            keys = vec![
+                ("Enter", "use the pasted address"),
+                ("C-u", "clear"),
+                ("Esc", "cancel"),
+            ];
         }
         LoginPhase::Exchanging => {
             for l in wrap(

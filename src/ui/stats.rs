@@ -96,7 +96,11 @@ pub fn draw(
         ]),
         Line::from(vec![
             number(s.days_tracked.to_string()),
-            label(" days tracked · "),
+            label(if s.days_tracked == 1 {
+                " day tracked · "
+            } else {
+                " days tracked · "
+            }),
             number(format!("{:.2}", s.avg_mentions_per_day)),
             label(" mentions a day on average"),
         ]),
