@@ -1,1 +1,270 @@
-//! (being written)
+//! The command line: the TUI (default), `--demo`, the simulator, and the same operations as the
+//! TUI as scriptable commands with `--json`. Exit codes: 0 success, 1 failure, 2 usage.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::{Account, MentionStatus};
+use crate::store::Store;
+
+mod accounts;
+mod mentions;
+mod runtime;
+
+pub use runtime::{App, DemoSetup};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "perch",
+    version,
+    about = "Watch and triage the @mentions of several X accounts from one terminal",
+    after_help = "Without a command, perch opens the dashboard. Try `perch --demo` first: it runs \
+                  against a built-in X API simulator with three demo accounts."
+)]
+pub struct Cli {
+    /// Run against the built-in X API simulator with three demo accounts (no credentials needed).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// With --demo: switch on the simulator's fault injection (rate limits, errors, revoked tokens).
+    #[arg(long, requires = "demo")]
+    pub faults: bool,
+    /// Where the store lives (default: the XDG data directory; with --demo, a fresh temporary one).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the X API v2 simulator on 127.0.0.1 and print the environment that points perch at it.
+    Sim(SimArgs),
+    /// Add an X account (or reauthorize one) with OAuth 2.0.
+    Login {
+        /// Print the authorization URL and read the redirect URL (or the code) from standard
+        /// input, for SSH sessions and machines without a browser.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// List, inspect, pause, resume, remove and reauthorize accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// List mentions, change their status, fetch new ones.
+    #[command(subcommand)]
+    Mentions(MentionsCommand),
+    /// Reply publicly to a mention, from the account it was sent to (TEXT `-` reads stdin).
+    Reply { id: String, text: String },
+    /// Send a DM to a mention's author, from the account the mention was sent to.
+    Dm { id: String, text: String },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Seed of the mention generator (same seed, same mentions).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// New mentions per second across all simulated users.
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsCommand {
+    /// List tracked accounts with totals.
+    List {
+        /// Include paused accounts.
+        #[arg(long)]
+        include_inactive: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account.
+    Show {
+        account: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop polling an account.
+    Pause { account: String },
+    /// Poll an account again.
+    Resume { account: String },
+    /// Stop tracking an account.
+    Remove {
+        account: String,
+        /// Delete its stored mentions too (by default they are kept).
+        #[arg(long)]
+        delete_mentions: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Mention statistics of an account.
+    Stats {
+        account: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Log in again for an account whose token X no longer accepts.
+    Reauthorize {
+        account: String,
+        #[arg(long)]
+        headless: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MentionsCommand {
+    /// List mentions, newest first.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a mention's status (ID is the mention's uuid or its post id).
+    SetStatus { id: String, status: String },
+    /// Fetch new mentions now (one account, or all active ones).
+    Fetch {
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+/// A failure the user can act on: printed as one line, exit code 1 (or 2 for usage).
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: i32,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::new(e.to_string())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("perch: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(failure) => {
+            eprintln!("perch: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let mut config = Config::load()?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let _log_guard = runtime::init_logging(&config);
+    match cli.command {
+        None => runtime::run_dashboard(config, cli.demo, cli.faults, cli.data_dir.is_some()).await,
+        Some(Command::Sim(args)) => runtime::run_sim(args).await,
+        Some(command) if cli.demo => Err(Failure::usage(format!(
+            "--demo only opens the dashboard; to script against the simulator, run `perch sim` and \
+             export the lines it prints (got {command:?})"
+        ))),
+        Some(Command::Login { headless }) => accounts::login(&config, headless, None).await,
+        Some(Command::Accounts(command)) => accounts::run(&config, command).await,
+        Some(Command::Mentions(command)) => mentions::run(&config, command).await,
+        Some(Command::Reply { id, text }) => {
+            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
+        }
+        Some(Command::Dm { id, text }) => {
+            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+        }
+    }
+}
+
+/// Opens the store for a command, in a blocking task.
+pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
+    let dir = config.data_dir.clone();
+    tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .map_err(|e| Failure::new(format!("store task failed: {e}")))?
+        .map_err(|e| Failure::new(e.to_string()))
+}
+
+/// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.
+pub(crate) fn find_account(store: &Store, name: &str) -> Result<Account, Failure> {
+    let accounts = store.accounts()?;
+    let wanted = name.trim().trim_start_matches('@');
+    let found = accounts.iter().find(|a| {
+        a.twitter_username.eq_ignore_ascii_case(wanted)
+            || a.twitter_id == wanted
+            || a.id.to_string() == wanted
+    });
+    match found {
+        Some(a) => Ok(a.clone()),
+        None if accounts.is_empty() => Err(Failure::new(format!(
+            "no account {name}: perch tracks no accounts yet (add one with `perch login`)"
+        ))),
+        None => Err(Failure::new(format!(
+            "no account {name}; known accounts: {}",
+            accounts
+                .iter()
+                .map(Account::handle)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<MentionStatus, Failure> {
+    MentionStatus::parse(s).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown status {s:?}; use one of pending, processing, replied, ignored, error"
+        ))
+    })
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> CliResult {
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    Ok(())
+}

@@ -230,6 +230,18 @@ fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     })
 }
 
+/// Creates `dir` (and its parents) readable by the owner only (0700 on Unix): perch's data and
+/// state directories hold tokens and logs.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod outbox;
 pub mod sim;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod text;

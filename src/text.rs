@@ -27,6 +27,10 @@ pub fn sanitize(text: &str, single_line: bool) -> String {
             c if c.is_control() => {}
             // Bidi embeddings/overrides/isolates: they can visually reorder the rest of the line.
             '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {}
+            // Emoji joiners, presentation selectors and skin-tone modifiers: terminals disagree
+            // with each other (and with unicode-width) on how wide a joined sequence is, which
+            // leaves stale cells on screen. Drawn unjoined, every emoji is two cells everywhere.
+            '\u{200D}' | '\u{FE0E}' | '\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}' => {}
             c => out.push(c),
         }
     }
@@ -73,7 +77,7 @@ pub fn fit_width(text: &str, cells: usize) -> String {
 pub fn weighted_length(text: &str) -> usize {
     let result = twitter_text::parse_with_parser_backend(
         text,
-        &twitter_text_config::config_v3(),
+        twitter_text_config::config_v3(),
         true,
         twitter_text::ParserBackend::External,
     );
@@ -121,6 +125,14 @@ mod tests {
         assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
         assert!(clean.starts_with("hi"));
         assert!(!clean.contains('\u{202E}'));
+    }
+
+    #[test]
+    fn sanitize_unjoins_emoji_sequences_for_stable_widths() {
+        // 👩🏾‍💻 is one glyph in some terminals and three in others: draw it unjoined.
+        let clean = sanitize("dev 👩🏾\u{200D}💻 ❤\u{FE0F}", true);
+        assert_eq!(clean, "dev 👩💻 ❤");
+        assert_eq!(width(&clean), width("dev ") + 4 + 1 + 1);
     }
 
     #[test]

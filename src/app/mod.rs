@@ -1,1 +1,19 @@
-//! (being written)
+//! The application core: all UI state ([`AppState`]), the inputs it reacts to ([`Action`]), the
+//! work it asks the event loop to do ([`Effect`]) and the one function that ties them together,
+//! [`update`]. Nothing here touches the terminal or the network, so every key press can be tested
+//! with a store in a temporary directory and nothing else.
+
+pub mod composer;
+pub mod feed;
+pub mod keymap;
+pub mod layout;
+pub mod state;
+pub mod time;
+pub mod update;
+
+pub use composer::Composer;
+pub use feed::FeedWindow;
+pub use keymap::{Binding, Intent};
+pub use layout::{ScreenLayout, screen_layout};
+pub use state::{AccountRow, AppState, Mode, Notice, NoticeKind, Pane, StatusFilter};
+pub use update::{Action, Effect, update};

@@ -1,14 +1,43 @@
-//! The sled store: the source of truth for accounts, tokens, mentions, indexes, counters, cursors,
-//! drafts and the outbox. Blocking (sled is): async callers use `spawn_blocking` for bulk work.
+//! The sled store: the source of truth for accounts, tokens, mentions, indexes, counters, cursors
+//! and drafts. Blocking (sled is): async callers use `spawn_blocking` for bulk work.
 //!
-//! SKELETON: signatures are the contract other modules code against. Bodies are filled in by the
-//! store work; keep the signatures (or change every caller with them).
+//! Layout and why: see `keys.rs`. Records are encoded by `codec.rs` (a format byte + bincode 2).
+//! Newest-first pages are merged walks over per-account ranges: see `feed.rs`.
+//!
+//! Concurrency: sled locks its directory, so one process holds a store, and within it every
+//! `Store` clone shares one database. Writers that read-modify-write (counters, duplicate checks)
+//! hold `write_lock` from their reads to their `apply_batch`; readers never take it.
 
+mod codec;
+mod feed;
+pub mod keys;
+mod perms;
+
+use std::collections::{BTreeMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sled::{Batch, IVec};
 
 use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, Tokens};
+use crate::outbox::ReplyKind;
+
+pub use codec::RECORD_FORMAT;
+use feed::{FeedWalk, Walk};
+
+/// The store format this perch reads and writes (kept in the store's meta key).
+pub const STORE_FORMAT: u8 = 1;
+
+/// sled's page cache. sled's default is 1 GiB; the feed reads a window of rows, so a small cache
+/// keeps memory near what sled itself needs after opening (issue 6: ≤ sled's RSS + 64 MB).
+pub const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+
+/// How many mentions `remove_account` deletes per atomic batch (each batch keeps records, index
+/// entries and counters consistent with each other).
+const DELETE_CHUNK: usize = 5_000;
 
 /// Why the store could not be opened or used. Each message names the directory and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +64,51 @@ pub enum StoreError {
     Decode { what: String, detail: String },
     #[error("not found: {0}")]
     NotFound(String),
+    /// Another account already tracks this X user (accounts are unique by X user id).
+    #[error(
+        "X user {twitter_id} is already tracked as account {existing}; reauthorize that account instead of adding it again"
+    )]
+    DuplicateAccount {
+        twitter_id: String,
+        existing: AccountId,
+    },
+    /// A caller passed something the store cannot accept (a programming error, reported, not
+    /// panicked on).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Maps a sled error on the store in `dir` to what the user should hear.
+pub(crate) fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
+    let dir = dir.to_path_buf();
+    match e {
+        sled::Error::Io(io) => {
+            let text = io.to_string();
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || text.contains("could not acquire lock")
+            {
+                StoreError::Locked { dir }
+            } else {
+                StoreError::Io { dir, detail: text }
+            }
+        }
+        sled::Error::Corruption { .. } => StoreError::Corrupt {
+            dir,
+            detail: "sled found corrupted data".into(),
+        },
+        sled::Error::Unsupported(s) => StoreError::Corrupt { dir, detail: s },
+        sled::Error::ReportableBug(s) => StoreError::Corrupt {
+            dir,
+            detail: format!("sled reported an internal error: {s}"),
+        },
+        sled::Error::CollectionNotFound(_) => StoreError::Corrupt {
+            dir,
+            detail: "a sled tree is missing".into(),
+        },
+    }
+}
 
 /// Which mentions the feed shows. `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +133,12 @@ impl From<MentionKey> for FeedPos {
     }
 }
 
+impl From<&Mention> for FeedPos {
+    fn from(m: &Mention) -> FeedPos {
+        FeedPos::from(m.key())
+    }
+}
+
 /// What a page commit did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PageCommit {
@@ -71,16 +148,142 @@ pub struct PageCommit {
     pub duplicates: usize,
 }
 
+/// A reply being written, kept per mention so it survives a crash or a failed send.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Draft {
+    pub kind: ReplyKind,
+    pub text: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One step of a search: the hits found, and where to continue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchPage {
+    /// Matching mentions, newest first.
+    pub hits: Vec<Mention>,
+    /// The last index position examined; pass it as `after` to continue. `None` when nothing was
+    /// examined.
+    pub resume_after: Option<FeedPos>,
+    /// The whole filter has been searched: there is nothing more to find.
+    pub exhausted: bool,
+}
+
 #[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
+    tree: sled::Db,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+/// Opens sled in `dir`. A lock held by a process that is just exiting (or a forked child that has
+/// not yet exec'd) goes away within moments, so `Locked` is only reported after a short retry.
+fn open_sled(dir: &Path) -> Result<sled::Db> {
+    const LOCK_RETRIES: u32 = 5;
+    let config = sled::Config::new().path(dir).cache_capacity(CACHE_CAPACITY);
+    let mut attempt = 0;
+    loop {
+        // sled 0.34 can panic on some corrupt files instead of returning an error; a damaged
+        // store must become a message, never a crash.
+        let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+        match opened {
+            Ok(Ok(db)) => return Ok(db),
+            Ok(Err(e)) => match sled_error(dir, e) {
+                StoreError::Locked { .. } if attempt < LOCK_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return Err(other),
+            },
+            Err(_) => {
+                return Err(StoreError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    detail: "sled failed while reading its files".into(),
+                });
+            }
+        }
+    }
+}
+
+fn mention_what(key: MentionKey) -> String {
+    format!("mention {} of account {}", key.tweet_id, key.account_id)
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, created 0700 with files 0600.
     pub fn open(dir: &Path) -> Result<Store> {
-        let _ = dir;
-        todo!()
+        let io_err = |e: std::io::Error| StoreError::Io {
+            dir: dir.to_path_buf(),
+            detail: e.to_string(),
+        };
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::Corrupt {
+                dir: dir.to_path_buf(),
+                detail: "it is a file, not a directory".into(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        perms::secure_dir(dir).map_err(io_err)?;
+        // sled recovers a damaged log by dropping what it cannot read, which can leave an empty
+        // tree. A store that had data before opening must not come back silently empty.
+        let had_data = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0)
+            && dir.join("conf").exists();
+
+        let db = open_sled(dir)?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            tree: db,
+            write_lock: Arc::new(Mutex::new(())),
+        };
+        store.check_format(had_data)?;
+        if let Err(e) = perms::secure_tree(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not set store file permissions");
+        }
+        Ok(store)
+    }
+
+    /// Refuses a store written by a newer perch; stamps a new store with this perch's format.
+    fn check_format(&self, had_data: bool) -> Result<()> {
+        match self.tree.get(keys::FORMAT_KEY).map_err(|e| self.err(e))? {
+            Some(v) => match v.as_ref() {
+                [found] if *found > STORE_FORMAT => Err(StoreError::NewerVersion {
+                    dir: self.dir.clone(),
+                    found: *found,
+                    supported: STORE_FORMAT,
+                }),
+                // Format 1 is the first: there is nothing older to migrate from yet.
+                [found] if *found == STORE_FORMAT => Ok(()),
+                other => Err(StoreError::Corrupt {
+                    dir: self.dir.clone(),
+                    detail: format!("unknown format marker {other:?}"),
+                }),
+            },
+            None => {
+                let empty = self.tree.first().map_err(|e| self.err(e))?.is_none();
+                if !empty {
+                    return Err(StoreError::Corrupt {
+                        dir: self.dir.clone(),
+                        detail: "it holds data but no perch format marker".into(),
+                    });
+                }
+                if had_data {
+                    return Err(StoreError::Corrupt {
+                        dir: self.dir.clone(),
+                        detail: "its data file exists but nothing in it could be recovered".into(),
+                    });
+                }
+                self.tree
+                    .insert(keys::FORMAT_KEY, &[STORE_FORMAT])
+                    .map_err(|e| self.err(e))?;
+                self.tree.flush().map_err(|e| self.err(e))?;
+                Ok(())
+            }
+        }
     }
 
     /// The directory this store lives in.
@@ -90,77 +293,387 @@ impl Store {
 
     /// Flushes everything to disk (sled flushes in the background too).
     pub fn flush(&self) -> Result<()> {
-        todo!()
+        self.tree.flush().map_err(|e| self.err(e))?;
+        if let Err(e) = perms::secure_tree(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not set store file permissions");
+        }
+        Ok(())
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        sled_error(&self.dir, e)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`: a panic elsewhere while holding it leaves nothing half-done
+        // in memory (sled batches are atomic), so a poisoned lock is safe to take over.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
+        self.tree.get(key).map_err(|e| self.err(e))
+    }
+
+    fn get_u64(&self, key: &[u8], what: impl FnOnce() -> String) -> Result<Option<u64>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => keys::read_u64(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Decode {
+                    what: what(),
+                    detail: format!("expected 8 bytes, found {}", v.len()),
+                }),
+        }
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        self.tree.apply_batch(batch).map_err(|e| self.err(e))
     }
 
     // ---- accounts -------------------------------------------------------------------------
 
-    /// Inserts or replaces an account (by `id`); accounts are unique by `twitter_id`.
+    /// Inserts or replaces an account (by `id`); accounts are unique by `twitter_id`: another
+    /// account with the same X user id is refused with `StoreError::DuplicateAccount`.
     pub fn put_account(&self, account: &Account) -> Result<()> {
-        let _ = account;
-        todo!()
+        let _guard = self.lock();
+        let id_key = keys::twitter_id_key(&account.twitter_id);
+        if let Some(owner) = self.get(&id_key)? {
+            let owner = uuid_from(&owner, || format!("owner of X user {}", account.twitter_id))?;
+            if owner != account.id {
+                return Err(StoreError::DuplicateAccount {
+                    twitter_id: account.twitter_id.clone(),
+                    existing: owner,
+                });
+            }
+        }
+        let mut batch = Batch::default();
+        // The X user id of an account does not change in practice, but if it did the old
+        // uniqueness entry must not keep pointing here.
+        if let Some(old) = self.account(account.id)?
+            && old.twitter_id != account.twitter_id
+        {
+            batch.remove(keys::twitter_id_key(&old.twitter_id));
+        }
+        batch.insert(
+            &keys::account_key(keys::ACCOUNT, account.id),
+            codec::encode(account, "account")?,
+        );
+        batch.insert(id_key, account.id.as_bytes());
+        self.apply(batch)
     }
+
     pub fn account(&self, id: AccountId) -> Result<Option<Account>> {
-        let _ = id;
-        todo!()
+        self.get(&keys::account_key(keys::ACCOUNT, id))?
+            .map(|v| codec::decode(&v, || format!("account {id}")))
+            .transpose()
     }
+
     pub fn account_by_twitter_id(&self, twitter_id: &str) -> Result<Option<Account>> {
-        let _ = twitter_id;
-        todo!()
+        match self.get(&keys::twitter_id_key(twitter_id))? {
+            None => Ok(None),
+            Some(v) => {
+                let id = uuid_from(&v, || format!("owner of X user {twitter_id}"))?;
+                self.account(id)
+            }
+        }
     }
+
     /// All accounts, ordered by handle (case-insensitive). Accounts are few: this is a small read.
     pub fn accounts(&self) -> Result<Vec<Account>> {
-        todo!()
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix([keys::ACCOUNT]) {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            let what = || match keys::key_account(&key) {
+                Some(id) => format!("account {id}"),
+                None => "an account".to_string(),
+            };
+            out.push(codec::decode::<Account>(&value, what)?);
+        }
+        out.sort_by_cached_key(|a| (a.twitter_username.to_lowercase(), a.id));
+        Ok(out)
     }
-    /// Removes an account, its tokens, cursor and counters; its mentions too when
-    /// `delete_mentions`, otherwise they stay readable (under "All accounts").
+
+    /// Removes an account, its tokens, cursor and drafts. When `delete_mentions`, its mentions,
+    /// their index entries and its counters go too. Otherwise the mentions (and the counters that
+    /// count them) stay, readable under "All accounts" and by their account id.
+    ///
+    /// Mentions are deleted in batches of a few thousand so a huge account does not build one
+    /// enormous batch in memory. Each batch removes records, their index entries and the matching
+    /// counter amounts together, so after a crash mid-way the store is consistent, with some of
+    /// the account's mentions still present; the account record goes last, so the removal can
+    /// simply be run again.
     pub fn remove_account(&self, id: AccountId, delete_mentions: bool) -> Result<()> {
-        let _ = (id, delete_mentions);
-        todo!()
+        if delete_mentions {
+            while self.delete_mention_chunk(id)? > 0 {}
+        }
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        if let Some(account) = self.account(id)? {
+            let id_key = keys::twitter_id_key(&account.twitter_id);
+            if let Some(owner) = self.get(&id_key)?
+                && owner.as_ref() == id.as_bytes()
+            {
+                batch.remove(id_key);
+            }
+        }
+        batch.remove(&keys::account_key(keys::ACCOUNT, id));
+        batch.remove(&keys::account_key(keys::TOKENS, id));
+        batch.remove(&keys::account_key(keys::CURSOR, id));
+        for entry in self.tree.scan_prefix(keys::account_key(keys::DRAFT, id)) {
+            let (key, _) = entry.map_err(|e| self.err(e))?;
+            batch.remove(key);
+        }
+        if delete_mentions {
+            batch.remove(&keys::account_key(keys::FIRST_SEEN, id));
+            for status in MentionStatus::ALL {
+                batch.remove(&keys::status_count_key(id, status));
+            }
+            for entry in self
+                .tree
+                .scan_prefix(keys::account_key(keys::DAY_COUNT, id))
+            {
+                let (key, _) = entry.map_err(|e| self.err(e))?;
+                batch.remove(key);
+            }
+        }
+        self.apply(batch)
+    }
+
+    /// Deletes up to `DELETE_CHUNK` mentions of `id` with their index entries and counter
+    /// amounts, in one batch. Returns how many it deleted.
+    fn delete_mention_chunk(&self, id: AccountId) -> Result<usize> {
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        let mut by_status = [0u64; 5];
+        let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let mut deleted = 0;
+        for entry in self
+            .tree
+            .scan_prefix(keys::account_key(keys::MENTION, id))
+            .take(DELETE_CHUNK)
+        {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            let Some(tweet) = keys::trailing_tweet(&key) else {
+                batch.remove(key);
+                continue;
+            };
+            let mkey = MentionKey {
+                account_id: id,
+                tweet_id: tweet,
+            };
+            match codec::decode::<Mention>(&value, || mention_what(mkey)) {
+                Ok(m) => {
+                    by_status[m.status.code() as usize] += 1;
+                    *by_day.entry(keys::day_of(m.timestamp)).or_default() += 1;
+                }
+                // An unreadable record is still deleted; its counter amounts cannot be known.
+                Err(e) => tracing::warn!(error = %e, "deleting an undecodable mention"),
+            }
+            batch.remove(&key);
+            for status in MentionStatus::ALL {
+                batch.remove(&keys::status_index_key(id, status, tweet));
+            }
+            batch.remove(&keys::draft_key(id, tweet));
+            deleted += 1;
+        }
+        if deleted == 0 {
+            return Ok(0);
+        }
+        for status in MentionStatus::ALL {
+            let n = by_status[status.code() as usize];
+            if n > 0 {
+                self.add_to_counter(&mut batch, &keys::status_count_key(id, status), -(n as i64))?;
+                self.add_to_counter(&mut batch, &keys::global_count_key(status), -(n as i64))?;
+            }
+        }
+        for (day, n) in by_day {
+            self.add_to_counter(&mut batch, &keys::day_count_key(id, day), -(n as i64))?;
+        }
+        self.apply(batch)?;
+        Ok(deleted)
     }
 
     /// Stores an account's tokens and flushes before returning (a rotated refresh token must be
     /// durable before the new access token is used).
     pub fn put_tokens(&self, id: AccountId, tokens: &Tokens) -> Result<()> {
-        let _ = (id, tokens);
-        todo!()
+        self.tree
+            .insert(
+                keys::account_key(keys::TOKENS, id),
+                codec::encode(tokens, "tokens")?,
+            )
+            .map_err(|e| self.err(e))?;
+        self.flush()
     }
+
     pub fn tokens(&self, id: AccountId) -> Result<Option<Tokens>> {
-        let _ = id;
-        todo!()
+        self.get(&keys::account_key(keys::TOKENS, id))?
+            .map(|v| codec::decode(&v, || format!("tokens of account {id}")))
+            .transpose()
     }
 
     /// The newest tweet id committed for this account (the next poll's `since_id`).
     pub fn cursor(&self, id: AccountId) -> Result<Option<u64>> {
-        let _ = id;
-        todo!()
+        self.get_u64(&keys::account_key(keys::CURSOR, id), || {
+            format!("sync cursor of account {id}")
+        })
     }
 
     // ---- mentions -------------------------------------------------------------------------
 
     /// Commits one fetched page atomically: new mention records, their index entries, the
     /// per-account/per-status/per-day counters, and (when given) the account's cursor. Mentions
-    /// already stored are skipped, never overwritten.
+    /// already stored are skipped, never overwritten. The cursor never moves backwards (a page
+    /// older than the cursor leaves it where it is). Every mention must be `sent_to` `account`;
+    /// a mention whose tweet id is not a decimal number is skipped with a warning.
     pub fn commit_page(
         &self,
         account: AccountId,
         mentions: &[Mention],
         new_cursor: Option<u64>,
     ) -> Result<PageCommit> {
-        let _ = (account, mentions, new_cursor);
-        todo!()
+        if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
+            return Err(StoreError::Invalid(format!(
+                "mention {} was sent to account {}, not to {account} whose page is being committed",
+                m.tweet_id, m.sent_to.account_id
+            )));
+        }
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        let mut result = PageCommit::default();
+        let mut seen = HashSet::with_capacity(mentions.len());
+        let mut by_status = [0u64; 5];
+        let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for m in mentions {
+            let Ok(tweet) = m.tweet_id.parse::<u64>() else {
+                tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a non-numeric tweet id skipped");
+                continue;
+            };
+            let key = keys::mention_key(account, tweet);
+            if !seen.insert(tweet) || self.tree.contains_key(key).map_err(|e| self.err(e))? {
+                result.duplicates += 1;
+                continue;
+            }
+            for (k, v) in mention_entries(m)? {
+                batch.insert(k, v);
+            }
+            by_status[m.status.code() as usize] += 1;
+            *by_day.entry(keys::day_of(m.timestamp)).or_default() += 1;
+            earliest = Some(earliest.map_or(m.created_at, |e| e.min(m.created_at)));
+            result.inserted += 1;
+        }
+        for status in MentionStatus::ALL {
+            let n = by_status[status.code() as usize] as i64;
+            if n > 0 {
+                self.add_to_counter(&mut batch, &keys::status_count_key(account, status), n)?;
+                self.add_to_counter(&mut batch, &keys::global_count_key(status), n)?;
+            }
+        }
+        for (day, n) in by_day {
+            self.add_to_counter(&mut batch, &keys::day_count_key(account, day), n as i64)?;
+        }
+        if let Some(t) = earliest {
+            let key = keys::account_key(keys::FIRST_SEEN, account);
+            if !self.tree.contains_key(key).map_err(|e| self.err(e))? {
+                batch.insert(&key, codec::encode(&t, "first-seen time")?);
+            }
+        }
+        if let Some(cursor) = new_cursor
+            && self.cursor(account)?.is_none_or(|old| cursor > old)
+        {
+            batch.insert(
+                &keys::account_key(keys::CURSOR, account),
+                &cursor.to_be_bytes(),
+            );
+        }
+        self.apply(batch)?;
+        Ok(result)
+    }
+
+    /// Adds `delta` to the counter at `key` (read now, written with `batch`). Counters never go
+    /// below zero: a negative result means they were already wrong, and zero is the best repair.
+    fn add_to_counter(&self, batch: &mut Batch, key: &[u8], delta: i64) -> Result<()> {
+        let old = self
+            .get_u64(key, || format!("counter {key:?}"))?
+            .unwrap_or(0);
+        let new = (old as i64).saturating_add(delta).max(0) as u64;
+        batch.insert(key, &new.to_be_bytes());
+        Ok(())
     }
 
     pub fn mention(&self, key: MentionKey) -> Result<Option<Mention>> {
-        let _ = key;
-        todo!()
+        self.get(&keys::mention_key(key.account_id, key.tweet_id))?
+            .map(|v| codec::decode(&v, || mention_what(key)))
+            .transpose()
     }
 
     /// Replaces a stored mention (same key), moving its index entries and counters if its status
-    /// changed, in one atomic batch. Returns the previous version.
+    /// (or day) changed, in one atomic batch. Returns the previous version; `None` means no such
+    /// mention is stored, and nothing was written.
     pub fn update_mention(&self, mention: &Mention) -> Result<Option<Mention>> {
-        let _ = mention;
-        todo!()
+        let key = mention.key();
+        if mention.tweet_id.parse::<u64>().is_err() {
+            return Err(StoreError::Invalid(format!(
+                "mention tweet id {:?} is not a number",
+                mention.tweet_id
+            )));
+        }
+        let _guard = self.lock();
+        let Some(old) = self.mention(key)? else {
+            return Ok(None);
+        };
+        let (a, t) = (key.account_id, key.tweet_id);
+        let mut batch = Batch::default();
+        batch.insert(&keys::mention_key(a, t), codec::encode(mention, "mention")?);
+        if old.status != mention.status {
+            batch.remove(&keys::status_index_key(a, old.status, t));
+            batch.insert(&keys::status_index_key(a, mention.status, t), &[]);
+            self.add_to_counter(&mut batch, &keys::status_count_key(a, old.status), -1)?;
+            self.add_to_counter(&mut batch, &keys::status_count_key(a, mention.status), 1)?;
+            self.add_to_counter(&mut batch, &keys::global_count_key(old.status), -1)?;
+            self.add_to_counter(&mut batch, &keys::global_count_key(mention.status), 1)?;
+        }
+        let (old_day, new_day) = (keys::day_of(old.timestamp), keys::day_of(mention.timestamp));
+        if old_day != new_day {
+            self.add_to_counter(&mut batch, &keys::day_count_key(a, old_day), -1)?;
+            self.add_to_counter(&mut batch, &keys::day_count_key(a, new_day), 1)?;
+        }
+        self.apply(batch)?;
+        Ok(Some(old))
+    }
+
+    /// Sets a mention's status (and `updated_at`), returning the updated mention, or `None` when
+    /// no such mention is stored.
+    pub fn set_status(
+        &self,
+        key: MentionKey,
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Mention>> {
+        let Some(mut m) = self.mention(key)? else {
+            return Ok(None);
+        };
+        m.status = status;
+        m.updated_at = now;
+        match self.update_mention(&m)? {
+            Some(_) => Ok(Some(m)),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_row(&self, pos: FeedPos, bytes: &[u8]) -> Result<Mention> {
+        codec::decode(bytes, || {
+            mention_what(MentionKey {
+                account_id: pos.account_id,
+                tweet_id: pos.tweet_id,
+            })
+        })
+    }
+
+    fn walk(&self, filter: &FeedFilter, walk: Walk) -> Result<FeedWalk> {
+        FeedWalk::new(&self.dir, &self.tree, filter, walk)
     }
 
     /// Up to `limit` mentions matching `filter`, newest first, strictly older than `after`
@@ -171,8 +684,18 @@ impl Store {
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        let _ = (filter, after, limit);
-        todo!()
+        let mut out = Vec::with_capacity(limit.min(1024));
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut walk = self.walk(filter, Walk::Older(after))?;
+        while out.len() < limit {
+            let Some((pos, bytes)) = walk.next_row()? else {
+                break;
+            };
+            out.push(self.decode_row(pos, &bytes)?);
+        }
+        Ok(out)
     }
 
     /// Up to `limit` mentions matching `filter` strictly newer than `before`, returned newest
@@ -183,31 +706,211 @@ impl Store {
         before: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        let _ = (filter, before, limit);
-        todo!()
+        let mut out = Vec::with_capacity(limit.min(1024));
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut walk = self.walk(filter, Walk::Newer(before))?;
+        while out.len() < limit {
+            let Some((pos, bytes)) = walk.next_row()? else {
+                break;
+            };
+            out.push(self.decode_row(pos, &bytes)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Searches `filter`'s feed newest first, strictly older than `after`, for mentions whose
+    /// text, sender username or sender display name contains `query` (case-insensitive; an empty
+    /// query matches everything). Stops after `limit` hits or `max_scan` rows examined, whichever
+    /// comes first, so a caller can show a screen of results quickly and continue from
+    /// `resume_after` in the background.
+    pub fn search_page(
+        &self,
+        filter: &FeedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
+        let matcher = Matcher::new(query);
+        let mut page = SearchPage {
+            hits: Vec::new(),
+            resume_after: after,
+            exhausted: false,
+        };
+        if limit == 0 || max_scan == 0 {
+            return Ok(page);
+        }
+        let mut walk = self.walk(filter, Walk::Older(after))?;
+        let mut scanned = 0;
+        while page.hits.len() < limit && scanned < max_scan {
+            let Some((pos, bytes)) = walk.next_row()? else {
+                page.exhausted = true;
+                break;
+            };
+            scanned += 1;
+            page.resume_after = Some(pos);
+            let m = self.decode_row(pos, &bytes)?;
+            if matcher.matches(&m) {
+                page.hits.push(m);
+            }
+        }
+        Ok(page)
     }
 
     /// How many mentions match `filter`, from counters (never a scan).
     pub fn count(&self, filter: &FeedFilter) -> Result<u64> {
-        let _ = filter;
-        todo!()
+        let statuses: Vec<MentionStatus> = match filter.status {
+            Some(s) => vec![s],
+            None => MentionStatus::ALL.to_vec(),
+        };
+        let mut total = 0u64;
+        for status in statuses {
+            let key: Vec<u8> = match filter.account {
+                Some(a) => keys::status_count_key(a, status).to_vec(),
+                None => keys::global_count_key(status).to_vec(),
+            };
+            total += self
+                .get_u64(&key, || format!("{status} counter"))?
+                .unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// Mentions per day for one account over the `days` days ending at `today` (oldest first),
-    /// from per-day counters.
+    /// from per-day counters. A day is the UTC date of the post's timestamp.
     pub fn daily_counts(
         &self,
         account: AccountId,
         today: NaiveDate,
         days: u32,
     ) -> Result<Vec<(NaiveDate, u64)>> {
-        let _ = (account, today, days);
-        todo!()
+        if days == 0 {
+            return Ok(Vec::new());
+        }
+        let first = today
+            .checked_sub_days(chrono::Days::new(u64::from(days - 1)))
+            .unwrap_or(NaiveDate::MIN);
+        let mut found: BTreeMap<u32, u64> = BTreeMap::new();
+        let range = keys::day_count_key(account, first)..=keys::day_count_key(account, today);
+        for entry in self.tree.range(range) {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            let day = key
+                .get(17..21)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes);
+            let n = keys::read_u64(&value);
+            if let (Some(day), Some(n)) = (day, n) {
+                found.insert(day, n);
+            }
+        }
+        Ok(first
+            .iter_days()
+            .take_while(|d| *d <= today)
+            .map(|d| (d, found.get(&keys::day_number(d)).copied().unwrap_or(0)))
+            .collect())
     }
 
     /// When the first mention of this account was stored (for "days tracked").
     pub fn first_seen(&self, account: AccountId) -> Result<Option<DateTime<Utc>>> {
-        let _ = account;
-        todo!()
+        self.get(&keys::account_key(keys::FIRST_SEEN, account))?
+            .map(|v| codec::decode(&v, || format!("first-seen time of account {account}")))
+            .transpose()
+    }
+
+    // ---- drafts ---------------------------------------------------------------------------
+
+    /// Saves the draft reply to a mention (replacing any earlier one).
+    pub fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<()> {
+        self.tree
+            .insert(
+                keys::draft_key(key.account_id, key.tweet_id),
+                codec::encode(draft, "draft")?,
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn draft(&self, key: MentionKey) -> Result<Option<Draft>> {
+        self.get(&keys::draft_key(key.account_id, key.tweet_id))?
+            .map(|v| codec::decode(&v, || format!("draft for {}", mention_what(key))))
+            .transpose()
+    }
+
+    pub fn delete_draft(&self, key: MentionKey) -> Result<()> {
+        self.tree
+            .remove(keys::draft_key(key.account_id, key.tweet_id))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// The key/value pairs the store writes for one new mention (its record and its index entry),
+/// exactly as `commit_page` writes them. Public so the benchmark's plain-sled baseline can write
+/// the very same bytes.
+pub fn mention_entries(m: &Mention) -> Result<[(Vec<u8>, Vec<u8>); 2]> {
+    let key = m.key();
+    let record = codec::encode(m, "mention")?;
+    Ok([
+        (
+            keys::mention_key(key.account_id, key.tweet_id).to_vec(),
+            record,
+        ),
+        (
+            keys::status_index_key(key.account_id, m.status, key.tweet_id).to_vec(),
+            Vec::new(),
+        ),
+    ])
+}
+
+fn uuid_from(bytes: &[u8], what: impl FnOnce() -> String) -> Result<AccountId> {
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| StoreError::Decode {
+        what: what(),
+        detail: format!("expected a 16-byte account id, found {} bytes", bytes.len()),
+    })?;
+    Ok(AccountId::from_bytes(arr))
+}
+
+/// Case-insensitive substring matching over the searchable fields of a mention.
+struct Matcher {
+    needle: String,
+    ascii: bool,
+}
+
+impl Matcher {
+    fn new(query: &str) -> Matcher {
+        let q = query.trim();
+        Matcher {
+            ascii: q.is_ascii(),
+            needle: q.to_lowercase(),
+        }
+    }
+
+    fn matches(&self, m: &Mention) -> bool {
+        if self.needle.is_empty() {
+            return true;
+        }
+        let fields = [
+            Some(m.text.as_str()),
+            m.sender.username.as_deref(),
+            m.sender.display_name.as_deref(),
+        ];
+        fields.into_iter().flatten().any(|f| self.contains(f))
+    }
+
+    fn contains(&self, haystack: &str) -> bool {
+        if self.ascii {
+            // An ASCII needle can only match ASCII bytes, so a byte-wise ASCII case-insensitive
+            // search is exact here and needs no allocation per post.
+            let n = self.needle.as_bytes();
+            haystack
+                .as_bytes()
+                .windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n))
+        } else {
+            haystack.to_lowercase().contains(&self.needle)
+        }
     }
 }

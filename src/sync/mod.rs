@@ -31,6 +31,14 @@ pub enum SyncEvent {
         limit: u32,
         reset: DateTime<Utc>,
     },
+    /// Something the user should read in the status bar ("fetch deferred until 14:05: rate
+    /// limit"), about one account or the whole engine.
+    Notice {
+        account_id: Option<AccountId>,
+        message: String,
+    },
+    /// An account was removed from the store (and from the schedule).
+    AccountRemoved { account_id: AccountId },
 }
 
 /// What the UI and the CLI ask of the engine.
@@ -42,6 +50,15 @@ pub enum Command {
     Resume(AccountId),
     /// An account was added or reauthorized: (re)load it and poll it now.
     AccountAdded(AccountId),
-    Remove(AccountId),
+    /// Remove an account once any poll of it has finished (never half-deleted).
+    Remove {
+        account_id: AccountId,
+        delete_mentions: bool,
+    },
     Shutdown,
 }
+
+mod engine;
+mod poll;
+
+pub use engine::{SyncHandle, SyncSettings, spawn};

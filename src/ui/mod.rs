@@ -1,1 +1,63 @@
-//! (being written)
+//! Drawing. `draw` reads `AppState` and never changes it; each pane or overlay has its own file.
+//! Everything that came from X goes through `text::sanitize` before it reaches a cell.
+
+mod accounts;
+mod composer;
+mod detail;
+mod feed;
+mod help;
+mod status_bar;
+pub mod theme;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::widgets::{Block, BorderType};
+
+use crate::app::{AppState, Mode, Pane};
+pub use theme::Theme;
+
+/// Braille spinner frames; the frame comes from the clock so drawing stays a pure read.
+const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
+
+pub(crate) fn spinner(now: DateTime<Utc>) -> &'static str {
+    SPINNER[(now.timestamp().rem_euclid(SPINNER.len() as i64)) as usize]
+}
+
+/// Draws the whole screen for `state` as of `now`.
+pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
+    let layout = crate::app::screen_layout(frame.area());
+    if let Some(area) = layout.accounts {
+        accounts::draw(frame, area, state, theme, now);
+    }
+    feed::draw(frame, layout.feed, state, theme, now);
+    if let Some(area) = layout.detail {
+        detail::draw(frame, area, state, theme, now);
+    }
+    status_bar::draw(frame, layout.status, state, theme, now);
+    match &state.mode {
+        Mode::Normal => {}
+        Mode::Help => help::draw(frame, frame.area(), theme),
+        Mode::Compose(c) => composer::draw(frame, frame.area(), state, c, theme),
+    }
+}
+
+/// A pane's frame, highlighted when it has the focus.
+pub(crate) fn pane_block<'a>(state: &AppState, pane: Pane, theme: &Theme) -> Block<'a> {
+    let focused = state.focus == pane && matches!(state.mode, Mode::Normal);
+    Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(if focused {
+            theme.border_focused
+        } else {
+            theme.border
+        })
+}
+
+/// A rectangle of at most `width` x `height` centred in `area`.
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    area.centered(
+        Constraint::Length(width.min(area.width)),
+        Constraint::Length(height.min(area.height)),
+    )
+}

@@ -1,0 +1,223 @@
+//! Everything the screen shows, owned by the main loop. Only [`crate::app::update`] changes it;
+//! `ui::draw` only reads it.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::app::composer::Composer;
+use crate::app::feed::FeedWindow;
+use crate::app::layout::{ScreenLayout, screen_layout};
+use crate::domain::{Account, AccountId, MentionKey, MentionStatus};
+use ratatui::layout::Rect;
+
+/// The panes Tab moves between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Accounts,
+    Feed,
+    Detail,
+}
+
+/// What keys currently do.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Normal,
+    Help,
+    Compose(Box<Composer>),
+}
+
+/// The status filter `f` cycles through (the feed's account filter comes from the accounts pane).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    All,
+    Only(MentionStatus),
+}
+
+impl StatusFilter {
+    /// All → pending → replied → ignored → error → all.
+    pub fn next(self) -> StatusFilter {
+        match self {
+            StatusFilter::All => StatusFilter::Only(MentionStatus::Pending),
+            StatusFilter::Only(MentionStatus::Pending) => {
+                StatusFilter::Only(MentionStatus::Replied)
+            }
+            StatusFilter::Only(MentionStatus::Replied) => {
+                StatusFilter::Only(MentionStatus::Ignored)
+            }
+            StatusFilter::Only(MentionStatus::Ignored) => StatusFilter::Only(MentionStatus::Error),
+            StatusFilter::Only(_) => StatusFilter::All,
+        }
+    }
+
+    pub fn status(self) -> Option<MentionStatus> {
+        match self {
+            StatusFilter::All => None,
+            StatusFilter::Only(s) => Some(s),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusFilter::All => "all",
+            StatusFilter::Only(s) => s.as_str(),
+        }
+    }
+}
+
+/// One account in the accounts pane, with the figures shown beside it.
+#[derive(Clone, Debug)]
+pub struct AccountRow {
+    pub account: Account,
+    /// Pending mentions, from the store's counters.
+    pub pending: u64,
+    /// A poll of this account is running (spinner).
+    pub syncing: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    Info,
+    Error,
+}
+
+/// The last thing perch wants the user to know, shown in the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub mode: Mode,
+    pub focus: Pane,
+    /// Accounts pane rows, ordered by handle. Row 0 of the pane is "All accounts".
+    pub accounts: Vec<AccountRow>,
+    /// Selected accounts-pane row: 0 = All accounts, i = `accounts[i - 1]`.
+    pub account_selected: usize,
+    pub status_filter: StatusFilter,
+    pub feed: FeedWindow,
+    /// Pending mentions across all accounts (status bar).
+    pub pending_total: u64,
+    /// Lines the detail pane is scrolled by.
+    pub detail_scroll: u16,
+    /// Replies handed to the outbox and not yet reported back: shown as `processing`.
+    pub sending: HashSet<MentionKey>,
+    pub notice: Option<Notice>,
+    /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
+    pub banner: Option<String>,
+    /// The terminal size, for the layout.
+    pub size: (u16, u16),
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    pub quit: bool,
+    /// What the time-dependent text looked like at the last tick (so a tick redraws only when a
+    /// relative time on screen changes).
+    pub clock_fingerprint: String,
+}
+
+impl AppState {
+    /// An empty state; the first `Action::Resize` and `Action::StoreChanged` fill it.
+    pub fn new(banner: Option<String>) -> AppState {
+        AppState {
+            mode: Mode::Normal,
+            focus: Pane::Feed,
+            accounts: Vec::new(),
+            account_selected: 0,
+            status_filter: StatusFilter::All,
+            feed: FeedWindow::default(),
+            pending_total: 0,
+            detail_scroll: 0,
+            sending: HashSet::new(),
+            notice: None,
+            banner,
+            size: (80, 24),
+            dirty: true,
+            quit: false,
+            clock_fingerprint: String::new(),
+        }
+    }
+
+    pub fn layout(&self) -> ScreenLayout {
+        screen_layout(Rect::new(0, 0, self.size.0, self.size.1))
+    }
+
+    /// The account picked in the accounts pane, if a single one is.
+    pub fn selected_account(&self) -> Option<&AccountRow> {
+        self.account_selected
+            .checked_sub(1)
+            .and_then(|i| self.accounts.get(i))
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&AccountRow> {
+        self.accounts.iter().find(|a| a.account.id == id)
+    }
+
+    /// The account's place in the list: the theme picks its colour from it, so the few accounts a
+    /// person has get distinct colours. Unknown (removed) accounts get one from their id.
+    pub fn account_colour_index(&self, id: AccountId) -> usize {
+        self.accounts
+            .iter()
+            .position(|a| a.account.id == id)
+            .unwrap_or_else(|| usize::from(id.as_bytes()[0]))
+    }
+
+    /// The status to show for a mention: `processing` while its reply is with the outbox.
+    pub fn shown_status(&self, key: MentionKey, stored: MentionStatus) -> MentionStatus {
+        if self.sending.contains(&key) {
+            MentionStatus::Processing
+        } else {
+            stored
+        }
+    }
+
+    /// Accounts with a poll running, for the status bar.
+    pub fn syncing_handles(&self) -> Vec<String> {
+        self.accounts
+            .iter()
+            .filter(|a| a.syncing)
+            .map(|a| a.account.handle())
+            .collect()
+    }
+
+    pub fn composer(&self) -> Option<&Composer> {
+        match &self.mode {
+            Mode::Compose(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            kind: NoticeKind::Info,
+            text: text.into(),
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            kind: NoticeKind::Error,
+            text: text.into(),
+        });
+    }
+
+    /// Labels that change with the clock alone, used to decide whether a tick must redraw.
+    pub fn clock_labels(&self, now: DateTime<Utc>) -> String {
+        let mut out = String::new();
+        for a in &self.accounts {
+            if let Some(t) = a.account.last_synced_at {
+                out.push_str(&crate::app::time::relative_time(t, now));
+            }
+            out.push('|');
+        }
+        for m in self.feed.visible() {
+            out.push_str(&crate::app::time::compact_age(m.timestamp, now));
+            out.push('|');
+        }
+        if let Some(m) = self.feed.selected_mention() {
+            out.push_str(&crate::app::time::relative_time(m.timestamp, now));
+        }
+        out
+    }
+}

@@ -1,0 +1,637 @@
+//! `update`: the one place `AppState` changes. It reads the store (never writes it) and returns
+//! the work it needs done as [`Effect`]s, which the event loop carries out.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::app::composer::Composer;
+use crate::app::keymap::{self, ComposerKey, Intent};
+use crate::app::state::{AccountRow, AppState, Mode, Pane};
+use crate::domain::{AccountId, MentionKey, MentionStatus, SyncStatus};
+use crate::outbox::{OutboxEvent, ReplyKind, SendRequest};
+use crate::store::{Draft, FeedFilter, Store, StoreError};
+use crate::sync::SyncEvent;
+use crate::text;
+
+/// Everything the state reacts to.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A key press (releases and repeats are filtered out by the terminal reader).
+    Key(KeyEvent),
+    /// Text pasted into the terminal.
+    Paste(String),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The once-a-second clock (relative times, spinner).
+    Tick(DateTime<Utc>),
+    Sync(SyncEvent),
+    Outbox(OutboxEvent),
+    /// The store changed under us (an effect the loop ran wrote to it): re-read what is shown.
+    StoreChanged,
+    /// Something the loop wants the user to know (an effect failed, a channel closed).
+    Notify {
+        text: String,
+        is_error: bool,
+    },
+}
+
+/// Work for the event loop. `update` never does I/O beyond reading the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Hand a reply to the outbox (it sends from `key.account_id`, the mentioned account).
+    Send(SendRequest),
+    FetchNow(Option<AccountId>),
+    Pause(AccountId),
+    Resume(AccountId),
+    /// Write a triage decision to the store, then report `Action::StoreChanged`.
+    SetStatus {
+        key: MentionKey,
+        status: MentionStatus,
+    },
+    /// Keep a draft reply in the store (it survives a failed send, a quit or a crash).
+    SaveDraft {
+        key: MentionKey,
+        draft: Draft,
+    },
+    /// The reply went out: its draft is no longer needed.
+    DeleteDraft {
+        key: MentionKey,
+    },
+    OpenUrl(String),
+    Quit,
+}
+
+/// Applies one action to the state and returns the effects it calls for.
+pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let result = match action {
+        Action::Key(key) => {
+            state.dirty = true;
+            on_key(state, key, store, &mut effects)
+        }
+        Action::Paste(text) => {
+            if let Mode::Compose(c) = &mut state.mode {
+                // Pasted text may carry escape sequences; the draft must not.
+                c.editor.insert_str(text::sanitize(&text, false));
+                c.refusal = None;
+                c.unsaved = true;
+                c.recount();
+                state.dirty = true;
+            }
+            Ok(())
+        }
+        Action::Resize { width, height } => {
+            state.size = (width, height);
+            state.dirty = true;
+            let layout = state.layout();
+            // A pane that no longer fits cannot keep the focus.
+            if (state.focus == Pane::Accounts && layout.accounts.is_none())
+                || (state.focus == Pane::Detail && layout.detail.is_none())
+            {
+                state.focus = Pane::Feed;
+            }
+            state.feed.set_height(store, layout.feed_rows())
+        }
+        Action::Tick(now) => {
+            // Drafts are saved as you type, at most once a tick.
+            if let Mode::Compose(c) = &mut state.mode
+                && c.unsaved
+            {
+                c.unsaved = false;
+                effects.push(save_draft(c, now));
+            }
+            let labels = state.clock_labels(now);
+            let spinning = state.accounts.iter().any(|a| a.syncing);
+            if spinning || labels != state.clock_fingerprint {
+                state.dirty = true;
+            }
+            state.clock_fingerprint = labels;
+            Ok(())
+        }
+        Action::Sync(event) => on_sync(state, event, store),
+        Action::Outbox(event) => {
+            state.dirty = true;
+            on_outbox(state, event, store, &mut effects)
+        }
+        Action::StoreChanged => {
+            state.dirty = true;
+            refresh(state, store)
+        }
+        Action::Notify { text, is_error } => {
+            state.dirty = true;
+            if is_error {
+                state.error(text)
+            } else {
+                state.info(text)
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!("store read failed in the UI: {e}");
+        state.error(store_problem(&e));
+        state.dirty = true;
+    }
+    effects
+}
+
+fn store_problem(e: &StoreError) -> String {
+    format!("could not read the store: {e}")
+}
+
+/// Re-reads accounts, counters and the feed window (keeping the selection).
+fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    reload_accounts(state, store)?;
+    state.feed.reload_around_selection(store)
+}
+
+fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    let selected_id = state.selected_account().map(|a| a.account.id);
+    let syncing: Vec<AccountId> = state
+        .accounts
+        .iter()
+        .filter(|a| a.syncing)
+        .map(|a| a.account.id)
+        .collect();
+    let mut rows = Vec::new();
+    for account in store.accounts()? {
+        let pending = store.count(&FeedFilter {
+            account: Some(account.id),
+            status: Some(MentionStatus::Pending),
+        })?;
+        rows.push(AccountRow {
+            syncing: syncing.contains(&account.id),
+            account,
+            pending,
+        });
+    }
+    state.accounts = rows;
+    state.pending_total = store.count(&FeedFilter {
+        account: None,
+        status: Some(MentionStatus::Pending),
+    })?;
+    // Keep the same account selected if it is still there.
+    state.account_selected = match selected_id {
+        Some(id) => state
+            .accounts
+            .iter()
+            .position(|a| a.account.id == id)
+            .map_or(0, |i| i + 1),
+        None => 0,
+    };
+    Ok(())
+}
+
+fn on_key(
+    state: &mut AppState,
+    key: KeyEvent,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    match &mut state.mode {
+        Mode::Help => {
+            // Any key closes the help; `q` there means "close", not "quit".
+            state.mode = Mode::Normal;
+            Ok(())
+        }
+        Mode::Compose(composer) => {
+            match keymap::composer_key(&key) {
+                ComposerKey::Send => send(state, effects),
+                ComposerKey::Cancel => {
+                    if composer.text().trim().is_empty() {
+                        effects.push(Effect::DeleteDraft { key: composer.key });
+                        state.mode = Mode::Normal;
+                    } else {
+                        effects.push(save_draft(composer, Utc::now()));
+                        state.mode = Mode::Normal;
+                        state.info("draft kept: r or d on this mention reopens it");
+                    }
+                }
+                ComposerKey::Edit => {
+                    if composer.editor.input(key) {
+                        composer.refusal = None;
+                        composer.unsaved = true;
+                        composer.recount();
+                    }
+                }
+            }
+            Ok(())
+        }
+        Mode::Normal => match keymap::normal_intent(&key) {
+            Some(intent) => on_intent(state, intent, store, effects),
+            None => Ok(()),
+        },
+    }
+}
+
+fn on_intent(
+    state: &mut AppState,
+    intent: Intent,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    let page = state.feed.height.max(1) as isize;
+    match intent {
+        Intent::Down => move_in_focus(state, store, 1)?,
+        Intent::Up => move_in_focus(state, store, -1)?,
+        Intent::PageDown => move_in_focus(state, store, page)?,
+        Intent::PageUp => move_in_focus(state, store, -page)?,
+        Intent::Top => match state.focus {
+            Pane::Accounts => select_account_row(state, store, 0)?,
+            Pane::Feed => {
+                state.feed.load_top(store)?;
+                state.detail_scroll = 0;
+            }
+            Pane::Detail => state.detail_scroll = 0,
+        },
+        Intent::Bottom => match state.focus {
+            Pane::Accounts => select_account_row(state, store, state.accounts.len())?,
+            Pane::Feed => {
+                state.feed.load_bottom(store)?;
+                state.detail_scroll = 0;
+            }
+            // The detail pane clamps this to its last line when it draws.
+            Pane::Detail => state.detail_scroll = u16::MAX,
+        },
+        Intent::NextPane => state.focus = next_pane(state, true),
+        Intent::PrevPane => state.focus = next_pane(state, false),
+        Intent::Open => match state.focus {
+            Pane::Accounts => state.focus = Pane::Feed,
+            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store)?,
+        },
+        Intent::Back => state.focus = Pane::Feed,
+        Intent::ReplyPublic => open_composer(state, store, ReplyKind::Public)?,
+        Intent::ReplyDm => open_composer(state, store, ReplyKind::Dm)?,
+        Intent::OpenInBrowser => {
+            if let Some(m) = state.feed.selected_mention() {
+                effects.push(Effect::OpenUrl(m.url()));
+            }
+        }
+        Intent::CycleStatusFilter => {
+            state.status_filter = state.status_filter.next();
+            state.feed.filter.status = state.status_filter.status();
+            state.feed.newest_seen = None;
+            state.feed.load_top(store)?;
+            state.detail_scroll = 0;
+            let label = state.status_filter.label();
+            let n = state.feed.total;
+            state.info(format!("status filter: {label} ({n} matching)"));
+        }
+        Intent::Ignore => triage(state, store, MentionStatus::Ignored, effects)?,
+        Intent::Reopen => triage(state, store, MentionStatus::Pending, effects)?,
+        Intent::MarkReplied => triage(state, store, MentionStatus::Replied, effects)?,
+        Intent::TogglePause => toggle_pause(state, effects),
+        Intent::FetchAccount => match state.selected_account() {
+            Some(a) => {
+                let handle = a.account.handle();
+                effects.push(Effect::FetchNow(Some(a.account.id)));
+                state.info(format!("fetching {handle} now"));
+            }
+            None => {
+                effects.push(Effect::FetchNow(None));
+                state.info("fetching all active accounts now");
+            }
+        },
+        Intent::FetchAll => {
+            effects.push(Effect::FetchNow(None));
+            state.info("fetching all active accounts now");
+        }
+        Intent::Help => state.mode = Mode::Help,
+        Intent::Quit => {
+            state.quit = true;
+            effects.push(Effect::Quit);
+        }
+    }
+    Ok(())
+}
+
+fn move_in_focus(state: &mut AppState, store: &Store, delta: isize) -> Result<(), StoreError> {
+    match state.focus {
+        Pane::Accounts => {
+            let last = state.accounts.len() as isize;
+            let row = (state.account_selected as isize + delta).clamp(0, last);
+            select_account_row(state, store, row as usize)
+        }
+        Pane::Feed => {
+            let before = state.feed.selected_pos();
+            state.feed.move_by(store, delta)?;
+            if state.feed.selected_pos() != before {
+                state.detail_scroll = 0;
+            }
+            Ok(())
+        }
+        Pane::Detail => {
+            let scroll = i64::from(state.detail_scroll) + delta as i64;
+            state.detail_scroll = scroll.clamp(0, i64::from(u16::MAX)) as u16;
+            Ok(())
+        }
+    }
+}
+
+/// Selecting a row of the accounts pane filters the feed to that account (row 0: all).
+fn select_account_row(state: &mut AppState, store: &Store, row: usize) -> Result<(), StoreError> {
+    let row = row.min(state.accounts.len());
+    if row == state.account_selected {
+        return Ok(());
+    }
+    state.account_selected = row;
+    state.feed.filter.account = state.selected_account().map(|a| a.account.id);
+    state.feed.newest_seen = None;
+    state.detail_scroll = 0;
+    state.feed.load_top(store)
+}
+
+fn next_pane(state: &AppState, forward: bool) -> Pane {
+    let layout = state.layout();
+    let mut order = Vec::with_capacity(3);
+    if layout.accounts.is_some() {
+        order.push(Pane::Accounts);
+    }
+    order.push(Pane::Feed);
+    if layout.detail.is_some() {
+        order.push(Pane::Detail);
+    }
+    let here = order.iter().position(|p| *p == state.focus).unwrap_or(0);
+    let n = order.len();
+    let next = if forward {
+        (here + 1) % n
+    } else {
+        (here + n - 1) % n
+    };
+    order[next]
+}
+
+/// Enter on a mention whose reply failed reopens the kept draft; otherwise it shows the detail.
+fn reopen_failed_or_focus_detail(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    let Some(m) = state.feed.selected_mention() else {
+        return Ok(());
+    };
+    if m.status == MentionStatus::Error
+        && let Some(draft) = store.draft(m.key())?
+    {
+        return open_composer(state, store, draft.kind);
+    }
+    if state.layout().detail.is_some() {
+        state.focus = Pane::Detail;
+    }
+    Ok(())
+}
+
+fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result<(), StoreError> {
+    let Some(m) = state.feed.selected_mention() else {
+        state.info("no mention selected");
+        return Ok(());
+    };
+    if state.sending.contains(&m.key()) {
+        state.error("a reply to this mention is being sent; wait for it to finish");
+        return Ok(());
+    }
+    if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
+        state.error("X did not say who wrote this post, so there is no one to DM");
+        return Ok(());
+    }
+    // The store keeps one draft per mention; it comes back only for the same kind of reply.
+    let draft = store.draft(m.key())?.filter(|d| d.kind == kind);
+    let composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));
+    state.mode = Mode::Compose(Box::new(composer));
+    Ok(())
+}
+
+fn save_draft(composer: &Composer, now: DateTime<Utc>) -> Effect {
+    Effect::SaveDraft {
+        key: composer.key,
+        draft: Draft {
+            kind: composer.kind,
+            text: composer.text(),
+            updated_at: now,
+        },
+    }
+}
+
+fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let Mode::Compose(composer) = &mut state.mode else {
+        return;
+    };
+    if let Some(reason) = composer.check() {
+        composer.refusal = Some(reason.clone());
+        state.error(format!("not sent: {reason}"));
+        return;
+    }
+    let request = SendRequest {
+        key: composer.key,
+        kind: composer.kind,
+        text: composer.text(),
+    };
+    let what = match composer.kind {
+        ReplyKind::Public => format!(
+            "sending reply as {} to {}…",
+            composer.account_handle, composer.sender_handle
+        ),
+        ReplyKind::Dm => format!(
+            "sending DM as {} to {}…",
+            composer.account_handle, composer.sender_handle
+        ),
+    };
+    // The draft stays until the outbox says it was sent, so a failure loses nothing.
+    effects.push(save_draft(composer, Utc::now()));
+    state.sending.insert(request.key);
+    state.mode = Mode::Normal;
+    state.info(what);
+    effects.push(Effect::Send(request));
+}
+
+/// `i`, `p`, `x`: records the decision (through the loop) and moves on to the next mention, so a
+/// single key per mention clears a queue.
+fn triage(
+    state: &mut AppState,
+    store: &Store,
+    status: MentionStatus,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    let Some(m) = state.feed.selected_mention() else {
+        return Ok(());
+    };
+    let key = m.key();
+    if state.sending.contains(&key) {
+        state.error("a reply to this mention is being sent; its status will follow the outcome");
+        return Ok(());
+    }
+    if m.status == status {
+        state.feed.move_by(store, 1)?;
+        return Ok(());
+    }
+    let sender = text::sanitize(&m.sender.handle(), true);
+    effects.push(Effect::SetStatus { key, status });
+    // Show the decision at once; the store write confirms it with `StoreChanged`.
+    if let Some(row) = state.feed.row_mut(key) {
+        row.status = status;
+    }
+    state.info(format!("{sender}: marked {status}"));
+    state.detail_scroll = 0;
+    state.feed.move_by(store, 1)
+}
+
+fn toggle_pause(state: &mut AppState, effects: &mut Vec<Effect>) {
+    // The accounts pane's choice, else the account of the selected mention.
+    let id = match state.selected_account() {
+        Some(a) => Some(a.account.id),
+        None => state.feed.selected_mention().map(|m| m.sent_to.account_id),
+    };
+    let Some(row) = id.and_then(|id| state.account(id)) else {
+        state.error("no account selected: pick one in the accounts pane (Tab)");
+        return;
+    };
+    let (id, handle) = (row.account.id, row.account.handle());
+    if row.account.sync_status == SyncStatus::Paused || !row.account.is_active {
+        effects.push(Effect::Resume(id));
+        state.info(format!("resuming {handle}"));
+    } else {
+        effects.push(Effect::Pause(id));
+        state.info(format!("pausing {handle}"));
+    }
+}
+
+fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), StoreError> {
+    match event {
+        SyncEvent::Started { account_id } => set_syncing(state, account_id, true),
+        SyncEvent::Finished { account_id, .. } => set_syncing(state, account_id, false),
+        SyncEvent::PageCommitted {
+            account_id: _,
+            inserted,
+        } => {
+            if inserted > 0 {
+                state.dirty = true;
+                refresh(state, store)?;
+            }
+        }
+        SyncEvent::AccountUpdated(account) => {
+            state.dirty = true;
+            match state
+                .accounts
+                .iter_mut()
+                .find(|a| a.account.id == account.id)
+            {
+                Some(row) => row.account = account,
+                // A new account: read the list again (it is small) to place it in order.
+                None => reload_accounts(state, store)?,
+            }
+        }
+        // The budget is the sync engine's business; the screen does not show it yet.
+        SyncEvent::Budget { .. } => {}
+        SyncEvent::Notice { message, .. } => {
+            state.dirty = true;
+            state.info(text::sanitize(&message, true));
+        }
+        SyncEvent::AccountRemoved { account_id } => {
+            state.dirty = true;
+            reload_accounts(state, store)?;
+            if state.feed.filter.account == Some(account_id) {
+                // The feed was showing only that account: fall back to all accounts.
+                state.feed.filter.account = None;
+                state.feed.newest_seen = None;
+                state.feed.load_top(store)?;
+            } else {
+                refresh(state, store)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_syncing(state: &mut AppState, account_id: AccountId, syncing: bool) {
+    if let Some(row) = state
+        .accounts
+        .iter_mut()
+        .find(|a| a.account.id == account_id)
+        && row.syncing != syncing
+    {
+        row.syncing = syncing;
+        state.dirty = true;
+    }
+}
+
+fn on_outbox(
+    state: &mut AppState,
+    event: OutboxEvent,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    match event {
+        OutboxEvent::Sending { key } => {
+            state.sending.insert(key);
+        }
+        OutboxEvent::Sent {
+            key,
+            kind,
+            response,
+        } => {
+            state.sending.remove(&key);
+            effects.push(Effect::DeleteDraft { key });
+            // The outbox recorded the response in the store: show what the store says, and
+            // never less than what the event told us.
+            let stored = store.mention(key)?;
+            if let Some(row) = state.feed.row_mut(key) {
+                if let Some(m) = stored {
+                    *row = m;
+                }
+                row.status = MentionStatus::Replied;
+                row.error_message = None;
+                let slot = match kind {
+                    ReplyKind::Public => &mut row.public_response,
+                    ReplyKind::Dm => &mut row.dm_response,
+                };
+                if slot.is_none() {
+                    *slot = Some(response);
+                }
+            }
+            let what = match kind {
+                ReplyKind::Public => "reply sent",
+                ReplyKind::Dm => "DM sent",
+            };
+            state.info(what);
+            reload_accounts(state, store)?;
+        }
+        OutboxEvent::Failed { key, kind, message } => {
+            state.sending.remove(&key);
+            let stored = store.mention(key)?;
+            if let Some(row) = state.feed.row_mut(key) {
+                if let Some(m) = stored {
+                    *row = m;
+                }
+                row.status = MentionStatus::Error;
+                row.error_message = Some(message.clone());
+            }
+            let kind_word = match kind {
+                ReplyKind::Public => "reply",
+                ReplyKind::Dm => "DM",
+            };
+            let message = text::sanitize(&message, true);
+            state.error(format!(
+                "{kind_word} not sent: {message}. The draft is kept: Enter reopens it"
+            ));
+            reload_accounts(state, store)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::state::StatusFilter;
+
+    #[test]
+    fn status_filter_cycles_through_every_listed_status() {
+        let mut f = StatusFilter::All;
+        let mut seen = vec![f.label()];
+        for _ in 0..5 {
+            f = f.next();
+            seen.push(f.label());
+        }
+        assert_eq!(
+            seen,
+            ["all", "pending", "replied", "ignored", "error", "all"]
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! `perch login` and `perch accounts ...`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::auth;
+use crate::config::Config;
+use crate::domain::{Account, MentionStatus, SyncStatus};
+use crate::store::FeedFilter;
+
+use super::runtime::App;
+use super::{AccountsCommand, CliResult, Failure, find_account, open_store, print_json};
+
+/// `perch login [--headless]`, also used by `accounts reauthorize`. `expect` is the account a
+/// reauthorization is for: logging in as someone else is reported, not silently accepted.
+pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) -> CliResult {
+    let app = App::open(config).await?;
+    let (account, reauthorized) = if headless {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut stdout = std::io::stdout();
+        auth::login_headless(&app.oauth, &app.store, &app.client, &mut stdout, stdin).await?
+    } else {
+        auth::login_with_listener(&app.oauth, &app.store, &app.client, |url| {
+            println!("Opening your browser to authorize perch. If it does not open, visit:\n{url}");
+        })
+        .await?
+    };
+    if let Some(expected) = expect
+        && expected.twitter_id != account.twitter_id
+    {
+        return Err(Failure::new(format!(
+            "you logged in as {} while reauthorizing {}: {} was {}; log in to X as {} and run this again",
+            account.handle(),
+            expected.handle(),
+            account.handle(),
+            if reauthorized {
+                "updated"
+            } else {
+                "added as a new account"
+            },
+            expected.handle()
+        )));
+    }
+    println!(
+        "{} {}",
+        if reauthorized {
+            "reauthorized"
+        } else {
+            "added"
+        },
+        account.handle()
+    );
+    Ok(())
+}
+
+pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
+    if let AccountsCommand::Reauthorize { account, headless } = &command {
+        let store = open_store(config).await?;
+        let found = find_account(&store, account)?;
+        drop(store);
+        return login(config, *headless, Some(&found)).await;
+    }
+    let store = open_store(config).await?;
+    match command {
+        AccountsCommand::List {
+            include_inactive,
+            json,
+        } => {
+            let all = store.accounts()?;
+            let active_count = all.iter().filter(|a| a.is_active).count();
+            let paused_count = all.len() - active_count;
+            let shown: Vec<&Account> = all
+                .iter()
+                .filter(|a| include_inactive || a.is_active)
+                .collect();
+            if json {
+                return print_json(&json!({
+                    "accounts": shown,
+                    "total": shown.len(),
+                    "active_count": active_count,
+                    "paused_count": paused_count,
+                }));
+            }
+            if all.is_empty() {
+                println!("No accounts yet. Add one with `perch login`.");
+                return Ok(());
+            }
+            println!(
+                "{:<18} {:<14} {:>8} {:>9}  LAST SYNCED",
+                "ACCOUNT", "STATUS", "PENDING", "MENTIONS"
+            );
+            for a in &shown {
+                let pending = store.count(&FeedFilter {
+                    account: Some(a.id),
+                    status: Some(MentionStatus::Pending),
+                })?;
+                let total = store.count(&FeedFilter {
+                    account: Some(a.id),
+                    status: None,
+                })?;
+                println!(
+                    "{:<18} {:<14} {:>8} {:>9}  {}",
+                    a.handle(),
+                    a.sync_status.as_str(),
+                    pending,
+                    total,
+                    a.last_synced_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+            println!(
+                "{} accounts: {active_count} active, {paused_count} paused{}",
+                all.len(),
+                if include_inactive || paused_count == 0 {
+                    ""
+                } else {
+                    " (--include-inactive shows them)"
+                }
+            );
+            Ok(())
+        }
+        AccountsCommand::Show { account, json } => {
+            let a = find_account(&store, &account)?;
+            if json {
+                return print_json(&a);
+            }
+            println!(
+                "{} ({})",
+                a.handle(),
+                crate::text::sanitize(&a.display_name, true)
+            );
+            println!("  X user id      {}", a.twitter_id);
+            println!("  perch id       {}", a.id);
+            println!(
+                "  status         {}{}",
+                a.sync_status,
+                if a.is_active { "" } else { " (not polled)" }
+            );
+            if let Some(e) = &a.error_message {
+                println!("  last error     {}", crate::text::sanitize(e, true));
+            }
+            println!(
+                "  added          {}",
+                a.added_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            println!(
+                "  last synced    {}",
+                a.last_synced_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "never".into())
+            );
+            println!("  mentions       {}", a.total_mentions_tracked);
+            Ok(())
+        }
+        AccountsCommand::Pause { account } => set_active(&store, &account, false),
+        AccountsCommand::Resume { account } => set_active(&store, &account, true),
+        AccountsCommand::Remove {
+            account,
+            delete_mentions,
+            yes,
+        } => {
+            let a = find_account(&store, &account)?;
+            let mentions = store.count(&FeedFilter {
+                account: Some(a.id),
+                status: None,
+            })?;
+            if !yes {
+                let what = if delete_mentions {
+                    format!("and delete its {mentions} stored mentions")
+                } else {
+                    format!("and keep its {mentions} stored mentions")
+                };
+                if !std::io::stdin().is_terminal() {
+                    return Err(Failure::new(format!(
+                        "not removing {} without confirmation: add --yes to remove it {what}",
+                        a.handle()
+                    )));
+                }
+                print!("Remove {} {what}? [y/N] ", a.handle());
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("kept {}", a.handle());
+                    return Ok(());
+                }
+            }
+            store.remove_account(a.id, delete_mentions)?;
+            store.flush()?;
+            println!(
+                "removed {}{}",
+                a.handle(),
+                if delete_mentions {
+                    format!(" and its {mentions} mentions")
+                } else {
+                    format!("; its {mentions} mentions are kept")
+                }
+            );
+            Ok(())
+        }
+        AccountsCommand::Stats { account, json } => {
+            let a = find_account(&store, &account)?;
+            let stats = crate::stats::account_stats(&store, &a, Utc::now())?;
+            if json {
+                return print_json(&stats);
+            }
+            println!("{}", a.handle());
+            println!("  total mentions     {}", stats.total_mentions);
+            println!("  pending            {}", stats.pending_mentions);
+            println!("  replied            {}", stats.replied_mentions);
+            println!("  days tracked       {}", stats.days_tracked);
+            println!("  per day (average)  {:.2}", stats.avg_mentions_per_day);
+            println!("  status             {}", stats.sync_status);
+            Ok(())
+        }
+        AccountsCommand::Reauthorize { .. } => Ok(()),
+    }
+}
+
+fn set_active(store: &crate::store::Store, name: &str, active: bool) -> CliResult {
+    let mut a = find_account(store, name)?;
+    if a.sync_status == SyncStatus::TokenExpired && active {
+        return Err(Failure::new(format!(
+            "{} needs a new login before it can sync: run `perch accounts reauthorize {}`",
+            a.handle(),
+            a.handle()
+        )));
+    }
+    a.is_active = active;
+    a.sync_status = if active {
+        SyncStatus::Active
+    } else {
+        SyncStatus::Paused
+    };
+    a.error_message = None;
+    a.updated_at = Utc::now();
+    store.put_account(&a)?;
+    store.flush()?;
+    println!(
+        "{} {}",
+        if active { "resumed" } else { "paused" },
+        a.handle()
+    );
+    Ok(())
+}

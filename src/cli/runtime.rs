@@ -1,0 +1,208 @@
+//! Starting the long-running parts: logging, the dashboard with its sync engine and outbox, the
+//! demo (simulator + demo accounts), and the standalone simulator.
+
+use std::time::Duration;
+
+use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::auth::{self, OAuthSettings, TokenManager};
+use crate::config::Config;
+use crate::sim::{self, SimConfig, SimHandle};
+use crate::store::Store;
+use crate::sync::{self, Command};
+use crate::x::XClient;
+
+use super::{CliResult, Failure, SimArgs, open_store};
+
+/// The pieces every command that talks to X needs.
+pub struct App {
+    pub store: Store,
+    pub client: XClient,
+    pub tokens: TokenManager,
+    pub oauth: OAuthSettings,
+}
+
+impl App {
+    pub async fn open(config: &Config) -> Result<App, Failure> {
+        let oauth = OAuthSettings::from_config(config)?;
+        let store = open_store(config).await?;
+        Ok(App {
+            client: XClient::new(&config.api_base),
+            tokens: TokenManager::new(store.clone(), oauth.clone()),
+            store,
+            oauth,
+        })
+    }
+}
+
+/// Logs go to `perch.log` in the state directory, never to the terminal the TUI draws on.
+/// `PERCH_LOG` sets the filter (default `perch=info`).
+pub fn init_logging(config: &Config) -> Option<WorkerGuard> {
+    let dir = &config.state_dir;
+    if crate::config::create_private_dir(dir).is_err() {
+        return None;
+    }
+    let appender = tracing_appender::rolling::never(dir, "perch.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PERCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("perch=info"));
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+    installed.ok().map(|_| guard)
+}
+
+/// The simulator and throwaway data directory behind `perch --demo`.
+pub struct DemoSetup {
+    pub sim: SimHandle,
+    sim_config: SimConfig,
+    /// Removed when the demo ends, unless the user gave `--data-dir`.
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl DemoSetup {
+    /// Starts the simulator and points `config` at it.
+    pub async fn start(
+        config: &mut Config,
+        faults: bool,
+        keep_data_dir: bool,
+    ) -> Result<DemoSetup, Failure> {
+        let mut sim_config = SimConfig::demo();
+        if faults {
+            sim_config.faults = sim::Faults::demo_mix(&sim_config.users[0].username);
+        }
+        let sim = sim::start(sim_config.clone(), 0).await.map_err(|e| {
+            Failure::new(format!("cannot start the demo simulator on 127.0.0.1: {e}"))
+        })?;
+        config.api_base = sim.api_base();
+        config.authorize_url = sim.authorize_url();
+        config.token_url = sim.token_url();
+        config.client_id = Some(sim_config.client_id.clone());
+        config.client_secret = None;
+        if let Some(uri) = sim_config.redirect_uris.first() {
+            config.redirect_uri = uri.clone();
+        }
+        // Demo mentions arrive every few seconds; poll often (well within the simulated budget).
+        config.poll_interval_secs = 5;
+        let data_dir = if keep_data_dir {
+            None
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("perch-demo-")
+                .tempdir()
+                .map_err(|e| {
+                    Failure::new(format!(
+                        "cannot create a temporary directory for the demo: {e}"
+                    ))
+                })?;
+            config.data_dir = dir.path().join("store");
+            Some(dir)
+        };
+        Ok(DemoSetup {
+            sim,
+            sim_config,
+            _data_dir: data_dir,
+        })
+    }
+
+    /// Adds each simulated user as an account through the real authorization-code + PKCE
+    /// exchange: authorize URL → the simulator's redirect → code → token → users/me.
+    pub async fn add_accounts(&self, app: &App) -> Result<(), Failure> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        for user in &self.sim_config.users {
+            let login = auth::start_login(&app.oauth)?;
+            let url = format!("{}&sim_user={}", login.url, user.username);
+            let response = http.get(&url).send().await?;
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "the demo simulator did not redirect the login of @{} (status {})",
+                        user.username,
+                        response.status()
+                    ))
+                })?
+                .to_string();
+            let code = auth::parse_callback(&location, login.state())?;
+            let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
+            auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `perch` (and `perch --demo`): the dashboard with its sync engine and outbox.
+pub async fn run_dashboard(
+    mut config: Config,
+    demo: bool,
+    faults: bool,
+    keep_data_dir: bool,
+) -> CliResult {
+    let demo_setup = if demo {
+        Some(DemoSetup::start(&mut config, faults, keep_data_dir).await?)
+    } else {
+        None
+    };
+    let app = match App::open(&config).await {
+        Ok(app) => app,
+        Err(mut failure) if !demo => {
+            failure
+                .message
+                .push_str("\n(to try perch without an X app, run `perch --demo`)");
+            return Err(failure);
+        }
+        Err(failure) => return Err(failure),
+    };
+    let banner = match &demo_setup {
+        Some(setup) => {
+            setup.add_accounts(&app).await?;
+            Some(format!("demo: X API simulator at {}", setup.sim.base_url()))
+        }
+        None => None,
+    };
+    let engine = sync::spawn(
+        app.store.clone(),
+        app.client.clone(),
+        app.tokens.clone(),
+        sync::SyncSettings::from_config(&config),
+    );
+    let (outbox_requests, outbox_events) =
+        crate::outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
+    let commands = engine.commands.clone();
+    let result = crate::tui::run(crate::tui::TuiContext {
+        store: app.store.clone(),
+        config,
+        sync_commands: engine.commands,
+        sync_events: engine.events,
+        outbox_requests,
+        outbox_events,
+        banner,
+    })
+    .await;
+    let _ = commands.send(Command::Shutdown).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
+    let _ = app.store.flush();
+    if let Some(setup) = demo_setup {
+        setup.sim.shutdown().await;
+    }
+    result.map_err(|e| Failure::new(format!("{e:#}")))
+}
+
+/// `perch sim`: the simulator on its own, for scripts and manual tries.
+pub async fn run_sim(args: SimArgs) -> CliResult {
+    let mut config = SimConfig::demo();
+    config.seed = args.seed;
+    if let Some(rate) = args.rate {
+        config.mentions_per_second = rate.max(0.0);
+    }
+    sim::run_standalone(config, args.port)
+        .await
+        .map_err(|e| Failure::new(format!("{e:#}")))
+}

@@ -1,0 +1,71 @@
+//! The composer overlay: who is replying to whom (in the sending account's colour), the post being
+//! answered, the editor, and the live length against X's limit.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
+
+use crate::app::{AppState, Composer};
+use crate::text;
+use crate::ui::{Theme, centered};
+
+pub fn draw(frame: &mut Frame, screen: Rect, state: &AppState, c: &Composer, theme: &Theme) {
+    let area = centered(screen, 76.min(screen.width.saturating_sub(2)), 14);
+    let account_style = theme.account(state.account_colour_index(c.key.account_id));
+    let over = c.length > c.limit();
+    let counter_style = if over { theme.error } else { theme.dim };
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(account_style)
+        .title(Span::styled(format!(" {} ", c.header()), account_style))
+        .title_bottom(
+            Line::from(Span::styled(
+                format!(" {}/{} ", c.length, c.limit()),
+                counter_style,
+            ))
+            .right_aligned(),
+        )
+        .title_bottom(Line::from(vec![
+            Span::styled(" C-s", theme.key),
+            Span::styled(" send  ", theme.dim),
+            Span::styled("Esc", theme.key),
+            Span::styled(" close, keep draft ", theme.dim),
+        ]));
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+
+    let [context, editor, refusal] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let width = usize::from(context.width);
+    let quoted = text::truncate_to_width(
+        &format!("{}: {}", c.sender_handle, c.context),
+        width.saturating_sub(2),
+    );
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::styled(
+                format!("› {quoted}"),
+                theme.dim.add_modifier(Modifier::ITALIC),
+            ),
+            Line::default(),
+        ]),
+        context,
+    );
+    frame.render_widget(&c.editor, editor);
+    if let Some(reason) = &c.refusal {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                text::truncate_to_width(&format!("not sent: {reason}"), width),
+                theme.error,
+            )),
+            refusal,
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The detail pane: the selected mention in full (wrapped), who sent it, which account it was sent
+//! to, its status, the thread it belongs to, and any reply perch sent or error it met.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::app::time::relative_time;
+use crate::app::{AppState, Pane};
+use crate::domain::{Mention, ReferenceKind, Response};
+use crate::text;
+use crate::ui::{Theme, pane_block};
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
+    let block = pane_block(state, Pane::Detail, theme).title(Span::styled(" Detail ", theme.title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(m) = state.feed.selected_mention() else {
+        return;
+    };
+    let lines = lines(m, state, theme, now);
+    // Clamp the scroll to the text so End (scroll = max) shows the last screenful. Word wrapping
+    // can take a line or two more than this estimate; that only leaves a little blank below.
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(usize::from(inner.width.max(1))))
+        .sum();
+    let total = u16::try_from(wrapped).unwrap_or(u16::MAX);
+    let scroll = state.detail_scroll.min(total.saturating_sub(inner.height));
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    frame.render_widget(paragraph.scroll((scroll, 0)), inner);
+}
+
+fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'a>> {
+    let clean = |s: &str| text::sanitize(s, true);
+    let mut out = Vec::new();
+
+    let mut from = vec![Span::styled(clean(&m.sender.handle()), theme.title)];
+    if let Some(name) = &m.sender.display_name {
+        from.push(Span::raw(format!("  {}", clean(name))));
+    }
+    out.push(Line::from(from));
+
+    let account_style = theme.account(state.account_colour_index(m.sent_to.account_id));
+    out.push(Line::from(vec![
+        Span::styled("to ", theme.dim),
+        Span::styled(format!("@{}", clean(&m.sent_to.username)), account_style),
+        Span::styled(
+            format!(
+                " · {} · {}",
+                relative_time(m.timestamp, now),
+                m.timestamp.format("%Y-%m-%d %H:%M UTC")
+            ),
+            theme.dim,
+        ),
+    ]));
+
+    let status = state.shown_status(m.key(), m.status);
+    out.push(Line::from(vec![
+        Span::styled("status ", theme.dim),
+        Span::styled(status.as_str(), theme.mention_status(status)),
+    ]));
+    out.push(Line::default());
+
+    // The post itself, keeping its line breaks (sanitised: no control sequences).
+    for line in text::sanitize(&m.text, false).split('\n') {
+        out.push(Line::raw(line.to_string()));
+    }
+
+    if !m.referenced_posts.is_empty() || m.conversation_id.is_some() {
+        out.push(Line::default());
+    }
+    for r in &m.referenced_posts {
+        let how = match r.kind {
+            ReferenceKind::RepliedTo => "↳ in reply to",
+            ReferenceKind::Quoted => "❝ quoting",
+        };
+        let who = r
+            .author_username
+            .as_deref()
+            .map(|u| format!(" @{}", clean(u)))
+            .unwrap_or_default();
+        let what = match &r.text {
+            Some(t) => format!(": {}", clean(t)),
+            None => format!(" post {} (not returned by X)", clean(&r.tweet_id)),
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!("{how}{who}"), theme.dim),
+            Span::raw(what),
+        ]));
+    }
+    if let Some(c) = &m.conversation_id {
+        out.push(Line::styled(
+            format!("conversation {}", clean(c)),
+            theme.dim,
+        ));
+    }
+
+    for (label, response) in [
+        ("replied publicly", &m.public_response),
+        ("DM sent", &m.dm_response),
+    ] {
+        if let Some(r) = response {
+            out.push(Line::default());
+            out.extend(response_lines(label, r, theme, now));
+        }
+    }
+    if let Some(e) = &m.error_message {
+        out.push(Line::default());
+        out.push(Line::from(vec![
+            Span::styled("error ", theme.error),
+            Span::raw(clean(e)),
+        ]));
+    }
+    out
+}
+
+fn response_lines<'a>(
+    label: &str,
+    r: &Response,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Vec<Line<'a>> {
+    let mut out = vec![Line::styled(
+        format!(
+            "{label} {} (id {})",
+            relative_time(r.sent_at, now),
+            text::sanitize(&r.id, true)
+        ),
+        theme.info,
+    )];
+    for line in text::sanitize(&r.text, false).split('\n') {
+        out.push(Line::raw(format!("  {line}")));
+    }
+    out
+}

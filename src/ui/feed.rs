@@ -1,0 +1,204 @@
+//! The feed pane: one line per mention, newest first, drawn from the visible part of the feed
+//! window only. Columns: age, account badge (in the account's colour), sender, text, status.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::time::compact_age;
+use crate::app::{AppState, Pane};
+use crate::domain::Mention;
+use crate::text;
+use crate::ui::{Theme, pane_block};
+
+/// Widths of the feed's columns for one pane width.
+struct Columns {
+    age: usize,
+    badge: usize,
+    sender: usize,
+    with_name: bool,
+    text: usize,
+    status: usize,
+}
+
+impl Columns {
+    fn for_width(width: usize, longest_handle: usize) -> Columns {
+        // Selection marker, up to 4 cells of age, a space.
+        let age = 6;
+        let status = 10;
+        let narrow = width < 60;
+        let badge = if narrow {
+            longest_handle.clamp(4, 8)
+        } else {
+            longest_handle.clamp(6, 14)
+        };
+        let sender = if narrow {
+            12
+        } else {
+            (width / 4).clamp(14, 30)
+        };
+        // Four single spaces between five columns.
+        let text = width.saturating_sub(age + badge + sender + status + 4);
+        Columns {
+            age,
+            badge,
+            sender,
+            with_name: !narrow,
+            text,
+            status,
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
+    let feed = &state.feed;
+    let account_label = match state.selected_account() {
+        Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
+        None => "All accounts".to_string(),
+    };
+    let title = format!(
+        " Mentions · {account_label} · {} · {} ",
+        state.status_filter.label(),
+        feed.total
+    );
+    let mut block = pane_block(state, Pane::Feed, theme).title(Span::styled(title, theme.title));
+    if feed.new_above > 0 {
+        let more = if feed.new_above >= crate::app::feed::NEW_ABOVE_CAP {
+            "+"
+        } else {
+            ""
+        };
+        block = block.title_top(
+            Line::from(Span::styled(
+                format!(" ▲ {}{more} new (g) ", feed.new_above),
+                theme.marker,
+            ))
+            .right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    if feed.rows.is_empty() {
+        let hint = if state.status_filter.status().is_some() || state.selected_account().is_some() {
+            "No mentions match these filters (f changes the status filter)."
+        } else {
+            "No mentions yet: they appear here as soon as a sync stores them."
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(hint, theme.dim))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+
+    let longest_handle = state
+        .accounts
+        .iter()
+        .map(|a| text::width(&a.account.twitter_username) + 1)
+        .max()
+        .unwrap_or(8);
+    let cols = Columns::for_width(usize::from(inner.width), longest_handle);
+    let selected_key = feed.selected_mention().map(Mention::key);
+    let lines: Vec<Line> = feed
+        .visible()
+        .iter()
+        .map(|m| {
+            let selected = Some(m.key()) == selected_key;
+            let line = row(m, selected, &cols, state, theme, now);
+            if selected {
+                line.style(theme.selected)
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row<'a>(
+    m: &Mention,
+    selected: bool,
+    cols: &Columns,
+    state: &AppState,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Line<'a> {
+    let badge = format!("@{}", text::sanitize(&m.sent_to.username, true));
+    let handle = text::sanitize(&m.sender.handle(), true);
+    let name = m
+        .sender
+        .display_name
+        .as_deref()
+        .map(|n| text::sanitize(n, true))
+        .unwrap_or_default();
+    let handle_w = text::width(&handle).min(cols.sender);
+    let name_w = if cols.with_name {
+        cols.sender.saturating_sub(handle_w + 1)
+    } else {
+        0
+    };
+    let name_text = if name_w > 0 && !name.is_empty() {
+        format!(" {}", text::fit_width(&name, name_w))
+    } else {
+        " ".repeat(cols.sender - handle_w)
+    };
+    let status = state.shown_status(m.key(), m.status);
+    Line::from(vec![
+        Span::styled(if selected { "›" } else { " " }, theme.key),
+        Span::styled(
+            format!("{:>w$} ", compact_age(m.timestamp, now), w = cols.age - 2),
+            theme.dim,
+        ),
+        Span::styled(
+            text::fit_width(&badge, cols.badge),
+            theme.account(state.account_colour_index(m.sent_to.account_id)),
+        ),
+        Span::raw(" "),
+        Span::raw(text::truncate_to_width(&handle, handle_w)),
+        Span::styled(name_text, theme.dim),
+        Span::raw(" "),
+        Span::raw(text::fit_width(
+            &text::sanitize(without_own_handle(&m.text, &m.sent_to.username), true),
+            cols.text,
+        )),
+        Span::raw(" "),
+        Span::styled(
+            text::fit_width(status.as_str(), cols.status),
+            theme.mention_status(status),
+        ),
+    ])
+}
+
+/// The post text without the leading "@account" that every mention of that account starts with:
+/// the badge already says it, and the one-line view needs the room. The detail pane shows all.
+fn without_own_handle<'t>(text: &'t str, username: &str) -> &'t str {
+    let trimmed = text.trim_start();
+    let Some(rest) = trimmed.strip_prefix('@') else {
+        return text;
+    };
+    let handle_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    if rest[..handle_len].eq_ignore_ascii_case(username) && handle_len > 0 {
+        rest[handle_len..].trim_start()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_own_handle;
+
+    #[test]
+    fn leading_own_handle_is_dropped_only_when_it_is_the_account() {
+        assert_eq!(without_own_handle("@Acme hi there", "acme"), "hi there");
+        assert_eq!(without_own_handle("@acmecorp hi", "acme"), "@acmecorp hi");
+        assert_eq!(without_own_handle("hi @acme", "acme"), "hi @acme");
+        assert_eq!(without_own_handle("@acme", "acme"), "");
+    }
+}

@@ -1,0 +1,128 @@
+//! The status bar: sync state, active filters and counts on the first line; the last message (or
+//! the most useful keys) on the second.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::{AppState, Mode, NoticeKind};
+use crate::domain::SyncStatus;
+use crate::text;
+use crate::ui::{Theme, spinner};
+
+const NORMAL_HINTS: &[(&str, &str)] = &[
+    ("j/k", "move"),
+    ("Tab", "pane"),
+    ("r", "reply"),
+    ("d", "DM"),
+    ("i", "ignore"),
+    ("f", "filter"),
+    ("?", "help"),
+    ("q", "quit"),
+];
+const COMPOSER_HINTS: &[(&str, &str)] = &[("C-s", "send"), ("Esc", "close, keep draft")];
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
+    let width = usize::from(area.width);
+    let account = match state.selected_account() {
+        Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
+        None => "all accounts".to_string(),
+    };
+    // Filters and counts first: they are short and always true; the sync state may be long.
+    let mut first: Vec<Span> = vec![Span::styled(
+        format!(
+            " {account} · {} · {} matching · {} pending │ ",
+            state.status_filter.label(),
+            state.feed.total,
+            state.pending_total
+        ),
+        theme.dim,
+    )];
+    first.extend(sync_state(state, theme, now));
+    let used: usize = first.iter().map(|s| s.width()).sum();
+    if let Some(banner) = &state.banner {
+        let room = width.saturating_sub(used + 3);
+        if room > 10 {
+            let banner = text::truncate_to_width(&text::sanitize(banner, true), room);
+            let pad = width.saturating_sub(used + text::width(&banner) + 1);
+            first.push(Span::raw(" ".repeat(pad)));
+            first.push(Span::styled(banner, theme.info));
+        }
+    }
+
+    let second = match &state.notice {
+        Some(n) => {
+            let style = match n.kind {
+                NoticeKind::Info => theme.info,
+                NoticeKind::Error => theme.error,
+            };
+            Line::from(Span::styled(
+                text::truncate_to_width(&format!(" {}", n.text), width),
+                style,
+            ))
+        }
+        None => {
+            let hints = match state.mode {
+                Mode::Compose(_) => COMPOSER_HINTS,
+                _ => NORMAL_HINTS,
+            };
+            hint_line(hints, theme)
+        }
+    };
+    frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
+}
+
+/// The spinner while a poll runs; otherwise the first account that needs attention; otherwise
+/// a quiet "synced".
+fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Span<'a>> {
+    let syncing = state.syncing_handles();
+    if !syncing.is_empty() {
+        let who = text::sanitize(&syncing.join(" "), true);
+        return vec![Span::styled(
+            format!("{} syncing {who}", spinner(now)),
+            theme.info,
+        )];
+    }
+    let troubled = state.accounts.iter().find(|a| {
+        matches!(
+            a.account.sync_status,
+            SyncStatus::Error | SyncStatus::TokenExpired | SyncStatus::RateLimited
+        )
+    });
+    if let Some(row) = troubled {
+        let a = &row.account;
+        let what = match a.sync_status {
+            SyncStatus::TokenExpired => {
+                "token expired: run `perch login` to reauthorize".to_string()
+            }
+            SyncStatus::RateLimited => "rate limited: polling resumes after the reset".to_string(),
+            _ => a
+                .error_message
+                .as_deref()
+                .map(|e| text::sanitize(e, true))
+                .unwrap_or_else(|| "sync error".to_string()),
+        };
+        return vec![Span::styled(
+            format!("{}: {what}", a.handle()),
+            theme.sync_status(a.sync_status),
+        )];
+    }
+    if state.accounts.is_empty() {
+        return vec![Span::styled("no accounts yet (perch login)", theme.dim)];
+    }
+    vec![Span::styled(
+        format!("✓ {} accounts", state.accounts.len()),
+        theme.info,
+    )]
+}
+
+fn hint_line<'a>(hints: &[(&'a str, &'a str)], theme: &Theme) -> Line<'a> {
+    let mut spans = vec![Span::raw(" ")];
+    for (key, what) in hints {
+        spans.push(Span::styled(*key, theme.key));
+        spans.push(Span::styled(format!(" {what}  "), theme.dim));
+    }
+    Line::from(spans)
+}

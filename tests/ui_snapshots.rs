@@ -1,0 +1,115 @@
+//! What a person sees: the screen drawn into a `TestBackend` from a store with known mentions, at
+//! a fixed time, compared with the committed snapshots under `tests/snapshots/`.
+
+mod ui_fixture;
+
+use crossterm::event::KeyCode;
+use perch::app::{Action, AppState};
+use perch::ui::{Theme, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ui_fixture::{Fixture, now};
+
+fn render(state: &AppState, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, state, &Theme::default(), now()))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+#[test]
+fn main_screen_80x24() {
+    let fx = Fixture::new(40);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('j'));
+    insta::assert_snapshot!("main_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn main_screen_120x40() {
+    let fx = Fixture::new(40);
+    let mut state = fx.state(120, 40);
+    fx.press(&mut state, KeyCode::Char('j'), 3);
+    insta::assert_snapshot!("main_120x40", render(&state, 120, 40));
+}
+
+#[test]
+fn main_screen_shows_new_mentions_marker_and_sync_spinner() {
+    let fx = Fixture::new(40);
+    let mut state = fx.state(120, 40);
+    fx.press(&mut state, KeyCode::Char('j'), 2);
+    let acme = &fx.accounts[0];
+    let newer: Vec<_> = (0..3)
+        .map(|i| {
+            let id = 1_993_000_000_000_000_000 + (3 - i) * 1_000_000_000;
+            ui_fixture::mention(acme, 200 + i as usize, id, now())
+        })
+        .collect();
+    fx.store
+        .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
+        .unwrap();
+    fx.apply(
+        &mut state,
+        Action::Sync(perch::sync::SyncEvent::Started {
+            account_id: acme.id,
+        }),
+    );
+    fx.apply(
+        &mut state,
+        Action::Sync(perch::sync::SyncEvent::PageCommitted {
+            account_id: acme.id,
+            inserted: 3,
+        }),
+    );
+    insta::assert_snapshot!("main_new_marker_120x40", render(&state, 120, 40));
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn composer_public_reply_80x24() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(
+        &mut state,
+        "thanks for the report, we are on it 🙏 see https://example.com/status",
+    );
+    insta::assert_snapshot!("composer_public_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn composer_refuses_an_over_long_reply() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.apply(&mut state, Action::Paste("長い".repeat(80)));
+    fx.ctrl(&mut state, 's');
+    insta::assert_snapshot!("composer_too_long_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn composer_dm_120x40() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('d'));
+    fx.chars(&mut state, "Hi! Could you send us your order number?");
+    fx.key(&mut state, KeyCode::Enter);
+    fx.chars(&mut state, "We'll look into it today.");
+    insta::assert_snapshot!("composer_dm_120x40", render(&state, 120, 40));
+}
+
+#[test]
+fn narrow_terminal_hides_the_accounts_pane() {
+    let fx = Fixture::new(20);
+    let state = fx.state(60, 20);
+    insta::assert_snapshot!("narrow_60x20", render(&state, 60, 20));
+}

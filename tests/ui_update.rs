@@ -1,0 +1,483 @@
+//! `app::update` without a terminal: navigation over a store-backed feed window, the composer,
+//! sending and its outcomes, triage, and new mentions arriving while the user reads.
+
+mod ui_fixture;
+
+use chrono::Duration;
+use crossterm::event::KeyCode;
+use perch::app::{Action, Effect, Mode, Pane};
+use perch::domain::{MentionStatus, Response};
+use perch::outbox::{OutboxEvent, ReplyKind, SendRequest};
+use perch::store::FeedPos;
+use perch::sync::SyncEvent;
+use ui_fixture::{Fixture, mention, now};
+
+fn selected_tweet(state: &perch::app::AppState) -> Option<String> {
+    state.feed.selected_mention().map(|m| m.tweet_id.clone())
+}
+
+#[test]
+fn j_and_k_cross_window_boundaries_without_loading_the_whole_feed() {
+    let fx = Fixture::new(400);
+    let mut state = fx.state(80, 24);
+    assert_eq!(state.feed.total, 400);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[0].tweet_id.clone())
+    );
+    assert!(
+        state.feed.rows.len() < 400,
+        "the first load reads a window, not everything"
+    );
+
+    fx.press(&mut state, KeyCode::Char('j'), 250);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[250].tweet_id.clone())
+    );
+    assert!(
+        state.feed.rows.len() <= 250,
+        "the window stays small after scrolling: {} rows",
+        state.feed.rows.len()
+    );
+    fx.press(&mut state, KeyCode::Up, 200);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[50].tweet_id.clone())
+    );
+    fx.press(&mut state, KeyCode::Char('k'), 60);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[0].tweet_id.clone()),
+        "k stops at the newest mention"
+    );
+
+    fx.key(&mut state, KeyCode::Char('G'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[399].tweet_id.clone())
+    );
+    fx.key(&mut state, KeyCode::Char('j'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[399].tweet_id.clone()),
+        "j stops at the oldest mention"
+    );
+    fx.press(&mut state, KeyCode::Char('k'), 120);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[279].tweet_id.clone())
+    );
+    fx.key(&mut state, KeyCode::Char('g'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[0].tweet_id.clone())
+    );
+}
+
+#[test]
+fn page_keys_move_by_a_screen_and_keep_the_selection_visible() {
+    let fx = Fixture::new(120);
+    let mut state = fx.state(80, 24);
+    let page = state.feed.height;
+    assert!(page >= 5);
+    fx.key(&mut state, KeyCode::PageDown);
+    fx.key(&mut state, KeyCode::PageDown);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[2 * page].tweet_id.clone())
+    );
+    let line = state.feed.selected_line();
+    assert!(line < page, "selection on screen: line {line} of {page}");
+    fx.key(&mut state, KeyCode::PageUp);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[page].tweet_id.clone())
+    );
+}
+
+#[test]
+fn choosing_an_account_filters_the_feed_to_it() {
+    let fx = Fixture::new(30);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::BackTab);
+    assert_eq!(state.focus, Pane::Accounts);
+    fx.key(&mut state, KeyCode::Char('j')); // row 1: the first account by handle (@acme)
+    let acme = fx.accounts[0].id;
+    assert_eq!(state.feed.filter.account, Some(acme));
+    assert_eq!(state.feed.total, 10);
+    assert!(state.feed.rows.iter().all(|m| m.sent_to.account_id == acme));
+    fx.key(&mut state, KeyCode::Char('k'));
+    assert_eq!(state.feed.filter.account, None);
+    assert_eq!(state.feed.total, 30);
+}
+
+#[test]
+fn status_filter_cycles_and_counts_matching_mentions() {
+    let fx = Fixture::new(30);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('f'));
+    assert_eq!(state.status_filter.label(), "pending");
+    assert_eq!(
+        state.feed.total, 27,
+        "30 minus one replied, one error, one ignored"
+    );
+    assert!(
+        state
+            .feed
+            .rows
+            .iter()
+            .all(|m| m.status == MentionStatus::Pending)
+    );
+    fx.key(&mut state, KeyCode::Char('f'));
+    assert_eq!(state.status_filter.label(), "replied");
+    assert_eq!(state.feed.total, 1);
+}
+
+#[test]
+fn composer_opens_prefilled_counts_length_and_refuses_empty_or_too_long() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('r'));
+    let c = state.composer().expect("r opens the composer");
+    assert_eq!(c.header(), "replying as @acme to @mara_k");
+    assert_eq!(c.text(), "@mara_k ");
+    assert_eq!(c.length, 8);
+    assert_eq!(c.key.account_id, fx.mentions[0].sent_to.account_id);
+
+    fx.chars(&mut state, "日本");
+    assert_eq!(state.composer().unwrap().length, 12, "CJK counts 2 each");
+
+    // Empty: delete everything, then try to send.
+    fx.press(&mut state, KeyCode::Backspace, 20);
+    assert_eq!(state.composer().unwrap().text(), "");
+    let effects = fx.ctrl(&mut state, 's');
+    assert!(effects.is_empty(), "nothing is sent: {effects:?}");
+    let refusal = state.composer().unwrap().refusal.clone();
+    assert_eq!(refusal.as_deref(), Some("the reply is empty"));
+
+    // Too long.
+    fx.apply(&mut state, Action::Paste("a".repeat(281)));
+    assert_eq!(state.composer().unwrap().length, 281);
+    let effects = fx.ctrl(&mut state, 's');
+    assert!(effects.is_empty());
+    let refusal = state.composer().unwrap().refusal.clone().unwrap();
+    assert!(refusal.contains("too long"), "{refusal}");
+
+    // Esc closes and keeps the draft in the store; r brings it back, also in a new session.
+    fx.key(&mut state, KeyCode::Esc);
+    assert!(matches!(state.mode, Mode::Normal));
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert_eq!(state.composer().unwrap().text(), "a".repeat(281));
+    let mut restarted = fx.state(80, 24);
+    fx.key(&mut restarted, KeyCode::Char('r'));
+    assert_eq!(restarted.composer().unwrap().text(), "a".repeat(281));
+}
+
+#[test]
+fn drafts_are_saved_while_typing_without_closing_the_composer() {
+    let fx = Fixture::new(5);
+    let mut state = fx.state(80, 24);
+    let key = fx.mentions[0].key();
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "half a thought");
+    assert_eq!(
+        fx.store.draft(key).unwrap(),
+        None,
+        "not yet: saving waits for a tick"
+    );
+    fx.apply(&mut state, Action::Tick(now()));
+    let draft = fx.store.draft(key).unwrap().expect("saved on the tick");
+    assert_eq!(draft.text, "@mara_k half a thought");
+    assert_eq!(draft.kind, ReplyKind::Public);
+    // Dropping the state (a crash) loses nothing: a new session finds the draft.
+    drop(state);
+    let mut after_crash = fx.state(80, 24);
+    fx.key(&mut after_crash, KeyCode::Char('r'));
+    assert_eq!(
+        after_crash.composer().unwrap().text(),
+        "@mara_k half a thought"
+    );
+}
+
+#[test]
+fn dm_composer_names_both_accounts_and_uses_the_dm_limit() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('d'));
+    let c = state.composer().expect("d opens the composer");
+    assert_eq!(c.header(), "DM as @bluebird_dev to @tanaka_yu");
+    assert_eq!(c.text(), "", "a DM does not start with a handle");
+    assert_eq!(c.limit(), perch::text::MAX_DM_LENGTH);
+}
+
+#[test]
+fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    let target = fx.mentions[0].clone();
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "thanks, fixed!");
+    let effects = fx.ctrl(&mut state, 's');
+    let sends: Vec<_> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Send(_)))
+        .collect();
+    assert_eq!(
+        sends,
+        vec![&Effect::Send(SendRequest {
+            key: target.key(),
+            kind: ReplyKind::Public,
+            text: "@mara_k thanks, fixed!".into(),
+        })]
+    );
+    assert_eq!(
+        fx.store.draft(target.key()).unwrap().map(|d| d.text),
+        Some("@mara_k thanks, fixed!".to_string()),
+        "the draft is kept in the store until the outbox says it was sent"
+    );
+    assert!(matches!(state.mode, Mode::Normal));
+    assert_eq!(
+        state.shown_status(target.key(), state.feed.rows[0].status),
+        MentionStatus::Processing
+    );
+    // While it is in flight, triage keys leave it alone.
+    let effects = fx.key(&mut state, KeyCode::Char('i'));
+    assert!(effects.is_empty());
+
+    // The outbox records the reply in the store, then reports it.
+    let response = Response {
+        id: "1993000000000000777".into(),
+        text: "@mara_k thanks, fixed!".into(),
+        sent_at: now(),
+    };
+    let mut stored = target.clone();
+    stored.status = MentionStatus::Replied;
+    stored.public_response = Some(response.clone());
+    fx.store.update_mention(&stored).unwrap();
+    fx.apply(
+        &mut state,
+        Action::Outbox(OutboxEvent::Sent {
+            key: target.key(),
+            kind: ReplyKind::Public,
+            response: response.clone(),
+        }),
+    );
+    let row = &state.feed.rows[0];
+    assert_eq!(
+        state.shown_status(row.key(), row.status),
+        MentionStatus::Replied
+    );
+    assert_eq!(row.public_response.as_ref(), Some(&response));
+    assert_eq!(
+        fx.store.draft(target.key()).unwrap(),
+        None,
+        "sent: draft gone"
+    );
+}
+
+#[test]
+fn a_failed_send_shows_the_error_and_keeps_the_draft() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    let target = fx.mentions[0].clone();
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "on it");
+    assert!(
+        fx.ctrl(&mut state, 's')
+            .iter()
+            .any(|e| matches!(e, Effect::Send(_)))
+    );
+    fx.apply(
+        &mut state,
+        Action::Outbox(OutboxEvent::Failed {
+            key: target.key(),
+            kind: ReplyKind::Public,
+            message: "You are not allowed to reply to this post.".into(),
+        }),
+    );
+    let row = &state.feed.rows[0];
+    assert_eq!(
+        state.shown_status(row.key(), row.status),
+        MentionStatus::Error
+    );
+    assert_eq!(
+        row.error_message.as_deref(),
+        Some("You are not allowed to reply to this post.")
+    );
+    let notice = state.notice.clone().unwrap();
+    assert!(notice.text.contains("not allowed"), "{notice:?}");
+    // Enter on the failed mention reopens the kept draft.
+    fx.key(&mut state, KeyCode::Enter);
+    assert_eq!(state.composer().unwrap().text(), "@mara_k on it");
+}
+
+#[test]
+fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
+    let fx = Fixture::new(60);
+    let mut state = fx.state(80, 24);
+    fx.press(&mut state, KeyCode::Char('j'), 3);
+    let before = selected_tweet(&state);
+    let line = state.feed.selected_line();
+    assert_eq!(line, 3);
+
+    // Five newer mentions arrive for @acme.
+    let acme = &fx.accounts[0];
+    let newer: Vec<_> = (0..5)
+        .map(|i| {
+            let id = 1_993_000_000_000_000_000 + (5 - i) * 1_000_000_000;
+            mention(
+                acme,
+                100 + i as usize,
+                id,
+                now() + Duration::seconds(i as i64),
+            )
+        })
+        .collect();
+    fx.store
+        .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
+        .unwrap();
+    fx.apply(
+        &mut state,
+        Action::Sync(SyncEvent::PageCommitted {
+            account_id: acme.id,
+            inserted: 5,
+        }),
+    );
+    assert_eq!(
+        selected_tweet(&state),
+        before,
+        "the selection stays on its mention"
+    );
+    assert_eq!(
+        state.feed.selected_line(),
+        line,
+        "and on the same screen line"
+    );
+    assert_eq!(state.feed.new_above, 5);
+    assert_eq!(state.feed.total, 65);
+
+    fx.key(&mut state, KeyCode::Char('g'));
+    assert_eq!(state.feed.new_above, 0);
+    assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
+}
+
+#[test]
+fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    let first = fx.mentions[0].key();
+    let effects = fx.key(&mut state, KeyCode::Char('i'));
+    assert_eq!(
+        effects,
+        vec![Effect::SetStatus {
+            key: first,
+            status: MentionStatus::Ignored
+        }]
+    );
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[1].tweet_id.clone())
+    );
+    // mentions[1] was replied: `p` puts it back to pending.
+    let effects = fx.key(&mut state, KeyCode::Char('p'));
+    assert_eq!(
+        effects,
+        vec![Effect::SetStatus {
+            key: fx.mentions[1].key(),
+            status: MentionStatus::Pending
+        }]
+    );
+    let pos: FeedPos = fx.mentions[2].key().into();
+    assert_eq!(state.feed.selected_pos(), Some(pos));
+    // A key that changes nothing still moves on.
+    assert!(fx.key(&mut state, KeyCode::Char('p')).is_empty());
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[3].tweet_id.clone())
+    );
+    let effects = fx.key(&mut state, KeyCode::Char('x'));
+    assert_eq!(
+        effects,
+        vec![Effect::SetStatus {
+            key: fx.mentions[3].key(),
+            status: MentionStatus::Replied
+        }]
+    );
+}
+
+#[test]
+fn triage_in_the_pending_feed_clears_one_mention_per_key() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('f'));
+    assert_eq!(state.feed.total, 7, "10 minus replied, error and ignored");
+    fx.key(&mut state, KeyCode::Char('i'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[2].tweet_id.clone())
+    );
+    assert_eq!(state.feed.total, 6);
+    assert!(
+        state
+            .feed
+            .rows
+            .iter()
+            .all(|m| m.key() != fx.mentions[0].key())
+    );
+    fx.key(&mut state, KeyCode::Char('x'));
+    assert_eq!(
+        selected_tweet(&state),
+        Some(fx.mentions[3].tweet_id.clone())
+    );
+    assert_eq!(state.feed.total, 5);
+    let stored = |i: usize| {
+        fx.store
+            .mention(fx.mentions[i].key())
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(stored(0), MentionStatus::Ignored);
+    assert_eq!(stored(2), MentionStatus::Replied);
+    assert_eq!(state.pending_total, 5);
+}
+
+#[test]
+fn help_opens_on_question_mark_and_q_closes_it_before_quitting() {
+    let fx = Fixture::new(3);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('?'));
+    assert!(matches!(state.mode, Mode::Help));
+    let effects = fx.key(&mut state, KeyCode::Char('q'));
+    assert!(effects.is_empty() && matches!(state.mode, Mode::Normal));
+    assert_eq!(fx.key(&mut state, KeyCode::Char('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn pause_and_fetch_go_to_the_sync_engine() {
+    let fx = Fixture::new(6);
+    let mut state = fx.state(120, 40);
+    // The selected mention's account (@acme, active) is paused by P.
+    assert_eq!(
+        fx.key(&mut state, KeyCode::Char('P')),
+        vec![Effect::Pause(fx.accounts[0].id)]
+    );
+    assert_eq!(
+        fx.key(&mut state, KeyCode::Char('F')),
+        vec![Effect::FetchNow(None)]
+    );
+    assert_eq!(fx.ctrl(&mut state, 'f'), vec![Effect::FetchNow(None)]);
+    // @nightowl_io is paused: P resumes it.
+    fx.key(&mut state, KeyCode::BackTab);
+    fx.press(&mut state, KeyCode::Char('j'), 3);
+    assert_eq!(
+        fx.key(&mut state, KeyCode::Char('P')),
+        vec![Effect::Resume(fx.accounts[2].id)]
+    );
+    assert_eq!(
+        fx.key(&mut state, KeyCode::Char('F')),
+        vec![Effect::FetchNow(Some(fx.accounts[2].id))]
+    );
+}
