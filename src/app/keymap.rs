@@ -23,6 +23,8 @@ pub enum Intent {
     Ignore,
     Reopen,
     MarkReplied,
+    MarkSent,
+    CancelSend,
     TogglePause,
     FetchAccount,
     FetchAll,
@@ -129,7 +131,7 @@ pub const NORMAL: &[Binding] = &[
         Intent::Open,
         &[key(KeyCode::Enter)],
         "Enter",
-        "detail, or a failed draft",
+        "detail; draft; send again",
     ),
     bind(
         Intent::Back,
@@ -165,6 +167,18 @@ pub const NORMAL: &[Binding] = &[
         "replied elsewhere, then next",
     ),
     bind(
+        Intent::MarkSent,
+        &[ch('M')],
+        "M",
+        "it is on X: mark it sent",
+    ),
+    bind(
+        Intent::CancelSend,
+        &[ch('c')],
+        "c",
+        "cancel waiting / unconfirmed",
+    ),
+    bind(
         Intent::TogglePause,
         &[ch('P')],
         "P",
@@ -195,6 +209,7 @@ pub const NORMAL: &[Binding] = &[
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
     ("Mentions", 7),
+    ("Outbox", 2),
     ("Accounts", 3),
     ("General", 2),
 ];
@@ -248,7 +263,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 22] = [
+    const EVERY_INTENT: [Intent; 24] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -266,6 +281,8 @@ mod tests {
         Intent::Ignore,
         Intent::Reopen,
         Intent::MarkReplied,
+        Intent::MarkSent,
+        Intent::CancelSend,
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,

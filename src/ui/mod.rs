@@ -6,6 +6,7 @@ mod composer;
 mod detail;
 mod feed;
 mod help;
+mod outbox;
 mod status_bar;
 pub mod theme;
 
