@@ -294,6 +294,13 @@ pub fn perch(world: &World, api_base: &str) -> std::process::Command {
     command
 }
 
+/// `perch ARGS...` with this world's environment.
+pub fn perch_args(world: &World, api_base: &str, args: &[&str]) -> std::process::Command {
+    let mut command = perch(world, api_base);
+    command.args(args);
+    command
+}
+
 /// Runs the binary to completion (off the async threads, so the simulator keeps serving).
 pub async fn run(mut command: std::process::Command, stdin: Option<&str>) -> std::process::Output {
     use std::io::Write;
