@@ -243,3 +243,75 @@ async fn set_status_changes_triage_and_refuses_what_only_perch_may_set() {
     .await;
     assert_eq!(wrong_account.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_status_resolves_an_unconfirmed_reply_the_way_the_script_says() {
+    let (world, m) = world_with_mentions(75).await;
+    let api = world.sim.api_base();
+    // Two replies a killed perch left `sending` (the store as the process left it).
+    {
+        let store = Store::open(&world.data_dir()).unwrap();
+        for (mention, text) in [(&m[0], "is on X"), (&m[1], "is not on X")] {
+            let key = mention.key();
+            let entry = store
+                .outbox_enqueue(
+                    key,
+                    perch::outbox::ReplyKind::Public,
+                    text,
+                    chrono::Utc::now(),
+                )
+                .unwrap();
+            store
+                .outbox_begin_send(key, entry.seq, chrono::Utc::now())
+                .unwrap();
+        }
+    }
+    let on_x = run(
+        perch_args(
+            &world,
+            &api,
+            &["mentions", "set-status", &m[0].tweet_id, "replied"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(on_x.status.code(), Some(0), "{}", text(&on_x.stderr));
+    assert!(
+        text(&on_x.stdout).contains("recorded as sent"),
+        "{}",
+        text(&on_x.stdout)
+    );
+    let not_on_x = run(
+        perch_args(
+            &world,
+            &api,
+            &["mentions", "set-status", &m[1].tweet_id, "pending"],
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        not_on_x.status.code(),
+        Some(0),
+        "{}",
+        text(&not_on_x.stderr)
+    );
+
+    let store = Store::open(&world.data_dir()).unwrap();
+    let sent = store.mention(m[0].key()).unwrap().unwrap();
+    assert_eq!(sent.status, MentionStatus::Replied);
+    assert_eq!(
+        sent.public_response.map(|r| (r.id, r.text)),
+        Some((String::new(), "is on X".into()))
+    );
+    let reopened = store.mention(m[1].key()).unwrap().unwrap();
+    assert_eq!(reopened.status, MentionStatus::Pending);
+    assert_eq!(reopened.error_message, None);
+    assert_eq!(
+        store.draft(m[1].key()).unwrap().map(|d| d.text),
+        Some("is not on X".into()),
+        "its text is kept as the draft"
+    );
+    assert!(store.outbox_open().unwrap().is_empty());
+    assert!(world.sim.control().posts().is_empty(), "nothing was sent");
+}
