@@ -25,7 +25,7 @@ pub mod login;
 use crate::app::{self, Action, AppState, Effect};
 use crate::config::Config;
 use crate::domain::MentionStatus;
-use crate::outbox::{OutboxEvent, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{Command, SyncEvent};
 use crate::ui::{self, Theme};
@@ -37,7 +37,7 @@ pub struct TuiContext {
     pub config: Config,
     pub sync_commands: mpsc::Sender<Command>,
     pub sync_events: mpsc::Receiver<SyncEvent>,
-    pub outbox_requests: mpsc::Sender<SendRequest>,
+    pub outbox_requests: mpsc::Sender<OutboxCommand>,
     pub outbox_events: mpsc::Receiver<OutboxEvent>,
     /// A line shown in the status bar for the whole session, e.g. "demo: simulator at http://...".
     pub banner: Option<String>,
@@ -248,27 +248,11 @@ fn run_effect(
     effect: Effect,
     store: &Store,
     sync_commands: &mpsc::Sender<Command>,
-    outbox_requests: &mpsc::Sender<SendRequest>,
+    outbox_requests: &mpsc::Sender<OutboxCommand>,
 ) -> Option<Action> {
     match effect {
-        Effect::Send(request) => match outbox_requests.try_send(request) {
-            Ok(()) => None,
-            Err(e) => {
-                let (request, why) = match e {
-                    mpsc::error::TrySendError::Full(r) => {
-                        (r, "the outbox is busy; try again in a moment")
-                    }
-                    mpsc::error::TrySendError::Closed(r) => {
-                        (r, "the outbox has stopped; restart perch")
-                    }
-                };
-                Some(Action::Outbox(OutboxEvent::Failed {
-                    key: request.key,
-                    kind: request.kind,
-                    message: why.to_string(),
-                }))
-            }
-        },
+        Effect::Send(request) => to_outbox(outbox_requests, OutboxCommand::Send(request)),
+        Effect::Outbox(command) => to_outbox(outbox_requests, command),
         Effect::FetchNow(account) => command(sync_commands, Command::FetchNow(account)),
         Effect::Pause(id) => command(sync_commands, Command::Pause(id)),
         Effect::Resume(id) => command(sync_commands, Command::Resume(id)),
@@ -287,6 +271,20 @@ fn run_effect(
         // The loop hands these to `login::AccountOps`.
         Effect::Account(_) | Effect::Quit => None,
     }
+}
+
+/// Hands a command to the outbox worker; when it cannot take it, the UI hears why (as a refusal,
+/// so a reply it showed as on its way is shown as it really is).
+fn to_outbox(tx: &mpsc::Sender<OutboxCommand>, command: OutboxCommand) -> Option<Action> {
+    let why = match tx.try_send(command) {
+        Ok(()) => return None,
+        Err(mpsc::error::TrySendError::Full(c)) => (c, "the outbox is busy; try again in a moment"),
+        Err(mpsc::error::TrySendError::Closed(c)) => (c, "the outbox has stopped; restart perch"),
+    };
+    Some(Action::Outbox(OutboxEvent::Refused {
+        key: why.0.key(),
+        message: why.1.to_string(),
+    }))
 }
 
 fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {

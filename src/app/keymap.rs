@@ -23,6 +23,8 @@ pub enum Intent {
     Ignore,
     Reopen,
     MarkReplied,
+    MarkSent,
+    CancelSend,
     TogglePause,
     FetchAccount,
     FetchAll,
@@ -134,7 +136,7 @@ pub const NORMAL: &[Binding] = &[
         Intent::Open,
         &[key(KeyCode::Enter)],
         "Enter",
-        "detail, or a failed draft",
+        "detail; draft; send again",
     ),
     bind(
         Intent::Back,
@@ -168,6 +170,18 @@ pub const NORMAL: &[Binding] = &[
         &[ch('x')],
         "x",
         "replied elsewhere, then next",
+    ),
+    bind(
+        Intent::MarkSent,
+        &[ch('M')],
+        "M",
+        "it is on X: mark it sent",
+    ),
+    bind(
+        Intent::CancelSend,
+        &[ch('c')],
+        "c",
+        "cancel waiting / unconfirmed",
     ),
     bind(
         Intent::TogglePause,
@@ -225,6 +239,7 @@ pub const NORMAL: &[Binding] = &[
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
     ("Mentions", 7),
+    ("Outbox", 2),
     ("Accounts", 8),
     ("General", 2),
 ];
@@ -278,7 +293,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 27] = [
+    const EVERY_INTENT: [Intent; 29] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -296,6 +311,8 @@ mod tests {
         Intent::Ignore,
         Intent::Reopen,
         Intent::MarkReplied,
+        Intent::MarkSent,
+        Intent::CancelSend,
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,

@@ -106,6 +106,8 @@ pub struct AppState {
     pub detail_scroll: u16,
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
+    /// Outbox entries that still need something (waiting, unconfirmed...), read from the store.
+    pub outbox: crate::outbox::OutboxBoard,
     pub notice: Option<Notice>,
     /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
     pub banner: Option<String>,
@@ -134,6 +136,7 @@ impl AppState {
             pending_total: 0,
             detail_scroll: 0,
             sending: HashSet::new(),
+            outbox: crate::outbox::OutboxBoard::default(),
             notice: None,
             banner,
             size: (80, 24),

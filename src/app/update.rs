@@ -9,7 +9,7 @@ use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::domain::{AccountId, MentionKey, MentionStatus, SyncStatus};
-use crate::outbox::{OutboxEvent, ReplyKind, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
 use crate::store::{Draft, FeedFilter, Store, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
@@ -45,6 +45,8 @@ pub enum Action {
 pub enum Effect {
     /// Hand a reply to the outbox (it sends from `key.account_id`, the mentioned account).
     Send(SendRequest),
+    /// Resolve or call back an outbox entry (retry, mark sent, cancel).
+    Outbox(OutboxCommand),
     FetchNow(Option<AccountId>),
     Pause(AccountId),
     Resume(AccountId),
@@ -171,6 +173,7 @@ fn store_problem(e: &StoreError) -> String {
 /// Re-reads accounts, counters and the feed window (keeping the selection).
 fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
     reload_accounts(state, store)?;
+    state.outbox.reload(store)?;
     state.feed.reload_around_selection(store)
 }
 
@@ -293,7 +296,7 @@ fn on_intent(
                 Some(row) => accounts::open_detail(state, row.account.id),
                 None => state.focus = Pane::Feed,
             },
-            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store)?,
+            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store, effects)?,
         },
         Intent::Back => state.focus = Pane::Feed,
         Intent::ReplyPublic => open_composer(state, store, ReplyKind::Public)?,
@@ -316,6 +319,8 @@ fn on_intent(
         Intent::Ignore => triage(state, store, MentionStatus::Ignored, effects)?,
         Intent::Reopen => triage(state, store, MentionStatus::Pending, effects)?,
         Intent::MarkReplied => triage(state, store, MentionStatus::Replied, effects)?,
+        Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
+        Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
         Intent::TogglePause => toggle_pause(state, effects),
         Intent::FetchAccount => match state.selected_account() {
             Some(a) => {
@@ -408,10 +413,19 @@ fn next_pane(state: &AppState, forward: bool) -> Pane {
 }
 
 /// Enter on a mention whose reply failed reopens the kept draft; otherwise it shows the detail.
-fn reopen_failed_or_focus_detail(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+/// Enter on an unconfirmed reply sends it again.
+fn reopen_failed_or_focus_detail(
+    state: &mut AppState,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
     let Some(m) = state.feed.selected_mention() else {
         return Ok(());
     };
+    if state.outbox.unconfirmed(m.key()).is_some() {
+        resolve_outbox(state, effects, Resolve::Retry);
+        return Ok(());
+    }
     if m.status == MentionStatus::Error
         && let Some(draft) = store.draft(m.key())?
     {
@@ -430,6 +444,10 @@ fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result
     };
     if state.sending.contains(&m.key()) {
         state.error("a reply to this mention is being sent; wait for it to finish");
+        return Ok(());
+    }
+    if state.outbox.unconfirmed(m.key()).is_some() {
+        state.error(crate::outbox::RESOLVE_FIRST);
         return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
@@ -605,9 +623,42 @@ fn on_outbox(
     store: &Store,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
+    // What the outbox holds for this mention now decides whether it shows as on its way.
+    let key = event.key();
+    state.outbox.refresh(store, key)?;
+    let with_outbox = state.outbox.get(key).is_some_and(|e| {
+        matches!(
+            e.state,
+            OutboxState::Queued | OutboxState::Waiting | OutboxState::Sending
+        )
+    });
+    if with_outbox {
+        state.sending.insert(key);
+    } else {
+        state.sending.remove(&key);
+    }
     match event {
         OutboxEvent::Sending { key } => {
             state.sending.insert(key);
+        }
+        OutboxEvent::Unconfirmed { key, kind, message } => {
+            reload_row(state, store, key)?;
+            state.error(crate::outbox::unconfirmed_notice(kind, &message));
+        }
+        OutboxEvent::Waiting { until, .. } => {
+            state.info(crate::outbox::waiting_notice(until));
+        }
+        OutboxEvent::Cancelled { key, kind } => {
+            reload_row(state, store, key)?;
+            state.info(format!(
+                "{} not sent; the mention is pending again and the draft is kept",
+                kind.noun()
+            ));
+            reload_accounts(state, store)?;
+        }
+        OutboxEvent::Refused { key, message } => {
+            reload_row(state, store, key)?;
+            state.error(text::sanitize(&message, true));
         }
         OutboxEvent::Sent {
             key,
@@ -662,6 +713,34 @@ fn on_outbox(
         }
     }
     Ok(())
+}
+
+/// Shows the stored version of one mention's row (after the outbox changed it).
+fn reload_row(state: &mut AppState, store: &Store, key: MentionKey) -> Result<(), StoreError> {
+    if let Some(m) = store.mention(key)?
+        && let Some(row) = state.feed.row_mut(key)
+    {
+        *row = m;
+    }
+    Ok(())
+}
+
+/// `M`, `c`, and Enter on an unconfirmed reply: asks the outbox to resolve the selected mention's
+/// entry. Only the mention's key goes: the outbox knows which account it belongs to.
+fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve) {
+    let Some(key) = state.feed.selected_mention().map(|m| m.key()) else {
+        return;
+    };
+    match state.outbox.resolution(key, how) {
+        Ok((command, note)) => {
+            if matches!(command, OutboxCommand::Retry(_)) {
+                state.sending.insert(key);
+            }
+            effects.push(Effect::Outbox(command));
+            state.info(note);
+        }
+        Err(why) => state.error(why),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod codec;
 mod feed;
 pub mod keys;
+mod outbox;
 mod perms;
 
 use std::collections::{BTreeMap, HashSet};
@@ -27,6 +28,7 @@ use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
+pub use outbox::{OutboxEntry, OutboxState};
 
 /// The store format this perch reads and writes (kept in the store's meta key).
 pub const STORE_FORMAT: u8 = 1;
@@ -661,24 +663,38 @@ impl Store {
         let Some(old) = self.mention(key)? else {
             return Ok(None);
         };
-        let (a, t) = (key.account_id, key.tweet_id);
         let mut batch = Batch::default();
+        self.stage_mention_update(&mut batch, &old, mention)?;
+        self.apply(batch)?;
+        Ok(Some(old))
+    }
+
+    /// Adds to `batch` the writes that replace `old` with `mention` (same key): the record, and
+    /// the index entries and counters that move with its status and day. The caller holds
+    /// `write_lock` from reading `old` until the batch is applied.
+    fn stage_mention_update(
+        &self,
+        batch: &mut Batch,
+        old: &Mention,
+        mention: &Mention,
+    ) -> Result<()> {
+        let key = mention.key();
+        let (a, t) = (key.account_id, key.tweet_id);
         batch.insert(&keys::mention_key(a, t), codec::encode(mention, "mention")?);
         if old.status != mention.status {
             batch.remove(&keys::status_index_key(a, old.status, t));
             batch.insert(&keys::status_index_key(a, mention.status, t), &[]);
-            self.add_to_counter(&mut batch, &keys::status_count_key(a, old.status), -1)?;
-            self.add_to_counter(&mut batch, &keys::status_count_key(a, mention.status), 1)?;
-            self.add_to_counter(&mut batch, &keys::global_count_key(old.status), -1)?;
-            self.add_to_counter(&mut batch, &keys::global_count_key(mention.status), 1)?;
+            self.add_to_counter(batch, &keys::status_count_key(a, old.status), -1)?;
+            self.add_to_counter(batch, &keys::status_count_key(a, mention.status), 1)?;
+            self.add_to_counter(batch, &keys::global_count_key(old.status), -1)?;
+            self.add_to_counter(batch, &keys::global_count_key(mention.status), 1)?;
         }
         let (old_day, new_day) = (keys::day_of(old.timestamp), keys::day_of(mention.timestamp));
         if old_day != new_day {
-            self.add_to_counter(&mut batch, &keys::day_count_key(a, old_day), -1)?;
-            self.add_to_counter(&mut batch, &keys::day_count_key(a, new_day), 1)?;
+            self.add_to_counter(batch, &keys::day_count_key(a, old_day), -1)?;
+            self.add_to_counter(batch, &keys::day_count_key(a, new_day), 1)?;
         }
-        self.apply(batch)?;
-        Ok(Some(old))
+        Ok(())
     }
 
     /// Sets a mention's status (and `updated_at`), returning the updated mention, or `None` when

@@ -10,6 +10,7 @@ mod confirm_remove;
 mod detail;
 mod feed;
 mod help;
+mod outbox;
 mod stats;
 mod status_bar;
 pub mod theme;
