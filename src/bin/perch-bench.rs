@@ -670,9 +670,27 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
             )?;
             drop(db);
         }
+        // Diagnostic: plain sled opened with perch's cache size, to tell sled's own cost of that
+        // setting apart from perch's work at open.
+        "sled-perch-cache" => {
+            let db = sled::Config::new()
+                .path(dir)
+                .cache_capacity(perch::store::CACHE_CAPACITY)
+                .open()?;
+            writeln!(out, "READY")?;
+            out.flush()?;
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "{}",
+                json!({ "open_ms": open_ms, "rss_kb": proc_status_kb("VmRSS") })
+            )?;
+            drop(db);
+        }
         "perch" => {
             let store = Store::open(dir)?;
             let opened = Instant::now();
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
             let first = store.page_after(&FeedFilter::default(), None, SCREEN_ROWS)?;
             writeln!(out, "READY")?;
             out.flush()?;
@@ -683,6 +701,7 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
                 out,
                 "{}",
                 json!({
+                    "open_ms": open_ms,
                     "first_page_ms": first_page_ms,
                     "page_p50_us": browse.0,
                     "page_p99_us": browse.1,
