@@ -65,6 +65,42 @@ const SCREEN_ROWS: usize = 40;
 const RARE_WORD: &str = "zeppelin";
 const SEED: u64 = 0x5EED_9E4C;
 
+/// Progress beats; the watchdog ends the run if they stop (see `start_watchdog`).
+static HEARTBEAT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn beat() {
+    HEARTBEAT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// sled 0.34.7 can deadlock under bursts of writes (its segment accountant waits, while holding
+/// its lock, for a file truncation queued behind pool threads that wait for that lock). A
+/// benchmark that hangs forever would hang CI with it, so a run that makes no progress for five
+/// minutes is ended with a message instead.
+fn start_watchdog() {
+    std::thread::spawn(|| {
+        let mut last = HEARTBEAT.load(std::sync::atomic::Ordering::Relaxed);
+        let mut idle = Duration::ZERO;
+        let tick = Duration::from_secs(5);
+        loop {
+            std::thread::sleep(tick);
+            let now = HEARTBEAT.load(std::sync::atomic::Ordering::Relaxed);
+            if now == last {
+                idle += tick;
+                if idle >= Duration::from_secs(300) {
+                    eprintln!(
+                        "perch-bench: no progress for {}s; sled appears deadlocked (a known sled 0.34.7 bug); giving up",
+                        idle.as_secs()
+                    );
+                    std::process::exit(2);
+                }
+            } else {
+                idle = Duration::ZERO;
+                last = now;
+            }
+        }
+    });
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(Child::Child {
@@ -83,6 +119,7 @@ fn main() {
         };
         std::process::exit(code);
     }
+    start_watchdog();
     if let Err(e) = run(&args) {
         eprintln!("perch-bench: {e:#}");
         std::process::exit(1);
@@ -297,6 +334,93 @@ struct Ingest {
     ratio_same_keys: f64,
     /// perch ÷ plain sled writing the records alone (target ≥ 0.25).
     ratio_records_only: f64,
+    /// How many times the store was built for these figures (small N only).
+    repetitions: u64,
+    /// Median time to write one page of 100 (µs): perch, plain sled same keys, records alone.
+    /// Beside the totals above, these show the steady cost without background-flush outliers.
+    median_page_us: [f64; 3],
+}
+
+#[derive(Default)]
+struct IngestTimes {
+    perch: Duration,
+    same_keys: Duration,
+    records: Duration,
+    /// The perch store's size on disk right after its last page, before any explicit flush.
+    bytes_before_flush: u64,
+    /// Per-page write times (µs) of perch, same keys, records alone.
+    page_us: [Vec<f64>; 3],
+}
+
+/// Builds the perch store and the two plain-sled baselines once, page by page in turn so that all
+/// three see the same machine load, and returns the time each spent writing.
+fn ingest_once(
+    perch_dir: &Path,
+    same_keys_dir: &Path,
+    records_dir: &Path,
+    accounts: &[Account],
+    n: u64,
+) -> anyhow::Result<IngestTimes> {
+    let store = Store::open(perch_dir)?;
+    for a in accounts {
+        store.put_account(a)?;
+    }
+    let same_keys = sled::open(same_keys_dir)?;
+    let records = sled::open(records_dir)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut times = IngestTimes::default();
+    let pages = n.div_ceil(PAGE as u64);
+    for p in 0..pages {
+        let page = make_page(&mut rng, accounts, p, n);
+        let account = page[0].sent_to.account_id;
+        let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
+        // The baselines get perch's bytes ready-made (encoding is perch's cost, not sled's);
+        // their time is what plain sled spends writing them: filling a Batch and applying it.
+        let mut same_entries = Vec::with_capacity(2 * page.len());
+        let mut record_entries = Vec::with_capacity(page.len());
+        for mention in &page {
+            let [record, index] = mention_entries(mention)?;
+            record_entries.push(record.clone());
+            same_entries.push(record);
+            same_entries.push(index);
+        }
+        // Who writes first changes every page, so no writer always meets a warm (or a cold) CPU.
+        let mut same_entries = Some(same_entries);
+        let mut record_entries = Some(record_entries);
+        for turn in 0..3 {
+            match (p + turn) % 3 {
+                0 => {
+                    let t = Instant::now();
+                    store.commit_page(account, &page, cursor)?;
+                    times.perch += t.elapsed();
+                    times.page_us[0].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                1 => {
+                    let t = Instant::now();
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in same_entries.take().unwrap_or_default() {
+                        batch.insert(k, v);
+                    }
+                    same_keys.apply_batch(batch)?;
+                    times.same_keys += t.elapsed();
+                    times.page_us[1].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                _ => {
+                    let t = Instant::now();
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in record_entries.take().unwrap_or_default() {
+                        batch.insert(k, v);
+                    }
+                    records.apply_batch(batch)?;
+                    times.records += t.elapsed();
+                    times.page_us[2].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        beat();
+    }
+    times.bytes_before_flush = dir_bytes(perch_dir);
+    Ok(times)
 }
 
 #[derive(Serialize, Debug)]
@@ -350,63 +474,48 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
 
     // (1) Ingest: perch's commit path and the two plain-sled baselines, page by page in turn so
     // that all three see the same machine load.
+    // Small stores ingest in milliseconds, where one background fsync decides the ratio: they
+    // are built several times over (into fresh directories) and the times summed.
+    let reps = (50_000 / n.max(1)).clamp(1, 20);
+    let mut totals = IngestTimes::default();
+    for _ in 0..reps {
+        for d in [&perch_dir, &same_keys_dir, &records_dir] {
+            if d.exists() {
+                std::fs::remove_dir_all(d)?;
+            }
+        }
+        let t = ingest_once(&perch_dir, &same_keys_dir, &records_dir, &accounts, n)?;
+        totals.perch += t.perch;
+        totals.same_keys += t.same_keys;
+        totals.records += t.records;
+        totals.bytes_before_flush = t.bytes_before_flush;
+        for (all, one) in totals.page_us.iter_mut().zip(t.page_us) {
+            all.extend(one);
+        }
+    }
     let ingest = {
-        let store = Store::open(&perch_dir)?;
-        for a in &accounts {
-            store.put_account(a)?;
-        }
-        let same_keys = sled::open(&same_keys_dir)?;
-        let records = sled::open(&records_dir)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-        let (mut t_perch, mut t_same, mut t_records) =
-            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        let pages = n.div_ceil(PAGE as u64);
-        for p in 0..pages {
-            let page = make_page(&mut rng, &accounts, p, n);
-            let account = page[0].sent_to.account_id;
-            let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
-            // The baselines get perch's bytes ready-made (encoding is perch's cost, not sled's);
-            // their time is what plain sled spends writing them: filling a Batch and applying it.
-            let mut same_entries = Vec::with_capacity(2 * page.len());
-            let mut record_entries = Vec::with_capacity(page.len());
-            for mention in &page {
-                let [record, index] = mention_entries(mention)?;
-                record_entries.push(record.clone());
-                same_entries.push(record);
-                same_entries.push(index);
-            }
-            let t = Instant::now();
-            store.commit_page(account, &page, cursor)?;
-            t_perch += t.elapsed();
-            let t = Instant::now();
-            let mut batch = sled::Batch::default();
-            for (k, v) in same_entries {
-                batch.insert(k, v);
-            }
-            same_keys.apply_batch(batch)?;
-            t_same += t.elapsed();
-            let t = Instant::now();
-            let mut batch = sled::Batch::default();
-            for (k, v) in record_entries {
-                batch.insert(k, v);
-            }
-            records.apply_batch(batch)?;
-            t_records += t.elapsed();
-        }
-        let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+        let rate = |d: Duration| (n * reps) as f64 / d.as_secs_f64().max(1e-9);
+        let secs = |d: Duration| d.as_secs_f64().max(1e-9);
         Ingest {
-            perch_per_sec: rate(t_perch),
-            sled_same_keys_per_sec: rate(t_same),
-            sled_records_only_per_sec: rate(t_records),
-            ratio_same_keys: t_same.as_secs_f64() / t_perch.as_secs_f64().max(1e-9),
-            ratio_records_only: t_records.as_secs_f64() / t_perch.as_secs_f64().max(1e-9),
+            perch_per_sec: rate(totals.perch),
+            sled_same_keys_per_sec: rate(totals.same_keys),
+            sled_records_only_per_sec: rate(totals.records),
+            ratio_same_keys: secs(totals.same_keys) / secs(totals.perch),
+            ratio_records_only: secs(totals.records) / secs(totals.perch),
+            repetitions: reps,
+            median_page_us: [
+                median(&mut totals.page_us[0]),
+                median(&mut totals.page_us[1]),
+                median(&mut totals.page_us[2]),
+            ],
         }
     };
 
     // (5) Disk, then (6) counts, on the store as ingest left it.
     let disk = {
+        beat();
+        let after_ingest = totals.bytes_before_flush as f64 / n as f64;
         let store = Store::open(&perch_dir)?;
-        let after_ingest = dir_bytes(&perch_dir) as f64 / n as f64;
         store.flush()?;
         let after_flush = dir_bytes(&perch_dir) as f64 / n as f64;
         Disk {
@@ -431,6 +540,7 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
             std::hint::black_box(store.first_seen(account)?);
             samples.push(t.elapsed().as_secs_f64() * 1e6);
         }
+        beat();
         Counts {
             stats_p50_us: percentile(&mut samples, 50.0),
             stats_p99_us: percentile(&mut samples, 99.0),
@@ -451,6 +561,7 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
     let mut sled_rss = Vec::new();
     let mut perch_child = Vec::new();
     for _ in 0..RUNS {
+        beat();
         let (wall, report) = spawn_child("sled", &perch_dir, m)?;
         sled_open.push(wall);
         sled_rss.push(report["rss_kb"].as_f64().unwrap_or(0.0) / 1024.0);
@@ -559,9 +670,27 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
             )?;
             drop(db);
         }
+        // Diagnostic: plain sled opened with perch's cache size, to tell sled's own cost of that
+        // setting apart from perch's work at open.
+        "sled-perch-cache" => {
+            let db = sled::Config::new()
+                .path(dir)
+                .cache_capacity(perch::store::CACHE_CAPACITY)
+                .open()?;
+            writeln!(out, "READY")?;
+            out.flush()?;
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "{}",
+                json!({ "open_ms": open_ms, "rss_kb": proc_status_kb("VmRSS") })
+            )?;
+            drop(db);
+        }
         "perch" => {
             let store = Store::open(dir)?;
             let opened = Instant::now();
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
             let first = store.page_after(&FeedFilter::default(), None, SCREEN_ROWS)?;
             writeln!(out, "READY")?;
             out.flush()?;
@@ -572,6 +701,7 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
                 out,
                 "{}",
                 json!({
+                    "open_ms": open_ms,
                     "first_page_ms": first_page_ms,
                     "page_p50_us": browse.0,
                     "page_p99_us": browse.1,
@@ -725,7 +855,7 @@ fn print_table(r: &SizeResult) {
     row(
         "1 ingest, perch (mentions/s)",
         format!("{:.0}", i.perch_per_sec),
-        "",
+        &format!("(store built {}x)", i.repetitions),
     );
     row(
         "  plain sled, same keys (mentions/s)",

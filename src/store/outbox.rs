@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Batch;
 
-use super::{Draft, FeedFilter, Result, Store, StoreError, codec, keys};
+use super::{CounterUpdates, Draft, FeedFilter, Result, Store, StoreError, codec, keys};
 use crate::domain::{Mention, MentionKey, MentionStatus, Response};
 use crate::outbox::ReplyKind;
 
@@ -548,8 +548,9 @@ impl Store {
         draft: DraftChange,
     ) -> Result<()> {
         let key = entry.key;
-        let _guard = self.lock();
+        let mut writer = self.lock();
         let mut batch = Batch::default();
+        let mut updates = CounterUpdates::default();
         batch.insert(
             &entry_key(key, entry.seq)[..],
             codec::encode(entry, "outbox entry")?,
@@ -569,7 +570,7 @@ impl Store {
             let mut m = old.clone();
             edit(&mut m);
             if m != old {
-                self.stage_mention_update(&mut batch, &old, &m)?;
+                self.stage_mention_update(&writer, &mut updates, &mut batch, &old, &m)?;
             }
         }
         let draft_key = keys::draft_key(key.account_id, key.tweet_id);
@@ -585,7 +586,7 @@ impl Store {
             }
             DraftChange::Delete => batch.remove(&draft_key),
         }
-        self.apply(batch)
+        self.apply_counted(&mut writer, batch, updates)
     }
 }
 
