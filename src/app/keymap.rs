@@ -19,10 +19,17 @@ pub enum Intent {
     ReplyPublic,
     ReplyDm,
     OpenInBrowser,
+    CopyLink,
     CycleStatusFilter,
     Ignore,
     Reopen,
     MarkReplied,
+    Undo,
+    Search,
+    NextMatch,
+    PrevMatch,
+    Mark,
+    MarkAll,
     TogglePause,
     FetchAccount,
     FetchAll,
@@ -146,6 +153,12 @@ pub const NORMAL: &[Binding] = &[
         "open the post in the browser",
     ),
     bind(
+        Intent::CopyLink,
+        &[ch('y')],
+        "y",
+        "copy the post's link (OSC 52)",
+    ),
+    bind(
         Intent::CycleStatusFilter,
         &[ch('f')],
         "f",
@@ -163,6 +176,32 @@ pub const NORMAL: &[Binding] = &[
         &[ch('x')],
         "x",
         "replied elsewhere, then next",
+    ),
+    bind(
+        Intent::Undo,
+        &[ch('u')],
+        "u",
+        "undo the last i/p/x (repeats)",
+    ),
+    bind(
+        Intent::Search,
+        &[ch('/')],
+        "/",
+        "search posts and senders",
+    ),
+    bind(Intent::NextMatch, &[ch('n')], "n", "next match"),
+    bind(Intent::PrevMatch, &[ch('N')], "N", "previous match"),
+    bind(
+        Intent::Mark,
+        &[key(KeyCode::Char(' '))],
+        "Space",
+        "mark / unmark, then next",
+    ),
+    bind(
+        Intent::MarkAll,
+        &[ch('V')],
+        "V",
+        "mark all matching; i p x ask",
     ),
     bind(
         Intent::TogglePause,
@@ -194,7 +233,8 @@ pub const NORMAL: &[Binding] = &[
 /// Help sections over `NORMAL`: (title, number of bindings).
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
-    ("Mentions", 7),
+    ("Mentions", 9),
+    ("Search and marks", 5),
     ("Accounts", 3),
     ("General", 2),
 ];
@@ -203,8 +243,9 @@ pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
 pub const COMPOSER_HELP: &[(&str, &str)] = &[
     ("C-s", "send (C-Enter also works)"),
     ("Esc", "close, keep the draft"),
+    ("C-e", "edit in $EDITOR"),
+    ("C-t", "saved replies"),
     ("Enter", "new line"),
-    ("arrows", "move the cursor"),
     ("C-u C-r", "undo / redo"),
     ("C-w Bksp", "delete word / char"),
 ];
@@ -231,6 +272,8 @@ pub fn normal_intent(event: &KeyEvent) -> Option<Intent> {
 pub enum ComposerKey {
     Send,
     Cancel,
+    ExternalEditor,
+    Templates,
     Edit,
 }
 
@@ -239,8 +282,41 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
     match event.code {
         KeyCode::Char('s') | KeyCode::Char('S') if ctrl => ComposerKey::Send,
         KeyCode::Enter if ctrl => ComposerKey::Send,
+        KeyCode::Char('e') | KeyCode::Char('E') if ctrl => ComposerKey::ExternalEditor,
+        KeyCode::Char('t') | KeyCode::Char('T') if ctrl => ComposerKey::Templates,
         KeyCode::Esc => ComposerKey::Cancel,
         _ => ComposerKey::Edit,
+    }
+}
+
+/// The answer to a y/n question: `Some(true)` yes, `Some(false)` no, `None` not an answer.
+pub fn confirm_key(event: &KeyEvent) -> Option<bool> {
+    match event.code {
+        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Some(true),
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(false),
+        KeyCode::Char('q') => Some(false),
+        _ => None,
+    }
+}
+
+/// Keys in a small picker (accounts, saved replies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickerKey {
+    Move(isize),
+    /// Enter (the highlighted item) or a digit 1-9 (that item).
+    Choose(Option<usize>),
+    Cancel,
+    Other,
+}
+
+pub fn picker_key(event: &KeyEvent) -> PickerKey {
+    match event.code {
+        KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => PickerKey::Move(1),
+        KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => PickerKey::Move(-1),
+        KeyCode::Enter => PickerKey::Choose(None),
+        KeyCode::Char(c @ '1'..='9') => PickerKey::Choose(Some(c as usize - '1' as usize)),
+        KeyCode::Esc | KeyCode::Char('q') => PickerKey::Cancel,
+        _ => PickerKey::Other,
     }
 }
 
@@ -248,7 +324,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 22] = [
+    const EVERY_INTENT: [Intent; 29] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -262,10 +338,17 @@ mod tests {
         Intent::ReplyPublic,
         Intent::ReplyDm,
         Intent::OpenInBrowser,
+        Intent::CopyLink,
         Intent::CycleStatusFilter,
         Intent::Ignore,
         Intent::Reopen,
         Intent::MarkReplied,
+        Intent::Undo,
+        Intent::Search,
+        Intent::NextMatch,
+        Intent::PrevMatch,
+        Intent::Mark,
+        Intent::MarkAll,
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,

@@ -12,6 +12,7 @@ mod codec;
 mod feed;
 pub mod keys;
 mod perms;
+mod undo;
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -27,6 +28,7 @@ use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
+pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 
 /// The store format this perch reads and writes (kept in the store's meta key).
 pub const STORE_FORMAT: u8 = 1;

@@ -22,7 +22,12 @@ const NORMAL_HINTS: &[(&str, &str)] = &[
     ("?", "help"),
     ("q", "quit"),
 ];
-const COMPOSER_HINTS: &[(&str, &str)] = &[("C-s", "send"), ("Esc", "close, keep draft")];
+const COMPOSER_HINTS: &[(&str, &str)] = &[
+    ("C-s", "send"),
+    ("C-e", "$EDITOR"),
+    ("C-t", "saved replies"),
+    ("Esc", "close, keep draft"),
+];
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let width = usize::from(area.width);
@@ -31,11 +36,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         None => "all accounts".to_string(),
     };
     // Filters and counts first: they are short and always true; the sync state may be long.
+    let feed = &state.feed;
+    let (search, count) = match &feed.search {
+        Some(s) => {
+            let plus = if feed.searching() { "+" } else { "" };
+            (
+                format!(" · /{}", crate::app::search::label(&s.query)),
+                format!("{}{plus} matches", feed.total),
+            )
+        }
+        None => (String::new(), format!("{} matching", feed.total)),
+    };
+    let marked = if state.marks.is_empty() {
+        String::new()
+    } else {
+        format!(" · {} marked", state.marks.count_label())
+    };
     let mut first: Vec<Span> = vec![Span::styled(
         format!(
-            " {account} · {} · {} matching · {} pending │ ",
+            " {account} · {}{search} · {count}{marked} · {} pending │ ",
             state.status_filter.label(),
-            state.feed.total,
             state.pending_total
         ),
         theme.dim,
@@ -52,24 +72,36 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         }
     }
 
-    let second = match &state.notice {
-        Some(n) => {
-            let style = match n.kind {
-                NoticeKind::Info => theme.info,
-                NoticeKind::Error => theme.error,
-            };
-            Line::from(Span::styled(
-                text::truncate_to_width(&format!(" {}", n.text), width),
-                style,
-            ))
+    let second = match (&state.mode, &state.notice) {
+        (Mode::Search, _) => {
+            let query = feed.search.as_ref().map_or("", |s| s.query.as_str());
+            let query = text::sanitize(query, true);
+            Line::from(vec![
+                Span::styled(" /", theme.key),
+                Span::raw(text::truncate_to_width(&query, width.saturating_sub(40))),
+                Span::styled("▏", theme.key),
+                Span::styled("  Enter keeps the search · Esc clears it", theme.dim),
+            ])
         }
-        None => {
-            let hints = match state.mode {
-                Mode::Compose(_) => COMPOSER_HINTS,
-                _ => NORMAL_HINTS,
-            };
-            hint_line(hints, theme)
-        }
+        (_, notice) => match notice {
+            Some(n) => {
+                let style = match n.kind {
+                    NoticeKind::Info => theme.info,
+                    NoticeKind::Error => theme.error,
+                };
+                Line::from(Span::styled(
+                    text::truncate_to_width(&format!(" {}", n.text), width),
+                    style,
+                ))
+            }
+            None => {
+                let hints = match state.mode {
+                    Mode::Compose(_) => COMPOSER_HINTS,
+                    _ => NORMAL_HINTS,
+                };
+                hint_line(hints, theme)
+            }
+        },
     };
     frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
 }

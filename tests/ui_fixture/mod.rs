@@ -170,8 +170,20 @@ impl Fixture {
     }
 
     /// Applies an action and, as the event loop does, carries out the store writes it asks for
-    /// (feeding their follow-up actions back in). Returns the effects of `action` itself.
+    /// (feeding their follow-up actions back in), then runs background steps (search, bulk,
+    /// undo) until none is left, as an idle loop would. Returns the effects of `action` itself.
     pub fn apply(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
+        let effects = self.apply_without_idle(state, action);
+        for effect in &effects {
+            if let Effect::Background(job) = effect {
+                self.apply(state, Action::Continue(*job));
+            }
+        }
+        effects
+    }
+
+    /// As `apply`, but leaves background steps undone (a loop that has not been idle yet).
+    pub fn apply_without_idle(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
         let effects = update(state, action, &self.store);
         for effect in &effects {
             if let Some(follow_up) = perch::tui::run_store_effect(&self.store, effect) {

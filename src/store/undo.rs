@@ -1,0 +1,299 @@
+//! Triage with an undo log: `i`/`p`/`x` (single or bulk) record the previous status of every
+//! mention they change, in the same atomic batch as the change, so `u` can put them back, also
+//! after a restart.
+//!
+//! Layout (its own tag byte, in the one tree, see `keys.rs`):
+//! - `U | 0 | action (u64 BE)` → [`UndoAction`] (what was done, how many chunks are left)
+//! - `U | 1 | action | chunk (u32 BE)` → the previous states of up to one chunk of mentions
+//!
+//! A bulk action over a huge filter is applied a chunk at a time, each chunk its own batch, so
+//! its undo record grows a chunk at a time too; undo walks the chunks back the same way. Only the
+//! newest [`UNDO_DEPTH`] actions are kept.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Batch;
+
+use std::collections::BTreeMap;
+
+use super::{Result, Store, codec, keys};
+use crate::domain::{Mention, MentionKey, MentionStatus};
+
+/// The undo log's tag byte.
+const UNDO: u8 = b'U';
+const HEADER: u8 = 0;
+const CHUNK: u8 = 1;
+
+/// How many triage actions `u` can go back through.
+pub const UNDO_DEPTH: usize = 50;
+
+/// One triage action as the undo log remembers it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UndoAction {
+    /// Chosen by the caller, increasing with time (newer actions are undone first).
+    pub id: u64,
+    /// The status the action set.
+    pub status: MentionStatus,
+    pub at: DateTime<Utc>,
+    /// Mentions it changed (over all its chunks).
+    pub changed: u64,
+    /// Chunks recorded and not yet undone.
+    pub chunks: u32,
+    /// The next chunk number to write (chunks are numbered in the order they were applied).
+    pub next_chunk: u32,
+}
+
+/// What a mention was before a triage action changed it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Before {
+    key: MentionKey,
+    status: MentionStatus,
+    error_message: Option<String>,
+}
+
+/// One step of an undo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UndoStep {
+    pub action: UndoAction,
+    /// Mentions put back to their previous status in this step.
+    pub restored: usize,
+    /// Mentions left as they are because a reply or DM was sent for them meanwhile (undo never
+    /// pretends a sent reply did not happen), or because one is being sent right now.
+    pub kept_replied: usize,
+    /// The whole action is undone (its record is gone).
+    pub done: bool,
+}
+
+fn header_key(action: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = UNDO;
+    k[1] = HEADER;
+    k[2..].copy_from_slice(&action.to_be_bytes());
+    k
+}
+
+fn chunk_prefix(action: u64) -> [u8; 10] {
+    let mut k = header_key(action);
+    k[1] = CHUNK;
+    k
+}
+
+fn chunk_key(action: u64, chunk: u32) -> [u8; 14] {
+    let mut k = [0u8; 14];
+    k[..10].copy_from_slice(&chunk_prefix(action));
+    k[10..].copy_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// Counter key → change, summed over one batch.
+type Counters = BTreeMap<Vec<u8>, i64>;
+
+impl Store {
+    /// Sets `status` on each of `keys` (one chunk of triage action `action`), recording what each
+    /// changed mention was before, all in one atomic batch. Mentions already at `status`, missing
+    /// ones and ones being sent (`processing`) are left alone and not recorded. Returns the
+    /// mentions as they now are, changed ones only.
+    pub fn triage(
+        &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>> {
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        let mut counters = Counters::new();
+        let mut before = Vec::new();
+        let mut changed = Vec::new();
+        for &key in keys {
+            let Some(old) = self.mention(key)? else {
+                continue;
+            };
+            if old.status == status || old.status == MentionStatus::Processing {
+                continue;
+            }
+            let mut new = old.clone();
+            new.status = status;
+            if status != MentionStatus::Error {
+                new.error_message = None;
+            }
+            new.updated_at = now;
+            self.stage_status_change(&mut batch, &mut counters, &old, &new)?;
+            before.push(Before {
+                key,
+                status: old.status,
+                error_message: old.error_message,
+            });
+            changed.push(new);
+        }
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        self.stage_counters(&mut batch, counters)?;
+        let mut header = match self.undo_action(action)? {
+            Some(h) => h,
+            None => {
+                self.stage_prune(&mut batch, action)?;
+                UndoAction {
+                    id: action,
+                    status,
+                    at: now,
+                    changed: 0,
+                    chunks: 0,
+                    next_chunk: 0,
+                }
+            }
+        };
+        batch.insert(
+            &chunk_key(action, header.next_chunk),
+            codec::encode(&before, "undo chunk")?,
+        );
+        header.changed += changed.len() as u64;
+        header.chunks += 1;
+        header.next_chunk += 1;
+        batch.insert(&header_key(action), codec::encode(&header, "undo action")?);
+        self.apply(batch)?;
+        Ok(changed)
+    }
+
+    /// The newest triage action that can still be undone.
+    pub fn last_undo_action(&self) -> Result<Option<UndoAction>> {
+        match self
+            .tree
+            .scan_prefix([UNDO, HEADER])
+            .next_back()
+            .transpose()
+            .map_err(|e| self.err(e))?
+        {
+            None => Ok(None),
+            Some((_, v)) => codec::decode(&v, || "an undo record".to_string()).map(Some),
+        }
+    }
+
+    fn undo_action(&self, action: u64) -> Result<Option<UndoAction>> {
+        self.get(&header_key(action))?
+            .map(|v| codec::decode(&v, || format!("undo record {action}")))
+            .transpose()
+    }
+
+    /// Undoes the last recorded chunk of `action` (the newest action when `None`), in one atomic
+    /// batch that also forgets that chunk, so an undo cut short by a crash can simply go on.
+    /// `None` when there is nothing to undo.
+    pub fn undo_step(&self, action: Option<u64>, now: DateTime<Utc>) -> Result<Option<UndoStep>> {
+        let _guard = self.lock();
+        let header = match action {
+            Some(id) => self.undo_action(id)?,
+            None => self.last_undo_action()?,
+        };
+        let Some(mut header) = header else {
+            return Ok(None);
+        };
+        let id = header.id;
+        let mut batch = Batch::default();
+        let mut counters = Counters::new();
+        let mut step = UndoStep {
+            action: header.clone(),
+            restored: 0,
+            kept_replied: 0,
+            done: false,
+        };
+        let last_chunk = self
+            .tree
+            .scan_prefix(chunk_prefix(id))
+            .next_back()
+            .transpose()
+            .map_err(|e| self.err(e))?;
+        if let Some((chunk_key, value)) = last_chunk {
+            let before: Vec<Before> = codec::decode(&value, || format!("undo chunk of {id}"))?;
+            for b in before {
+                let Some(current) = self.mention(b.key)? else {
+                    continue;
+                };
+                let replied = current.public_response.is_some() || current.dm_response.is_some();
+                if replied || current.status == MentionStatus::Processing {
+                    step.kept_replied += 1;
+                    continue;
+                }
+                let mut restored = current.clone();
+                restored.status = b.status;
+                restored.error_message = b.error_message;
+                restored.updated_at = now;
+                self.stage_status_change(&mut batch, &mut counters, &current, &restored)?;
+                step.restored += 1;
+            }
+            self.stage_counters(&mut batch, counters)?;
+            batch.remove(chunk_key);
+            header.chunks = header.chunks.saturating_sub(1);
+        } else {
+            // A header whose chunks are all gone: nothing left to do but forget it.
+            header.chunks = 0;
+        }
+        if header.chunks == 0 {
+            batch.remove(&header_key(id));
+            step.done = true;
+        } else {
+            batch.insert(&header_key(id), codec::encode(&header, "undo action")?);
+        }
+        self.apply(batch)?;
+        Ok(Some(step))
+    }
+
+    /// Stages writing `new` over `old` (same key): the record, the index entry when the status
+    /// moves, and the counter changes (added up in `counters`, written by `stage_counters`).
+    fn stage_status_change(
+        &self,
+        batch: &mut Batch,
+        counters: &mut Counters,
+        old: &Mention,
+        new: &Mention,
+    ) -> Result<()> {
+        let key = new.key();
+        let (a, t) = (key.account_id, key.tweet_id);
+        batch.insert(&keys::mention_key(a, t), codec::encode(new, "mention")?);
+        if old.status != new.status {
+            batch.remove(&keys::status_index_key(a, old.status, t));
+            batch.insert(&keys::status_index_key(a, new.status, t), &[]);
+            for (s, delta) in [(old.status, -1), (new.status, 1)] {
+                *counters
+                    .entry(keys::status_count_key(a, s).to_vec())
+                    .or_default() += delta;
+                *counters
+                    .entry(keys::global_count_key(s).to_vec())
+                    .or_default() += delta;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the summed counter changes of a batch (several mentions of one batch can move the
+    /// same counter: each change must count).
+    fn stage_counters(&self, batch: &mut Batch, counters: Counters) -> Result<()> {
+        for (key, delta) in counters {
+            if delta != 0 {
+                self.add_to_counter(batch, &key, delta)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest actions so that, with `new_action`, at most `UNDO_DEPTH` remain.
+    fn stage_prune(&self, batch: &mut Batch, new_action: u64) -> Result<()> {
+        let mut ids = Vec::new();
+        for entry in self.tree.scan_prefix([UNDO, HEADER]) {
+            let (k, _) = entry.map_err(|e| self.err(e))?;
+            if let Some(id) = keys::trailing_tweet(&k) {
+                ids.push(id);
+            }
+        }
+        ids.retain(|id| *id != new_action);
+        let excess = (ids.len() + 1).saturating_sub(UNDO_DEPTH);
+        for id in ids.into_iter().take(excess) {
+            batch.remove(&header_key(id));
+            for entry in self.tree.scan_prefix(chunk_prefix(id)) {
+                let (k, _) = entry.map_err(|e| self.err(e))?;
+                batch.remove(k);
+            }
+        }
+        Ok(())
+    }
+}
