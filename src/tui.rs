@@ -387,12 +387,18 @@ fn run_effect(
 /// OSC 52: the terminal puts the (base64) text on the clipboard. It works over SSH and in tmux
 /// (with `set-clipboard on`), where no local clipboard tool could.
 fn copy_to_clipboard(text: &str) -> std::io::Result<()> {
-    use base64::Engine as _;
     use std::io::Write as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
     let mut out = stdout();
-    write!(out, "\x1b]52;c;{encoded}\x07")?;
+    out.write_all(osc52(text).as_bytes())?;
     out.flush()
+}
+
+/// The OSC 52 "set clipboard" sequence for `text` (base64, so no byte of the text can end the
+/// sequence early or be read by the terminal as a command).
+fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    format!("\x1b]52;c;{encoded}\x07")
 }
 
 fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {
@@ -451,5 +457,36 @@ pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
             None
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc52_carries_the_link_base64_encoded() {
+        assert_eq!(
+            osc52("https://x.com/a/status/1"),
+            "\x1b]52;c;aHR0cHM6Ly94LmNvbS9hL3N0YXR1cy8x\x07"
+        );
+    }
+
+    #[test]
+    fn drafts_for_the_editor_are_private_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("draft.txt");
+        write_private(&path, "secret-ish draft").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret-ish draft");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(
+            write_private(&path, "again").is_err(),
+            "an existing file is never reused"
+        );
     }
 }

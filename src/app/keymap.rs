@@ -183,12 +183,7 @@ pub const NORMAL: &[Binding] = &[
         "u",
         "undo the last i/p/x (repeats)",
     ),
-    bind(
-        Intent::Search,
-        &[ch('/')],
-        "/",
-        "search posts and senders",
-    ),
+    bind(Intent::Search, &[ch('/')], "/", "search posts and senders"),
     bind(Intent::NextMatch, &[ch('n')], "n", "next match"),
     bind(Intent::PrevMatch, &[ch('N')], "N", "previous match"),
     bind(

@@ -297,3 +297,132 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Account, Sender, SentTo};
+    use crate::store::FeedFilter;
+
+    fn mention(account: &Account, tweet: u64) -> Mention {
+        let at = Utc::now();
+        Mention {
+            id: uuid::Uuid::new_v4(),
+            tweet_id: tweet.to_string(),
+            timestamp: at,
+            text: format!("@{} hello {tweet}", account.twitter_username),
+            sender: Sender::default(),
+            sent_to: SentTo {
+                account_id: account.id,
+                twitter_id: account.twitter_id.clone(),
+                username: account.twitter_username.clone(),
+                display_name: account.display_name.clone(),
+            },
+            status: MentionStatus::Pending,
+            public_response: None,
+            dm_response: None,
+            conversation_id: None,
+            referenced_posts: Vec::new(),
+            error_message: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn store_with(n: u64) -> (tempfile::TempDir, Store, Vec<MentionKey>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = Account::new("1".into(), "acme".into(), "Acme".into(), None, Utc::now());
+        store.put_account(&a).unwrap();
+        let ms: Vec<Mention> = (1..=n).map(|t| mention(&a, 1000 + t)).collect();
+        store.commit_page(a.id, &ms, None).unwrap();
+        let keys = ms.iter().map(Mention::key).collect();
+        (dir, store, keys)
+    }
+
+    fn count(store: &Store, status: MentionStatus) -> u64 {
+        store
+            .count(&FeedFilter {
+                account: None,
+                status: Some(status),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn counters_add_up_when_one_batch_changes_many_mentions() {
+        let (_dir, store, keys) = store_with(10);
+        let changed = store
+            .triage(1, &keys[..7], MentionStatus::Ignored, Utc::now())
+            .unwrap();
+        assert_eq!(changed.len(), 7);
+        assert_eq!(count(&store, MentionStatus::Ignored), 7);
+        assert_eq!(count(&store, MentionStatus::Pending), 3);
+        let step = store.undo_step(None, Utc::now()).unwrap().unwrap();
+        assert_eq!((step.restored, step.done), (7, true));
+        assert_eq!(count(&store, MentionStatus::Pending), 10);
+        assert_eq!(count(&store, MentionStatus::Ignored), 0);
+    }
+
+    #[test]
+    fn a_chunked_action_is_undone_chunk_by_chunk_newest_first() {
+        let (_dir, store, keys) = store_with(9);
+        for chunk in keys.chunks(3) {
+            store
+                .triage(5, chunk, MentionStatus::Replied, Utc::now())
+                .unwrap();
+        }
+        let header = store.last_undo_action().unwrap().unwrap();
+        assert_eq!((header.changed, header.chunks), (9, 3));
+        let mut restored = 0;
+        let mut steps = 0;
+        while let Some(step) = store.undo_step(Some(5), Utc::now()).unwrap() {
+            restored += step.restored;
+            steps += 1;
+            if step.done {
+                break;
+            }
+        }
+        assert_eq!((restored, steps), (9, 3));
+        assert_eq!(count(&store, MentionStatus::Pending), 9);
+        assert_eq!(store.last_undo_action().unwrap(), None);
+    }
+
+    #[test]
+    fn only_the_newest_actions_are_kept() {
+        let (_dir, store, keys) = store_with(2);
+        for id in 0..(UNDO_DEPTH as u64 + 5) {
+            let status = if id % 2 == 0 {
+                MentionStatus::Ignored
+            } else {
+                MentionStatus::Pending
+            };
+            store
+                .triage(id + 1, &keys[..1], status, Utc::now())
+                .unwrap();
+        }
+        let mut undone = 0;
+        while store.undo_step(None, Utc::now()).unwrap().is_some() {
+            undone += 1;
+        }
+        assert_eq!(undone, UNDO_DEPTH);
+        assert_eq!(
+            store.tree.scan_prefix([UNDO]).count(),
+            0,
+            "pruned actions leave no chunks behind"
+        );
+    }
+
+    #[test]
+    fn a_mention_being_sent_is_never_triaged() {
+        let (_dir, store, keys) = store_with(1);
+        let mut m = store.mention(keys[0]).unwrap().unwrap();
+        m.status = MentionStatus::Processing;
+        store.update_mention(&m).unwrap();
+        let changed = store
+            .triage(1, &keys, MentionStatus::Ignored, Utc::now())
+            .unwrap();
+        assert!(changed.is_empty());
+        assert_eq!(store.last_undo_action().unwrap(), None, "nothing recorded");
+    }
+}
