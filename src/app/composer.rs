@@ -86,6 +86,16 @@ impl Composer {
         if current.trim().is_empty() || current == self.initial {
             self.replace_text(filled);
         } else {
+            // Keep words apart: a space first when the cursor sits right after a word.
+            let ratatui_textarea::DataCursor(row, col) = self.editor.cursor();
+            let before = self
+                .editor
+                .lines()
+                .get(row)
+                .and_then(|l| l.chars().nth(col.checked_sub(1)?));
+            if before.is_some_and(|c| !c.is_whitespace()) {
+                self.editor.insert_char(' ');
+            }
             self.editor.insert_str(filled);
             self.refusal = None;
             self.unsaved = true;

@@ -291,6 +291,11 @@ pub fn on_undo_step(
         let job = job.clone();
         state.undoing = None;
         state.info(undo_message(&job));
+        if state.feed.search.is_some() {
+            // A search window only re-reads the rows it holds; the mentions undo brought back
+            // into the filter are found by searching again.
+            return crate::app::search::reload(state, store);
+        }
     } else {
         let restored = job.restored;
         state.info(format!("undoing… {restored} so far"));

@@ -33,18 +33,12 @@ pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
     let room = usize::from(screen.height.saturating_sub(2)).max(1);
     // Fill columns in order, a section never split; then a blank line between the sections of a
     // column where there is room for all of them.
-    let mut columns: Vec<Vec<&Section>> = vec![Vec::new()];
-    let mut used = 0;
-    for section in &sections {
-        let needed = section.1.len() + 1;
-        if used > 0 && used + needed > room {
-            columns.push(Vec::new());
-            used = 0;
-        }
-        if let Some(column) = columns.last_mut() {
-            column.push(section);
-        }
-        used += needed;
+    // Balance the columns: as few as the height needs, about equally long.
+    let total: usize = sections.iter().map(|(_, e)| e.len() + 1).sum();
+    let wanted = total.div_ceil(room).max(1);
+    let mut columns = fill_columns(&sections, total.div_ceil(wanted).max(1));
+    if columns.len() > wanted {
+        columns = fill_columns(&sections, room);
     }
     let columns: Vec<Vec<Line>> = columns
         .into_iter()
@@ -84,4 +78,22 @@ pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
     for (lines, area) in columns.into_iter().zip(areas.iter()) {
         frame.render_widget(Paragraph::new(lines), *area);
     }
+}
+
+/// Sections in order into columns of at most `limit` lines (a section is never split).
+fn fill_columns(sections: &[Section], limit: usize) -> Vec<Vec<&Section>> {
+    let mut columns: Vec<Vec<&Section>> = vec![Vec::new()];
+    let mut used = 0;
+    for section in sections {
+        let needed = section.1.len() + 1;
+        if used > 0 && used + needed > limit {
+            columns.push(Vec::new());
+            used = 0;
+        }
+        if let Some(column) = columns.last_mut() {
+            column.push(section);
+        }
+        used += needed;
+    }
+    columns
 }
