@@ -76,7 +76,8 @@ pub struct SimArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AccountsCommand {
-    /// List tracked accounts with totals.
+    /// List tracked accounts with totals (`--json`: {"accounts": [...], "total": N,
+    /// "active_count": N, "paused_count": N}; total counts paused accounts too).
     List {
         /// Include paused accounts.
         #[arg(long)]

@@ -20,6 +20,8 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub mod login;
+
 use crate::app::{self, Action, AppState, Effect, Job, SavedReplies};
 use crate::config::Config;
 use crate::outbox::{OutboxEvent, SendRequest};
@@ -215,6 +217,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
 
     let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
     let mut reader = spawn_terminal_reader(term_tx.clone());
+    // Logins (`a`, `R`) run as tasks that report here.
+    let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
+    let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
 
     let size = guard
         .terminal
@@ -241,6 +246,11 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         while let Some(action) = pending.pop_front() {
             for effect in app::update(&mut state, action, &store) {
                 match effect {
+                    Effect::Account(e) => {
+                        if let Some(follow_up) = account_ops.run(e, &sync_commands) {
+                            pending.push_back(follow_up);
+                        }
+                    }
                     Effect::Background(job) => idle.push_back(job),
                     Effect::EditExternally { key, text } => {
                         // The editor needs the terminal (and its keys) to itself.
@@ -306,6 +316,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                     }
                 }
             },
+            Some(action) = login_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
             // Lowest priority (`biased`): a job step only when no event is waiting, so keys and
             // draws always come first.
@@ -325,6 +336,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         }
         while let Ok(e) = outbox_events.try_recv() {
             pending.push_back(Action::Outbox(e));
+        }
+        while let Ok(a) = login_rx.try_recv() {
+            pending.push_back(a);
         }
     };
 
@@ -379,8 +393,11 @@ fn run_effect(
             });
             None
         }
-        // Handled by the loop itself.
-        Effect::Background(_) | Effect::EditExternally { .. } | Effect::Quit => None,
+        // Handled by the loop itself (accounts go to `login::AccountOps`).
+        Effect::Account(_)
+        | Effect::Background(_)
+        | Effect::EditExternally { .. }
+        | Effect::Quit => None,
     }
 }
 

@@ -33,6 +33,11 @@ pub enum Intent {
     TogglePause,
     FetchAccount,
     FetchAll,
+    AddAccount,
+    Reauthorize,
+    ToggleShowPaused,
+    Stats,
+    RemoveAccount,
     Help,
     Quit,
 }
@@ -216,6 +221,31 @@ pub const NORMAL: &[Binding] = &[
         "C-f",
         "fetch all accounts now",
     ),
+    bind(
+        Intent::AddAccount,
+        &[ch('a')],
+        "a",
+        "add an account (log in)",
+    ),
+    bind(
+        Intent::Reauthorize,
+        &[ch('R')],
+        "R",
+        "reauthorize the account",
+    ),
+    bind(
+        Intent::ToggleShowPaused,
+        &[ch('H')],
+        "H",
+        "show / hide paused accounts",
+    ),
+    bind(Intent::Stats, &[ch('s')], "s", "the account's stats"),
+    bind(
+        Intent::RemoveAccount,
+        &[ch('D')],
+        "D",
+        "remove the account (asks)",
+    ),
     bind(Intent::Help, &[ch('?')], "?", "this help"),
     bind(
         Intent::Quit,
@@ -230,7 +260,7 @@ pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
     ("Mentions", 9),
     ("Search and marks", 5),
-    ("Accounts", 3),
+    ("Accounts", 8),
     ("General", 2),
 ];
 
@@ -238,11 +268,8 @@ pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
 pub const COMPOSER_HELP: &[(&str, &str)] = &[
     ("C-s", "send (C-Enter also works)"),
     ("Esc", "close, keep the draft"),
-    ("C-e", "edit in $EDITOR"),
-    ("C-t", "saved replies"),
-    ("Enter", "new line"),
-    ("C-u C-r", "undo / redo"),
-    ("C-w Bksp", "delete word / char"),
+    ("C-e C-t", "$EDITOR / saved replies"),
+    ("C-u C-r", "undo / redo (C-w: word)"),
 ];
 
 fn press_matches(press: &KeyPress, event: &KeyEvent) -> bool {
@@ -319,7 +346,7 @@ pub fn picker_key(event: &KeyEvent) -> PickerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 29] = [
+    const EVERY_INTENT: [Intent; 34] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -347,6 +374,11 @@ mod tests {
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,
+        Intent::AddAccount,
+        Intent::Reauthorize,
+        Intent::ToggleShowPaused,
+        Intent::Stats,
+        Intent::RemoveAccount,
         Intent::Help,
         Intent::Quit,
     ];

@@ -35,6 +35,8 @@ pub enum Mode {
     Confirm(BulkConfirm),
     /// Which account replies to a post sent to several (reply needs exactly one).
     PickAccount(AccountPicker),
+    /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
+    Account(Box<crate::app::accounts::AccountOverlay>),
 }
 
 /// Saved replies per account, from the config file (`[accounts.<handle>] templates = [...]`).
@@ -167,6 +169,8 @@ pub struct AppState {
     /// The id of the last triage action (undo log ids only grow).
     pub last_action_id: u64,
     pub saved_replies: SavedReplies,
+    /// Account management: hidden paused accounts, what the engine said per account, logins.
+    pub accounts_ui: crate::app::accounts::AccountsUi,
 }
 
 impl AppState {
@@ -194,6 +198,7 @@ impl AppState {
             search_scheduled: false,
             last_action_id: 0,
             saved_replies: SavedReplies::default(),
+            accounts_ui: Default::default(),
         }
     }
 

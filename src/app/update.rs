@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
+use crate::app::accounts::{self, AccountEffect, LoginEvent};
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
@@ -53,6 +54,8 @@ pub enum Action {
         key: MentionKey,
         result: Result<String, String>,
     },
+    /// A report from the add-account / reauthorize login task.
+    Login(LoginEvent),
 }
 
 /// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
@@ -104,6 +107,8 @@ pub enum Effect {
         key: MentionKey,
     },
     OpenUrl(String),
+    /// Logins, adding and removing accounts (see `app::accounts`).
+    Account(AccountEffect),
     Quit,
 }
 
@@ -122,6 +127,8 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
                 c.refusal = None;
                 c.unsaved = true;
                 c.recount();
+                state.dirty = true;
+            } else if accounts::on_paste(state, &text) {
                 state.dirty = true;
             }
             Ok(())
@@ -148,13 +155,20 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             }
             let labels = state.clock_labels(now);
             let spinning = state.accounts.iter().any(|a| a.syncing);
+            if accounts::on_tick(state, now) {
+                state.dirty = true;
+            }
             if spinning || labels != state.clock_fingerprint {
                 state.dirty = true;
             }
             state.clock_fingerprint = labels;
             Ok(())
         }
-        Action::Sync(event) => on_sync(state, event, store),
+        Action::Sync(event) => {
+            accounts::observe_sync(state, &event);
+            let after = event.clone();
+            on_sync(state, event, store).and_then(|()| accounts::after_sync(state, &after, store))
+        }
         Action::Outbox(event) => {
             state.dirty = true;
             on_outbox(state, event, store, &mut effects)
@@ -187,6 +201,19 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             on_editor_done(state, key, result);
             Ok(())
         }
+        Action::Login(event) => {
+            state.dirty = true;
+            accounts::on_login_event(state, event, &mut effects);
+            // A login that stored an account changed the store.
+            if effects
+                .iter()
+                .any(|e| matches!(e, Effect::Account(AccountEffect::Added(_))))
+            {
+                refresh(state, store)
+            } else {
+                Ok(())
+            }
+        }
     };
     if let Err(e) = result {
         tracing::warn!("store read failed in the UI: {e}");
@@ -217,6 +244,9 @@ fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError
         .collect();
     let mut rows = Vec::new();
     for account in store.accounts()? {
+        if !accounts::is_listed(state, &account) {
+            continue;
+        }
         let pending = store.count(&FeedFilter {
             account: Some(account.id),
             status: Some(MentionStatus::Pending),
@@ -322,6 +352,7 @@ fn on_key(
             }
             Ok(())
         }
+        Mode::Account(_) => accounts::on_key(state, key, store, effects),
         Mode::Normal => match keymap::normal_intent(&key) {
             Some(intent) => on_intent(state, intent, store, effects),
             None => Ok(()),
@@ -361,7 +392,10 @@ fn on_intent(
         Intent::NextPane => state.focus = next_pane(state, true),
         Intent::PrevPane => state.focus = next_pane(state, false),
         Intent::Open => match state.focus {
-            Pane::Accounts => state.focus = Pane::Feed,
+            Pane::Accounts => match state.selected_account() {
+                Some(row) => accounts::open_detail(state, row.account.id),
+                None => state.focus = Pane::Feed,
+            },
             Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store)?,
         },
         Intent::Back => back(state, store)?,
@@ -412,6 +446,16 @@ fn on_intent(
             effects.push(Effect::FetchNow(None));
             state.info("fetching all active accounts now");
         }
+        Intent::AddAccount => accounts::open_add_account(state, effects),
+        Intent::Reauthorize => accounts::open_reauthorize(state, effects),
+        Intent::ToggleShowPaused => {
+            accounts::toggle_show_paused(state);
+            reload_accounts(state, store)?;
+            state.feed.filter.account = state.selected_account().map(|a| a.account.id);
+            state.feed.reload_around_selection(store)?;
+        }
+        Intent::Stats => accounts::open_stats(state, store)?,
+        Intent::RemoveAccount => accounts::open_remove(state, store)?,
         Intent::Help => state.mode = Mode::Help,
         Intent::Quit => {
             state.quit = true;
@@ -705,11 +749,14 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         SyncEvent::AccountUpdated(account) => {
             state.dirty = true;
+            let listed = accounts::is_listed(state, &account);
             match state
                 .accounts
                 .iter_mut()
                 .find(|a| a.account.id == account.id)
             {
+                // Paused while paused ones are hidden: it leaves the list.
+                Some(_) if !listed => reload_accounts(state, store)?,
                 Some(row) => row.account = account,
                 // A new account: read the list again (it is small) to place it in order.
                 None => reload_accounts(state, store)?,

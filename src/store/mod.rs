@@ -548,13 +548,17 @@ impl Store {
         let mut by_status = [0u64; 5];
         let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
         let mut earliest: Option<DateTime<Utc>> = None;
+        let tweets: Vec<u64> = mentions
+            .iter()
+            .filter_map(|m| m.tweet_id.parse::<u64>().ok())
+            .collect();
+        let stored = self.stored_among(account, &tweets)?;
         for m in mentions {
             let Ok(tweet) = m.tweet_id.parse::<u64>() else {
                 tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a non-numeric tweet id skipped");
                 continue;
             };
-            let key = keys::mention_key(account, tweet);
-            if !seen.insert(tweet) || self.tree.contains_key(key).map_err(|e| self.err(e))? {
+            if !seen.insert(tweet) || stored.contains(&tweet) {
                 result.duplicates += 1;
                 continue;
             }
@@ -592,6 +596,39 @@ impl Store {
         }
         self.apply(batch)?;
         Ok(result)
+    }
+
+    /// Which of `tweets` (of one account) are already stored. A new page is usually newer than
+    /// everything stored, so one range read over the page's span (empty in that case) replaces a
+    /// lookup per mention; when the span holds many stored mentions (a backfill interleaving
+    /// with them), it falls back to one lookup per mention so the cost stays bounded by the page.
+    fn stored_among(&self, account: AccountId, tweets: &[u64]) -> Result<HashSet<u64>> {
+        let mut stored = HashSet::new();
+        let (Some(&lo), Some(&hi)) = (tweets.iter().min(), tweets.iter().max()) else {
+            return Ok(stored);
+        };
+        let wanted: HashSet<u64> = tweets.iter().copied().collect();
+        let budget = 2 * tweets.len();
+        let range = keys::mention_key(account, lo)..=keys::mention_key(account, hi);
+        for (examined, entry) in self.tree.range(range).enumerate() {
+            if examined >= budget {
+                stored.clear();
+                for &t in &wanted {
+                    let key = keys::mention_key(account, t);
+                    if self.tree.contains_key(key).map_err(|e| self.err(e))? {
+                        stored.insert(t);
+                    }
+                }
+                return Ok(stored);
+            }
+            let (key, _) = entry.map_err(|e| self.err(e))?;
+            if let Some(t) = keys::trailing_tweet(&key)
+                && wanted.contains(&t)
+            {
+                stored.insert(t);
+            }
+        }
+        Ok(stored)
     }
 
     /// Adds `delta` to the counter at `key` (read now, written with `batch`). Counters never go

@@ -33,13 +33,7 @@ pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
     let room = usize::from(screen.height.saturating_sub(2)).max(1);
     // Fill columns in order, a section never split; then a blank line between the sections of a
     // column where there is room for all of them.
-    // Balance the columns: as few as the height needs, about equally long.
-    let total: usize = sections.iter().map(|(_, e)| e.len() + 1).sum();
-    let wanted = total.div_ceil(room).max(1);
-    let mut columns = fill_columns(&sections, total.div_ceil(wanted).max(1));
-    if columns.len() > wanted {
-        columns = fill_columns(&sections, room);
-    }
+    let columns = arrange(&sections, room);
     let columns: Vec<Vec<Line>> = columns
         .into_iter()
         .map(|column| {
@@ -80,20 +74,44 @@ pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
     }
 }
 
-/// Sections in order into columns of at most `limit` lines (a section is never split).
-fn fill_columns(sections: &[Section], limit: usize) -> Vec<Vec<&Section>> {
-    let mut columns: Vec<Vec<&Section>> = vec![Vec::new()];
-    let mut used = 0;
-    for section in sections {
-        let needed = section.1.len() + 1;
-        if used > 0 && used + needed > limit {
-            columns.push(Vec::new());
-            used = 0;
+/// Puts the sections into as few columns of at most `room` lines as possible, never splitting a
+/// section. Sections keep their order within a column; earlier sections go to earlier columns
+/// where that still fits (the first fitting assignment in that order is taken). There are only a
+/// handful of sections, so trying the assignments is cheap.
+fn arrange(sections: &[Section], room: usize) -> Vec<Vec<&Section>> {
+    let sizes: Vec<usize> = sections.iter().map(|(_, e)| e.len() + 1).collect();
+    let total: usize = sizes.iter().sum();
+    let n = sections.len();
+    let fewest = total.div_ceil(room.max(1)).max(1);
+    for columns in fewest..=n.clamp(1, 4) {
+        let mut assignment = vec![0usize; n];
+        loop {
+            let mut load = vec![0usize; columns];
+            for (i, &c) in assignment.iter().enumerate() {
+                load[c] += sizes[i];
+            }
+            if load.iter().all(|&l| l > 0 && l <= room) {
+                return (0..columns)
+                    .map(|c| {
+                        sections
+                            .iter()
+                            .zip(&assignment)
+                            .filter(|(_, a)| **a == c)
+                            .map(|(s, _)| s)
+                            .collect()
+                    })
+                    .collect();
+            }
+            // The next assignment, the first section being the most significant digit.
+            let Some(i) = (0..n).rev().find(|&i| assignment[i] + 1 < columns) else {
+                break;
+            };
+            assignment[i] += 1;
+            for later in &mut assignment[i + 1..] {
+                *later = 0;
+            }
         }
-        if let Some(column) = columns.last_mut() {
-            column.push(section);
-        }
-        used += needed;
     }
-    columns
+    // Too tall for the screen even so: one section per column, in order (clipped at the bottom).
+    sections.iter().map(|s| vec![s]).collect()
 }

@@ -1,13 +1,18 @@
 //! Drawing. `draw` reads `AppState` and never changes it; each pane or overlay has its own file.
 //! Everything that came from X goes through `text::sanitize` before it reaches a cell.
 
+mod account_detail;
+mod account_overlay;
 mod accounts;
+mod add_account;
 mod composer;
 mod confirm;
+mod confirm_remove;
 mod detail;
 mod feed;
 mod help;
 mod picker;
+mod stats;
 mod status_bar;
 pub mod theme;
 
@@ -48,6 +53,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
         }
         Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, theme),
         Mode::PickAccount(p) => picker::draw_accounts(frame, frame.area(), state, p, theme),
+        Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }
 }
 
