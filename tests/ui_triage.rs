@@ -587,6 +587,23 @@ fn esc_clears_marks_first_then_the_search() {
     assert_eq!(state.focus, Pane::Feed);
 }
 
+#[test]
+fn undo_under_a_search_brings_the_rows_and_the_counters_back() {
+    let fx = Fixture::new(60);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('f'));
+    search(&fx, &mut state, "norway");
+    assert_eq!(state.feed.total, 7);
+    fx.key(&mut state, KeyCode::Char('V'));
+    fx.key(&mut state, KeyCode::Char('i'));
+    fx.key(&mut state, KeyCode::Char('y'));
+    assert_eq!(state.feed.total, 0);
+    assert_eq!(state.pending_total, 57 - 7);
+    fx.key(&mut state, KeyCode::Char('u'));
+    assert_eq!(state.feed.total, 7, "the search finds them again");
+    assert_eq!(state.pending_total, 57);
+}
+
 // ---- screens ------------------------------------------------------------------------------------
 
 #[test]

@@ -294,6 +294,7 @@ pub fn on_undo_step(
         if state.feed.search.is_some() {
             // A search window only re-reads the rows it holds; the mentions undo brought back
             // into the filter are found by searching again.
+            refresh(state, store)?;
             return crate::app::search::reload(state, store);
         }
     } else {
