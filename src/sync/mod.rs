@@ -58,7 +58,9 @@ pub enum Command {
     Shutdown,
 }
 
+pub mod budget;
 mod engine;
 mod poll;
+pub mod schedule;
 
-pub use engine::{SyncHandle, SyncSettings, spawn};
+pub use engine::{SyncHandle, SyncSettings, rate_limited_message, spawn};
