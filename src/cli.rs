@@ -14,7 +14,7 @@ mod accounts;
 mod mentions;
 mod runtime;
 
-pub use runtime::{App, DemoSetup};
+pub use runtime::{App, DemoSetup, add_sim_accounts};
 
 #[derive(Parser, Debug)]
 #[command(

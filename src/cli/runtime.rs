@@ -110,32 +110,44 @@ impl DemoSetup {
     /// Adds each simulated user as an account through the real authorization-code + PKCE
     /// exchange: authorize URL → the simulator's redirect → code → token → users/me.
     pub async fn add_accounts(&self, app: &App) -> Result<(), Failure> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?;
-        for user in &self.sim_config.users {
-            let login = auth::start_login(&app.oauth)?;
-            let url = format!("{}&sim_user={}", login.url, user.username);
-            let response = http.get(&url).send().await?;
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    Failure::new(format!(
-                        "the demo simulator did not redirect the login of @{} (status {})",
-                        user.username,
-                        response.status()
-                    ))
-                })?
-                .to_string();
-            let code = auth::parse_callback(&location, login.state())?;
-            let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
-            auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
-        }
-        Ok(())
+        let usernames: Vec<String> = self
+            .sim_config
+            .users
+            .iter()
+            .map(|u| u.username.clone())
+            .collect();
+        add_sim_accounts(app, &usernames).await
     }
+}
+
+/// Logs each of `usernames` (simulated users) in through the real authorization-code + PKCE
+/// exchange against the simulator `app.oauth` points at, and stores them as accounts. Used by the
+/// demo, the soak run and the sync tests.
+pub async fn add_sim_accounts(app: &App, usernames: &[String]) -> Result<(), Failure> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    for username in usernames {
+        let login = auth::start_login(&app.oauth)?;
+        let url = format!("{}&sim_user={username}", login.url);
+        let response = http.get(&url).send().await?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "the simulator did not redirect the login of @{username} (status {})",
+                    response.status()
+                ))
+            })?
+            .to_string();
+        let code = auth::parse_callback(&location, login.state())?;
+        let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
+        auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
+    }
+    Ok(())
 }
 
 /// `perch` (and `perch --demo`): the dashboard with its sync engine and outbox.
