@@ -135,6 +135,21 @@ impl Harness {
             .unwrap()
     }
 
+    /// How many mentions of account `i` the simulator holds (a generated post can mention two
+    /// accounts, so this is not exactly the backlog asked for), at most X's 800.
+    pub fn expected(&self, i: usize) -> u64 {
+        let n = self
+            .control
+            .mention_count(&self.accounts[i].twitter_username)
+            .unwrap();
+        n.min(800) as u64
+    }
+
+    /// Account `i` has stored everything the simulator holds for it.
+    pub fn caught_up(&self, i: usize) -> bool {
+        self.stored(i) == self.expected(i)
+    }
+
     /// Every stored mention of account `i`, newest first.
     pub fn mentions(&self, i: usize) -> Vec<Mention> {
         let filter = FeedFilter {

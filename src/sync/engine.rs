@@ -476,7 +476,14 @@ impl Engine {
                     .max(slot.budget.pace(utc_now, sharers));
                 slot.next_at = now + interval;
                 synced_at = Some(utc_now);
-                Some((SyncStatus::Active, None))
+                match slot.budget.spent_until(utc_now) {
+                    // The poll used the last request X allows before a reset.
+                    Some(reset) => {
+                        slot.next_at = slot.next_at.max(instant_at(reset) + settings.reset_margin);
+                        Some((SyncStatus::RateLimited, Some(rate_limited_message(reset))))
+                    }
+                    None => Some((SyncStatus::Active, None)),
+                }
             }
             Err(PollError::RateLimited { reset, refused }) => {
                 let reset = match (reset, slot.budget.spent_until(utc_now)) {
