@@ -26,7 +26,7 @@ use crate::x::{Budget, XClient};
 use super::budget::EndpointBudget;
 use super::poll::{PollError, PollJob, PollOutcome, Resume, poll_account};
 use super::schedule::{Cadence, backoff};
-use super::{Command, SyncEvent};
+use super::{Command, SyncCounters, SyncEvent};
 
 /// How the engine schedules polls.
 #[derive(Clone, Debug)]
@@ -105,6 +105,8 @@ pub struct SyncHandle {
     pub commands: mpsc::Sender<Command>,
     pub events: mpsc::Receiver<SyncEvent>,
     pub task: JoinHandle<()>,
+    /// What the engine has done so far.
+    pub counters: Arc<SyncCounters>,
 }
 
 /// Starts the engine over every account in the store.
@@ -117,7 +119,9 @@ pub fn spawn(
     let (command_tx, command_rx) = mpsc::channel(64);
     // Bounded: if the UI stalls, polls wait rather than queue without limit.
     let (event_tx, event_rx) = mpsc::channel(1024);
+    let counters = Arc::new(SyncCounters::default());
     let engine = Engine {
+        counters: counters.clone(),
         store,
         client,
         tokens,
@@ -132,6 +136,7 @@ pub fn spawn(
         commands: command_tx,
         events: event_rx,
         task,
+        counters,
     }
 }
 
@@ -166,6 +171,7 @@ struct Engine {
     /// The app-wide 24-hour cap, when X reports one: shared by every account.
     app_day: Option<Budget>,
     events: mpsc::Sender<SyncEvent>,
+    counters: Arc<SyncCounters>,
 }
 
 impl Engine {
@@ -282,14 +288,16 @@ impl Engine {
             let (store, client, tokens) =
                 (self.store.clone(), self.client.clone(), self.tokens.clone());
             let (events, done) = (self.events.clone(), done.clone());
+            let counters = self.counters.clone();
             tokio::spawn(async move {
                 let account_id = job.account.id;
                 let _ = events.send(SyncEvent::Started { account_id }).await;
-                let outcome = poll_account(&store, &client, &tokens, job, &events).await;
+                let outcome = poll_account(&store, &client, &tokens, job, &events, &counters).await;
                 drop(permit);
                 let _ = done.send(outcome).await;
             });
         }
+        SyncCounters::add(&self.counters.held_back, deferred.len() as u64);
         for (id, reset) in deferred {
             let margin = self.settings.reset_margin;
             if let Some(slot) = self.slots.get_mut(&id) {
@@ -454,6 +462,9 @@ impl Engine {
             return;
         };
         slot.running = false;
+        if outcome.result.is_err() {
+            SyncCounters::add(&self.counters.failed_polls, 1);
+        }
         slot.budget = outcome.budget;
         slot.resume = outcome.resume;
         if let Some(delete_mentions) = slot.remove_after.take() {

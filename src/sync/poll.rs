@@ -18,8 +18,8 @@ use crate::domain::{Account, AccountId, Mention};
 use crate::store::Store;
 use crate::x::{self, MentionsPage, XClient, XError, XResponse};
 
-use super::SyncEvent;
 use super::budget::EndpointBudget;
+use super::{SyncCounters, SyncEvent};
 
 /// Where an unfinished poll stopped: enough to fetch its next page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +87,7 @@ pub async fn poll_account(
     tokens: &TokenManager,
     job: PollJob,
     events: &mpsc::Sender<SyncEvent>,
+    counters: &SyncCounters,
 ) -> PollOutcome {
     let account = job.account;
     let mut outcome = PollOutcome {
@@ -124,6 +125,7 @@ pub async fn poll_account(
             });
             return outcome;
         }
+        SyncCounters::add(&counters.page_requests, 1);
         let response = fetch_page(client, tokens, &account, since_id, page_token.as_deref()).await;
         let response = match response {
             Ok(response) => response,
@@ -193,7 +195,10 @@ pub async fn poll_account(
             None
         };
         match commit(store, account.id, mentions, new_cursor).await {
-            Ok(inserted) => {
+            Ok((inserted, refetched)) => {
+                SyncCounters::add(&counters.pages_committed, 1);
+                SyncCounters::add(&counters.inserted, inserted as u64);
+                SyncCounters::add(&counters.refetched, refetched as u64);
                 outcome.pages += 1;
                 outcome.inserted += inserted;
                 if inserted > 0 {
@@ -254,18 +259,18 @@ async fn read_cursor(store: &Store, account: AccountId) -> Result<Option<u64>, S
     }
 }
 
-/// Commits one page; returns how many mentions were new.
+/// Commits one page; returns how many mentions were new and how many were already stored.
 async fn commit(
     store: &Store,
     account: AccountId,
     mentions: Vec<Mention>,
     new_cursor: Option<u64>,
-) -> Result<usize, String> {
+) -> Result<(usize, usize), String> {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || store.commit_page(account, &mentions, new_cursor))
         .await
     {
-        Ok(Ok(done)) => Ok(done.inserted),
+        Ok(Ok(done)) => Ok((done.inserted, done.duplicates)),
         Ok(Err(e)) => Err(format!("cannot store the page: {e}")),
         Err(e) => Err(format!("the store task failed: {e}")),
     }
