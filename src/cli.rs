@@ -177,7 +177,8 @@ impl SimFaultArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AccountsCommand {
-    /// List tracked accounts with totals.
+    /// List tracked accounts with totals (`--json`: {"accounts": [...], "total": N,
+    /// "active_count": N, "paused_count": N}; total counts paused accounts too).
     List {
         /// Include paused accounts.
         #[arg(long)]

@@ -20,10 +20,12 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub mod login;
+
 use crate::app::{self, Action, AppState, Effect};
 use crate::config::Config;
 use crate::domain::MentionStatus;
-use crate::outbox::{OutboxEvent, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{Command, SyncEvent};
 use crate::ui::{self, Theme};
@@ -35,7 +37,7 @@ pub struct TuiContext {
     pub config: Config,
     pub sync_commands: mpsc::Sender<Command>,
     pub sync_events: mpsc::Receiver<SyncEvent>,
-    pub outbox_requests: mpsc::Sender<SendRequest>,
+    pub outbox_requests: mpsc::Sender<OutboxCommand>,
     pub outbox_events: mpsc::Receiver<OutboxEvent>,
     /// A line shown in the status bar for the whole session, e.g. "demo: simulator at http://...".
     pub banner: Option<String>,
@@ -126,7 +128,7 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
 async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Result<()> {
     let TuiContext {
         store,
-        config: _config, // per-account templates (issue 4) will read it
+        config,
         sync_commands,
         mut sync_events,
         outbox_requests,
@@ -138,6 +140,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
 
     let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
     let reader = spawn_terminal_reader(term_tx);
+    // Logins (`a`, `R`) run as tasks that report here.
+    let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
+    let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
 
     let size = guard
         .terminal
@@ -161,9 +166,11 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         // 1. Apply everything queued, running effects as they come.
         while let Some(action) = pending.pop_front() {
             for effect in app::update(&mut state, action, &store) {
-                if let Some(follow_up) =
-                    run_effect(effect, &store, &sync_commands, &outbox_requests)
-                {
+                let follow_up = match effect {
+                    Effect::Account(e) => account_ops.run(e, &sync_commands),
+                    other => run_effect(other, &store, &sync_commands, &outbox_requests),
+                };
+                if let Some(follow_up) = follow_up {
                     pending.push_back(follow_up);
                 }
             }
@@ -211,6 +218,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                     }
                 }
             },
+            Some(action) = login_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
             _ = tokio::time::sleep_until(frame_due), if state.dirty => continue,
         };
@@ -225,6 +233,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         while let Ok(e) = outbox_events.try_recv() {
             pending.push_back(Action::Outbox(e));
         }
+        while let Ok(a) = login_rx.try_recv() {
+            pending.push_back(a);
+        }
     };
 
     reader.abort();
@@ -237,27 +248,11 @@ fn run_effect(
     effect: Effect,
     store: &Store,
     sync_commands: &mpsc::Sender<Command>,
-    outbox_requests: &mpsc::Sender<SendRequest>,
+    outbox_requests: &mpsc::Sender<OutboxCommand>,
 ) -> Option<Action> {
     match effect {
-        Effect::Send(request) => match outbox_requests.try_send(request) {
-            Ok(()) => None,
-            Err(e) => {
-                let (request, why) = match e {
-                    mpsc::error::TrySendError::Full(r) => {
-                        (r, "the outbox is busy; try again in a moment")
-                    }
-                    mpsc::error::TrySendError::Closed(r) => {
-                        (r, "the outbox has stopped; restart perch")
-                    }
-                };
-                Some(Action::Outbox(OutboxEvent::Failed {
-                    key: request.key,
-                    kind: request.kind,
-                    message: why.to_string(),
-                }))
-            }
-        },
+        Effect::Send(request) => to_outbox(outbox_requests, OutboxCommand::Send(request)),
+        Effect::Outbox(command) => to_outbox(outbox_requests, command),
         Effect::FetchNow(account) => command(sync_commands, Command::FetchNow(account)),
         Effect::Pause(id) => command(sync_commands, Command::Pause(id)),
         Effect::Resume(id) => command(sync_commands, Command::Resume(id)),
@@ -273,8 +268,23 @@ fn run_effect(
             });
             None
         }
-        Effect::Quit => None,
+        // The loop hands these to `login::AccountOps`.
+        Effect::Account(_) | Effect::Quit => None,
     }
+}
+
+/// Hands a command to the outbox worker; when it cannot take it, the UI hears why (as a refusal,
+/// so a reply it showed as on its way is shown as it really is).
+fn to_outbox(tx: &mpsc::Sender<OutboxCommand>, command: OutboxCommand) -> Option<Action> {
+    let why = match tx.try_send(command) {
+        Ok(()) => return None,
+        Err(mpsc::error::TrySendError::Full(c)) => (c, "the outbox is busy; try again in a moment"),
+        Err(mpsc::error::TrySendError::Closed(c)) => (c, "the outbox has stopped; restart perch"),
+    };
+    Some(Action::Outbox(OutboxEvent::Refused {
+        key: why.0.key(),
+        message: why.1.to_string(),
+    }))
 }
 
 fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {

@@ -79,7 +79,9 @@ fn mention_with_every_field_round_trips() {
     let store = Store::open(tmp.path()).unwrap();
     let a = account(1, "acme");
     let m = full_mention(&a, tweet(1));
-    store.commit_page(a.id, &[m.clone()], None).unwrap();
+    store
+        .commit_page(a.id, std::slice::from_ref(&m), None)
+        .unwrap();
     assert_eq!(store.mention(m.key()).unwrap(), Some(m));
 }
 
@@ -126,7 +128,9 @@ fn set_status_updates_the_record() {
     let store = Store::open(tmp.path()).unwrap();
     let a = account(1, "acme");
     let m = mention(&a, tweet(1), "x");
-    store.commit_page(a.id, &[m.clone()], None).unwrap();
+    store
+        .commit_page(a.id, std::slice::from_ref(&m), None)
+        .unwrap();
     let later = t0() + chrono::Duration::hours(1);
     let updated = store
         .set_status(m.key(), MentionStatus::Ignored, later)

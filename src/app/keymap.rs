@@ -23,9 +23,16 @@ pub enum Intent {
     Ignore,
     Reopen,
     MarkReplied,
+    MarkSent,
+    CancelSend,
     TogglePause,
     FetchAccount,
     FetchAll,
+    AddAccount,
+    Reauthorize,
+    ToggleShowPaused,
+    Stats,
+    RemoveAccount,
     Help,
     Quit,
 }
@@ -129,7 +136,7 @@ pub const NORMAL: &[Binding] = &[
         Intent::Open,
         &[key(KeyCode::Enter)],
         "Enter",
-        "detail, or a failed draft",
+        "detail; draft; send again",
     ),
     bind(
         Intent::Back,
@@ -165,6 +172,18 @@ pub const NORMAL: &[Binding] = &[
         "replied elsewhere, then next",
     ),
     bind(
+        Intent::MarkSent,
+        &[ch('M')],
+        "M",
+        "it is on X: mark it sent",
+    ),
+    bind(
+        Intent::CancelSend,
+        &[ch('c')],
+        "c",
+        "cancel waiting / unconfirmed",
+    ),
+    bind(
         Intent::TogglePause,
         &[ch('P')],
         "P",
@@ -182,6 +201,31 @@ pub const NORMAL: &[Binding] = &[
         "C-f",
         "fetch all accounts now",
     ),
+    bind(
+        Intent::AddAccount,
+        &[ch('a')],
+        "a",
+        "add an account (log in)",
+    ),
+    bind(
+        Intent::Reauthorize,
+        &[ch('R')],
+        "R",
+        "reauthorize the account",
+    ),
+    bind(
+        Intent::ToggleShowPaused,
+        &[ch('H')],
+        "H",
+        "show / hide paused accounts",
+    ),
+    bind(Intent::Stats, &[ch('s')], "s", "the account's stats"),
+    bind(
+        Intent::RemoveAccount,
+        &[ch('D')],
+        "D",
+        "remove the account (asks)",
+    ),
     bind(Intent::Help, &[ch('?')], "?", "this help"),
     bind(
         Intent::Quit,
@@ -195,7 +239,8 @@ pub const NORMAL: &[Binding] = &[
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
     ("Mentions", 7),
-    ("Accounts", 3),
+    ("Outbox", 2),
+    ("Accounts", 8),
     ("General", 2),
 ];
 
@@ -248,7 +293,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 22] = [
+    const EVERY_INTENT: [Intent; 29] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -266,9 +311,16 @@ mod tests {
         Intent::Ignore,
         Intent::Reopen,
         Intent::MarkReplied,
+        Intent::MarkSent,
+        Intent::CancelSend,
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,
+        Intent::AddAccount,
+        Intent::Reauthorize,
+        Intent::ToggleShowPaused,
+        Intent::Stats,
+        Intent::RemoveAccount,
         Intent::Help,
         Intent::Quit,
     ];

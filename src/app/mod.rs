@@ -3,6 +3,7 @@
 //! [`update`]. Nothing here touches the terminal or the network, so every key press can be tested
 //! with a store in a temporary directory and nothing else.
 
+pub mod accounts;
 pub mod composer;
 pub mod feed;
 pub mod keymap;

@@ -25,6 +25,8 @@ pub enum Mode {
     Normal,
     Help,
     Compose(Box<Composer>),
+    /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
+    Account(Box<crate::app::accounts::AccountOverlay>),
 }
 
 /// The status filter `f` cycles through (the feed's account filter comes from the accounts pane).
@@ -104,6 +106,8 @@ pub struct AppState {
     pub detail_scroll: u16,
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
+    /// Outbox entries that still need something (waiting, unconfirmed...), read from the store.
+    pub outbox: crate::outbox::OutboxBoard,
     pub notice: Option<Notice>,
     /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
     pub banner: Option<String>,
@@ -115,6 +119,8 @@ pub struct AppState {
     /// What the time-dependent text looked like at the last tick (so a tick redraws only when a
     /// relative time on screen changes).
     pub clock_fingerprint: String,
+    /// Account management: hidden paused accounts, what the engine said per account, logins.
+    pub accounts_ui: crate::app::accounts::AccountsUi,
 }
 
 impl AppState {
@@ -130,12 +136,14 @@ impl AppState {
             pending_total: 0,
             detail_scroll: 0,
             sending: HashSet::new(),
+            outbox: crate::outbox::OutboxBoard::default(),
             notice: None,
             banner,
             size: (80, 24),
             dirty: true,
             quit: false,
             clock_fingerprint: String::new(),
+            accounts_ui: Default::default(),
         }
     }
 

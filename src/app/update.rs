@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
+use crate::app::accounts::{self, AccountEffect, LoginEvent};
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::domain::{AccountId, MentionKey, MentionStatus, SyncStatus};
-use crate::outbox::{OutboxEvent, ReplyKind, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
 use crate::store::{Draft, FeedFilter, Store, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
@@ -35,6 +36,8 @@ pub enum Action {
         text: String,
         is_error: bool,
     },
+    /// A report from the add-account / reauthorize login task.
+    Login(LoginEvent),
 }
 
 /// Work for the event loop. `update` never does I/O beyond reading the store.
@@ -42,6 +45,8 @@ pub enum Action {
 pub enum Effect {
     /// Hand a reply to the outbox (it sends from `key.account_id`, the mentioned account).
     Send(SendRequest),
+    /// Resolve or call back an outbox entry (retry, mark sent, cancel).
+    Outbox(OutboxCommand),
     FetchNow(Option<AccountId>),
     Pause(AccountId),
     Resume(AccountId),
@@ -60,6 +65,8 @@ pub enum Effect {
         key: MentionKey,
     },
     OpenUrl(String),
+    /// Logins, adding and removing accounts (see `app::accounts`).
+    Account(AccountEffect),
     Quit,
 }
 
@@ -78,6 +85,8 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
                 c.refusal = None;
                 c.unsaved = true;
                 c.recount();
+                state.dirty = true;
+            } else if accounts::on_paste(state, &text) {
                 state.dirty = true;
             }
             Ok(())
@@ -104,13 +113,20 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             }
             let labels = state.clock_labels(now);
             let spinning = state.accounts.iter().any(|a| a.syncing);
+            if accounts::on_tick(state, now) {
+                state.dirty = true;
+            }
             if spinning || labels != state.clock_fingerprint {
                 state.dirty = true;
             }
             state.clock_fingerprint = labels;
             Ok(())
         }
-        Action::Sync(event) => on_sync(state, event, store),
+        Action::Sync(event) => {
+            accounts::observe_sync(state, &event);
+            let after = event.clone();
+            on_sync(state, event, store).and_then(|()| accounts::after_sync(state, &after, store))
+        }
         Action::Outbox(event) => {
             state.dirty = true;
             on_outbox(state, event, store, &mut effects)
@@ -128,6 +144,19 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             }
             Ok(())
         }
+        Action::Login(event) => {
+            state.dirty = true;
+            accounts::on_login_event(state, event, &mut effects);
+            // A login that stored an account changed the store.
+            if effects
+                .iter()
+                .any(|e| matches!(e, Effect::Account(AccountEffect::Added(_))))
+            {
+                refresh(state, store)
+            } else {
+                Ok(())
+            }
+        }
     };
     if let Err(e) = result {
         tracing::warn!("store read failed in the UI: {e}");
@@ -144,6 +173,7 @@ fn store_problem(e: &StoreError) -> String {
 /// Re-reads accounts, counters and the feed window (keeping the selection).
 fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
     reload_accounts(state, store)?;
+    state.outbox.reload(store)?;
     state.feed.reload_around_selection(store)
 }
 
@@ -157,6 +187,9 @@ fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError
         .collect();
     let mut rows = Vec::new();
     for account in store.accounts()? {
+        if !accounts::is_listed(state, &account) {
+            continue;
+        }
         let pending = store.count(&FeedFilter {
             account: Some(account.id),
             status: Some(MentionStatus::Pending),
@@ -219,6 +252,7 @@ fn on_key(
             }
             Ok(())
         }
+        Mode::Account(_) => accounts::on_key(state, key, store, effects),
         Mode::Normal => match keymap::normal_intent(&key) {
             Some(intent) => on_intent(state, intent, store, effects),
             None => Ok(()),
@@ -258,8 +292,11 @@ fn on_intent(
         Intent::NextPane => state.focus = next_pane(state, true),
         Intent::PrevPane => state.focus = next_pane(state, false),
         Intent::Open => match state.focus {
-            Pane::Accounts => state.focus = Pane::Feed,
-            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store)?,
+            Pane::Accounts => match state.selected_account() {
+                Some(row) => accounts::open_detail(state, row.account.id),
+                None => state.focus = Pane::Feed,
+            },
+            Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store, effects)?,
         },
         Intent::Back => state.focus = Pane::Feed,
         Intent::ReplyPublic => open_composer(state, store, ReplyKind::Public)?,
@@ -282,6 +319,8 @@ fn on_intent(
         Intent::Ignore => triage(state, store, MentionStatus::Ignored, effects)?,
         Intent::Reopen => triage(state, store, MentionStatus::Pending, effects)?,
         Intent::MarkReplied => triage(state, store, MentionStatus::Replied, effects)?,
+        Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
+        Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
         Intent::TogglePause => toggle_pause(state, effects),
         Intent::FetchAccount => match state.selected_account() {
             Some(a) => {
@@ -298,6 +337,16 @@ fn on_intent(
             effects.push(Effect::FetchNow(None));
             state.info("fetching all active accounts now");
         }
+        Intent::AddAccount => accounts::open_add_account(state, effects),
+        Intent::Reauthorize => accounts::open_reauthorize(state, effects),
+        Intent::ToggleShowPaused => {
+            accounts::toggle_show_paused(state);
+            reload_accounts(state, store)?;
+            state.feed.filter.account = state.selected_account().map(|a| a.account.id);
+            state.feed.reload_around_selection(store)?;
+        }
+        Intent::Stats => accounts::open_stats(state, store)?,
+        Intent::RemoveAccount => accounts::open_remove(state, store)?,
         Intent::Help => state.mode = Mode::Help,
         Intent::Quit => {
             state.quit = true;
@@ -364,10 +413,19 @@ fn next_pane(state: &AppState, forward: bool) -> Pane {
 }
 
 /// Enter on a mention whose reply failed reopens the kept draft; otherwise it shows the detail.
-fn reopen_failed_or_focus_detail(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+/// Enter on an unconfirmed reply sends it again.
+fn reopen_failed_or_focus_detail(
+    state: &mut AppState,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
     let Some(m) = state.feed.selected_mention() else {
         return Ok(());
     };
+    if state.outbox.unconfirmed(m.key()).is_some() {
+        resolve_outbox(state, effects, Resolve::Retry);
+        return Ok(());
+    }
     if m.status == MentionStatus::Error
         && let Some(draft) = store.draft(m.key())?
     {
@@ -386,6 +444,10 @@ fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result
     };
     if state.sending.contains(&m.key()) {
         state.error("a reply to this mention is being sent; wait for it to finish");
+        return Ok(());
+    }
+    if state.outbox.unconfirmed(m.key()).is_some() {
+        state.error(crate::outbox::RESOLVE_FIRST);
         return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
@@ -508,11 +570,14 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         SyncEvent::AccountUpdated(account) => {
             state.dirty = true;
+            let listed = accounts::is_listed(state, &account);
             match state
                 .accounts
                 .iter_mut()
                 .find(|a| a.account.id == account.id)
             {
+                // Paused while paused ones are hidden: it leaves the list.
+                Some(_) if !listed => reload_accounts(state, store)?,
                 Some(row) => row.account = account,
                 // A new account: read the list again (it is small) to place it in order.
                 None => reload_accounts(state, store)?,
@@ -558,9 +623,42 @@ fn on_outbox(
     store: &Store,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
+    // What the outbox holds for this mention now decides whether it shows as on its way.
+    let key = event.key();
+    state.outbox.refresh(store, key)?;
+    let with_outbox = state.outbox.get(key).is_some_and(|e| {
+        matches!(
+            e.state,
+            OutboxState::Queued | OutboxState::Waiting | OutboxState::Sending
+        )
+    });
+    if with_outbox {
+        state.sending.insert(key);
+    } else {
+        state.sending.remove(&key);
+    }
     match event {
         OutboxEvent::Sending { key } => {
             state.sending.insert(key);
+        }
+        OutboxEvent::Unconfirmed { key, kind, message } => {
+            reload_row(state, store, key)?;
+            state.error(crate::outbox::unconfirmed_notice(kind, &message));
+        }
+        OutboxEvent::Waiting { until, .. } => {
+            state.info(crate::outbox::waiting_notice(until));
+        }
+        OutboxEvent::Cancelled { key, kind } => {
+            reload_row(state, store, key)?;
+            state.info(format!(
+                "{} not sent; the mention is pending again and the draft is kept",
+                kind.noun()
+            ));
+            reload_accounts(state, store)?;
+        }
+        OutboxEvent::Refused { key, message } => {
+            reload_row(state, store, key)?;
+            state.error(text::sanitize(&message, true));
         }
         OutboxEvent::Sent {
             key,
@@ -615,6 +713,34 @@ fn on_outbox(
         }
     }
     Ok(())
+}
+
+/// Shows the stored version of one mention's row (after the outbox changed it).
+fn reload_row(state: &mut AppState, store: &Store, key: MentionKey) -> Result<(), StoreError> {
+    if let Some(m) = store.mention(key)?
+        && let Some(row) = state.feed.row_mut(key)
+    {
+        *row = m;
+    }
+    Ok(())
+}
+
+/// `M`, `c`, and Enter on an unconfirmed reply: asks the outbox to resolve the selected mention's
+/// entry. Only the mention's key goes: the outbox knows which account it belongs to.
+fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve) {
+    let Some(key) = state.feed.selected_mention().map(|m| m.key()) else {
+        return;
+    };
+    match state.outbox.resolution(key, how) {
+        Ok((command, note)) => {
+            if matches!(command, OutboxCommand::Retry(_)) {
+                state.sending.insert(key);
+            }
+            effects.push(Effect::Outbox(command));
+            state.info(note);
+        }
+        Err(why) => state.error(why),
+    }
 }
 
 #[cfg(test)]

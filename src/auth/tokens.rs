@@ -108,11 +108,13 @@ impl TokenManager {
         if is_fresh(&tokens) {
             return Ok(tokens.access_token);
         }
+        let seen = tokens.access_token;
         let lock = self.lock_for(account);
         let _guard = lock.lock().await;
-        // Someone may have refreshed while this call waited for the lock.
+        // Someone may have refreshed while this call waited for the lock: use their result (as
+        // long as it has not actually expired) rather than refresh again.
         let tokens = self.stored_tokens(account).await?;
-        if is_fresh(&tokens) {
+        if is_fresh(&tokens) || (tokens.access_token != seen && Utc::now() < tokens.expires_at) {
             return Ok(tokens.access_token);
         }
         self.refresh_locked(account, tokens).await

@@ -1,1 +1,952 @@
-fn main() {}
+//! perch-bench: builds a store of N mentions deterministically and measures what issue 6 asks
+//! for: ingest against plain sled, open time, key-to-frame time, memory, disk, and counts.
+//!
+//! ```text
+//! cargo run --release --bin perch-bench -- [--mentions N] [--accounts M] [--json]
+//! ```
+//!
+//! Without `--mentions` it runs N = 1 000, 100 000 and 1 000 000. Open and memory are measured in
+//! fresh processes: the benchmark runs itself with a hidden `child` subcommand.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::json;
+
+use perch::domain::{Account, AccountId, Mention, MentionStatus, Sender, SentTo};
+use perch::store::{FeedFilter, FeedPos, Store, mention_entries};
+
+#[derive(Parser, Debug)]
+#[command(about = "Measures perch's store (and, once wired, its UI) at 1k, 100k and 1M mentions")]
+struct Args {
+    /// Mentions to store (default: run 1000, 100000 and 1000000).
+    #[arg(long)]
+    mentions: Option<u64>,
+    /// Tracked accounts the mentions are spread over.
+    #[arg(long, default_value_t = 5)]
+    accounts: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Where to build the stores (default: a fresh directory under the system temp dir, removed
+    /// afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the stores after the run.
+    #[arg(long)]
+    keep: bool,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+/// Work done in a fresh process, so that open time and memory are not flattered by this one.
+#[derive(Subcommand, Debug)]
+enum Child {
+    #[command(hide = true)]
+    Child {
+        /// `sled` (plain sled open) or `perch` (perch open, first page, then browsing).
+        what: String,
+        dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        accounts: u32,
+    },
+}
+
+const PAGE: usize = 100;
+const SCREEN_ROWS: usize = 40;
+/// The word that the generator puts in about 1% of posts (for the search figures).
+const RARE_WORD: &str = "zeppelin";
+const SEED: u64 = 0x5EED_9E4C;
+
+/// Progress beats; the watchdog ends the run if they stop (see `start_watchdog`).
+static HEARTBEAT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn beat() {
+    HEARTBEAT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// sled 0.34.7 can deadlock under bursts of writes (its segment accountant waits, while holding
+/// its lock, for a file truncation queued behind pool threads that wait for that lock). A
+/// benchmark that hangs forever would hang CI with it, so a run that makes no progress for five
+/// minutes is ended with a message instead.
+fn start_watchdog() {
+    std::thread::spawn(|| {
+        let mut last = HEARTBEAT.load(std::sync::atomic::Ordering::Relaxed);
+        let mut idle = Duration::ZERO;
+        let tick = Duration::from_secs(5);
+        loop {
+            std::thread::sleep(tick);
+            let now = HEARTBEAT.load(std::sync::atomic::Ordering::Relaxed);
+            if now == last {
+                idle += tick;
+                if idle >= Duration::from_secs(300) {
+                    eprintln!(
+                        "perch-bench: no progress for {}s; sled appears deadlocked (a known sled 0.34.7 bug); giving up",
+                        idle.as_secs()
+                    );
+                    std::process::exit(2);
+                }
+            } else {
+                idle = Duration::ZERO;
+                last = now;
+            }
+        }
+    });
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(Child::Child {
+        what,
+        dir,
+        accounts,
+    }) = &args.child
+    {
+        let started = Instant::now();
+        let code = match run_child(what, dir, *accounts, started) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("perch-bench child: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+    start_watchdog();
+    if let Err(e) = run(&args) {
+        eprintln!("perch-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let sizes: Vec<u64> = match args.mentions {
+        Some(n) => vec![n],
+        None => vec![1_000, 100_000, 1_000_000],
+    };
+    anyhow::ensure!(args.accounts >= 1, "--accounts must be at least 1");
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("perch-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&root)?;
+    let machine = machine_info();
+    if !args.json {
+        println!(
+            "machine: {} cores, {} MB memory, {}",
+            machine.cores, machine.memory_mb, machine.cpu
+        );
+    }
+    let mut results = Vec::new();
+    for &n in &sizes {
+        let dir = root.join(format!("n{n}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let r = bench_size(&dir, n, args.accounts)?;
+        if !args.json {
+            print_table(&r);
+        }
+        results.push(r);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "machine": machine, "runs": results }))?
+        );
+    }
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(())
+}
+
+// ---- deterministic data ---------------------------------------------------------------------
+
+/// The accounts of the benchmark store (fixed ids so that every run builds the same store).
+fn bench_accounts(m: u32) -> Vec<Account> {
+    let t0 = DateTime::<Utc>::from_timestamp(1_735_689_600, 0).unwrap_or_default();
+    (0..m)
+        .map(|i| {
+            let mut a = Account::new(
+                format!("{}", 4_000_000_000u64 + u64::from(i)),
+                format!("brand{i}"),
+                format!("Brand Number {i}"),
+                None,
+                t0,
+            );
+            a.id = AccountId::from_u128(0xBE4C_0000 + u128::from(i));
+            a
+        })
+        .collect()
+}
+
+const WORDS: &[&str] = &[
+    "thanks",
+    "for",
+    "the",
+    "quick",
+    "reply",
+    "my",
+    "order",
+    "still",
+    "hasn't",
+    "arrived",
+    "love",
+    "new",
+    "update",
+    "app",
+    "crashes",
+    "when",
+    "open",
+    "settings",
+    "can",
+    "you",
+    "help",
+    "with",
+    "billing",
+    "question",
+    "great",
+    "service",
+    "today",
+    "why",
+    "is",
+    "this",
+    "so",
+    "slow",
+    "🙏",
+    "🔥",
+    "😂",
+    "咖啡",
+    "很好",
+    "ありがとう",
+    "https://example.com/p/123",
+    "#support",
+    "week",
+    "again",
+    "please",
+    "check",
+    "DMs",
+    "refund",
+    "shipping",
+    "login",
+    "broken",
+    "works",
+    "now",
+];
+
+/// Builds page `p` (100 mentions of one account, consecutive in time). Tweet ids are snowflakes
+/// spread over the year before 2026-01-01, increasing with the global mention number.
+fn make_page(rng: &mut ChaCha8Rng, accounts: &[Account], p: u64, n: u64) -> Vec<Mention> {
+    let account = &accounts[(p % accounts.len() as u64) as usize];
+    let first = p * PAGE as u64;
+    let year_ms: u64 = 365 * 24 * 3600 * 1000;
+    let start_ms: u64 = 1_735_689_600_000 - 1_288_834_974_657 - year_ms;
+    let step = (year_ms / n.max(1)).max(1);
+    (first..(first + PAGE as u64).min(n))
+        .map(|i| {
+            let ms = start_ms + i * step;
+            let tweet = (ms << 22) | (i & 0x3F_FFFF);
+            let words = rng.random_range(3..40);
+            let mut text = format!("@{} ", account.twitter_username);
+            for w in 0..words {
+                if w > 0 {
+                    text.push(' ');
+                }
+                text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+            }
+            if rng.random_bool(0.01) {
+                text.push(' ');
+                text.push_str(RARE_WORD);
+            }
+            let sender = rng.random_range(0..5_000u32);
+            // A store a year old has been triaged, so the status filters have rows to show. The
+            // statuses are drawn at ingest: a page of mixed statuses costs perch more counter
+            // updates than a real sync page (all pending), so the ingest ratios err against perch.
+            // (Triaging afterwards through `set_status` would be more realistic, but hundreds of
+            // thousands of rewrites in one burst trip a sled 0.34.7 deadlock; see the report.)
+            let status = match rng.random_range(0..100) {
+                0..70 => MentionStatus::Pending,
+                70..90 => MentionStatus::Replied,
+                90..99 => MentionStatus::Ignored,
+                _ => MentionStatus::Error,
+            };
+            let timestamp = perch::domain::snowflake_time(tweet).unwrap_or_default();
+            Mention {
+                id: uuid::Uuid::from_u64_pair(SEED, i),
+                tweet_id: tweet.to_string(),
+                timestamp,
+                text,
+                sender: Sender {
+                    twitter_id: Some(format!("{}", 10_000_000 + sender)),
+                    username: Some(format!("user_{sender}")),
+                    display_name: Some(format!("User {sender}")),
+                    profile_image_url: Some(format!(
+                        "https://pbs.twimg.com/profile_images/{sender}/a_normal.jpg"
+                    )),
+                },
+                sent_to: SentTo {
+                    account_id: account.id,
+                    twitter_id: account.twitter_id.clone(),
+                    username: account.twitter_username.clone(),
+                    display_name: account.display_name.clone(),
+                },
+                status,
+                public_response: None,
+                dm_response: None,
+                conversation_id: Some(tweet.to_string()),
+                referenced_posts: Vec::new(),
+                error_message: None,
+                created_at: timestamp,
+                updated_at: timestamp,
+            }
+        })
+        .collect()
+}
+
+// ---- one size -------------------------------------------------------------------------------
+
+#[derive(Serialize, Debug)]
+struct SizeResult {
+    mentions: u64,
+    accounts: u32,
+    ingest: Ingest,
+    open: Open,
+    keys: Option<KeyFigures>,
+    memory: Memory,
+    disk: Disk,
+    counts: Counts,
+}
+
+#[derive(Serialize, Debug)]
+struct Ingest {
+    perch_per_sec: f64,
+    sled_same_keys_per_sec: f64,
+    sled_records_only_per_sec: f64,
+    /// perch ÷ plain sled writing the same keys (target ≥ 0.8).
+    ratio_same_keys: f64,
+    /// perch ÷ plain sled writing the records alone (target ≥ 0.25).
+    ratio_records_only: f64,
+    /// How many times the store was built for these figures (small N only).
+    repetitions: u64,
+    /// Median time to write one page of 100 (µs): perch, plain sled same keys, records alone.
+    /// Beside the totals above, these show the steady cost without background-flush outliers.
+    median_page_us: [f64; 3],
+}
+
+#[derive(Default)]
+struct IngestTimes {
+    perch: Duration,
+    same_keys: Duration,
+    records: Duration,
+    /// The perch store's size on disk right after its last page, before any explicit flush.
+    bytes_before_flush: u64,
+    /// Per-page write times (µs) of perch, same keys, records alone.
+    page_us: [Vec<f64>; 3],
+}
+
+/// Builds the perch store and the two plain-sled baselines once, page by page in turn so that all
+/// three see the same machine load, and returns the time each spent writing.
+fn ingest_once(
+    perch_dir: &Path,
+    same_keys_dir: &Path,
+    records_dir: &Path,
+    accounts: &[Account],
+    n: u64,
+) -> anyhow::Result<IngestTimes> {
+    let store = Store::open(perch_dir)?;
+    for a in accounts {
+        store.put_account(a)?;
+    }
+    let same_keys = sled::open(same_keys_dir)?;
+    let records = sled::open(records_dir)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut times = IngestTimes::default();
+    let pages = n.div_ceil(PAGE as u64);
+    for p in 0..pages {
+        let page = make_page(&mut rng, accounts, p, n);
+        let account = page[0].sent_to.account_id;
+        let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
+        // The baselines get perch's bytes ready-made (encoding is perch's cost, not sled's);
+        // their time is what plain sled spends writing them: filling a Batch and applying it.
+        let mut same_entries = Vec::with_capacity(2 * page.len());
+        let mut record_entries = Vec::with_capacity(page.len());
+        for mention in &page {
+            let [record, index] = mention_entries(mention)?;
+            record_entries.push(record.clone());
+            same_entries.push(record);
+            same_entries.push(index);
+        }
+        // Who writes first changes every page, so no writer always meets a warm (or a cold) CPU.
+        let mut same_entries = Some(same_entries);
+        let mut record_entries = Some(record_entries);
+        for turn in 0..3 {
+            match (p + turn) % 3 {
+                0 => {
+                    let t = Instant::now();
+                    store.commit_page(account, &page, cursor)?;
+                    times.perch += t.elapsed();
+                    times.page_us[0].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                1 => {
+                    let t = Instant::now();
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in same_entries.take().unwrap_or_default() {
+                        batch.insert(k, v);
+                    }
+                    same_keys.apply_batch(batch)?;
+                    times.same_keys += t.elapsed();
+                    times.page_us[1].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                _ => {
+                    let t = Instant::now();
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in record_entries.take().unwrap_or_default() {
+                        batch.insert(k, v);
+                    }
+                    records.apply_batch(batch)?;
+                    times.records += t.elapsed();
+                    times.page_us[2].push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        beat();
+    }
+    times.bytes_before_flush = dir_bytes(perch_dir);
+    Ok(times)
+}
+
+#[derive(Serialize, Debug)]
+struct Open {
+    /// Median over the runs, wall time from spawning a fresh process to its report.
+    sled_open_ms: f64,
+    perch_open_ms: f64,
+    perch_open_to_first_page_ms: f64,
+    /// perch's open-to-first-page ÷ plain sled's open (target ≤ 1.2 at N = 1M).
+    ratio_first_page_vs_sled_open: f64,
+    runs: usize,
+}
+
+#[derive(Serialize, Debug)]
+struct Memory {
+    sled_rss_after_open_mb: f64,
+    perch_peak_rss_browsing_mb: f64,
+    /// perch's peak − sled's RSS after open (target ≤ 64 MB).
+    over_sled_mb: f64,
+    /// Store-level page reads while browsing (40 rows each): not key-to-frame, but its floor.
+    page_read_p50_us: f64,
+    page_read_p99_us: f64,
+    search_first_screen_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+struct Disk {
+    bytes_per_mention_after_ingest: f64,
+    bytes_per_mention_after_flush: f64,
+}
+
+#[derive(Serialize, Debug)]
+struct Counts {
+    /// One account's stats (5 status counters, 30 daily counters, first seen).
+    stats_p50_us: f64,
+    stats_p99_us: f64,
+}
+
+/// Section (3), key to frame: filled in by `measure_keys` once the app and ui modules exist.
+#[derive(Serialize, Debug)]
+struct KeyFigures {
+    /// (key name, p50 ms, p99 ms)
+    keys: Vec<(String, f64, f64)>,
+}
+
+fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
+    let perch_dir = dir.join("perch");
+    let same_keys_dir = dir.join("sled-same-keys");
+    let records_dir = dir.join("sled-records");
+    let accounts = bench_accounts(m);
+
+    // (1) Ingest: perch's commit path and the two plain-sled baselines, page by page in turn so
+    // that all three see the same machine load.
+    // Small stores ingest in milliseconds, where one background fsync decides the ratio: they
+    // are built several times over (into fresh directories) and the times summed.
+    let reps = (50_000 / n.max(1)).clamp(1, 20);
+    let mut totals = IngestTimes::default();
+    for _ in 0..reps {
+        for d in [&perch_dir, &same_keys_dir, &records_dir] {
+            if d.exists() {
+                std::fs::remove_dir_all(d)?;
+            }
+        }
+        let t = ingest_once(&perch_dir, &same_keys_dir, &records_dir, &accounts, n)?;
+        totals.perch += t.perch;
+        totals.same_keys += t.same_keys;
+        totals.records += t.records;
+        totals.bytes_before_flush = t.bytes_before_flush;
+        for (all, one) in totals.page_us.iter_mut().zip(t.page_us) {
+            all.extend(one);
+        }
+    }
+    let ingest = {
+        let rate = |d: Duration| (n * reps) as f64 / d.as_secs_f64().max(1e-9);
+        let secs = |d: Duration| d.as_secs_f64().max(1e-9);
+        Ingest {
+            perch_per_sec: rate(totals.perch),
+            sled_same_keys_per_sec: rate(totals.same_keys),
+            sled_records_only_per_sec: rate(totals.records),
+            ratio_same_keys: secs(totals.same_keys) / secs(totals.perch),
+            ratio_records_only: secs(totals.records) / secs(totals.perch),
+            repetitions: reps,
+            median_page_us: [
+                median(&mut totals.page_us[0]),
+                median(&mut totals.page_us[1]),
+                median(&mut totals.page_us[2]),
+            ],
+        }
+    };
+
+    // (5) Disk, then (6) counts, on the store as ingest left it.
+    let disk = {
+        beat();
+        let after_ingest = totals.bytes_before_flush as f64 / n as f64;
+        let store = Store::open(&perch_dir)?;
+        store.flush()?;
+        let after_flush = dir_bytes(&perch_dir) as f64 / n as f64;
+        Disk {
+            bytes_per_mention_after_ingest: after_ingest,
+            bytes_per_mention_after_flush: after_flush,
+        }
+    };
+    let counts = {
+        let store = Store::open(&perch_dir)?;
+        let account = accounts[0].id;
+        let today = chrono::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default();
+        let mut samples = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            let t = Instant::now();
+            for status in MentionStatus::ALL {
+                std::hint::black_box(store.count(&FeedFilter {
+                    account: Some(account),
+                    status: Some(status),
+                })?);
+            }
+            std::hint::black_box(store.daily_counts(account, today, 30)?);
+            std::hint::black_box(store.first_seen(account)?);
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        beat();
+        Counts {
+            stats_p50_us: percentile(&mut samples, 50.0),
+            stats_p99_us: percentile(&mut samples, 99.0),
+        }
+    };
+
+    // (3) Keys: needs the app and ui modules (see `measure_keys`).
+    let keys = {
+        let store = Store::open(&perch_dir)?;
+        measure_keys(&store, &accounts)?
+    };
+
+    // (2) Open and (4) memory, in fresh processes, alternating sled and perch.
+    const RUNS: usize = 3;
+    let mut sled_open = Vec::new();
+    let mut perch_open = Vec::new();
+    let mut perch_first = Vec::new();
+    let mut sled_rss = Vec::new();
+    let mut perch_child = Vec::new();
+    for _ in 0..RUNS {
+        beat();
+        let (wall, report) = spawn_child("sled", &perch_dir, m)?;
+        sled_open.push(wall);
+        sled_rss.push(report["rss_kb"].as_f64().unwrap_or(0.0) / 1024.0);
+        let (wall, report) = spawn_child("perch", &perch_dir, m)?;
+        perch_first.push(wall);
+        perch_open.push(wall - report["first_page_ms"].as_f64().unwrap_or(0.0));
+        perch_child.push(report);
+    }
+    let sled_open_ms = median(&mut sled_open);
+    let first_ms = median(&mut perch_first);
+    let open = Open {
+        sled_open_ms,
+        perch_open_ms: median(&mut perch_open),
+        perch_open_to_first_page_ms: first_ms,
+        ratio_first_page_vs_sled_open: first_ms / sled_open_ms.max(1e-9),
+        runs: RUNS,
+    };
+    let last = perch_child.last().cloned().unwrap_or_default();
+    let mut peaks: Vec<f64> = perch_child
+        .iter()
+        .map(|r| r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0)
+        .collect();
+    let sled_rss_mb = median(&mut sled_rss);
+    let peak = median(&mut peaks);
+    let memory = Memory {
+        sled_rss_after_open_mb: sled_rss_mb,
+        perch_peak_rss_browsing_mb: peak,
+        over_sled_mb: peak - sled_rss_mb,
+        page_read_p50_us: last["page_p50_us"].as_f64().unwrap_or(0.0),
+        page_read_p99_us: last["page_p99_us"].as_f64().unwrap_or(0.0),
+        search_first_screen_ms: last["search_ms"].as_f64().unwrap_or(0.0),
+    };
+    Ok(SizeResult {
+        mentions: n,
+        accounts: m,
+        ingest,
+        open,
+        keys,
+        memory,
+        disk,
+        counts,
+    })
+}
+
+// =============================================================================================
+// (3) KEY TO FRAME. NOT MEASURED YET: the app (`update`) and ui (`draw`) modules are being
+// written elsewhere. To add it, implement this function: build an `AppState` over `store`, then
+// for each key below send >= 1000 presses through `app::update` and draw into a 120x40
+// `ratatui::backend::TestBackend`, timing key event -> finished frame, and return p50/p99 per key:
+// scroll down, page down, jump to end, switch account filter, switch status filter, search for
+// `RARE_WORD` (matches ~1% of posts; first screen of results), open the stats view.
+// Until then it returns `None` and the report says "not measured".
+// =============================================================================================
+fn measure_keys(store: &Store, accounts: &[Account]) -> anyhow::Result<Option<KeyFigures>> {
+    let _ = (store, accounts);
+    Ok(None)
+}
+
+// ---- fresh-process children -----------------------------------------------------------------
+
+/// Runs this binary's `child` subcommand; returns the wall time from spawn to its report line
+/// (ms) and the report.
+fn spawn_child(what: &str, dir: &Path, m: u32) -> anyhow::Result<(f64, serde_json::Value)> {
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .args(["child", what])
+        .arg(dir)
+        .args(["--accounts", &m.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("child has no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut ready_ms = None;
+    let mut report = serde_json::Value::Null;
+    for line in lines.by_ref() {
+        let line = line?;
+        if line == "READY" && ready_ms.is_none() {
+            ready_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            report = v;
+        }
+    }
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "the {what} child failed: {status}");
+    let ready = ready_ms.ok_or_else(|| anyhow::anyhow!("the {what} child never got ready"))?;
+    Ok((ready, report))
+}
+
+fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match what {
+        "sled" => {
+            let db = sled::open(dir)?;
+            writeln!(out, "READY")?;
+            out.flush()?;
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "{}",
+                json!({ "open_ms": open_ms, "rss_kb": proc_status_kb("VmRSS"), "peak_rss_kb": proc_status_kb("VmHWM") })
+            )?;
+            drop(db);
+        }
+        // Diagnostic: plain sled opened with perch's cache size, to tell sled's own cost of that
+        // setting apart from perch's work at open.
+        "sled-perch-cache" => {
+            let db = sled::Config::new()
+                .path(dir)
+                .cache_capacity(perch::store::CACHE_CAPACITY)
+                .open()?;
+            writeln!(out, "READY")?;
+            out.flush()?;
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "{}",
+                json!({ "open_ms": open_ms, "rss_kb": proc_status_kb("VmRSS") })
+            )?;
+            drop(db);
+        }
+        "perch" => {
+            let store = Store::open(dir)?;
+            let opened = Instant::now();
+            let open_ms = started.elapsed().as_secs_f64() * 1e3;
+            let first = store.page_after(&FeedFilter::default(), None, SCREEN_ROWS)?;
+            writeln!(out, "READY")?;
+            out.flush()?;
+            let first_page_ms = opened.elapsed().as_secs_f64() * 1e3;
+            anyhow::ensure!(!first.is_empty(), "the store has no mentions");
+            let browse = browse(&store, m)?;
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "open_ms": open_ms,
+                    "first_page_ms": first_page_ms,
+                    "page_p50_us": browse.0,
+                    "page_p99_us": browse.1,
+                    "search_ms": browse.2,
+                    "peak_rss_kb": proc_status_kb("VmHWM"),
+                })
+            )?;
+        }
+        other => anyhow::bail!("unknown child {other}"),
+    }
+    Ok(())
+}
+
+/// What a user does over a long session: page down a long way, jump to the end and page back up,
+/// look at each account and status, search. Returns page-read p50/p99 (µs) and the time of the
+/// first screen of search results (ms).
+fn browse(store: &Store, m: u32) -> anyhow::Result<(f64, f64, f64)> {
+    let accounts = bench_accounts(m);
+    let mut samples = Vec::new();
+    let mut timed = |f: &mut dyn FnMut() -> anyhow::Result<Vec<Mention>>| {
+        let t = Instant::now();
+        let rows = f()?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+        anyhow::Ok(rows)
+    };
+    let all = FeedFilter::default();
+    let mut after: Option<FeedPos> = None;
+    for _ in 0..1000 {
+        let rows = timed(&mut || Ok(store.page_after(&all, after, SCREEN_ROWS)?))?;
+        match rows.last() {
+            Some(last) => after = Some(FeedPos::from(last)),
+            None => break,
+        }
+    }
+    let mut before: Option<FeedPos> = None;
+    let end = timed(&mut || Ok(store.page_before(&all, None, SCREEN_ROWS)?))?;
+    if let Some(top) = end.first() {
+        before = Some(FeedPos::from(top));
+    }
+    for _ in 0..300 {
+        let rows = timed(&mut || Ok(store.page_before(&all, before, SCREEN_ROWS)?))?;
+        match rows.first() {
+            Some(top) => before = Some(FeedPos::from(top)),
+            None => break,
+        }
+    }
+    let mut filters = Vec::new();
+    for a in accounts.iter().map(|a| Some(a.id)).chain([None]) {
+        for s in MentionStatus::ALL.map(Some).into_iter().chain([None]) {
+            filters.push(FeedFilter {
+                account: a,
+                status: s,
+            });
+        }
+    }
+    for _ in 0..5 {
+        for f in &filters {
+            timed(&mut || Ok(store.page_after(f, None, SCREEN_ROWS)?))?;
+        }
+    }
+    let t = Instant::now();
+    let hits = store.search_page(&all, RARE_WORD, None, SCREEN_ROWS, 1_000_000)?;
+    let search_ms = t.elapsed().as_secs_f64() * 1e3;
+    std::hint::black_box(hits);
+    Ok((
+        percentile(&mut samples, 50.0),
+        percentile(&mut samples, 99.0),
+        search_ms,
+    ))
+}
+
+// ---- measurement helpers --------------------------------------------------------------------
+
+fn proc_status_kb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0.0)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(md) if md.is_dir() => dir_bytes(&e.path()),
+            Ok(md) => md.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[idx.min(samples.len() - 1)]
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    percentile(samples, 50.0)
+}
+
+#[derive(Serialize, Debug)]
+struct Machine {
+    cores: usize,
+    memory_mb: u64,
+    cpu: String,
+}
+
+fn machine_info() -> Machine {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_mb = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or_else(|| "unknown cpu".to_string(), |s| s.trim().to_string());
+    Machine {
+        cores,
+        memory_mb,
+        cpu,
+    }
+}
+
+fn print_table(r: &SizeResult) {
+    let i = &r.ingest;
+    let o = &r.open;
+    let mem = &r.memory;
+    println!();
+    println!("N = {} mentions over {} accounts", r.mentions, r.accounts);
+    println!("  {:<44} {:>14}  target", "figure", "value");
+    let row = |name: &str, value: String, target: &str| {
+        println!("  {name:<44} {value:>14}  {target}");
+    };
+    row(
+        "1 ingest, perch (mentions/s)",
+        format!("{:.0}", i.perch_per_sec),
+        &format!("(store built {}x)", i.repetitions),
+    );
+    row(
+        "  plain sled, same keys (mentions/s)",
+        format!("{:.0}", i.sled_same_keys_per_sec),
+        "",
+    );
+    row(
+        "  plain sled, records alone (mentions/s)",
+        format!("{:.0}", i.sled_records_only_per_sec),
+        "",
+    );
+    row(
+        "  ratio vs same keys",
+        format!("{:.2}", i.ratio_same_keys),
+        ">= 0.8",
+    );
+    row(
+        "  ratio vs records alone",
+        format!("{:.2}", i.ratio_records_only),
+        ">= 0.25",
+    );
+    row(
+        "2 open, plain sled (ms)",
+        format!("{:.1}", o.sled_open_ms),
+        "",
+    );
+    row("  open, perch (ms)", format!("{:.1}", o.perch_open_ms), "");
+    row(
+        "  open to first page of mentions (ms)",
+        format!("{:.1}", o.perch_open_to_first_page_ms),
+        "",
+    );
+    row(
+        "  ratio first page / sled open",
+        format!("{:.2}", o.ratio_first_page_vs_sled_open),
+        "<= 1.2 at 1M",
+    );
+    match &r.keys {
+        None => row(
+            "3 key to frame",
+            "not measured".into(),
+            "needs app/ui (see measure_keys)",
+        ),
+        Some(k) => {
+            for (name, p50, p99) in &k.keys {
+                row(
+                    &format!("3 {name} p50/p99 (ms)"),
+                    format!("{p50:.2}/{p99:.2}"),
+                    "p99 <= 16 (search 50)",
+                );
+            }
+        }
+    }
+    row(
+        "4 plain sled RSS after open (MB)",
+        format!("{:.1}", mem.sled_rss_after_open_mb),
+        "",
+    );
+    row(
+        "  perch peak RSS browsing (MB)",
+        format!("{:.1}", mem.perch_peak_rss_browsing_mb),
+        "",
+    );
+    row(
+        "  perch over sled (MB)",
+        format!("{:.1}", mem.over_sled_mb),
+        "<= 64",
+    );
+    row(
+        "  store page read p50/p99 (us)",
+        format!("{:.0}/{:.0}", mem.page_read_p50_us, mem.page_read_p99_us),
+        "",
+    );
+    row(
+        "  search first screen, store only (ms)",
+        format!("{:.1}", mem.search_first_screen_ms),
+        "",
+    );
+    row(
+        "5 disk per mention after ingest (bytes)",
+        format!("{:.0}", r.disk.bytes_per_mention_after_ingest),
+        "",
+    );
+    row(
+        "  disk per mention after flush (bytes)",
+        format!("{:.0}", r.disk.bytes_per_mention_after_flush),
+        "<= 1100 at 1M",
+    );
+    row(
+        "6 stats of one account p50/p99 (us)",
+        format!("{:.0}/{:.0}", r.counts.stats_p50_us, r.counts.stats_p99_us),
+        "independent of N",
+    );
+}

@@ -11,7 +11,7 @@ use crate::domain::{Account, MentionStatus, SyncStatus};
 use crate::store::FeedFilter;
 
 use super::runtime::App;
-use super::{AccountsCommand, CliResult, Failure, find_account, open_store, print_json};
+use super::{AccountsCommand, CliResult, Failure, find_account, print_json};
 
 /// `perch login [--headless]`, also used by `accounts reauthorize`. `expect` is the account a
 /// reauthorization is for: logging in as someone else is reported, not silently accepted.
@@ -57,12 +57,12 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
 
 pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
     if let AccountsCommand::Reauthorize { account, headless } = &command {
-        let store = open_store(config).await?;
+        let store = open_accounts_store(config, "R on the account").await?;
         let found = find_account(&store, account)?;
         drop(store);
         return login(config, *headless, Some(&found)).await;
     }
-    let store = open_store(config).await?;
+    let store = open_accounts_store(config, dashboard_key(&command)).await?;
     match command {
         AccountsCommand::List {
             include_inactive,
@@ -76,9 +76,10 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 .filter(|a| include_inactive || a.is_active)
                 .collect();
             if json {
+                // `total` counts every tracked account, listed or not (= active + paused).
                 return print_json(&json!({
                     "accounts": shown,
-                    "total": shown.len(),
+                    "total": all.len(),
                     "active_count": active_count,
                     "paused_count": paused_count,
                 }));
@@ -240,10 +241,51 @@ fn set_active(store: &crate::store::Store, name: &str, active: bool) -> CliResul
     a.updated_at = Utc::now();
     store.put_account(&a)?;
     store.flush()?;
-    println!(
-        "{} {}",
-        if active { "resumed" } else { "paused" },
-        a.handle()
-    );
+    if active {
+        println!(
+            "resumed {}; the dashboard fetches it at once when it runs (or now: `perch mentions fetch --account {}`)",
+            a.handle(),
+            a.handle()
+        );
+    } else {
+        println!(
+            "paused {}; it is not polled until `perch accounts resume {}`",
+            a.handle(),
+            a.handle()
+        );
+    }
     Ok(())
+}
+
+/// The dashboard key that does what `command` does, for the message a locked store gets.
+fn dashboard_key(command: &AccountsCommand) -> &'static str {
+    match command {
+        AccountsCommand::List { .. } => "the accounts pane (H shows paused ones)",
+        AccountsCommand::Show { .. } => "Enter on the account",
+        AccountsCommand::Pause { .. } | AccountsCommand::Resume { .. } => "P on the account",
+        AccountsCommand::Remove { .. } => "D on the account",
+        AccountsCommand::Stats { .. } => "s on the account",
+        AccountsCommand::Reauthorize { .. } => "R on the account",
+    }
+}
+
+/// Opens the store; when a running dashboard holds it, says so and names the dashboard's key for
+/// the same operation (sled allows one process per store).
+async fn open_accounts_store(
+    config: &Config,
+    in_dashboard: &str,
+) -> Result<crate::store::Store, Failure> {
+    let dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir))
+        .await
+        .map_err(|e| Failure::new(format!("store task failed: {e}")))?;
+    match opened {
+        Ok(store) => Ok(store),
+        Err(crate::store::StoreError::Locked { dir }) => Err(Failure::new(format!(
+            "the perch store at {} is in use by another perch process (a running dashboard?). \
+             Do it there ({in_dashboard}), or quit that perch and run this command again",
+            dir.display()
+        ))),
+        Err(e) => Err(Failure::new(e.to_string())),
+    }
 }

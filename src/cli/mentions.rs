@@ -8,7 +8,9 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::domain::{Mention, MentionKey, MentionStatus};
-use crate::outbox::{self, OutboxEvent, ReplyKind, SendRequest};
+use crate::outbox::{
+    self, OutboxCommand, OutboxEntry, OutboxEvent, OutboxState, ReplyKind, SendRequest,
+};
 use crate::store::{FeedFilter, Store};
 use crate::sync::{self, Command, SyncEvent};
 
@@ -27,6 +29,7 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
             json,
         } => {
             let store = open_store(config).await?;
+            recover_outbox(&store).await?;
             let filter = FeedFilter {
                 account: match &account {
                     Some(name) => Some(find_account(&store, name)?.id),
@@ -38,24 +41,47 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 Some(query) => search_all(&store, &filter, query, limit)?,
                 None => store.page_after(&filter, None, limit)?,
             };
+            let mut rows = Vec::with_capacity(mentions.len());
+            for m in mentions {
+                let entry = store.outbox_current(m.key())?;
+                rows.push((m, entry));
+            }
             if json {
+                let listed: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(m, entry)| {
+                        let mut value = serde_json::to_value(m).unwrap_or_default();
+                        if let Some(object) = value.as_object_mut() {
+                            object.insert(
+                                "outbox".into(),
+                                entry.as_ref().map_or(serde_json::Value::Null, entry_json),
+                            );
+                        }
+                        value
+                    })
+                    .collect();
                 return print_json(&json!({
-                    "mentions": mentions,
-                    "count": mentions.len(),
+                    "mentions": listed,
+                    "count": listed.len(),
                     "total_matching": if search.is_some() { None } else { Some(store.count(&filter)?) },
                 }));
             }
-            for m in &mentions {
+            for (m, entry) in &rows {
+                // An unconfirmed reply says so instead of the bare `error` status.
+                let shown = match entry {
+                    Some(e) if e.state == OutboxState::Unconfirmed => "unconfirmed",
+                    _ => m.status.as_str(),
+                };
                 println!(
-                    "{}  {:<10} {:<16} {:<16} {}",
+                    "{}  {:<11} {:<16} {:<16} {}",
                     m.tweet_id,
-                    m.status.as_str(),
+                    shown,
                     format!("@{}", m.sent_to.username),
                     m.sender.handle(),
                     crate::text::truncate_to_width(&crate::text::sanitize(&m.text, true), 80)
                 );
             }
-            if mentions.is_empty() {
+            if rows.is_empty() {
                 println!("No mentions match.");
             }
             Ok(())
@@ -68,13 +94,32 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 ));
             }
             let store = open_store(config).await?;
+            recover_outbox(&store).await?;
             let mention = resolve_mention(&store, &id)?;
-            if mention.status == MentionStatus::Processing {
-                return Err(Failure::new(format!(
-                    "mention {id} has a reply on its way; wait for it to finish"
-                )));
+            let key = mention.key();
+            let now = Utc::now();
+            // A reply still in the outbox is resolved by the new status: "replied" says the
+            // unconfirmed one is on X; any other status says it is not (the entry is cancelled,
+            // its text kept as the draft).
+            if let Some(entry) = store.outbox_current(key)? {
+                let noun = entry.kind.noun();
+                if status == MentionStatus::Replied && entry.state == OutboxState::Unconfirmed {
+                    store.outbox_mark_sent(key, now)?;
+                    println!(
+                        "{} is now replied (the unconfirmed {noun} is recorded as sent; X's id for it is unknown)",
+                        mention.tweet_id
+                    );
+                    return Ok(());
+                }
+                if status != MentionStatus::Error {
+                    store.outbox_cancel(key, now)?;
+                    eprintln!(
+                        "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
+                        entry.state, mention.tweet_id
+                    );
+                }
             }
-            store.set_status(mention.key(), status, Utc::now())?;
+            store.set_status(key, status, now)?;
             store.flush()?;
             println!("{} is now {status}", mention.tweet_id);
             Ok(())
@@ -150,38 +195,137 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
     Ok(())
 }
 
-/// `perch reply ID TEXT` / `perch dm ID TEXT`: through the outbox, from the mention's account.
+/// `perch reply ID TEXT` / `perch dm ID TEXT`: through the durable outbox, from the account the
+/// mention was sent to (there is no way to name another). Exit codes: 0 sent; 1 not sent, or
+/// unconfirmed; 2 the command itself is wrong (bad id, empty or over-long text).
+///
+/// Running the same command again after an unconfirmed send is a retry of that entry: when X
+/// answers that the text is a duplicate, the first attempt did go out, and it is recorded as sent.
 pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> CliResult {
+    let text = read_text(text)?;
+    let problem = match kind {
+        ReplyKind::Public => crate::text::check_post(&text),
+        ReplyKind::Dm => crate::text::check_dm(&text),
+    };
+    if let Some(problem) = problem {
+        return Err(Failure::usage(format!("not sent: {problem}")));
+    }
+    let app = App::open(config).await?;
+    // Entries a killed perch left `sending` must read as unconfirmed before deciding anything.
+    recover_outbox(&app.store).await?;
+    let mention = resolve_mention(&app.store, id)?;
+    let key = mention.key();
+    let command = match app.store.outbox_current(key)? {
+        Some(entry)
+            if entry.state == OutboxState::Unconfirmed
+                && entry.kind == kind
+                && entry.text == text =>
+        {
+            eprintln!(
+                "perch: the last {} to this mention is unconfirmed; sending it again",
+                kind.noun()
+            );
+            OutboxCommand::Retry(key)
+        }
+        _ => OutboxCommand::Send(SendRequest { key, kind, text }),
+    };
+    let (commands, mut events) =
+        outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
+    commands
+        .send(command)
+        .await
+        .map_err(|_| Failure::new("the outbox stopped before it could take the reply"))?;
+    let from = format!("@{}", mention.sent_to.username);
+    let to = mention.sender.handle();
+    let mut cancelled = false;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = tokio::signal::ctrl_c(), if !cancelled => {
+                cancelled = true;
+                eprintln!("perch: cancelling (a request already on its way cannot be called back)");
+                let _ = commands.send(OutboxCommand::Cancel(key)).await;
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            return Err(Failure::new(
+                "the outbox stopped unexpectedly; run `perch mentions list --json` to see the reply's state",
+            ));
+        };
+        if event.key() != key {
+            continue;
+        }
+        match event {
+            OutboxEvent::Sending { .. } => {}
+            OutboxEvent::Waiting { until, .. } => eprintln!(
+                "perch: X rate-limited {from}: {} (Ctrl-C cancels; the draft is kept)",
+                outbox::rate_limited_message(until)
+            ),
+            OutboxEvent::Sent { response, .. } => {
+                let what = match kind {
+                    ReplyKind::Public => "replied",
+                    ReplyKind::Dm => "sent DM",
+                };
+                if response.id.is_empty() {
+                    println!(
+                        "{what} as {from} to {to}: X already had it (the earlier unconfirmed attempt went out); recorded as sent, X's id for it is unknown"
+                    );
+                } else if kind == ReplyKind::Public {
+                    println!(
+                        "{what} as {from} to {to}: https://x.com/{}/status/{}",
+                        mention.sent_to.username, response.id
+                    );
+                } else {
+                    println!("{what} as {from} to {to} (DM event {})", response.id);
+                }
+                return Ok(());
+            }
+            OutboxEvent::Failed { message, .. } | OutboxEvent::Refused { message, .. } => {
+                return Err(Failure::new(message));
+            }
+            OutboxEvent::Unconfirmed { message, .. } => {
+                let again = match kind {
+                    ReplyKind::Public => {
+                        "run this same command again (if X already has it, it is recorded as sent)"
+                    }
+                    ReplyKind::Dm => {
+                        "run this same command again (X cannot tell a repeated DM from a new one: check the conversation first)"
+                    }
+                };
+                return Err(Failure::new(format!(
+                    "{message}\nCheck on X: {url}\nIf it is there: perch mentions set-status {id} replied\nIf it is not: {again}, or perch mentions set-status {id} pending",
+                    url = mention.url(),
+                )));
+            }
+            OutboxEvent::Cancelled { .. } => {
+                return Err(Failure::new(format!(
+                    "cancelled: the {} was not sent; the mention is pending again",
+                    kind.noun()
+                )));
+            }
+        }
+    }
+}
+
+/// TEXT as given, or standard input for `-` (one trailing line break dropped).
+fn read_text(text: &str) -> Result<String, Failure> {
     let text = if text == "-" {
         let mut buf = String::new();
-        std::io::stdin().read_to_string(&mut buf)?;
-        buf.trim_end_matches('\n').to_string()
+        std::io::stdin()
+            .read_to_string(&mut buf)
+            .map_err(|e| Failure::new(format!("cannot read the text from standard input: {e}")))?;
+        let trimmed = buf.strip_suffix('\n').unwrap_or(&buf);
+        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
     } else {
         text.to_string()
     };
-    let app = App::open(config).await?;
-    let mention = resolve_mention(&app.store, id)?;
-    let request = SendRequest {
-        key: mention.key(),
-        kind,
-        text,
-    };
-    match outbox::send(&app.store, &app.client, &app.tokens, &request, |_| {}).await {
-        OutboxEvent::Sent { response, .. } => {
-            println!(
-                "{} as @{} (id {})",
-                match kind {
-                    ReplyKind::Public => "replied",
-                    ReplyKind::Dm => "sent DM",
-                },
-                mention.sent_to.username,
-                response.id
-            );
-            Ok(())
-        }
-        OutboxEvent::Failed { message, .. } => Err(Failure::new(message)),
-        OutboxEvent::Sending { .. } => Err(Failure::new("send did not finish")),
+    if text.trim().is_empty() {
+        return Err(Failure::usage(
+            "not sent: the text is empty (give it as an argument, or `-` to read standard input)",
+        ));
     }
+    Ok(text)
 }
 
 /// Finds a mention by post id (`1234`, or `@handle:1234` when the post mentions several tracked
@@ -241,6 +385,30 @@ pub(crate) fn resolve_mention(store: &Store, id: &str) -> Result<Mention, Failur
     Err(Failure::usage(format!(
         "{id:?} is not a mention id: use the post id (e.g. 1578516295611748353), @handle:postid, or the uuid"
     )))
+}
+
+/// Entries a killed perch left `sending` become unconfirmed (this process holds the store).
+async fn recover_outbox(store: &Store) -> Result<(), Failure> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || outbox::recover(&store))
+        .await
+        .map_err(|e| Failure::new(format!("store task failed: {e}")))??;
+    Ok(())
+}
+
+/// An outbox entry for `--json` (ids as strings, as everywhere in perch's JSON).
+fn entry_json(e: &OutboxEntry) -> serde_json::Value {
+    json!({
+        "seq": e.seq.to_string(),
+        "kind": e.kind,
+        "state": e.state,
+        "text": e.text,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "response_id": e.response_id,
+        "not_before": e.not_before,
+        "updated_at": e.updated_at,
+    })
 }
 
 fn search_all(

@@ -449,6 +449,11 @@ mod tests {
         );
         assert!(any(&|t| t.contains('\u{1b}')), "terminal escapes");
         assert!(
+            any(&|t| crate::text::weighted_length(t) >= 230),
+            "near-limit posts"
+        );
+        assert!(any(&|t| t.chars().count() <= 16), "tiny posts");
+        assert!(
             posts.iter().any(|p| !p.referenced.is_empty()),
             "replies or quotes"
         );

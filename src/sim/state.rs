@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -18,8 +18,6 @@ use super::{CreatedPost, RequestLogEntry, SentDm, SimConfig};
 
 /// Twitter's snowflake epoch (2010-11-04T01:42:54.657Z), CONTRACT.md §9.
 pub(crate) const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
-/// The worker id the simulator stamps into its snowflakes (bits 12-21).
-const SNOWFLAKE_WORKER: u64 = 0x2A;
 /// How many request-log entries are kept (oldest dropped first), so a soak cannot grow it forever.
 const REQUEST_LOG_CAP: usize = 200_000;
 
@@ -195,14 +193,14 @@ impl World {
             self.sequence = 0;
             self.last_ms = ms;
         }
+        // X's ids come from many workers (bits 12-21); varying them keeps the low digits realistic.
+        let worker: u64 = self.rng.random_range(0..1024);
         loop {
             if self.sequence > 0xFFF {
                 ms += 1;
                 self.sequence = 0;
             }
-            let id = (((ms - SNOWFLAKE_EPOCH_MS) as u64) << 22)
-                | (SNOWFLAKE_WORKER << 12)
-                | self.sequence;
+            let id = (((ms - SNOWFLAKE_EPOCH_MS) as u64) << 22) | (worker << 12) | self.sequence;
             if self.used_ids.insert(id) {
                 return id;
             }

@@ -6,14 +6,17 @@
 //!
 //! Concurrency: sled locks its directory, so one process holds a store, and within it every
 //! `Store` clone shares one database. Writers that read-modify-write (counters, duplicate checks)
-//! hold `write_lock` from their reads to their `apply_batch`; readers never take it.
+//! hold `writer` from their reads to their `apply_batch`; readers never take it. Because this
+//! process is the store's only writer, the writer also keeps the counter values it last committed
+//! in memory, and a page commit need not read its counters back from sled.
 
 mod codec;
 mod feed;
 pub mod keys;
+mod outbox;
 mod perms;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +30,7 @@ use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
+pub use outbox::{OutboxEntry, OutboxState};
 
 /// The store format this perch reads and writes (kept in the store's meta key).
 pub const STORE_FORMAT: u8 = 1;
@@ -172,8 +176,20 @@ pub struct SearchPage {
 pub struct Store {
     dir: PathBuf,
     tree: sled::Db,
-    write_lock: Arc<Mutex<()>>,
+    writer: Arc<Mutex<WriterState>>,
 }
+
+/// What only writers touch, behind the write lock.
+#[derive(Default)]
+struct WriterState {
+    /// Counter values as last committed (read from sled on first use).
+    counters: HashMap<Vec<u8>, u64>,
+}
+
+/// Counter values a batch being built will write; they join `WriterState::counters` only once
+/// the batch is applied.
+#[derive(Default)]
+struct CounterUpdates(HashMap<Vec<u8>, u64>);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,7 +254,7 @@ impl Store {
         let store = Store {
             dir: dir.to_path_buf(),
             tree: db,
-            write_lock: Arc::new(Mutex::new(())),
+            writer: Arc::new(Mutex::new(WriterState::default())),
         };
         store.check_format(had_data)?;
         if let Err(e) = perms::secure_tree(dir) {
@@ -304,10 +320,10 @@ impl Store {
         sled_error(&self.dir, e)
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        // The guarded data is `()`: a panic elsewhere while holding it leaves nothing half-done
-        // in memory (sled batches are atomic), so a poisoned lock is safe to take over.
-        self.write_lock
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        // The counter cache only ever receives values after their batch was applied, so a panic
+        // elsewhere while holding the lock cannot leave it wrong: a poisoned lock is safe to take.
+        self.writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -408,7 +424,7 @@ impl Store {
         if delete_mentions {
             while self.delete_mention_chunk(id)? > 0 {}
         }
-        let _guard = self.lock();
+        let mut writer = self.lock();
         let mut batch = Batch::default();
         if let Some(account) = self.account(id)? {
             let id_key = keys::twitter_id_key(&account.twitter_id);
@@ -438,13 +454,17 @@ impl Store {
                 batch.remove(key);
             }
         }
-        self.apply(batch)
+        self.apply(batch)?;
+        // Its counters may have been removed: forget every remembered value (this is rare).
+        writer.counters.clear();
+        Ok(())
     }
 
     /// Deletes up to `DELETE_CHUNK` mentions of `id` with their index entries and counter
     /// amounts, in one batch. Returns how many it deleted.
     fn delete_mention_chunk(&self, id: AccountId) -> Result<usize> {
-        let _guard = self.lock();
+        let mut writer = self.lock();
+        let mut updates = CounterUpdates::default();
         let mut batch = Batch::default();
         let mut by_status = [0u64; 5];
         let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
@@ -484,14 +504,32 @@ impl Store {
         for status in MentionStatus::ALL {
             let n = by_status[status.code() as usize];
             if n > 0 {
-                self.add_to_counter(&mut batch, &keys::status_count_key(id, status), -(n as i64))?;
-                self.add_to_counter(&mut batch, &keys::global_count_key(status), -(n as i64))?;
+                self.add_to_counter(
+                    &writer,
+                    &mut updates,
+                    &mut batch,
+                    &keys::status_count_key(id, status),
+                    -(n as i64),
+                )?;
+                self.add_to_counter(
+                    &writer,
+                    &mut updates,
+                    &mut batch,
+                    &keys::global_count_key(status),
+                    -(n as i64),
+                )?;
             }
         }
         for (day, n) in by_day {
-            self.add_to_counter(&mut batch, &keys::day_count_key(id, day), -(n as i64))?;
+            self.add_to_counter(
+                &writer,
+                &mut updates,
+                &mut batch,
+                &keys::day_count_key(id, day),
+                -(n as i64),
+            )?;
         }
-        self.apply(batch)?;
+        self.apply_counted(&mut writer, batch, updates)?;
         Ok(deleted)
     }
 
@@ -539,20 +577,25 @@ impl Store {
                 m.tweet_id, m.sent_to.account_id
             )));
         }
-        let _guard = self.lock();
+        let mut writer = self.lock();
+        let mut updates = CounterUpdates::default();
         let mut batch = Batch::default();
         let mut result = PageCommit::default();
         let mut seen = HashSet::with_capacity(mentions.len());
         let mut by_status = [0u64; 5];
         let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
         let mut earliest: Option<DateTime<Utc>> = None;
+        let tweets: Vec<u64> = mentions
+            .iter()
+            .filter_map(|m| m.tweet_id.parse::<u64>().ok())
+            .collect();
+        let stored = self.stored_among(account, &tweets)?;
         for m in mentions {
             let Ok(tweet) = m.tweet_id.parse::<u64>() else {
                 tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a non-numeric tweet id skipped");
                 continue;
             };
-            let key = keys::mention_key(account, tweet);
-            if !seen.insert(tweet) || self.tree.contains_key(key).map_err(|e| self.err(e))? {
+            if !seen.insert(tweet) || stored.contains(&tweet) {
                 result.duplicates += 1;
                 continue;
             }
@@ -567,12 +610,30 @@ impl Store {
         for status in MentionStatus::ALL {
             let n = by_status[status.code() as usize] as i64;
             if n > 0 {
-                self.add_to_counter(&mut batch, &keys::status_count_key(account, status), n)?;
-                self.add_to_counter(&mut batch, &keys::global_count_key(status), n)?;
+                self.add_to_counter(
+                    &writer,
+                    &mut updates,
+                    &mut batch,
+                    &keys::status_count_key(account, status),
+                    n,
+                )?;
+                self.add_to_counter(
+                    &writer,
+                    &mut updates,
+                    &mut batch,
+                    &keys::global_count_key(status),
+                    n,
+                )?;
             }
         }
         for (day, n) in by_day {
-            self.add_to_counter(&mut batch, &keys::day_count_key(account, day), n as i64)?;
+            self.add_to_counter(
+                &writer,
+                &mut updates,
+                &mut batch,
+                &keys::day_count_key(account, day),
+                n as i64,
+            )?;
         }
         if let Some(t) = earliest {
             let key = keys::account_key(keys::FIRST_SEEN, account);
@@ -588,18 +649,74 @@ impl Store {
                 &cursor.to_be_bytes(),
             );
         }
-        self.apply(batch)?;
+        self.apply_counted(&mut writer, batch, updates)?;
         Ok(result)
     }
 
-    /// Adds `delta` to the counter at `key` (read now, written with `batch`). Counters never go
-    /// below zero: a negative result means they were already wrong, and zero is the best repair.
-    fn add_to_counter(&self, batch: &mut Batch, key: &[u8], delta: i64) -> Result<()> {
-        let old = self
-            .get_u64(key, || format!("counter {key:?}"))?
-            .unwrap_or(0);
+    /// Which of `tweets` (of one account) are already stored. A new page is usually newer than
+    /// everything stored, so one range read over the page's span (empty in that case) replaces a
+    /// lookup per mention; when the span holds many stored mentions (a backfill interleaving
+    /// with them), it falls back to one lookup per mention so the cost stays bounded by the page.
+    fn stored_among(&self, account: AccountId, tweets: &[u64]) -> Result<HashSet<u64>> {
+        let mut stored = HashSet::new();
+        let (Some(&lo), Some(&hi)) = (tweets.iter().min(), tweets.iter().max()) else {
+            return Ok(stored);
+        };
+        let wanted: HashSet<u64> = tweets.iter().copied().collect();
+        let budget = 2 * tweets.len();
+        let range = keys::mention_key(account, lo)..=keys::mention_key(account, hi);
+        for (examined, entry) in self.tree.range(range).enumerate() {
+            if examined >= budget {
+                stored.clear();
+                for &t in &wanted {
+                    let key = keys::mention_key(account, t);
+                    if self.tree.contains_key(key).map_err(|e| self.err(e))? {
+                        stored.insert(t);
+                    }
+                }
+                return Ok(stored);
+            }
+            let (key, _) = entry.map_err(|e| self.err(e))?;
+            if let Some(t) = keys::trailing_tweet(&key)
+                && wanted.contains(&t)
+            {
+                stored.insert(t);
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Adds `delta` to the counter at `key` (written with `batch`). Counters never go below zero:
+    /// a negative result means they were already wrong, and zero is the best repair.
+    fn add_to_counter(
+        &self,
+        writer: &WriterState,
+        updates: &mut CounterUpdates,
+        batch: &mut Batch,
+        key: &[u8],
+        delta: i64,
+    ) -> Result<()> {
+        let old = match updates.0.get(key).or_else(|| writer.counters.get(key)) {
+            Some(v) => *v,
+            None => self
+                .get_u64(key, || format!("counter {key:?}"))?
+                .unwrap_or(0),
+        };
         let new = (old as i64).saturating_add(delta).max(0) as u64;
         batch.insert(key, &new.to_be_bytes());
+        updates.0.insert(key.to_vec(), new);
+        Ok(())
+    }
+
+    /// Applies a batch that carries counter `updates`, then remembers their values.
+    fn apply_counted(
+        &self,
+        writer: &mut WriterState,
+        batch: Batch,
+        updates: CounterUpdates,
+    ) -> Result<()> {
+        self.apply(batch)?;
+        writer.counters.extend(updates.0);
         Ok(())
     }
 
@@ -620,28 +737,69 @@ impl Store {
                 mention.tweet_id
             )));
         }
-        let _guard = self.lock();
+        let mut writer = self.lock();
+        let mut updates = CounterUpdates::default();
         let Some(old) = self.mention(key)? else {
             return Ok(None);
         };
-        let (a, t) = (key.account_id, key.tweet_id);
         let mut batch = Batch::default();
+        self.stage_mention_update(&writer, &mut updates, &mut batch, &old, mention)?;
+        self.apply_counted(&mut writer, batch, updates)?;
+        Ok(Some(old))
+    }
+
+    /// Adds to `batch` the writes that replace `old` with `mention` (same key): the record, and
+    /// the index entries and counters that move with its status and day. The caller holds
+    /// `write_lock` from reading `old` until the batch is applied.
+    fn stage_mention_update(
+        &self,
+        writer: &WriterState,
+        updates: &mut CounterUpdates,
+        batch: &mut Batch,
+        old: &Mention,
+        mention: &Mention,
+    ) -> Result<()> {
+        let key = mention.key();
+        let (a, t) = (key.account_id, key.tweet_id);
         batch.insert(&keys::mention_key(a, t), codec::encode(mention, "mention")?);
         if old.status != mention.status {
             batch.remove(&keys::status_index_key(a, old.status, t));
             batch.insert(&keys::status_index_key(a, mention.status, t), &[]);
-            self.add_to_counter(&mut batch, &keys::status_count_key(a, old.status), -1)?;
-            self.add_to_counter(&mut batch, &keys::status_count_key(a, mention.status), 1)?;
-            self.add_to_counter(&mut batch, &keys::global_count_key(old.status), -1)?;
-            self.add_to_counter(&mut batch, &keys::global_count_key(mention.status), 1)?;
+            self.add_to_counter(
+                writer,
+                updates,
+                batch,
+                &keys::status_count_key(a, old.status),
+                -1,
+            )?;
+            self.add_to_counter(
+                writer,
+                updates,
+                batch,
+                &keys::status_count_key(a, mention.status),
+                1,
+            )?;
+            self.add_to_counter(
+                writer,
+                updates,
+                batch,
+                &keys::global_count_key(old.status),
+                -1,
+            )?;
+            self.add_to_counter(
+                writer,
+                updates,
+                batch,
+                &keys::global_count_key(mention.status),
+                1,
+            )?;
         }
         let (old_day, new_day) = (keys::day_of(old.timestamp), keys::day_of(mention.timestamp));
         if old_day != new_day {
-            self.add_to_counter(&mut batch, &keys::day_count_key(a, old_day), -1)?;
-            self.add_to_counter(&mut batch, &keys::day_count_key(a, new_day), 1)?;
+            self.add_to_counter(writer, updates, batch, &keys::day_count_key(a, old_day), -1)?;
+            self.add_to_counter(writer, updates, batch, &keys::day_count_key(a, new_day), 1)?;
         }
-        self.apply(batch)?;
-        Ok(Some(old))
+        Ok(())
     }
 
     /// Sets a mention's status (and `updated_at`), returning the updated mention, or `None` when

@@ -4,11 +4,14 @@
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::app::accounts::{is_polled, next_poll_label};
 use crate::app::time::relative_time;
-use crate::app::{AppState, Pane};
+use crate::app::{AccountRow, AppState, Pane};
+use crate::domain::SyncStatus;
 use crate::text;
 use crate::ui::{Theme, pane_block, spinner};
 
@@ -30,13 +33,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         let a = &row.account;
         let icon = if row.syncing { spinner(now) } else { "●" };
         let handle = format!("@{}", text::sanitize(&a.twitter_username, true));
-        let first = count_line(
-            &handle,
-            row.pending,
-            width,
-            theme.account(state.account_colour_index(a.id)),
-            icon,
-        );
+        // An account that needs a new login stands out in its status's colour, not its own.
+        let handle_style = if a.sync_status == SyncStatus::TokenExpired {
+            theme
+                .sync_status(a.sync_status)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            theme.account(state.account_colour_index(a.id))
+        };
+        let first = count_line(&handle, row.pending, width, handle_style, icon);
         let synced = match a.last_synced_at {
             Some(t) => relative_time(t, now),
             None => "never synced".to_string(),
@@ -55,18 +60,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
                 theme.dim,
             ),
         ]);
-        rows.push((vec![first, second], state.account_selected == i + 1));
+        let mut row_lines = vec![first, second];
+        if let Some(third) = schedule_line(state, row, width, theme, now) {
+            row_lines.push(third);
+        }
+        rows.push((row_lines, state.account_selected == i + 1));
     }
 
     // Scroll so the selected row is on screen (accounts are few; this rarely matters).
     let height = usize::from(inner.height);
     let mut start = 0;
-    let lines_before: usize = rows[..state.account_selected.min(rows.len())]
-        .iter()
-        .map(|(l, _)| l.len())
-        .sum();
-    if lines_before + 2 > height {
-        start = lines_before + 2 - height;
+    let selected = state.account_selected.min(rows.len().saturating_sub(1));
+    let lines_before: usize = rows[..selected].iter().map(|(l, _)| l.len()).sum();
+    let selected_lines = rows.get(selected).map_or(1, |(l, _)| l.len());
+    if lines_before + selected_lines > height {
+        start = lines_before + selected_lines - height;
     }
     let mut lines = Vec::new();
     for (row_lines, selected) in rows {
@@ -110,4 +118,45 @@ fn count_line(
             ratatui::style::Style::new().fg(ratatui::style::Color::Yellow),
         ),
     ])
+}
+
+/// The third line of an account row: when it is polled next and its remaining budget, once the
+/// engine has said; for an account that needs a new login, the key that fixes it.
+fn schedule_line(
+    state: &AppState,
+    row: &AccountRow,
+    width: usize,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Option<Line<'static>> {
+    let a = &row.account;
+    if a.sync_status == SyncStatus::TokenExpired {
+        return Some(Line::styled(
+            text::truncate_to_width("  R reauthorizes", width),
+            theme.sync_status(a.sync_status),
+        ));
+    }
+    if !is_polled(a.sync_status, a.is_active) {
+        return None;
+    }
+    let live = state.accounts_ui.live(a.id)?;
+    let next = live.next_poll_at.map(|at| next_poll_label(at, now));
+    let budget = live.budget.map(|b| format!("{}/{}", b.remaining, b.limit));
+    // The longest wording that fits the pane.
+    let candidates: Vec<String> = match (&next, &budget) {
+        (Some(n), Some(b)) => vec![
+            format!("  next poll {n} · {b} left"),
+            format!("  next {n} · {b}"),
+            format!("  {n} · {b}"),
+        ],
+        (Some(n), None) => vec![format!("  next poll {n}"), format!("  next {n}")],
+        (None, Some(b)) => vec![format!("  budget {b} left"), format!("  budget {b}")],
+        (None, None) => return None,
+    };
+    let text_line = candidates
+        .iter()
+        .find(|c| text::width(c) <= width)
+        .cloned()
+        .unwrap_or_else(|| text::truncate_to_width(&candidates[candidates.len() - 1], width));
+    Some(Line::styled(text_line, theme.dim))
 }

@@ -107,13 +107,15 @@ fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -
             out.extend(response_lines(label, r, theme, now));
         }
     }
-    if let Some(e) = &m.error_message {
+    let outbox = crate::ui::outbox::detail_lines(state, m, theme);
+    if let Some(e) = m.error_message.as_ref().filter(|_| outbox.is_empty()) {
         out.push(Line::default());
         out.push(Line::from(vec![
             Span::styled("error ", theme.error),
             Span::raw(clean(e)),
         ]));
     }
+    out.extend(outbox);
     out
 }
 
@@ -125,9 +127,9 @@ fn response_lines<'a>(
 ) -> Vec<Line<'a>> {
     let mut out = vec![Line::styled(
         format!(
-            "{label} {} (id {})",
+            "{label} {} ({})",
             relative_time(r.sent_at, now),
-            text::sanitize(&r.id, true)
+            text::sanitize(&crate::outbox::response_id_label(r), true)
         ),
         theme.info,
     )];

@@ -146,7 +146,7 @@ fn row<'a>(
     } else {
         " ".repeat(cols.sender - handle_w)
     };
-    let status = state.shown_status(m.key(), m.status);
+    let (status, status_style) = crate::ui::outbox::feed_status(state, m, theme);
     Line::from(vec![
         Span::styled(if selected { "›" } else { " " }, theme.key),
         Span::styled(
@@ -166,10 +166,7 @@ fn row<'a>(
             cols.text,
         )),
         Span::raw(" "),
-        Span::styled(
-            text::fit_width(status.as_str(), cols.status),
-            theme.mention_status(status),
-        ),
+        Span::styled(text::fit_width(status, cols.status), status_style),
     ])
 }
 

@@ -1,11 +1,17 @@
 //! Drawing. `draw` reads `AppState` and never changes it; each pane or overlay has its own file.
 //! Everything that came from X goes through `text::sanitize` before it reaches a cell.
 
+mod account_detail;
+mod account_overlay;
 mod accounts;
+mod add_account;
 mod composer;
+mod confirm_remove;
 mod detail;
 mod feed;
 mod help;
+mod outbox;
+mod stats;
 mod status_bar;
 pub mod theme;
 
@@ -39,6 +45,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
         Mode::Normal => {}
         Mode::Help => help::draw(frame, frame.area(), theme),
         Mode::Compose(c) => composer::draw(frame, frame.area(), state, c, theme),
+        Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }
 }
 

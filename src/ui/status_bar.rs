@@ -63,6 +63,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
                 style,
             ))
         }
+        None if matches!(state.mode, Mode::Normal) && token_expired(state).is_some() => {
+            // The first line may be too narrow for the remedy; this line always has room.
+            let row = token_expired(state).map(|r| &r.account);
+            let handle = row
+                .map(|a| text::sanitize(&a.twitter_username, true))
+                .unwrap_or_default();
+            Line::from(Span::styled(
+                text::truncate_to_width(
+                    &format!(" @{handle}: token expired — press R to reauthorize"),
+                    width,
+                ),
+                theme.sync_status(SyncStatus::TokenExpired),
+            ))
+        }
         None => {
             let hints = match state.mode {
                 Mode::Compose(_) => COMPOSER_HINTS,
@@ -77,6 +91,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 /// The spinner while a poll runs; otherwise the first account that needs attention; otherwise
 /// a quiet "synced".
 fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Span<'a>> {
+    // An account that needs a new login comes first: nothing else fixes it.
+    if let Some(row) = token_expired(state) {
+        let a = &row.account;
+        return vec![Span::styled(
+            format!(
+                "@{}: token expired",
+                text::sanitize(&a.twitter_username, true)
+            ),
+            theme.sync_status(a.sync_status),
+        )];
+    }
     let syncing = state.syncing_handles();
     if !syncing.is_empty() {
         let who = text::sanitize(&syncing.join(" "), true);
@@ -94,9 +119,7 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
     if let Some(row) = troubled {
         let a = &row.account;
         let what = match a.sync_status {
-            SyncStatus::TokenExpired => {
-                "token expired: run `perch login` to reauthorize".to_string()
-            }
+            SyncStatus::TokenExpired => "token expired — press R to reauthorize".to_string(),
             SyncStatus::RateLimited => "rate limited: polling resumes after the reset".to_string(),
             _ => a
                 .error_message
@@ -125,4 +148,11 @@ fn hint_line<'a>(hints: &[(&'a str, &'a str)], theme: &Theme) -> Line<'a> {
         spans.push(Span::styled(format!(" {what}  "), theme.dim));
     }
     Line::from(spans)
+}
+
+fn token_expired(state: &AppState) -> Option<&crate::app::AccountRow> {
+    state
+        .accounts
+        .iter()
+        .find(|a| a.account.sync_status == SyncStatus::TokenExpired)
 }

@@ -1,0 +1,323 @@
+//! The outbox worker: the one task that sends. It repairs what a previous process left, then
+//! takes commands while at most one request is out, and keeps rate-limited entries waiting (each
+//! until its own reset) without holding up the others.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::attempt::{self, Outcome};
+use super::{OutboxCommand, OutboxEvent, ReplyKind, SendRequest, blocking};
+use crate::auth::TokenManager;
+use crate::domain::{Mention, MentionKey, MentionStatus};
+use crate::store::{OutboxEntry, OutboxState, Store};
+use crate::x::XClient;
+
+/// An entry the worker will send: as soon as it can, or not before a rate limit's reset.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    key: MentionKey,
+    seq: u64,
+    kind: ReplyKind,
+    not_before: Option<DateTime<Utc>>,
+}
+
+type InFlight = Option<(Job, JoinHandle<Outcome>)>;
+
+pub(super) struct Worker {
+    store: Store,
+    client: XClient,
+    tokens: TokenManager,
+    events: mpsc::Sender<OutboxEvent>,
+    /// In the order they were asked for.
+    queue: VecDeque<Job>,
+}
+
+impl Worker {
+    pub(super) fn new(
+        store: Store,
+        client: XClient,
+        tokens: TokenManager,
+        events: mpsc::Sender<OutboxEvent>,
+    ) -> Worker {
+        Worker {
+            store,
+            client,
+            tokens,
+            events,
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<OutboxCommand>) {
+        self.recover().await;
+        let mut in_flight: InFlight = None;
+        loop {
+            if in_flight.is_none()
+                && let Some(job) = self.take_ready(Utc::now())
+            {
+                in_flight = Some((job, self.start(job)));
+            }
+            let wake = match in_flight {
+                None => self.next_wake(),
+                Some(_) => None,
+            };
+            let busy_key = in_flight.as_ref().map(|(job, _)| job.key);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command, busy_key).await,
+                    None => {
+                        // Nobody is listening any more. A request already out still records its
+                        // outcome (it runs in its own task); nothing new is started.
+                        return;
+                    }
+                },
+                (job, outcome) = join(&mut in_flight) => {
+                    in_flight = None;
+                    self.finish(job, outcome).await;
+                }
+                _ = sleep_until(wake), if wake.is_some() => {}
+            }
+        }
+    }
+
+    async fn emit(&self, event: OutboxEvent) {
+        // A closed channel means the UI or CLI is gone; the store already holds the outcome.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Entries a previous process left `sending` become `unconfirmed`; `queued`/`waiting` ones
+    /// become `failed` (they never left). Each change is reported.
+    async fn recover(&self) {
+        let recovered = blocking(&self.store, super::recover).await;
+        match recovered {
+            Ok(entries) => {
+                for e in entries {
+                    let message = e.last_error.clone().unwrap_or_default();
+                    let event = match e.state {
+                        OutboxState::Unconfirmed => OutboxEvent::Unconfirmed {
+                            key: e.key,
+                            kind: e.kind,
+                            message,
+                        },
+                        _ => OutboxEvent::Failed {
+                            key: e.key,
+                            kind: e.kind,
+                            message,
+                        },
+                    };
+                    tracing::warn!(tweet_id = e.key.tweet_id, state = %e.state, "outbox entry left by a previous run");
+                    self.emit(event).await;
+                }
+            }
+            Err(e) => tracing::error!("could not check the outbox for interrupted sends: {e}"),
+        }
+    }
+
+    /// The first job that may go now (waiting ones keep their place until their reset).
+    fn take_ready(&mut self, now: DateTime<Utc>) -> Option<Job> {
+        let i = self
+            .queue
+            .iter()
+            .position(|j| j.not_before.is_none_or(|t| t <= now))?;
+        self.queue.remove(i)
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.queue.iter().filter_map(|j| j.not_before).min()
+    }
+
+    fn start(&self, job: Job) -> JoinHandle<Outcome> {
+        let (store, client, tokens, events) = (
+            self.store.clone(),
+            self.client.clone(),
+            self.tokens.clone(),
+            self.events.clone(),
+        );
+        tokio::spawn(async move {
+            attempt::attempt(&store, &client, &tokens, job.key, job.seq, &events).await
+        })
+    }
+
+    async fn finish(&mut self, job: Job, outcome: Result<Outcome, tokio::task::JoinError>) {
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The attempt task panicked: its request may have left. Never send it again by
+                // itself; let the user check (as after a crash).
+                tracing::error!("an outbox send task ended abnormally: {e}");
+                let (key, seq) = (job.key, job.seq);
+                let now = Utc::now();
+                let message = super::STOPPED_WHILE_SENDING;
+                if let Err(e) = blocking(&self.store, move |s| {
+                    s.outbox_unconfirmed(key, seq, message, now)
+                })
+                .await
+                {
+                    tracing::error!("could not record the interrupted send: {e}");
+                }
+                Outcome::Done(OutboxEvent::Unconfirmed {
+                    key,
+                    kind: job.kind,
+                    message: message.to_string(),
+                })
+            }
+        };
+        match outcome {
+            Outcome::Done(event) => self.emit(event).await,
+            Outcome::Wait { until, event } => {
+                self.queue.push_back(Job {
+                    not_before: Some(until),
+                    ..job
+                });
+                self.emit(event).await;
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: OutboxCommand, busy_key: Option<MentionKey>) {
+        let key = command.key();
+        let refused = |message: &str| OutboxEvent::Refused {
+            key,
+            message: message.to_string(),
+        };
+        if busy_key == Some(key) && !matches!(command, OutboxCommand::Send(_)) {
+            let event = refused("it is being sent right now; it cannot be called back");
+            return self.emit(event).await;
+        }
+        let now = Utc::now();
+        let event = match command {
+            OutboxCommand::Send(request) => match self.enqueue(request).await {
+                Ok(job) => {
+                    self.queue.push_back(job);
+                    return;
+                }
+                Err(message) => refused(&message),
+            },
+            OutboxCommand::Retry(key) => {
+                match blocking(&self.store, move |s| s.outbox_retry(key, now)).await {
+                    Ok(entry) => {
+                        self.queue.retain(|j| j.key != key);
+                        self.queue.push_back(Job {
+                            key,
+                            seq: entry.seq,
+                            kind: entry.kind,
+                            not_before: None,
+                        });
+                        return;
+                    }
+                    Err(e) => refused(&format!("nothing to send again: {e}")),
+                }
+            }
+            OutboxCommand::MarkSent(key) => {
+                match blocking(&self.store, move |s| s.outbox_mark_sent(key, now)).await {
+                    Ok((entry, response)) => OutboxEvent::Sent {
+                        key,
+                        kind: entry.kind,
+                        response,
+                    },
+                    Err(e) => refused(&format!("nothing to mark as sent: {e}")),
+                }
+            }
+            OutboxCommand::Cancel(key) => {
+                match blocking(&self.store, move |s| s.outbox_cancel(key, now)).await {
+                    Ok(entry) => {
+                        self.queue.retain(|j| j.key != key);
+                        OutboxEvent::Cancelled {
+                            key,
+                            kind: entry.kind,
+                        }
+                    }
+                    Err(e) => refused(&format!("nothing to cancel: {e}")),
+                }
+            }
+        };
+        self.emit(event).await;
+    }
+
+    /// Records a new send, unless it must not be sent at all (then nothing changes).
+    async fn enqueue(&self, request: SendRequest) -> Result<Job, String> {
+        let key = request.key;
+        let (mention, current) = blocking(&self.store, move |s| {
+            Ok((s.mention(key)?, s.outbox_current(key)?))
+        })
+        .await?;
+        let Some(mention) = mention else {
+            return Err("not sent: that mention is no longer in the store".into());
+        };
+        if let Some(reason) = refusal(&mention, current.as_ref(), &request) {
+            return Err(reason);
+        }
+        let now = Utc::now();
+        let entry = blocking(&self.store, move |s| {
+            s.outbox_enqueue(key, request.kind, &request.text, now)
+        })
+        .await?;
+        Ok(Job {
+            key,
+            seq: entry.seq,
+            kind: entry.kind,
+            not_before: None,
+        })
+    }
+}
+
+/// Why this request must not be sent at all (nothing is changed), or `None`.
+pub(super) fn refusal(
+    mention: &Mention,
+    current: Option<&OutboxEntry>,
+    request: &SendRequest,
+) -> Option<String> {
+    let problem = match request.kind {
+        ReplyKind::Public => crate::text::check_post(&request.text),
+        ReplyKind::Dm => crate::text::check_dm(&request.text),
+    };
+    if let Some(problem) = problem {
+        return Some(format!("not sent: {problem}"));
+    }
+    match current.map(|e| e.state) {
+        Some(OutboxState::Unconfirmed) => {
+            return Some(format!(
+                "not sent: the last {} to this mention is unconfirmed. Check on X first, then mark it sent, send it again, or put the mention back to pending",
+                current.map_or("reply", |e| e.kind.noun())
+            ));
+        }
+        Some(state) if state.blocks_new_send() => {
+            return Some("not sent: a reply to this mention is already on its way".into());
+        }
+        _ => {}
+    }
+    if mention.status == MentionStatus::Processing {
+        return Some("not sent: a reply to this mention is already on its way".into());
+    }
+    match request.kind {
+        ReplyKind::Public if mention.public_response.is_some() => {
+            Some("not sent: this mention already has a public reply from perch".into())
+        }
+        ReplyKind::Dm if mention.dm_response.is_some() => {
+            Some("not sent: perch already sent a DM for this mention".into())
+        }
+        ReplyKind::Dm if mention.sender.twitter_id.is_none() => {
+            Some("not sent: X did not say who wrote this post, so there is no one to DM".into())
+        }
+        _ => None,
+    }
+}
+
+/// Waits for the request in flight; never completes when there is none.
+async fn join(slot: &mut InFlight) -> (Job, Result<Outcome, tokio::task::JoinError>) {
+    match slot {
+        Some((job, handle)) => (*job, handle.await),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(wake: Option<DateTime<Utc>>) {
+    let Some(at) = wake else {
+        return std::future::pending().await;
+    };
+    let wait = (at - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+}

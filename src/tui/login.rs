@@ -1,0 +1,249 @@
+//! The event loop's side of account management: running the add-account / reauthorize login as
+//! a task (loopback listener and paste field at once), and handing added or removed accounts to
+//! the sync engine. The task reports back through `Action::Login`, so the dialog stays a plain
+//! state machine in `app::accounts`.
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::app::Action;
+use crate::app::accounts::{
+    AccountEffect, LoginEvent, LoginFailure, LoginFailureKind, LoginPurpose, LoginSuccess,
+};
+use crate::auth::{self, AuthError, CallbackListener, OAuthSettings};
+use crate::config::Config;
+use crate::store::Store;
+use crate::sync::Command;
+use crate::x::XClient;
+
+/// Opens the authorization URL somewhere a person can approve it (the real one starts a browser).
+pub type Opener = Box<dyn FnOnce(&str) + Send>;
+
+/// Carries out `Effect::Account`. Holds the one login that may run at a time.
+pub struct AccountOps {
+    store: Store,
+    config: Config,
+    reports: mpsc::Sender<Action>,
+    login: Option<LoginTask>,
+}
+
+impl AccountOps {
+    pub fn new(store: Store, config: Config, reports: mpsc::Sender<Action>) -> AccountOps {
+        AccountOps {
+            store,
+            config,
+            reports,
+            login: None,
+        }
+    }
+
+    /// Runs one account effect; returns an action to feed back when it has something to say.
+    pub fn run(&mut self, effect: AccountEffect, sync: &mpsc::Sender<Command>) -> Option<Action> {
+        match effect {
+            AccountEffect::StartLogin { login_id, purpose } => {
+                // A new login replaces any other (its listener would hold the same port).
+                self.login = None;
+                self.login = Some(LoginTask::spawn(
+                    login_id,
+                    purpose,
+                    self.store.clone(),
+                    self.config.clone(),
+                    Box::new(open_browser),
+                    self.reports.clone(),
+                ));
+                None
+            }
+            AccountEffect::PasteLogin { login_id, input } => match &self.login {
+                Some(task) if task.id == login_id && task.paste(input) => None,
+                _ => Some(Action::Login(LoginEvent::Finished {
+                    login_id,
+                    outcome: Err(LoginFailure {
+                        kind: LoginFailureKind::Other,
+                        message: "this login has already ended; press Enter to start a new one"
+                            .into(),
+                    }),
+                })),
+            },
+            AccountEffect::CancelLogin { login_id } => {
+                if self.login.as_ref().is_some_and(|t| t.id == login_id) {
+                    self.login = None;
+                }
+                None
+            }
+            AccountEffect::Added(id) => super::command(sync, Command::AccountAdded(id)),
+            AccountEffect::Remove {
+                account_id,
+                delete_mentions,
+            } => super::command(
+                sync,
+                Command::Remove {
+                    account_id,
+                    delete_mentions,
+                },
+            ),
+        }
+    }
+}
+
+fn open_browser(url: &str) {
+    let url = url.to_string();
+    // `webbrowser` may block while it starts a process; failing is fine (the dialog shows the URL).
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = webbrowser::open(&url) {
+            tracing::info!(
+                "could not open a browser for the login ({e}); the dialog shows the URL"
+            );
+        }
+    });
+}
+
+/// One running login. Dropping it stops the login and frees the listener's port.
+pub struct LoginTask {
+    id: u64,
+    paste: mpsc::Sender<String>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LoginTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LoginTask {
+    /// Starts the login: binds the loopback listener first, then reports the URL
+    /// ([`LoginEvent::Listening`]) and calls `open` with it, then waits for the browser's
+    /// redirect or a pasted one, exchanges the code and stores the account. Every step is
+    /// reported on `reports` as `Action::Login`, ending with [`LoginEvent::Finished`].
+    pub fn spawn(
+        login_id: u64,
+        purpose: LoginPurpose,
+        store: Store,
+        config: Config,
+        open: Opener,
+        reports: mpsc::Sender<Action>,
+    ) -> LoginTask {
+        let (paste_tx, paste_rx) = mpsc::channel(4);
+        let task = tokio::spawn(async move {
+            let outcome = login(
+                login_id, &purpose, &store, &config, open, paste_rx, &reports,
+            )
+            .await
+            .map_err(|e| failure(&e));
+            if let Err(f) = &outcome {
+                tracing::info!("login {login_id} ended without an account: {}", f.message);
+            }
+            let _ = reports
+                .send(Action::Login(LoginEvent::Finished { login_id, outcome }))
+                .await;
+        });
+        LoginTask {
+            id: login_id,
+            paste: paste_tx,
+            task,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Hands pasted text to the login; false if it no longer listens.
+    pub fn paste(&self, input: String) -> bool {
+        self.paste.try_send(input).is_ok()
+    }
+}
+
+async fn login(
+    login_id: u64,
+    purpose: &LoginPurpose,
+    store: &Store,
+    config: &Config,
+    open: Opener,
+    mut paste: mpsc::Receiver<String>,
+    reports: &mpsc::Sender<Action>,
+) -> Result<LoginSuccess, AuthError> {
+    let report = |event: LoginEvent| {
+        let reports = reports.clone();
+        async move {
+            let _ = reports.send(Action::Login(event)).await;
+        }
+    };
+    let mut settings = OAuthSettings::from_config(config)?;
+    let client = XClient::new(&config.api_base);
+    // Listen before the browser opens, or a fast approval would find nobody there.
+    let mut listener = CallbackListener::bind(&settings.redirect_uri).await?;
+    settings.redirect_uri = listener.redirect_uri().to_string();
+    let request = auth::start_login(&settings)?;
+    report(LoginEvent::Listening {
+        login_id,
+        url: request.url.clone(),
+    })
+    .await;
+    open(&request.url);
+
+    let expected_state = request.state().to_string();
+    let callback = listener.next_callback(&expected_state, auth::LOGIN_TIMEOUT);
+    tokio::pin!(callback);
+    let (code, responder) = loop {
+        tokio::select! {
+            result = &mut callback => {
+                let (code, responder) = result?;
+                break (code, Some(responder));
+            }
+            Some(input) = paste.recv() => match auth::parse_callback(&input, &expected_state) {
+                Ok(code) => break (code, None),
+                // Not something perch can read: say so and keep waiting (the browser may still
+                // come back, or the next paste may be right).
+                Err(e @ AuthError::InvalidCallback { .. }) => {
+                    report(LoginEvent::PasteRejected { login_id, message: e.to_string() }).await;
+                }
+                Err(e) => return Err(e),
+            },
+        }
+    };
+    report(LoginEvent::Exchanging { login_id }).await;
+    let result = async {
+        let tokens = auth::exchange_code(&settings, &request, &code).await?;
+        auth::complete_login(store, &client, tokens, Utc::now()).await
+    }
+    .await;
+    if let Some(responder) = responder {
+        match &result {
+            Ok((account, _)) => responder.finish_async(Ok(&account.handle())).await,
+            Err(e) => responder.finish_async(Err(&e.to_string())).await,
+        }
+    }
+    let (account, reauthorized) = result?;
+    if let LoginPurpose::Reauthorize { handle, .. } = purpose {
+        tracing::info!("reauthorization of {handle} logged in {}", account.handle());
+    }
+    // Durable before the engine is told (it reads the account back from the store).
+    let flushed = store.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || flushed.flush()).await {
+        tracing::warn!("store flush task failed after a login: {e}");
+    }
+    Ok(LoginSuccess {
+        account_id: account.id,
+        handle: account.handle(),
+        reauthorized,
+    })
+}
+
+/// The dialog's view of an `AuthError`: which heading, and the full message (it says what to do).
+pub fn failure(e: &AuthError) -> LoginFailure {
+    let kind = match e {
+        AuthError::Denied => LoginFailureKind::Denied,
+        AuthError::StateMismatch => LoginFailureKind::StateMismatch,
+        AuthError::CodeRejected { .. } => LoginFailureKind::CodeRejected,
+        AuthError::PortBusy { .. } => LoginFailureKind::PortBusy,
+        AuthError::NoClientId { .. } => LoginFailureKind::NoClientId,
+        AuthError::Timeout => LoginFailureKind::Timeout,
+        _ => LoginFailureKind::Other,
+    };
+    LoginFailure {
+        kind,
+        message: e.to_string(),
+    }
+}

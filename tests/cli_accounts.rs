@@ -1,0 +1,376 @@
+//! The account commands end to end: the real `perch` binary against a simulator started here.
+//! `perch login --headless` (the URL read from its own line, approved over HTTP, the redirect
+//! written to the child's stdin), then `accounts list/show/pause/resume/stats/remove`, the JSON
+//! shapes the issue fixes, naming by @handle/handle/id, exit codes 0/1/2, and the message a
+//! command gets while another perch holds the store.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use perch::sim::{self, SimConfig, SimHandle};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+/// Generous: the machine may be busy.
+const GENEROUS: Duration = Duration::from_secs(120);
+
+struct Env {
+    sim: SimHandle,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sim = sim::start(SimConfig::for_tests(5), 0)
+            .await
+            .expect("simulator starts");
+        Env {
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `perch ARGS` with the environment pointing at the simulator and temporary directories.
+    fn command(&self, args: &[&str]) -> Command {
+        let root = self.dir.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_perch"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("xdg-config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("xdg-state"))
+            .env("XDG_CACHE_HOME", root.join("xdg-cache"))
+            .env("PERCH_CONFIG", root.join("nonexistent.toml"))
+            .env("PERCH_DATA_DIR", self.data_dir())
+            .env("PERCH_API_BASE", self.sim.api_base())
+            .env("PERCH_AUTHORIZE_URL", self.sim.authorize_url())
+            .env("PERCH_TOKEN_URL", self.sim.token_url())
+            .env("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID)
+            .env("PERCH_REDIRECT_URI", "http://127.0.0.1:8765/callback")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().expect("perch starts");
+        tokio::time::timeout(GENEROUS, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("perch {args:?} did not finish"))
+            .expect("perch runs")
+    }
+
+    /// Runs and expects exit code 0; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "perch {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+    }
+
+    /// `perch login --headless` as a script would do it: read the URL from its own line, approve
+    /// as `user` over HTTP (without following the redirect), paste the redirect address.
+    async fn login(&self, user: &str) -> String {
+        let mut child = self
+            .command(&["login", "--headless"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("perch login starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(GENEROUS, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if line.starts_with("http://") || line.starts_with("https://") {
+                    return line;
+                }
+            }
+            panic!("perch login printed no URL");
+        })
+        .await
+        .expect("the URL in time");
+        assert!(url.starts_with(&self.sim.authorize_url()), "{url}");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(GENEROUS)
+            .build()
+            .unwrap();
+        let response = browser
+            .get(format!("{url}&sim_user={user}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{location}\n").as_bytes())
+            .await
+            .unwrap();
+        drop(stdin);
+        let mut rest = String::new();
+        while let Some(line) = tokio::time::timeout(GENEROUS, lines.next_line())
+            .await
+            .expect("output in time")
+            .expect("read stdout")
+        {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        let status = tokio::time::timeout(GENEROUS, child.wait())
+            .await
+            .expect("login ends")
+            .unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = e.read_to_string(&mut stderr).await;
+        }
+        assert!(status.success(), "login failed: {rest}{stderr}");
+        rest
+    }
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn handles(list: &Value) -> Vec<String> {
+    list["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["twitter_username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_commands_end_to_end() {
+    let env = Env::start().await;
+
+    // An empty store lists nothing, in the documented shape.
+    let list = env.json(&["accounts", "list", "--json"]).await;
+    assert_eq!(
+        keys(&list),
+        set(&["accounts", "total", "active_count", "paused_count"])
+    );
+    assert_eq!(list["total"], 0);
+
+    // Log in two accounts the way a script would.
+    let said = env.login("nimbusnotes").await;
+    assert!(said.contains("added @nimbusnotes"), "{said}");
+    let said = env.login("mara_quill").await;
+    assert!(said.contains("added @mara_quill"), "{said}");
+    // Logging in again as a tracked user is a reauthorization, not a second account.
+    let said = env.login("mara_quill").await;
+    assert!(said.contains("reauthorized @mara_quill"), "{said}");
+
+    let list = env.json(&["accounts", "list", "--json"]).await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["active_count"], 2);
+    assert_eq!(list["paused_count"], 0);
+    assert_eq!(handles(&list), ["mara_quill", "nimbusnotes"]);
+    let account = &list["accounts"][0];
+    assert_eq!(
+        keys(account),
+        set(&[
+            "id",
+            "twitter_id",
+            "twitter_username",
+            "display_name",
+            "profile_image_url",
+            "is_active",
+            "sync_status",
+            "error_message",
+            "added_at",
+            "last_synced_at",
+            "total_mentions_tracked",
+            "created_at",
+            "updated_at",
+        ]),
+        "the data model's names, and never a token"
+    );
+    assert_eq!(account["sync_status"], "active");
+    let mara_id = account["id"].as_str().unwrap().to_string();
+
+    // Accounts are named by @handle, handle or id.
+    for name in ["@mara_quill", "mara_quill", "MARA_QUILL", mara_id.as_str()] {
+        let shown = env.json(&["accounts", "show", name, "--json"]).await;
+        assert_eq!(shown["id"], mara_id.as_str(), "{name}");
+    }
+    let text = env.ok(&["accounts", "show", "@mara_quill"]).await;
+    assert!(
+        text.contains("@mara_quill") && text.contains("active"),
+        "{text}"
+    );
+
+    // Fetch, so the stats have something to count.
+    env.ok(&["mentions", "fetch", "--account", "@nimbusnotes"])
+        .await;
+    let stats = env
+        .json(&["accounts", "stats", "@nimbusnotes", "--json"])
+        .await;
+    assert_eq!(
+        keys(&stats),
+        set(&[
+            "account_id",
+            "username",
+            "total_mentions",
+            "pending_mentions",
+            "replied_mentions",
+            "days_tracked",
+            "avg_mentions_per_day",
+            "last_synced",
+            "sync_status",
+            "is_active",
+        ])
+    );
+    assert_eq!(stats["username"], "nimbusnotes");
+    let fetched = env.sim.control().mention_count("nimbusnotes").unwrap() as u64;
+    assert!(fetched > 0);
+    assert_eq!(stats["total_mentions"].as_u64(), Some(fetched));
+    assert_eq!(stats["pending_mentions"].as_u64(), Some(fetched));
+    assert_eq!(stats["replied_mentions"], 0);
+    assert_eq!(stats["days_tracked"], 1);
+    assert_eq!(stats["avg_mentions_per_day"].as_f64(), Some(fetched as f64));
+    assert!(stats["last_synced"].is_string());
+    assert_eq!(stats["is_active"], true);
+    let text = env.ok(&["accounts", "stats", "nimbusnotes"]).await;
+    assert!(
+        text.contains(&format!("total mentions     {fetched}")),
+        "{text}"
+    );
+
+    // Pause: out of the default list, counted as paused; resume brings it back.
+    let said = env.ok(&["accounts", "pause", "@mara_quill"]).await;
+    assert!(said.contains("paused @mara_quill"), "{said}");
+    let list = env.json(&["accounts", "list", "--json"]).await;
+    assert_eq!(handles(&list), ["nimbusnotes"]);
+    assert_eq!(
+        (&list["total"], &list["active_count"], &list["paused_count"]),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    let list = env
+        .json(&["accounts", "list", "--include-inactive", "--json"])
+        .await;
+    assert_eq!(handles(&list), ["mara_quill", "nimbusnotes"]);
+    let paused = &list["accounts"][0];
+    assert_eq!(
+        (&paused["is_active"], &paused["sync_status"]),
+        (&Value::from(false), &Value::from("paused"))
+    );
+    let text = env.ok(&["accounts", "list"]).await;
+    assert!(
+        text.contains("1 paused") && text.contains("--include-inactive"),
+        "{text}"
+    );
+    env.ok(&["accounts", "resume", "mara_quill"]).await;
+    let shown = env
+        .json(&["accounts", "show", "@mara_quill", "--json"])
+        .await;
+    assert_eq!(
+        (&shown["is_active"], &shown["sync_status"]),
+        (&Value::from(true), &Value::from("active"))
+    );
+
+    // Unknown accounts fail (1) and list the known handles.
+    let out = env.run(&["accounts", "show", "@nobody"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("@nobody") && err.contains("@mara_quill") && err.contains("@nimbusnotes"),
+        "{err}"
+    );
+    let out = env.run(&["accounts", "pause", "ghost"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // Bad usage is 2.
+    for args in [
+        &["accounts", "frobnicate"][..],
+        &["accounts", "show"][..],
+        &["accounts", "list", "--no-such-flag"][..],
+    ] {
+        let out = env.run(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+
+    // Removing without a terminal to confirm on needs --yes.
+    let out = env.run(&["accounts", "remove", "@mara_quill"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+
+    // Remove keeping mentions, then remove deleting them.
+    env.ok(&["accounts", "remove", "@mara_quill", "--yes"])
+        .await;
+    let said = env
+        .ok(&[
+            "accounts",
+            "remove",
+            "@nimbusnotes",
+            "--delete-mentions",
+            "--yes",
+        ])
+        .await;
+    assert!(said.contains(&format!("its {fetched} mentions")), "{said}");
+    let list = env
+        .json(&["accounts", "list", "--include-inactive", "--json"])
+        .await;
+    assert_eq!(list["total"], 0);
+    // nimbusnotes' mentions went with it; whatever mara_quill had is kept.
+    let mentions = env
+        .json(&["mentions", "list", "--limit", "1000", "--json"])
+        .await;
+    let to: Vec<&str> = mentions["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sent_to"]["username"].as_str().unwrap())
+        .collect();
+    assert!(to.iter().all(|u| *u == "mara_quill"), "{to:?}");
+
+    // While another perch holds the store, a command says so and what to do.
+    let held = perch::store::Store::open(&env.data_dir()).expect("hold the store");
+    let out = env.run(&["accounts", "list", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use by another perch process") && err.contains("quit that perch"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no half output on stdout");
+    drop(held);
+    assert!(Path::new(&env.data_dir()).is_dir());
+    env.sim.shutdown().await;
+}

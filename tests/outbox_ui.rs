@@ -1,0 +1,170 @@
+//! The unconfirmed-send state on screen and from the keyboard: a reply perch stopped in the middle
+//! of sending shows as "unconfirmed: check on X" on its row and in the detail pane, with the keys
+//! that resolve it; `M`, `Enter` and `c` ask the outbox to resolve it, by mention key only; a new
+//! reply to it is refused until it is resolved.
+
+mod ui_fixture;
+
+use chrono::Utc;
+use crossterm::event::KeyCode;
+use perch::app::{Action, AppState, Effect, Mode};
+use perch::domain::{MentionKey, MentionStatus};
+use perch::outbox::{self, OutboxCommand, OutboxEvent, OutboxState, ReplyKind};
+use perch::ui::{Theme, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ui_fixture::{Fixture, now};
+
+fn render(state: &AppState, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, state, &Theme::default(), now()))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+/// The store as a killed perch leaves it after `start-up repair`: the first mention's reply was
+/// `sending`, and is now unconfirmed.
+fn unconfirmed_first(fx: &Fixture) -> MentionKey {
+    let key = fx.mentions[0].key();
+    let entry = fx
+        .store
+        .outbox_enqueue(
+            key,
+            ReplyKind::Public,
+            "@mara_k known issue, fixed in 2.4.1",
+            now(),
+        )
+        .unwrap();
+    fx.store.outbox_begin_send(key, entry.seq, now()).unwrap();
+    let repaired = outbox::recover(&fx.store).unwrap();
+    assert_eq!(repaired.len(), 1);
+    assert_eq!(repaired[0].state, OutboxState::Unconfirmed);
+    key
+}
+
+fn outboxed(effects: &[Effect]) -> Vec<OutboxCommand> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Outbox(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_unconfirmed_reply_shows_on_the_row_and_in_the_detail_pane() {
+    let fx = Fixture::new(12);
+    let key = unconfirmed_first(&fx);
+    let mut state = fx.state(120, 40);
+    fx.apply(&mut state, Action::StoreChanged);
+    assert_eq!(
+        state.outbox.unconfirmed(key).map(|e| e.state),
+        Some(OutboxState::Unconfirmed)
+    );
+    let screen = render(&state, 120, 40);
+    assert!(screen.contains("check on X"), "{screen}");
+    assert!(screen.contains("unconfirmed: check on X"), "{screen}");
+    insta::assert_snapshot!("outbox_unconfirmed_120x40", screen);
+}
+
+#[test]
+fn keys_resolve_an_unconfirmed_reply_by_its_mention_only() {
+    let fx = Fixture::new(12);
+    let key = unconfirmed_first(&fx);
+    let mut state = fx.state(120, 40);
+    fx.apply(&mut state, Action::StoreChanged);
+
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Char('M'))),
+        vec![OutboxCommand::MarkSent(key)]
+    );
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Char('c'))),
+        vec![OutboxCommand::Cancel(key)]
+    );
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Enter)),
+        vec![OutboxCommand::Retry(key)]
+    );
+    assert!(
+        matches!(state.mode, Mode::Normal),
+        "Enter retries, no composer"
+    );
+}
+
+#[test]
+fn a_new_reply_to_an_unconfirmed_mention_is_refused_until_resolved() {
+    let fx = Fixture::new(12);
+    let key = unconfirmed_first(&fx);
+    let mut state = fx.state(120, 40);
+    fx.apply(&mut state, Action::StoreChanged);
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert!(matches!(state.mode, Mode::Normal), "no composer opened");
+    let notice = state.notice.clone().unwrap();
+    assert!(notice.text.contains("unconfirmed"), "{notice:?}");
+
+    // The user says it is on X: the outbox records it, the row says replied.
+    let (_, response) = fx.store.outbox_mark_sent(key, Utc::now()).unwrap();
+    fx.apply(
+        &mut state,
+        Action::Outbox(OutboxEvent::Sent {
+            key,
+            kind: ReplyKind::Public,
+            response,
+        }),
+    );
+    assert!(state.outbox.get(key).is_none());
+    assert_eq!(state.feed.rows[0].status, MentionStatus::Replied);
+    let screen = render(&state, 120, 40);
+    assert!(screen.contains("id unknown"), "{screen}");
+    assert!(!screen.contains("check on X"), "{screen}");
+}
+
+#[test]
+fn outbox_events_keep_the_row_and_the_in_flight_marker_true_to_the_store() {
+    let fx = Fixture::new(12);
+    let key = fx.mentions[2].key();
+    let mut state = fx.state(120, 40);
+    let until = Utc::now() + chrono::Duration::minutes(5);
+    // A 429: the entry waits; the row shows it as on its way, `c` calls it back.
+    let entry = fx
+        .store
+        .outbox_enqueue(key, ReplyKind::Dm, "hi", now())
+        .unwrap();
+    fx.store.outbox_begin_send(key, entry.seq, now()).unwrap();
+    fx.store
+        .outbox_waiting(key, entry.seq, until, "rate limited", now())
+        .unwrap();
+    fx.apply(
+        &mut state,
+        Action::Outbox(OutboxEvent::Waiting {
+            key,
+            kind: ReplyKind::Dm,
+            until,
+        }),
+    );
+    assert!(state.sending.contains(&key));
+    let notice = state.notice.clone().unwrap();
+    assert!(
+        notice.text.starts_with("rate limited: sending at "),
+        "{notice:?}"
+    );
+    fx.press(&mut state, KeyCode::Char('j'), 2);
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Char('c'))),
+        vec![OutboxCommand::Cancel(key)]
+    );
+    fx.store.outbox_cancel(key, Utc::now()).unwrap();
+    fx.apply(
+        &mut state,
+        Action::Outbox(OutboxEvent::Cancelled {
+            key,
+            kind: ReplyKind::Dm,
+        }),
+    );
+    assert!(!state.sending.contains(&key));
+    let row = state.feed.rows.iter().find(|m| m.key() == key).unwrap();
+    assert_eq!(row.status, MentionStatus::Pending);
+}

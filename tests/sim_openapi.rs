@@ -1,0 +1,197 @@
+//! The simulator's responses validate against X's own OpenAPI schemas (openapi.json, v2.159):
+//! users/me, a mentions page with expansions, a reply and a DM. Validation is done by the
+//! jsonschema crate with every `$ref` resolved inside the OpenAPI document, not by hand.
+
+mod common;
+#[path = "sim_support.rs"]
+mod support;
+
+use jsonschema::{Draft, Validator};
+use perch::sim::SimConfig;
+use serde_json::{Value, json};
+use support::*;
+
+const OPENAPI_URI: &str = "urn:x-api:openapi";
+
+/// A validator for `#/components/schemas/<name>` of the OpenAPI document. OpenAPI 3.0 schemas are
+/// a dialect of JSON Schema draft 4 (siblings of `$ref` ignored, `discriminator`/`example` are
+/// annotations), so the document is registered as a draft-4 resource and formats are checked.
+fn validator(openapi: &Value, schema_name: &str) -> Validator {
+    let text = openapi.to_string();
+    assert!(
+        !text.contains("\"nullable\""),
+        "openapi.json uses `nullable`: teach this test to translate it"
+    );
+    let schema = json!({"$ref": format!("{OPENAPI_URI}#/components/schemas/{schema_name}")});
+    jsonschema::options()
+        .with_draft(Draft::Draft4)
+        .should_validate_formats(true)
+        .with_resource(OPENAPI_URI, Draft::Draft4.create_resource(openapi.clone()))
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("cannot build a validator for {schema_name}: {e}"))
+}
+
+/// The 2xx schema name of an operation, read from the document rather than assumed.
+fn response_schema(openapi: &Value, operation_id: &str, status: &str) -> String {
+    for methods in openapi["paths"].as_object().unwrap().values() {
+        for op in methods.as_object().unwrap().values() {
+            if op["operationId"] == operation_id {
+                let reference =
+                    op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{operation_id} has no {status} JSON schema"));
+                return reference.rsplit('/').next().unwrap().to_string();
+            }
+        }
+    }
+    panic!("operation {operation_id} not in openapi.json");
+}
+
+fn assert_valid(openapi: &Value, operation_id: &str, status: &str, body: &Value) {
+    let name = response_schema(openapi, operation_id, status);
+    let v = validator(openapi, &name);
+    let errors: Vec<String> = v
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{operation_id} response is not a valid {name}:\n{}\n{body:#}",
+        errors.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn simulator_responses_match_the_openapi_schemas() {
+    let Some(dir) = common::x_api_dir() else {
+        return;
+    };
+    let openapi = common::read_json(&dir, "openapi.json");
+
+    // The validator is not a rubber stamp: an id that breaks the TweetId pattern fails.
+    let broken = json!({"data": {"id": "not-a-number", "text": "x"}});
+    assert!(!validator(&openapi, "TweetCreateResponse").is_valid(&broken));
+
+    let sim = start(SimConfig::for_tests(30)).await;
+    let http = http();
+    let brand = login(&http, &sim, "nimbusnotes").await;
+    let id = user_id(&sim, "nimbusnotes");
+    // Make sure the page holds every kind of post: escaped text, two accounts, CJK and emoji.
+    sim.control()
+        .inject_mention(
+            "nimbusnotes",
+            Some("hanako_yamada"),
+            "@nimbusnotes @mara_quill 同期 & <sync> 👨‍👩‍👧‍👦 https://t.co/AbCdEfGhIj",
+        )
+        .unwrap();
+
+    let me = get(&http, &sim, "/2/users/me?user.fields=created_at,description,profile_image_url,protected,public_metrics,receives_your_dm,verified,verified_type", &brand.access).await;
+    assert_eq!(me.status, 200);
+    assert_valid(&openapi, "getUsersMe", "200", &me.body);
+
+    let mentions = get(
+        &http,
+        &sim,
+        &format!(
+            "/2/users/{id}/mentions?max_results=100\
+             &expansions=author_id,in_reply_to_user_id,referenced_tweets.id,referenced_tweets.id.author_id,entities.mentions.username\
+             &tweet.fields=created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,public_metrics,entities,edit_history_tweet_ids,possibly_sensitive,reply_settings\
+             &user.fields=id,name,username,profile_image_url,created_at,public_metrics"
+        ),
+        &brand.access,
+    )
+    .await;
+    assert_eq!(mentions.status, 200);
+    assert!(
+        mentions.body["includes"]["tweets"].is_array(),
+        "expansions exercised"
+    );
+    assert_valid(&openapi, "getUsersMentions", "200", &mentions.body);
+    // Nested `$ref`s are really followed: breaking a Tweet's date or an included User fails.
+    let page_schema = validator(&openapi, "Get2UsersIdMentionsResponse");
+    let mut bad_date = mentions.body.clone();
+    bad_date["data"][0]["created_at"] = json!("yesterday");
+    assert!(!page_schema.is_valid(&bad_date));
+    let mut bad_user = mentions.body.clone();
+    bad_user["includes"]["users"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("username");
+    assert!(!page_schema.is_valid(&bad_user));
+
+    // With partial errors beside data, the page is still a valid response.
+    sim.control().set_faults(perch::sim::Faults {
+        partial_errors: true,
+        ..Default::default()
+    });
+    let partial = get(
+        &http,
+        &sim,
+        &format!("/2/users/{id}/mentions?max_results=100&expansions=author_id,in_reply_to_user_id,referenced_tweets.id&tweet.fields=referenced_tweets,in_reply_to_user_id"),
+        &brand.access,
+    )
+    .await;
+    assert!(partial.body["errors"].is_array());
+    assert_valid(&openapi, "getUsersMentions", "200", &partial.body);
+    sim.control().set_faults(perch::sim::Faults::default());
+
+    let empty = get(
+        &http,
+        &sim,
+        &format!("/2/users/{id}/mentions?since_id={}", ids(&mentions.body)[0]),
+        &brand.access,
+    )
+    .await;
+    assert_valid(&openapi, "getUsersMentions", "200", &empty.body);
+
+    let target = mentions.body["data"][0]["id"].as_str().unwrap();
+    let reply = post(
+        &http,
+        &sim,
+        "/2/tweets",
+        &brand.access,
+        &json!({"text": "@hanako_yamada 確認します、少々お待ちください 🙏", "reply": {"in_reply_to_tweet_id": target}}),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_valid(&openapi, "createPosts", "201", &reply.body);
+
+    let author = mentions.body["data"][0]["author_id"].as_str().unwrap();
+    let dm = post(
+        &http,
+        &sim,
+        &format!("/2/dm_conversations/with/{author}/messages"),
+        &brand.access,
+        &json!({"text": "Hi! Could you send us your account email?"}),
+    )
+    .await;
+    assert_eq!(dm.status, 201, "{}", dm.body);
+    assert_valid(
+        &openapi,
+        "createDirectMessagesByParticipantId",
+        "201",
+        &dm.body,
+    );
+
+    // Error bodies match the spec's Problem schema.
+    let unauthorized = get(&http, &sim, "/2/users/me", "nope").await;
+    let problem = validator(&openapi, "Problem");
+    assert!(
+        problem.is_valid(&unauthorized.body),
+        "{}",
+        unauthorized.body
+    );
+    let invalid = get(
+        &http,
+        &sim,
+        &format!("/2/users/{id}/mentions?max_results=1"),
+        &brand.access,
+    )
+    .await;
+    assert!(
+        validator(&openapi, "InvalidRequestProblem").is_valid(&invalid.body),
+        "{}",
+        invalid.body
+    );
+    sim.shutdown().await;
+}
