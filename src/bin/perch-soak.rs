@@ -46,6 +46,10 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     max_in_flight: usize,
+    /// After the stream stops and perch has caught up, keep polling this long with no new
+    /// mentions, sampling memory: polling alone must not grow it.
+    #[arg(long, default_value_t = 1.0)]
+    quiet_minutes: f64,
     /// Mentions of each account that exist before the run (the first sync backfills them).
     #[arg(long, default_value_t = 20)]
     backlog: usize,
@@ -207,6 +211,8 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         ..Faults::default()
     });
     let stream_stopped = control.now();
+    // The stream finishes the tick it is in.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = engine.commands.send(Command::FetchNow(None)).await;
     let users = control.users();
     let expected: HashMap<String, u64> = users
@@ -234,6 +240,19 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         missing = caught_up(&store)?;
     }
+    let rss_caught_up = rss_kib();
+    let quiet = Duration::from_secs_f64(args.quiet_minutes.max(0.0) * 60.0);
+    let quiet_started = Instant::now();
+    let requests_before_quiet = SyncCounters::get(&counters.page_requests);
+    let mut quiet_samples: Vec<(u64, Option<u64>)> = Vec::new();
+    while quiet_started.elapsed() < quiet {
+        tokio::time::sleep(
+            Duration::from_secs(15).min(quiet.saturating_sub(quiet_started.elapsed())),
+        )
+        .await;
+        quiet_samples.push((quiet_started.elapsed().as_secs(), rss_kib()));
+    }
+    let quiet_requests = SyncCounters::get(&counters.page_requests) - requests_before_quiet;
     let _ = engine.commands.send(Command::Shutdown).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), engine.task).await;
     drain.abort();
@@ -341,6 +360,18 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !quiet.is_zero() {
+        println!(
+            "  quiet phase               {quiet_requests} polls in {}s with no new mentions: caught up {}, {}",
+            quiet.as_secs(),
+            mib(rss_caught_up),
+            quiet_samples
+                .iter()
+                .map(|(t, r)| format!("+{t}s {}", mib(*r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     handle.shutdown().await;
     Ok(duplicates == 0 && refused == 0 && missing == 0)
 }
