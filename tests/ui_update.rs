@@ -380,6 +380,53 @@ fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
     assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
 }
 
+/// Before the user has moved at all (the first seconds after start, while the first sync is
+/// still backfilling), new mentions come in at the top rather than piling up above a row nobody
+/// chose; the first move ends that.
+#[test]
+fn until_the_first_move_the_feed_follows_the_newest_mention() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    let acme = &fx.accounts[0];
+    let arrive = |state: &mut perch::app::AppState, n: usize, base: u64| {
+        let newer: Vec<_> = (0..n)
+            .map(|i| {
+                mention(
+                    acme,
+                    200 + base as usize + i,
+                    base + (n - i) as u64 * 1_000_000_000,
+                    now(),
+                )
+            })
+            .collect();
+        fx.store
+            .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
+            .unwrap();
+        fx.apply(
+            state,
+            Action::Sync(SyncEvent::PageCommitted {
+                account_id: acme.id,
+                inserted: n,
+            }),
+        );
+        newer
+    };
+    let first_batch = arrive(&mut state, 3, 1_994_000_000_000_000_000);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(first_batch[0].tweet_id.clone())
+    );
+    assert_eq!(state.feed.new_above, 0);
+
+    // One move down and back up: from now on arrivals never move the selected row.
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('k'));
+    let reading = selected_tweet(&state);
+    arrive(&mut state, 2, 1_995_000_000_000_000_000);
+    assert_eq!(selected_tweet(&state), reading);
+    assert_eq!(state.feed.new_above, 2);
+}
+
 #[test]
 fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
     let fx = Fixture::new(10);

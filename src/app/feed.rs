@@ -127,6 +127,11 @@ pub struct FeedWindow {
     pub new_above: usize,
     /// How many rows the feed pane shows.
     pub height: usize,
+    /// The user has not moved since the feed was last read from the top. While that holds
+    /// (typically the first seconds after start, while the first sync backfills), new mentions
+    /// come in at the top instead of piling up as "▲ N new" above a row nobody chose to read.
+    /// The first move ends it: from then on the selected row never moves.
+    pub untouched: bool,
 }
 
 impl FeedWindow {
@@ -216,6 +221,7 @@ impl FeedWindow {
         if let Some(search) = &mut self.search {
             search.load_after = None;
         }
+        self.untouched = true;
         let chunk = self.chunk();
         let (mentions, end) = self.fetch_older(store, None, chunk)?;
         self.rows = group(mentions, self.merge()).0;
@@ -242,6 +248,7 @@ impl FeedWindow {
     /// Reads the oldest rows and selects the last. A search has no oldest end until it has
     /// looked everywhere, so there this goes to the last row found so far.
     pub fn load_bottom(&mut self, store: &Store) -> Result<()> {
+        self.untouched = false;
         if self.search.is_some() {
             let last = self.rows.len().saturating_sub(1) as isize;
             return self.move_by(store, last - self.selected as isize);
@@ -270,6 +277,9 @@ impl FeedWindow {
         let Some(anchor) = self.selected_pos() else {
             return self.load_top(store);
         };
+        if self.untouched && self.selected == 0 {
+            return self.load_top(store);
+        }
         let line = self.selected_line();
         self.total = store.count(&self.filter)?;
         let want_above = line + self.height.max(1);
@@ -341,6 +351,9 @@ impl FeedWindow {
     pub fn move_by(&mut self, store: &Store, delta: isize) -> Result<()> {
         if self.rows.is_empty() {
             return Ok(());
+        }
+        if delta != 0 {
+            self.untouched = false;
         }
         if delta > 0 {
             let target = self.selected + delta.unsigned_abs();

@@ -184,7 +184,10 @@ impl AppState {
             accounts: Vec::new(),
             account_selected: 0,
             status_filter: StatusFilter::All,
-            feed: FeedWindow::default(),
+            feed: FeedWindow {
+                untouched: true,
+                ..FeedWindow::default()
+            },
             pending_total: 0,
             detail_scroll: 0,
             sending: HashSet::new(),
