@@ -51,6 +51,9 @@ pub struct SyncSettings {
     /// Added to every rate-limit reset before polling again: X's reset is in whole seconds and
     /// the two clocks differ a little.
     pub reset_margin: Duration,
+    /// Poll every account as soon as the engine starts (the dashboard). Off for one-shot
+    /// commands such as `perch mentions fetch --account @h`, which ask with `FetchNow`.
+    pub poll_on_start: bool,
 }
 
 impl SyncSettings {
@@ -96,6 +99,7 @@ impl Default for SyncSettings {
             failures_before_error: 3,
             blocked_interval: Duration::from_secs(900),
             reset_margin: Duration::from_secs(1),
+            poll_on_start: true,
         }
     }
 }
@@ -213,7 +217,11 @@ impl Engine {
         let now = Instant::now();
         for (i, account) in accounts.into_iter().enumerate() {
             // Spread the first polls a little so a large set does not start as one burst.
-            let next_at = now + Duration::from_millis(20 * i as u64);
+            let next_at = if self.settings.poll_on_start {
+                now + Duration::from_millis(20 * i as u64)
+            } else {
+                now + self.settings.interval_for(&account)
+            };
             self.slots.insert(account.id, Slot::new(account, next_at));
         }
     }
