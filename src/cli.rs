@@ -310,14 +310,42 @@ async fn run(cli: Cli) -> CliResult {
              export the lines it prints (got {command:?})"
         ))),
         Some(Command::Login { headless }) => accounts::login(&config, headless, None).await,
-        Some(Command::Accounts(command)) => accounts::run(&config, command).await,
-        Some(Command::Mentions(command)) => mentions::run(&config, command).await,
+        Some(Command::Accounts(command)) => {
+            if matches!(
+                command,
+                AccountsCommand::List { .. }
+                    | AccountsCommand::Show { .. }
+                    | AccountsCommand::Stats { .. }
+            ) {
+                quiet_on_closed_pipe();
+            }
+            accounts::run(&config, command).await
+        }
+        Some(Command::Mentions(command)) => {
+            if matches!(command, MentionsCommand::List { .. }) {
+                quiet_on_closed_pipe();
+            }
+            mentions::run(&config, command).await
+        }
         Some(Command::Reply { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
         }
         Some(Command::Dm { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
         }
+    }
+}
+
+/// For commands that only read the store and print (`... | head` is normal use): when the reader
+/// goes away, end quietly like other Unix tools instead of reporting "Broken pipe". Only for
+/// these: commands that talk to X or run servers keep Rust's default (SIGPIPE ignored), so a
+/// closed socket is an error to handle, not a reason to die.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to the default is async-signal-safe and done before
+    // any output; nothing else in these commands installs a SIGPIPE handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
