@@ -520,6 +520,10 @@ struct KeyFigure {
     presses: usize,
     p50_ms: f64,
     p99_ms: f64,
+    /// p99 of (wall − time spent waiting for a CPU): the press's own cost on a machine that is
+    /// not overloaded. Diagnostic; the target is on `p99_ms`.
+    #[serde(default)]
+    p99_without_run_queue_ms: f64,
     /// The p99 target for this key (ms).
     target_p99_ms: f64,
 }
@@ -726,12 +730,12 @@ impl App {
         Ok(())
     }
 
-    /// One key press to its finished frame (ms).
-    fn press(&mut self, key: KeyEvent) -> anyhow::Result<f64> {
-        let t = Instant::now();
-        self.apply(Action::Key(key));
-        self.draw()?;
-        Ok(t.elapsed().as_secs_f64() * 1e3)
+    /// One key press to its finished frame.
+    fn press(&mut self, key: KeyEvent) -> anyhow::Result<Sample> {
+        timed(|| {
+            self.apply(Action::Key(key));
+            self.draw()
+        })
     }
 
     fn at_last_row(&self) -> bool {
@@ -762,13 +766,47 @@ fn ch(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), modifiers)
 }
 
+/// One timed press. On this shared 2-core machine a press is often preempted: `queued_ms` is
+/// the time the thread spent runnable but waiting for a CPU (from /proc/thread-self/schedstat),
+/// so `wall_ms - queued_ms` is what the press costs when the machine is not overloaded.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    wall_ms: f64,
+    queued_ms: f64,
+}
+
+/// Runs `f` and times it, wall clock and run-queue wait.
+fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Sample> {
+    let queued_before = run_queue_wait_ns();
+    let t = Instant::now();
+    f()?;
+    let wall_ms = t.elapsed().as_secs_f64() * 1e3;
+    let queued_ms = match (queued_before, run_queue_wait_ns()) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e6,
+        _ => 0.0,
+    };
+    Ok(Sample { wall_ms, queued_ms })
+}
+
+/// Nanoseconds this thread has spent waiting on a run queue (Linux schedstat; None elsewhere).
+fn run_queue_wait_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Collects the samples of one key and turns them into its figure.
-fn figure(name: &str, mut samples: Vec<f64>, target_p99_ms: f64) -> KeyFigure {
+fn figure(name: &str, samples: Vec<Sample>, target_p99_ms: f64) -> KeyFigure {
+    let mut wall: Vec<f64> = samples.iter().map(|s| s.wall_ms).collect();
+    let mut unqueued: Vec<f64> = samples
+        .iter()
+        .map(|s| (s.wall_ms - s.queued_ms).max(0.0))
+        .collect();
     KeyFigure {
         key: name.to_string(),
         presses: samples.len(),
-        p50_ms: percentile(&mut samples, 50.0),
-        p99_ms: percentile(&mut samples, 99.0),
+        p50_ms: percentile(&mut wall, 50.0),
+        p99_ms: percentile(&mut wall, 99.0),
+        p99_without_run_queue_ms: percentile(&mut unqueued, 99.0),
         target_p99_ms,
     }
 }
@@ -874,7 +912,7 @@ fn measure_keys(app: &mut App) -> anyhow::Result<KeyFigures> {
 /// The search figure. The `/` search UI is not on this branch yet, so this times what its first
 /// screen will cost: `Store::search_page` newest first until a screen of hits is found (or the
 /// store is exhausted), the hits put in the feed window, and one draw.
-fn measure_search(app: &mut App) -> anyhow::Result<(Vec<f64>, String)> {
+fn measure_search(app: &mut App) -> anyhow::Result<(Vec<Sample>, String)> {
     let note = "no / search UI on this branch: timed Store::search_page until a screen of hits \
                 (no scan limit) + the hits shown in the feed + one draw"
         .to_string();
@@ -882,19 +920,19 @@ fn measure_search(app: &mut App) -> anyhow::Result<(Vec<f64>, String)> {
     let filter = app.state.feed.filter.clone();
     let mut samples = Vec::with_capacity(PRESSES);
     while samples.len() < PRESSES {
-        let t = Instant::now();
-        let page = app
-            .store
-            .search_page(&filter, RARE_WORD, None, screen, usize::MAX)?;
-        anyhow::ensure!(!page.hits.is_empty(), "the search word matched nothing");
-        let feed = &mut app.state.feed;
-        feed.rows = page.hits;
-        feed.selected = 0;
-        feed.scroll = 0;
-        feed.at_top = true;
-        feed.at_end = page.exhausted;
-        app.draw()?;
-        samples.push(t.elapsed().as_secs_f64() * 1e3);
+        samples.push(timed(|| {
+            let page = app
+                .store
+                .search_page(&filter, RARE_WORD, None, screen, usize::MAX)?;
+            anyhow::ensure!(!page.hits.is_empty(), "the search word matched nothing");
+            let feed = &mut app.state.feed;
+            feed.rows = page.hits;
+            feed.selected = 0;
+            feed.scroll = 0;
+            feed.at_top = true;
+            feed.at_end = page.exhausted;
+            app.draw()
+        })?);
         beat_every(samples.len());
     }
     // Back to the plain feed.
@@ -1214,7 +1252,10 @@ fn print_table(r: &SizeResult) {
                 row(
                     &format!("3 {} p50/p99 (ms)", f.key),
                     format!("{:.2}/{:.2}", f.p50_ms, f.p99_ms),
-                    &format!("p99 <= {} at 1M", f.target_p99_ms),
+                    &format!(
+                        "p99 <= {} at 1M   (p99 less CPU wait: {:.2})",
+                        f.target_p99_ms, f.p99_without_run_queue_ms
+                    ),
                 );
             }
             println!("    ({})", k.search_note);
