@@ -178,7 +178,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             big.copied().unwrap_or(0),
             small.copied().unwrap_or(0)
         );
-        println!("  {:<46} {:>12}  {}", "key", "p99", "p99 less CPU wait");
+        println!("  {:<46} {:>12}  p99 less CPU wait", "key", "p99");
         for g in &growth {
             println!(
                 "  {:<46} {:>12.2}  {:.2}",
