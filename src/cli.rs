@@ -14,7 +14,7 @@ mod accounts;
 mod mentions;
 mod runtime;
 
-pub use runtime::{App, DemoSetup};
+pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim_users};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -72,6 +72,107 @@ pub struct SimArgs {
     /// New mentions per second across all simulated users.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Simulate this many users (`user000`, `user001`, ...) instead of the three demo accounts.
+    #[arg(long, value_name = "N")]
+    pub users: Option<usize>,
+    #[command(flatten)]
+    pub faults: SimFaultArgs,
+}
+
+/// Fault injection for `perch sim` (see `sim::Faults`). USER is a username or an X user id.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Faults")]
+pub struct SimFaultArgs {
+    /// Answer every call of USER with 429 (repeatable).
+    #[arg(long = "storm", value_name = "USER")]
+    pub storm: Vec<String>,
+    /// Apply the probabilistic and account-level faults only to USER (repeatable).
+    #[arg(long = "only", value_name = "USER")]
+    pub only: Vec<String>,
+    /// Probability (0-1) of a 503 answer.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub server_errors: f64,
+    /// Delay answers by MS milliseconds (to outlast a client timeout).
+    #[arg(long, value_name = "MS")]
+    pub slow_ms: Option<u64>,
+    /// Probability (0-1) that an answer is delayed by --slow-ms (default 1).
+    #[arg(long, value_name = "P")]
+    pub slow_probability: Option<f64>,
+    /// Probability (0-1) that the connection is reset instead of answered.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub resets: f64,
+    /// Probability (0-1) that a 200 answer carries a truncated JSON body.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub malformed: f64,
+    /// Mentions pages carry partial `errors` (a missing referenced post and user).
+    #[arg(long)]
+    pub partial_errors: bool,
+    /// Every other post of a mentions page comes without its author.
+    #[arg(long)]
+    pub missing_authors: bool,
+    /// The second post of every mentions page is unreadable (no text).
+    #[arg(long)]
+    pub bad_posts: bool,
+    /// Every third post of a mentions page is marked as a retweet.
+    #[arg(long)]
+    pub retweets: bool,
+    /// Every call gets 402 CreditsDepleted.
+    #[arg(long)]
+    pub credits_depleted: bool,
+    /// Every call gets 403 client-not-enrolled.
+    #[arg(long)]
+    pub not_enrolled: bool,
+    /// Revoke USER's grant after SECS seconds (`USER:SECS`, repeatable): its next call gets 401
+    /// and its refresh is refused.
+    #[arg(long = "revoke", value_name = "USER:SECS", value_parser = parse_timed_user)]
+    pub revoke: Vec<(String, u64)>,
+    /// Expire every user's access tokens every SECS seconds (refresh tokens keep working).
+    #[arg(long, value_name = "SECS")]
+    pub expire_every: Option<u64>,
+}
+
+fn parse_timed_user(s: &str) -> Result<(String, u64), String> {
+    let (user, secs) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected USER:SECS, got {s:?}"))?;
+    let secs = secs
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("expected a whole number of seconds after ':', got {secs:?}"))?;
+    Ok((user.trim().to_string(), secs))
+}
+
+impl SimFaultArgs {
+    /// The simulator's fault settings these flags ask for.
+    pub fn to_faults(&self) -> crate::sim::Faults {
+        let probability = |p: f64| {
+            if p.is_finite() {
+                p.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
+        crate::sim::Faults {
+            rate_limit_storm: self.storm.clone(),
+            only_users: self.only.clone(),
+            server_error_probability: probability(self.server_errors),
+            slow_response: self.slow_ms.map(std::time::Duration::from_millis),
+            slow_probability: match (self.slow_ms, self.slow_probability) {
+                (_, Some(p)) => probability(p),
+                (Some(_), None) => 1.0,
+                (None, None) => 0.0,
+            },
+            connection_reset_probability: probability(self.resets),
+            malformed_json_probability: probability(self.malformed),
+            partial_errors: self.partial_errors,
+            missing_authors: self.missing_authors,
+            bad_posts: self.bad_posts,
+            retweets: self.retweets,
+            credits_depleted: self.credits_depleted,
+            client_not_enrolled: self.not_enrolled,
+            high_mention_rate: None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,9 +22,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub mod login;
 
-use crate::app::{self, Action, AppState, Effect};
+use crate::app::{self, Action, AppState, Effect, Job, SavedReplies};
 use crate::config::Config;
-use crate::domain::MentionStatus;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{Command, SyncEvent};
@@ -93,6 +92,83 @@ impl TerminalGuard {
     }
 }
 
+impl TerminalGuard {
+    /// Hands the terminal to `$VISUAL` / `$EDITOR` to edit `draft`, then takes it back. The draft
+    /// goes through a temporary file only the user can read (0600), removed afterwards. Returns
+    /// the edited text, or a message saying why the editor could not be used.
+    fn suspend_for_editor(&mut self, draft: &str) -> Result<String, String> {
+        let editor = ["VISUAL", "EDITOR"]
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|v| !v.trim().is_empty())
+            .ok_or(
+                "no editor is set: set $EDITOR (for example `export EDITOR=vim`), then C-e again",
+            )?;
+        let path = std::env::temp_dir().join(format!("perch-draft-{}.txt", uuid::Uuid::new_v4()));
+        write_private(&path, draft)
+            .map_err(|e| format!("could not write the draft to {}: {e}", path.display()))?;
+
+        // Leave the screen as the shell had it, so the editor gets a normal terminal.
+        if self.keyboard_enhanced {
+            let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
+        }
+        ratatui::restore();
+        let mut words = editor.split_whitespace();
+        let program = words.next().unwrap_or_default().to_string();
+        let status = std::process::Command::new(&program)
+            .args(words)
+            .arg(&path)
+            .status();
+        let back = self.resume();
+
+        let outcome = match status {
+            Err(e) => Err(format!(
+                "could not start the editor {program:?} (from $VISUAL/$EDITOR): {e}; the draft is unchanged"
+            )),
+            Ok(s) if !s.success() => Err(format!(
+                "the editor {program:?} exited with {s}; the draft is unchanged"
+            )),
+            Ok(_) => std::fs::read_to_string(&path).map_err(|e| {
+                format!("could not read the edited draft back: {e}; the draft is unchanged")
+            }),
+        };
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!("could not remove the draft file {}: {e}", path.display());
+        }
+        back.map_err(|e| format!("could not take the terminal back: {e}"))?;
+        outcome
+    }
+
+    /// Raw mode and the alternate screen again after the editor, with a full redraw.
+    fn resume(&mut self) -> std::io::Result<()> {
+        crossterm::terminal::enable_raw_mode()?;
+        execute!(stdout(), crossterm::terminal::EnterAlternateScreen)?;
+        if self.keyboard_enhanced {
+            execute!(
+                stdout(),
+                PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+            )?;
+        }
+        self.terminal.clear()
+    }
+}
+
+/// Creates `path` readable and writable by the owner only, and writes `text` to it. Refuses to
+/// reuse an existing file (the name is random; an existing one is not ours).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         if self.keyboard_enhanced {
@@ -137,9 +213,10 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     } = ctx;
     let theme = Theme::default();
     let mut state = AppState::new(banner);
+    state.saved_replies = SavedReplies::from_config(&config);
 
     let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
-    let reader = spawn_terminal_reader(term_tx);
+    let mut reader = spawn_terminal_reader(term_tx.clone());
     // Logins (`a`, `R`) run as tasks that report here.
     let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
     let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
@@ -161,17 +238,37 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut last_draw: Option<Instant> = None;
     let (mut sync_open, mut outbox_open) = (true, true);
+    // Steps of long jobs (search, bulk triage, undo), run one at a time when nothing else waits.
+    let mut idle: VecDeque<Job> = VecDeque::new();
 
     let outcome: anyhow::Result<()> = loop {
         // 1. Apply everything queued, running effects as they come.
         while let Some(action) = pending.pop_front() {
             for effect in app::update(&mut state, action, &store) {
-                let follow_up = match effect {
-                    Effect::Account(e) => account_ops.run(e, &sync_commands),
-                    other => run_effect(other, &store, &sync_commands, &outbox_requests),
-                };
-                if let Some(follow_up) = follow_up {
-                    pending.push_back(follow_up);
+                match effect {
+                    Effect::Account(e) => {
+                        if let Some(follow_up) = account_ops.run(e, &sync_commands) {
+                            pending.push_back(follow_up);
+                        }
+                    }
+                    Effect::Background(job) => idle.push_back(job),
+                    Effect::EditExternally { key, text } => {
+                        // The editor needs the terminal (and its keys) to itself.
+                        reader.abort();
+                        let _ = (&mut reader).await;
+                        let result = guard.suspend_for_editor(&text);
+                        reader = spawn_terminal_reader(term_tx.clone());
+                        state.dirty = true;
+                        last_draw = None;
+                        pending.push_back(Action::EditorDone { key, result });
+                    }
+                    effect => {
+                        if let Some(follow_up) =
+                            run_effect(effect, &store, &sync_commands, &outbox_requests)
+                        {
+                            pending.push_back(follow_up);
+                        }
+                    }
                 }
             }
         }
@@ -192,6 +289,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
 
         // 3. Wait for the next message (or the end of the frame interval if a draw is owed).
         let first = tokio::select! {
+            biased;
             event = term_rx.recv() => match event {
                 Some(a) => a,
                 None => break Err(anyhow::anyhow!("the terminal stopped sending input")),
@@ -220,6 +318,12 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
             },
             Some(action) = login_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
+            // Lowest priority (`biased`): a job step only when no event is waiting, so keys and
+            // draws always come first.
+            _ = std::future::ready(()), if !idle.is_empty() => match idle.pop_front() {
+                Some(job) => Action::Continue(job),
+                None => continue,
+            },
             _ = tokio::time::sleep_until(frame_due), if state.dirty => continue,
         };
         pending.push_back(first);
@@ -256,9 +360,14 @@ fn run_effect(
         Effect::FetchNow(account) => command(sync_commands, Command::FetchNow(account)),
         Effect::Pause(id) => command(sync_commands, Command::Pause(id)),
         Effect::Resume(id) => command(sync_commands, Command::Resume(id)),
-        Effect::SetStatus { .. } | Effect::SaveDraft { .. } | Effect::DeleteDraft { .. } => {
-            run_store_effect(store, &effect)
-        }
+        Effect::Triage { .. }
+        | Effect::Undo { .. }
+        | Effect::SaveDraft { .. }
+        | Effect::DeleteDraft { .. } => run_store_effect(store, &effect),
+        Effect::CopyToClipboard(text) => copy_to_clipboard(&text).err().map(|e| Action::Notify {
+            text: format!("could not copy the link: {e}"),
+            is_error: true,
+        }),
         Effect::OpenUrl(url) => {
             // Browsers can take a while to start; never hold up the screen for one.
             tokio::task::spawn_blocking(move || {
@@ -268,8 +377,11 @@ fn run_effect(
             });
             None
         }
-        // The loop hands these to `login::AccountOps`.
-        Effect::Account(_) | Effect::Quit => None,
+        // Handled by the loop itself (accounts go to `login::AccountOps`).
+        Effect::Account(_)
+        | Effect::Background(_)
+        | Effect::EditExternally { .. }
+        | Effect::Quit => None,
     }
 }
 
@@ -287,6 +399,23 @@ fn to_outbox(tx: &mpsc::Sender<OutboxCommand>, command: OutboxCommand) -> Option
     }))
 }
 
+/// OSC 52: the terminal puts the (base64) text on the clipboard. It works over SSH and in tmux
+/// (with `set-clipboard on`), where no local clipboard tool could.
+fn copy_to_clipboard(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = stdout();
+    out.write_all(osc52(text).as_bytes())?;
+    out.flush()
+}
+
+/// The OSC 52 "set clipboard" sequence for `text` (base64, so no byte of the text can end the
+/// sequence early or be read by the terminal as a command).
+fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    format!("\x1b]52;c;{encoded}\x07")
+}
+
 fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {
     match tx.try_send(command) {
         Ok(()) => None,
@@ -301,11 +430,33 @@ fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {
     }
 }
 
-/// Carries out the effects that write to the store (triage decisions and drafts); other effects
-/// are ignored here. Public so tests can play the loop's part without a terminal.
+/// Carries out the effects that write to the store (triage decisions, undo and drafts); other
+/// effects are ignored here. Public so tests can play the loop's part without a terminal.
 pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
     match effect {
-        Effect::SetStatus { key, status } => Some(set_status(store, *key, *status)),
+        Effect::Triage {
+            action,
+            keys,
+            status,
+        } => Some(match store.triage(*action, keys, *status, Utc::now()) {
+            Ok(changed) => Action::Triaged {
+                action: *action,
+                changed: changed.len(),
+            },
+            Err(e) => {
+                tracing::warn!("could not record a status change: {e}");
+                Action::Notify {
+                    text: format!("could not record the change: {e}"),
+                    is_error: true,
+                }
+            }
+        }),
+        Effect::Undo { action } => Some(Action::Undone(
+            store.undo_step(*action, Utc::now()).map_err(|e| {
+                tracing::warn!("could not undo: {e}");
+                format!("could not undo: {e}")
+            }),
+        )),
         Effect::SaveDraft { key, draft } => store.put_draft(*key, draft).err().map(|e| {
             tracing::warn!("could not save a draft: {e}");
             Action::Notify {
@@ -324,31 +475,33 @@ pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
     }
 }
 
-/// Writes a triage decision (`i`, `p`, `x`) to the store.
-fn set_status(store: &Store, key: crate::domain::MentionKey, status: MentionStatus) -> Action {
-    let result = store.mention(key).and_then(|found| match found {
-        Some(mut m) => {
-            m.status = status;
-            if status != MentionStatus::Error {
-                m.error_message = None;
-            }
-            m.updated_at = Utc::now();
-            store.update_mention(&m).map(|_| true)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc52_carries_the_link_base64_encoded() {
+        assert_eq!(
+            osc52("https://x.com/a/status/1"),
+            "\x1b]52;c;aHR0cHM6Ly94LmNvbS9hL3N0YXR1cy8x\x07"
+        );
+    }
+
+    #[test]
+    fn drafts_for_the_editor_are_private_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("draft.txt");
+        write_private(&path, "secret-ish draft").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret-ish draft");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
-        None => Ok(false),
-    });
-    match result {
-        Ok(true) => Action::StoreChanged,
-        Ok(false) => Action::Notify {
-            text: "that mention is no longer in the store (its account was removed?)".into(),
-            is_error: true,
-        },
-        Err(e) => {
-            tracing::warn!("could not record a status change: {e}");
-            Action::Notify {
-                text: format!("could not record the change: {e}"),
-                is_error: true,
-            }
-        }
+        assert!(
+            write_private(&path, "again").is_err(),
+            "an existing file is never reused"
+        );
     }
 }

@@ -236,9 +236,22 @@ async fn account_commands_end_to_end() {
         "{text}"
     );
 
-    // Fetch, so the stats have something to count.
+    // Fetch, so the stats have something to count. Only the named account is polled.
     env.ok(&["mentions", "fetch", "--account", "@nimbusnotes"])
         .await;
+    let polled: std::collections::BTreeSet<String> = env
+        .sim
+        .control()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/mentions"))
+        .filter_map(|r| r.username)
+        .collect();
+    assert_eq!(
+        polled.into_iter().collect::<Vec<_>>(),
+        vec!["nimbusnotes".to_string()],
+        "fetch --account polls that account only"
+    );
     let stats = env
         .json(&["accounts", "stats", "@nimbusnotes", "--json"])
         .await;

@@ -116,7 +116,7 @@ fn a_new_reply_to_an_unconfirmed_mention_is_refused_until_resolved() {
         }),
     );
     assert!(state.outbox.get(key).is_none());
-    assert_eq!(state.feed.rows[0].status, MentionStatus::Replied);
+    assert_eq!(state.feed.rows[0].primary().status, MentionStatus::Replied);
     let screen = render(&state, 120, 40);
     assert!(screen.contains("id unknown"), "{screen}");
     assert!(!screen.contains("check on X"), "{screen}");
@@ -165,6 +165,47 @@ fn outbox_events_keep_the_row_and_the_in_flight_marker_true_to_the_store() {
         }),
     );
     assert!(!state.sending.contains(&key));
-    let row = state.feed.rows.iter().find(|m| m.key() == key).unwrap();
-    assert_eq!(row.status, MentionStatus::Pending);
+    let row = state.feed.rows.iter().find(|r| r.contains(key)).unwrap();
+    let mention = row.mentions().iter().find(|m| m.key() == key).unwrap();
+    assert_eq!(mention.status, MentionStatus::Pending);
+}
+
+/// A post sent to several accounts is one feed row; an unconfirmed reply from any of them (not
+/// only the row's first) shows on that row, and `M` / `Enter` resolve that mention's entry.
+#[test]
+fn an_unconfirmed_reply_on_a_shared_post_shows_on_its_row_and_keys_resolve_it() {
+    let fx = Fixture::new(10);
+    let shared = fx.add_shared_post(&[0, 1], 1_993_000_100_000_000_000);
+    let key = shared[0].key();
+    let entry = fx
+        .store
+        .outbox_enqueue(key, ReplyKind::Public, "@zoe_r see you there", now())
+        .unwrap();
+    fx.store.outbox_begin_send(key, entry.seq, now()).unwrap();
+    outbox::recover(&fx.store).unwrap();
+    let mut state = fx.state(120, 40);
+    let row = &state.feed.rows[0];
+    assert_eq!(row.mentions().len(), 2, "one row for the post");
+    assert_ne!(
+        row.primary().key(),
+        key,
+        "the unconfirmed one is not the first"
+    );
+
+    let screen = render(&state, 120, 40);
+    let top = screen.lines().nth(1).unwrap_or_default();
+    assert!(top.contains("check on X"), "{screen}");
+    assert!(
+        screen.contains("reply from @acme reached X"),
+        "the detail names the account: {screen}"
+    );
+
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Char('M'))),
+        vec![OutboxCommand::MarkSent(key)]
+    );
+    assert_eq!(
+        outboxed(&fx.key(&mut state, KeyCode::Enter)),
+        vec![OutboxCommand::Retry(key)]
+    );
 }

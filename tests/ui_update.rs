@@ -6,11 +6,22 @@ mod ui_fixture;
 use chrono::Duration;
 use crossterm::event::KeyCode;
 use perch::app::{Action, Effect, Mode, Pane};
-use perch::domain::{MentionStatus, Response};
+use perch::domain::{MentionKey, MentionStatus, Response};
 use perch::outbox::{OutboxEvent, ReplyKind, SendRequest};
 use perch::store::FeedPos;
 use perch::sync::SyncEvent;
 use ui_fixture::{Fixture, mention, now};
+
+/// The triage writes among `effects`: (keys, status) of each, the action id left out.
+fn triage_of(effects: &[Effect]) -> Vec<(Vec<MentionKey>, MentionStatus)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Triage { keys, status, .. } => Some((keys.clone(), *status)),
+            _ => None,
+        })
+        .collect()
+}
 
 fn selected_tweet(state: &perch::app::AppState) -> Option<String> {
     state.feed.selected_mention().map(|m| m.tweet_id.clone())
@@ -106,7 +117,13 @@ fn choosing_an_account_filters_the_feed_to_it() {
     let acme = fx.accounts[0].id;
     assert_eq!(state.feed.filter.account, Some(acme));
     assert_eq!(state.feed.total, 10);
-    assert!(state.feed.rows.iter().all(|m| m.sent_to.account_id == acme));
+    assert!(
+        state
+            .feed
+            .rows
+            .iter()
+            .all(|r| r.primary().sent_to.account_id == acme)
+    );
     fx.key(&mut state, KeyCode::Char('k'));
     assert_eq!(state.feed.filter.account, None);
     assert_eq!(state.feed.total, 30);
@@ -127,7 +144,7 @@ fn status_filter_cycles_and_counts_matching_mentions() {
             .feed
             .rows
             .iter()
-            .all(|m| m.status == MentionStatus::Pending)
+            .all(|r| r.primary().status == MentionStatus::Pending)
     );
     fx.key(&mut state, KeyCode::Char('f'));
     assert_eq!(state.status_filter.label(), "replied");
@@ -239,7 +256,7 @@ fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
     );
     assert!(matches!(state.mode, Mode::Normal));
     assert_eq!(
-        state.shown_status(target.key(), state.feed.rows[0].status),
+        state.shown_status(target.key(), state.feed.rows[0].primary().status),
         MentionStatus::Processing
     );
     // While it is in flight, triage keys leave it alone.
@@ -264,7 +281,7 @@ fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
             response: response.clone(),
         }),
     );
-    let row = &state.feed.rows[0];
+    let row = state.feed.rows[0].primary();
     assert_eq!(
         state.shown_status(row.key(), row.status),
         MentionStatus::Replied
@@ -297,7 +314,7 @@ fn a_failed_send_shows_the_error_and_keeps_the_draft() {
             message: "You are not allowed to reply to this post.".into(),
         }),
     );
-    let row = &state.feed.rows[0];
+    let row = state.feed.rows[0].primary();
     assert_eq!(
         state.shown_status(row.key(), row.status),
         MentionStatus::Error
@@ -363,6 +380,53 @@ fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
     assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
 }
 
+/// Before the user has moved at all (the first seconds after start, while the first sync is
+/// still backfilling), new mentions come in at the top rather than piling up above a row nobody
+/// chose; the first move ends that.
+#[test]
+fn until_the_first_move_the_feed_follows_the_newest_mention() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    let acme = &fx.accounts[0];
+    let arrive = |state: &mut perch::app::AppState, n: usize, base: u64| {
+        let newer: Vec<_> = (0..n)
+            .map(|i| {
+                mention(
+                    acme,
+                    200 + base as usize + i,
+                    base + (n - i) as u64 * 1_000_000_000,
+                    now(),
+                )
+            })
+            .collect();
+        fx.store
+            .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
+            .unwrap();
+        fx.apply(
+            state,
+            Action::Sync(SyncEvent::PageCommitted {
+                account_id: acme.id,
+                inserted: n,
+            }),
+        );
+        newer
+    };
+    let first_batch = arrive(&mut state, 3, 1_994_000_000_000_000_000);
+    assert_eq!(
+        selected_tweet(&state),
+        Some(first_batch[0].tweet_id.clone())
+    );
+    assert_eq!(state.feed.new_above, 0);
+
+    // One move down and back up: from now on arrivals never move the selected row.
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('k'));
+    let reading = selected_tweet(&state);
+    arrive(&mut state, 2, 1_995_000_000_000_000_000);
+    assert_eq!(selected_tweet(&state), reading);
+    assert_eq!(state.feed.new_above, 2);
+}
+
 #[test]
 fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
     let fx = Fixture::new(10);
@@ -370,11 +434,8 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
     let first = fx.mentions[0].key();
     let effects = fx.key(&mut state, KeyCode::Char('i'));
     assert_eq!(
-        effects,
-        vec![Effect::SetStatus {
-            key: first,
-            status: MentionStatus::Ignored
-        }]
+        triage_of(&effects),
+        vec![(vec![first], MentionStatus::Ignored)]
     );
     assert_eq!(
         selected_tweet(&state),
@@ -383,11 +444,8 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
     // mentions[1] was replied: `p` puts it back to pending.
     let effects = fx.key(&mut state, KeyCode::Char('p'));
     assert_eq!(
-        effects,
-        vec![Effect::SetStatus {
-            key: fx.mentions[1].key(),
-            status: MentionStatus::Pending
-        }]
+        triage_of(&effects),
+        vec![(vec![fx.mentions[1].key()], MentionStatus::Pending)]
     );
     let pos: FeedPos = fx.mentions[2].key().into();
     assert_eq!(state.feed.selected_pos(), Some(pos));
@@ -399,11 +457,8 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
     );
     let effects = fx.key(&mut state, KeyCode::Char('x'));
     assert_eq!(
-        effects,
-        vec![Effect::SetStatus {
-            key: fx.mentions[3].key(),
-            status: MentionStatus::Replied
-        }]
+        triage_of(&effects),
+        vec![(vec![fx.mentions[3].key()], MentionStatus::Replied)]
     );
 }
 
@@ -424,7 +479,7 @@ fn triage_in_the_pending_feed_clears_one_mention_per_key() {
             .feed
             .rows
             .iter()
-            .all(|m| m.key() != fx.mentions[0].key())
+            .all(|r| !r.contains(fx.mentions[0].key()))
     );
     fx.key(&mut state, KeyCode::Char('x'));
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use ratatui_textarea::{TextArea, WrapMode};
 
+use crate::app::overlay::TemplatePicker;
 use crate::domain::{Mention, MentionKey};
 use crate::outbox::ReplyKind;
 use crate::text;
@@ -25,6 +26,11 @@ pub struct Composer {
     pub refusal: Option<String>,
     /// The draft changed since it was last saved to the store (saved on the next tick).
     pub unsaved: bool,
+    /// The saved-reply picker (`Ctrl-T`), while it is open.
+    pub templates: Option<TemplatePicker>,
+    /// The draft as first opened (`@sender ` for a public reply): a saved reply replaces it
+    /// rather than being added after it.
+    pub initial: String,
 }
 
 impl Composer {
@@ -39,24 +45,62 @@ impl Composer {
             }
             (None, _) => String::new(),
         };
-        let lines: Vec<String> = initial.split('\n').map(str::to_string).collect();
-        let mut editor = TextArea::new(lines);
-        editor.set_wrap_mode(WrapMode::WordOrGlyph);
-        editor.move_cursor(ratatui_textarea::CursorMove::Bottom);
-        editor.move_cursor(ratatui_textarea::CursorMove::End);
+        let prefill = match kind {
+            ReplyKind::Public if mention.sender.username.is_some() => format!("{sender_handle} "),
+            _ => String::new(),
+        };
         let mut composer = Composer {
             key: mention.key(),
             kind,
             account_handle: format!("@{}", text::sanitize(&mention.sent_to.username, true)),
             sender_handle,
             context: text::sanitize(&mention.text, true),
-            editor,
+            editor: TextArea::default(),
             length: 0,
             refusal: None,
             unsaved: false,
+            templates: None,
+            initial: prefill,
         };
-        composer.recount();
+        composer.replace_text(&initial);
+        composer.unsaved = false;
         composer
+    }
+
+    /// Replaces the whole draft (from `$EDITOR` or a saved reply), cursor at the end.
+    pub fn replace_text(&mut self, draft: &str) {
+        let lines: Vec<String> = draft.split('\n').map(str::to_string).collect();
+        let mut editor = TextArea::new(lines);
+        editor.set_wrap_mode(WrapMode::WordOrGlyph);
+        editor.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        editor.move_cursor(ratatui_textarea::CursorMove::End);
+        self.editor = editor;
+        self.refusal = None;
+        self.unsaved = true;
+        self.recount();
+    }
+
+    /// Puts a saved reply in: it replaces an untouched draft, else goes in at the cursor.
+    pub fn insert_template(&mut self, filled: &str) {
+        let current = self.text();
+        if current.trim().is_empty() || current == self.initial {
+            self.replace_text(filled);
+        } else {
+            // Keep words apart: a space first when the cursor sits right after a word.
+            let ratatui_textarea::DataCursor(row, col) = self.editor.cursor();
+            let before = self
+                .editor
+                .lines()
+                .get(row)
+                .and_then(|l| l.chars().nth(col.checked_sub(1)?));
+            if before.is_some_and(|c| !c.is_whitespace()) {
+                self.editor.insert_char(' ');
+            }
+            self.editor.insert_str(filled);
+            self.refusal = None;
+            self.unsaved = true;
+            self.recount();
+        }
     }
 
     /// The draft as it would be sent.

@@ -1,7 +1,12 @@
 //! The feed is a window over the store, never a copy of it: a short run of consecutive rows (in
-//! newest-first order) around the selection, read with `Store::page_after` / `page_before`.
-//! Moving past either end of the window reads the next index range; the window is trimmed so it
-//! stays a few screens long however far the user scrolls.
+//! newest-first order) around the selection, read with `Store::page_after` / `page_before`, or,
+//! while a text search is active, with `Store::search_page`. Moving past either end of the window
+//! reads the next index range; the window is trimmed so it stays a few screens long however far
+//! the user scrolls.
+//!
+//! Under "All accounts" a post that mentions several tracked accounts is several mentions that
+//! sit next to each other in the index (same tweet id): they are merged into one [`FeedRow`], so
+//! the post shows once with every account it was sent to.
 
 use crate::domain::{Mention, MentionKey};
 use crate::store::{FeedFilter, FeedPos, Result, Store};
@@ -10,6 +15,8 @@ use crate::store::{FeedFilter, FeedPos, Result, Store};
 const MIN_CHUNK: usize = 50;
 /// "▲ N new" counts at most this many rows (reading more only to print a bigger number is waste).
 pub const NEW_ABOVE_CAP: usize = 999;
+/// Rows a search step examines at most, so one step never holds up the screen for long.
+pub const SEARCH_SCAN_STEP: usize = 5_000;
 
 /// Does this mention belong in a feed with this filter?
 pub fn matches(filter: &FeedFilter, m: &Mention) -> bool {
@@ -21,12 +28,88 @@ fn pos(m: &Mention) -> FeedPos {
     m.key().into()
 }
 
+/// One line of the feed: a post, and the mentions of it the filter shows (one per tracked account
+/// it was sent to, in feed order). Never empty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedRow {
+    mentions: Vec<Mention>,
+}
+
+impl FeedRow {
+    pub fn new(first: Mention) -> FeedRow {
+        FeedRow {
+            mentions: vec![first],
+        }
+    }
+
+    /// The mention the row is drawn from (the first account it was sent to, in feed order).
+    pub fn primary(&self) -> &Mention {
+        // `mentions` is never empty: rows are only made by `new` and only grow.
+        &self.mentions[0]
+    }
+
+    pub fn mentions(&self) -> &[Mention] {
+        &self.mentions
+    }
+
+    pub fn keys(&self) -> Vec<MentionKey> {
+        self.mentions.iter().map(Mention::key).collect()
+    }
+
+    pub fn contains(&self, key: MentionKey) -> bool {
+        self.mentions.iter().any(|m| m.key() == key)
+    }
+
+    /// The same post (tweet id) as `m`?
+    fn same_post(&self, m: &Mention) -> bool {
+        self.primary().tweet_id == m.tweet_id
+    }
+
+    fn first_pos(&self) -> FeedPos {
+        pos(self.primary())
+    }
+
+    fn last_pos(&self) -> FeedPos {
+        pos(self.mentions.last().unwrap_or(self.primary()))
+    }
+}
+
+/// Groups newest-first mentions into rows; with `merge`, neighbours with the same tweet id share
+/// a row. Returns the rows and, for each mention, the row it went into.
+fn group(mentions: Vec<Mention>, merge: bool) -> (Vec<FeedRow>, Vec<usize>) {
+    let mut rows: Vec<FeedRow> = Vec::with_capacity(mentions.len());
+    let mut row_of = Vec::with_capacity(mentions.len());
+    for m in mentions {
+        match rows.last_mut() {
+            Some(last) if merge && last.same_post(&m) => last.mentions.push(m),
+            _ => rows.push(FeedRow::new(m)),
+        }
+        row_of.push(rows.len() - 1);
+    }
+    (rows, row_of)
+}
+
+/// The text search over the feed: its query, and how far the background count has got.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchScan {
+    pub query: String,
+    /// Where loading rows continues (the last position examined for the window).
+    pub load_after: Option<FeedPos>,
+    /// Matches counted so far (the count runs from the top, in steps, in the background).
+    pub counted: u64,
+    pub count_after: Option<FeedPos>,
+    /// The count has been through the whole filter: `counted` is exact.
+    pub count_done: bool,
+}
+
 /// The loaded part of the feed and where the user is in it.
 #[derive(Clone, Debug, Default)]
 pub struct FeedWindow {
     pub filter: FeedFilter,
+    /// The text search, when one is active: rows are its hits, in the same order.
+    pub search: Option<SearchScan>,
     /// Consecutive feed rows, newest first. Never the whole feed.
-    pub rows: Vec<Mention>,
+    pub rows: Vec<FeedRow>,
     /// Index in `rows` of the selected row (meaningless while `rows` is empty).
     pub selected: usize,
     /// Index in `rows` of the first visible row.
@@ -35,7 +118,8 @@ pub struct FeedWindow {
     pub at_top: bool,
     /// The last row is the oldest mention that matches the filter.
     pub at_end: bool,
-    /// How many mentions match the filter (from the store's counters).
+    /// How many mentions match the filter (from the store's counters; for a search, the count so
+    /// far).
     pub total: u64,
     /// The newest row the user has had on screen at the top of the feed.
     pub newest_seen: Option<FeedPos>,
@@ -43,6 +127,11 @@ pub struct FeedWindow {
     pub new_above: usize,
     /// How many rows the feed pane shows.
     pub height: usize,
+    /// The user has not moved since the feed was last read from the top. While that holds
+    /// (typically the first seconds after start, while the first sync backfills), new mentions
+    /// come in at the top instead of piling up as "▲ N new" above a row nobody chose to read.
+    /// The first move ends it: from then on the selected row never moves.
+    pub untouched: bool,
 }
 
 impl FeedWindow {
@@ -55,16 +144,26 @@ impl FeedWindow {
         self.chunk() * 4
     }
 
-    pub fn selected_mention(&self) -> Option<&Mention> {
+    /// Rows of one post are merged only when several accounts can be in the feed.
+    fn merge(&self) -> bool {
+        self.filter.account.is_none()
+    }
+
+    pub fn selected_row(&self) -> Option<&FeedRow> {
         self.rows.get(self.selected)
     }
 
+    /// The selected row's first mention.
+    pub fn selected_mention(&self) -> Option<&Mention> {
+        self.selected_row().map(FeedRow::primary)
+    }
+
     pub fn selected_pos(&self) -> Option<FeedPos> {
-        self.selected_mention().map(pos)
+        self.selected_row().map(FeedRow::first_pos)
     }
 
     /// The rows on screen, top to bottom.
-    pub fn visible(&self) -> &[Mention] {
+    pub fn visible(&self) -> &[FeedRow] {
         let start = self.scroll.min(self.rows.len());
         let end = (start + self.height.max(1)).min(self.rows.len());
         &self.rows[start..end]
@@ -75,24 +174,91 @@ impl FeedWindow {
         self.selected.saturating_sub(self.scroll)
     }
 
+    /// The search is still counting: `total` is a lower bound ("120+ matches").
+    pub fn searching(&self) -> bool {
+        self.search.as_ref().is_some_and(|s| !s.count_done)
+    }
+
+    /// The window of a search wants more rows near the selection.
+    fn search_wants_rows(&self) -> bool {
+        self.search.is_some() && !self.at_end && self.rows.len() < self.selected + 2 * self.chunk()
+    }
+
+    /// The background search has something left to do (count further, or load more rows).
+    pub fn search_wants_work(&self) -> bool {
+        self.searching() || self.search_wants_rows()
+    }
+
+    /// Up to `limit` matching mentions older than `after`, and whether the walk reached the end.
+    fn fetch_older(
+        &mut self,
+        store: &Store,
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<(Vec<Mention>, bool)> {
+        match &mut self.search {
+            None => {
+                let rows = store.page_after(&self.filter, after, limit)?;
+                let end = rows.len() < limit;
+                Ok((rows, end))
+            }
+            Some(search) => {
+                let page = store.search_page(
+                    &self.filter,
+                    &search.query,
+                    after,
+                    limit,
+                    SEARCH_SCAN_STEP,
+                )?;
+                search.load_after = page.resume_after.or(after);
+                Ok((page.hits, page.exhausted))
+            }
+        }
+    }
+
     /// Reads the newest rows and selects the first.
     pub fn load_top(&mut self, store: &Store) -> Result<()> {
-        self.total = store.count(&self.filter)?;
-        self.rows = store.page_after(&self.filter, None, self.chunk())?;
+        if let Some(search) = &mut self.search {
+            search.load_after = None;
+        }
+        self.untouched = true;
+        let chunk = self.chunk();
+        let (mentions, end) = self.fetch_older(store, None, chunk)?;
+        self.rows = group(mentions, self.merge()).0;
         self.at_top = true;
-        self.at_end = self.rows.len() < self.chunk();
+        self.at_end = end;
         self.selected = 0;
         self.scroll = 0;
+        self.update_total(store)?;
         self.mark_seen_if_at_top();
         Ok(())
     }
 
-    /// Reads the oldest rows and selects the last.
+    fn update_total(&mut self, store: &Store) -> Result<()> {
+        self.total = match &self.search {
+            None => store.count(&self.filter)?,
+            Some(s) => {
+                let loaded: usize = self.rows.iter().map(|r| r.mentions.len()).sum();
+                s.counted.max(loaded as u64)
+            }
+        };
+        Ok(())
+    }
+
+    /// Reads the oldest rows and selects the last. A search has no oldest end until it has
+    /// looked everywhere, so there this goes to the last row found so far.
     pub fn load_bottom(&mut self, store: &Store) -> Result<()> {
+        self.untouched = false;
+        if self.search.is_some() {
+            let last = self.rows.len().saturating_sub(1) as isize;
+            return self.move_by(store, last - self.selected as isize);
+        }
         self.total = store.count(&self.filter)?;
-        self.rows = store.page_before(&self.filter, None, self.chunk())?;
+        let chunk = self.chunk();
+        let mentions = store.page_before(&self.filter, None, chunk)?;
         self.at_end = true;
-        self.at_top = self.rows.len() < self.chunk();
+        self.at_top = mentions.len() < chunk;
+        self.rows = group(mentions, self.merge()).0;
         self.selected = self.rows.len().saturating_sub(1);
         self.scroll = self.rows.len().saturating_sub(self.height.max(1));
         self.mark_seen_if_at_top();
@@ -105,9 +271,15 @@ impl FeedWindow {
     /// filter (say it was ignored while the filter shows pending), the next older row takes its
     /// place.
     pub fn reload_around_selection(&mut self, store: &Store) -> Result<()> {
+        if self.search.is_some() {
+            return self.reload_search_rows(store);
+        }
         let Some(anchor) = self.selected_pos() else {
             return self.load_top(store);
         };
+        if self.untouched && self.selected == 0 {
+            return self.load_top(store);
+        }
         let line = self.selected_line();
         self.total = store.count(&self.filter)?;
         let want_above = line + self.height.max(1);
@@ -121,28 +293,57 @@ impl FeedWindow {
 
         self.at_top = above.len() < want_above;
         self.at_end = below.len() < self.chunk();
-        let selected = above.len();
-        let has_current = current.is_some();
-        let mut rows = above;
-        rows.extend(current);
-        rows.extend(below);
-        if rows.is_empty() {
-            self.rows = rows;
+        // The flat index of the selected mention (or of the next older one when it is gone).
+        let flat_selected = above.len();
+        let mut flat = above;
+        flat.extend(current);
+        flat.extend(below);
+        if flat.is_empty() {
+            self.rows.clear();
             self.selected = 0;
             self.scroll = 0;
             return Ok(());
         }
-        // Without the current row, `selected` already points at the next older row; at the very
-        // end of the feed, fall back to the row just above.
-        self.selected = if has_current || selected < rows.len() {
-            selected
-        } else {
-            rows.len() - 1
-        };
+        let (rows, row_of) = group(flat, self.merge());
+        // At the very end of the feed, fall back to the row just above.
+        self.selected = row_of.get(flat_selected).copied().unwrap_or(rows.len() - 1);
         self.rows = rows;
         self.scroll = self.selected.saturating_sub(line);
         self.mark_seen_if_at_top();
         self.count_new_above(store)?;
+        Ok(())
+    }
+
+    /// A search's rows are re-read one by one (a status may have changed); rows that no longer
+    /// match the filter drop out, the selection staying on its line. New posts are not added
+    /// while the search is shown: running it again (`/`, Enter) finds them.
+    fn reload_search_rows(&mut self, store: &Store) -> Result<()> {
+        let mut flat = Vec::new();
+        let mut selected_flat = None;
+        let mut dropped = 0u64;
+        for (i, row) in self.rows.iter().enumerate() {
+            if i == self.selected {
+                selected_flat = Some(flat.len());
+            }
+            for m in &row.mentions {
+                match store.mention(m.key())? {
+                    Some(now) if matches(&self.filter, &now) => flat.push(now),
+                    _ => dropped += 1,
+                }
+            }
+        }
+        let line = self.selected_line();
+        let (rows, row_of) = group(flat, self.merge());
+        self.selected = selected_flat
+            .and_then(|i| row_of.get(i).copied())
+            .unwrap_or(rows.len().saturating_sub(1));
+        self.rows = rows;
+        self.scroll = self.selected.saturating_sub(line);
+        if let Some(s) = &mut self.search {
+            s.counted = s.counted.saturating_sub(dropped);
+        }
+        self.update_total(store)?;
+        self.keep_selection_visible();
         Ok(())
     }
 
@@ -151,10 +352,17 @@ impl FeedWindow {
         if self.rows.is_empty() {
             return Ok(());
         }
+        if delta != 0 {
+            self.untouched = false;
+        }
         if delta > 0 {
             let target = self.selected + delta.unsigned_abs();
             while target >= self.rows.len() && !self.at_end {
                 self.extend_down(store)?;
+                if self.search.is_some() {
+                    // One bounded search step per key; the background search finds the rest.
+                    break;
+                }
             }
             self.selected = target.min(self.rows.len() - 1);
         } else {
@@ -181,16 +389,36 @@ impl FeedWindow {
         Ok(())
     }
 
-    /// Puts a re-read mention in place of its row, if the row is in the window.
+    /// Puts a re-read mention in place of its row's copy, if the row is in the window.
     pub fn replace(&mut self, mention: Mention) {
-        let key = mention.key();
-        if let Some(row) = self.rows.iter_mut().find(|m| m.key() == key) {
-            *row = mention;
+        if let Some(m) = self.row_mut(mention.key()) {
+            *m = mention;
         }
     }
 
     pub fn row_mut(&mut self, key: MentionKey) -> Option<&mut Mention> {
-        self.rows.iter_mut().find(|m| m.key() == key)
+        self.rows
+            .iter_mut()
+            .flat_map(|r| r.mentions.iter_mut())
+            .find(|m| m.key() == key)
+    }
+
+    /// The background search's next step: loads more hits while the window wants them, else
+    /// counts further.
+    pub fn search_step(&mut self, store: &Store) -> Result<()> {
+        if self.search_wants_rows() {
+            self.extend_down(store)?;
+        } else if let Some(search) = self.search.as_ref().filter(|s| !s.count_done) {
+            let (query, after) = (search.query.clone(), search.count_after);
+            let page =
+                store.search_page(&self.filter, &query, after, usize::MAX, SEARCH_SCAN_STEP)?;
+            if let Some(s) = &mut self.search {
+                s.counted += page.hits.len() as u64;
+                s.count_after = page.resume_after.or(after);
+                s.count_done = page.exhausted;
+            }
+        }
+        self.update_total(store)
     }
 
     fn keep_selection_visible(&mut self) {
@@ -220,30 +448,58 @@ impl FeedWindow {
     }
 
     fn extend_down(&mut self, store: &Store) -> Result<()> {
-        let after = self.rows.last().map(pos);
+        let after = match &self.search {
+            Some(s) => s.load_after,
+            None => self.rows.last().map(FeedRow::last_pos),
+        };
         let chunk = self.chunk();
-        let more = store.page_after(&self.filter, after, chunk)?;
-        self.at_end = more.len() < chunk;
-        self.rows.extend(more);
+        let (more, end) = self.fetch_older(store, after, chunk)?;
+        self.at_end = end;
+        let merge = self.merge();
+        let mut more = more.into_iter().peekable();
+        // The first new mentions may belong to the last row's post (a page split it).
+        if let Some(last) = self.rows.last_mut() {
+            while let Some(m) = more.next_if(|m| merge && last.same_post(m)) {
+                last.mentions.push(m);
+            }
+        }
+        self.rows.extend(group(more.collect(), merge).0);
         Ok(())
     }
 
     fn extend_up(&mut self, store: &Store) -> Result<()> {
-        let before = self.rows.first().map(pos);
+        if self.search.is_some() {
+            // A search window is never trimmed at the top, so there is nothing above it.
+            self.at_top = true;
+            return Ok(());
+        }
+        let before = self.rows.first().map(FeedRow::first_pos);
         let chunk = self.chunk();
         let more = store.page_before(&self.filter, before, chunk)?;
         self.at_top = more.len() < chunk;
-        let n = more.len();
-        self.rows.splice(0..0, more);
+        let (mut above, _) = group(more, self.merge());
+        // The last new mentions may belong to the first row's post (a page split it).
+        if self.merge()
+            && let (Some(last_above), Some(first)) = (above.last_mut(), self.rows.first())
+            && first.same_post(last_above.primary())
+        {
+            let first = self.rows.remove(0);
+            last_above.mentions.extend(first.mentions);
+            self.selected = self.selected.saturating_sub(1);
+            self.scroll = self.scroll.saturating_sub(1);
+        }
+        let n = above.len();
+        self.rows.splice(0..0, above);
         self.selected += n;
         self.scroll += n;
         Ok(())
     }
 
-    /// Drops rows far from the screen so the window stays small.
+    /// Drops rows far from the screen so the window stays small. A search window is kept whole
+    /// (there is no reading backwards through a search).
     fn trim(&mut self) {
         let max = self.max_rows();
-        if self.rows.len() <= max {
+        if self.search.is_some() || self.rows.len() <= max {
             return;
         }
         let chunk = self.chunk();
@@ -264,8 +520,8 @@ impl FeedWindow {
     }
 
     fn mark_seen_if_at_top(&mut self) {
-        if self.at_top && self.scroll == 0 {
-            self.newest_seen = self.rows.first().map(pos);
+        if self.at_top && self.scroll == 0 && self.search.is_none() {
+            self.newest_seen = self.rows.first().map(FeedRow::first_pos);
             self.new_above = 0;
         }
     }
@@ -278,7 +534,7 @@ impl FeedWindow {
         if let Some(seen) = self.newest_seen {
             let still_above = self.rows[..self.scroll.min(self.rows.len())]
                 .iter()
-                .filter(|m| m.tweet_id_u64() > seen.tweet_id)
+                .filter(|r| r.primary().tweet_id_u64() > seen.tweet_id)
                 .count();
             self.new_above = self.new_above.min(still_above);
         }
@@ -291,9 +547,8 @@ impl FeedWindow {
             return Ok(());
         }
         if let Some(seen) = self.newest_seen {
-            self.new_above = store
-                .page_before(&self.filter, Some(seen), NEW_ABOVE_CAP)?
-                .len();
+            let newer = store.page_before(&self.filter, Some(seen), NEW_ABOVE_CAP)?;
+            self.new_above = group(newer, self.merge()).0.len();
         }
         Ok(())
     }

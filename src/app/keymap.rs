@@ -19,12 +19,19 @@ pub enum Intent {
     ReplyPublic,
     ReplyDm,
     OpenInBrowser,
+    CopyLink,
     CycleStatusFilter,
     Ignore,
     Reopen,
     MarkReplied,
+    Undo,
     MarkSent,
     CancelSend,
+    Search,
+    NextMatch,
+    PrevMatch,
+    Mark,
+    MarkAll,
     TogglePause,
     FetchAccount,
     FetchAll,
@@ -68,9 +75,18 @@ const fn ch(c: char) -> KeyPress {
 pub struct Binding {
     pub intent: Intent,
     pub presses: &'static [KeyPress],
-    /// The keys as the help shows them.
+    /// The keys as the help shows them (empty: listed on the line of the binding before).
     pub keys: &'static str,
+    /// What they do (empty: listed on the line of the binding before).
     pub help: &'static str,
+}
+
+impl Binding {
+    /// Whether the help shows this binding on the line of the one before it (a pair such as
+    /// `n N  next / previous match`, so the whole help fits an 80x24 screen).
+    pub fn shares_previous_line(&self) -> bool {
+        self.help.is_empty()
+    }
 }
 
 const fn bind(
@@ -87,20 +103,20 @@ const fn bind(
     }
 }
 
+/// A binding the help lists on the line of the binding before it, whose keys and text name both.
+const fn with_previous(intent: Intent, presses: &'static [KeyPress]) -> Binding {
+    bind(intent, presses, "", "")
+}
+
 /// The normal mode's keys, in the order the help lists them, by section.
 pub const NORMAL: &[Binding] = &[
     bind(
         Intent::Down,
         &[ch('j'), key(KeyCode::Down)],
-        "j ↓",
-        "next row",
+        "j k ↓ ↑",
+        "next / previous row",
     ),
-    bind(
-        Intent::Up,
-        &[ch('k'), key(KeyCode::Up)],
-        "k ↑",
-        "previous row",
-    ),
+    with_previous(Intent::Up, &[ch('k'), key(KeyCode::Up)]),
     bind(
         Intent::Top,
         &[ch('g'), key(KeyCode::Home)],
@@ -116,22 +132,17 @@ pub const NORMAL: &[Binding] = &[
     bind(
         Intent::PageDown,
         &[key(KeyCode::PageDown)],
-        "PgDn",
-        "one screen down",
+        "PgDn PgUp",
+        "one screen down / up",
     ),
+    with_previous(Intent::PageUp, &[key(KeyCode::PageUp)]),
     bind(
-        Intent::PageUp,
-        &[key(KeyCode::PageUp)],
-        "PgUp",
-        "one screen up",
+        Intent::NextPane,
+        &[key(KeyCode::Tab)],
+        "Tab S-Tab",
+        "next / previous pane",
     ),
-    bind(Intent::NextPane, &[key(KeyCode::Tab)], "Tab", "next pane"),
-    bind(
-        Intent::PrevPane,
-        &[key(KeyCode::BackTab)],
-        "S-Tab",
-        "previous pane",
-    ),
+    with_previous(Intent::PrevPane, &[key(KeyCode::BackTab)]),
     bind(
         Intent::Open,
         &[key(KeyCode::Enter)],
@@ -153,6 +164,12 @@ pub const NORMAL: &[Binding] = &[
         "open the post in the browser",
     ),
     bind(
+        Intent::CopyLink,
+        &[ch('y')],
+        "y",
+        "copy the post's link (OSC 52)",
+    ),
+    bind(
         Intent::CycleStatusFilter,
         &[ch('f')],
         "f",
@@ -172,6 +189,12 @@ pub const NORMAL: &[Binding] = &[
         "replied elsewhere, then next",
     ),
     bind(
+        Intent::Undo,
+        &[ch('u')],
+        "u",
+        "undo the last i/p/x (repeats)",
+    ),
+    bind(
         Intent::MarkSent,
         &[ch('M')],
         "M",
@@ -182,6 +205,26 @@ pub const NORMAL: &[Binding] = &[
         &[ch('c')],
         "c",
         "cancel waiting / unconfirmed",
+    ),
+    bind(Intent::Search, &[ch('/')], "/", "search posts and senders"),
+    bind(
+        Intent::NextMatch,
+        &[ch('n')],
+        "n N",
+        "next / previous match",
+    ),
+    with_previous(Intent::PrevMatch, &[ch('N')]),
+    bind(
+        Intent::Mark,
+        &[key(KeyCode::Char(' '))],
+        "Space",
+        "mark / unmark, then next",
+    ),
+    bind(
+        Intent::MarkAll,
+        &[ch('V')],
+        "V",
+        "mark all matching; i p x ask",
     ),
     bind(
         Intent::TogglePause,
@@ -238,8 +281,9 @@ pub const NORMAL: &[Binding] = &[
 /// Help sections over `NORMAL`: (title, number of bindings).
 pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
     ("Moving", 10),
-    ("Mentions", 7),
+    ("Mentions", 9),
     ("Outbox", 2),
+    ("Search and marks", 5),
     ("Accounts", 8),
     ("General", 2),
 ];
@@ -248,10 +292,8 @@ pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
 pub const COMPOSER_HELP: &[(&str, &str)] = &[
     ("C-s", "send (C-Enter also works)"),
     ("Esc", "close, keep the draft"),
-    ("Enter", "new line"),
-    ("arrows", "move the cursor"),
-    ("C-u C-r", "undo / redo"),
-    ("C-w Bksp", "delete word / char"),
+    ("C-e C-t", "$EDITOR / saved replies"),
+    ("C-u C-r", "undo / redo (C-w: word)"),
 ];
 
 fn press_matches(press: &KeyPress, event: &KeyEvent) -> bool {
@@ -276,6 +318,8 @@ pub fn normal_intent(event: &KeyEvent) -> Option<Intent> {
 pub enum ComposerKey {
     Send,
     Cancel,
+    ExternalEditor,
+    Templates,
     Edit,
 }
 
@@ -284,8 +328,41 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
     match event.code {
         KeyCode::Char('s') | KeyCode::Char('S') if ctrl => ComposerKey::Send,
         KeyCode::Enter if ctrl => ComposerKey::Send,
+        KeyCode::Char('e') | KeyCode::Char('E') if ctrl => ComposerKey::ExternalEditor,
+        KeyCode::Char('t') | KeyCode::Char('T') if ctrl => ComposerKey::Templates,
         KeyCode::Esc => ComposerKey::Cancel,
         _ => ComposerKey::Edit,
+    }
+}
+
+/// The answer to a y/n question: `Some(true)` yes, `Some(false)` no, `None` not an answer.
+pub fn confirm_key(event: &KeyEvent) -> Option<bool> {
+    match event.code {
+        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Some(true),
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(false),
+        KeyCode::Char('q') => Some(false),
+        _ => None,
+    }
+}
+
+/// Keys in a small picker (accounts, saved replies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PickerKey {
+    Move(isize),
+    /// Enter (the highlighted item) or a digit 1-9 (that item).
+    Choose(Option<usize>),
+    Cancel,
+    Other,
+}
+
+pub fn picker_key(event: &KeyEvent) -> PickerKey {
+    match event.code {
+        KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => PickerKey::Move(1),
+        KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => PickerKey::Move(-1),
+        KeyCode::Enter => PickerKey::Choose(None),
+        KeyCode::Char(c @ '1'..='9') => PickerKey::Choose(Some(c as usize - '1' as usize)),
+        KeyCode::Esc | KeyCode::Char('q') => PickerKey::Cancel,
+        _ => PickerKey::Other,
     }
 }
 
@@ -293,7 +370,7 @@ pub fn composer_key(event: &KeyEvent) -> ComposerKey {
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 29] = [
+    const EVERY_INTENT: [Intent; 36] = [
         Intent::Down,
         Intent::Up,
         Intent::Top,
@@ -307,12 +384,19 @@ mod tests {
         Intent::ReplyPublic,
         Intent::ReplyDm,
         Intent::OpenInBrowser,
+        Intent::CopyLink,
         Intent::CycleStatusFilter,
         Intent::Ignore,
         Intent::Reopen,
         Intent::MarkReplied,
+        Intent::Undo,
         Intent::MarkSent,
         Intent::CancelSend,
+        Intent::Search,
+        Intent::NextMatch,
+        Intent::PrevMatch,
+        Intent::Mark,
+        Intent::MarkAll,
         Intent::TogglePause,
         Intent::FetchAccount,
         Intent::FetchAll,
@@ -325,12 +409,65 @@ mod tests {
         Intent::Quit,
     ];
 
+    /// How the help writes a key press.
+    fn label(press: &KeyPress) -> String {
+        let key = match press.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "S-Tab".into(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            other => format!("{other:?}"),
+        };
+        if press.modifiers.contains(KeyModifiers::CONTROL) {
+            format!("C-{key}")
+        } else {
+            key
+        }
+    }
+
     #[test]
     fn every_intent_has_a_help_line_and_a_key() {
         for intent in EVERY_INTENT {
             let b = NORMAL.iter().find(|b| b.intent == intent);
             let b = b.unwrap_or_else(|| panic!("{intent:?} is not in the key map"));
-            assert!(!b.presses.is_empty() && !b.help.is_empty(), "{intent:?}");
+            assert!(!b.presses.is_empty(), "{intent:?}");
+        }
+        // Every key appears on its help line (its own, or the line it shares with the binding
+        // before it), and that line says what it does.
+        for (i, b) in NORMAL.iter().enumerate() {
+            let line = NORMAL[..=i]
+                .iter()
+                .rev()
+                .find(|l| !l.shares_previous_line())
+                .unwrap_or_else(|| panic!("{:?} shares a line with nothing", b.intent));
+            assert!(!line.help.is_empty(), "{:?}", b.intent);
+            let shown: Vec<&str> = line.keys.split_whitespace().collect();
+            for press in b.presses {
+                let l = label(press);
+                assert!(
+                    shown.contains(&l.as_str()),
+                    "{:?}: {l} is not on its help line {:?}",
+                    b.intent,
+                    line.keys
+                );
+            }
+        }
+        // A shared line never crosses a help section.
+        let mut start = 0;
+        for (title, n) in NORMAL_SECTIONS {
+            assert!(
+                !NORMAL[start].shares_previous_line(),
+                "section {title} starts on another's line"
+            );
+            start += n;
         }
         assert_eq!(NORMAL.len(), EVERY_INTENT.len());
         let sectioned: usize = NORMAL_SECTIONS.iter().map(|(_, n)| n).sum();
@@ -339,6 +476,23 @@ mod tests {
             NORMAL.len(),
             "every binding belongs to a help section"
         );
+    }
+
+    #[test]
+    fn no_key_press_is_bound_to_two_intents() {
+        let presses: Vec<(KeyPress, Intent)> = NORMAL
+            .iter()
+            .flat_map(|b| b.presses.iter().map(move |p| (*p, b.intent)))
+            .collect();
+        for (i, (a, first)) in presses.iter().enumerate() {
+            for (b, second) in &presses[i + 1..] {
+                assert!(
+                    a.code != b.code || a.modifiers != b.modifiers,
+                    "{:?} is bound to both {first:?} and {second:?}",
+                    a.code
+                );
+            }
+        }
     }
 
     #[test]

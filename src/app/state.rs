@@ -1,13 +1,17 @@
 //! Everything the screen shows, owned by the main loop. Only [`crate::app::update`] changes it;
 //! `ui::draw` only reads it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::app::composer::Composer;
 use crate::app::feed::FeedWindow;
 use crate::app::layout::{ScreenLayout, screen_layout};
+use crate::app::marks::Marks;
+use crate::app::overlay::{AccountPicker, BulkConfirm};
+use crate::app::triage::{BulkJob, UndoJob};
 use crate::domain::{Account, AccountId, MentionKey, MentionStatus};
 use ratatui::layout::Rect;
 
@@ -25,8 +29,45 @@ pub enum Mode {
     Normal,
     Help,
     Compose(Box<Composer>),
+    /// Typing a search (`/`): keys edit `feed.search`'s query, the feed follows as you type.
+    Search,
+    /// "Ignore 37 mentions? y/n" before a bulk action.
+    Confirm(BulkConfirm),
+    /// Which account replies to a post sent to several (reply needs exactly one).
+    PickAccount(AccountPicker),
     /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
     Account(Box<crate::app::accounts::AccountOverlay>),
+}
+
+/// Saved replies per account, from the config file (`[accounts.<handle>] templates = [...]`).
+#[derive(Clone, Debug, Default)]
+pub struct SavedReplies {
+    /// Lowercased handle (without `@`) → templates.
+    pub by_account: BTreeMap<String, Vec<String>>,
+    /// Where they are configured, for the message when an account has none.
+    pub config_path: Option<PathBuf>,
+}
+
+impl SavedReplies {
+    pub fn from_config(config: &crate::config::Config) -> SavedReplies {
+        SavedReplies {
+            by_account: config
+                .accounts
+                .iter()
+                .map(|(handle, a)| {
+                    let handle = handle.trim_start_matches('@').to_lowercase();
+                    (handle, a.templates.clone())
+                })
+                .collect(),
+            config_path: Some(config.config_path.clone()),
+        }
+    }
+
+    pub fn for_account(&self, username: &str) -> &[String] {
+        self.by_account
+            .get(&username.to_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The status filter `f` cycles through (the feed's account filter comes from the accounts pane).
@@ -119,6 +160,17 @@ pub struct AppState {
     /// What the time-dependent text looked like at the last tick (so a tick redraws only when a
     /// relative time on screen changes).
     pub clock_fingerprint: String,
+    /// Mentions marked for a bulk action (`Space`, `V`).
+    pub marks: Marks,
+    /// A bulk triage being applied chunk by chunk.
+    pub bulk: Option<BulkJob>,
+    /// An undo being applied chunk by chunk.
+    pub undoing: Option<UndoJob>,
+    /// A search step is queued with the loop (at most one is).
+    pub search_scheduled: bool,
+    /// The id of the last triage action (undo log ids only grow).
+    pub last_action_id: u64,
+    pub saved_replies: SavedReplies,
     /// Account management: hidden paused accounts, what the engine said per account, logins.
     pub accounts_ui: crate::app::accounts::AccountsUi,
 }
@@ -132,7 +184,10 @@ impl AppState {
             accounts: Vec::new(),
             account_selected: 0,
             status_filter: StatusFilter::All,
-            feed: FeedWindow::default(),
+            feed: FeedWindow {
+                untouched: true,
+                ..FeedWindow::default()
+            },
             pending_total: 0,
             detail_scroll: 0,
             sending: HashSet::new(),
@@ -143,8 +198,22 @@ impl AppState {
             dirty: true,
             quit: false,
             clock_fingerprint: String::new(),
+            marks: Marks::default(),
+            bulk: None,
+            undoing: None,
+            search_scheduled: false,
+            last_action_id: 0,
+            saved_replies: SavedReplies::default(),
             accounts_ui: Default::default(),
         }
+    }
+
+    /// A new triage action id: the clock in microseconds, and always more than the last one, so
+    /// the undo log orders actions by when they happened, across restarts too.
+    pub fn next_action_id(&mut self, now: DateTime<Utc>) -> u64 {
+        let clock = u64::try_from(now.timestamp_micros()).unwrap_or(0);
+        self.last_action_id = clock.max(self.last_action_id + 1);
+        self.last_action_id
     }
 
     pub fn layout(&self) -> ScreenLayout {
@@ -219,8 +288,8 @@ impl AppState {
             }
             out.push('|');
         }
-        for m in self.feed.visible() {
-            out.push_str(&crate::app::time::compact_age(m.timestamp, now));
+        for row in self.feed.visible() {
+            out.push_str(&crate::app::time::compact_age(row.primary().timestamp, now));
             out.push('|');
         }
         if let Some(m) = self.feed.selected_mention() {

@@ -7,10 +7,13 @@ use crossterm::event::KeyEvent;
 use crate::app::accounts::{self, AccountEffect, LoginEvent};
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
+use crate::app::marks::{MarkedFilter, Marks};
+use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
-use crate::domain::{AccountId, MentionKey, MentionStatus, SyncStatus};
+use crate::app::{search, triage};
+use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
-use crate::store::{Draft, FeedFilter, Store, StoreError};
+use crate::store::{Draft, FeedFilter, Store, StoreError, UndoStep};
 use crate::sync::SyncEvent;
 use crate::text;
 
@@ -36,8 +39,34 @@ pub enum Action {
         text: String,
         is_error: bool,
     },
+    /// The loop is idle: take the next step of a background job.
+    Continue(Job),
+    /// The store applied a chunk of triage action `action`, changing `changed` mentions.
+    Triaged {
+        action: u64,
+        changed: usize,
+    },
+    /// The store undid a chunk of a triage action (`None`: there was nothing to undo), or could
+    /// not (the message says why).
+    Undone(Result<Option<UndoStep>, String>),
+    /// `$EDITOR` returned: the new draft for the mention, or why it could not be used.
+    EditorDone {
+        key: MentionKey,
+        result: Result<String, String>,
+    },
     /// A report from the add-account / reauthorize login task.
     Login(LoginEvent),
+}
+
+/// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Find and count more hits of the current search.
+    Search,
+    /// Apply the next chunk of the bulk triage.
+    Bulk,
+    /// Undo the next chunk of the running undo.
+    Undo,
 }
 
 /// Work for the event loop. `update` never does I/O beyond reading the store.
@@ -50,10 +79,25 @@ pub enum Effect {
     FetchNow(Option<AccountId>),
     Pause(AccountId),
     Resume(AccountId),
-    /// Write a triage decision to the store, then report `Action::StoreChanged`.
-    SetStatus {
-        key: MentionKey,
+    /// Write a triage decision (one chunk of undo action `action`) to the store, then report
+    /// `Action::Triaged`.
+    Triage {
+        action: u64,
+        keys: Vec<MentionKey>,
         status: MentionStatus,
+    },
+    /// Undo one chunk of `action` (the newest when `None`), then report `Action::Undone`.
+    Undo {
+        action: Option<u64>,
+    },
+    /// Feed `Action::Continue(job)` back when no other event is waiting.
+    Background(Job),
+    /// Put text on the clipboard with OSC 52 (works over SSH).
+    CopyToClipboard(String),
+    /// Suspend the screen, edit the draft in `$EDITOR`, then report `Action::EditorDone`.
+    EditExternally {
+        key: MentionKey,
+        text: String,
     },
     /// Keep a draft reply in the store (it survives a failed send, a quit or a crash).
     SaveDraft {
@@ -144,6 +188,21 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             }
             Ok(())
         }
+        Action::Continue(job) => match job {
+            Job::Search => search::step(state, store),
+            Job::Bulk => triage::bulk_step(state, store, &mut effects),
+            Job::Undo => {
+                triage::undo_step(state, &mut effects);
+                Ok(())
+            }
+        },
+        Action::Triaged { action, changed } => triage::on_triaged(state, store, action, changed),
+        Action::Undone(step) => triage::on_undo_step(state, store, step, &mut effects),
+        Action::EditorDone { key, result } => {
+            state.dirty = true;
+            on_editor_done(state, key, result);
+            Ok(())
+        }
         Action::Login(event) => {
             state.dirty = true;
             accounts::on_login_event(state, event, &mut effects);
@@ -163,6 +222,7 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
         state.error(store_problem(&e));
         state.dirty = true;
     }
+    search::schedule(state, &mut effects);
     effects
 }
 
@@ -171,7 +231,7 @@ fn store_problem(e: &StoreError) -> String {
 }
 
 /// Re-reads accounts, counters and the feed window (keeping the selection).
-fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub(crate) fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
     reload_accounts(state, store)?;
     state.outbox.reload(store)?;
     state.feed.reload_around_selection(store)
@@ -229,9 +289,52 @@ fn on_key(
             state.mode = Mode::Normal;
             Ok(())
         }
+        Mode::Search => search::on_key(state, store, key),
+        Mode::Confirm(confirm) => {
+            let status = confirm.status;
+            match keymap::confirm_key(&key) {
+                Some(true) => triage::start_bulk(state, store, status, effects)?,
+                Some(false) => {
+                    state.mode = Mode::Normal;
+                    state.info("nothing changed (the marks are kept; Esc clears them)");
+                }
+                None => {}
+            }
+            Ok(())
+        }
+        Mode::PickAccount(picker) => {
+            match keymap::picker_key(&key) {
+                keymap::PickerKey::Move(delta) => {
+                    let last = picker.choices.len().saturating_sub(1) as isize;
+                    picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;
+                }
+                keymap::PickerKey::Choose(n) => {
+                    let choice = n.unwrap_or(picker.selected);
+                    if let Some((key, _)) = picker.choices.get(choice).cloned() {
+                        let kind = picker.kind;
+                        state.mode = Mode::Normal;
+                        open_composer_for(state, store, key, kind)?;
+                    }
+                }
+                keymap::PickerKey::Cancel => state.mode = Mode::Normal,
+                keymap::PickerKey::Other => {}
+            }
+            Ok(())
+        }
+        Mode::Compose(composer) if composer.templates.is_some() => {
+            on_template_key(composer, key);
+            Ok(())
+        }
         Mode::Compose(composer) => {
             match keymap::composer_key(&key) {
                 ComposerKey::Send => send(state, effects),
+                ComposerKey::ExternalEditor => {
+                    effects.push(Effect::EditExternally {
+                        key: composer.key,
+                        text: composer.text(),
+                    });
+                }
+                ComposerKey::Templates => open_templates(state, store)?,
                 ComposerKey::Cancel => {
                     if composer.text().trim().is_empty() {
                         effects.push(Effect::DeleteDraft { key: composer.key });
@@ -298,7 +401,7 @@ fn on_intent(
             },
             Pane::Feed | Pane::Detail => reopen_failed_or_focus_detail(state, store, effects)?,
         },
-        Intent::Back => state.focus = Pane::Feed,
+        Intent::Back => back(state, store)?,
         Intent::ReplyPublic => open_composer(state, store, ReplyKind::Public)?,
         Intent::ReplyDm => open_composer(state, store, ReplyKind::Dm)?,
         Intent::OpenInBrowser => {
@@ -306,19 +409,30 @@ fn on_intent(
                 effects.push(Effect::OpenUrl(m.url()));
             }
         }
+        Intent::CopyLink => {
+            if let Some(m) = state.feed.selected_mention() {
+                effects.push(Effect::CopyToClipboard(m.url()));
+                state.info("link copied");
+            }
+        }
         Intent::CycleStatusFilter => {
             state.status_filter = state.status_filter.next();
             state.feed.filter.status = state.status_filter.status();
-            state.feed.newest_seen = None;
-            state.feed.load_top(store)?;
-            state.detail_scroll = 0;
+            search::reload(state, store)?;
             let label = state.status_filter.label();
             let n = state.feed.total;
-            state.info(format!("status filter: {label} ({n} matching)"));
+            let plus = if state.feed.searching() { "+" } else { "" };
+            state.info(format!("status filter: {label} ({n}{plus} matching)"));
         }
-        Intent::Ignore => triage(state, store, MentionStatus::Ignored, effects)?,
-        Intent::Reopen => triage(state, store, MentionStatus::Pending, effects)?,
-        Intent::MarkReplied => triage(state, store, MentionStatus::Replied, effects)?,
+        Intent::Search => search::open(state),
+        Intent::NextMatch => search::next_match(state, store, true)?,
+        Intent::PrevMatch => search::next_match(state, store, false)?,
+        Intent::Mark => mark_selected(state, store)?,
+        Intent::MarkAll => mark_all(state, store)?,
+        Intent::Undo => triage::start_undo(state, effects),
+        Intent::Ignore => triage_or_confirm(state, store, MentionStatus::Ignored, effects)?,
+        Intent::Reopen => triage_or_confirm(state, store, MentionStatus::Pending, effects)?,
+        Intent::MarkReplied => triage_or_confirm(state, store, MentionStatus::Replied, effects)?,
         Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
         Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
         Intent::TogglePause => toggle_pause(state, effects),
@@ -387,9 +501,93 @@ fn select_account_row(state: &mut AppState, store: &Store, row: usize) -> Result
     }
     state.account_selected = row;
     state.feed.filter.account = state.selected_account().map(|a| a.account.id);
-    state.feed.newest_seen = None;
-    state.detail_scroll = 0;
-    state.feed.load_top(store)
+    // The search (if any) starts again over the new account.
+    search::reload(state, store)
+}
+
+/// `Esc`: back to the feed; there, clear the marks, then the search.
+fn back(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    if state.focus != Pane::Feed {
+        state.focus = Pane::Feed;
+    } else if !state.marks.is_empty() {
+        state.marks = Marks::default();
+        state.info("marks cleared");
+    } else if state.feed.search.is_some() {
+        search::clear(state, store)?;
+    }
+    Ok(())
+}
+
+/// `i`/`p`/`x`: on everything marked (after a confirm), else on the selected post.
+fn triage_or_confirm(
+    state: &mut AppState,
+    store: &Store,
+    status: MentionStatus,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    if state.marks.is_empty() {
+        triage::triage_selected(state, store, status, effects)
+    } else {
+        triage::confirm_bulk(state, status);
+        Ok(())
+    }
+}
+
+/// `Space`: mark (or unmark) the selected post, then move down.
+fn mark_selected(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    let Some(row) = state.feed.selected_row() else {
+        return Ok(());
+    };
+    let mentions = row.mentions().to_vec();
+    if !state.marks.toggle(&mentions) {
+        state.error("this mention is outside what V marked: Esc clears the marks");
+        return Ok(());
+    }
+    let n = state.marks.count_label();
+    state.info(format!(
+        "{n} marked: i, p or x applies to all of them, Esc clears"
+    ));
+    state.feed.move_by(store, 1)
+}
+
+/// `V`: mark everything the feed's filters match (again: unmark all). Kept as the filter, not as
+/// keys, so it costs the same for ten mentions or a million.
+fn mark_all(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    let query = state.feed.search.as_ref().map(|s| s.query.clone());
+    if let Marks::Matching(m) = &state.marks
+        && m.filter == state.feed.filter
+        && m.query == query
+    {
+        state.marks = Marks::default();
+        state.info("marks cleared");
+        return Ok(());
+    }
+    // The newest matching mention now: later arrivals are not part of what the user marked.
+    let newest = match &query {
+        Some(_) => state.feed.rows.first().map(|r| r.primary().key().into()),
+        None => store
+            .page_after(&state.feed.filter, None, 1)?
+            .first()
+            .map(|m| m.key().into()),
+    };
+    let matched = if query.is_some() {
+        state.feed.total
+    } else {
+        store.count(&state.feed.filter)?
+    };
+    state.marks = Marks::Matching(MarkedFilter {
+        filter: state.feed.filter.clone(),
+        query,
+        newest,
+        except: Default::default(),
+        matched,
+        matched_is_lower_bound: state.feed.searching(),
+    });
+    let n = state.marks.count_label();
+    state.info(format!(
+        "marked all {n} matching: i, p or x applies to them, Space unmarks one, Esc clears"
+    ));
+    Ok(())
 }
 
 fn next_pane(state: &AppState, forward: bool) -> Pane {
@@ -419,17 +617,27 @@ fn reopen_failed_or_focus_detail(
     store: &Store,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
-    let Some(m) = state.feed.selected_mention() else {
+    let Some(row) = state.feed.selected_row() else {
         return Ok(());
     };
-    if state.outbox.unconfirmed(m.key()).is_some() {
+    if row
+        .mentions()
+        .iter()
+        .any(|m| state.outbox.unconfirmed(m.key()).is_some())
+    {
         resolve_outbox(state, effects, Resolve::Retry);
         return Ok(());
     }
-    if m.status == MentionStatus::Error
-        && let Some(draft) = store.draft(m.key())?
-    {
-        return open_composer(state, store, draft.kind);
+    let failed: Vec<MentionKey> = row
+        .mentions()
+        .iter()
+        .filter(|m| m.status == MentionStatus::Error)
+        .map(Mention::key)
+        .collect();
+    for key in failed {
+        if let Some(draft) = store.draft(key)? {
+            return open_composer_for(state, store, key, draft.kind);
+        }
     }
     if state.layout().detail.is_some() {
         state.focus = Pane::Detail;
@@ -437,9 +645,33 @@ fn reopen_failed_or_focus_detail(
     Ok(())
 }
 
+/// `r`/`d`: a reply goes out from exactly one account, so a post sent to several asks which
+/// (the first is the default).
 fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result<(), StoreError> {
-    let Some(m) = state.feed.selected_mention() else {
+    let Some(row) = state.feed.selected_row() else {
         state.info("no mention selected");
+        return Ok(());
+    };
+    if row.mentions().len() > 1 {
+        state.mode = Mode::PickAccount(AccountPicker::new(kind, row.mentions()));
+        return Ok(());
+    }
+    let key = row.primary().key();
+    open_composer_for(state, store, key, kind)
+}
+
+fn open_composer_for(
+    state: &mut AppState,
+    store: &Store,
+    key: MentionKey,
+    kind: ReplyKind,
+) -> Result<(), StoreError> {
+    let found = match state.feed.selected_row().filter(|r| r.contains(key)) {
+        Some(row) => row.mentions().iter().find(|m| m.key() == key).cloned(),
+        None => store.mention(key)?,
+    };
+    let Some(m) = found.as_ref() else {
+        state.error("that mention is no longer in the store");
         return Ok(());
     };
     if state.sending.contains(&m.key()) {
@@ -504,37 +736,6 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     effects.push(Effect::Send(request));
 }
 
-/// `i`, `p`, `x`: records the decision (through the loop) and moves on to the next mention, so a
-/// single key per mention clears a queue.
-fn triage(
-    state: &mut AppState,
-    store: &Store,
-    status: MentionStatus,
-    effects: &mut Vec<Effect>,
-) -> Result<(), StoreError> {
-    let Some(m) = state.feed.selected_mention() else {
-        return Ok(());
-    };
-    let key = m.key();
-    if state.sending.contains(&key) {
-        state.error("a reply to this mention is being sent; its status will follow the outcome");
-        return Ok(());
-    }
-    if m.status == status {
-        state.feed.move_by(store, 1)?;
-        return Ok(());
-    }
-    let sender = text::sanitize(&m.sender.handle(), true);
-    effects.push(Effect::SetStatus { key, status });
-    // Show the decision at once; the store write confirms it with `StoreChanged`.
-    if let Some(row) = state.feed.row_mut(key) {
-        row.status = status;
-    }
-    state.info(format!("{sender}: marked {status}"));
-    state.detail_scroll = 0;
-    state.feed.move_by(store, 1)
-}
-
 fn toggle_pause(state: &mut AppState, effects: &mut Vec<Effect>) {
     // The accounts pane's choice, else the account of the selected mention.
     let id = match state.selected_account() {
@@ -595,8 +796,7 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
             if state.feed.filter.account == Some(account_id) {
                 // The feed was showing only that account: fall back to all accounts.
                 state.feed.filter.account = None;
-                state.feed.newest_seen = None;
-                state.feed.load_top(store)?;
+                search::reload(state, store)?;
             } else {
                 refresh(state, store)?;
             }
@@ -725,12 +925,49 @@ fn reload_row(state: &mut AppState, store: &Store, key: MentionKey) -> Result<()
     Ok(())
 }
 
-/// `M`, `c`, and Enter on an unconfirmed reply: asks the outbox to resolve the selected mention's
-/// entry. Only the mention's key goes: the outbox knows which account it belongs to.
+/// `Ctrl-T`: the saved replies of the replying account, filled in for this mention.
+fn open_templates(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+    let Mode::Compose(composer) = &state.mode else {
+        return Ok(());
+    };
+    let key = composer.key;
+    let Some(m) = store.mention(key)? else {
+        return Ok(());
+    };
+    let templates = state.saved_replies.for_account(&m.sent_to.username);
+    if templates.is_empty() {
+        let handle = text::sanitize(&m.sent_to.username, true);
+        let place = state
+            .saved_replies
+            .config_path
+            .as_ref()
+            .map(|p| format!(" in {}", p.display()))
+            .unwrap_or_default();
+        state.error(format!(
+            "no saved replies for @{handle}: add templates = [\"…\"] under [accounts.{handle}]{place}"
+        ));
+        return Ok(());
+    }
+    let items = templates.iter().map(|t| fill_template(t, &m)).collect();
+    if let Mode::Compose(composer) = &mut state.mode {
+        composer.templates = Some(TemplatePicker { items, selected: 0 });
+    }
+    Ok(())
+}
+
+/// `M`, `c`, and Enter on an unconfirmed reply: asks the outbox to resolve the selected row's
+/// entry (on a post sent to several accounts, the first of its mentions the outbox holds). Only
+/// the mention's key goes: the outbox knows which account it belongs to.
 fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve) {
-    let Some(key) = state.feed.selected_mention().map(|m| m.key()) else {
+    let Some(row) = state.feed.selected_row() else {
         return;
     };
+    let key = row
+        .mentions()
+        .iter()
+        .map(Mention::key)
+        .find(|k| state.outbox.get(*k).is_some())
+        .unwrap_or_else(|| row.primary().key());
     match state.outbox.resolution(key, how) {
         Ok((command, note)) => {
             if matches!(command, OutboxCommand::Retry(_)) {
@@ -738,6 +975,47 @@ fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve)
             }
             effects.push(Effect::Outbox(command));
             state.info(note);
+        }
+        Err(why) => state.error(why),
+    }
+}
+
+/// Keys while the saved-reply picker is open.
+fn on_template_key(composer: &mut Composer, key: KeyEvent) {
+    let Some(picker) = &mut composer.templates else {
+        return;
+    };
+    match keymap::picker_key(&key) {
+        keymap::PickerKey::Move(delta) => {
+            let last = picker.items.len().saturating_sub(1) as isize;
+            picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;
+        }
+        keymap::PickerKey::Choose(n) => {
+            let choice = n.unwrap_or(picker.selected);
+            if let Some(filled) = picker.items.get(choice).cloned() {
+                composer.templates = None;
+                composer.insert_template(&filled);
+            }
+        }
+        keymap::PickerKey::Cancel => composer.templates = None,
+        keymap::PickerKey::Other => {}
+    }
+}
+
+/// The draft came back from `$EDITOR` (or the editor could not run).
+fn on_editor_done(state: &mut AppState, key: MentionKey, result: Result<String, String>) {
+    match result {
+        Ok(edited) => {
+            let Mode::Compose(composer) = &mut state.mode else {
+                return;
+            };
+            if composer.key != key {
+                return;
+            }
+            // Editors end a file with a newline the user did not mean as part of the reply.
+            let edited = edited.strip_suffix('\n').unwrap_or(&edited);
+            composer.replace_text(&text::sanitize(edited, false));
+            state.info("draft taken back from the editor");
         }
         Err(why) => state.error(why),
     }

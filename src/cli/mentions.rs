@@ -147,12 +147,20 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
     let mut settings = sync::SyncSettings::from_config(config);
     // Only the explicit fetch: no scheduled polls while this command runs.
     settings.poll_interval = Duration::from_secs(24 * 3600);
+    settings.poll_on_start = false;
     let mut engine = sync::spawn(
         app.store.clone(),
         app.client.clone(),
         app.tokens.clone(),
         settings,
     );
+    for account in &targets {
+        // Within the budget, like a fetch-now key press; the engine says when it must wait.
+        let _ = engine
+            .commands
+            .send(Command::FetchNow(Some(account.id)))
+            .await;
+    }
     let mut waiting: std::collections::HashSet<_> = targets.iter().map(|a| a.id).collect();
     let mut total = 0usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);

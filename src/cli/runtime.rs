@@ -58,6 +58,8 @@ pub fn init_logging(config: &Config) -> Option<WorkerGuard> {
 pub struct DemoSetup {
     pub sim: SimHandle,
     sim_config: SimConfig,
+    /// The timed faults of `--demo --faults` (stopped with the demo).
+    _script: Option<FaultScript>,
     /// Removed when the demo ends, unless the user gave `--data-dir`.
     _data_dir: Option<tempfile::TempDir>,
 }
@@ -71,11 +73,34 @@ impl DemoSetup {
     ) -> Result<DemoSetup, Failure> {
         let mut sim_config = SimConfig::demo();
         if faults {
-            sim_config.faults = sim::Faults::demo_mix(&sim_config.users[0].username);
+            sim_config.faults = sim::Faults {
+                // The storm comes and goes on a timer (below) rather than lasting forever.
+                rate_limit_storm: Vec::new(),
+                ..sim::Faults::demo_mix(&sim_config.users[0].username)
+            };
+            // One-minute rate-limit windows, so a rate-limited account visibly comes back
+            // within a minute or so.
+            sim_config.rate_limits.window = Duration::from_secs(60);
         }
         let sim = sim::start(sim_config.clone(), 0).await.map_err(|e| {
             Failure::new(format!("cannot start the demo simulator on 127.0.0.1: {e}"))
         })?;
+        let script = faults.then(|| {
+            let users = &sim_config.users;
+            let mut script = vec![TimedFault::StormWindows {
+                user: users[0].username.clone(),
+                first: Duration::from_secs(20),
+                length: Duration::from_secs(15),
+                every: Duration::from_secs(150),
+            }];
+            if let Some(victim) = users.get(1) {
+                script.push(TimedFault::Revoke {
+                    user: victim.username.clone(),
+                    after: Duration::from_secs(45),
+                });
+            }
+            FaultScript::spawn(sim.control(), script)
+        });
         config.api_base = sim.api_base();
         config.authorize_url = sim.authorize_url();
         config.token_url = sim.token_url();
@@ -103,6 +128,7 @@ impl DemoSetup {
         Ok(DemoSetup {
             sim,
             sim_config,
+            _script: script,
             _data_dir: data_dir,
         })
     }
@@ -110,32 +136,44 @@ impl DemoSetup {
     /// Adds each simulated user as an account through the real authorization-code + PKCE
     /// exchange: authorize URL → the simulator's redirect → code → token → users/me.
     pub async fn add_accounts(&self, app: &App) -> Result<(), Failure> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?;
-        for user in &self.sim_config.users {
-            let login = auth::start_login(&app.oauth)?;
-            let url = format!("{}&sim_user={}", login.url, user.username);
-            let response = http.get(&url).send().await?;
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    Failure::new(format!(
-                        "the demo simulator did not redirect the login of @{} (status {})",
-                        user.username,
-                        response.status()
-                    ))
-                })?
-                .to_string();
-            let code = auth::parse_callback(&location, login.state())?;
-            let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
-            auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
-        }
-        Ok(())
+        let usernames: Vec<String> = self
+            .sim_config
+            .users
+            .iter()
+            .map(|u| u.username.clone())
+            .collect();
+        add_sim_accounts(app, &usernames).await
     }
+}
+
+/// Logs each of `usernames` (simulated users) in through the real authorization-code + PKCE
+/// exchange against the simulator `app.oauth` points at, and stores them as accounts. Used by the
+/// demo, the soak run and the sync tests.
+pub async fn add_sim_accounts(app: &App, usernames: &[String]) -> Result<(), Failure> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    for username in usernames {
+        let login = auth::start_login(&app.oauth)?;
+        let url = format!("{}&sim_user={username}", login.url);
+        let response = http.get(&url).send().await?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "the simulator did not redirect the login of @{username} (status {})",
+                    response.status()
+                ))
+            })?
+            .to_string();
+        let code = auth::parse_callback(&location, login.state())?;
+        let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
+        auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
+    }
+    Ok(())
 }
 
 /// `perch` (and `perch --demo`): the dashboard with its sync engine and outbox.
@@ -195,14 +233,127 @@ pub async fn run_dashboard(
     result.map_err(|e| Failure::new(format!("{e:#}")))
 }
 
-/// `perch sim`: the simulator on its own, for scripts and manual tries.
+/// `perch sim`: the simulator on its own, for scripts and manual tries, with the faults the
+/// flags ask for.
 pub async fn run_sim(args: SimArgs) -> CliResult {
     let mut config = SimConfig::demo();
     config.seed = args.seed;
     if let Some(rate) = args.rate {
         config.mentions_per_second = rate.max(0.0);
     }
-    sim::run_standalone(config, args.port)
+    if let Some(n) = args.users {
+        config.users = sim_users(n);
+    }
+    config.faults = args.faults.to_faults();
+    let mut script: Vec<TimedFault> = args
+        .faults
+        .revoke
+        .iter()
+        .map(|(user, secs)| TimedFault::Revoke {
+            user: user.clone(),
+            after: Duration::from_secs(*secs),
+        })
+        .collect();
+    if let Some(secs) = args.faults.expire_every {
+        script.push(TimedFault::ExpireEvery {
+            every: Duration::from_secs(secs.max(1)),
+        });
+    }
+    let handle = sim::start_standalone(config, args.port)
         .await
-        .map_err(|e| Failure::new(format!("{e:#}")))
+        .map_err(|e| Failure::new(format!("{e:#}")))?;
+    let _script = FaultScript::spawn(handle.control(), script);
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// `n` simulated users, `user000`, `user001`, ... (every other one accepts DMs).
+pub fn sim_users(n: usize) -> Vec<sim::SimUserSpec> {
+    (0..n)
+        .map(|i| {
+            sim::SimUserSpec::new(&format!("user{i:03}"), &format!("Sim User {i}"), i % 2 == 0)
+        })
+        .collect()
+}
+
+/// Faults that happen at a time rather than with a probability.
+#[derive(Clone, Debug)]
+pub enum TimedFault {
+    /// Revoke `user`'s grant once, `after` the start.
+    Revoke { user: String, after: Duration },
+    /// Expire every user's access tokens every `every` (refreshes keep working).
+    ExpireEvery { every: Duration },
+    /// A 429 storm on `user` for `length`, first after `first`, then every `every`.
+    StormWindows {
+        user: String,
+        first: Duration,
+        length: Duration,
+        every: Duration,
+    },
+}
+
+/// The running timed faults; they stop when this is dropped.
+pub struct FaultScript {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl FaultScript {
+    pub fn spawn(control: sim::SimControl, faults: Vec<TimedFault>) -> FaultScript {
+        let tasks = faults
+            .into_iter()
+            .map(|fault| tokio::spawn(run_timed_fault(control.clone(), fault)))
+            .collect();
+        FaultScript { tasks }
+    }
+}
+
+impl Drop for FaultScript {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn run_timed_fault(control: sim::SimControl, fault: TimedFault) {
+    match fault {
+        TimedFault::Revoke { user, after } => {
+            tokio::time::sleep(after).await;
+            match control.revoke_grant(&user) {
+                Ok(()) => tracing::info!("simulator: revoked @{user}'s grant"),
+                Err(e) => tracing::warn!("simulator: cannot revoke: {e}"),
+            }
+        }
+        TimedFault::ExpireEvery { every } => loop {
+            tokio::time::sleep(every).await;
+            for user in control.users() {
+                let _ = control.expire_access_tokens(&user.id);
+            }
+        },
+        TimedFault::StormWindows {
+            user,
+            first,
+            length,
+            every,
+        } => {
+            tokio::time::sleep(first).await;
+            loop {
+                set_storm(&control, &user, true);
+                tokio::time::sleep(length).await;
+                set_storm(&control, &user, false);
+                tokio::time::sleep(every.saturating_sub(length)).await;
+            }
+        }
+    }
+}
+
+fn set_storm(control: &sim::SimControl, user: &str, on: bool) {
+    let mut faults = control.faults();
+    faults.rate_limit_storm.retain(|u| u != user);
+    if on {
+        faults.rate_limit_storm.push(user.to_string());
+    }
+    tracing::info!("simulator: 429 storm on @{user}: {on}");
+    control.set_faults(faults);
 }

@@ -516,7 +516,15 @@ pub(crate) async fn mentions(
         .enumerate()
         .map(|(i, post)| {
             let hide_author = body_faults.missing_authors && i % 2 == 0;
-            tweet_json(post, &tweet_fields, hide_author)
+            let mut item = tweet_json(post, &tweet_fields, hide_author);
+            if body_faults.bad_posts && i == 1 {
+                item.as_object_mut().map(|o| o.remove("text"));
+            }
+            if body_faults.retweets && i % 3 == 2 {
+                item["referenced_tweets"] =
+                    json!([{"type": "retweeted", "id": post.conversation_id.to_string()}]);
+            }
+            item
         })
         .collect();
     body.insert("data".into(), json!(data));

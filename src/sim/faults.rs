@@ -6,7 +6,7 @@
 //! endpoints or the control routes. They are checked after authentication and the rate-limit
 //! count, in this order: 429 storm, 402 credits, 403 not-enrolled, connection reset, 5xx, slow
 //! response (then the request proceeds), malformed body, and the body-shaping faults
-//! (`partial_errors`, `missing_authors`) on mentions pages.
+//! (`partial_errors`, `missing_authors`, `bad_posts`, `retweets`) on mentions pages.
 
 use std::time::Duration;
 
@@ -40,6 +40,12 @@ pub struct Faults {
     /// Every other post of a mentions page comes without `author_id` and without its author in
     /// `includes.users`, like the recorded pages fetched without expansions.
     pub missing_authors: bool,
+    /// The second post of every mentions page comes without its `text`: one unreadable item in
+    /// an otherwise good page.
+    pub bad_posts: bool,
+    /// Every third post of a mentions page is marked as a retweet (`referenced_tweets` type
+    /// `retweeted`), which a client must not treat as a mention to answer.
+    pub retweets: bool,
     /// Every resource call gets 402 CreditsDepleted (pay-per-use account out of credits).
     pub credits_depleted: bool,
     /// Every resource call gets 403 client-forbidden / client-not-enrolled.

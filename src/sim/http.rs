@@ -224,6 +224,8 @@ pub(crate) struct Caller {
 pub(crate) struct BodyFaults {
     pub partial_errors: bool,
     pub missing_authors: bool,
+    pub bad_posts: bool,
+    pub retweets: bool,
 }
 
 /// What a handler tells the request log about a request the gate could not attribute (the token
@@ -378,6 +380,8 @@ async fn resource(
             body_faults: BodyFaults {
                 partial_errors: faults.partial_errors,
                 missing_authors: faults.missing_authors,
+                bad_posts: faults.bad_posts,
+                retweets: faults.retweets,
             },
         }
     };

@@ -400,6 +400,15 @@ async fn live_stream(shared: Arc<Shared>) {
 /// `perch sim`: starts a simulator, prints the environment lines that point perch at it, and
 /// serves until Ctrl-C.
 pub async fn run_standalone(config: SimConfig, port: u16) -> anyhow::Result<()> {
+    let handle = start_standalone(config, port).await?;
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// The first half of [`run_standalone`]: starts the simulator and prints the environment lines
+/// (so a caller can add timed faults before waiting for Ctrl-C).
+pub async fn start_standalone(config: SimConfig, port: u16) -> anyhow::Result<SimHandle> {
     let redirect_uri = config
         .redirect_uris
         .first()
@@ -430,7 +439,5 @@ pub async fn run_standalone(config: SimConfig, port: u16) -> anyhow::Result<()> 
         .collect();
     println!("# accounts: {}", users.join(", "));
     println!("# press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
-    handle.shutdown().await;
-    Ok(())
+    Ok(handle)
 }

@@ -264,7 +264,9 @@ pub(crate) async fn authorize(
     let now = shared.clock.now();
     let code = {
         let mut world = shared.world();
-        let user_id = match q.get("sim_user") {
+        // Which simulated account "is logged in to x.com" in the browser: `sim_user`, or the
+        // standard `login_hint` a client may send when it reauthorizes a known account.
+        let user_id = match q.get("sim_user").or_else(|| q.get("login_hint")) {
             Some(name) => match world.find_user(name) {
                 Some(id) if world.sim_user_ids.contains(&id) => id,
                 _ => return authorize_page_error("sim_user names no simulated account"),

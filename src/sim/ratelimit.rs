@@ -245,8 +245,12 @@ fn current(
     *w
 }
 
+/// The window's end in epoch seconds, rounded up: a client that waits until the header's reset
+/// must find the window renewed (X's windows end on the second; the simulator's start mid-second).
 fn reset_of(w: &Window, length: Duration) -> i64 {
-    w.started.timestamp() + length.as_secs() as i64
+    let length = chrono::Duration::from_std(length).unwrap_or(chrono::Duration::minutes(15));
+    let end = w.started + length;
+    end.timestamp() + i64::from(end.timestamp_subsec_nanos() > 0)
 }
 
 #[cfg(test)]
@@ -267,7 +271,7 @@ mod tests {
         assert_eq!((b.remaining, b.exhausted), (0, false));
         let c = limiter.take("t", Endpoint::UsersMe, t0, &profile);
         assert!(c.exhausted);
-        assert_eq!(c.reset_epoch, t0.timestamp() + 900);
+        assert!(c.reset_epoch >= t0.timestamp() + 900 && c.reset_epoch <= t0.timestamp() + 901);
         // Another token has its own budget.
         assert!(!limiter.take("u", Endpoint::UsersMe, t0, &profile).exhausted);
         let later = t0 + chrono::Duration::seconds(901);

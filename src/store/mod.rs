@@ -15,6 +15,7 @@ mod feed;
 pub mod keys;
 mod outbox;
 mod perms;
+mod undo;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -31,6 +32,7 @@ use crate::outbox::ReplyKind;
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
 pub use outbox::{OutboxEntry, OutboxState};
+pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 
 /// The store format this perch reads and writes (kept in the store's meta key).
 pub const STORE_FORMAT: u8 = 1;

@@ -2,33 +2,41 @@
 //! at most `max_in_flight` at once, and report back through a channel. Only this task writes an
 //! account's sync fields (status, error, last sync), so a poll finishing after a pause can never
 //! flip the account back to active.
+//!
+//! Fairness: when more accounts are due than there are free slots, fetch-now requests go first,
+//! then the account that has waited longest (earliest due time), so with 500 accounts none
+//! starves. The budget gate ([`Engine::gate`]) runs before every request is started, whatever
+//! asked for it (schedule, fetch-now, resume), so no path sends a request X has said it will
+//! refuse. See `schedule.rs` for how the interval is chosen.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::auth::{AuthError, CallError, TokenManager};
+use crate::auth::{TokenManager, token_expired_message};
 use crate::domain::{Account, AccountId, SyncStatus};
 use crate::store::Store;
-use crate::x::{Budget, XClient, XError};
+use crate::x::{Budget, XClient};
 
-use super::poll::{PollError, PollOutcome, poll_account};
-use super::{Command, SyncEvent};
+use super::budget::EndpointBudget;
+use super::poll::{PollError, PollJob, PollOutcome, Resume, poll_account};
+use super::schedule::{Cadence, backoff};
+use super::{Command, SyncCounters, SyncEvent};
 
 /// How the engine schedules polls.
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
-    /// The default interval between two polls of an account.
+    /// The default interval between two polls of an account (adapted per account, see
+    /// `schedule.rs`).
     pub poll_interval: Duration,
     /// Per-account overrides, by X username (lower case, no `@`).
     pub interval_overrides: HashMap<String, Duration>,
-    /// Polls running at once across all accounts.
+    /// Requests in flight at once across all accounts.
     pub max_in_flight: usize,
     /// How many mentions the first sync of an account fetches at most (X returns 800 at most).
     pub backfill_cap: usize,
@@ -40,12 +48,18 @@ pub struct SyncSettings {
     pub failures_before_error: u32,
     /// Interval while X refuses for a reason only the user can fix (402 credits, 403 enrolment).
     pub blocked_interval: Duration,
+    /// Added to every rate-limit reset before polling again: X's reset is in whole seconds and
+    /// the two clocks differ a little.
+    pub reset_margin: Duration,
+    /// Poll every account as soon as the engine starts (the dashboard). Off for one-shot
+    /// commands such as `perch mentions fetch --account @h`, which ask with `FetchNow`.
+    pub poll_on_start: bool,
 }
 
 impl SyncSettings {
     pub fn from_config(cfg: &crate::config::Config) -> SyncSettings {
         SyncSettings {
-            poll_interval: Duration::from_secs(cfg.poll_interval_secs),
+            poll_interval: Duration::from_secs(cfg.poll_interval_secs.max(1)),
             interval_overrides: cfg
                 .accounts
                 .iter()
@@ -58,13 +72,14 @@ impl SyncSettings {
                     })
                 })
                 .collect(),
-            max_in_flight: cfg.max_in_flight,
+            max_in_flight: cfg.max_in_flight.max(1),
             backfill_cap: cfg.backfill_cap,
             ..SyncSettings::default()
         }
     }
 
-    fn interval_for(&self, account: &Account) -> Duration {
+    /// The base interval of an account: its override, or the default.
+    pub fn interval_for(&self, account: &Account) -> Duration {
         self.interval_overrides
             .get(&account.twitter_username.to_lowercase())
             .copied()
@@ -83,6 +98,8 @@ impl Default for SyncSettings {
             backoff_cap: Duration::from_secs(300),
             failures_before_error: 3,
             blocked_interval: Duration::from_secs(900),
+            reset_margin: Duration::from_secs(1),
+            poll_on_start: true,
         }
     }
 }
@@ -92,6 +109,8 @@ pub struct SyncHandle {
     pub commands: mpsc::Sender<Command>,
     pub events: mpsc::Receiver<SyncEvent>,
     pub task: JoinHandle<()>,
+    /// What the engine has done so far.
+    pub counters: Arc<SyncCounters>,
 }
 
 /// Starts the engine over every account in the store.
@@ -104,13 +123,16 @@ pub fn spawn(
     let (command_tx, command_rx) = mpsc::channel(64);
     // Bounded: if the UI stalls, polls wait rather than queue without limit.
     let (event_tx, event_rx) = mpsc::channel(1024);
+    let counters = Arc::new(SyncCounters::default());
     let engine = Engine {
+        counters: counters.clone(),
         store,
         client,
         tokens,
         semaphore: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         settings,
         slots: HashMap::new(),
+        app_day: None,
         events: event_tx,
     };
     let task = tokio::spawn(engine.run(command_rx));
@@ -118,20 +140,27 @@ pub fn spawn(
         commands: command_tx,
         events: event_rx,
         task,
+        counters,
     }
 }
 
 /// What the engine knows about one account's schedule.
 struct Slot {
     account: Account,
+    /// When the next scheduled poll is due.
     next_at: Instant,
     running: bool,
+    /// A fetch-now is waiting for a free slot: it goes before every scheduled poll.
+    urgent: bool,
     /// A fetch-now arrived while a poll was running: poll again right after it (once).
     again: bool,
-    /// Consecutive transient failures (timeouts, resets, 5xx).
+    /// Consecutive failures (timeouts, resets, 5xx, unreadable pages).
     failures: u32,
-    /// The mentions endpoint's last known budget.
-    budget: Option<Budget>,
+    /// The mentions endpoint's budget (the only endpoint the engine calls).
+    budget: EndpointBudget,
+    cadence: Cadence,
+    /// Where an unfinished poll stopped.
+    resume: Option<Resume>,
     /// Remove the account once the running poll has finished.
     remove_after: Option<bool>,
 }
@@ -143,7 +172,10 @@ struct Engine {
     settings: SyncSettings,
     semaphore: Arc<Semaphore>,
     slots: HashMap<AccountId, Slot>,
+    /// The app-wide 24-hour cap, when X reports one: shared by every account.
+    app_day: Option<Budget>,
     events: mpsc::Sender<SyncEvent>,
+    counters: Arc<SyncCounters>,
 }
 
 impl Engine {
@@ -151,7 +183,7 @@ impl Engine {
         self.load_accounts().await;
         let (done_tx, mut done_rx) = mpsc::channel::<PollOutcome>(64);
         loop {
-            self.start_due_polls(&done_tx);
+            self.start_due_polls(&done_tx).await;
             let wake = self.next_wake();
             tokio::select! {
                 command = commands.recv() => match command {
@@ -170,8 +202,11 @@ impl Engine {
         let accounts = match tokio::task::spawn_blocking(move || store.accounts()).await {
             Ok(Ok(accounts)) => accounts,
             Ok(Err(e)) => {
-                self.notice(None, format!("cannot read accounts: {e}"))
-                    .await;
+                self.notice(
+                    None,
+                    format!("cannot read the accounts, so nothing is synced: {e}"),
+                )
+                .await;
                 return;
             }
             Err(e) => {
@@ -182,33 +217,68 @@ impl Engine {
         let now = Instant::now();
         for (i, account) in accounts.into_iter().enumerate() {
             // Spread the first polls a little so a large set does not start as one burst.
-            let next_at = now + Duration::from_millis(50 * i as u64);
+            let next_at = if self.settings.poll_on_start {
+                now + Duration::from_millis(20 * i as u64)
+            } else {
+                now + self.settings.interval_for(&account)
+            };
             self.slots.insert(account.id, Slot::new(account, next_at));
         }
     }
 
+    /// When the loop must look at the schedule again (it also wakes on every command and every
+    /// finished poll).
     fn next_wake(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
+        let now = Instant::now();
+        let far = now + Duration::from_secs(3600);
+        if self.semaphore.available_permits() == 0 {
+            // Nothing can start until a poll finishes, and that wakes the loop.
+            return far;
+        }
         self.slots
             .values()
             .filter(|s| !s.running && is_pollable(&s.account))
-            .map(|s| s.next_at)
+            .map(|s| if s.urgent { now } else { s.next_at })
             .min()
             .unwrap_or(far)
-            .max(Instant::now())
+            .max(now)
     }
 
-    fn start_due_polls(&mut self, done: &mpsc::Sender<PollOutcome>) {
+    /// The time X's budget allows this account's next request, when that is not now.
+    fn gate(&self, slot: &Slot, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let app = self
+            .app_day
+            .filter(|b| b.remaining == 0 && b.reset > now)
+            .map(|b| b.reset);
+        slot.budget.spent_until(now).max(app)
+    }
+
+    /// Starts polls that are due, fetch-now first, then longest-waiting first, while slots are
+    /// free and the budget allows.
+    async fn start_due_polls(&mut self, done: &mpsc::Sender<PollOutcome>) {
         let now = Instant::now();
-        let mut due: Vec<(Instant, AccountId)> = self
+        let utc_now = Utc::now();
+        let mut due: Vec<(bool, Instant, AccountId)> = self
             .slots
             .iter()
-            .filter(|(_, s)| !s.running && is_pollable(&s.account) && s.next_at <= now)
-            .map(|(id, s)| (s.next_at, *id))
+            .filter(|(_, s)| {
+                !s.running && is_pollable(&s.account) && (s.urgent || s.next_at <= now)
+            })
+            .map(|(id, s)| (!s.urgent, s.next_at, *id))
             .collect();
-        // The longest-waiting account goes first, so none starves behind the others.
         due.sort();
-        for (_, id) in due {
+        let mut deferred: Vec<(AccountId, DateTime<Utc>)> = Vec::new();
+        for (_, _, id) in due {
+            if self.semaphore.available_permits() == 0 {
+                break;
+            }
+            let Some(slot) = self.slots.get(&id) else {
+                continue;
+            };
+            if let Some(reset) = self.gate(slot, utc_now) {
+                deferred.push((id, reset));
+                continue;
+            }
             let Ok(permit) = self.semaphore.clone().try_acquire_owned() else {
                 break;
             };
@@ -216,23 +286,33 @@ impl Engine {
                 continue;
             };
             slot.running = true;
-            let account = slot.account.clone();
-            let budget = slot.budget;
+            slot.urgent = false;
+            let job = PollJob {
+                account: slot.account.clone(),
+                budget: slot.budget,
+                backfill_cap: self.settings.backfill_cap,
+                resume: slot.resume.take(),
+            };
             let (store, client, tokens) =
                 (self.store.clone(), self.client.clone(), self.tokens.clone());
             let (events, done) = (self.events.clone(), done.clone());
-            let cap = self.settings.backfill_cap;
+            let counters = self.counters.clone();
             tokio::spawn(async move {
-                let _ = events
-                    .send(SyncEvent::Started {
-                        account_id: account.id,
-                    })
-                    .await;
-                let outcome =
-                    poll_account(&store, &client, &tokens, &account, budget, cap, &events).await;
+                let account_id = job.account.id;
+                let _ = events.send(SyncEvent::Started { account_id }).await;
+                let outcome = poll_account(&store, &client, &tokens, job, &events, &counters).await;
                 drop(permit);
                 let _ = done.send(outcome).await;
             });
+        }
+        SyncCounters::add(&self.counters.held_back, deferred.len() as u64);
+        for (id, reset) in deferred {
+            let margin = self.settings.reset_margin;
+            if let Some(slot) = self.slots.get_mut(&id) {
+                slot.urgent = false;
+                slot.next_at = instant_at(reset) + margin;
+            }
+            self.mark_rate_limited(id, reset).await;
         }
     }
 
@@ -240,49 +320,19 @@ impl Engine {
         match command {
             Command::FetchNow(Some(id)) => self.fetch_now(id).await,
             Command::FetchNow(None) => {
-                let ids: Vec<AccountId> = self.slots.keys().copied().collect();
+                let ids: Vec<AccountId> = self
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| is_pollable(&s.account))
+                    .map(|(id, _)| *id)
+                    .collect();
                 for id in ids {
-                    if self.slots.get(&id).is_some_and(|s| is_pollable(&s.account)) {
-                        self.fetch_now(id).await;
-                    }
+                    self.fetch_now(id).await;
                 }
             }
-            Command::Pause(id) => {
-                self.set_active(id, false).await;
-            }
-            Command::Resume(id) => {
-                self.set_active(id, true).await;
-            }
-            Command::AccountAdded(id) => {
-                let store = self.store.clone();
-                match tokio::task::spawn_blocking(move || store.account(id)).await {
-                    Ok(Ok(Some(account))) => {
-                        let _ = self
-                            .events
-                            .send(SyncEvent::AccountUpdated(account.clone()))
-                            .await;
-                        match self.slots.get_mut(&id) {
-                            Some(slot) => {
-                                slot.account = account;
-                                slot.failures = 0;
-                                slot.next_at = Instant::now();
-                                if slot.running {
-                                    slot.again = true;
-                                }
-                            }
-                            None => {
-                                self.slots.insert(id, Slot::new(account, Instant::now()));
-                            }
-                        }
-                    }
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => {
-                        self.notice(Some(id), format!("cannot read account: {e}"))
-                            .await
-                    }
-                    Err(e) => tracing::error!("account read task failed: {e}"),
-                }
-            }
+            Command::Pause(id) => self.set_active(id, false).await,
+            Command::Resume(id) => self.set_active(id, true).await,
+            Command::AccountAdded(id) => self.account_added(id).await,
             Command::Remove {
                 account_id,
                 delete_mentions,
@@ -294,36 +344,37 @@ impl Engine {
         }
     }
 
+    /// Fetch-now: jumps the queue, coalesces (one extra poll however often it is pressed), and
+    /// says when it can run if the budget does not allow it now.
     async fn fetch_now(&mut self, id: AccountId) {
-        let now = Instant::now();
-        let Some(slot) = self.slots.get_mut(&id) else {
+        let Some(slot) = self.slots.get(&id) else {
             return;
         };
         if !is_pollable(&slot.account) {
+            let message = match slot.account.sync_status {
+                SyncStatus::TokenExpired => token_expired_message(&slot.account.twitter_username),
+                status => format!("{} is {status}: not fetching", slot.account.handle()),
+            };
+            self.notice(Some(id), message).await;
+            return;
+        }
+        if let Some(reset) = self.gate(slot, Utc::now()) {
             let message = format!(
-                "{} is {}: not fetching",
+                "{}: X's rate limit for this account is spent; perch fetches at {}",
                 slot.account.handle(),
-                slot.account.sync_status
+                clock_time(reset + to_chrono(self.settings.reset_margin))
             );
             self.notice(Some(id), message).await;
             return;
         }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
         if slot.running {
-            // Coalesce: however many presses arrive during a poll, one more poll follows it.
             slot.again = true;
-            return;
+        } else {
+            slot.urgent = true;
         }
-        if let Some(reset) = exhausted_until(slot.budget, Utc::now()) {
-            slot.next_at = slot.next_at.min(instant_at(reset));
-            let message = format!(
-                "{}: rate-limit budget spent; fetching at {}",
-                slot.account.handle(),
-                reset.with_timezone(&chrono::Local).format("%H:%M:%S")
-            );
-            self.notice(Some(id), message).await;
-            return;
-        }
-        slot.next_at = now;
     }
 
     async fn set_active(&mut self, id: AccountId, active: bool) {
@@ -340,9 +391,45 @@ impl Engine {
             .await;
         if let (Some(_), Some(slot)) = (updated, self.slots.get_mut(&id)) {
             slot.failures = 0;
-            if active {
-                slot.next_at = Instant::now();
+            slot.again = false;
+            // Resuming polls at once (the budget gate still applies); pausing drops any queued
+            // fetch-now. A poll already running finishes; its result does not reactivate.
+            slot.urgent = active;
+        }
+    }
+
+    async fn account_added(&mut self, id: AccountId) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.account(id)).await {
+            Ok(Ok(Some(account))) => {
+                let _ = self
+                    .events
+                    .send(SyncEvent::AccountUpdated(account.clone()))
+                    .await;
+                match self.slots.get_mut(&id) {
+                    Some(slot) => {
+                        slot.account = account;
+                        slot.failures = 0;
+                        slot.resume = None;
+                        if slot.running {
+                            slot.again = true;
+                        } else {
+                            slot.urgent = true;
+                        }
+                    }
+                    None => {
+                        let mut slot = Slot::new(account, Instant::now());
+                        slot.urgent = true;
+                        self.slots.insert(id, slot);
+                    }
+                }
             }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                self.notice(Some(id), format!("cannot read the new account: {e}"))
+                    .await
+            }
+            Err(e) => tracing::error!("account read task failed: {e}"),
         }
     }
 
@@ -356,7 +443,10 @@ impl Engine {
                     .send(SyncEvent::AccountRemoved { account_id: id })
                     .await;
             }
-            Ok(Err(e)) => self.notice(Some(id), format!("removing failed: {e}")).await,
+            Ok(Err(e)) => {
+                self.notice(Some(id), format!("removing the account failed: {e}"))
+                    .await
+            }
             Err(e) => tracing::error!("remove task failed: {e}"),
         }
     }
@@ -364,96 +454,138 @@ impl Engine {
     async fn finish_poll(&mut self, outcome: PollOutcome) {
         let id = outcome.account_id;
         let now = Instant::now();
+        let utc_now = Utc::now();
+        if let Some(day) = outcome.budget.app_24h
+            && self.app_day.is_none_or(|known| day.reset >= known.reset)
+        {
+            self.app_day = Some(day);
+        }
+        let sharers = self
+            .slots
+            .values()
+            .filter(|s| is_pollable(&s.account))
+            .count();
+        let settings = self.settings.clone();
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
         slot.running = false;
-        if outcome.budget.is_some() {
-            slot.budget = outcome.budget;
+        if outcome.result.is_err() {
+            SyncCounters::add(&self.counters.failed_polls, 1);
         }
+        slot.budget = outcome.budget;
+        slot.resume = outcome.resume;
         if let Some(delete_mentions) = slot.remove_after.take() {
             self.remove_now(id, delete_mentions).await;
             return;
         }
-        let interval = self.settings.interval_for(&slot.account);
-        let again = std::mem::take(&mut slot.again);
-        // What to write to the account, decided here; written below.
-        let mut status_change: Option<(SyncStatus, Option<String>)> = None;
+        let base = settings.interval_for(&slot.account);
+        // One more poll right away if fetch-now was pressed meanwhile (the gate still applies).
+        slot.urgent = std::mem::take(&mut slot.again);
         let mut synced_at: Option<DateTime<Utc>> = None;
         let inserted = outcome.inserted;
-        match outcome.result {
+        // What to write to the account: (status, message), decided here, written below.
+        let status_change: Option<(SyncStatus, Option<String>)> = match outcome.result {
             Ok(()) => {
                 slot.failures = 0;
+                slot.cadence.after_poll(inserted, outcome.pages);
+                let interval = slot
+                    .cadence
+                    .interval(base)
+                    .max(slot.budget.pace(utc_now, sharers));
                 slot.next_at = now + interval;
-                if let Some(reset) = exhausted_until(slot.budget, Utc::now()) {
-                    slot.next_at = slot.next_at.max(instant_at(reset));
+                synced_at = Some(utc_now);
+                match slot.budget.spent_until(utc_now) {
+                    // The poll used the last request X allows before a reset.
+                    Some(reset) => {
+                        slot.next_at = slot.next_at.max(instant_at(reset) + settings.reset_margin);
+                        Some((SyncStatus::RateLimited, Some(rate_limited_message(reset))))
+                    }
+                    None => Some((SyncStatus::Active, None)),
                 }
-                if again && slot.next_at > now {
-                    slot.next_at = if exhausted_until(slot.budget, Utc::now()).is_some() {
-                        slot.next_at
-                    } else {
-                        now
-                    };
+            }
+            Err(PollError::RateLimited { reset, refused }) => {
+                let reset = match (reset, slot.budget.spent_until(utc_now)) {
+                    (Some(r), tracked) => r.max(tracked.unwrap_or(r)),
+                    (None, Some(tracked)) => tracked,
+                    // A 429 without a reset header: back off instead.
+                    (None, None) => {
+                        slot.failures += 1;
+                        utc_now
+                            + to_chrono(backoff(
+                                settings.backoff_base.max(Duration::from_secs(60)),
+                                settings.backoff_cap,
+                                slot.failures,
+                            ))
+                    }
+                };
+                slot.next_at = instant_at(reset) + settings.reset_margin;
+                if refused {
+                    tracing::warn!(account = %slot.account.handle(), "X answered 429; waiting for the reset");
                 }
-                synced_at = Some(Utc::now());
-                status_change = Some((SyncStatus::Active, None));
+                Some((SyncStatus::RateLimited, Some(rate_limited_message(reset))))
             }
-            Err(PollError::RateLimited { reset }) => {
-                let reset = reset.unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
-                slot.next_at = instant_at(reset);
-                let until = reset.with_timezone(&chrono::Local).format("%H:%M");
-                status_change = Some((
-                    SyncStatus::RateLimited,
-                    Some(format!("rate limited until {until}")),
-                ));
+            Err(PollError::TokenExpired(reason)) => {
+                tracing::warn!(account = %slot.account.handle(), "token expired: {reason}");
+                Some((
+                    SyncStatus::TokenExpired,
+                    Some(token_expired_message(&slot.account.twitter_username)),
+                ))
             }
-            Err(PollError::TokenExpired(message)) => {
-                status_change = Some((SyncStatus::TokenExpired, Some(message)));
-            }
-            Err(PollError::Transient(message)) => {
+            Err(PollError::Transient(reason)) => {
                 slot.failures += 1;
-                let delay = backoff(
-                    self.settings.backoff_base,
-                    self.settings.backoff_cap,
-                    slot.failures,
-                );
+                let delay = backoff(settings.backoff_base, settings.backoff_cap, slot.failures);
                 slot.next_at = now + delay;
-                if slot.failures >= self.settings.failures_before_error {
-                    status_change = Some((
+                tracing::info!(account = %slot.account.handle(), failures = slot.failures, "poll failed: {reason}");
+                (slot.failures >= settings.failures_before_error).then(|| {
+                    (
                         SyncStatus::Error,
                         Some(format!(
-                            "{message} ({} failures in a row; retrying in {}s)",
+                            "{reason} ({} failures in a row; perch retries at {})",
                             slot.failures,
-                            delay.as_secs()
+                            clock_time(utc_now + to_chrono(delay))
                         )),
-                    ));
-                }
+                    )
+                })
             }
-            Err(PollError::Blocked(message)) => {
-                slot.next_at = now + self.settings.blocked_interval;
-                status_change = Some((SyncStatus::Error, Some(message)));
+            Err(PollError::Blocked { detail, remedy }) => {
+                slot.next_at = now + settings.blocked_interval;
+                Some((
+                    SyncStatus::Error,
+                    Some(format!(
+                        "{detail} {remedy}. perch tries again at {}.",
+                        clock_time(utc_now + to_chrono(settings.blocked_interval))
+                    )),
+                ))
             }
-            Err(PollError::Rejected(message)) => {
-                // A page perch cannot read: retry later, the cursor did not move.
+            Err(PollError::Rejected(reason)) => {
+                // A page perch cannot read: nothing of it was stored, the cursor did not move.
                 slot.failures += 1;
-                slot.next_at = now
-                    + backoff(
-                        self.settings.backoff_base,
-                        self.settings.backoff_cap,
-                        slot.failures,
-                    );
-                status_change = Some((SyncStatus::Error, Some(message)));
+                let delay = backoff(settings.backoff_base, settings.backoff_cap, slot.failures);
+                slot.next_at = now + delay;
+                Some((
+                    SyncStatus::Error,
+                    Some(format!(
+                        "{reason}; the page was not stored, perch retries at {}",
+                        clock_time(utc_now + to_chrono(delay))
+                    )),
+                ))
             }
-        }
-        let next_poll_at =
-            Some(Utc::now() + to_chrono(slot.next_at.saturating_duration_since(now)));
-        if let Some((status, message)) = status_change {
+        };
+        let next_poll_at = Some(utc_now + to_chrono(slot.next_at.saturating_duration_since(now)));
+        let unchanged = status_change.is_none() && synced_at.is_none() && inserted == 0;
+        if !unchanged {
             let updated = self
                 .update_account(id, move |a| {
-                    // A pause that arrived during the poll wins over the poll's outcome.
-                    if a.is_active {
-                        a.sync_status = status;
-                        a.error_message = message;
+                    if let Some((status, message)) = status_change {
+                        // A pause recorded meanwhile wins over the poll's outcome; so does an
+                        // expired token (only a new login clears it).
+                        let expired = a.sync_status == SyncStatus::TokenExpired
+                            && status != SyncStatus::TokenExpired;
+                        if a.is_active && !expired {
+                            a.sync_status = status;
+                            a.error_message = message;
+                        }
                     }
                     if let Some(at) = synced_at {
                         a.last_synced_at = Some(at);
@@ -473,6 +605,25 @@ impl Engine {
                 next_poll_at,
             })
             .await;
+    }
+
+    /// Shows an account as rate limited until `reset` (when the gate holds back a poll that
+    /// was asked for).
+    async fn mark_rate_limited(&mut self, id: AccountId, reset: DateTime<Utc>) {
+        let already = self.slots.get(&id).is_some_and(|s| {
+            s.account.sync_status == SyncStatus::RateLimited
+                && s.account.error_message.as_deref() == Some(&rate_limited_message(reset))
+        });
+        if already {
+            return;
+        }
+        self.update_account(id, move |a| {
+            if a.is_active && a.sync_status != SyncStatus::TokenExpired {
+                a.sync_status = SyncStatus::RateLimited;
+                a.error_message = Some(rate_limited_message(reset));
+            }
+        })
+        .await;
     }
 
     /// Re-reads the account, applies `change`, writes it back and tells the UI.
@@ -509,8 +660,11 @@ impl Engine {
                 None
             }
             Ok(Err(e)) => {
-                self.notice(Some(id), format!("cannot save account: {e}"))
-                    .await;
+                self.notice(
+                    Some(id),
+                    format!("cannot save the account's sync state: {e}"),
+                )
+                .await;
                 None
             }
             Err(e) => {
@@ -538,9 +692,12 @@ impl Slot {
             account,
             next_at,
             running: false,
+            urgent: false,
             again: false,
             failures: 0,
-            budget: None,
+            budget: EndpointBudget::default(),
+            cadence: Cadence::default(),
+            resume: None,
             remove_after: None,
         }
     }
@@ -556,20 +713,25 @@ fn is_pollable(account: &Account) -> bool {
         )
 }
 
-/// When the budget is spent, the time it comes back.
-pub(crate) fn exhausted_until(budget: Option<Budget>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    budget
-        .filter(|b| b.remaining == 0 && b.reset > now)
-        .map(|b| b.reset)
+/// "rate limited until 14:05" (local time; with the day when the reset is not today).
+pub fn rate_limited_message(reset: DateTime<Utc>) -> String {
+    let local = reset.with_timezone(&chrono::Local);
+    let when = if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("%H:%M")
+    } else {
+        local.format("%a %H:%M")
+    };
+    format!("rate limited until {when}")
 }
 
-/// Exponential backoff with full jitter in the upper half: base·2^(n-1), capped.
-pub(crate) fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-    let ceiling = exp.min(cap);
-    let half = ceiling / 2;
-    let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
-    half + Duration::from_millis(jitter)
+/// A time of day for messages, local: "14:05", or "Tue 14:05" when it is not today.
+fn clock_time(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&chrono::Local);
+    if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("%H:%M:%S").to_string()
+    } else {
+        local.format("%a %H:%M").to_string()
+    }
 }
 
 fn instant_at(at: DateTime<Utc>) -> Instant {
@@ -579,82 +741,4 @@ fn instant_at(at: DateTime<Utc>) -> Instant {
 
 fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::seconds(0))
-}
-
-impl From<CallError> for PollError {
-    fn from(e: CallError) -> PollError {
-        match e {
-            CallError::Auth(AuthError::RefreshRejected { .. }) => {
-                PollError::TokenExpired(e.to_string())
-            }
-            CallError::Auth(other) => PollError::Transient(other.to_string()),
-            CallError::X(x) => PollError::from(x),
-        }
-    }
-}
-
-impl From<XError> for PollError {
-    fn from(e: XError) -> PollError {
-        match e {
-            XError::RateLimited { reset, .. } => PollError::RateLimited { reset },
-            XError::Unauthorized { .. } => PollError::TokenExpired(
-                "X still refuses the token after a refresh: press R to reauthorize".into(),
-            ),
-            XError::Server { .. } | XError::Network(_) => PollError::Transient(e.to_string()),
-            XError::CreditsDepleted { detail } => PollError::Blocked(format!(
-                "{detail} Add credits in the X developer portal; perch retries every 15 minutes."
-            )),
-            XError::Forbidden { detail, reason, .. } => {
-                let remedy = if reason.as_deref() == Some("client-not-enrolled") {
-                    " Move the app to a package and environment with v2 access (Pay-per-use, Production) in the developer portal."
-                } else {
-                    ""
-                };
-                PollError::Blocked(format!("X refused: {detail}{remedy}"))
-            }
-            XError::Malformed { .. } => PollError::Rejected(e.to_string()),
-            XError::InvalidRequest { .. } => PollError::Blocked(e.to_string()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_secs(5);
-        let cap = Duration::from_secs(300);
-        for failures in 1..=20 {
-            let ceiling = base.saturating_mul(1 << (failures - 1).min(16)).min(cap);
-            for _ in 0..20 {
-                let d = backoff(base, cap, failures);
-                assert!(d >= ceiling / 2 && d <= ceiling, "{failures}: {d:?}");
-            }
-        }
-        assert!(backoff(base, cap, 30) <= cap);
-    }
-
-    #[test]
-    fn spent_budget_blocks_until_reset() {
-        let now = Utc::now();
-        let reset = now + chrono::Duration::seconds(90);
-        let spent = Budget {
-            limit: 300,
-            remaining: 0,
-            reset,
-        };
-        assert_eq!(exhausted_until(Some(spent), now), Some(reset));
-        let left = Budget {
-            remaining: 1,
-            ..spent
-        };
-        assert_eq!(exhausted_until(Some(left), now), None);
-        // A reset in the past means the window has renewed.
-        assert_eq!(
-            exhausted_until(Some(spent), reset + chrono::Duration::seconds(1)),
-            None
-        );
-    }
 }

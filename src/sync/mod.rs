@@ -58,7 +58,39 @@ pub enum Command {
     Shutdown,
 }
 
+pub mod budget;
 mod engine;
 mod poll;
+pub mod schedule;
 
-pub use engine::{SyncHandle, SyncSettings, spawn};
+pub use engine::{SyncHandle, SyncSettings, rate_limited_message, spawn};
+
+/// Running totals of what the engine did since it started, for the soak run and diagnostics.
+/// Updated with relaxed atomics: each number is exact, their snapshot is not one instant.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// Mentions pages asked for (a 401 retry counts once).
+    pub page_requests: std::sync::atomic::AtomicU64,
+    /// Pages read and committed.
+    pub pages_committed: std::sync::atomic::AtomicU64,
+    /// Mentions newly stored.
+    pub inserted: std::sync::atomic::AtomicU64,
+    /// Posts X returned that the store already had (dropped, never stored twice). Zero when the
+    /// cursor is used right and no poll was interrupted.
+    pub refetched: std::sync::atomic::AtomicU64,
+    /// Polls that ended in an error of any kind.
+    pub failed_polls: std::sync::atomic::AtomicU64,
+    /// Polls the budget gate held back until a reset.
+    pub held_back: std::sync::atomic::AtomicU64,
+}
+
+impl SyncCounters {
+    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The current value of one counter.
+    pub fn get(counter: &std::sync::atomic::AtomicU64) -> u64 {
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

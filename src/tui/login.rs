@@ -175,7 +175,10 @@ async fn login(
     // Listen before the browser opens, or a fast approval would find nobody there.
     let mut listener = CallbackListener::bind(&settings.redirect_uri).await?;
     settings.redirect_uri = listener.redirect_uri().to_string();
-    let request = auth::start_login(&settings)?;
+    let mut request = auth::start_login(&settings)?;
+    if let LoginPurpose::Reauthorize { handle, .. } = purpose {
+        request.url = with_login_hint(&request.url, handle);
+    }
     report(LoginEvent::Listening {
         login_id,
         url: request.url.clone(),
@@ -245,5 +248,40 @@ pub fn failure(e: &AuthError) -> LoginFailure {
     LoginFailure {
         kind,
         message: e.to_string(),
+    }
+}
+
+/// For a reauthorization against a loopback authorize page (the built-in simulator), names the
+/// account to log in as with `login_hint`, as a person would by picking it on X's login page.
+/// X's own page (`x.com`) never gets the parameter.
+fn with_login_hint(url: &str, handle: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !loopback {
+        return url.to_string();
+    }
+    parsed
+        .query_pairs_mut()
+        .append_pair("login_hint", handle.trim_start_matches('@'));
+    parsed.to_string()
+}
+
+#[cfg(test)]
+mod login_hint_tests {
+    use super::with_login_hint;
+
+    #[test]
+    fn login_hint_goes_only_to_a_loopback_authorize_page() {
+        let sim = with_login_hint("http://127.0.0.1:4000/i/oauth2/authorize?state=s", "@mara");
+        assert!(sim.ends_with("&login_hint=mara"), "{sim}");
+        let x = "https://x.com/i/oauth2/authorize?state=s";
+        assert_eq!(with_login_hint(x, "@mara"), x);
     }
 }

@@ -17,10 +17,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     let block = pane_block(state, Pane::Detail, theme).title(Span::styled(" Detail ", theme.title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(m) = state.feed.selected_mention() else {
+    let Some(row) = state.feed.selected_row() else {
         return;
     };
-    let lines = lines(m, state, theme, now);
+    let lines = lines(row.mentions(), state, theme, now);
     // Clamp the scroll to the text so End (scroll = max) shows the last screenful. Word wrapping
     // can take a line or two more than this estimate; that only leaves a little blank below.
     let wrapped: usize = lines
@@ -33,9 +33,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     frame.render_widget(paragraph.scroll((scroll, 0)), inner);
 }
 
-fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'a>> {
+/// The post (the same for every mention of a row) with, per account it was sent to, its status
+/// and any reply.
+fn lines<'a>(
+    mentions: &[Mention],
+    state: &AppState,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Vec<Line<'a>> {
     let clean = |s: &str| text::sanitize(s, true);
     let mut out = Vec::new();
+    let Some(m) = mentions.first() else {
+        return out;
+    };
 
     let mut from = vec![Span::styled(clean(&m.sender.handle()), theme.title)];
     if let Some(name) = &m.sender.display_name {
@@ -43,25 +53,40 @@ fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -
     }
     out.push(Line::from(from));
 
-    let account_style = theme.account(state.account_colour_index(m.sent_to.account_id));
-    out.push(Line::from(vec![
-        Span::styled("to ", theme.dim),
-        Span::styled(format!("@{}", clean(&m.sent_to.username)), account_style),
-        Span::styled(
-            format!(
-                " · {} · {}",
-                relative_time(m.timestamp, now),
-                m.timestamp.format("%Y-%m-%d %H:%M UTC")
-            ),
-            theme.dim,
+    let mut to = vec![Span::styled("to ", theme.dim)];
+    for (i, each) in mentions.iter().enumerate() {
+        if i > 0 {
+            to.push(Span::styled(", ", theme.dim));
+        }
+        let style = theme.account(state.account_colour_index(each.sent_to.account_id));
+        to.push(Span::styled(
+            format!("@{}", clean(&each.sent_to.username)),
+            style,
+        ));
+    }
+    to.push(Span::styled(
+        format!(
+            " · {} · {}",
+            relative_time(m.timestamp, now),
+            m.timestamp.format("%Y-%m-%d %H:%M UTC")
         ),
-    ]));
+        theme.dim,
+    ));
+    out.push(Line::from(to));
 
-    let status = state.shown_status(m.key(), m.status);
-    out.push(Line::from(vec![
-        Span::styled("status ", theme.dim),
-        Span::styled(status.as_str(), theme.mention_status(status)),
-    ]));
+    let mut status_line = vec![Span::styled("status ", theme.dim)];
+    for (i, each) in mentions.iter().enumerate() {
+        let status = state.shown_status(each.key(), each.status);
+        if mentions.len() > 1 {
+            let sep = if i > 0 { " · " } else { "" };
+            status_line.push(Span::styled(
+                format!("{sep}@{} ", clean(&each.sent_to.username)),
+                theme.dim,
+            ));
+        }
+        status_line.push(Span::styled(status.as_str(), theme.mention_status(status)));
+    }
+    out.push(Line::from(status_line));
     out.push(Line::default());
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).
@@ -69,9 +94,8 @@ fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -
         out.push(Line::raw(line.to_string()));
     }
 
-    if !m.referenced_posts.is_empty() || m.conversation_id.is_some() {
-        out.push(Line::default());
-    }
+    // The thread: what it replies to or quotes, the conversation, and the post's own link.
+    out.push(Line::default());
     for r in &m.referenced_posts {
         let how = match r.kind {
             ReferenceKind::RepliedTo => "↳ in reply to",
@@ -97,25 +121,42 @@ fn lines<'a>(m: &Mention, state: &AppState, theme: &Theme, now: DateTime<Utc>) -
             theme.dim,
         ));
     }
+    out.push(Line::from(vec![
+        Span::styled(clean(&m.url()), theme.dim),
+        Span::styled("  o", theme.key),
+        Span::styled(" opens · ", theme.dim),
+        Span::styled("y", theme.key),
+        Span::styled(" copies", theme.dim),
+    ]));
 
-    for (label, response) in [
-        ("replied publicly", &m.public_response),
-        ("DM sent", &m.dm_response),
-    ] {
-        if let Some(r) = response {
-            out.push(Line::default());
-            out.extend(response_lines(label, r, theme, now));
+    for each in mentions {
+        // With several accounts, say which one each reply or error belongs to.
+        let from = if mentions.len() > 1 {
+            format!(" from @{}", clean(&each.sent_to.username))
+        } else {
+            String::new()
+        };
+        for (label, response) in [
+            ("replied publicly", &each.public_response),
+            ("DM sent", &each.dm_response),
+        ] {
+            if let Some(r) = response {
+                out.push(Line::default());
+                out.extend(response_lines(&format!("{label}{from}"), r, theme, now));
+            }
         }
+        // An unconfirmed or waiting reply says more than its error does (and which keys resolve
+        // it), so the outbox's lines replace the error line.
+        let outbox = crate::ui::outbox::detail_lines(state, each, theme);
+        if let Some(e) = each.error_message.as_ref().filter(|_| outbox.is_empty()) {
+            out.push(Line::default());
+            out.push(Line::from(vec![
+                Span::styled(format!("error{from} "), theme.error),
+                Span::raw(clean(e)),
+            ]));
+        }
+        out.extend(outbox);
     }
-    let outbox = crate::ui::outbox::detail_lines(state, m, theme);
-    if let Some(e) = m.error_message.as_ref().filter(|_| outbox.is_empty()) {
-        out.push(Line::default());
-        out.push(Line::from(vec![
-            Span::styled("error ", theme.error),
-            Span::raw(clean(e)),
-        ]));
-    }
-    out.extend(outbox);
     out
 }
 

@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::time::compact_age;
-use crate::app::{AppState, Pane};
-use crate::domain::Mention;
+use crate::app::{AppState, FeedRow, Pane};
+use crate::domain::MentionStatus;
 use crate::text;
 use crate::ui::{Theme, pane_block};
 
@@ -58,8 +58,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
         None => "All accounts".to_string(),
     };
+    let search = feed
+        .search
+        .as_ref()
+        .map(|s| format!(" · /{}", crate::app::search::label(&s.query)))
+        .unwrap_or_default();
+    let plus = if feed.searching() { "+" } else { "" };
     let title = format!(
-        " Mentions · {account_label} · {} · {} ",
+        " Mentions · {account_label} · {}{search} · {}{plus} ",
         state.status_filter.label(),
         feed.total
     );
@@ -82,7 +88,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     frame.render_widget(block, area);
 
     if feed.rows.is_empty() {
-        let hint = if state.status_filter.status().is_some() || state.selected_account().is_some() {
+        let hint = if feed.searching() {
+            "Searching…"
+        } else if feed.search.is_some() {
+            "Nothing matches this search (Esc clears it)."
+        } else if state.status_filter.status().is_some() || state.selected_account().is_some() {
             "No mentions match these filters (f changes the status filter)."
         } else {
             "No mentions yet: they appear here as soon as a sync stores them."
@@ -102,13 +112,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         .max()
         .unwrap_or(8);
     let cols = Columns::for_width(usize::from(inner.width), longest_handle);
-    let selected_key = feed.selected_mention().map(Mention::key);
+    let selected_line = feed.selected_line();
     let lines: Vec<Line> = feed
         .visible()
         .iter()
-        .map(|m| {
-            let selected = Some(m.key()) == selected_key;
-            let line = row(m, selected, &cols, state, theme, now);
+        .enumerate()
+        .map(|(i, r)| {
+            let selected = i == selected_line;
+            let line = row(r, selected, &cols, state, theme, now);
             if selected {
                 line.style(theme.selected)
             } else {
@@ -120,14 +131,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 }
 
 fn row<'a>(
-    m: &Mention,
+    r: &FeedRow,
     selected: bool,
     cols: &Columns,
     state: &AppState,
     theme: &Theme,
     now: DateTime<Utc>,
 ) -> Line<'a> {
-    let badge = format!("@{}", text::sanitize(&m.sent_to.username, true));
+    let m = r.primary();
+    // A post sent to several tracked accounts: the first account, and how many more.
+    let badge = match r.mentions().len() {
+        1 => format!("@{}", text::sanitize(&m.sent_to.username, true)),
+        n => {
+            let more = format!("+{}", n - 1);
+            let room = cols.badge.saturating_sub(more.len());
+            let first = text::truncate_to_width(
+                &format!("@{}", text::sanitize(&m.sent_to.username, true)),
+                room,
+            );
+            let pad = cols.badge.saturating_sub(text::width(&first) + more.len());
+            format!("{first}{}{more}", " ".repeat(pad))
+        }
+    };
+    let marked = r.mentions().iter().any(|m| state.marks.contains(m));
     let handle = text::sanitize(&m.sender.handle(), true);
     let name = m
         .sender
@@ -146,9 +172,32 @@ fn row<'a>(
     } else {
         " ".repeat(cols.sender - handle_w)
     };
-    let (status, status_style) = crate::ui::outbox::feed_status(state, m, theme);
+    // The outbox speaks first: an unconfirmed or rate-limited reply to any of the row's
+    // mentions needs the user more than its triage status does. Otherwise one status for the
+    // row: the shared one, or "mixed" when the accounts differ.
+    let outbox_status = r
+        .mentions()
+        .iter()
+        .find_map(|m| crate::ui::outbox::feed_status(state, m, theme));
+    let (status_text, status_style) = outbox_status.unwrap_or_else(|| {
+        let mut statuses = r
+            .mentions()
+            .iter()
+            .map(|m| state.shown_status(m.key(), m.status));
+        let status = statuses.next().unwrap_or(MentionStatus::Pending);
+        if statuses.any(|s| s != status) {
+            ("mixed", theme.dim)
+        } else {
+            (status.as_str(), theme.mention_status(status))
+        }
+    });
+    let marker = if marked {
+        Span::styled("*", theme.marker)
+    } else {
+        Span::styled(if selected { "›" } else { " " }, theme.key)
+    };
     Line::from(vec![
-        Span::styled(if selected { "›" } else { " " }, theme.key),
+        marker,
         Span::styled(
             format!("{:>w$} ", compact_age(m.timestamp, now), w = cols.age - 2),
             theme.dim,
@@ -166,7 +215,7 @@ fn row<'a>(
             cols.text,
         )),
         Span::raw(" "),
-        Span::styled(text::fit_width(status, cols.status), status_style),
+        Span::styled(text::fit_width(status_text, cols.status), status_style),
     ])
 }
 

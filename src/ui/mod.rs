@@ -6,11 +6,13 @@ mod account_overlay;
 mod accounts;
 mod add_account;
 mod composer;
+mod confirm;
 mod confirm_remove;
 mod detail;
 mod feed;
 mod help;
 mod outbox;
+mod picker;
 mod stats;
 mod status_bar;
 pub mod theme;
@@ -42,16 +44,23 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
     }
     status_bar::draw(frame, layout.status, state, theme, now);
     match &state.mode {
-        Mode::Normal => {}
+        Mode::Normal | Mode::Search => {}
         Mode::Help => help::draw(frame, frame.area(), theme),
-        Mode::Compose(c) => composer::draw(frame, frame.area(), state, c, theme),
+        Mode::Compose(c) => {
+            composer::draw(frame, frame.area(), state, c, theme);
+            if let Some(picker) = &c.templates {
+                picker::draw_templates(frame, frame.area(), picker, theme);
+            }
+        }
+        Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, theme),
+        Mode::PickAccount(p) => picker::draw_accounts(frame, frame.area(), state, p, theme),
         Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }
 }
 
 /// A pane's frame, highlighted when it has the focus.
 pub(crate) fn pane_block<'a>(state: &AppState, pane: Pane, theme: &Theme) -> Block<'a> {
-    let focused = state.focus == pane && matches!(state.mode, Mode::Normal);
+    let focused = state.focus == pane && matches!(state.mode, Mode::Normal | Mode::Search);
     Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(if focused {

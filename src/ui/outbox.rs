@@ -10,16 +10,16 @@ use crate::domain::{Mention, MentionStatus};
 use crate::outbox::{OutboxState, ReplyKind, UNCONFIRMED_LABEL};
 use crate::ui::Theme;
 
-/// The feed's status cell for `m` (10 cells wide): "check on X" for an unconfirmed reply,
-/// "waiting" for a rate-limited one; otherwise the mention's status.
-pub fn feed_status(state: &AppState, m: &Mention, theme: &Theme) -> (&'static str, Style) {
+/// The feed's status cell for `m` (10 cells wide) when the outbox has something to say: "check on
+/// X" for an unconfirmed reply, "waiting" for a rate-limited one. `None` otherwise: the row shows
+/// its triage status.
+pub fn feed_status(state: &AppState, m: &Mention, theme: &Theme) -> Option<(&'static str, Style)> {
     match state.outbox.get(m.key()).map(|e| e.state) {
-        Some(OutboxState::Unconfirmed) => ("check on X", theme.error),
-        Some(OutboxState::Waiting) => ("waiting", theme.mention_status(MentionStatus::Processing)),
-        _ => {
-            let status = state.shown_status(m.key(), m.status);
-            (status.as_str(), theme.mention_status(status))
+        Some(OutboxState::Unconfirmed) => Some(("check on X", theme.error)),
+        Some(OutboxState::Waiting) => {
+            Some(("waiting", theme.mention_status(MentionStatus::Processing)))
         }
+        _ => None,
     }
 }
 

@@ -22,7 +22,12 @@ const NORMAL_HINTS: &[(&str, &str)] = &[
     ("?", "help"),
     ("q", "quit"),
 ];
-const COMPOSER_HINTS: &[(&str, &str)] = &[("C-s", "send"), ("Esc", "close, keep draft")];
+const COMPOSER_HINTS: &[(&str, &str)] = &[
+    ("C-s", "send"),
+    ("C-e", "$EDITOR"),
+    ("C-t", "saved replies"),
+    ("Esc", "close, keep draft"),
+];
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let width = usize::from(area.width);
@@ -31,11 +36,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         None => "all accounts".to_string(),
     };
     // Filters and counts first: they are short and always true; the sync state may be long.
+    let feed = &state.feed;
+    let (search, count) = match &feed.search {
+        Some(s) => {
+            let plus = if feed.searching() { "+" } else { "" };
+            (
+                format!(" · /{}", crate::app::search::label(&s.query)),
+                format!("{}{plus} matches", feed.total),
+            )
+        }
+        None => (String::new(), format!("{} matching", feed.total)),
+    };
+    let marked = if state.marks.is_empty() {
+        String::new()
+    } else {
+        format!(" · {} marked", state.marks.count_label())
+    };
     let mut first: Vec<Span> = vec![Span::styled(
         format!(
-            " {account} · {} · {} matching · {} pending │ ",
+            " {account} · {}{search} · {count}{marked} · {} pending │ ",
             state.status_filter.label(),
-            state.feed.total,
             state.pending_total
         ),
         theme.dim,
@@ -52,37 +72,48 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         }
     }
 
-    let second = match &state.notice {
-        Some(n) => {
-            let style = match n.kind {
-                NoticeKind::Info => theme.info,
-                NoticeKind::Error => theme.error,
-            };
-            Line::from(Span::styled(
-                text::truncate_to_width(&format!(" {}", n.text), width),
-                style,
-            ))
-        }
-        None if matches!(state.mode, Mode::Normal) && token_expired(state).is_some() => {
-            // The first line may be too narrow for the remedy; this line always has room.
-            let row = token_expired(state).map(|r| &r.account);
-            let handle = row
-                .map(|a| text::sanitize(&a.twitter_username, true))
-                .unwrap_or_default();
-            Line::from(Span::styled(
-                text::truncate_to_width(
-                    &format!(" @{handle}: token expired — press R to reauthorize"),
-                    width,
-                ),
-                theme.sync_status(SyncStatus::TokenExpired),
-            ))
-        }
-        None => {
-            let hints = match state.mode {
-                Mode::Compose(_) => COMPOSER_HINTS,
-                _ => NORMAL_HINTS,
-            };
-            hint_line(hints, theme)
+    let second = if matches!(state.mode, Mode::Search) {
+        let query = feed.search.as_ref().map_or("", |s| s.query.as_str());
+        let query = text::sanitize(query, true);
+        Line::from(vec![
+            Span::styled(" /", theme.key),
+            Span::raw(text::truncate_to_width(&query, width.saturating_sub(40))),
+            Span::styled("▏", theme.key),
+            Span::styled("  Enter keeps the search · Esc clears it", theme.dim),
+        ])
+    } else {
+        match &state.notice {
+            Some(n) => {
+                let style = match n.kind {
+                    NoticeKind::Info => theme.info,
+                    NoticeKind::Error => theme.error,
+                };
+                Line::from(Span::styled(
+                    text::truncate_to_width(&format!(" {}", n.text), width),
+                    style,
+                ))
+            }
+            None if matches!(state.mode, Mode::Normal) && token_expired(state).is_some() => {
+                // The first line may be too narrow for the remedy; this line always has room.
+                let row = token_expired(state).map(|r| &r.account);
+                let handle = row
+                    .map(|a| text::sanitize(&a.twitter_username, true))
+                    .unwrap_or_default();
+                Line::from(Span::styled(
+                    text::truncate_to_width(
+                        &format!(" @{handle}: token expired — press R to reauthorize"),
+                        width,
+                    ),
+                    theme.sync_status(SyncStatus::TokenExpired),
+                ))
+            }
+            None => {
+                let hints = match state.mode {
+                    Mode::Compose(_) => COMPOSER_HINTS,
+                    _ => NORMAL_HINTS,
+                };
+                hint_line(hints, theme)
+            }
         }
     };
     frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);

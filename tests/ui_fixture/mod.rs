@@ -161,6 +161,51 @@ impl Fixture {
         }
     }
 
+    /// Stores one post that mentions several of the accounts (one mention per account, the same
+    /// tweet id), newer than everything else, and returns its mentions.
+    pub fn add_shared_post(&self, accounts: &[usize], tweet_id: u64) -> Vec<Mention> {
+        let mut made = Vec::new();
+        for &i in accounts {
+            let a = &self.accounts[i];
+            let mut m = mention(a, 0, tweet_id, now() - Duration::seconds(5));
+            m.text = "@acme @bluebird_dev @nightowl_io is anyone from your teams at the meetup?"
+                .to_string();
+            m.sender.username = Some("zoe_r".into());
+            m.sender.display_name = Some("Zoë R.".into());
+            self.store
+                .commit_page(a.id, std::slice::from_ref(&m), None)
+                .expect("commit shared post");
+            made.push(m);
+        }
+        made
+    }
+
+    /// Closes the store and opens it again from its directory, as a restart does.
+    pub fn reopen(self) -> Fixture {
+        let Fixture {
+            dir,
+            store,
+            accounts,
+            mentions,
+        } = self;
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen store");
+        Fixture {
+            dir,
+            store,
+            accounts,
+            mentions,
+        }
+    }
+
+    pub fn status_of(&self, m: &Mention) -> MentionStatus {
+        self.store
+            .mention(m.key())
+            .expect("read mention")
+            .expect("mention stored")
+            .status
+    }
+
     /// A state loaded as the event loop loads it: size first, then the store.
     pub fn state(&self, width: u16, height: u16) -> AppState {
         let mut state = AppState::new(Some("demo: simulator at http://127.0.0.1:7878".into()));
@@ -170,8 +215,20 @@ impl Fixture {
     }
 
     /// Applies an action and, as the event loop does, carries out the store writes it asks for
-    /// (feeding their follow-up actions back in). Returns the effects of `action` itself.
+    /// (feeding their follow-up actions back in), then runs background steps (search, bulk,
+    /// undo) until none is left, as an idle loop would. Returns the effects of `action` itself.
     pub fn apply(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
+        let effects = self.apply_without_idle(state, action);
+        for effect in &effects {
+            if let Effect::Background(job) = effect {
+                self.apply(state, Action::Continue(*job));
+            }
+        }
+        effects
+    }
+
+    /// As `apply`, but leaves background steps undone (a loop that has not been idle yet).
+    pub fn apply_without_idle(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
         let effects = update(state, action, &self.store);
         for effect in &effects {
             if let Some(follow_up) = perch::tui::run_store_effect(&self.store, effect) {
