@@ -30,7 +30,9 @@ use perch::store::{FeedFilter, FeedPos, Store, mention_entries};
 use perch::ui::Theme;
 
 #[derive(Parser, Debug)]
-#[command(about = "Measures perch's store (and, once wired, its UI) at 1k, 100k and 1M mentions")]
+#[command(
+    about = "Measures perch (store, open, key to frame, memory, disk, counts) at 1k, 100k and 1M mentions"
+)]
 struct Args {
     /// Mentions to store (default: run 1000, 100000 and 1000000).
     #[arg(long)]
