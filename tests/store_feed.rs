@@ -367,6 +367,30 @@ fn search_stops_early_and_resumes_where_it_stopped() {
     assert!(only_b.exhausted);
 }
 
+/// Search skips decoding records whose bytes cannot hold the query; a record that holds it only
+/// in a field search does not look at (an image URL) must still not be a hit, and queries that
+/// are not ASCII, or match only the username, must still be found.
+#[test]
+fn search_matches_fields_not_record_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let mut in_url = mention(&a, tweet(1), "plain words");
+    in_url.sender.profile_image_url = Some("https://img.example/zeppelin.jpg".into());
+    let mut in_username = mention(&a, tweet(2), "other words");
+    in_username.sender.username = Some("ZepPelin_fan".into());
+    let unicode = mention(&a, tweet(3), "Grüße aus KÖLN");
+    store
+        .commit_page(a.id, &[in_url, in_username.clone(), unicode.clone()], None)
+        .unwrap();
+    let f = FeedFilter::default();
+    let hits = store.search_page(&f, "zeppelin", None, 10, 100).unwrap();
+    assert_eq!(hits.hits, vec![in_username]);
+    let hits = store.search_page(&f, "köln", None, 10, 100).unwrap();
+    assert_eq!(hits.hits, vec![unicode]);
+}
+
 #[test]
 fn removing_an_account_keeps_or_deletes_its_mentions_consistently() {
     let tmp = tempfile::tempdir().unwrap();

@@ -912,6 +912,10 @@ impl Store {
             };
             scanned += 1;
             page.resume_after = Some(pos);
+            // Most rows do not match: skip decoding them when the raw record cannot match.
+            if !matcher.may_match_record(&bytes) {
+                continue;
+            }
             let m = self.decode_row(pos, &bytes)?;
             if matcher.matches(&m) {
                 page.hits.push(m);
@@ -1060,17 +1064,38 @@ impl Matcher {
         fields.into_iter().flatten().any(|f| self.contains(f))
     }
 
+    /// False only when the encoded record certainly does not match. Strings are stored as their
+    /// UTF-8 bytes (bincode writes a length, then the bytes), so an ASCII needle found in a field
+    /// is also found in the record; a hit elsewhere in the record is a false positive that the
+    /// exact check after decoding rejects. Decoding is most of a search's cost, and most rows
+    /// are not hits.
+    fn may_match_record(&self, record: &[u8]) -> bool {
+        !self.ascii || self.needle.is_empty() || contains_ascii_ci(record, self.needle.as_bytes())
+    }
+
     fn contains(&self, haystack: &str) -> bool {
         if self.ascii {
             // An ASCII needle can only match ASCII bytes, so a byte-wise ASCII case-insensitive
             // search is exact here and needs no allocation per post.
-            let n = self.needle.as_bytes();
-            haystack
-                .as_bytes()
-                .windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n))
+            contains_ascii_ci(haystack.as_bytes(), self.needle.as_bytes())
         } else {
             haystack.to_lowercase().contains(&self.needle)
         }
     }
+}
+
+/// Does `haystack` contain `needle` (lowercase ASCII), ignoring ASCII case?
+fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if haystack.len() < needle.len() {
+        return false;
+    }
+    let last_start = haystack.len() - needle.len();
+    haystack[..=last_start]
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.to_ascii_lowercase() == first)
+        .any(|(i, _)| haystack[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
 }
