@@ -47,8 +47,28 @@ const FRAME: Duration = Duration::from_millis(33);
 
 /// Runs the dashboard until the user quits. The terminal is restored however this ends.
 pub async fn run(ctx: TuiContext) -> anyhow::Result<()> {
+    run_after("", async { Ok(ctx) }).await
+}
+
+/// Takes the terminal, draws a loading frame saying `loading` at once, then awaits `prepare`
+/// (opening the store, starting the demo...) and runs the dashboard on what it returns. The first
+/// frame is on screen within milliseconds however large the store is; if `prepare` fails, the
+/// terminal is restored before the error is returned.
+pub async fn run_after<F>(loading: &str, prepare: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<TuiContext>>,
+{
     let mut terminal = TerminalGuard::enter()?;
-    let result = event_loop(&mut terminal, ctx).await;
+    if !loading.is_empty() {
+        terminal
+            .terminal
+            .draw(|frame| ui::draw_loading(frame, &Theme::default(), loading))
+            .context("could not draw to the terminal")?;
+    }
+    let result = match prepare.await {
+        Ok(ctx) => event_loop(&mut terminal, ctx).await,
+        Err(e) => Err(e),
+    };
     drop(terminal);
     result
 }
@@ -439,10 +459,19 @@ pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
             keys,
             status,
         } => Some(match store.triage(*action, keys, *status, Utc::now()) {
-            Ok(changed) => Action::Triaged {
-                action: *action,
-                changed: changed.len(),
-            },
+            Ok(changed) => {
+                // Bulk chunks: flushing between them keeps sled 0.34's background log writes
+                // few; a pile of them is what its pool deadlock (sled #804/#1412) needs.
+                if keys.len() > 1
+                    && let Err(e) = store.flush()
+                {
+                    tracing::warn!("could not flush after a bulk change: {e}");
+                }
+                Action::Triaged {
+                    action: *action,
+                    changed: changed.len(),
+                }
+            }
             Err(e) => {
                 tracing::warn!("could not record a status change: {e}");
                 Action::Notify {

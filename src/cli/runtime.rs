@@ -183,50 +183,73 @@ pub async fn run_dashboard(
     faults: bool,
     keep_data_dir: bool,
 ) -> CliResult {
-    let demo_setup = if demo {
-        Some(DemoSetup::start(&mut config, faults, keep_data_dir).await?)
+    // Everything slow (the demo's simulator and logins, opening a large store) happens behind a
+    // loading frame, so something is on screen at once.
+    let loading = if demo {
+        "starting the demo: the X API simulator and three demo accounts…"
     } else {
-        None
+        "opening the store…"
     };
-    let app = match App::open(&config).await {
-        Ok(app) => app,
-        Err(mut failure) if !demo => {
-            failure
-                .message
-                .push_str("\n(to try perch without an X app, run `perch --demo`)");
-            return Err(failure);
+    let mut demo_setup: Option<DemoSetup> = None;
+    let mut running: Option<(App, sync::SyncHandleParts)> = None;
+    let result = crate::tui::run_after(loading, async {
+        let fail = |f: Failure| anyhow::anyhow!(f.message);
+        if demo {
+            demo_setup = Some(
+                DemoSetup::start(&mut config, faults, keep_data_dir)
+                    .await
+                    .map_err(fail)?,
+            );
         }
-        Err(failure) => return Err(failure),
-    };
-    let banner = match &demo_setup {
-        Some(setup) => {
-            setup.add_accounts(&app).await?;
-            Some(format!("demo: X API simulator at {}", setup.sim.base_url()))
-        }
-        None => None,
-    };
-    let engine = sync::spawn(
-        app.store.clone(),
-        app.client.clone(),
-        app.tokens.clone(),
-        sync::SyncSettings::from_config(&config),
-    );
-    let (outbox_requests, outbox_events) =
-        crate::outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
-    let commands = engine.commands.clone();
-    let result = crate::tui::run(crate::tui::TuiContext {
-        store: app.store.clone(),
-        config,
-        sync_commands: engine.commands,
-        sync_events: engine.events,
-        outbox_requests,
-        outbox_events,
-        banner,
+        let app = match App::open(&config).await {
+            Ok(app) => app,
+            Err(mut failure) if !demo => {
+                failure
+                    .message
+                    .push_str("\n(to try perch without an X app, run `perch --demo`)");
+                return Err(fail(failure));
+            }
+            Err(failure) => return Err(fail(failure)),
+        };
+        let banner = match &demo_setup {
+            Some(setup) => {
+                setup.add_accounts(&app).await.map_err(fail)?;
+                Some(format!("demo: X API simulator at {}", setup.sim.base_url()))
+            }
+            None => None,
+        };
+        let engine = sync::spawn(
+            app.store.clone(),
+            app.client.clone(),
+            app.tokens.clone(),
+            sync::SyncSettings::from_config(&config),
+        );
+        let (outbox_requests, outbox_events) =
+            crate::outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
+        let ctx = crate::tui::TuiContext {
+            store: app.store.clone(),
+            config: config.clone(),
+            sync_commands: engine.commands.clone(),
+            sync_events: engine.events,
+            outbox_requests,
+            outbox_events,
+            banner,
+        };
+        running = Some((
+            app,
+            sync::SyncHandleParts {
+                commands: engine.commands,
+                task: engine.task,
+            },
+        ));
+        Ok(ctx)
     })
     .await;
-    let _ = commands.send(Command::Shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
-    let _ = app.store.flush();
+    if let Some((app, engine)) = running {
+        let _ = engine.commands.send(Command::Shutdown).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
+        let _ = app.store.flush();
+    }
     if let Some(setup) = demo_setup {
         setup.sim.shutdown().await;
     }

@@ -104,6 +104,13 @@ impl Default for SyncSettings {
     }
 }
 
+/// What the owner keeps of a [`SyncHandle`] once the events have gone to the UI: the way to stop
+/// the engine and wait for it.
+pub struct SyncHandleParts {
+    pub commands: mpsc::Sender<Command>,
+    pub task: JoinHandle<()>,
+}
+
 /// The channels that connect the engine to its owner.
 pub struct SyncHandle {
     pub commands: mpsc::Sender<Command>,

@@ -63,7 +63,7 @@ mod engine;
 mod poll;
 pub mod schedule;
 
-pub use engine::{SyncHandle, SyncSettings, rate_limited_message, spawn};
+pub use engine::{SyncHandle, SyncHandleParts, SyncSettings, rate_limited_message, spawn};
 
 /// Running totals of what the engine did since it started, for the soak run and diagnostics.
 /// Updated with relaxed atomics: each number is exact, their snapshot is not one instant.

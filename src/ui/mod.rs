@@ -77,3 +77,32 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
         Constraint::Length(height.min(area.height)),
     )
 }
+
+/// The frame drawn while perch gets ready (opening the store, starting the demo): the app's name
+/// and what it is doing, centred. Drawn before anything slow happens.
+pub fn draw_loading(frame: &mut Frame, theme: &Theme, message: &str) {
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::Paragraph;
+    let area = frame.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let lines = vec![
+        Line::from(Span::styled("perch", theme.key)),
+        Line::from(Span::styled(
+            crate::text::truncate_to_width(message, area.width as usize),
+            theme.dim,
+        )),
+    ];
+    let top = area.height.saturating_sub(2) / 2;
+    let rect = Rect::new(
+        area.x,
+        area.y + top,
+        area.width,
+        area.height.saturating_sub(top).min(2),
+    );
+    frame.render_widget(
+        Paragraph::new(lines).alignment(ratatui::layout::Alignment::Center),
+        rect,
+    );
+}
