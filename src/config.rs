@@ -20,7 +20,8 @@ pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
 struct ConfigFile {
     data_dir: Option<PathBuf>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    /// A `Secret` already here: this struct derives `Debug`.
+    client_secret: Option<Secret>,
     api_base: Option<String>,
     authorize_url: Option<String>,
     token_url: Option<String>,
@@ -155,10 +156,9 @@ impl Config {
                 .filter(|s| !s.is_empty()),
             client_secret: env
                 .get("PERCH_CLIENT_SECRET")
-                .cloned()
+                .map(Secret::new)
                 .or(file.client_secret)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new),
+                .filter(|s| !s.expose().is_empty()),
             api_base: pick("PERCH_API_BASE", file.api_base, DEFAULT_API_BASE),
             authorize_url: pick(
                 "PERCH_AUTHORIZE_URL",
@@ -292,6 +292,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 1") && err.contains("clientid"), "{err}");
+    }
+
+    #[test]
+    fn the_client_secret_from_the_file_never_shows_in_debug() {
+        let file = parse_file(
+            Path::new("config.toml"),
+            "client_secret = \"s3cr3t-from-file\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("s3cr3t"), "{file:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "client_secret = \"s3cr3t-from-file\"\n").unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())])).unwrap();
+        assert_eq!(
+            cfg.client_secret.as_ref().map(Secret::expose),
+            Some("s3cr3t-from-file")
+        );
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
     }
 
     #[test]
