@@ -242,6 +242,23 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `path` if it is missing, and makes it readable by the owner only (0600 on Unix)
+/// either way. For files that others open later with the default umask (the log appender).
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +328,23 @@ mod tests {
             Some("s3cr3t-from-file")
         );
         assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_file_is_owner_only_whether_new_or_already_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("perch.log");
+        let old = dir.path().join("old.log");
+        std::fs::write(&old, "kept\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for path in [&fresh, &old] {
+            create_private_file(path).unwrap();
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept\n");
     }
 
     #[test]
