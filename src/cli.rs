@@ -290,7 +290,8 @@ pub fn main() -> i32 {
     match runtime.block_on(run(cli)) {
         Ok(()) => 0,
         Err(failure) => {
-            eprintln!("perch: {}", failure.message);
+            // Failures often quote X or a stored record: nothing in them may drive the terminal.
+            eprintln!("perch: {}", crate::text::sanitize(&failure.message, false));
             failure.code
         }
     }

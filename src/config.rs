@@ -20,7 +20,8 @@ pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
 struct ConfigFile {
     data_dir: Option<PathBuf>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    /// A `Secret` already here: this struct derives `Debug`.
+    client_secret: Option<Secret>,
     api_base: Option<String>,
     authorize_url: Option<String>,
     token_url: Option<String>,
@@ -155,10 +156,9 @@ impl Config {
                 .filter(|s| !s.is_empty()),
             client_secret: env
                 .get("PERCH_CLIENT_SECRET")
-                .cloned()
+                .map(Secret::new)
                 .or(file.client_secret)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new),
+                .filter(|s| !s.expose().is_empty()),
             api_base: pick("PERCH_API_BASE", file.api_base, DEFAULT_API_BASE),
             authorize_url: pick(
                 "PERCH_AUTHORIZE_URL",
@@ -242,6 +242,23 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `path` if it is missing, and makes it readable by the owner only (0600 on Unix)
+/// either way. For files that others open later with the default umask (the log appender).
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        options.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +309,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 1") && err.contains("clientid"), "{err}");
+    }
+
+    #[test]
+    fn the_client_secret_from_the_file_never_shows_in_debug() {
+        let file = parse_file(
+            Path::new("config.toml"),
+            "client_secret = \"s3cr3t-from-file\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{file:?}").contains("s3cr3t"), "{file:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "client_secret = \"s3cr3t-from-file\"\n").unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())])).unwrap();
+        assert_eq!(
+            cfg.client_secret.as_ref().map(Secret::expose),
+            Some("s3cr3t-from-file")
+        );
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_file_is_owner_only_whether_new_or_already_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("perch.log");
+        let old = dir.path().join("old.log");
+        std::fs::write(&old, "kept\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for path in [&fresh, &old] {
+            create_private_file(path).unwrap();
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept\n");
     }
 
     #[test]

@@ -315,3 +315,23 @@ async fn set_status_resolves_an_unconfirmed_reply_the_way_the_script_says() {
     assert!(store.outbox_open().unwrap().is_empty());
     assert!(world.sim.control().posts().is_empty(), "nothing was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_list_prints_no_escape_sequences_from_a_senders_name() {
+    let (world, m) = world_with_mentions(79).await;
+    {
+        let store = Store::open(&world.data_dir()).unwrap();
+        let mut hostile = m[0].clone();
+        hostile.sender.username = Some("x\u{1b}]0;owned\u{7}\u{202e}y".into());
+        store.update_mention(&hostile).unwrap();
+        store.flush().unwrap();
+    }
+    let api = world.sim.api_base();
+    let out = run(perch_args(&world, &api, &["mentions", "list"]), None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("@x]0;ownedy"), "{stdout}");
+    for c in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!stdout.contains(c), "{c:?} printed:\n{stdout}");
+    }
+}

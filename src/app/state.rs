@@ -265,17 +265,19 @@ impl AppState {
         }
     }
 
+    /// Notices often carry text perch did not write (handles, X's error messages, store
+    /// problems), so every one is made terminal-safe here rather than at each caller.
     pub fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Info,
-            text: text.into(),
+            text: crate::text::sanitize(&text.into(), true),
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Error,
-            text: text.into(),
+            text: crate::text::sanitize(&text.into(), true),
         });
     }
 

@@ -103,7 +103,7 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 })?;
                 println!(
                     "{:<18} {:<14} {:>8} {:>9}  {}",
-                    a.handle(),
+                    crate::text::sanitize(&a.handle(), true),
                     a.sync_status.as_str(),
                     pending,
                     total,
@@ -130,7 +130,7 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             }
             println!(
                 "{} ({})",
-                a.handle(),
+                crate::text::sanitize(&a.handle(), true),
                 crate::text::sanitize(&a.display_name, true)
             );
             println!("  X user id      {}", a.twitter_id);

@@ -76,8 +76,8 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     "{}  {:<11} {:<16} {:<16} {}",
                     m.tweet_id,
                     shown,
-                    format!("@{}", m.sent_to.username),
-                    m.sender.handle(),
+                    format!("@{}", clean(&m.sent_to.username)),
+                    clean(&m.sender.handle()),
                     crate::text::truncate_to_width(&crate::text::sanitize(&m.text, true), 80)
                 );
             }
@@ -180,14 +180,14 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
             }
             Ok(Some(SyncEvent::AccountUpdated(a))) if waiting.contains(&a.id) => {
                 if let Some(message) = &a.error_message {
-                    eprintln!("{}: {}", a.handle(), message);
+                    eprintln!("{}: {}", clean(&a.handle()), clean(message));
                     if a.sync_status != crate::domain::SyncStatus::Active {
                         failed = true;
                         waiting.remove(&a.id);
                     }
                 }
             }
-            Ok(Some(SyncEvent::Notice { message, .. })) => eprintln!("{message}"),
+            Ok(Some(SyncEvent::Notice { message, .. })) => eprintln!("{}", clean(&message)),
             Ok(Some(_)) => {}
         }
     }
@@ -243,8 +243,8 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         .send(command)
         .await
         .map_err(|_| Failure::new("the outbox stopped before it could take the reply"))?;
-    let from = format!("@{}", mention.sent_to.username);
-    let to = mention.sender.handle();
+    let from = format!("@{}", clean(&mention.sent_to.username));
+    let to = clean(&mention.sender.handle());
     let mut cancelled = false;
     loop {
         let event = tokio::select! {
@@ -282,10 +282,14 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 } else if kind == ReplyKind::Public {
                     println!(
                         "{what} as {from} to {to}: https://x.com/{}/status/{}",
-                        mention.sent_to.username, response.id
+                        clean(&mention.sent_to.username),
+                        clean(&response.id)
                     );
                 } else {
-                    println!("{what} as {from} to {to} (DM event {})", response.id);
+                    println!(
+                        "{what} as {from} to {to} (DM event {})",
+                        clean(&response.id)
+                    );
                 }
                 return Ok(());
             }
@@ -436,4 +440,10 @@ fn search_all(
         after = page.resume_after;
     }
     Ok(hits)
+}
+
+/// Names and messages that came from X (or from a stored copy of what X sent), made safe to
+/// print on one terminal line.
+fn clean(text: &str) -> String {
+    crate::text::sanitize(text, true)
 }

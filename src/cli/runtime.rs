@@ -39,7 +39,11 @@ impl App {
 /// `PERCH_LOG` sets the filter (default `perch=info`).
 pub fn init_logging(config: &Config) -> Option<WorkerGuard> {
     let dir = &config.state_dir;
-    if crate::config::create_private_dir(dir).is_err() {
+    // The appender would create the file with the umask (often 0644); it holds account
+    // handles and X's messages, so it is created owner-only first.
+    if crate::config::create_private_dir(dir).is_err()
+        || crate::config::create_private_file(&dir.join("perch.log")).is_err()
+    {
         return None;
     }
     let appender = tracing_appender::rolling::never(dir, "perch.log");

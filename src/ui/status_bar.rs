@@ -159,7 +159,7 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
                 .unwrap_or_else(|| "sync error".to_string()),
         };
         return vec![Span::styled(
-            format!("{}: {what}", a.handle()),
+            format!("@{}: {what}", text::sanitize(&a.twitter_username, true)),
             theme.sync_status(a.sync_status),
         )];
     }
