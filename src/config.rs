@@ -29,6 +29,8 @@ struct ConfigFile {
     poll_interval_secs: Option<u64>,
     max_in_flight: Option<usize>,
     backfill_cap: Option<usize>,
+    backoff_base_secs: Option<u64>,
+    backoff_cap_secs: Option<u64>,
     #[serde(default)]
     accounts: BTreeMap<String, AccountConfig>,
 }
@@ -59,6 +61,10 @@ pub struct Config {
     pub poll_interval_secs: u64,
     pub max_in_flight: usize,
     pub backfill_cap: usize,
+    /// First retry delay after a transient sync failure (doubles per failure, with jitter).
+    pub backoff_base_secs: u64,
+    /// The longest delay between two retries.
+    pub backoff_cap_secs: u64,
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
@@ -174,6 +180,8 @@ impl Config {
             poll_interval_secs,
             max_in_flight: file.max_in_flight.unwrap_or(4).max(1),
             backfill_cap: file.backfill_cap.unwrap_or(800),
+            backoff_base_secs: file.backoff_base_secs.unwrap_or(5).max(1),
+            backoff_cap_secs: file.backoff_cap_secs.unwrap_or(300).max(1),
             accounts: file.accounts,
             config_path,
         };
@@ -287,6 +295,17 @@ mod tests {
         assert_eq!(cfg.api_base, "http://127.0.0.1:2");
         assert_eq!(cfg.poll_interval_secs, 30);
         assert_eq!(cfg.token_url, DEFAULT_TOKEN_URL);
+    }
+
+    #[test]
+    fn backoff_settings_reach_the_sync_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "backoff_base_secs = 2\nbackoff_cap_secs = 60\n").unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())])).unwrap();
+        let settings = crate::sync::SyncSettings::from_config(&cfg);
+        assert_eq!(settings.backoff_base, std::time::Duration::from_secs(2));
+        assert_eq!(settings.backoff_cap, std::time::Duration::from_secs(60));
     }
 
     #[test]

@@ -74,6 +74,8 @@ impl SyncSettings {
                 .collect(),
             max_in_flight: cfg.max_in_flight.max(1),
             backfill_cap: cfg.backfill_cap,
+            backoff_base: Duration::from_secs(cfg.backoff_base_secs),
+            backoff_cap: Duration::from_secs(cfg.backoff_cap_secs.max(cfg.backoff_base_secs)),
             ..SyncSettings::default()
         }
     }

@@ -151,7 +151,12 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         let a = &row.account;
         let what = match a.sync_status {
             SyncStatus::TokenExpired => "token expired — press R to reauthorize".to_string(),
-            SyncStatus::RateLimited => "rate limited: polling resumes after the reset".to_string(),
+            // The engine writes "rate limited until 14:05" (local time) into the account.
+            SyncStatus::RateLimited => a
+                .error_message
+                .as_deref()
+                .map(|e| text::sanitize(e, true))
+                .unwrap_or_else(|| "rate limited: polling resumes after the reset".to_string()),
             _ => a
                 .error_message
                 .as_deref()
@@ -164,7 +169,10 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         )];
     }
     if state.accounts.is_empty() {
-        return vec![Span::styled("no accounts yet (perch login)", theme.dim)];
+        return vec![Span::styled(
+            "no accounts yet: press a to add one",
+            theme.dim,
+        )];
     }
     vec![Span::styled(
         format!("✓ {} accounts", state.accounts.len()),
