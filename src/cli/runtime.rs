@@ -62,6 +62,9 @@ pub fn init_logging(config: &Config) -> Option<WorkerGuard> {
 pub struct DemoSetup {
     pub sim: SimHandle,
     sim_config: SimConfig,
+    /// `--demo --faults`: the faults and the timed script, switched on once the demo accounts
+    /// are logged in (a fault during the logins would only stop the demo from starting).
+    pending_faults: Option<(sim::Faults, Vec<TimedFault>)>,
     /// The timed faults of `--demo --faults` (stopped with the demo).
     _script: Option<FaultScript>,
     /// Removed when the demo ends, unless the user gave `--data-dir`.
@@ -76,12 +79,12 @@ impl DemoSetup {
         keep_data_dir: bool,
     ) -> Result<DemoSetup, Failure> {
         let mut sim_config = SimConfig::demo();
+        let demo_faults = sim::Faults {
+            // The storm comes and goes on a timer (below) rather than lasting forever.
+            rate_limit_storm: Vec::new(),
+            ..sim::Faults::demo_mix(&sim_config.users[0].username)
+        };
         if faults {
-            sim_config.faults = sim::Faults {
-                // The storm comes and goes on a timer (below) rather than lasting forever.
-                rate_limit_storm: Vec::new(),
-                ..sim::Faults::demo_mix(&sim_config.users[0].username)
-            };
             // One-minute rate-limit windows, so a rate-limited account visibly comes back
             // within a minute or so.
             sim_config.rate_limits.window = Duration::from_secs(60);
@@ -89,7 +92,7 @@ impl DemoSetup {
         let sim = sim::start(sim_config.clone(), 0).await.map_err(|e| {
             Failure::new(format!("cannot start the demo simulator on 127.0.0.1: {e}"))
         })?;
-        let script = faults.then(|| {
+        let pending_faults = faults.then(|| {
             let users = &sim_config.users;
             let mut script = vec![TimedFault::StormWindows {
                 user: users[0].username.clone(),
@@ -103,7 +106,7 @@ impl DemoSetup {
                     after: Duration::from_secs(45),
                 });
             }
-            FaultScript::spawn(sim.control(), script)
+            (demo_faults, script)
         });
         config.api_base = sim.api_base();
         config.authorize_url = sim.authorize_url();
@@ -132,21 +135,29 @@ impl DemoSetup {
         Ok(DemoSetup {
             sim,
             sim_config,
-            _script: script,
+            pending_faults,
+            _script: None,
             _data_dir: data_dir,
         })
     }
 
     /// Adds each simulated user as an account through the real authorization-code + PKCE
     /// exchange: authorize URL → the simulator's redirect → code → token → users/me.
-    pub async fn add_accounts(&self, app: &App) -> Result<(), Failure> {
+    /// With `--faults`, the faults start once the accounts are in.
+    pub async fn add_accounts(&mut self, app: &App) -> Result<(), Failure> {
         let usernames: Vec<String> = self
             .sim_config
             .users
             .iter()
             .map(|u| u.username.clone())
             .collect();
-        add_sim_accounts(app, &usernames).await
+        add_sim_accounts(app, &usernames).await?;
+        if let Some((faults, script)) = self.pending_faults.take() {
+            let control = self.sim.control();
+            control.set_faults(faults);
+            self._script = Some(FaultScript::spawn(control, script));
+        }
+        Ok(())
     }
 }
 
@@ -215,7 +226,7 @@ pub async fn run_dashboard(
             }
             Err(failure) => return Err(fail(failure)),
         };
-        let banner = match &demo_setup {
+        let banner = match demo_setup.as_mut() {
             Some(setup) => {
                 setup.add_accounts(&app).await.map_err(fail)?;
                 Some(format!("demo: X API simulator at {}", setup.sim.base_url()))
