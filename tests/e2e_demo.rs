@@ -41,6 +41,16 @@ impl Screen {
 
 #[test]
 fn demo_shows_three_accounts_and_live_mentions_then_quits_cleanly() {
+    run_demo(&["--demo"]);
+}
+
+/// `--demo --faults` must start too: its faults hit the stream, never the demo's own logins.
+#[test]
+fn demo_with_faults_starts_streams_and_quits_cleanly() {
+    run_demo(&["--demo", "--faults"]);
+}
+
+fn run_demo(args: &[&str]) {
     let home = tempfile::tempdir().unwrap();
     let pty = native_pty_system()
         .openpty(PtySize {
@@ -51,7 +61,7 @@ fn demo_shows_three_accounts_and_live_mentions_then_quits_cleanly() {
         })
         .expect("open a pseudo-terminal");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-    cmd.arg("--demo");
+    cmd.args(args);
     // Keep the test away from the real user's files.
     cmd.env("HOME", home.path());
     cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
