@@ -844,18 +844,7 @@ impl Store {
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        if limit == 0 {
-            return Ok(out);
-        }
-        let mut walk = self.walk(filter, Walk::Older(after))?;
-        while out.len() < limit {
-            let Some((pos, bytes)) = walk.next_row()? else {
-                break;
-            };
-            out.push(self.decode_row(pos, &bytes)?);
-        }
-        Ok(out)
+        self.read_rows(filter, Walk::Older(after), limit)
     }
 
     /// Up to `limit` mentions matching `filter` strictly newer than `before`, returned newest
@@ -866,18 +855,24 @@ impl Store {
         before: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
+        let mut out = self.read_rows(filter, Walk::Newer(before), limit)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Up to `limit` decoded rows of `filter`'s feed, in the walk's own order.
+    fn read_rows(&self, filter: &FeedFilter, walk: Walk, limit: usize) -> Result<Vec<Mention>> {
         let mut out = Vec::with_capacity(limit.min(1024));
         if limit == 0 {
             return Ok(out);
         }
-        let mut walk = self.walk(filter, Walk::Newer(before))?;
+        let mut walk = self.walk(filter, walk)?;
         while out.len() < limit {
             let Some((pos, bytes)) = walk.next_row()? else {
                 break;
             };
             out.push(self.decode_row(pos, &bytes)?);
         }
-        out.reverse();
         Ok(out)
     }
 
