@@ -16,7 +16,7 @@ const MIN_CHUNK: usize = 50;
 /// "▲ N new" counts at most this many rows (reading more only to print a bigger number is waste).
 pub const NEW_ABOVE_CAP: usize = 999;
 /// Rows a search step examines at most, so one step never holds up the screen for long.
-pub const SEARCH_SCAN_STEP: usize = 5_000;
+pub const SEARCH_SCAN_STEP: usize = 1_000;
 
 /// Does this mention belong in a feed with this filter?
 pub fn matches(filter: &FeedFilter, m: &Mention) -> bool {

@@ -63,7 +63,10 @@ fn draw_list(
     theme: &Theme,
 ) {
     let width = screen.width.saturating_sub(4).min(72);
-    let height = (items.len() as u16 + 3).min(screen.height);
+    let height = u16::try_from(items.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(3)
+        .min(screen.height);
     let area = centered(screen, width, height);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)

@@ -140,6 +140,18 @@ pub(crate) fn parse_me(body: &[u8]) -> Result<Me, ShapeError> {
         .username
         .filter(|u| !u.is_empty())
         .ok_or("users/me returned no username")?;
+    // X's usernames are 1-15 of [A-Za-z0-9_] (the spec's pattern). The handle is shown and
+    // printed everywhere, so anything else is refused here rather than cleaned at each use.
+    if username.len() > 15
+        || !username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!(
+            "users/me returned the username {:?}, which is not an X username",
+            crate::text::sanitize(&username, true)
+        ));
+    }
     Ok(Me {
         id: data.id.trim().to_string(),
         name: data.name.unwrap_or_else(|| username.clone()),
@@ -347,5 +359,20 @@ mod tests {
         assert!(page.posts[0].is_retweet);
         assert!(page.posts[0].referenced_posts.is_empty());
         assert_eq!(page.newest_id, Some(10));
+    }
+}
+
+#[cfg(test)]
+mod username_tests {
+    use super::parse_me;
+
+    #[test]
+    fn users_me_refuses_a_username_x_would_never_send() {
+        let ok = br#"{"data":{"id":"1","name":"A","username":"acme_help"}}"#;
+        assert_eq!(parse_me(ok).unwrap().username, "acme_help");
+        let evil = br#"{"data":{"id":"1","name":"A","username":"acme\u001b[2J"}}"#;
+        assert!(parse_me(evil).is_err());
+        let long = br#"{"data":{"id":"1","name":"A","username":"a_very_long_handle_indeed"}}"#;
+        assert!(parse_me(long).is_err());
     }
 }
