@@ -216,6 +216,18 @@ pub struct SentTo {
     pub display_name: String,
 }
 
+impl SentTo {
+    /// The tracked account a mention was sent to, as the mention records it.
+    pub fn account(account: &Account) -> SentTo {
+        SentTo {
+            account_id: account.id,
+            twitter_id: account.twitter_id.clone(),
+            username: account.twitter_username.clone(),
+            display_name: account.display_name.clone(),
+        }
+    }
+}
+
 /// A reply (public post or DM) that perch sent for a mention.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Response {

@@ -331,12 +331,7 @@ async fn reauthorizing_a_token_expired_account_restores_it_and_keeps_its_mention
                 timestamp: chrono::Utc::now(),
                 text: format!("@nimbusnotes hello {i}"),
                 sender: Default::default(),
-                sent_to: perch::domain::SentTo {
-                    account_id: account.id,
-                    twitter_id: account.twitter_id.clone(),
-                    username: account.twitter_username.clone(),
-                    display_name: account.display_name.clone(),
-                },
+                sent_to: perch::domain::SentTo::account(&account),
                 status: perch::domain::MentionStatus::Pending,
                 public_response: None,
                 dm_response: None,

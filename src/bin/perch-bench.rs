@@ -354,12 +354,7 @@ fn make_page(rng: &mut ChaCha8Rng, accounts: &[Account], p: u64, n: u64) -> Vec<
                         "https://pbs.twimg.com/profile_images/{sender}/a_normal.jpg"
                     )),
                 },
-                sent_to: SentTo {
-                    account_id: account.id,
-                    twitter_id: account.twitter_id.clone(),
-                    username: account.twitter_username.clone(),
-                    display_name: account.display_name.clone(),
-                },
+                sent_to: SentTo::account(account),
                 status,
                 public_response: None,
                 dm_response: None,

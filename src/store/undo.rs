@@ -268,12 +268,7 @@ mod tests {
             timestamp: at,
             text: format!("@{} hello {tweet}", account.twitter_username),
             sender: Sender::default(),
-            sent_to: SentTo {
-                account_id: account.id,
-                twitter_id: account.twitter_id.clone(),
-                username: account.twitter_username.clone(),
-                display_name: account.display_name.clone(),
-            },
+            sent_to: SentTo::account(account),
             status: MentionStatus::Pending,
             public_response: None,
             dm_response: None,

@@ -482,12 +482,7 @@ pub fn to_mention(post: &FetchedPost, account: &Account, now: DateTime<Utc>) -> 
         timestamp,
         text: post.text.clone(),
         sender: post.author.clone(),
-        sent_to: SentTo {
-            account_id: account.id,
-            twitter_id: account.twitter_id.clone(),
-            username: account.twitter_username.clone(),
-            display_name: account.display_name.clone(),
-        },
+        sent_to: SentTo::account(account),
         status: MentionStatus::Pending,
         public_response: None,
         dm_response: None,

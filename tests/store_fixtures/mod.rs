@@ -38,12 +38,7 @@ pub fn mention(account: &Account, tweet: u64, text: &str) -> Mention {
             display_name: Some(format!("Sender Number {}", tweet % 7)),
             profile_image_url: None,
         },
-        sent_to: SentTo {
-            account_id: account.id,
-            twitter_id: account.twitter_id.clone(),
-            username: account.twitter_username.clone(),
-            display_name: account.display_name.clone(),
-        },
+        sent_to: SentTo::account(account),
         status: MentionStatus::Pending,
         public_response: None,
         dm_response: None,

@@ -75,12 +75,7 @@ pub fn mention(account: &Account, i: usize, tweet_id: u64, at: DateTime<Utc>) ->
             display_name: Some(name.to_string()),
             profile_image_url: None,
         },
-        sent_to: SentTo {
-            account_id: account.id,
-            twitter_id: account.twitter_id.clone(),
-            username: account.twitter_username.clone(),
-            display_name: account.display_name.clone(),
-        },
+        sent_to: SentTo::account(account),
         status: MentionStatus::Pending,
         public_response: None,
         dm_response: None,
