@@ -27,7 +27,10 @@ pub struct MarkedFilter {
 impl MarkedFilter {
     fn covers(&self, m: &Mention) -> bool {
         matches(&self.filter, m)
-            && self.query.as_deref().is_none_or(|q| text_matches(q, m))
+            && self
+                .query
+                .as_deref()
+                .is_none_or(|q| crate::store::search_matches(q, m))
             && self.newest.is_none_or(|newest| FeedPos::from(m) <= newest)
     }
 }
@@ -111,22 +114,4 @@ impl Marks {
             (n, false) => n.to_string(),
         }
     }
-}
-
-/// Does the search `query` match this mention? The same rule as `Store::search_page`:
-/// case-insensitive substring of the post text, the sender's handle or their name; an empty query
-/// matches everything.
-pub fn text_matches(query: &str, m: &Mention) -> bool {
-    let needle = query.trim().to_lowercase();
-    if needle.is_empty() {
-        return true;
-    }
-    [
-        Some(m.text.as_str()),
-        m.sender.username.as_deref(),
-        m.sender.display_name.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|field| field.to_lowercase().contains(&needle))
 }

@@ -1032,6 +1032,12 @@ fn uuid_from(bytes: &[u8], what: impl FnOnce() -> String) -> Result<AccountId> {
     Ok(AccountId::from_bytes(arr))
 }
 
+/// Does the search `query` match this mention? The rule `search_page` applies: case-insensitive
+/// substring of the post text, the sender's handle or their name; an empty query matches all.
+pub fn search_matches(query: &str, m: &Mention) -> bool {
+    Matcher::new(query).matches(m)
+}
+
 /// Case-insensitive substring matching over the searchable fields of a mention.
 struct Matcher {
     needle: String,
