@@ -371,6 +371,7 @@ fn every_example_file_is_covered() {
         return;
     };
     let covered = [
+        "activity-events.json",
         "dm-send.json",
         "errors.json",
         "mentions.json",
@@ -763,6 +764,142 @@ async fn a_2xx_body_that_is_not_json_is_malformed_with_the_transaction_id() {
             assert_eq!(transaction_id.as_deref(), Some("abc123"));
         }
         other => panic!("{other:?}"),
+    }
+}
+
+// ---- examples/activity-events.json --------------------------------------------------------
+
+/// Each stream case's body is one line of the stream (ACTIVITY.md §4.3); it goes through the
+/// stream parser as the bytes of that line, and the subscription case through its body parser.
+#[test]
+fn activity_events_examples() {
+    use perch::x::activity::{
+        ActivityKind, StreamLine, parse_stream_line, parse_subscription_created,
+    };
+    let Some(dir) = common::x_api_dir() else {
+        return;
+    };
+    let all = cases(&dir, "activity-events.json");
+    let mut seen_kinds = Vec::new();
+    for case in &all {
+        let name = case["name"].as_str().unwrap();
+        let request = &case["request"];
+        let body = &case["response"]["body"];
+        let line = serde_json::to_vec(body).unwrap();
+        let url = request["url"].as_str().unwrap();
+        if url.ends_with("/2/activity/subscriptions") {
+            // Subscriptions are created with the watched account's user token (ACTIVITY.md §3.1).
+            assert_eq!(request["method"], "POST", "{name}");
+            let sub = parse_subscription_created(&line).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let expected = &body["data"]["subscription"];
+            assert_eq!(
+                sub.subscription_id,
+                expected["subscription_id"].as_str().unwrap()
+            );
+            assert_eq!(sub.event_type, expected["event_type"].as_str().unwrap());
+            assert_eq!(
+                sub.user_id.as_deref(),
+                expected["filter"]["user_id"].as_str()
+            );
+            assert_eq!(sub.tag.as_deref(), expected["tag"].as_str());
+            seen_kinds.push("subscription".to_string());
+            continue;
+        }
+        assert!(url.ends_with("/2/activity/stream"), "{name}: {url}");
+        // The same line with the stream's CRLF framing reads the same.
+        let mut framed = line.clone();
+        framed.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse_stream_line(&framed),
+            parse_stream_line(&line),
+            "{name}"
+        );
+        match parse_stream_line(&line) {
+            StreamLine::Event(event) => {
+                let data = &body["data"];
+                assert_eq!(
+                    event.event_uuid,
+                    data["event_uuid"].as_str().unwrap(),
+                    "{name}"
+                );
+                assert_eq!(event.kind.name(), data["event_type"].as_str().unwrap());
+                assert_eq!(event.user_id.as_deref(), data["filter"]["user_id"].as_str());
+                assert_eq!(event.tag.as_deref(), data["tag"].as_str());
+                assert!(event.unreadable.is_none(), "{name}: {:?}", event.unreadable);
+                let payload = &data["payload"];
+                match event.kind {
+                    ActivityKind::MentionCreate
+                    | ActivityKind::ReplyCreate
+                    | ActivityKind::QuoteCreate => {
+                        let post = event.post.as_ref().expect("a post event has its post");
+                        assert_eq!(post.tweet_id.to_string(), payload["id"].as_str().unwrap());
+                        assert_eq!(post.text, payload["text"].as_str().unwrap(), "{name}");
+                        assert_eq!(
+                            post.author.twitter_id.as_deref(),
+                            payload["author_id"].as_str()
+                        );
+                        assert!(post.created_at.is_some(), "{name}");
+                        // The author's profile comes from includes.users when X sent it.
+                        let included_author = data["includes"]["users"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|u| u["id"] == payload["author_id"]);
+                        assert_eq!(
+                            post.author.username.as_deref(),
+                            included_author.and_then(|u| u["username"].as_str()),
+                            "{name}"
+                        );
+                        let references =
+                            payload["referenced_tweets"].as_array().map_or(0, Vec::len);
+                        assert_eq!(post.referenced_posts.len(), references, "{name}");
+                    }
+                    ActivityKind::DmReceived => {
+                        let dm = event.dm.as_ref().expect("a dm.received has its DM");
+                        let wire = &payload["direct_message_events"][0];
+                        assert_eq!(dm.event_id, wire["id"].as_str().unwrap());
+                        assert_eq!(
+                            dm.text,
+                            wire["message_create"]["message_data"]["text"]
+                                .as_str()
+                                .unwrap()
+                        );
+                        assert_eq!(
+                            dm.sender_id,
+                            wire["message_create"]["sender_id"].as_str().unwrap()
+                        );
+                        assert_eq!(dm.sender_username.as_deref(), Some("OtherUser"));
+                        // created_timestamp is epoch milliseconds as a string (§5.3).
+                        assert_eq!(
+                            dm.created_at_ms.map(|ms| ms.to_string()).as_deref(),
+                            wire["created_timestamp"].as_str()
+                        );
+                    }
+                    ActivityKind::Other(ref other) => panic!("{name}: unexpected kind {other}"),
+                }
+                seen_kinds.push(event.kind.name().to_string());
+            }
+            StreamLine::Disconnect { kind, detail } => {
+                let problem = &body["errors"][0];
+                assert_eq!(kind, problem["disconnect_type"].as_str().unwrap(), "{name}");
+                assert_eq!(detail, problem["detail"].as_str().unwrap());
+                seen_kinds.push("disconnect".to_string());
+            }
+            other => panic!("{name}: read as {other:?}"),
+        }
+    }
+    for kind in [
+        "post.mention.create",
+        "post.reply.create",
+        "post.quote.create",
+        "dm.received",
+        "disconnect",
+        "subscription",
+    ] {
+        assert!(
+            seen_kinds.iter().any(|k| k == kind),
+            "activity-events.json has no {kind} case any more: {seen_kinds:?}"
+        );
     }
 }
 

@@ -4,7 +4,9 @@
 //! - `wire`: X's JSON and its conversion into the types below (joins, unescaping, lenient items).
 //! - `errors`: unsuccessful responses → [`XError`] (Problem, legacy and non-JSON bodies).
 //! - `ratelimit`: the `x-rate-limit-*` and 24-hour headers.
+//! - `activity`: the X Activity API stream's lines and subscription bodies.
 
+pub mod activity;
 mod errors;
 mod ratelimit;
 mod wire;

@@ -65,7 +65,8 @@ pub(crate) struct WireTweet {
     pub created_at: Option<String>,
     pub conversation_id: Option<String>,
     pub in_reply_to_user_id: Option<String>,
-    #[serde(default)]
+    /// Spec 2.167's Post schema calls it `referenced_posts` (ACTIVITY.md §5.2); both are read.
+    #[serde(default, alias = "referenced_posts")]
     pub referenced_tweets: Vec<WireReference>,
 }
 
@@ -246,7 +247,7 @@ pub(crate) fn parse_mentions(body: &[u8]) -> Result<MentionsPage, ShapeError> {
     })
 }
 
-fn read_post(
+pub(crate) fn read_post(
     item: Value,
     users: &HashMap<String, WireUser>,
     included_tweets: &HashMap<u64, WireTweet>,
