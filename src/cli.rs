@@ -11,6 +11,7 @@ use crate::domain::{Account, MentionStatus};
 use crate::store::Store;
 
 mod accounts;
+mod interop;
 mod mentions;
 mod runtime;
 
@@ -59,6 +60,63 @@ pub enum Command {
     Reply { id: String, text: String },
     /// Send a DM to a mention's author, from the account the mention was sent to.
     Dm { id: String, text: String },
+    /// Bring data in from the MongoDB mention tracker perch replaces.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Get data out: for MongoDB (`mongoimport`), spreadsheets or scripts.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import a `mongoexport` of the old tracker's accounts (or users) and messages. Exit code 0
+    /// when every line was imported (or already was), 1 when lines were skipped, 2 for usage.
+    Mongo {
+        /// The `accounts` collection (`mongoexport --collection accounts --out FILE`).
+        #[arg(long, value_name = "FILE")]
+        accounts: Option<PathBuf>,
+        /// The legacy `users` collection (before that system's migration to accounts).
+        #[arg(long, value_name = "FILE")]
+        users: Option<PathBuf>,
+        /// The `messages` collection.
+        #[arg(long, value_name = "FILE")]
+        messages: PathBuf,
+        /// Read and decide everything, write nothing, print the same report.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Write accounts.json and messages.json (relaxed Extended JSON, one document per line) in
+    /// the old tracker's shapes, for `mongoimport` or `perch import mongo`.
+    Mongo {
+        /// The directory to write into (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Include the accounts' access and refresh tokens (the files are then 0600).
+        #[arg(long)]
+        include_tokens: bool,
+    },
+    /// Write mentions to standard output as CSV or JSON lines, newest first.
+    Mentions {
+        #[arg(long, value_enum)]
+        format: crate::interop::MentionFormat,
+        /// Only this account (@handle, handle or id).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this status (pending, processing, replied, ignored, error).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only mentions posted on or after this date (YYYY-MM-DD, UTC) or time (RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -333,6 +391,11 @@ async fn run(cli: Cli) -> CliResult {
         }
         Some(Command::Dm { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+        }
+        Some(Command::Import(command)) => interop::import(&config, command).await,
+        Some(Command::Export(command)) => {
+            quiet_on_closed_pipe();
+            interop::export(&config, command).await
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod interop;
 pub mod outbox;
 pub mod sim;
 pub mod stats;

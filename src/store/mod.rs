@@ -12,6 +12,7 @@
 
 mod codec;
 mod feed;
+mod import;
 pub mod keys;
 mod outbox;
 mod perms;
@@ -31,11 +32,16 @@ use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
+pub use import::{AccountImport, MentionImport};
 pub use outbox::{OutboxEntry, OutboxState};
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 
-/// The store format this perch reads and writes (kept in the store's meta key).
-pub const STORE_FORMAT: u8 = 1;
+/// The store format this perch reads and writes (kept in the store's meta key). Format 2 (issue
+/// 13) is the key layout of format 1 with records in record format 2; a format-1 store is
+/// stamped 2 when opened, and its format-1 records are read forward (see `codec.rs`). The marker
+/// moves so that a perch that knows only format 1 refuses the store at open, instead of failing
+/// on each new record.
+pub const STORE_FORMAT: u8 = 2;
 
 /// sled's page cache. sled's default is 1 GiB; the feed reads a window of rows, so a small cache
 /// keeps memory near what sled itself needs after opening (issue 6: ≤ sled's RSS + 64 MB).
@@ -162,6 +168,8 @@ pub struct Draft {
     pub updated_at: DateTime<Utc>,
 }
 
+codec::serde_record!(Draft);
+
 /// One step of a search: the hits found, and where to continue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchPage {
@@ -181,11 +189,38 @@ pub struct Store {
     writer: Arc<Mutex<WriterState>>,
 }
 
-/// What only writers touch, behind the write lock.
+/// What only writers touch, behind the write lock. This process is the store's only writer, so
+/// what it last committed is what sled holds: page commits need not read it back.
 #[derive(Default)]
 struct WriterState {
     /// Counter values as last committed (read from sled on first use).
     counters: HashMap<Vec<u8>, u64>,
+    /// Each account's sync cursor as last committed (`None`: none stored). Read on first use.
+    cursors: HashMap<AccountId, Option<u64>>,
+    /// Accounts whose first-seen time is known to be stored.
+    first_seen: HashSet<AccountId>,
+    /// One encoding buffer reused for every record a commit writes.
+    buf: Vec<u8>,
+}
+
+impl WriterState {
+    /// Remembers what a batch just applied stored for `account`.
+    fn remember(&mut self, account: AccountId, first_seen: bool, cursor: Option<u64>) {
+        if first_seen {
+            self.first_seen.insert(account);
+        }
+        if let Some(cursor) = cursor {
+            self.cursors.insert(account, Some(cursor));
+        }
+    }
+
+    /// Forgets everything remembered (after a write that removes counters, cursors or first-seen
+    /// times, which is rare).
+    fn forget(&mut self) {
+        self.counters.clear();
+        self.cursors.clear();
+        self.first_seen.clear();
+    }
 }
 
 /// Counter values a batch being built will write; they join `WriterState::counters` only once
@@ -274,8 +309,16 @@ impl Store {
                     found: *found,
                     supported: STORE_FORMAT,
                 }),
-                // Format 1 is the first: there is nothing older to migrate from yet.
                 [found] if *found == STORE_FORMAT => Ok(()),
+                // Format 1 → 2: the layout is the same and old records are read as they are.
+                [1] => {
+                    self.tree
+                        .insert(keys::FORMAT_KEY, &[STORE_FORMAT])
+                        .map_err(|e| self.err(e))?;
+                    self.tree.flush().map_err(|e| self.err(e))?;
+                    tracing::info!(dir = %self.dir.display(), "store format 1 migrated to 2");
+                    Ok(())
+                }
                 other => Err(StoreError::Corrupt {
                     dir: self.dir.clone(),
                     detail: format!("unknown format marker {other:?}"),
@@ -457,8 +500,9 @@ impl Store {
             }
         }
         self.apply(batch)?;
-        // Its counters may have been removed: forget every remembered value (this is rare).
-        writer.counters.clear();
+        // Its counters, cursor and first-seen time may have been removed: forget every
+        // remembered value (this is rare).
+        writer.forget();
         Ok(())
     }
 
@@ -601,9 +645,7 @@ impl Store {
                 result.duplicates += 1;
                 continue;
             }
-            for (k, v) in mention_entries(m)? {
-                batch.insert(k, v);
-            }
+            stage_new_mention(&mut batch, &mut writer.buf, m)?;
             by_status[m.status.code() as usize] += 1;
             *by_day.entry(keys::day_of(m.timestamp)).or_default() += 1;
             earliest = Some(earliest.map_or(m.created_at, |e| e.min(m.created_at)));
@@ -637,22 +679,68 @@ impl Store {
                 n as i64,
             )?;
         }
-        if let Some(t) = earliest {
-            let key = keys::account_key(keys::FIRST_SEEN, account);
-            if !self.tree.contains_key(key).map_err(|e| self.err(e))? {
-                batch.insert(&key, codec::encode(&t, "first-seen time")?);
-            }
+        let first_seen = match earliest {
+            Some(t) => self.stage_first_seen(&mut writer, &mut batch, account, t, false)?,
+            None => false,
+        };
+        let cursor = match new_cursor {
+            Some(c) => Some(self.stage_cursor(&mut writer, &mut batch, account, c)?),
+            None => None,
+        };
+        self.apply_counted(&mut writer, batch, updates)?;
+        writer.remember(account, first_seen, cursor);
+        Ok(result)
+    }
+
+    /// Adds the account's first-seen time `t` to `batch` when none is stored (or, with
+    /// `earlier_wins`, when `t` is earlier than the stored one). Returns whether one is stored
+    /// once the batch is applied. The writer remembers which accounts have one, so a sync page
+    /// never reads it.
+    fn stage_first_seen(
+        &self,
+        writer: &mut WriterState,
+        batch: &mut Batch,
+        account: AccountId,
+        t: DateTime<Utc>,
+        earlier_wins: bool,
+    ) -> Result<bool> {
+        if writer.first_seen.contains(&account) && !earlier_wins {
+            return Ok(true);
         }
-        if let Some(cursor) = new_cursor
-            && self.cursor(account)?.is_none_or(|old| cursor > old)
-        {
+        let stored = self.first_seen(account)?;
+        if stored.is_none_or(|old| earlier_wins && t < old) {
+            codec::encode_into(&t, &mut writer.buf, "first-seen time")?;
             batch.insert(
-                &keys::account_key(keys::CURSOR, account),
-                &cursor.to_be_bytes(),
+                &keys::account_key(keys::FIRST_SEEN, account),
+                writer.buf.as_slice(),
             );
         }
-        self.apply_counted(&mut writer, batch, updates)?;
-        Ok(result)
+        Ok(true)
+    }
+
+    /// Adds the account's cursor to `batch` when `cursor` is ahead of the stored one (the cursor
+    /// never moves backwards). Returns the cursor stored once the batch is applied.
+    fn stage_cursor(
+        &self,
+        writer: &mut WriterState,
+        batch: &mut Batch,
+        account: AccountId,
+        cursor: u64,
+    ) -> Result<u64> {
+        let old = match writer.cursors.get(&account) {
+            Some(known) => *known,
+            None => self.cursor(account)?,
+        };
+        match old {
+            Some(old) if old >= cursor => Ok(old),
+            _ => {
+                batch.insert(
+                    &keys::account_key(keys::CURSOR, account),
+                    &cursor.to_be_bytes(),
+                );
+                Ok(cursor)
+            }
+        }
     }
 
     /// Which of `tweets` (of one account) are already stored. A new page is usually newer than
@@ -1004,6 +1092,21 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+/// Adds a new mention's record and index entry to `batch`, encoding into the reused `buf`.
+fn stage_new_mention(batch: &mut Batch, buf: &mut Vec<u8>, m: &Mention) -> Result<()> {
+    let key = m.key();
+    codec::encode_into(m, buf, "mention")?;
+    batch.insert(
+        &keys::mention_key(key.account_id, key.tweet_id),
+        buf.as_slice(),
+    );
+    batch.insert(
+        &keys::status_index_key(key.account_id, m.status, key.tweet_id),
+        &[],
+    );
+    Ok(())
 }
 
 /// The key/value pairs the store writes for one new mention (its record and its index entry),

@@ -109,6 +109,8 @@ pub struct OutboxEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+codec::serde_record!(OutboxEntry);
+
 /// What a transition does to the mention's stored draft.
 enum DraftChange {
     Keep,

@@ -49,6 +49,8 @@ struct Before {
     error_message: Option<String>,
 }
 
+codec::serde_record!(UndoAction, Vec<Before>);
+
 /// One step of an undo.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UndoStep {

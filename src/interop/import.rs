@@ -1,0 +1,526 @@
+//! `perch import mongo`: brings a `mongoexport` of the old tracker's `accounts` (or `users`) and
+//! `messages` collections into a store, as one library call the CLI (and later the service)
+//! makes. Streaming: accounts are few and read first; messages are read one document at a time
+//! and committed in atomic batches through `Store::import_mentions`, so memory is bounded by a
+//! batch, whatever the file's size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::documents::DocumentReader;
+use super::mongo::{self, AccountLink, ImportedAccount};
+use crate::domain::{Account, AccountId, Mention, MentionStatus};
+use crate::store::{AccountImport, FeedFilter, MentionImport, Store, StoreError};
+
+/// Mentions per atomic batch. Large enough that the per-batch work (counters, cursor, one
+/// range read per account) is spread thin; small enough to keep memory and sled's log buffers
+/// in flight small.
+pub const IMPORT_BATCH: usize = 1_000;
+
+/// Batches between flushes. sled 0.34.7 can deadlock under long bursts of writes (README, "sled
+/// 0.34.7 and bursts of writes"); a flush every so often paces them like bulk triage does.
+const FLUSH_EVERY_BATCHES: usize = 20;
+
+/// At most this many skipped lines are listed in the report (all are counted).
+pub const MAX_LISTED_SKIPS: usize = 1_000;
+
+/// The files of one import.
+#[derive(Clone, Debug)]
+pub struct MongoSources {
+    /// The `accounts` collection (after the old system's migration).
+    pub accounts: Option<PathBuf>,
+    /// The legacy `users` collection.
+    pub users: Option<PathBuf>,
+    pub messages: PathBuf,
+}
+
+/// How an import goes.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportOptions {
+    /// Decide and count everything, write nothing.
+    pub dry_run: bool,
+    /// Mentions per atomic batch.
+    pub batch: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> ImportOptions {
+        ImportOptions {
+            dry_run: false,
+            batch: IMPORT_BATCH,
+        }
+    }
+}
+
+/// Told how far the reading of each file has got (the CLI draws a progress bar with it).
+pub trait ImportProgress {
+    fn file(&mut self, _name: &str, _total_bytes: u64) {}
+    fn advanced(&mut self, _bytes_done: u64) {}
+    fn finished(&mut self) {}
+}
+
+/// No progress shown.
+pub struct Quiet;
+impl ImportProgress for Quiet {}
+
+/// Why an import could not run at all (bad lines are not errors: they are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A named file cannot be opened: the command line is wrong (exit code 2).
+    #[error("cannot open {path}: {detail}")]
+    Input { path: PathBuf, detail: String },
+    /// Reading stopped part-way (the batches before it are committed).
+    #[error("reading {path} failed at line {line}: {detail}; what was read before it is imported, and running the import again resumes safely")]
+    Read {
+        path: PathBuf,
+        line: u64,
+        detail: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One line that was not imported.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SkippedLine {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Counts per mention status (of what was imported).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub processing: u64,
+    pub replied: u64,
+    pub ignored: u64,
+    pub error: u64,
+}
+
+impl StatusCounts {
+    fn from_codes(codes: [u64; 5]) -> StatusCounts {
+        let at = |s: MentionStatus| codes[s.code() as usize];
+        StatusCounts {
+            pending: at(MentionStatus::Pending),
+            processing: at(MentionStatus::Processing),
+            replied: at(MentionStatus::Replied),
+            ignored: at(MentionStatus::Ignored),
+            error: at(MentionStatus::Error),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            (self.pending, "pending"),
+            (self.processing, "processing"),
+            (self.replied, "replied"),
+            (self.ignored, "ignored"),
+            (self.error, "error"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| format!("{n} {name}"))
+        .collect();
+        parts.join(", ")
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AccountCounts {
+    /// Added or updated.
+    pub imported: u64,
+    pub added: u64,
+    pub updated: u64,
+    /// Already in perch as imported.
+    pub unchanged: u64,
+    /// perch's version was newer and was kept.
+    pub kept_newer: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct MessageCounts {
+    /// Added or updated.
+    pub imported: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// perch had a newer version (by `updated_at`) and kept it.
+    pub kept_newer: u64,
+    /// Statuses of the imported (added or updated) messages.
+    pub by_status: StatusCounts,
+}
+
+/// What an import did (or, with `dry_run`, would do). `--json` prints this object.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// Something was (or would be) written.
+    pub changed: bool,
+    pub accounts: AccountCounts,
+    pub messages: MessageCounts,
+    /// `processing` messages imported as `error` ("imported while sending: check on X").
+    pub processing_imported_as_error: u64,
+    /// Lines not imported (all of them counted; the first `MAX_LISTED_SKIPS` listed).
+    pub skipped: u64,
+    pub skipped_lines: Vec<SkippedLine>,
+}
+
+impl ImportReport {
+    fn skip(&mut self, file: &str, line: u64, reason: String) {
+        self.skipped += 1;
+        if self.skipped_lines.len() < MAX_LISTED_SKIPS {
+            self.skipped_lines.push(SkippedLine {
+                file: file.to_string(),
+                line,
+                reason,
+            });
+        }
+    }
+
+    /// The report in words, ending with the counts, e.g. "imported 3 accounts, 30 messages (14
+    /// pending, 8 replied, 5 ignored, 3 error); skipped 1 (messages.json line 17: not JSON)".
+    pub fn summary(&self) -> String {
+        let mut lines = Vec::new();
+        let plural = |n: u64, one: &str, many: &str| {
+            format!("{n} {}", if n == 1 { one } else { many })
+        };
+        let (a, m) = (&self.accounts, &self.messages);
+        if self.processing_imported_as_error > 0 {
+            lines.push(format!(
+                "{} {} `processing` in the old system (a reply was being sent): imported as error, \"{}\"",
+                plural(self.processing_imported_as_error, "message was", "messages were"),
+                if self.dry_run { "would be" } else { "are" },
+                mongo::PROCESSING_MESSAGE
+            ));
+        }
+        if a.kept_newer + m.kept_newer > 0 {
+            lines.push(format!(
+                "kept perch's newer version of {} and {} (compared by updated_at)",
+                plural(a.kept_newer, "account", "accounts"),
+                plural(m.kept_newer, "message", "messages")
+            ));
+        }
+        if a.unchanged + m.unchanged > 0 && self.changed {
+            lines.push(format!(
+                "already in perch: {} and {}",
+                plural(a.unchanged, "account", "accounts"),
+                plural(m.unchanged, "message", "messages")
+            ));
+        }
+        let mut last = if !self.changed {
+            format!(
+                "nothing to change: {} and {} are already in perch{}",
+                plural(a.unchanged + a.kept_newer, "account", "accounts"),
+                plural(m.unchanged + m.kept_newer, "message", "messages"),
+                if self.dry_run { " (dry run)" } else { "" }
+            )
+        } else {
+            let breakdown = m.by_status.describe();
+            format!(
+                "{} {}, {}{}",
+                if self.dry_run {
+                    "dry run, nothing written: would import"
+                } else {
+                    "imported"
+                },
+                plural(a.imported, "account", "accounts"),
+                plural(m.imported, "message", "messages"),
+                if breakdown.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({breakdown})")
+                }
+            )
+        };
+        if self.skipped > 0 {
+            const SHOWN: usize = 3;
+            let mut shown: Vec<String> = self
+                .skipped_lines
+                .iter()
+                .take(SHOWN)
+                .map(|s| format!("{} line {}: {}", s.file, s.line, s.reason))
+                .collect();
+            if self.skipped > SHOWN as u64 {
+                shown.push(format!("{} more", self.skipped - SHOWN as u64));
+            }
+            last.push_str(&format!(
+                "; skipped {} ({})",
+                self.skipped,
+                shown.join("; ")
+            ));
+        }
+        lines.push(last);
+        lines.join("\n")
+    }
+}
+
+/// The accounts messages can be tied to: those in the files (as stored) and those perch had.
+#[derive(Default)]
+struct AccountIndex {
+    accounts: Vec<Account>,
+    by_source_id: HashMap<String, usize>,
+    by_twitter_id: HashMap<String, usize>,
+    by_perch_id: HashMap<AccountId, usize>,
+}
+
+impl AccountIndex {
+    fn add(&mut self, account: Account, source_id: Option<&str>) {
+        let i = match self.by_twitter_id.get(&account.twitter_id) {
+            Some(&i) => {
+                self.accounts[i] = account;
+                i
+            }
+            None => {
+                self.accounts.push(account);
+                self.accounts.len() - 1
+            }
+        };
+        let a = &self.accounts[i];
+        self.by_twitter_id.insert(a.twitter_id.clone(), i);
+        self.by_perch_id.insert(a.id, i);
+        if let Some(s) = source_id {
+            self.by_source_id.insert(s.trim().to_string(), i);
+        }
+    }
+
+    fn by_any_id(&self, s: &str) -> Option<usize> {
+        let s = s.trim();
+        self.by_source_id.get(s).copied().or_else(|| {
+            uuid::Uuid::parse_str(s)
+                .ok()
+                .and_then(|u| self.by_perch_id.get(&u).copied())
+        })
+    }
+
+    /// `sent_to.account_id`, then `sent_to.twitter_id`, then the legacy `user` (a twitter_id,
+    /// or an account id).
+    fn resolve(&self, link: &AccountLink) -> Option<&Account> {
+        let i = link
+            .account_id
+            .as_deref()
+            .and_then(|s| self.by_any_id(s))
+            .or_else(|| {
+                link.twitter_id
+                    .as_deref()
+                    .and_then(|t| self.by_twitter_id.get(t.trim()).copied())
+            })
+            .or_else(|| {
+                link.user.as_deref().and_then(|u| {
+                    self.by_twitter_id
+                        .get(u.trim())
+                        .copied()
+                        .or_else(|| self.by_any_id(u))
+                })
+            })?;
+        self.accounts.get(i)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn open(path: &Path) -> Result<(BufReader<File>, u64), ImportError> {
+    let file = File::open(path).map_err(|e| ImportError::Input {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(ImportError::Input {
+            path: path.to_path_buf(),
+            detail: "it is a directory; pass the file mongoexport wrote".into(),
+        });
+    }
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((BufReader::with_capacity(256 * 1024, file), len))
+}
+
+/// Checks that every named file can be opened, before anything is written.
+pub fn check_sources(sources: &MongoSources) -> Result<(), ImportError> {
+    for path in [&sources.users, &sources.accounts]
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&sources.messages))
+    {
+        open(path)?;
+    }
+    Ok(())
+}
+
+/// Runs an import into `store` (see the module doc). `now` fills account times the files lack.
+pub fn import_mongo(
+    store: &Store,
+    sources: &MongoSources,
+    options: ImportOptions,
+    now: DateTime<Utc>,
+    progress: &mut dyn ImportProgress,
+) -> Result<ImportReport, ImportError> {
+    check_sources(sources)?;
+    let mut report = ImportReport {
+        dry_run: options.dry_run,
+        ..ImportReport::default()
+    };
+
+    // Accounts: users first, then accounts; one X user in both is the newer document (the
+    // accounts one on a tie: it is the migrated form).
+    let mut wanted: Vec<ImportedAccount> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for path in [&sources.users, &sources.accounts].into_iter().flatten() {
+        let name = file_name(path);
+        let (input, len) = open(path)?;
+        progress.file(&name, len);
+        let mut reader = DocumentReader::new(input);
+        while let Some(doc) = next(&mut reader, path)? {
+            progress.advanced(reader.consumed());
+            let read = doc
+                .parsed
+                .and_then(|d| mongo::account_from(&d, now));
+            match read {
+                Err(reason) => report.skip(&name, doc.line, reason),
+                Ok(acc) => match position.get(&acc.account.twitter_id) {
+                    Some(&i) if wanted[i].account.updated_at > acc.account.updated_at => {}
+                    Some(&i) => wanted[i] = acc,
+                    None => {
+                        position.insert(acc.account.twitter_id.clone(), wanted.len());
+                        wanted.push(acc);
+                    }
+                },
+            }
+        }
+        progress.finished();
+    }
+
+    let mut index = AccountIndex::default();
+    for a in store.accounts()? {
+        index.add(a, None);
+    }
+    let mut imported_accounts: Vec<AccountId> = Vec::new();
+    for acc in &wanted {
+        let (outcome, stored) =
+            store.import_account(&acc.account, acc.tokens.as_ref(), options.dry_run)?;
+        let counts = &mut report.accounts;
+        match outcome {
+            AccountImport::Added => counts.added += 1,
+            AccountImport::Updated => counts.updated += 1,
+            AccountImport::Unchanged => counts.unchanged += 1,
+            AccountImport::KeptNewer => counts.kept_newer += 1,
+        }
+        imported_accounts.push(stored.id);
+        index.add(stored, acc.source_id.as_deref());
+    }
+    report.accounts.imported = report.accounts.added + report.accounts.updated;
+
+    // Messages, streamed in batches.
+    let path = &sources.messages;
+    let name = file_name(path);
+    let (input, len) = open(path)?;
+    progress.file(&name, len);
+    let mut reader = DocumentReader::new(input);
+    let mut batch: Vec<Mention> = Vec::with_capacity(options.batch.max(1));
+    let mut totals = MentionImport::default();
+    let mut batches = 0usize;
+    let mut commit = |batch: &mut Vec<Mention>, totals: &mut MentionImport| -> Result<(), ImportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        totals.add(&store.import_mentions(batch, options.dry_run)?);
+        batch.clear();
+        batches += 1;
+        if !options.dry_run && batches % FLUSH_EVERY_BATCHES == 0 {
+            store.flush()?;
+        }
+        Ok(())
+    };
+    let mut docs = 0u64;
+    while let Some(doc) = next(&mut reader, path)? {
+        docs += 1;
+        if docs % 256 == 0 {
+            progress.advanced(reader.consumed());
+        }
+        let message = match doc.parsed.and_then(|d| mongo::message_from(&d)) {
+            Ok(m) => m,
+            Err(reason) => {
+                report.skip(&name, doc.line, reason);
+                continue;
+            }
+        };
+        let Some(account) = index.resolve(&message.link) else {
+            report.skip(&name, doc.line, unknown_account(&message.link));
+            continue;
+        };
+        if message.was_processing {
+            report.processing_imported_as_error += 1;
+        }
+        batch.push(message.send_to(account));
+        if batch.len() >= options.batch.max(1) {
+            commit(&mut batch, &mut totals)?;
+        }
+    }
+    commit(&mut batch, &mut totals)?;
+    progress.advanced(reader.consumed());
+    progress.finished();
+
+    // The accounts' own mention totals count at least what is now stored for them.
+    if !options.dry_run {
+        for id in imported_accounts {
+            let Some(mut a) = store.account(id)? else {
+                continue;
+            };
+            let stored = store.count(&FeedFilter {
+                account: Some(id),
+                status: None,
+            })?;
+            if stored > a.total_mentions_tracked {
+                a.total_mentions_tracked = stored;
+                store.put_account(&a)?;
+            }
+        }
+        store.flush()?;
+    }
+
+    let m = &mut report.messages;
+    m.added = totals.added_total();
+    m.updated = totals.updated_total();
+    m.imported = m.added + m.updated;
+    m.unchanged = totals.unchanged;
+    m.kept_newer = totals.kept_newer;
+    let mut by_status = totals.added;
+    for (a, b) in by_status.iter_mut().zip(totals.updated) {
+        *a += b;
+    }
+    m.by_status = StatusCounts::from_codes(by_status);
+    report.changed = report.accounts.imported + report.messages.imported > 0;
+    Ok(report)
+}
+
+fn next(
+    reader: &mut DocumentReader<BufReader<File>>,
+    path: &Path,
+) -> Result<Option<super::documents::RawDocument>, ImportError> {
+    reader.next_document().map_err(|e| ImportError::Read {
+        path: path.to_path_buf(),
+        line: reader.line(),
+        detail: e.to_string(),
+    })
+}
+
+fn unknown_account(link: &AccountLink) -> String {
+    let named = [
+        link.account_id.as_ref().map(|s| format!("sent_to.account_id {s}")),
+        link.twitter_id.as_ref().map(|s| format!("sent_to.twitter_id {s}")),
+        link.user.as_ref().map(|s| format!("user {s}")),
+    ];
+    let named: Vec<String> = named.into_iter().flatten().collect();
+    format!(
+        "its account ({}) is neither in the files nor in perch; pass --accounts or --users",
+        named.join(", ")
+    )
+}
