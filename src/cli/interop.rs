@@ -9,8 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Config;
 use crate::interop::{
-    self, ImportError, ImportOptions, ImportProgress, ImportReport, MentionSelection,
-    MongoSources,
+    self, ImportError, ImportOptions, ImportProgress, ImportReport, MentionSelection, MongoSources,
 };
 use crate::store::{Store, StoreError};
 use crate::text::sanitize;

@@ -351,7 +351,10 @@ mod tests {
         let lines: Vec<u64> = docs.iter().map(|d| d.0).collect();
         assert_eq!(lines, vec![1, 3, 4, 5]);
         assert!(docs[0].1.is_ok() && docs[1].1.is_ok() && docs[3].1.is_ok());
-        assert!(matches!(docs[1].1.as_ref().unwrap().get("b"), Some(bson::Bson::DateTime(_))));
+        assert!(matches!(
+            docs[1].1.as_ref().unwrap().get("b"),
+            Some(bson::Bson::DateTime(_))
+        ));
         assert!(docs[2].1.as_ref().unwrap_err().starts_with("not JSON"));
     }
 
@@ -360,7 +363,9 @@ mod tests {
         let one = read_all(r#"[{"a":1},{"b":"x}y"},{"c":{"$oid":"5f1d7f3e9c1b2a0012345678"}}]"#);
         assert_eq!(one.len(), 3);
         assert!(one.iter().all(|d| d.0 == 1 && d.1.is_ok()));
-        let many = read_all("[\n  {\"a\": 1},\n  {\"b\": \"cut\n  {\"c\": 2},\n  42,\n  {\"d\": [1, {\"e\": 2}]}\n]\n");
+        let many = read_all(
+            "[\n  {\"a\": 1},\n  {\"b\": \"cut\n  {\"c\": 2},\n  42,\n  {\"d\": [1, {\"e\": 2}]}\n]\n",
+        );
         let lines: Vec<u64> = many.iter().map(|d| d.0).collect();
         assert_eq!(lines, vec![2, 3, 4, 5, 6]);
         assert!(many[0].1.is_ok());

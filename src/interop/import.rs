@@ -75,7 +75,9 @@ pub enum ImportError {
     #[error("cannot open {path}: {detail}")]
     Input { path: PathBuf, detail: String },
     /// Reading stopped part-way (the batches before it are committed).
-    #[error("reading {path} failed at line {line}: {detail}; what was read before it is imported, and running the import again resumes safely")]
+    #[error(
+        "reading {path} failed at line {line}: {detail}; what was read before it is imported, and running the import again resumes safely"
+    )]
     Read {
         path: PathBuf,
         line: u64,
@@ -187,15 +189,14 @@ impl ImportReport {
     /// pending, 8 replied, 5 ignored, 3 error); skipped 1 (messages.json line 17: not JSON)".
     pub fn summary(&self) -> String {
         let mut lines = Vec::new();
-        let plural = |n: u64, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let (a, m) = (&self.accounts, &self.messages);
         if self.processing_imported_as_error > 0 {
             lines.push(format!(
-                "{} {} `processing` in the old system (a reply was being sent): imported as error, \"{}\"",
+                "{} `processing` in the old system (a reply was being sent): {} as error with \"{}\"",
                 plural(self.processing_imported_as_error, "message was", "messages were"),
-                if self.dry_run { "would be" } else { "are" },
+                if self.dry_run { "would be imported" } else { "imported" },
                 mongo::PROCESSING_MESSAGE
             ));
         }
@@ -380,9 +381,7 @@ pub fn import_mongo(
         let mut reader = DocumentReader::new(input);
         while let Some(doc) = next(&mut reader, path)? {
             progress.advanced(reader.consumed());
-            let read = doc
-                .parsed
-                .and_then(|d| mongo::account_from(&d, now));
+            let read = doc.parsed.and_then(|d| mongo::account_from(&d, now));
             match read {
                 Err(reason) => report.skip(&name, doc.line, reason),
                 Ok(acc) => match position.get(&acc.account.twitter_id) {
@@ -425,16 +424,31 @@ pub fn import_mongo(
     progress.file(&name, len);
     let mut reader = DocumentReader::new(input);
     let mut batch: Vec<Mention> = Vec::with_capacity(options.batch.max(1));
+    // Which of the batch were `processing` (counted only if they are written).
+    let mut processing: Vec<bool> = Vec::with_capacity(options.batch.max(1));
     let mut totals = MentionImport::default();
+    let mut processing_written = 0u64;
     let mut batches = 0usize;
-    let mut commit = |batch: &mut Vec<Mention>, totals: &mut MentionImport| -> Result<(), ImportError> {
+    let mut commit = |batch: &mut Vec<Mention>,
+                      processing: &mut Vec<bool>,
+                      totals: &mut MentionImport,
+                      processing_written: &mut u64|
+     -> Result<(), ImportError> {
         if batch.is_empty() {
             return Ok(());
         }
-        totals.add(&store.import_mentions(batch, options.dry_run)?);
+        let done = store.import_mentions(batch, options.dry_run)?;
+        *processing_written += done
+            .outcomes
+            .iter()
+            .zip(processing.iter())
+            .filter(|(o, p)| **p && o.written())
+            .count() as u64;
+        totals.add(&done);
         batch.clear();
+        processing.clear();
         batches += 1;
-        if !options.dry_run && batches % FLUSH_EVERY_BATCHES == 0 {
+        if !options.dry_run && batches.is_multiple_of(FLUSH_EVERY_BATCHES) {
             store.flush()?;
         }
         Ok(())
@@ -442,7 +456,7 @@ pub fn import_mongo(
     let mut docs = 0u64;
     while let Some(doc) = next(&mut reader, path)? {
         docs += 1;
-        if docs % 256 == 0 {
+        if docs.is_multiple_of(256) {
             progress.advanced(reader.consumed());
         }
         let message = match doc.parsed.and_then(|d| mongo::message_from(&d)) {
@@ -456,15 +470,24 @@ pub fn import_mongo(
             report.skip(&name, doc.line, unknown_account(&message.link));
             continue;
         };
-        if message.was_processing {
-            report.processing_imported_as_error += 1;
-        }
+        processing.push(message.was_processing);
         batch.push(message.send_to(account));
         if batch.len() >= options.batch.max(1) {
-            commit(&mut batch, &mut totals)?;
+            commit(
+                &mut batch,
+                &mut processing,
+                &mut totals,
+                &mut processing_written,
+            )?;
         }
     }
-    commit(&mut batch, &mut totals)?;
+    commit(
+        &mut batch,
+        &mut processing,
+        &mut totals,
+        &mut processing_written,
+    )?;
+    report.processing_imported_as_error = processing_written;
     progress.advanced(reader.consumed());
     progress.finished();
 
@@ -514,8 +537,12 @@ fn next(
 
 fn unknown_account(link: &AccountLink) -> String {
     let named = [
-        link.account_id.as_ref().map(|s| format!("sent_to.account_id {s}")),
-        link.twitter_id.as_ref().map(|s| format!("sent_to.twitter_id {s}")),
+        link.account_id
+            .as_ref()
+            .map(|s| format!("sent_to.account_id {s}")),
+        link.twitter_id
+            .as_ref()
+            .map(|s| format!("sent_to.twitter_id {s}")),
         link.user.as_ref().map(|s| format!("user {s}")),
     ];
     let named: Vec<String> = named.into_iter().flatten().collect();

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{
-    Account, Mention, MentionStatus, ReferenceKind, ReferencedPost, Response, Secret,
-    Sender, SentTo, SyncStatus, Tokens,
+    Account, Mention, MentionStatus, ReferenceKind, ReferencedPost, Response, Secret, Sender,
+    SentTo, SyncStatus, Tokens,
 };
 
 /// What `processing` becomes: perch has no outbox entry that could resume it, so a person must
@@ -155,8 +155,9 @@ pub fn account_from(doc: &Document, now: DateTime<Utc>) -> Result<ImportedAccoun
     let twitter_id =
         non_empty(doc, "twitter_id").ok_or("no twitter_id (the account's unique key)")?;
     // `users` documents may call the handle `username`.
-    let username = handle(non_empty(doc, "twitter_username").or_else(|| non_empty(doc, "username")))
-        .ok_or("no twitter_username")?;
+    let username =
+        handle(non_empty(doc, "twitter_username").or_else(|| non_empty(doc, "username")))
+            .ok_or("no twitter_username")?;
     let source_id = non_empty(doc, "id");
     let id = source_id
         .as_deref()
@@ -426,7 +427,10 @@ pub fn account_document(a: &Account, tokens: Option<&Tokens>) -> Document {
     doc.insert("twitter_id", a.twitter_id.clone());
     doc.insert("twitter_username", a.twitter_username.clone());
     doc.insert("display_name", a.display_name.clone());
-    doc.insert("profile_image_url", opt_text(a.profile_image_url.as_deref()));
+    doc.insert(
+        "profile_image_url",
+        opt_text(a.profile_image_url.as_deref()),
+    );
     if let Some(t) = tokens {
         doc.insert("access_token", t.access_token.expose().to_string());
         doc.insert(
@@ -542,7 +546,10 @@ mod tests {
         assert_eq!(response(&d, "a", t).unwrap(), None);
         assert_eq!(response(&d, "missing", t).unwrap(), None);
         let b = response(&d, "b", t).unwrap().unwrap();
-        assert_eq!((b.text.as_str(), b.id.as_str(), b.sent_at), ("thanks!", "", t));
+        assert_eq!(
+            (b.text.as_str(), b.id.as_str(), b.sent_at),
+            ("thanks!", "", t)
+        );
         let c = response(&d, "c", t).unwrap().unwrap();
         assert_eq!((c.text.as_str(), c.id.as_str()), ("sent", "123"));
         assert_eq!(c.sent_at.timestamp_millis(), 5000);

@@ -58,12 +58,10 @@ pub trait Record: Sized {
 pub fn encode_into<T: Record>(value: &T, out: &mut Vec<u8>, what: &str) -> Result<()> {
     out.clear();
     out.push(RECORD_FORMAT);
-    value
-        .write_body(out)
-        .map_err(|detail| StoreError::Decode {
-            what: what.to_string(),
-            detail: format!("cannot encode: {detail}"),
-        })
+    value.write_body(out).map_err(|detail| StoreError::Decode {
+        what: what.to_string(),
+        detail: format!("cannot encode: {detail}"),
+    })
 }
 
 /// Encodes a record into a new buffer (see [`encode_into`]).

@@ -25,9 +25,27 @@ pub enum AccountImport {
     KeptNewer,
 }
 
+/// What importing one mention did (or, in a dry run, would do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MentionOutcome {
+    Added,
+    Updated,
+    Unchanged,
+    KeptNewer,
+}
+
+impl MentionOutcome {
+    /// The mention was (or would be) written.
+    pub fn written(self) -> bool {
+        matches!(self, MentionOutcome::Added | MentionOutcome::Updated)
+    }
+}
+
 /// What importing one batch of mentions did (or, in a dry run, would do).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MentionImport {
+    /// Per mention of the batch, in order (empty in totals added up with [`MentionImport::add`]).
+    pub outcomes: Vec<MentionOutcome>,
     /// New mentions, by status code (`MentionStatus::code`).
     pub added: [u64; 5],
     /// Stored mentions replaced by a newer imported version, by their new status code.
@@ -160,27 +178,37 @@ impl Store {
             let key = m.key();
             if !seen.insert((key.account_id, key.tweet_id)) {
                 result.unchanged += 1;
+                result.outcomes.push(MentionOutcome::Unchanged);
                 continue;
             }
             if stored.contains(&(key.account_id, key.tweet_id)) {
+                // (`stored_among` just saw it, and this writer holds the lock.)
                 let Some(old) = self.mention(key)? else {
-                    continue;
+                    return Err(StoreError::Invalid(format!(
+                        "mention {} vanished during an import",
+                        key.tweet_id
+                    )));
                 };
                 let mut incoming = m.clone();
                 incoming.id = old.id;
-                if incoming == old {
+                let outcome = if incoming == old {
                     result.unchanged += 1;
+                    MentionOutcome::Unchanged
                 } else if incoming.updated_at <= old.updated_at
                     // perch is sending a reply for it: its outbox owns the status now.
                     || old.status == MentionStatus::Processing
                 {
                     result.kept_newer += 1;
+                    MentionOutcome::KeptNewer
                 } else {
                     self.stage_mention_update(&writer, &mut updates, &mut batch, &old, &incoming)?;
                     result.updated[incoming.status.code() as usize] += 1;
-                }
+                    MentionOutcome::Updated
+                };
+                result.outcomes.push(outcome);
                 continue;
             }
+            result.outcomes.push(MentionOutcome::Added);
             stage_new_mention(&mut batch, &mut writer.buf, m)?;
             result.added[m.status.code() as usize] += 1;
             *new_by_status.entry((key.account_id, m.status)).or_default() += 1;

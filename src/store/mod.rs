@@ -32,7 +32,7 @@ use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 use feed::{FeedWalk, Walk};
-pub use import::{AccountImport, MentionImport};
+pub use import::{AccountImport, MentionImport, MentionOutcome};
 pub use outbox::{OutboxEntry, OutboxState};
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 
