@@ -50,6 +50,11 @@ struct Args {
     /// Keep the stores after the run.
     #[arg(long)]
     keep: bool,
+    /// Also measure `perch import mongo` (issue 13): write the N mentions as a mongoexport file
+    /// (relaxed Extended JSON lines) and import it in a fresh process; report the import rate ÷
+    /// perch's ingest rate (target ≥ 0.8) and the import's peak memory.
+    #[arg(long)]
+    import: bool,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -64,6 +69,9 @@ enum Child {
         dir: PathBuf,
         #[arg(long, default_value_t = 5)]
         accounts: u32,
+        /// `import`: how many mentions the files hold.
+        #[arg(long, default_value_t = 0)]
+        mentions: u64,
     },
 }
 
@@ -115,10 +123,16 @@ fn main() {
         what,
         dir,
         accounts,
+        mentions,
     }) = &args.child
     {
         let started = Instant::now();
-        let code = match run_child(what, dir, *accounts, started) {
+        let result = if what == "import" {
+            import_child(dir, *accounts, *mentions)
+        } else {
+            run_child(what, dir, *accounts, started)
+        };
+        let code = match result {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("perch-bench child: {e}");
@@ -158,7 +172,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        let r = bench_size(&dir, n, args.accounts)?;
+        let mut r = bench_size(&dir, n, args.accounts)?;
+        if args.import {
+            r.import = Some(bench_import(
+                &dir,
+                n,
+                args.accounts,
+                r.ingest.perch_per_sec,
+            )?);
+        }
         if !args.json {
             print_table(&r);
         }
@@ -380,6 +402,9 @@ struct SizeResult {
     memory: Memory,
     disk: Disk,
     counts: Counts,
+    /// With `--import` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import: Option<ImportFigures>,
 }
 
 #[derive(Serialize, Debug)]
@@ -695,7 +720,151 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
         memory,
         disk,
         counts,
+        import: None,
     })
+}
+
+// ---- (7) import (with --import) ------------------------------------------------------------
+
+#[derive(Serialize, Debug)]
+struct ImportFigures {
+    messages: u64,
+    /// Size of the generated mongoexport file.
+    file_mb: f64,
+    /// `interop::import_mongo` from opening the files to the last flush (parsing included).
+    import_per_sec: f64,
+    /// perch's own ingest (`commit_page`, pages of 100) of the same mentions, in the same fresh
+    /// process just before the import.
+    ingest_per_sec: f64,
+    /// import ÷ ingest in that process (target ≥ 0.8).
+    ratio_vs_ingest: f64,
+    /// import ÷ section (1)'s perch ingest figure of this run.
+    ratio_vs_ingest_of_section_1: f64,
+    /// Peak RSS of the import (the peak is reset after the ingest part).
+    peak_rss_mb: f64,
+    /// RSS before the import started (the process, with the ingest's store closed).
+    rss_before_mb: f64,
+}
+
+/// Writes the N mentions of the benchmark as the old tracker's export (accounts.json and
+/// messages.json, relaxed Extended JSON lines, what `perch export mongo` writes), then imports
+/// them in a fresh process.
+fn bench_import(dir: &Path, n: u64, m: u32, ingest_per_sec: f64) -> anyhow::Result<ImportFigures> {
+    use std::io::Write;
+    let src = dir.join("import-src");
+    std::fs::create_dir_all(&src)?;
+    let accounts = bench_accounts(m);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(src.join("accounts.json"))?);
+    for a in &accounts {
+        let doc = perch::interop::mongo::account_document(a, None);
+        serde_json::to_writer(&mut out, &bson::Bson::Document(doc).into_relaxed_extjson())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(src.join("messages.json"))?);
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    for p in 0..n.div_ceil(PAGE as u64) {
+        for mention in make_page(&mut rng, &accounts, p, n) {
+            let doc = perch::interop::mongo::message_document(&mention);
+            serde_json::to_writer(&mut out, &bson::Bson::Document(doc).into_relaxed_extjson())?;
+            out.write_all(b"\n")?;
+        }
+        if p % 100 == 0 {
+            beat();
+        }
+    }
+    out.flush()?;
+    drop(out);
+    let file_mb = std::fs::metadata(src.join("messages.json"))?.len() as f64 / 1e6;
+    let (_, report) = spawn_child_with("import", dir, m, &["--mentions", &n.to_string()])?;
+    std::fs::remove_dir_all(&src)?;
+    let get = |k: &str| report[k].as_f64().unwrap_or(0.0);
+    let import_per_sec = get("import_per_sec");
+    Ok(ImportFigures {
+        messages: report["messages"].as_u64().unwrap_or(0),
+        file_mb,
+        import_per_sec,
+        ingest_per_sec: get("ingest_per_sec"),
+        ratio_vs_ingest: import_per_sec / get("ingest_per_sec").max(1e-9),
+        ratio_vs_ingest_of_section_1: import_per_sec / ingest_per_sec.max(1e-9),
+        peak_rss_mb: get("peak_rss_kb") / 1024.0,
+        rss_before_mb: get("rss_before_kb") / 1024.0,
+    })
+}
+
+/// The `import` child: perch's ingest of the N mentions (timed as section 1 times it), then the
+/// import of the files `bench_import` wrote, each into a fresh store.
+fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let accounts = bench_accounts(m);
+    let ingest_dir = dir.join("import-ingest");
+    let import_dir = dir.join("import-store");
+    for d in [&ingest_dir, &import_dir] {
+        if d.exists() {
+            std::fs::remove_dir_all(d)?;
+        }
+    }
+    let ingest = {
+        let store = Store::open(&ingest_dir)?;
+        for a in &accounts {
+            store.put_account(a)?;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+        let mut spent = Duration::ZERO;
+        for p in 0..n.div_ceil(PAGE as u64) {
+            let page = make_page(&mut rng, &accounts, p, n);
+            let account = page[0].sent_to.account_id;
+            let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
+            let t = Instant::now();
+            store.commit_page(account, &page, cursor)?;
+            spent += t.elapsed();
+        }
+        let t = Instant::now();
+        store.flush()?;
+        spent += t.elapsed();
+        spent
+    };
+    std::fs::remove_dir_all(&ingest_dir)?;
+    println!("INGESTED");
+    // Peak RSS from here on (Linux: writing 5 to clear_refs resets VmHWM).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before_kb = proc_status_kb("VmRSS");
+    let src = dir.join("import-src");
+    let store = Store::open(&import_dir)?;
+    let t = Instant::now();
+    let report = perch::interop::import_mongo(
+        &store,
+        &perch::interop::MongoSources {
+            accounts: Some(src.join("accounts.json")),
+            users: None,
+            messages: src.join("messages.json"),
+        },
+        perch::interop::ImportOptions::default(),
+        Utc::now(),
+        &mut perch::interop::Quiet,
+    )?;
+    let import = t.elapsed();
+    let peak_rss_kb = proc_status_kb("VmHWM");
+    anyhow::ensure!(
+        report.skipped == 0 && report.messages.added == n,
+        "the import did not import every message: {}",
+        report.summary()
+    );
+    drop(store);
+    std::fs::remove_dir_all(&import_dir)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        json!({
+            "messages": report.messages.added,
+            "import_per_sec": n as f64 / import.as_secs_f64().max(1e-9),
+            "ingest_per_sec": n as f64 / ingest.as_secs_f64().max(1e-9),
+            "peak_rss_kb": peak_rss_kb,
+            "rss_before_kb": rss_before_kb,
+        })
+    )?;
+    Ok(())
 }
 
 // ---- (3) key to frame -----------------------------------------------------------------------
@@ -1024,12 +1193,22 @@ fn spawn_child(
     dir: &Path,
     m: u32,
 ) -> anyhow::Result<(HashMap<String, f64>, serde_json::Value)> {
+    spawn_child_with(what, dir, m, &[])
+}
+
+fn spawn_child_with(
+    what: &str,
+    dir: &Path,
+    m: u32,
+    extra: &[&str],
+) -> anyhow::Result<(HashMap<String, f64>, serde_json::Value)> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut child = Command::new(exe)
         .args(["child", what])
         .arg(dir)
         .args(["--accounts", &m.to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child
@@ -1372,4 +1551,31 @@ fn print_table(r: &SizeResult) {
         format!("{:.0}/{:.0}", r.counts.stats_p50_us, r.counts.stats_p99_us),
         "independent of N",
     );
+    if let Some(im) = &r.import {
+        row(
+            "7 import mongo (messages/s)",
+            format!("{:.0}", im.import_per_sec),
+            &format!("({} messages, {:.0} MB file)", im.messages, im.file_mb),
+        );
+        row(
+            "  perch ingest, same process (mentions/s)",
+            format!("{:.0}", im.ingest_per_sec),
+            "",
+        );
+        row(
+            "  ratio import / ingest",
+            format!("{:.2}", im.ratio_vs_ingest),
+            ">= 0.8",
+        );
+        row(
+            "  ratio import / section 1 ingest",
+            format!("{:.2}", im.ratio_vs_ingest_of_section_1),
+            "",
+        );
+        row(
+            "  import peak RSS (MB)",
+            format!("{:.1}", im.peak_rss_mb),
+            &format!("(RSS before: {:.1})", im.rss_before_mb),
+        );
+    }
 }
