@@ -55,6 +55,9 @@ struct Args {
     /// perch's ingest rate (target ≥ 0.8) and the import's peak memory.
     #[arg(long)]
     import: bool,
+    /// With `--import`: mentions per atomic import batch (default: perch's own).
+    #[arg(long, default_value_t = perch::interop::import::IMPORT_BATCH)]
+    import_batch: usize,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -72,6 +75,9 @@ enum Child {
         /// `import`: how many mentions the files hold.
         #[arg(long, default_value_t = 0)]
         mentions: u64,
+        /// `import`: mentions per import batch.
+        #[arg(long, default_value_t = perch::interop::import::IMPORT_BATCH)]
+        batch: usize,
     },
 }
 
@@ -124,11 +130,12 @@ fn main() {
         dir,
         accounts,
         mentions,
+        batch,
     }) = &args.child
     {
         let started = Instant::now();
         let result = if what == "import" {
-            import_child(dir, *accounts, *mentions)
+            import_child(dir, *accounts, *mentions, *batch)
         } else {
             run_child(what, dir, *accounts, started)
         };
@@ -178,6 +185,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 &dir,
                 n,
                 args.accounts,
+                args.import_batch,
                 r.ingest.perch_per_sec,
             )?);
         }
@@ -744,12 +752,24 @@ struct ImportFigures {
     peak_rss_mb: f64,
     /// RSS before the import started (the process, with the ingest's store closed).
     rss_before_mb: f64,
+    /// Mentions per atomic import batch.
+    batch: usize,
+    /// CPU time (all threads) ÷ wall time of the import, and of the ingest: below 1 on an idle
+    /// machine means waiting (I/O, locks); diagnostic.
+    import_cpu_share: f64,
+    ingest_cpu_share: f64,
 }
 
 /// Writes the N mentions of the benchmark as the old tracker's export (accounts.json and
 /// messages.json, relaxed Extended JSON lines, what `perch export mongo` writes), then imports
 /// them in a fresh process.
-fn bench_import(dir: &Path, n: u64, m: u32, ingest_per_sec: f64) -> anyhow::Result<ImportFigures> {
+fn bench_import(
+    dir: &Path,
+    n: u64,
+    m: u32,
+    batch: usize,
+    ingest_per_sec: f64,
+) -> anyhow::Result<ImportFigures> {
     use std::io::Write;
     let src = dir.join("import-src");
     std::fs::create_dir_all(&src)?;
@@ -776,7 +796,12 @@ fn bench_import(dir: &Path, n: u64, m: u32, ingest_per_sec: f64) -> anyhow::Resu
     out.flush()?;
     drop(out);
     let file_mb = std::fs::metadata(src.join("messages.json"))?.len() as f64 / 1e6;
-    let (_, report) = spawn_child_with("import", dir, m, &["--mentions", &n.to_string()])?;
+    let (_, report) = spawn_child_with(
+        "import",
+        dir,
+        m,
+        &["--mentions", &n.to_string(), "--batch", &batch.to_string()],
+    )?;
     std::fs::remove_dir_all(&src)?;
     let get = |k: &str| report[k].as_f64().unwrap_or(0.0);
     let import_per_sec = get("import_per_sec");
@@ -789,12 +814,15 @@ fn bench_import(dir: &Path, n: u64, m: u32, ingest_per_sec: f64) -> anyhow::Resu
         ratio_vs_ingest_of_section_1: import_per_sec / ingest_per_sec.max(1e-9),
         peak_rss_mb: get("peak_rss_kb") / 1024.0,
         rss_before_mb: get("rss_before_kb") / 1024.0,
+        batch,
+        import_cpu_share: get("import_cpu_secs") * import_per_sec / (n as f64).max(1.0),
+        ingest_cpu_share: get("ingest_cpu_secs") * get("ingest_per_sec") / (n as f64).max(1.0),
     })
 }
 
 /// The `import` child: perch's ingest of the N mentions (timed as section 1 times it), then the
 /// import of the files `bench_import` wrote, each into a fresh store.
-fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
+fn import_child(dir: &Path, m: u32, n: u64, batch: usize) -> anyhow::Result<()> {
     use std::io::Write;
     let accounts = bench_accounts(m);
     let ingest_dir = dir.join("import-ingest");
@@ -811,19 +839,25 @@ fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(SEED);
         let mut spent = Duration::ZERO;
+        let mut cpu = 0.0;
         for p in 0..n.div_ceil(PAGE as u64) {
             let page = make_page(&mut rng, &accounts, p, n);
             let account = page[0].sent_to.account_id;
             let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
             let t = Instant::now();
+            let c = cpu_secs();
             store.commit_page(account, &page, cursor)?;
+            cpu += cpu_secs() - c;
             spent += t.elapsed();
         }
         let t = Instant::now();
+        let c = cpu_secs();
         store.flush()?;
+        cpu += cpu_secs() - c;
         spent += t.elapsed();
-        spent
+        (spent, cpu)
     };
+    let (ingest, ingest_cpu) = ingest;
     std::fs::remove_dir_all(&ingest_dir)?;
     println!("INGESTED");
     // Peak RSS from here on (Linux: writing 5 to clear_refs resets VmHWM).
@@ -832,6 +866,7 @@ fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
     let src = dir.join("import-src");
     let store = Store::open(&import_dir)?;
     let t = Instant::now();
+    let c = cpu_secs();
     let report = perch::interop::import_mongo(
         &store,
         &perch::interop::MongoSources {
@@ -839,11 +874,15 @@ fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
             users: None,
             messages: src.join("messages.json"),
         },
-        perch::interop::ImportOptions::default(),
+        perch::interop::ImportOptions {
+            dry_run: false,
+            batch,
+        },
         Utc::now(),
         &mut perch::interop::Quiet,
     )?;
     let import = t.elapsed();
+    let import_cpu = cpu_secs() - c;
     let peak_rss_kb = proc_status_kb("VmHWM");
     anyhow::ensure!(
         report.skipped == 0 && report.messages.added == n,
@@ -862,6 +901,8 @@ fn import_child(dir: &Path, m: u32, n: u64) -> anyhow::Result<()> {
             "ingest_per_sec": n as f64 / ingest.as_secs_f64().max(1e-9),
             "peak_rss_kb": peak_rss_kb,
             "rss_before_kb": rss_before_kb,
+            "import_cpu_secs": import_cpu,
+            "ingest_cpu_secs": ingest_cpu,
         })
     )?;
     Ok(())
@@ -1359,6 +1400,17 @@ fn browse(store: &Store, m: u32) -> anyhow::Result<(f64, f64, f64)> {
 
 // ---- measurement helpers --------------------------------------------------------------------
 
+/// CPU time used by the whole process so far (user + system, all threads), in seconds.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 fn proc_status_kb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -1571,6 +1623,11 @@ fn print_table(r: &SizeResult) {
             "  ratio import / section 1 ingest",
             format!("{:.2}", im.ratio_vs_ingest_of_section_1),
             "",
+        );
+        row(
+            "  CPU share of wall, import / ingest",
+            format!("{:.2}/{:.2}", im.import_cpu_share, im.ingest_cpu_share),
+            &format!("(batches of {})", im.batch),
         );
         row(
             "  import peak RSS (MB)",

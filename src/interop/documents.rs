@@ -12,11 +12,12 @@ use std::io::BufRead;
 /// MongoDB refuses documents over 16 MiB; a longer one here is damage, not data.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// One document read from a file: the line it starts on, and the document or why it is not one.
+/// One document read from a file: the line it starts on, and its JSON text (borrowed from the
+/// reader until the next call), or why no document could be cut out there.
 #[derive(Debug)]
-pub struct RawDocument {
+pub struct RawDocument<'a> {
     pub line: u64,
-    pub parsed: Result<bson::Document, String>,
+    pub json: Result<&'a [u8], String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +65,7 @@ impl<R: BufRead> DocumentReader<R> {
     }
 
     /// The next document, `Ok(None)` at the end, or the I/O error that stopped reading.
-    pub fn next_document(&mut self) -> std::io::Result<Option<RawDocument>> {
+    pub fn next_document(&mut self) -> std::io::Result<Option<RawDocument<'_>>> {
         loop {
             match self.layout {
                 Layout::Done => return Ok(None),
@@ -118,7 +119,7 @@ impl<R: BufRead> DocumentReader<R> {
     }
 
     /// Lines layout: the next non-blank line is one document.
-    fn next_line_document(&mut self) -> std::io::Result<Option<RawDocument>> {
+    fn next_line_document(&mut self) -> std::io::Result<Option<RawDocument<'_>>> {
         loop {
             self.buf.clear();
             let line = self.line;
@@ -131,16 +132,15 @@ impl<R: BufRead> DocumentReader<R> {
             if too_long {
                 return Ok(Some(RawDocument {
                     line,
-                    parsed: Err(too_long_message()),
+                    json: Err(too_long_message()),
                 }));
             }
-            let text = trim_ascii(&self.buf);
-            if text.is_empty() {
+            if trim_ascii(&self.buf).is_empty() {
                 continue;
             }
             return Ok(Some(RawDocument {
                 line,
-                parsed: parse_document(text),
+                json: Ok(trim_ascii(&self.buf)),
             }));
         }
     }
@@ -156,7 +156,7 @@ impl<R: BufRead> DocumentReader<R> {
             if chunk.is_empty() {
                 break;
             }
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
@@ -175,7 +175,7 @@ impl<R: BufRead> DocumentReader<R> {
     }
 
     /// Array layout: the next element, skipping the commas and blank space between elements.
-    fn next_array_element(&mut self) -> std::io::Result<Option<RawDocument>> {
+    fn next_array_element(&mut self) -> std::io::Result<Option<RawDocument<'_>>> {
         // Between elements.
         loop {
             match self.peek_byte()? {
@@ -203,7 +203,7 @@ impl<R: BufRead> DocumentReader<R> {
                 self.skip_to_separator()?;
                 return Ok(Some(RawDocument {
                     line,
-                    parsed: Err("not JSON (expected a document in the array)".into()),
+                    json: Err("not JSON (expected a document in the array)".into()),
                 }));
             }
         }
@@ -218,7 +218,7 @@ impl<R: BufRead> DocumentReader<R> {
                 self.layout = Layout::Done;
                 return Ok(Some(RawDocument {
                     line,
-                    parsed: Err("not JSON (the document is cut off at the end of the file)".into()),
+                    json: Err("not JSON (the document is cut off at the end of the file)".into()),
                 }));
             }
             let mut end = None;
@@ -267,12 +267,12 @@ impl<R: BufRead> DocumentReader<R> {
                 break;
             }
         }
-        let parsed = if too_long {
+        let json = if too_long {
             Err(too_long_message())
         } else {
-            parse_document(trim_ascii(&self.buf))
+            Ok(trim_ascii(&self.buf))
         };
-        Ok(Some(RawDocument { line, parsed }))
+        Ok(Some(RawDocument { line, json }))
     }
 
     fn skip_to_separator(&mut self) -> std::io::Result<()> {
@@ -316,21 +316,26 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 
 /// One document's text → a BSON document. The `bson` crate's own deserializer reads Extended
 /// JSON (relaxed and canonical: `$oid`, `$date` with an ISO string or `$numberLong`,
-/// `$numberInt`, `$numberLong`, …) straight from the JSON text; going through a
-/// `serde_json::Value` first (`Bson::try_from`) would build every document twice, and parsing is
-/// most of an import's own cost.
-fn parse_document(text: &[u8]) -> Result<bson::Document, String> {
+/// `$numberInt`, `$numberLong`, …) straight from the JSON text.
+pub fn parse_document(json: &[u8]) -> Result<bson::Document, String> {
+    parse_as::<bson::Document>(json)
+}
+
+/// One document's text → `T`, whose Extended JSON fields are `bson` types (read by the `bson`
+/// crate's deserializer) and the rest plain serde fields. For messages, of which there may be
+/// millions: no map of every key is built, and unknown fields (`_id`, …) are skipped unread.
+pub fn parse_as<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, String> {
     // mongoexport --jsonArray puts a comma after each document on its own line in some versions.
-    let text = text.strip_suffix(b",").unwrap_or(text);
-    if text.first() != Some(&b'{') {
+    let json = json.strip_suffix(b",").unwrap_or(json);
+    if json.first() != Some(&b'{') {
         return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+            match serde_json::from_slice::<serde::de::IgnoredAny>(json) {
                 Ok(_) => "not a document (expected a JSON object)".to_string(),
                 Err(e) => format!("not JSON ({e})"),
             },
         );
     }
-    serde_json::from_slice::<bson::Document>(text).map_err(|e| {
+    serde_json::from_slice::<T>(json).map_err(|e| {
         if e.is_data() {
             format!("not valid Extended JSON ({e})")
         } else {
@@ -347,7 +352,7 @@ mod tests {
         let mut r = DocumentReader::new(std::io::BufReader::with_capacity(7, text.as_bytes()));
         let mut out = Vec::new();
         while let Some(d) = r.next_document().unwrap() {
-            out.push((d.line, d.parsed));
+            out.push((d.line, d.json.and_then(parse_document)));
         }
         out
     }

@@ -22,9 +22,9 @@ use crate::store::{AccountImport, FeedFilter, MentionImport, Store, StoreError};
 /// in flight small.
 pub const IMPORT_BATCH: usize = 1_000;
 
-/// Batches between flushes. sled 0.34.7 can deadlock under long bursts of writes (README, "sled
+/// Mentions between flushes. sled 0.34.7 can deadlock under long bursts of writes (README, "sled
 /// 0.34.7 and bursts of writes"); a flush every so often paces them like bulk triage does.
-const FLUSH_EVERY_BATCHES: usize = 20;
+const FLUSH_EVERY_MENTIONS: usize = 20_000;
 
 /// At most this many skipped lines are listed in the report (all are counted).
 pub const MAX_LISTED_SKIPS: usize = 1_000;
@@ -380,10 +380,14 @@ pub fn import_mongo(
         progress.file(&name, len);
         let mut reader = DocumentReader::new(input);
         while let Some(doc) = next(&mut reader, path)? {
+            let line = doc.line;
+            let read = doc
+                .json
+                .and_then(super::documents::parse_document)
+                .and_then(|d| mongo::account_from(&d, now));
             progress.advanced(reader.consumed());
-            let read = doc.parsed.and_then(|d| mongo::account_from(&d, now));
             match read {
-                Err(reason) => report.skip(&name, doc.line, reason),
+                Err(reason) => report.skip(&name, line, reason),
                 Ok(acc) => match position.get(&acc.account.twitter_id) {
                     Some(&i) if wanted[i].account.updated_at > acc.account.updated_at => {}
                     Some(&i) => wanted[i] = acc,
@@ -428,7 +432,7 @@ pub fn import_mongo(
     let mut processing: Vec<bool> = Vec::with_capacity(options.batch.max(1));
     let mut totals = MentionImport::default();
     let mut processing_written = 0u64;
-    let mut batches = 0usize;
+    let mut since_flush = 0usize;
     let mut commit = |batch: &mut Vec<Mention>,
                       processing: &mut Vec<bool>,
                       totals: &mut MentionImport,
@@ -445,29 +449,32 @@ pub fn import_mongo(
             .filter(|(o, p)| **p && o.written())
             .count() as u64;
         totals.add(&done);
+        since_flush += batch.len();
         batch.clear();
         processing.clear();
-        batches += 1;
-        if !options.dry_run && batches.is_multiple_of(FLUSH_EVERY_BATCHES) {
+        if !options.dry_run && since_flush >= FLUSH_EVERY_MENTIONS {
             store.flush()?;
+            since_flush = 0;
         }
         Ok(())
     };
     let mut docs = 0u64;
     while let Some(doc) = next(&mut reader, path)? {
+        let line = doc.line;
+        let message = doc.json.and_then(mongo::message_from_json);
         docs += 1;
         if docs.is_multiple_of(256) {
             progress.advanced(reader.consumed());
         }
-        let message = match doc.parsed.and_then(|d| mongo::message_from(&d)) {
+        let message = match message {
             Ok(m) => m,
             Err(reason) => {
-                report.skip(&name, doc.line, reason);
+                report.skip(&name, line, reason);
                 continue;
             }
         };
         let Some(account) = index.resolve(&message.link) else {
-            report.skip(&name, doc.line, unknown_account(&message.link));
+            report.skip(&name, line, unknown_account(&message.link));
             continue;
         };
         processing.push(message.was_processing);
@@ -524,13 +531,14 @@ pub fn import_mongo(
     Ok(report)
 }
 
-fn next(
-    reader: &mut DocumentReader<BufReader<File>>,
+fn next<'r>(
+    reader: &'r mut DocumentReader<BufReader<File>>,
     path: &Path,
-) -> Result<Option<super::documents::RawDocument>, ImportError> {
+) -> Result<Option<super::documents::RawDocument<'r>>, ImportError> {
+    let line = reader.line();
     reader.next_document().map_err(|e| ImportError::Read {
         path: path.to_path_buf(),
-        line: reader.line(),
+        line,
         detail: e.to_string(),
     })
 }

@@ -55,6 +55,24 @@ pub struct ImportedMessage {
 
 // ---- reading fields ---------------------------------------------------------------------------
 
+/// A string value; numbers and ObjectIds are accepted as their text (ids are sometimes numbers).
+fn value_text(value: Bson) -> Option<String> {
+    match value {
+        Bson::String(s) => Some(s),
+        Bson::Int32(n) => Some(n.to_string()),
+        Bson::Int64(n) => Some(n.to_string()),
+        Bson::ObjectId(o) => Some(o.to_hex()),
+        Bson::Binary(b) if b.bytes.len() == 16 => {
+            Uuid::from_slice(&b.bytes).ok().map(|u| u.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn value_non_empty(value: Option<Bson>) -> Option<String> {
+    value.and_then(value_text).filter(|s| !s.trim().is_empty())
+}
+
 /// A string field; numbers and ObjectIds are accepted as their text (ids are sometimes numbers).
 fn text(doc: &Document, key: &str) -> Option<String> {
     match doc.get(key)? {
@@ -83,17 +101,13 @@ fn handle(s: Option<String>) -> Option<String> {
 /// A time field: a BSON date, or an ISO 8601 string (how a pydantic model without a date type
 /// would have stored it), or epoch milliseconds as a number.
 fn time(doc: &Document, key: &str) -> Option<DateTime<Utc>> {
-    match doc.get(key)? {
+    value_time(doc.get(key)?)
+}
+
+fn value_time(value: &Bson) -> Option<DateTime<Utc>> {
+    match value {
         Bson::DateTime(d) => DateTime::from_timestamp_millis(d.timestamp_millis()),
-        Bson::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-            .or_else(|| {
-                // Python's isoformat() without an offset: read it as UTC.
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                    .ok()
-                    .map(|n| n.and_utc())
-            }),
+        Bson::String(s) => iso_time(s),
         Bson::Int64(ms) => DateTime::from_timestamp_millis(*ms),
         _ => None,
     }
@@ -111,13 +125,6 @@ fn count(doc: &Document, key: &str) -> Option<u64> {
         Bson::Int32(n) => u64::try_from(*n).ok(),
         Bson::Int64(n) => u64::try_from(*n).ok(),
         Bson::Double(f) if f.is_finite() && *f >= 0.0 => Some(*f as u64),
-        _ => None,
-    }
-}
-
-fn sub_document<'a>(doc: &'a Document, key: &str) -> Option<&'a Document> {
-    match doc.get(key)? {
-        Bson::Document(d) => Some(d),
         _ => None,
     }
 }
@@ -220,11 +227,11 @@ pub fn account_from(doc: &Document, now: DateTime<Utc>) -> Result<ImportedAccoun
 /// the time `sent_at` (or `timestamp`/`created_at`/`time`/`at`). A missing id is kept as an
 /// empty one, a missing time as the message's `updated_at`.
 fn response(
-    doc: &Document,
+    value: Option<&Bson>,
     key: &str,
     fallback_time: DateTime<Utc>,
 ) -> Result<Option<Response>, String> {
-    match doc.get(key) {
+    match value {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::String(s)) if s.is_empty() => Ok(None),
         Some(Bson::String(s)) => Ok(Some(Response {
@@ -264,8 +271,8 @@ fn bson_kind(b: &Bson) -> &'static str {
     }
 }
 
-fn referenced_posts(doc: &Document) -> Vec<ReferencedPost> {
-    let Some(Bson::Array(items)) = doc.get("referenced_posts") else {
+fn referenced_posts(value: Option<&Bson>) -> Vec<ReferencedPost> {
+    let Some(Bson::Array(items)) = value else {
         return Vec::new();
     };
     items
@@ -287,15 +294,160 @@ fn referenced_posts(doc: &Document) -> Vec<ReferencedPost> {
         .collect()
 }
 
+/// A date field of a message: `{"$date": "ISO"}` (relaxed), `{"$date": {"$numberLong": "ms"}}`
+/// (canonical), an ISO string, or epoch milliseconds; anything else reads as absent (and the
+/// field's fallback applies). Read by its own visitor because the `bson` crate reads `$date` as an
+/// untagged choice that builds and formats a serde error for every relaxed date, which was a
+/// tenth of an import's time; the ISO text is still parsed by a library (chrono).
+#[derive(Default)]
+struct ExtDate(Option<DateTime<Utc>>);
+
+impl<'de> serde::Deserialize<'de> for ExtDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ExtDate, D::Error> {
+        d.deserialize_any(ExtDateVisitor)
+    }
+}
+
+struct ExtDateVisitor;
+
+/// An ISO 8601 time; without an offset (Python's `isoformat()` of a naive time) it is UTC.
+fn iso_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+impl<'de> serde::de::Visitor<'de> for ExtDateVisitor {
+    type Value = ExtDate;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an Extended JSON date")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExtDate, E> {
+        Ok(ExtDate(iso_time(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExtDate, E> {
+        Ok(ExtDate(DateTime::from_timestamp_millis(v)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExtDate, E> {
+        Ok(ExtDate(
+            i64::try_from(v)
+                .ok()
+                .and_then(DateTime::from_timestamp_millis),
+        ))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<ExtDate, E> {
+        Ok(ExtDate(None))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<ExtDate, E> {
+        Ok(ExtDate(None))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<ExtDate, E> {
+        Ok(ExtDate(None))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<ExtDate, E> {
+        Ok(ExtDate(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ExtDate, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(ExtDate(None))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ExtDate, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                // `$date` holds the relaxed ISO text or the canonical `{"$numberLong": "ms"}`.
+                "$date" => found = map.next_value::<ExtDate>()?.0,
+                "$numberLong" => {
+                    let ms = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                    found = ms
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(DateTime::from_timestamp_millis);
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ExtDate(found))
+    }
+}
+
+/// A `messages` document as it is read from the file: the fields perch uses, each either a
+/// plain value or an Extended JSON value read by the `bson` crate; other fields (`_id`, …) are
+/// skipped. `null` reads as absent.
+#[derive(serde::Deserialize, Default)]
+pub struct MessageFields {
+    id: Option<Bson>,
+    tweet_id: Option<Bson>,
+    #[serde(default)]
+    timestamp: ExtDate,
+    text: Option<Bson>,
+    sender: Option<SenderFields>,
+    sent_to: Option<SentToFields>,
+    /// The legacy link to the account: a twitter_id or account id (or an embedded user).
+    user: Option<Bson>,
+    status: Option<Bson>,
+    public_response: Option<Bson>,
+    dm_response: Option<Bson>,
+    #[serde(default)]
+    created_at: ExtDate,
+    #[serde(default)]
+    updated_at: ExtDate,
+    error_message: Option<Bson>,
+    conversation_id: Option<Bson>,
+    referenced_posts: Option<Bson>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SenderFields {
+    twitter_id: Option<Bson>,
+    username: Option<Bson>,
+    display_name: Option<Bson>,
+    profile_image_url: Option<Bson>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SentToFields {
+    account_id: Option<Bson>,
+    twitter_id: Option<Bson>,
+    username: Option<Bson>,
+    display_name: Option<Bson>,
+}
+
+/// Reads a `messages` document from its JSON text (see [`message_from`]).
+pub fn message_from_json(json: &[u8]) -> Result<ImportedMessage, String> {
+    message_from(super::documents::parse_as::<MessageFields>(json)?)
+}
+
 /// Reads a `messages` document. Its account is not known yet: `sent_to` holds a placeholder
 /// until [`ImportedMessage::send_to`].
-pub fn message_from(doc: &Document) -> Result<ImportedMessage, String> {
-    let tweet_id = non_empty(doc, "tweet_id").ok_or("no tweet_id")?;
-    let tweet_id = tweet_id.trim().to_string();
+pub fn message_from(doc: MessageFields) -> Result<ImportedMessage, String> {
+    let tweet_id = value_non_empty(doc.tweet_id).ok_or("no tweet_id")?;
+    let tweet_id = match tweet_id.trim() {
+        trimmed if trimmed.len() == tweet_id.len() => tweet_id,
+        trimmed => trimmed.to_string(),
+    };
     let tweet: u64 = tweet_id
         .parse()
         .map_err(|_| format!("tweet_id {tweet_id:?} is not a post id (a decimal number)"))?;
-    let (status, was_processing) = match non_empty(doc, "status") {
+    let (status, was_processing) = match value_non_empty(doc.status) {
         None => (MentionStatus::Pending, false),
         Some(s) => match MentionStatus::parse(&s) {
             Some(MentionStatus::Processing) => (MentionStatus::Error, true),
@@ -307,47 +459,47 @@ pub fn message_from(doc: &Document) -> Result<ImportedMessage, String> {
             }
         },
     };
-    let timestamp = time(doc, "timestamp")
+    let timestamp = doc
+        .timestamp
+        .0
         .or_else(|| crate::domain::snowflake_time(tweet))
         .ok_or("no timestamp")?;
-    let created_at = time(doc, "created_at").unwrap_or(timestamp);
-    let updated_at = time(doc, "updated_at").unwrap_or(created_at);
-    let sender = match sub_document(doc, "sender") {
-        Some(s) => Sender {
-            twitter_id: non_empty(s, "twitter_id"),
-            username: handle(non_empty(s, "username")),
-            display_name: non_empty(s, "display_name"),
-            profile_image_url: non_empty(s, "profile_image_url"),
-        },
-        None => Sender::default(),
+    let created_at = doc.created_at.0.unwrap_or(timestamp);
+    let updated_at = doc.updated_at.0.unwrap_or(created_at);
+    let sender = doc.sender.unwrap_or_default();
+    let sender = Sender {
+        twitter_id: value_non_empty(sender.twitter_id),
+        username: handle(value_non_empty(sender.username)),
+        display_name: value_non_empty(sender.display_name),
+        profile_image_url: value_non_empty(sender.profile_image_url),
     };
-    let sent_to = sub_document(doc, "sent_to");
-    let user = match doc.get("user") {
+    let sent_to = doc.sent_to.unwrap_or_default();
+    let user = match doc.user {
         // Some old documents embedded the user: take its ids.
-        Some(Bson::Document(u)) => non_empty(u, "twitter_id").or_else(|| non_empty(u, "id")),
-        _ => non_empty(doc, "user"),
+        Some(Bson::Document(u)) => non_empty(&u, "twitter_id").or_else(|| non_empty(&u, "id")),
+        other => value_non_empty(other),
     };
     let link = AccountLink {
-        account_id: sent_to.and_then(|s| non_empty(s, "account_id")),
-        twitter_id: sent_to.and_then(|s| non_empty(s, "twitter_id")),
+        account_id: value_non_empty(sent_to.account_id),
+        twitter_id: value_non_empty(sent_to.twitter_id),
         user,
     };
     if link == AccountLink::default() {
         return Err("no account: neither sent_to nor user names one".into());
     }
-    let public_response = response(doc, "public_response", updated_at)?;
-    let dm_response = response(doc, "dm_response", updated_at)?;
-    let mut error_message = non_empty(doc, "error_message");
+    let public_response = response(doc.public_response.as_ref(), "public_response", updated_at)?;
+    let dm_response = response(doc.dm_response.as_ref(), "dm_response", updated_at)?;
+    let mut error_message = value_non_empty(doc.error_message);
     if was_processing {
         error_message = Some(PROCESSING_MESSAGE.to_string());
     }
-    let source_id = non_empty(doc, "id").and_then(|s| Uuid::parse_str(s.trim()).ok());
+    let source_id = value_non_empty(doc.id).and_then(|s| Uuid::parse_str(s.trim()).ok());
     Ok(ImportedMessage {
         mention: Mention {
             id: source_id.unwrap_or(Uuid::nil()),
             tweet_id,
             timestamp,
-            text: text(doc, "text").unwrap_or_default(),
+            text: doc.text.and_then(value_text).unwrap_or_default(),
             sender,
             sent_to: SentTo {
                 account_id: Uuid::nil(),
@@ -358,16 +510,16 @@ pub fn message_from(doc: &Document) -> Result<ImportedMessage, String> {
             status,
             public_response,
             dm_response,
-            conversation_id: non_empty(doc, "conversation_id"),
-            referenced_posts: referenced_posts(doc),
+            conversation_id: value_non_empty(doc.conversation_id),
+            referenced_posts: referenced_posts(doc.referenced_posts.as_ref()),
             error_message,
             created_at,
             updated_at,
         },
         link,
         was_processing,
-        sent_to_username: sent_to.and_then(|s| handle(non_empty(s, "username"))),
-        sent_to_display_name: sent_to.and_then(|s| non_empty(s, "display_name")),
+        sent_to_username: handle(value_non_empty(sent_to.username)),
+        sent_to_display_name: value_non_empty(sent_to.display_name),
     })
 }
 
@@ -543,30 +695,42 @@ mod tests {
             "d": { "message": "no id" },
             "e": 5,
         };
-        assert_eq!(response(&d, "a", t).unwrap(), None);
-        assert_eq!(response(&d, "missing", t).unwrap(), None);
-        let b = response(&d, "b", t).unwrap().unwrap();
+        let r = |k: &str| response(d.get(k), k, t);
+        assert_eq!(r("a").unwrap(), None);
+        assert_eq!(r("missing").unwrap(), None);
+        let b = r("b").unwrap().unwrap();
         assert_eq!(
             (b.text.as_str(), b.id.as_str(), b.sent_at),
             ("thanks!", "", t)
         );
-        let c = response(&d, "c", t).unwrap().unwrap();
+        let c = r("c").unwrap().unwrap();
         assert_eq!((c.text.as_str(), c.id.as_str()), ("sent", "123"));
         assert_eq!(c.sent_at.timestamp_millis(), 5000);
-        assert_eq!(response(&d, "d", t).unwrap().unwrap().text, "no id");
-        assert!(response(&d, "e", t).is_err());
+        assert_eq!(r("d").unwrap().unwrap().text, "no id");
+        assert!(r("e").is_err());
     }
 
     #[test]
     fn processing_becomes_error_with_a_reason() {
-        let d = doc! { "tweet_id": "1578516295611748353", "status": "processing", "user": "42" };
-        let m = message_from(&d).unwrap();
+        let m = message_from_json(
+            br#"{"tweet_id": "1578516295611748353", "status": "processing", "user": "42"}"#,
+        )
+        .unwrap();
         assert!(m.was_processing);
         assert_eq!(m.mention.status, MentionStatus::Error);
         assert_eq!(m.mention.error_message.as_deref(), Some(PROCESSING_MESSAGE));
         assert_eq!(m.link.user.as_deref(), Some("42"));
-        assert!(message_from(&doc! { "tweet_id": "1", "status": "odd", "user": "42" }).is_err());
-        assert!(message_from(&doc! { "tweet_id": "x1", "user": "42" }).is_err());
-        assert!(message_from(&doc! { "tweet_id": "1" }).is_err());
+        assert!(message_from_json(br#"{"tweet_id": "1", "status": "odd", "user": "42"}"#).is_err());
+        assert!(message_from_json(br#"{"tweet_id": "x1", "user": "42"}"#).is_err());
+        assert!(message_from_json(br#"{"tweet_id": "1"}"#).is_err());
+        // An embedded legacy user, a numeric tweet id, a canonical date.
+        let m = message_from_json(
+            br#"{"tweet_id": {"$numberLong": "1578516295611748353"}, "user": {"twitter_id": "7"},
+                 "timestamp": {"$date": {"$numberLong": "1665182586945"}}, "_id": {"$oid": "5f1d7f3e9c1b2a0012345678"}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.link.user.as_deref(), Some("7"));
+        assert_eq!(m.mention.tweet_id, "1578516295611748353");
+        assert_eq!(m.mention.timestamp.timestamp_millis(), 1_665_182_586_945);
     }
 }
