@@ -24,6 +24,7 @@ pub mod login;
 
 use crate::app::{self, Action, AppState, Effect, Job, SavedReplies};
 use crate::config::Config;
+use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{Command, SyncEvent};
@@ -205,7 +206,10 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
         let mut events = EventStream::new();
         while let Some(event) = events.next().await {
             let action = match event {
-                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Action::Key(key),
+                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
+                    // The loop says what was on screen when it takes the key.
+                    Action::Key { key, seen: None }
+                }
                 Ok(Event::Paste(text)) => Action::Paste(text),
                 Ok(Event::Resize(width, height)) => Action::Resize { width, height },
                 Ok(_) => continue,
@@ -261,10 +265,26 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     // Steps of long jobs (search, bulk triage, undo), run one at a time when nothing else waits.
     let mut idle: VecDeque<Job> = VecDeque::new();
 
+    // The selected mention as the user knows it: as last drawn, moved since only by their own
+    // keys (whose effect they can predict). Every key carries it, so a key acts on what the user
+    // saw even when an arrival changed the state after the last draw.
+    let mut seen: Option<MentionKey> = None;
+
     let outcome: anyhow::Result<()> = loop {
         // 1. Apply everything queued, running effects as they come.
-        while let Some(action) = pending.pop_front() {
-            for effect in app::update(&mut state, action, &store) {
+        while let Some(mut action) = pending.pop_front() {
+            let is_key = match &mut action {
+                Action::Key { seen: carried, .. } => {
+                    *carried = seen;
+                    true
+                }
+                _ => false,
+            };
+            let effects = app::update(&mut state, action, &store);
+            if is_key {
+                seen = selected_key(&state);
+            }
+            for effect in effects {
                 match effect {
                     Effect::Account(e) => {
                         if let Some(follow_up) = account_ops.run(e, &sync_commands) {
@@ -303,6 +323,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                 .terminal
                 .draw(|frame| ui::draw(frame, &state, &theme, Utc::now()))
                 .context("could not draw to the terminal")?;
+            seen = selected_key(&state);
             state.dirty = false;
             last_draw = Some(Instant::now());
         }
@@ -364,6 +385,13 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
 
     reader.abort();
     outcome
+}
+
+fn selected_key(state: &AppState) -> Option<MentionKey> {
+    state
+        .feed
+        .selected_mention()
+        .map(crate::domain::Mention::key)
 }
 
 /// Carries out one effect. Returns an action to feed back when the effect has something to

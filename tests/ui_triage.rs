@@ -152,10 +152,11 @@ fn a_big_search_shows_its_first_screen_at_once_and_counts_the_rest_in_the_backgr
     let mut state = fx.state(120, 40);
     fx.key(&mut state, KeyCode::Char('/'));
     for c in "norway".chars() {
-        fx.apply_without_idle(
-            &mut state,
-            Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
-        );
+        {
+            let key =
+                Action::key_seeing(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), &state);
+            fx.apply_without_idle(&mut state, key)
+        };
     }
     assert!(
         !state.feed.rows.is_empty(),
@@ -324,10 +325,13 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert_eq!(confirm.question(), "Ignore 1196 mentions? y/n");
 
     // `y` writes one chunk now and leaves the rest to idle steps (no frozen screen).
-    let effects = fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
-    );
+    let effects = {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
     let chunks: Vec<usize> = effects
         .iter()
         .filter_map(|e| match e {
@@ -339,10 +343,13 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert!(effects.contains(&Effect::Background(Job::Bulk)));
     assert!(state.bulk.is_some());
     // `u` waits for the bulk action to finish.
-    fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
-    );
+    {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
     assert!(
         notice(&state).contains("still being applied"),
         "{}",
@@ -358,10 +365,13 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert_eq!(state.feed.total, 1);
 
     // Undo takes the whole bulk action back, chunk by chunk.
-    let effects = fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
-    );
+    let effects = {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
     assert_eq!(effects, vec![Effect::Undo { action: None }]);
     while state.undoing.is_some() {
         fx.apply(&mut state, Action::Continue(Job::Undo));

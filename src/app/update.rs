@@ -20,8 +20,15 @@ use crate::text;
 /// Everything the state reacts to.
 #[derive(Clone, Debug)]
 pub enum Action {
-    /// A key press (releases and repeats are filtered out by the terminal reader).
-    Key(KeyEvent),
+    /// A key press (releases and repeats are filtered out by the terminal reader), with the
+    /// mention the user could see selected when they pressed it: the selected feed row as last
+    /// drawn, as moved since by the user's own earlier keys (`None`: no row was selected). Keys
+    /// that act on a mention act on that one, never on one that arrived, or slid into the
+    /// selection, after the screen the user read was drawn. The event loop fills it in.
+    Key {
+        key: KeyEvent,
+        seen: Option<MentionKey>,
+    },
     /// Text pasted into the terminal.
     Paste(String),
     Resize {
@@ -56,6 +63,18 @@ pub enum Action {
     },
     /// A report from the add-account / reauthorize login task.
     Login(LoginEvent),
+}
+
+impl Action {
+    /// A key press by a user who sees `state` as it is now (the selection on screen is the
+    /// current one): for scripted input and tests, where every state is "drawn" before the next
+    /// key.
+    pub fn key_seeing(key: KeyEvent, state: &AppState) -> Action {
+        Action::Key {
+            key,
+            seen: state.feed.selected_mention().map(Mention::key),
+        }
+    }
 }
 
 /// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
@@ -118,9 +137,11 @@ pub enum Effect {
 pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect> {
     let mut effects = Vec::new();
     let result = match action {
-        Action::Key(key) => {
+        Action::Key { key, seen } => {
             state.dirty = true;
-            on_key(state, key, store, &mut effects)
+            // The first key press, whatever it is, ends "follow the newest row".
+            state.feed.untouched = false;
+            on_key(state, key, seen, store, &mut effects)
         }
         Action::Paste(text) => {
             if let Mode::Compose(c) = &mut state.mode {
@@ -280,6 +301,7 @@ fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError
 fn on_key(
     state: &mut AppState,
     key: KeyEvent,
+    seen: Option<MentionKey>,
     store: &Store,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
@@ -357,10 +379,42 @@ fn on_key(
         }
         Mode::Account(_) => accounts::on_key(state, key, store, effects),
         Mode::Normal => match keymap::normal_intent(&key) {
-            Some(intent) => on_intent(state, intent, store, effects),
-            None => Ok(()),
+            Some(intent) if aim_at_seen(state, intent, seen) => {
+                on_intent(state, intent, store, effects)
+            }
+            _ => Ok(()),
         },
     }
+}
+
+/// Puts the selection back on the row the user saw when they pressed the key, if something else
+/// (an arrival while the feed followed the top, a row dropping out of the filter) moved it since
+/// the screen was drawn. Returns false, with a notice, when a key that acts on a mention cannot
+/// find the one that was seen: then nothing is done, rather than acting on a post nobody read.
+fn aim_at_seen(state: &mut AppState, intent: Intent, seen: Option<MentionKey>) -> bool {
+    let on_seen = match (state.feed.selected_row(), seen) {
+        (Some(row), Some(seen)) => row.contains(seen),
+        (None, None) => true,
+        _ => false,
+    };
+    if on_seen || seen.is_some_and(|k| state.feed.select_key(k)) {
+        return true;
+    }
+    let on_marks = !state.marks.is_empty()
+        && matches!(
+            intent,
+            Intent::Ignore | Intent::Reopen | Intent::MarkReplied
+        );
+    // `P` with an account chosen in the accounts pane is about that account, not a mention.
+    let on_account = intent == Intent::TogglePause && state.selected_account().is_some();
+    if !intent.acts_on_selected_mention() || on_marks || on_account {
+        return true;
+    }
+    state.error(match seen {
+        Some(_) => "the mention you were reading has left this view: nothing done; look again",
+        None => "new mentions just came in: nothing done; look at the selected one first",
+    });
+    false
 }
 
 fn on_intent(
