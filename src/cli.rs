@@ -12,6 +12,7 @@ use crate::store::Store;
 
 mod accounts;
 mod mentions;
+mod report;
 mod runtime;
 
 pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim_users};
@@ -237,10 +238,15 @@ pub enum MentionsCommand {
     },
     /// Set a mention's status (ID is the mention's uuid or its post id).
     SetStatus { id: String, status: String },
-    /// Fetch new mentions now (one account, or all active ones).
+    /// Fetch new mentions now (one account, or all active ones): one attempt per account, and
+    /// a line per account saying what was stored and, if it stopped early, why. Exit 1 when any
+    /// account could not be fetched in full.
     Fetch {
         #[arg(long)]
         account: Option<String>,
+        /// The per-account outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -249,6 +255,8 @@ pub enum MentionsCommand {
 pub struct Failure {
     pub message: String,
     pub code: i32,
+    /// Already reported on stdout (a `--json` report): nothing more on stderr.
+    pub quiet: bool,
 }
 
 impl Failure {
@@ -256,12 +264,14 @@ impl Failure {
         Failure {
             message: message.into(),
             code: 1,
+            quiet: false,
         }
     }
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             code: 2,
+            quiet: false,
         }
     }
 }
@@ -289,6 +299,7 @@ pub fn main() -> i32 {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => 0,
+        Err(failure) if failure.quiet => failure.code,
         Err(failure) => {
             // Failures often quote X or a stored record: nothing in them may drive the terminal.
             eprintln!("perch: {}", crate::text::sanitize(&failure.message, false));

@@ -92,8 +92,17 @@ impl Env {
     /// `perch login --headless` as a script would do it: read the URL from its own line, approve
     /// as `user` over HTTP (without following the redirect), paste the redirect address.
     async fn login(&self, user: &str) -> String {
+        let (ok, said) = self.headless(&["login", "--headless"], Some(user)).await;
+        assert!(ok, "login failed: {said}");
+        said
+    }
+
+    /// Runs a headless login command (`args`), opens its URL as the "browser" logged in to X as
+    /// `user` (`None`: the URL exactly as printed), pastes the redirect back. Returns whether it
+    /// succeeded, and everything it printed after the URL (stdout, then stderr).
+    async fn headless(&self, args: &[&str], user: Option<&str>) -> (bool, String) {
         let mut child = self
-            .command(&["login", "--headless"])
+            .command(args)
             .stdin(Stdio::piped())
             .spawn()
             .expect("perch login starts");
@@ -115,11 +124,11 @@ impl Env {
             .timeout(GENEROUS)
             .build()
             .unwrap();
-        let response = browser
-            .get(format!("{url}&sim_user={user}"))
-            .send()
-            .await
-            .unwrap();
+        let opened = match user {
+            Some(user) => format!("{url}&sim_user={user}"),
+            None => url.clone(),
+        };
+        let response = browser.get(opened).send().await.unwrap();
         assert_eq!(response.status(), 302);
         let location = response.headers()["location"].to_str().unwrap().to_string();
         let mut stdin = child.stdin.take().unwrap();
@@ -146,8 +155,7 @@ impl Env {
             use tokio::io::AsyncReadExt;
             let _ = e.read_to_string(&mut stderr).await;
         }
-        assert!(status.success(), "login failed: {rest}{stderr}");
-        rest
+        (status.success(), format!("{rest}{stderr}"))
     }
 }
 
@@ -386,4 +394,47 @@ async fn account_commands_end_to_end() {
     drop(held);
     assert!(Path::new(&env.data_dir()).is_dir());
     env.sim.shutdown().await;
+}
+
+/// Repro of issue 9 item 8: `perch accounts reauthorize @h --headless` against the simulator
+/// logged in as another account, updated that one, and exited 1. Now the authorize page is asked
+/// for @h, and a login that comes back as anyone else changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthorize_logs_in_as_that_account_or_changes_nothing() {
+    let env = Env::start().await;
+    env.login("nimbusnotes").await;
+    env.login("mara_quill").await;
+    let before = env
+        .json(&["accounts", "show", "@nimbusnotes", "--json"])
+        .await;
+
+    // The URL opened as printed: the page is asked for @mara_quill (the simulator's first user
+    // is someone else).
+    let (ok, said) = env
+        .headless(
+            &["accounts", "reauthorize", "@mara_quill", "--headless"],
+            None,
+        )
+        .await;
+    assert!(ok, "{said}");
+    assert!(said.contains("reauthorized @mara_quill"), "{said}");
+
+    // The browser is logged in to X as @nimbusnotes whatever perch asked for.
+    let (ok, said) = env
+        .headless(
+            &["accounts", "reauthorize", "@mara_quill", "--headless"],
+            Some("nimbusnotes"),
+        )
+        .await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("the login was for @nimbusnotes, not @mara_quill: nothing was changed"),
+        "{said}"
+    );
+    let after = env
+        .json(&["accounts", "show", "@nimbusnotes", "--json"])
+        .await;
+    assert_eq!(before, after, "the other account is untouched");
+    let list = env.json(&["accounts", "list", "--json"]).await;
+    assert_eq!(list["total"], 2);
 }

@@ -177,7 +177,7 @@ async fn login(
     settings.redirect_uri = listener.redirect_uri().to_string();
     let mut request = auth::start_login(&settings)?;
     if let LoginPurpose::Reauthorize { handle, .. } = purpose {
-        request.url = with_login_hint(&request.url, handle);
+        request.url = auth::with_login_hint(&request.url, handle);
     }
     report(LoginEvent::Listening {
         login_id,
@@ -207,9 +207,14 @@ async fn login(
         }
     };
     report(LoginEvent::Exchanging { login_id }).await;
+    // A reauthorization must come back as the account it is for, whatever the page did.
+    let expected = match purpose {
+        LoginPurpose::Reauthorize { account_id, .. } => store.account(*account_id)?,
+        _ => None,
+    };
     let result = async {
         let tokens = auth::exchange_code(&settings, &request, &code).await?;
-        auth::complete_login(store, &client, tokens, Utc::now()).await
+        auth::complete_login_as(store, &client, tokens, expected.as_ref(), Utc::now()).await
     }
     .await;
     if let Some(responder) = responder {
@@ -251,31 +256,9 @@ pub fn failure(e: &AuthError) -> LoginFailure {
     }
 }
 
-/// For a reauthorization against a loopback authorize page (the built-in simulator), names the
-/// account to log in as with `login_hint`, as a person would by picking it on X's login page.
-/// X's own page (`x.com`) never gets the parameter.
-fn with_login_hint(url: &str, handle: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    if !loopback {
-        return url.to_string();
-    }
-    parsed
-        .query_pairs_mut()
-        .append_pair("login_hint", handle.trim_start_matches('@'));
-    parsed.to_string()
-}
-
 #[cfg(test)]
 mod login_hint_tests {
-    use super::with_login_hint;
+    use crate::auth::with_login_hint;
 
     #[test]
     fn login_hint_goes_only_to_a_loopback_authorize_page() {
