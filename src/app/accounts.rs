@@ -161,7 +161,7 @@ impl LoginDialog {
         match &self.purpose {
             LoginPurpose::Add => "Add an X account".to_string(),
             LoginPurpose::Reauthorize { handle, .. } => {
-                format!("Reauthorize {}", text::sanitize(handle, true))
+                format!("Reauthorize {}", text::for_screen(handle, true))
             }
         }
     }
@@ -394,7 +394,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
                 let mut line = format!("status {}", account.sync_status);
                 if let Some(e) = &account.error_message {
                     line.push_str(": ");
-                    line.push_str(&text::sanitize(e, true));
+                    line.push_str(&text::for_screen(e, true));
                 }
                 let is_error = matches!(
                     account.sync_status,
@@ -413,7 +413,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
             ui.live
                 .entry(*id)
                 .or_default()
-                .push(now, text::sanitize(message, true), false);
+                .push(now, text::for_screen(message, true), false);
         }
         SyncEvent::Notice {
             account_id: None, ..

@@ -270,14 +270,14 @@ impl AppState {
     pub fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Info,
-            text: crate::text::sanitize(&text.into(), true),
+            text: crate::text::for_screen(&text.into(), true),
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Error,
-            text: crate::text::sanitize(&text.into(), true),
+            text: crate::text::for_screen(&text.into(), true),
         });
     }
 

@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     for (i, row) in state.accounts.iter().enumerate() {
         let a = &row.account;
         let icon = if row.syncing { spinner(now) } else { "●" };
-        let handle = format!("@{}", text::sanitize(&a.twitter_username, true));
+        let handle = format!("@{}", text::for_screen(&a.twitter_username, true));
         // An account that needs a new login stands out in its status's colour, not its own.
         let handle_style = if a.sync_status == SyncStatus::TokenExpired {
             theme

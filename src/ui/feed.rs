@@ -55,7 +55,7 @@ impl Columns {
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let feed = &state.feed;
     let account_label = match state.selected_account() {
-        Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
+        Some(a) => format!("@{}", text::for_screen(&a.account.twitter_username, true)),
         None => "All accounts".to_string(),
     };
     let search = feed
@@ -141,12 +141,12 @@ fn row<'a>(
     let m = r.primary();
     // A post sent to several tracked accounts: the first account, and how many more.
     let badge = match r.mentions().len() {
-        1 => format!("@{}", text::sanitize(&m.sent_to.username, true)),
+        1 => format!("@{}", text::for_screen(&m.sent_to.username, true)),
         n => {
             let more = format!("+{}", n - 1);
             let room = cols.badge.saturating_sub(more.len());
             let first = text::truncate_to_width(
-                &format!("@{}", text::sanitize(&m.sent_to.username, true)),
+                &format!("@{}", text::for_screen(&m.sent_to.username, true)),
                 room,
             );
             let pad = cols.badge.saturating_sub(text::width(&first) + more.len());
@@ -154,12 +154,12 @@ fn row<'a>(
         }
     };
     let marked = r.mentions().iter().any(|m| state.marks.contains(m));
-    let handle = text::sanitize(&m.sender.handle(), true);
+    let handle = text::for_screen(&m.sender.handle(), true);
     let name = m
         .sender
         .display_name
         .as_deref()
-        .map(|n| text::sanitize(n, true))
+        .map(|n| text::for_screen(n, true))
         .unwrap_or_default();
     let handle_w = text::width(&handle).min(cols.sender);
     let name_w = if cols.with_name {
@@ -211,7 +211,7 @@ fn row<'a>(
         Span::styled(name_text, theme.dim),
         Span::raw(" "),
         Span::raw(text::fit_width(
-            &text::sanitize(without_own_handle(&m.text, &m.sent_to.username), true),
+            &text::for_screen(without_own_handle(&m.text, &m.sent_to.username), true),
             cols.text,
         )),
         Span::raw(" "),

@@ -1,5 +1,6 @@
 //! Drawing. `draw` reads `AppState` and never changes it; each pane or overlay has its own file.
-//! Everything that came from X goes through `text::sanitize` before it reaches a cell.
+//! Everything that came from X goes through `text::for_screen` before it reaches a cell: made
+//! terminal-safe, and laid out by grapheme cluster with the width the terminal will use.
 
 mod account_detail;
 mod account_overlay;
@@ -16,6 +17,7 @@ mod picker;
 mod stats;
 mod status_bar;
 pub mod theme;
+mod wrap;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

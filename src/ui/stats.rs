@@ -29,7 +29,7 @@ pub fn draw(
     let account_style = theme.account(state.account_colour_index(view.account_id));
     let display_name = state
         .account(view.account_id)
-        .map(|r| text::sanitize(&r.account.display_name, true))
+        .map(|r| text::for_screen(&r.account.display_name, true))
         .unwrap_or_default();
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
@@ -37,7 +37,7 @@ pub fn draw(
         .title(Span::styled(
             format!(
                 " Stats · @{} ({display_name}) ",
-                text::sanitize(&s.username, true)
+                text::for_screen(&s.username, true)
             ),
             account_style,
         ))
@@ -158,12 +158,12 @@ pub fn draw(
         recent_lines.push(Line::styled("none stored yet", theme.dim));
     }
     for m in &view.recent {
-        let sender = text::fit_width(&text::sanitize(&m.sender.handle(), true), 14);
+        let sender = text::fit_width(&text::for_screen(&m.sender.handle(), true), 14);
         let age = format!("{:>4} ", compact_age(m.timestamp, now));
         let status = format!(" {:<8}", m.status.as_str());
         let used = text::width(&age) + text::width(&sender) + text::width(&status) + 1;
         let body =
-            text::truncate_to_width(&text::sanitize(&m.text, true), room.saturating_sub(used));
+            text::truncate_to_width(&text::for_screen(&m.text, true), room.saturating_sub(used));
         recent_lines.push(Line::from(vec![
             Span::styled(age, theme.dim),
             Span::raw(sender),
