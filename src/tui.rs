@@ -235,7 +235,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         mut outbox_events,
         banner,
     } = ctx;
-    let theme = Theme::default();
+    let theme = Theme::from_env();
     let mut state = AppState::new(banner);
     state.saved_replies = SavedReplies::from_config(&config);
 
@@ -244,6 +244,8 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     // Logins (`a`, `R`) run as tasks that report here.
     let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
     let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
+    // Effects that finish later (a browser that would not open) report here.
+    let (reports_tx, mut reports_rx) = mpsc::channel::<Action>(64);
 
     let size = guard
         .terminal
@@ -303,9 +305,13 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                         pending.push_back(Action::EditorDone { key, result });
                     }
                     effect => {
-                        if let Some(follow_up) =
-                            run_effect(effect, &store, &sync_commands, &outbox_requests)
-                        {
+                        if let Some(follow_up) = run_effect(
+                            effect,
+                            &store,
+                            &sync_commands,
+                            &outbox_requests,
+                            &reports_tx,
+                        ) {
                             pending.push_back(follow_up);
                         }
                     }
@@ -358,6 +364,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                 }
             },
             Some(action) = login_rx.recv() => action,
+            Some(action) = reports_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
             // Lowest priority (`biased`): a job step only when no event is waiting, so keys and
             // draws always come first.
@@ -381,6 +388,9 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         while let Ok(a) = login_rx.try_recv() {
             pending.push_back(a);
         }
+        while let Ok(a) = reports_rx.try_recv() {
+            pending.push_back(a);
+        }
     };
 
     reader.abort();
@@ -401,6 +411,7 @@ fn run_effect(
     store: &Store,
     sync_commands: &mpsc::Sender<Command>,
     outbox_requests: &mpsc::Sender<OutboxCommand>,
+    reports: &mpsc::Sender<Action>,
 ) -> Option<Action> {
     match effect {
         Effect::Send(request) => to_outbox(outbox_requests, OutboxCommand::Send(request)),
@@ -417,10 +428,16 @@ fn run_effect(
             is_error: true,
         }),
         Effect::OpenUrl(url) => {
-            // Browsers can take a while to start; never hold up the screen for one.
+            // Browsers can take a while to start; never hold up the screen for one. A failure
+            // comes back as an action, so the user hears of it (and gets the link instead).
+            let reports = reports.clone();
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = webbrowser::open(&url) {
                     tracing::warn!("could not open {url} in a browser: {e}");
+                    let _ = reports.blocking_send(Action::OpenFailed {
+                        url,
+                        why: e.to_string(),
+                    });
                 }
             });
             None
@@ -521,13 +538,15 @@ pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
                 is_error: true,
             }
         }),
-        Effect::DeleteDraft { key } => {
-            if let Err(e) = store.delete_draft(*key) {
-                // A leftover draft is harmless: the next reply just starts from it.
-                tracing::warn!("could not delete a sent draft: {e}");
+        Effect::DeleteDraft { key } => store.delete_draft(*key).err().map(|e| {
+            tracing::warn!("could not delete a sent draft: {e}");
+            Action::Notify {
+                text: format!(
+                    "the reply went out, but its draft could not be deleted ({e}): the next reply to this mention starts from it"
+                ),
+                is_error: true,
             }
-            None
-        }
+        }),
         _ => None,
     }
 }

@@ -646,3 +646,81 @@ fn pause_and_fetch_go_to_the_sync_engine() {
         vec![Effect::FetchNow(Some(fx.accounts[2].id))]
     );
 }
+
+/// Repro of issue 9 item 5: a mention kept from a removed account offered a reply, which then
+/// failed with an internal message quoting a uuid.
+#[test]
+fn reply_to_a_mention_of_a_removed_account_is_refused_up_front() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    let removed = &fx.accounts[0];
+    fx.store.remove_account(removed.id, false).unwrap();
+    fx.apply(&mut state, Action::StoreChanged);
+    // The newest mention is one of @acme's, kept.
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert_eq!(m.sent_to.account_id, removed.id);
+    for key in ['r', 'd'] {
+        fx.key(&mut state, KeyCode::Char(key));
+        assert!(matches!(state.mode, Mode::Normal), "{key} opened nothing");
+        let notice = state.notice.as_ref().unwrap().text.clone();
+        assert_eq!(
+            notice,
+            "@acme was removed: its kept mentions are for reading and history; add it again with a to reply"
+        );
+        assert!(!notice.contains(&removed.id.to_string()));
+    }
+}
+
+#[test]
+fn reply_to_an_already_replied_mention_says_so_and_asks_for_a_second_press() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('j'));
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert!(
+        m.public_response.is_some(),
+        "the fixture's second mention was replied to"
+    );
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert!(matches!(state.mode, Mode::Normal));
+    let notice = state.notice.as_ref().unwrap().text.clone();
+    assert!(notice.starts_with("reply already sent"), "{notice}");
+    assert!(notice.contains("press r again"), "{notice}");
+    // Another key in between: asks again.
+    fx.key(&mut state, KeyCode::Char('?'));
+    fx.key(&mut state, KeyCode::Esc);
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert!(matches!(state.mode, Mode::Normal));
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert_eq!(
+        state.composer().map(|c| c.key),
+        Some(m.key()),
+        "on purpose, it opens"
+    );
+}
+
+/// Repro of issue 9 item 6: `o` failed silently when no browser could be opened.
+#[test]
+fn a_browser_that_cannot_open_is_told_and_the_link_is_copied_instead() {
+    let fx = Fixture::new(3);
+    let mut state = fx.state(120, 40);
+    let url = state.feed.selected_mention().unwrap().url();
+    let effects = fx.apply(
+        &mut state,
+        Action::OpenFailed {
+            url: url.clone(),
+            why: "no browser found".into(),
+        },
+    );
+    assert_eq!(effects, vec![Effect::CopyToClipboard(url)]);
+    let notice = state.notice.as_ref().unwrap();
+    assert_eq!(notice.kind, perch::app::NoticeKind::Error);
+    assert!(
+        notice
+            .text
+            .contains("no browser could be opened (no browser found)"),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains("clipboard"));
+}

@@ -228,12 +228,12 @@ pub const NORMAL: &[Binding] = &[
         "c",
         "cancel waiting / unconfirmed",
     ),
-    bind(Intent::Search, &[ch('/')], "/", "search posts and senders"),
+    bind(Intent::Search, &[ch('/')], "/", "search: filters the feed"),
     bind(
         Intent::NextMatch,
         &[ch('n')],
         "n N",
-        "next / previous match",
+        "next / previous match (/@x: handles)",
     ),
     with_previous(Intent::PrevMatch, &[ch('N')]),
     bind(

@@ -173,6 +173,8 @@ pub struct AppState {
     pub saved_replies: SavedReplies,
     /// Account management: hidden paused accounts, what the engine said per account, logins.
     pub accounts_ui: crate::app::accounts::AccountsUi,
+    /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
+    pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
 }
 
 impl AppState {
@@ -205,6 +207,7 @@ impl AppState {
             last_action_id: 0,
             saved_replies: SavedReplies::default(),
             accounts_ui: Default::default(),
+            reply_again: None,
         }
     }
 

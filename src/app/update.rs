@@ -63,6 +63,11 @@ pub enum Action {
     },
     /// A report from the add-account / reauthorize login task.
     Login(LoginEvent),
+    /// `o` could not open a browser.
+    OpenFailed {
+        url: String,
+        why: String,
+    },
 }
 
 impl Action {
@@ -224,6 +229,14 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             on_editor_done(state, key, result);
             Ok(())
         }
+        Action::OpenFailed { url, why } => {
+            state.dirty = true;
+            state.error(format!(
+                "no browser could be opened ({why}): the link is on the clipboard instead (paste it into a browser)"
+            ));
+            effects.push(Effect::CopyToClipboard(url));
+            Ok(())
+        }
         Action::Login(event) => {
             state.dirty = true;
             accounts::on_login_event(state, event, &mut effects);
@@ -378,12 +391,19 @@ fn on_key(
             Ok(())
         }
         Mode::Account(_) => accounts::on_key(state, key, store, effects),
-        Mode::Normal => match keymap::normal_intent(&key) {
-            Some(intent) if aim_at_seen(state, intent, seen) => {
-                on_intent(state, intent, store, effects)
+        Mode::Normal => {
+            let intent = keymap::normal_intent(&key);
+            // "Press r again to reply once more" holds for the very next key only.
+            if !matches!(intent, Some(Intent::ReplyPublic | Intent::ReplyDm)) {
+                state.reply_again = None;
             }
-            _ => Ok(()),
-        },
+            match intent {
+                Some(intent) if aim_at_seen(state, intent, seen) => {
+                    on_intent(state, intent, store, effects)
+                }
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -740,6 +760,33 @@ fn open_composer_for(
         state.error("X did not say who wrote this post, so there is no one to DM");
         return Ok(());
     }
+    // Mentions kept from a removed account are for reading and history: nobody can answer
+    // from an account perch no longer holds.
+    if store.account(m.sent_to.account_id)?.is_none() {
+        let handle = text::for_screen(&m.sent_to.username, true);
+        state.error(format!(
+            "@{handle} was removed: its kept mentions are for reading and history; add it again with a to reply"
+        ));
+        return Ok(());
+    }
+    // A reply already went out: say so, and reply again only when asked twice.
+    let answered = match kind {
+        ReplyKind::Public => m.public_response.as_ref(),
+        ReplyKind::Dm => m.dm_response.as_ref(),
+    };
+    if let Some(response) = answered
+        && state.reply_again != Some((m.key(), kind))
+    {
+        let when = crate::app::time::relative_time(response.sent_at, Utc::now());
+        let key = if kind == ReplyKind::Public { 'r' } else { 'd' };
+        state.info(format!(
+            "{} already sent {when}: press {key} again to send another",
+            kind.noun()
+        ));
+        state.reply_again = Some((m.key(), kind));
+        return Ok(());
+    }
+    state.reply_again = None;
     // The store keeps one draft per mention; it comes back only for the same kind of reply.
     let draft = store.draft(m.key())?.filter(|d| d.kind == kind);
     let composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));

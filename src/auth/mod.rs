@@ -159,11 +159,11 @@ pub enum AuthError {
     #[error("after logging in, X did not return the account's profile: {0}")]
     X(XError),
     #[error(
-        "perch has no saved tokens for account {account}; reauthorize it (press R in perch, or run `perch accounts reauthorize @handle`)"
+        "perch has no saved tokens for this account; reauthorize it (press R on it in perch, or run `perch accounts reauthorize @handle`)"
     )]
     NoTokens { account: AccountId },
     #[error(
-        "account {account} is no longer in the store (it was removed); add it again with `perch login` if that was a mistake"
+        "the account is no longer in the store (it was removed); add it again with `perch login` if that was a mistake"
     )]
     UnknownAccount { account: AccountId },
     /// A reauthorization came back logged in as another X user: nothing was changed.

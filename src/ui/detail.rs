@@ -42,9 +42,20 @@ fn lines<'a>(
         return out;
     };
 
-    let mut from = vec![Span::styled(clean(&m.sender.handle()), theme.title)];
+    let hits = crate::ui::Hits::of(state);
+    let mut from = crate::ui::highlighted(
+        clean(&m.sender.handle()),
+        hits.handles,
+        theme.title,
+        theme.hit,
+    );
     if let Some(name) = &m.sender.display_name {
-        from.push(Span::raw(format!("  {}", clean(name))));
+        from.extend(crate::ui::highlighted(
+            format!("  {}", clean(name)),
+            hits.text,
+            ratatui::style::Style::new(),
+            theme.hit,
+        ));
     }
     out.push(Line::from(from));
 
@@ -85,8 +96,14 @@ fn lines<'a>(
     out.push(Line::default());
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).
+    let hits = crate::ui::Hits::of(state);
     for line in text::for_screen(&m.text, false).split('\n') {
-        out.push(Line::raw(line.to_string()));
+        out.push(Line::from(crate::ui::highlighted(
+            line.to_string(),
+            hits.text,
+            ratatui::style::Style::new(),
+            theme.hit,
+        )));
     }
 
     // The thread: what it replies to or quotes, the conversation, and the post's own link.
