@@ -724,3 +724,31 @@ fn a_browser_that_cannot_open_is_told_and_the_link_is_copied_instead() {
     );
     assert!(notice.text.contains("clipboard"));
 }
+
+/// Issue 9: the allowed transitions are the domain's, the same in the dashboard as in the CLI:
+/// a mention whose reply was sent stays replied.
+#[test]
+fn triage_keys_follow_the_domain_transitions() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('j'));
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert!(m.public_response.is_some());
+    for key in ['p', 'i'] {
+        let effects = fx.key(&mut state, KeyCode::Char(key));
+        assert!(triage_of(&effects).is_empty(), "{key}");
+        let notice = state.notice.as_ref().unwrap().text.clone();
+        assert!(notice.contains("stays replied"), "{notice}");
+        assert_eq!(
+            state.feed.selected_mention().unwrap().key(),
+            m.key(),
+            "no move"
+        );
+    }
+    assert_eq!(fx.status_of(&m), MentionStatus::Replied);
+    // The store applies the same rule to a bulk action.
+    fx.store
+        .triage(1, &[m.key()], MentionStatus::Pending, now())
+        .unwrap();
+    assert_eq!(fx.status_of(&m), MentionStatus::Replied);
+}

@@ -74,11 +74,21 @@ pub fn triage_selected(
         state.error("a reply to this mention is being sent; its status will follow the outcome");
         return Ok(());
     }
-    let to_change: Vec<_> = mentions
+    let wanted: Vec<_> = mentions
         .iter()
         .filter(|m| m.status != status && !state.sending.contains(&m.key()))
         .collect();
+    // The domain's transitions, the same as `perch mentions set-status`.
+    let refusal = wanted.iter().find_map(|m| m.status_change_refused(status));
+    let to_change: Vec<_> = wanted
+        .into_iter()
+        .filter(|m| m.status_change_refused(status).is_none())
+        .collect();
     if to_change.is_empty() {
+        if let Some(why) = refusal {
+            state.error(format!("not {status}: {why}"));
+            return Ok(());
+        }
         state.feed.move_by(store, 1)?;
         return Ok(());
     }

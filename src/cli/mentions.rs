@@ -87,14 +87,21 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
         }
         MentionsCommand::SetStatus { id, status } => {
             let status = parse_status(&status)?;
-            if status == MentionStatus::Processing {
+            if matches!(status, MentionStatus::Processing | MentionStatus::Error) {
                 return Err(Failure::usage(
-                    "processing is set by perch while a reply is being sent; use pending, replied, ignored or error",
+                    crate::domain::StatusRefusal::SetByPerch(status).to_string(),
                 ));
             }
             let store = open_store(config).await?;
             recover_outbox(&store).await?;
             let mention = resolve_mention(&store, &id)?;
+            // The same transitions as the dashboard's keys.
+            if let Some(why) = mention.status_change_refused(status) {
+                return Err(Failure::new(format!(
+                    "{} not changed: {why}",
+                    mention.tweet_id
+                )));
+            }
             let key = mention.key();
             let now = Utc::now();
             // A reply still in the outbox is resolved by the new status: "replied" says the
@@ -110,13 +117,11 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     );
                     return Ok(());
                 }
-                if status != MentionStatus::Error {
-                    store.outbox_cancel(key, now)?;
-                    eprintln!(
-                        "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
-                        entry.state, mention.tweet_id
-                    );
-                }
+                store.outbox_cancel(key, now)?;
+                eprintln!(
+                    "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
+                    entry.state, mention.tweet_id
+                );
             }
             store.set_status(key, status, now)?;
             store.flush()?;
