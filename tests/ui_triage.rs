@@ -570,8 +570,9 @@ fn ctrl_t_for_an_account_without_saved_replies_says_how_to_add_them() {
     let fx = Fixture::new(5);
     let mut state = fx.state(120, 40);
     with_templates(&mut state);
-    fx.key(&mut state, KeyCode::Char('j')); // @bluebird_dev's mention
+    fx.key(&mut state, KeyCode::Char('j')); // @bluebird_dev's mention, already replied to
     fx.key(&mut state, KeyCode::Char('r'));
+    fx.key(&mut state, KeyCode::Char('r')); // "press r again to send another"
     fx.ctrl(&mut state, 't');
     assert!(state.composer().unwrap().templates.is_none());
     let said = notice(&state);
