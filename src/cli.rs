@@ -27,7 +27,8 @@ pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim
 )]
 pub struct Cli {
     /// Run against the built-in X API simulator with three demo accounts (no credentials needed).
-    #[arg(long, global = true)]
+    /// The dashboard only: commands take no --demo (script the simulator with `perch sim`).
+    #[arg(long)]
     pub demo: bool,
     /// With --demo: switch on the simulator's fault injection (rate limits, errors, revoked tokens).
     #[arg(long, requires = "demo")]
@@ -314,13 +315,17 @@ async fn run(cli: Cli) -> CliResult {
         config.data_dir = dir.clone();
     }
     let _log_guard = runtime::init_logging(&config);
+    for warning in &config.warnings {
+        eprintln!("perch: {warning}");
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         None => runtime::run_dashboard(config, cli.demo, cli.faults, cli.data_dir.is_some()).await,
         Some(Command::Sim(args)) => runtime::run_sim(args).await,
-        Some(command) if cli.demo => Err(Failure::usage(format!(
+        Some(_) if cli.demo => Err(Failure::usage(
             "--demo only opens the dashboard; to script against the simulator, run `perch sim` and \
-             export the lines it prints (got {command:?})"
-        ))),
+             export the lines it prints",
+        )),
         Some(Command::Login { headless }) => accounts::login(&config, headless, None).await,
         Some(Command::Accounts(command)) => {
             if matches!(

@@ -159,6 +159,12 @@ fn push_cluster(out: &mut String, g: &str) {
     }
 }
 
+/// "1 account", "2 accounts": a count with its noun in the right number.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Display width of a string in terminal cells (emoji and CJK are two cells).
 pub fn width(text: &str) -> usize {
     UnicodeWidthStr::width(text)

@@ -438,3 +438,33 @@ async fn reauthorize_logs_in_as_that_account_or_changes_nothing() {
     let list = env.json(&["accounts", "list", "--json"]).await;
     assert_eq!(list["total"], 2);
 }
+
+/// Issue 9: `accounts list --demo` printed a Rust debug string in its usage error; a
+/// `PERCH_CONFIG` naming a missing file was ignored without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_are_sentences_and_a_missing_config_is_told_once() {
+    let env = Env::start().await;
+    for args in [
+        &["accounts", "list", "--demo"][..],
+        &["--demo", "accounts", "list"],
+    ] {
+        let out = env.run(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let said = stderr(&out);
+        assert!(
+            !said.contains("Accounts(") && !said.contains("List {"),
+            "{said}"
+        );
+    }
+    let help = env.run(&["accounts", "list", "--help"]).await;
+    assert!(
+        !String::from_utf8_lossy(&help.stdout).contains("--demo "),
+        "--demo is the dashboard's"
+    );
+    // The environment points PERCH_CONFIG at a file that does not exist.
+    let out = env.run(&["accounts", "list"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let said = stderr(&out);
+    assert_eq!(said.matches("PERCH_CONFIG names").count(), 1, "{said}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PERCH_CONFIG"));
+}

@@ -551,12 +551,10 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
         selected_tweet(&state),
         Some(fx.mentions[1].tweet_id.clone())
     );
-    // mentions[1] was replied: `p` puts it back to pending.
+    // mentions[1] had a reply sent: it stays replied (`p` says why and stays), `j` moves on.
     let effects = fx.key(&mut state, KeyCode::Char('p'));
-    assert_eq!(
-        triage_of(&effects),
-        vec![(vec![fx.mentions[1].key()], MentionStatus::Pending)]
-    );
+    assert!(triage_of(&effects).is_empty());
+    fx.key(&mut state, KeyCode::Char('j'));
     let pos: FeedPos = fx.mentions[2].key().into();
     assert_eq!(state.feed.selected_pos(), Some(pos));
     // A key that changes nothing still moves on.
@@ -751,4 +749,22 @@ fn triage_keys_follow_the_domain_transitions() {
         .triage(1, &[m.key()], MentionStatus::Pending, now())
         .unwrap();
     assert_eq!(fx.status_of(&m), MentionStatus::Replied);
+}
+
+/// Issue 9: "status filter: all (67 matching)" stayed in the status bar while 198 showed. A
+/// notice now carries no figure that changes, and it goes away after a while.
+#[test]
+fn notices_expire_and_carry_no_stale_figures() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('f'));
+    let notice = state.notice.as_ref().unwrap().text.clone();
+    assert!(notice.starts_with("status filter: pending"), "{notice}");
+    assert!(!notice.chars().any(|c| c.is_ascii_digit()), "{notice}");
+    fx.apply(&mut state, Action::Tick(now()));
+    assert!(state.notice.is_some(), "shown for a while");
+    fx.apply(&mut state, Action::Tick(now() + Duration::seconds(5)));
+    assert!(state.notice.is_some());
+    fx.apply(&mut state, Action::Tick(now() + Duration::seconds(11)));
+    assert!(state.notice.is_none(), "then gone");
 }

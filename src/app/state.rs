@@ -124,11 +124,30 @@ pub enum NoticeKind {
     Error,
 }
 
-/// The last thing perch wants the user to know, shown in the status bar.
+/// The last thing perch wants the user to know, shown in the status bar. It goes away after a
+/// while (`NOTICE_SECONDS`, longer for errors), so what the status bar says never goes stale:
+/// figures that keep changing (counts, times) live in the panes, not in notices.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub text: String,
+    /// The first clock tick that saw it (the clock comes from ticks: `update` reads no clock).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// How long an info notice stays; an error stays three times as long.
+pub const NOTICE_SECONDS: i64 = 10;
+
+impl Notice {
+    /// Has it been shown long enough at `now`?
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        let limit = match self.kind {
+            NoticeKind::Info => NOTICE_SECONDS,
+            NoticeKind::Error => 3 * NOTICE_SECONDS,
+        };
+        self.since
+            .is_some_and(|t| now - t >= chrono::Duration::seconds(limit))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -274,6 +293,7 @@ impl AppState {
         self.notice = Some(Notice {
             kind: NoticeKind::Info,
             text: crate::text::for_screen(&text.into(), true),
+            since: None,
         });
     }
 
@@ -281,6 +301,7 @@ impl AppState {
         self.notice = Some(Notice {
             kind: NoticeKind::Error,
             text: crate::text::for_screen(&text.into(), true),
+            since: None,
         });
     }
 

@@ -181,6 +181,14 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
                 c.unsaved = false;
                 effects.push(save_draft(c, now));
             }
+            if let Some(notice) = &mut state.notice {
+                if notice.since.is_none() {
+                    notice.since = Some(now);
+                } else if notice.expired(now) {
+                    state.notice = None;
+                    state.dirty = true;
+                }
+            }
             let labels = state.clock_labels(now);
             let spinning = state.accounts.iter().any(|a| a.syncing);
             if accounts::on_tick(state, now) {
@@ -493,10 +501,9 @@ fn on_intent(
             state.status_filter = state.status_filter.next();
             state.feed.filter.status = state.status_filter.status();
             search::reload(state, store)?;
+            // The count is in the feed's title, which stays true as mentions come and go.
             let label = state.status_filter.label();
-            let n = state.feed.total;
-            let plus = if state.feed.searching() { "+" } else { "" };
-            state.info(format!("status filter: {label} ({n}{plus} matching)"));
+            state.info(format!("status filter: {label} (f shows the next)"));
         }
         Intent::Search => search::open(state),
         Intent::NextMatch => search::next_match(state, store, true)?,

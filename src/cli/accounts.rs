@@ -108,8 +108,8 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 );
             }
             println!(
-                "{} accounts: {active_count} active, {paused_count} paused{}",
-                all.len(),
+                "{}: {active_count} active, {paused_count} paused{}",
+                crate::text::count(all.len() as u64, "account", "accounts"),
                 if include_inactive || paused_count == 0 {
                     ""
                 } else {

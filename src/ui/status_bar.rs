@@ -42,7 +42,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             let plus = if feed.searching() { "+" } else { "" };
             (
                 format!(" · /{}", crate::app::search::label(&s.query)),
-                format!("{}{plus} matches", feed.total),
+                if plus.is_empty() {
+                    text::count(feed.total, "match", "matches")
+                } else {
+                    format!("{}+ matches", feed.total)
+                },
             )
         }
         None => (String::new(), format!("{} matching", feed.total)),
@@ -175,7 +179,10 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         )];
     }
     vec![Span::styled(
-        format!("✓ {} accounts", state.accounts.len()),
+        format!(
+            "✓ {}",
+            text::count(state.accounts.len() as u64, "account", "accounts")
+        ),
         theme.info,
     )]
 }
