@@ -365,7 +365,14 @@ pub struct AccountStats {
     pub total_mentions: u64,
     pub pending_mentions: u64,
     pub replied_mentions: u64,
+    /// Since when perch has tracked the account (when it was added).
+    pub tracked_since: DateTime<Utc>,
+    /// Calendar days (UTC) from `tracked_since` to today, both counted.
     pub days_tracked: u64,
+    /// Mentions posted during those days (the backfill also brings older ones, which are in
+    /// `total_mentions` but say nothing about the rate since).
+    pub mentions_while_tracked: u64,
+    /// `mentions_while_tracked / days_tracked`, to two decimals.
     pub avg_mentions_per_day: f64,
     pub last_synced: Option<DateTime<Utc>>,
     pub sync_status: SyncStatus,

@@ -271,7 +271,9 @@ async fn account_commands_end_to_end() {
             "total_mentions",
             "pending_mentions",
             "replied_mentions",
+            "tracked_since",
             "days_tracked",
+            "mentions_while_tracked",
             "avg_mentions_per_day",
             "last_synced",
             "sync_status",
@@ -285,7 +287,13 @@ async fn account_commands_end_to_end() {
     assert_eq!(stats["pending_mentions"].as_u64(), Some(fetched));
     assert_eq!(stats["replied_mentions"], 0);
     assert_eq!(stats["days_tracked"], 1);
-    assert_eq!(stats["avg_mentions_per_day"].as_f64(), Some(fetched as f64));
+    // The average is over the mentions posted since the account was added, not the backlog.
+    let while_tracked = stats["mentions_while_tracked"].as_u64().unwrap();
+    assert!(while_tracked <= fetched);
+    assert_eq!(
+        stats["avg_mentions_per_day"].as_f64(),
+        Some(while_tracked as f64)
+    );
     assert!(stats["last_synced"].is_string());
     assert_eq!(stats["is_active"], true);
     let text = env.ok(&["accounts", "stats", "nimbusnotes"]).await;

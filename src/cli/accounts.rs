@@ -208,8 +208,16 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             println!("  total mentions     {}", stats.total_mentions);
             println!("  pending            {}", stats.pending_mentions);
             println!("  replied            {}", stats.replied_mentions);
-            println!("  days tracked       {}", stats.days_tracked);
-            println!("  per day (average)  {:.2}", stats.avg_mentions_per_day);
+            println!(
+                "  tracked since      {} ({})",
+                stats.tracked_since.format("%Y-%m-%d"),
+                crate::text::count(stats.days_tracked, "day", "days")
+            );
+            println!(
+                "  per day (average)  {:.2} ({} posted in those days)",
+                stats.avg_mentions_per_day,
+                crate::text::count(stats.mentions_while_tracked, "mention", "mentions")
+            );
             println!("  status             {}", stats.sync_status);
             Ok(())
         }

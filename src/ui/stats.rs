@@ -95,14 +95,13 @@ pub fn draw(
             label(" replied"),
         ]),
         Line::from(vec![
-            number(s.days_tracked.to_string()),
-            label(if s.days_tracked == 1 {
-                " day tracked · "
-            } else {
-                " days tracked · "
-            }),
+            label("tracked since "),
+            Span::raw(s.tracked_since.format("%-d %b %Y").to_string()),
+            label(" ("),
+            number(crate::text::count(s.days_tracked, "day", "days")),
+            label("): "),
             number(format!("{:.2}", s.avg_mentions_per_day)),
-            label(" mentions a day on average"),
+            label(" mentions a day in that time"),
         ]),
     ];
     frame.render_widget(Paragraph::new(figure_lines), figures);
@@ -111,7 +110,7 @@ pub fn draw(
     let last30: u64 = view.daily.iter().map(|(_, n)| *n).sum();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("Mentions per day, last 30 days", theme.title),
+            Span::styled("Mentions per day by post date, last 30 days", theme.title),
             Span::styled(format!(" · {last30} in all, peak {peak} a day"), theme.dim),
         ])),
         chart_title,
