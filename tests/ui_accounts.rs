@@ -113,6 +113,16 @@ fn add_account_runs_the_login_and_hands_the_new_account_to_the_engine() {
         }
     );
 
+    // Issue 9: the link wrapped over three lines with no way to copy it: `y` copies it.
+    let effects = fx.key(&mut state, KeyCode::Char('y'));
+    assert_eq!(effects, vec![Effect::CopyToClipboard(SIM_URL.into())]);
+    assert!(dialog(&state).copied);
+    assert!(
+        dialog(&state).paste.is_empty(),
+        "y is not typed into the paste field"
+    );
+    assert!(render(&state, 80, 24).contains("link copied"));
+
     // Enter with nothing pasted asks for the paste instead of sending nothing.
     let effects = fx.key(&mut state, KeyCode::Enter);
     assert!(effects.is_empty());

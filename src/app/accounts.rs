@@ -153,6 +153,8 @@ pub struct LoginDialog {
     pub paste: String,
     /// Why the last pasted text was not accepted (the login keeps waiting).
     pub paste_error: Option<String>,
+    /// The authorization link was copied (`y`): the dialog says so.
+    pub copied: bool,
 }
 
 impl LoginDialog {
@@ -523,6 +525,7 @@ fn start_login(state: &mut AppState, purpose: LoginPurpose, effects: &mut Vec<su
         phase: LoginPhase::Starting,
         paste: String::new(),
         paste_error: None,
+        copied: false,
     })));
     effects.push(super::Effect::Account(AccountEffect::StartLogin {
         login_id,
@@ -793,6 +796,12 @@ fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::E
                 login_id: dialog.login_id,
                 input,
             }));
+        }
+        // `y` copies the link (OSC 52), for a browser on another machine: while nothing has been
+        // pasted yet (a code may contain a y), or with Ctrl at any time.
+        (LoginPhase::Waiting { url }, KeyCode::Char('y')) if ctrl || dialog.paste.is_empty() => {
+            effects.push(super::Effect::CopyToClipboard(url.clone()));
+            dialog.copied = true;
         }
         (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Backspace) => {
             dialog.paste.pop();

@@ -46,8 +46,12 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
             ) {
                 lines.push(Line::raw(l));
             }
+            if dialog.copied {
+                lines.push(Line::styled("(link copied to the clipboard)", theme.info));
+            }
             paste_field(&mut lines, dialog, inner_width, theme);
             keys = vec![
+                ("y", "copy link"),
                 ("Enter", "use the pasted address"),
                 ("C-u", "clear"),
                 ("Esc", "cancel"),
