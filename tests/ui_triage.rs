@@ -372,12 +372,20 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
         );
         fx.apply_without_idle(&mut state, key)
     };
-    assert_eq!(effects, vec![Effect::Undo { action: None }]);
+    assert!(
+        matches!(effects[..], [Effect::Undo { action: Some(_) }]),
+        "{effects:?}"
+    );
     while state.undoing.is_some() {
         fx.apply(&mut state, Action::Continue(Job::Undo));
     }
     assert_eq!(pending(&fx), 1_197);
-    assert_eq!(notice(&state), "undone: 1196 mentions no longer ignored");
+    let said = notice(&state);
+    assert!(
+        said.starts_with("undone (marked 1196 mentions ignored at "),
+        "{said}"
+    );
+    assert_eq!(plain(&said), "undone: 1196 mentions no longer ignored");
 }
 
 #[test]
@@ -404,16 +412,31 @@ fn undo_goes_back_several_levels_and_survives_a_restart() {
     assert_eq!(fx.status_of(&fx.mentions[3]), MentionStatus::Ignored);
     fx.key(&mut state, KeyCode::Char('u'));
     assert_eq!(fx.status_of(&fx.mentions[3]), MentionStatus::Pending);
-    assert_eq!(notice(&state), "undone: 1 mention no longer ignored");
+    assert_eq!(
+        plain(&notice(&state)),
+        "undone: 1 mention no longer ignored"
+    );
     drop(state);
 
-    // A restart: the undo log is in the store.
+    // A restart: the undo log is in the store. What it holds is from before: `u` says what it
+    // would undo and asks.
     let fx = fx.reopen();
     let mut state = fx.state(120, 40);
     fx.key(&mut state, KeyCode::Char('u'));
+    assert!(matches!(state.mode, perch::app::Mode::ConfirmUndo(_)));
+    assert_eq!(
+        fx.status_of(&fx.mentions[2]),
+        MentionStatus::Replied,
+        "not yet"
+    );
+    fx.key(&mut state, KeyCode::Char('y'));
     assert_eq!(fx.status_of(&fx.mentions[2]), MentionStatus::Pending);
-    assert_eq!(notice(&state), "undone: 1 mention no longer replied");
+    assert_eq!(
+        plain(&notice(&state)),
+        "undone: 1 mention no longer replied"
+    );
     fx.key(&mut state, KeyCode::Char('u'));
+    fx.key(&mut state, KeyCode::Char('y'));
     assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Pending);
     fx.key(&mut state, KeyCode::Char('u'));
     assert_eq!(notice(&state), "nothing to undo");
@@ -436,9 +459,41 @@ fn undo_never_takes_back_a_reply_that_was_sent_and_says_so() {
     assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Replied);
     let said = notice(&state);
     assert!(
-        said.starts_with("nothing undone: 1 stays replied: a reply was sent"),
+        plain(&said).starts_with("nothing undone: 1 stays replied: a reply was sent"),
         "{said}"
     );
+}
+
+/// Repro of issue 9: `u` right after a reply silently undid an older, off-screen bulk action.
+#[test]
+fn undo_after_a_reply_asks_before_undoing_an_earlier_action() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('i')); // mentions[0] ignored
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('j')); // mentions[3]
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.ctrl(&mut state, 's');
+    assert!(matches!(state.mode, perch::app::Mode::Normal), "sent");
+    fx.key(&mut state, KeyCode::Char('u'));
+    let perch::app::Mode::ConfirmUndo(action) = &state.mode else {
+        panic!("u asks first, the ignore is not on screen");
+    };
+    assert_eq!(action.status, MentionStatus::Ignored);
+    assert!(
+        render(&state, 120, 40).contains("Undo the last triage action: marked 1 mention ignored")
+    );
+    fx.key(&mut state, KeyCode::Char('n'));
+    assert_eq!(notice(&state), "nothing undone");
+    assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Ignored);
+}
+
+/// A notice without the "(what was undone)" part, for comparing.
+fn plain(notice: &str) -> String {
+    match (notice.find(" ("), notice.find("): ")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &notice[..a], &notice[b + 1..]),
+        _ => notice.to_string(),
+    }
 }
 
 #[test]

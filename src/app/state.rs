@@ -33,6 +33,9 @@ pub enum Mode {
     Search,
     /// "Ignore 37 mentions? y/n" before a bulk action.
     Confirm(BulkConfirm),
+    /// "Undo an earlier action…? y/n": `u` when the action it would undo is not the one the
+    /// user just did (a reply went out since, or it is from an earlier session).
+    ConfirmUndo(crate::store::UndoAction),
     /// Which account replies to a post sent to several (reply needs exactly one).
     PickAccount(AccountPicker),
     /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
@@ -194,6 +197,9 @@ pub struct AppState {
     pub accounts_ui: crate::app::accounts::AccountsUi,
     /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
     pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
+    /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
+    /// Anything else `u` would undo is asked about first.
+    pub undo_ready: Option<u64>,
 }
 
 impl AppState {
@@ -227,6 +233,7 @@ impl AppState {
             saved_replies: SavedReplies::default(),
             accounts_ui: Default::default(),
             reply_again: None,
+            undo_ready: None,
         }
     }
 

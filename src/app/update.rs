@@ -345,6 +345,21 @@ fn on_key(
             }
             Ok(())
         }
+        Mode::ConfirmUndo(action) => {
+            let id = action.id;
+            match keymap::confirm_key(&key) {
+                Some(true) => {
+                    state.mode = Mode::Normal;
+                    triage::undo(state, id, effects);
+                }
+                Some(false) => {
+                    state.mode = Mode::Normal;
+                    state.info("nothing undone");
+                }
+                None => {}
+            }
+            Ok(())
+        }
         Mode::PickAccount(picker) => {
             match keymap::picker_key(&key) {
                 keymap::PickerKey::Move(delta) => {
@@ -510,7 +525,7 @@ fn on_intent(
         Intent::PrevMatch => search::next_match(state, store, false)?,
         Intent::Mark => mark_selected(state, store)?,
         Intent::MarkAll => mark_all(state, store)?,
-        Intent::Undo => triage::start_undo(state, effects),
+        Intent::Undo => triage::start_undo(state, store, effects)?,
         Intent::Ignore => triage_or_confirm(state, store, MentionStatus::Ignored, effects)?,
         Intent::Reopen => triage_or_confirm(state, store, MentionStatus::Pending, effects)?,
         Intent::MarkReplied => triage_or_confirm(state, store, MentionStatus::Replied, effects)?,
@@ -839,6 +854,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     // The draft stays until the outbox says it was sent, so a failure loses nothing.
     effects.push(save_draft(composer, Utc::now()));
     state.sending.insert(request.key);
+    state.undo_ready = None;
     state.mode = Mode::Normal;
     state.info(what);
     effects.push(Effect::Send(request));

@@ -56,6 +56,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
             }
         }
         Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, theme),
+        Mode::ConfirmUndo(a) => confirm::draw_undo(frame, frame.area(), a, theme),
         Mode::PickAccount(p) => picker::draw_accounts(frame, frame.area(), state, p, theme),
         Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }
