@@ -429,7 +429,24 @@ fn h_hides_and_shows_paused_accounts() {
     assert_eq!(handles(&state), ["acme", "bluebird_dev", "nightowl_io"]);
     shift(&fx, &mut state, 'H');
     assert_eq!(handles(&state), ["acme", "bluebird_dev"]);
-    assert!(state.notice.as_ref().unwrap().text.contains("1 hidden"));
+    let said = state.notice.as_ref().unwrap().text.clone();
+    assert!(said.contains("1 hidden"), "{said}");
+    assert!(
+        said.contains("their mentions stay in All accounts"),
+        "{said}"
+    );
+
+    // Issue 9: `P` on a mention of a hidden account said "no account selected". It resumes it.
+    let hidden = fx.accounts[2].id;
+    let mut guard = 0;
+    while state.feed.selected_mention().map(|m| m.sent_to.account_id) != Some(hidden) {
+        fx.key(&mut state, KeyCode::Char('j'));
+        guard += 1;
+        assert!(guard < 20, "a mention of @nightowl_io is in All accounts");
+    }
+    let effects = shift(&fx, &mut state, 'P');
+    assert_eq!(effects, vec![Effect::Resume(hidden)]);
+    fx.key(&mut state, KeyCode::Char('g'));
 
     // Pausing an account while paused ones are hidden takes it off the list.
     let mut acme = fx.accounts[0].clone();

@@ -587,10 +587,12 @@ pub fn toggle_show_paused(state: &mut AppState) {
     if state.accounts_ui.show_paused {
         state.info("showing paused accounts (H hides them)");
     } else {
+        // Hiding tidies the accounts pane; it never hides mentions (All accounts still shows
+        // them, and P on one resumes its account).
         state.info(format!(
-            "hiding paused accounts{} (H shows them)",
+            "hiding paused accounts from this list{}; their mentions stay in All accounts (H shows them)",
             if paused > 0 {
-                format!(": {paused} hidden")
+                format!(" ({paused} hidden)")
             } else {
                 String::new()
             }

@@ -531,7 +531,7 @@ fn on_intent(
         Intent::MarkReplied => triage_or_confirm(state, store, MentionStatus::Replied, effects)?,
         Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
         Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
-        Intent::TogglePause => toggle_pause(state, effects),
+        Intent::TogglePause => toggle_pause(state, store, effects)?,
         Intent::FetchAccount => match state.selected_account() {
             Some(a) => {
                 let handle = a.account.handle();
@@ -860,24 +860,44 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     effects.push(Effect::Send(request));
 }
 
-fn toggle_pause(state: &mut AppState, effects: &mut Vec<Effect>) {
-    // The accounts pane's choice, else the account of the selected mention.
+fn toggle_pause(
+    state: &mut AppState,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    // The accounts pane's choice, else the account of the selected mention (which may be one
+    // that `H` hides from the pane: it is still an account).
     let id = match state.selected_account() {
         Some(a) => Some(a.account.id),
         None => state.feed.selected_mention().map(|m| m.sent_to.account_id),
     };
-    let Some(row) = id.and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab)");
-        return;
+    let account = match id {
+        Some(id) => match state.account(id) {
+            Some(row) => Some(row.account.clone()),
+            None => store.account(id)?,
+        },
+        None => None,
     };
-    let (id, handle) = (row.account.id, row.account.handle());
-    if row.account.sync_status == SyncStatus::Paused || !row.account.is_active {
+    let Some(account) = account else {
+        if let Some(m) = state.feed.selected_mention() {
+            let handle = text::for_screen(&m.sent_to.username, true);
+            state.error(format!(
+                "@{handle} was removed: there is nothing to pause or resume (a adds it again)"
+            ));
+        } else {
+            state.error("no account selected: pick one in the accounts pane (Tab)");
+        }
+        return Ok(());
+    };
+    let (id, handle) = (account.id, account.handle());
+    if account.sync_status == SyncStatus::Paused || !account.is_active {
         effects.push(Effect::Resume(id));
         state.info(format!("resuming {handle}"));
     } else {
         effects.push(Effect::Pause(id));
         state.info(format!("pausing {handle}"));
     }
+    Ok(())
 }
 
 fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), StoreError> {
