@@ -200,3 +200,52 @@ async fn a_fetch_that_spends_the_rate_limit_reports_what_was_stored_then_why_it_
     let out = run(perch_args(&world, &api, &args), None).await;
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Issue 9 item 3, the audit: `perch reply` waited for X's rate limit to reset (for a DM, up to a
+/// day) with nothing but Ctrl-C to end it. It returns at once, saying until when, draft kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_reply_returns_at_once_with_the_reset_time() {
+    use perch::sim::EndpointLimit;
+    let mut config = quiet(96, 0);
+    config.rate_limits.create_post = EndpointLimit::per_window(1);
+    let world = World::start_with(config).await;
+    let app = world.app().await;
+    world.login_all(&app).await;
+    let a = world
+        .mention(&app, "nimbus_help", "mara_quill", "question one")
+        .await;
+    let b = world
+        .mention(&app, "nimbus_help", "nimbusnotes", "question two")
+        .await;
+    app.store.flush().unwrap();
+    drop(app);
+    let api = world.sim.api_base();
+    let out = run(
+        perch_args(&world, &api, &["reply", &a.tweet_id, "answer one"]),
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        run(
+            perch_args(&world, &api, &["reply", &b.tweet_id, "answer two"]),
+            None,
+        ),
+    )
+    .await
+    .expect("returns without waiting for the 15-minute reset");
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("not sent: X's rate limit for @nimbus_help is spent until "),
+        "{said}"
+    );
+    assert!(said.contains("kept as the draft"), "{said}");
+    assert_eq!(world.sim.control().posts().len(), 1);
+    let store = perch::store::Store::open(&world.data_dir()).unwrap();
+    assert_eq!(
+        store.draft(b.key()).unwrap().map(|d| d.text),
+        Some("answer two".into())
+    );
+}

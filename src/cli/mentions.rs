@@ -237,6 +237,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     let from = format!("@{}", clean(&mention.sent_to.username));
     let to = clean(&mention.sender.handle());
     let mut cancelled = false;
+    let mut rate_limited = None;
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
@@ -257,10 +258,15 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         }
         match event {
             OutboxEvent::Sending { .. } => {}
-            OutboxEvent::Waiting { until, .. } => eprintln!(
-                "perch: X rate-limited {from}: {} (Ctrl-C cancels; the draft is kept)",
-                outbox::rate_limited_message(until)
-            ),
+            // A command waits for nothing it cannot end: X's limit may not reset for hours
+            // (DMs count per day), so the send is called back and the command says when to
+            // run it again.
+            OutboxEvent::Waiting { until, .. } => {
+                if rate_limited.is_none() {
+                    rate_limited = Some(until);
+                    let _ = commands.send(OutboxCommand::Cancel(key)).await;
+                }
+            }
             OutboxEvent::Sent { response, .. } => {
                 let what = match kind {
                     ReplyKind::Public => "replied",
@@ -302,6 +308,12 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 )));
             }
             OutboxEvent::Cancelled { .. } => {
+                if let Some(until) = rate_limited {
+                    return Err(Failure::new(format!(
+                        "not sent: X's rate limit for {from} is spent until {}; the text is kept as the draft: run this command again then",
+                        until.with_timezone(&chrono::Local).format("%H:%M")
+                    )));
+                }
                 return Err(Failure::new(format!(
                     "cancelled: the {} was not sent; the mention is pending again",
                     kind.noun()
