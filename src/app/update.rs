@@ -448,8 +448,9 @@ fn aim_at_seen(state: &mut AppState, intent: Intent, seen: Option<MentionKey>) -
             intent,
             Intent::Ignore | Intent::Reopen | Intent::MarkReplied
         );
-    // `P` with an account chosen in the accounts pane is about that account, not a mention.
-    let on_account = intent == Intent::TogglePause && state.selected_account().is_some();
+    // `P` with an account chosen, or Enter in the accounts pane, is about an account.
+    let on_account = (intent == Intent::TogglePause && state.selected_account().is_some())
+        || (intent == Intent::Open && state.focus == Pane::Accounts);
     if !intent.acts_on_selected_mention() || on_marks || on_account {
         return true;
     }
