@@ -49,7 +49,10 @@ impl AccountOps {
                     purpose,
                     self.store.clone(),
                     self.config.clone(),
-                    Box::new(open_browser),
+                    {
+                        let reports = self.reports.clone();
+                        Box::new(move |url: &str| open_browser(url, reports))
+                    },
                     self.reports.clone(),
                 ));
                 None
@@ -86,14 +89,21 @@ impl AccountOps {
     }
 }
 
-fn open_browser(url: &str) {
+fn open_browser(url: &str, reports: mpsc::Sender<Action>) {
     let url = url.to_string();
-    // `webbrowser` may block while it starts a process; failing is fine (the dialog shows the URL).
+    // `webbrowser` may block while it starts a process. A failure is told (the dialog shows the
+    // URL, and `y` copies it).
     tokio::task::spawn_blocking(move || {
         if let Err(e) = webbrowser::open(&url) {
             tracing::info!(
                 "could not open a browser for the login ({e}); the dialog shows the URL"
             );
+            let _ = reports.blocking_send(Action::Notify {
+                text: format!(
+                    "no browser could be opened ({e}): press y to copy the link and open it in a browser"
+                ),
+                is_error: true,
+            });
         }
     });
 }
