@@ -672,7 +672,7 @@ impl Cli {
             .env("XDG_DATA_HOME", root.join("xdg-data"))
             .env("XDG_STATE_HOME", root.join("xdg-state"))
             .env("XDG_CACHE_HOME", root.join("xdg-cache"))
-            .env("PERCH_CONFIG", root.join("nonexistent.toml"))
+            // No PERCH_CONFIG: the (empty) XDG config directory gives the defaults silently.
             .env("PERCH_DATA_DIR", root.join("data"))
             .stdin(std::process::Stdio::null())
             .output()

@@ -752,6 +752,8 @@ struct ImportFigures {
     peak_rss_mb: f64,
     /// RSS of that process before the import started.
     rss_before_mb: f64,
+    /// Peak RSS of the ingest's process (sled's own memory under a burst of writes, for scale).
+    ingest_peak_rss_mb: f64,
     /// Mentions per atomic import batch.
     batch: usize,
     /// CPU time (all threads) ÷ wall time of the import, and of the ingest: below 1 on an idle
@@ -803,6 +805,7 @@ fn bench_import(
     let (_, mut report) = spawn_child_with("import", dir, m, &args)?;
     report["ingest_per_sec"] = ingest["ingest_per_sec"].clone();
     report["ingest_cpu_secs"] = ingest["ingest_cpu_secs"].clone();
+    report["ingest_peak_rss_kb"] = ingest["peak_rss_kb"].clone();
     std::fs::remove_dir_all(&src)?;
     let get = |k: &str| report[k].as_f64().unwrap_or(0.0);
     let import_per_sec = get("import_per_sec");
@@ -815,6 +818,7 @@ fn bench_import(
         ratio_vs_ingest_of_section_1: import_per_sec / ingest_per_sec.max(1e-9),
         peak_rss_mb: get("peak_rss_kb") / 1024.0,
         rss_before_mb: get("rss_before_kb") / 1024.0,
+        ingest_peak_rss_mb: get("ingest_peak_rss_kb") / 1024.0,
         batch,
         import_cpu_share: get("import_cpu_secs") * import_per_sec / (n as f64).max(1.0),
         ingest_cpu_share: get("ingest_cpu_secs") * get("ingest_per_sec") / (n as f64).max(1.0),
@@ -823,13 +827,7 @@ fn bench_import(
 
 /// The `import` child: perch's ingest of the N mentions (timed as section 1 times it), then the
 /// import of the files `bench_import` wrote, each into a fresh store.
-fn import_child(
-    dir: &Path,
-    m: u32,
-    n: u64,
-    batch: usize,
-    ingest_only: bool,
-) -> anyhow::Result<()> {
+fn import_child(dir: &Path, m: u32, n: u64, batch: usize, ingest_only: bool) -> anyhow::Result<()> {
     use std::io::Write;
     let accounts = bench_accounts(m);
     let ingest_dir = dir.join("import-ingest");
@@ -876,6 +874,7 @@ fn import_child(
             json!({
                 "ingest_per_sec": n as f64 / ingest.as_secs_f64().max(1e-9),
                 "ingest_cpu_secs": ingest_cpu,
+                "peak_rss_kb": proc_status_kb("VmHWM"),
             })
         );
         return Ok(());
@@ -1648,7 +1647,10 @@ fn print_table(r: &SizeResult) {
         row(
             "  import peak RSS (MB)",
             format!("{:.1}", im.peak_rss_mb),
-            &format!("(RSS before: {:.1})", im.rss_before_mb),
+            &format!(
+                "(before: {:.1}; ingest's peak: {:.1})",
+                im.rss_before_mb, im.ingest_peak_rss_mb
+            ),
         );
     }
 }
