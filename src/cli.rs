@@ -129,6 +129,34 @@ pub struct SimFaultArgs {
     /// Expire every user's access tokens every SECS seconds (refresh tokens keep working).
     #[arg(long, value_name = "SECS")]
     pub expire_every: Option<u64>,
+    /// Mentions pages claim a meta.newest_id beyond every post they hold.
+    #[arg(long)]
+    pub newest_id_beyond: bool,
+    /// Every post of a mentions page is unreadable (text null).
+    #[arg(long)]
+    pub unreadable_pages: bool,
+    /// Every mentions page carries the same next_token, leading back to itself.
+    #[arg(long)]
+    pub repeat_next_token: bool,
+    /// Pages asked for with a pagination_token are empty and still carry a next_token.
+    #[arg(long)]
+    pub empty_token_pages: bool,
+    /// Mentions pages never end (a new next_token on every page).
+    #[arg(long)]
+    pub endless_pages: bool,
+    /// x-rate-limit-reset is now + SECS (negative: in the past; 100000000000: year 5138).
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
+    pub reset_offset: Option<i64>,
+    /// Send this Retry-After header (seconds or an HTTP-date) on every 429.
+    #[arg(long, value_name = "VALUE")]
+    pub retry_after: Option<String>,
+    /// Replies and DMs get a 200 holding only `errors`, and nothing is posted.
+    #[arg(long)]
+    pub errors_only_sends: bool,
+    /// Mention authors have hostile usernames and names (control, C1 and bidi characters, 10 000
+    /// characters long), and posts carry C1, DEL and bidi characters.
+    #[arg(long)]
+    pub hostile_senders: bool,
 }
 
 fn parse_timed_user(s: &str) -> Result<(String, u64), String> {
@@ -171,6 +199,15 @@ impl SimFaultArgs {
             credits_depleted: self.credits_depleted,
             client_not_enrolled: self.not_enrolled,
             high_mention_rate: None,
+            newest_id_beyond: self.newest_id_beyond,
+            unreadable_pages: self.unreadable_pages,
+            repeat_next_token: self.repeat_next_token,
+            empty_token_pages: self.empty_token_pages,
+            endless_pages: self.endless_pages,
+            reset_offset_secs: self.reset_offset,
+            retry_after: self.retry_after.clone(),
+            errors_only_sends: self.errors_only_sends,
+            hostile_senders: self.hostile_senders,
         }
     }
 }

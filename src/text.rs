@@ -114,6 +114,52 @@ pub fn check_dm(text: &str) -> Option<String> {
     None
 }
 
+/// The most characters of one field from X (a username, a display name, a referenced author)
+/// that perch shows. X's own limits are 15 for a username and 50 for a name; anything longer did
+/// not come from a well-behaved X and must not fill a line or a pane.
+pub const MAX_SHOWN_FIELD_CHARS: usize = 64;
+
+/// Cuts an untrusted field to at most `max_chars` characters, ending with `…` when it was cut.
+/// Looks at no more than `max_chars + 1` characters, however long the field is, so a hostile
+/// 10 000-character username costs what a normal one does. Apply it where a field is displayed
+/// (with [`sanitize`]): the stored value stays as X sent it.
+pub fn bounded(field: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match field.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(field),
+        Some(_) if max_chars == 0 => std::borrow::Cow::Borrowed(""),
+        Some(_) => {
+            let cut = field
+                .char_indices()
+                .nth(max_chars - 1)
+                .map_or(field.len(), |(i, _)| i);
+            std::borrow::Cow::Owned(format!("{}…", &field[..cut]))
+        }
+    }
+}
+
+/// A field from X made fit to show: at most [`MAX_SHOWN_FIELD_CHARS`] characters, on one line,
+/// with nothing that could drive the terminal.
+pub fn shown_field(field: &str) -> String {
+    sanitize(&bounded(field, MAX_SHOWN_FIELD_CHARS), true)
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn bounded_cuts_long_fields_and_leaves_short_ones() {
+        assert_eq!(bounded("acme", 15), "acme");
+        assert_eq!(bounded("abcdef", 6), "abcdef");
+        assert_eq!(bounded("abcdefg", 6), "abcde…");
+        assert_eq!(bounded("日本語日本語", 3), "日本…");
+        assert_eq!(bounded("abc", 0), "");
+        let huge = "a".repeat(10_000);
+        assert_eq!(shown_field(&huge).chars().count(), MAX_SHOWN_FIELD_CHARS);
+        assert_eq!(shown_field("evil\u{1b}]52;c;aGk=\u{7}"), "evil]52;c;aGk=");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

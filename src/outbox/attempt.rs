@@ -139,6 +139,17 @@ async fn request(
 }
 
 /// What an answer means. Pure, so every case is tested without a network.
+///
+/// Every branch answers one question: does X's answer prove the post went out, prove it did not,
+/// or neither? Only proof is `Sent` or `Failed`; everything else is `Unconfirmed`, for the user to
+/// check on X (a false "sent" is the worst outcome: the mention would never be answered).
+/// - a readable 2xx with the new id: proof it was posted;
+/// - no token (refresh refused), a 429, a 401/402/403/4xx, a connection that never opened: X did
+///   not execute the request, proof it was not;
+/// - 403 duplicate content on a retry of an attempt that may have left: proof the earlier one
+///   was posted (X refuses the same text from the same account only because it has it);
+/// - a 2xx whose body does not hold the new id (cut short, or only `errors`), a 5xx, a
+///   connection that broke after the request left: unknown.
 // CallError carries XError by value (the auth module's contract).
 #[allow(clippy::result_large_err)]
 pub(super) fn judge(
@@ -170,8 +181,11 @@ pub(super) fn judge(
             // The earlier attempt did reach X: this text is already posted from this account.
             Verdict::Sent(None)
         }
-        // A 2xx whose body could not be read: X did create it.
-        XError::Malformed { .. } => Verdict::Sent(None),
+        // A 2xx that does not hold the new id proves nothing either way: it may be cut short
+        // after X created the post, or (a 200 with only `errors`) X may have created nothing.
+        XError::Malformed { detail, .. } => Verdict::Unconfirmed(format!(
+            "unconfirmed: check on X. X answered the {noun} from {from} as a success but without saying what it posted ({detail}), so it may or may not have gone out."
+        )),
         XError::Network(detail) if !reached_x(detail) => Verdict::Failed(format!(
             "not sent: perch could not reach X ({detail}). Nothing was posted; the draft is kept."
         )),
@@ -462,10 +476,54 @@ mod tests {
             detail: "bad".into(),
             transaction_id: None,
         });
-        assert_eq!(
+        assert!(matches!(
             judge(unreadable_2xx, &e, &m, Utc::now()),
-            Verdict::Sent(None)
-        );
+            Verdict::Unconfirmed(_)
+        ));
+    }
+
+    #[test]
+    fn a_200_with_only_errors_is_unconfirmed_and_says_what_x_returned() {
+        // Issue 10 item 2: this used to be recorded as sent.
+        for kind in [ReplyKind::Public, ReplyKind::Dm] {
+            for retry in [false, true] {
+                let only_errors = x(XError::Malformed {
+                    detail: "create tweet: X answered with only errors: Service Unavailable: The request could not be completed.".into(),
+                    transaction_id: Some("abc".into()),
+                });
+                match judge(only_errors, &entry(kind, retry), &mention(), Utc::now()) {
+                    Verdict::Unconfirmed(m) => {
+                        assert!(m.contains("The request could not be completed"), "{m}");
+                        assert!(!m.contains("already had it"), "{m}");
+                    }
+                    other => panic!("{kind:?} retry={retry}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_refusal_x_did_not_execute_is_a_failure_not_unknown() {
+        let (e, m) = (entry(ReplyKind::Public, true), mention());
+        let refusals = [
+            XError::Unauthorized {
+                rate_limit: RateLimit::default(),
+            },
+            XError::CreditsDepleted {
+                detail: "no credits".into(),
+            },
+            XError::InvalidRequest {
+                status: 400,
+                detail: "bad".into(),
+            },
+            forbidden("You cannot send messages to this user."),
+        ];
+        for r in refusals {
+            assert!(
+                matches!(judge(x(r.clone()), &e, &m, Utc::now()), Verdict::Failed(_)),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub enum Command {
 
 pub mod budget;
 mod engine;
+pub mod page;
 mod poll;
 pub mod schedule;
 

@@ -131,7 +131,7 @@ pub(crate) fn classify(status: u16, rate_limit: RateLimit, body: &[u8]) -> XErro
             }
         }
         429 => XError::RateLimited {
-            reset: rate_limit.exhausted_reset(),
+            reset: rate_limit.retry_at(),
             detail,
             rate_limit,
         },
