@@ -429,10 +429,63 @@ pub(crate) fn parse_status(s: &str) -> Result<MentionStatus, Failure> {
     })
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout: every `--json` output goes through here.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> CliResult {
-    let text = serde_json::to_string_pretty(value)?;
+    let text = json_text(value)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     Ok(())
+}
+
+/// Pretty JSON in which every character a terminal could act on is escaped. serde_json escapes
+/// C0 controls only; a consumer that prints a string from this output must not receive raw DEL,
+/// C1 controls (U+0080-U+009F, CSI among them) or bidi controls either, so those are written as
+/// `\uXXXX` too. They can only occur inside strings, where the escape means the same character,
+/// so the JSON value is unchanged.
+pub fn json_text(value: &impl serde::Serialize) -> Result<String, serde_json::Error> {
+    let text = serde_json::to_string_pretty(value)?;
+    if !text.chars().any(needs_json_escape) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs_json_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// DEL, C1 controls, and the bidi marks, embeddings, overrides and isolates.
+fn needs_json_escape(c: char) -> bool {
+    matches!(c,
+        '\u{7f}'..='\u{9f}'
+        | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_output_escapes_del_c1_and_bidi_and_means_the_same() {
+        let value = serde_json::json!({
+            "text": "a\u{7f}b\u{85}c\u{9b}31m\u{202e}d\u{2066}e\u{1b}f",
+            "plain": "café 日本 🙂",
+        });
+        let text = json_text(&value).unwrap();
+        for raw in [
+            '\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{1b}',
+        ] {
+            assert!(!text.contains(raw), "{raw:?} left raw in {text}");
+        }
+        assert!(text.contains("\\u009b"), "{text}");
+        assert!(text.contains("café 日本 🙂"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+    }
 }

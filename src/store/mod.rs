@@ -119,15 +119,29 @@ pub(crate) fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
             detail: "sled found corrupted data".into(),
         },
         sled::Error::Unsupported(s) => StoreError::Corrupt { dir, detail: s },
-        sled::Error::ReportableBug(s) => StoreError::Corrupt {
+        // sled words some failures with Rust debug text (`Os { code: 28, kind: StorageFull, .. }`
+        // after a failed flush): the user hears what it means, the log keeps the text.
+        sled::Error::ReportableBug(s) if is_disk_full_text(&s) => StoreError::DiskFull {
+            free: space::free_bytes(&dir).unwrap_or(0),
             dir,
-            detail: format!("sled reported an internal error: {s}"),
         },
+        sled::Error::ReportableBug(s) => {
+            tracing::warn!(dir = %dir.display(), "sled reported an internal error: {s}");
+            StoreError::Corrupt {
+                dir,
+                detail: "sled reported an internal error, written to the log file".into(),
+            }
+        }
         sled::Error::CollectionNotFound(_) => StoreError::Corrupt {
             dir,
             detail: "a sled tree is missing".into(),
         },
     }
+}
+
+/// Whether an error text (sled's, often an `io::Error` in debug form) says the disk is full.
+fn is_disk_full_text(text: &str) -> bool {
+    text.contains("StorageFull") || text.contains("code: 28") || text.contains("No space left")
 }
 
 /// Which mentions the feed shows. `None` means "any".
@@ -1227,4 +1241,29 @@ fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
         .enumerate()
         .filter(|(_, b)| b.to_ascii_lowercase() == first)
         .any(|(i, _)| haystack[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_in_sled_debug_text_is_told_as_disk_full() {
+        let dir = std::env::temp_dir();
+        let bug = sled::Error::ReportableBug(
+            "failed to flush: Os { code: 28, kind: StorageFull, message: \"No space left on device\" }"
+                .into(),
+        );
+        let e = sled_error(&dir, bug);
+        assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("disk full: ") && !shown.contains("Os {"),
+            "{shown}"
+        );
+        let io = sled::Error::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(matches!(sled_error(&dir, io), StoreError::DiskFull { .. }));
+        let other = sled_error(&dir, sled::Error::ReportableBug("Os { code: 5 }".into()));
+        assert!(!other.to_string().contains("Os {"), "{other}");
+    }
 }

@@ -13,6 +13,9 @@ use crate::domain::{Mention, ReferenceKind, Response};
 use crate::text;
 use crate::ui::{Theme, pane_block};
 
+/// The most of a post's text the pane shows (X's longest posts are 25 000 characters).
+const MAX_SHOWN_POST_CHARS: usize = 25_000;
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let block = pane_block(state, Pane::Detail, theme).title(Span::styled(" Detail ", theme.title));
     let inner = block.inner(area);
@@ -47,9 +50,12 @@ fn lines<'a>(
         return out;
     };
 
-    let mut from = vec![Span::styled(clean(&m.sender.handle()), theme.title)];
+    // Fields from X are bounded where they are shown: a 10 000-character username must not
+    // fill the pane.
+    let field = text::shown_field;
+    let mut from = vec![Span::styled(field(&m.sender.handle()), theme.title)];
     if let Some(name) = &m.sender.display_name {
-        from.push(Span::raw(format!("  {}", clean(name))));
+        from.push(Span::raw(format!("  {}", field(name))));
     }
     out.push(Line::from(from));
 
@@ -90,7 +96,7 @@ fn lines<'a>(
     out.push(Line::default());
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).
-    for line in text::sanitize(&m.text, false).split('\n') {
+    for line in text::sanitize(&text::bounded(&m.text, MAX_SHOWN_POST_CHARS), false).split('\n') {
         out.push(Line::raw(line.to_string()));
     }
 
@@ -104,11 +110,11 @@ fn lines<'a>(
         let who = r
             .author_username
             .as_deref()
-            .map(|u| format!(" @{}", clean(u)))
+            .map(|u| format!(" @{}", field(u)))
             .unwrap_or_default();
         let what = match &r.text {
-            Some(t) => format!(": {}", clean(t)),
-            None => format!(" post {} (not returned by X)", clean(&r.tweet_id)),
+            Some(t) => format!(": {}", clean(&text::bounded(t, MAX_SHOWN_POST_CHARS))),
+            None => format!(" post {} (not returned by X)", field(&r.tweet_id)),
         };
         out.push(Line::from(vec![
             Span::styled(format!("{how}{who}"), theme.dim),
@@ -117,7 +123,7 @@ fn lines<'a>(
     }
     if let Some(c) = &m.conversation_id {
         out.push(Line::styled(
-            format!("conversation {}", clean(c)),
+            format!("conversation {}", field(c)),
             theme.dim,
         ));
     }

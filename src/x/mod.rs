@@ -92,11 +92,22 @@ pub enum XError {
     #[error("network error talking to X: {0}")]
     Network(String),
     /// A 2xx body that is not the expected JSON shape. The page must be rejected.
-    #[error("X sent a response perch cannot read ({detail}; request id {transaction_id:?})")]
+    #[error(
+        "X sent a response perch cannot read ({detail}{})",
+        request_id(transaction_id)
+    )]
     Malformed {
         detail: String,
         transaction_id: Option<String>,
     },
+}
+
+/// "; request id 1a2b3c" when X gave one, for the user to quote in a report; nothing otherwise.
+fn request_id(transaction_id: &Option<String>) -> String {
+    match transaction_id {
+        Some(id) => format!("; request id {}", crate::text::shown_field(id)),
+        None => String::new(),
+    }
 }
 
 /// ", perch waits until 14:05 UTC" (for the rate-limit message).
@@ -524,6 +535,27 @@ mod tests {
             None,
             Utc::now(),
         )
+    }
+
+    #[test]
+    fn error_messages_are_sentences_without_debug_text() {
+        let with_id = XError::Malformed {
+            detail: "users/mentions: expected value".into(),
+            transaction_id: Some("abc".into()),
+        };
+        assert_eq!(
+            with_id.to_string(),
+            "X sent a response perch cannot read (users/mentions: expected value; request id abc)"
+        );
+        let without = XError::Malformed {
+            detail: "users/mentions: expected value".into(),
+            transaction_id: None,
+        };
+        let shown = without.to_string();
+        assert!(
+            !shown.contains("None") && !shown.contains("Some("),
+            "{shown}"
+        );
     }
 
     #[test]

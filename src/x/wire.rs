@@ -143,11 +143,7 @@ pub(crate) fn parse_me(body: &[u8]) -> Result<Me, ShapeError> {
         .ok_or("users/me returned no username")?;
     // X's usernames are 1-15 of [A-Za-z0-9_] (the spec's pattern). The handle is shown and
     // printed everywhere, so anything else is refused here rather than cleaned at each use.
-    if username.len() > 15
-        || !username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !crate::domain::is_x_username(&username) {
         return Err(format!(
             "users/me returned the username {:?}, which is not an X username",
             crate::text::sanitize(&username, true)
