@@ -10,7 +10,7 @@
 //! process is the store's only writer, the writer also keeps the counter values it last committed
 //! in memory, and a page commit need not read its counters back from sled.
 
-mod codec;
+pub(crate) mod codec;
 mod feed;
 pub mod keys;
 mod outbox;

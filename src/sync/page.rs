@@ -10,9 +10,10 @@
 //!   are stored (storing never loses anything) but the poll stops there and the cursor stays;
 //! - in a page that has readable posts, an unreadable one is skipped, and recorded by id.
 //!
-//! "Accounted for" means stored, or deliberately not stored: a retweet is readable and is left
-//! out on purpose (it is not a mention to answer), so the cursor may pass it. Posts beyond the
-//! first sync's backfill cap are older than everything taken, so they never raise the cursor.
+//! Strictly what is stored: a retweet (left out on purpose, it is not a mention to answer) does
+//! not raise the cursor either, so a page of only retweets is simply asked for again (one request,
+//! as any poll). Posts beyond the first sync's backfill cap are older than everything taken, so
+//! they never raise the cursor.
 
 use crate::x::{FetchedPost, MentionsPage};
 
@@ -52,9 +53,9 @@ pub struct PageReading<'a> {
     pub to_store: Vec<&'a FetchedPost>,
     /// How many items of the page were taken against the backfill cap.
     pub taken: usize,
-    /// The newest id this page accounts for (stored, or a retweet left out on purpose).
-    /// `None` when it accounts for nothing: then it must not move the cursor.
-    pub newest_accounted: Option<u64>,
+    /// The newest id of `to_store`: how far this page may move the cursor. `None` when it
+    /// stores nothing: then it must not move the cursor.
+    pub newest_stored: Option<u64>,
     /// Unreadable posts that are skipped (their ids, where readable).
     pub skipped_ids: Vec<u64>,
     /// Set when the page is malformed: the poll stops after storing `to_store`.
@@ -63,9 +64,13 @@ pub struct PageReading<'a> {
 
 /// Reads `page`, taking at most `room` items (the backfill cap's room; `usize::MAX` otherwise).
 pub fn read_page(page: &MentionsPage, room: usize) -> PageReading<'_> {
-    let taken_posts: Vec<&FetchedPost> = page.posts.iter().take(room).collect();
-    let newest_accounted = taken_posts.iter().map(|p| p.tweet_id).max();
-    let to_store = taken_posts.into_iter().filter(|p| !p.is_retweet).collect();
+    let to_store: Vec<&FetchedPost> = page
+        .posts
+        .iter()
+        .take(room)
+        .filter(|p| !p.is_retweet)
+        .collect();
+    let newest_stored = to_store.iter().map(|p| p.tweet_id).max();
     let fault = if page.item_count > 0 && page.posts.is_empty() {
         Some(PageFault::NoReadablePost {
             items: page.item_count,
@@ -83,17 +88,17 @@ pub fn read_page(page: &MentionsPage, room: usize) -> PageReading<'_> {
     PageReading {
         taken: page.posts.len().min(room),
         to_store,
-        // A page with no readable post accounts for nothing, whatever its meta says.
-        newest_accounted,
+        // A page with no readable post moves nothing, whatever its meta says.
+        newest_stored,
         skipped_ids: page.skipped_ids.clone(),
         fault,
     }
 }
 
-/// The cursor after a complete poll: the newest id the poll accounted for, never backwards, and
-/// unchanged when the poll accounted for nothing.
-pub fn next_cursor(accounted: Option<u64>, since_id: Option<u64>) -> Option<u64> {
-    match (accounted, since_id) {
+/// The cursor after a complete poll: the newest id the poll stored, never backwards, and
+/// unchanged when the poll stored nothing.
+pub fn next_cursor(stored: Option<u64>, since_id: Option<u64>) -> Option<u64> {
+    match (stored, since_id) {
         (Some(a), Some(s)) => Some(a.max(s)),
         (a, s) => a.or(s),
     }
@@ -131,7 +136,7 @@ mod tests {
     fn a_newest_id_beyond_the_page_is_malformed_and_never_the_cursor() {
         let p = page(&[30, 20], Some(9_223_372_036_854_775_807));
         let r = read_page(&p, usize::MAX);
-        assert_eq!(r.newest_accounted, Some(30));
+        assert_eq!(r.newest_stored, Some(30));
         assert!(matches!(
             r.fault,
             Some(PageFault::NewestIdDisagrees { page: Some(30), .. })
@@ -149,10 +154,10 @@ mod tests {
             ..MentionsPage::default()
         };
         let r = read_page(&p, usize::MAX);
-        assert_eq!(r.newest_accounted, None);
+        assert_eq!(r.newest_stored, None);
         assert_eq!(r.fault, Some(PageFault::NoReadablePost { items: 2 }));
-        assert_eq!(next_cursor(r.newest_accounted, Some(10)), Some(10));
-        assert_eq!(next_cursor(r.newest_accounted, None), None);
+        assert_eq!(next_cursor(r.newest_stored, Some(10)), Some(10));
+        assert_eq!(next_cursor(r.newest_stored, None), None);
     }
 
     #[test]
@@ -164,16 +169,16 @@ mod tests {
         let r = read_page(&p, usize::MAX);
         assert_eq!(r.fault, None);
         assert_eq!(r.skipped_ids, vec![20]);
-        assert_eq!(r.newest_accounted, Some(30));
+        assert_eq!(r.newest_stored, Some(30));
     }
 
     #[test]
-    fn retweets_are_accounted_for_but_not_stored() {
+    fn retweets_are_not_stored_and_do_not_move_the_cursor() {
         let mut p = page(&[30, 20], Some(30));
         p.posts[0].is_retweet = true;
         let r = read_page(&p, usize::MAX);
         assert_eq!(r.to_store.len(), 1);
-        assert_eq!(r.newest_accounted, Some(30));
+        assert_eq!(r.newest_stored, Some(20));
     }
 
     #[test]
@@ -181,16 +186,16 @@ mod tests {
         let p = page(&[30, 20, 10], Some(30));
         let r = read_page(&p, 2);
         assert_eq!((r.taken, r.to_store.len()), (2, 2));
-        assert_eq!(r.newest_accounted, Some(30));
+        assert_eq!(r.newest_stored, Some(30));
         let none = read_page(&p, 0);
-        assert_eq!((none.taken, none.newest_accounted), (0, None));
+        assert_eq!((none.taken, none.newest_stored), (0, None));
     }
 
     #[test]
     fn an_empty_page_is_not_malformed_and_moves_nothing() {
         let empty = MentionsPage::default();
         let r = read_page(&empty, usize::MAX);
-        assert_eq!((r.fault, r.newest_accounted), (None, None));
+        assert_eq!((r.fault, r.newest_stored), (None, None));
         let claims = page(&[], Some(5));
         assert!(matches!(
             read_page(&claims, usize::MAX).fault,

@@ -215,7 +215,7 @@ pub async fn poll_account(
             .map(|p| x::to_mention(p, &account, now))
             .collect();
         fetched += reading.taken;
-        newest = newest.max(reading.newest_accounted);
+        newest = newest.max(reading.newest_stored);
         let backfill_done = first_sync && fetched >= job.backfill_cap;
         let stop = page_stop(
             &page,

@@ -7,9 +7,9 @@
 //! - `activity`: the X Activity API stream's lines and subscription bodies.
 
 pub mod activity;
-mod errors;
+pub(crate) mod errors;
 mod ratelimit;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
