@@ -390,10 +390,20 @@ fn quiet_on_closed_pipe() {
 /// Opens the store for a command, in a blocking task.
 pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
     let dir = config.data_dir.clone();
-    tokio::task::spawn_blocking(move || Store::open(&dir))
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?
-        .map_err(|e| Failure::new(e.to_string()))
+        .map_err(|e| Failure::new(e.to_string()))?;
+    warn_if_disk_full(&store);
+    Ok(store)
+}
+
+/// Says on stderr when the disk under the store is too full for perch to store new mentions
+/// (the sync engine stops storing until there is room; see `store::space`).
+pub(crate) fn warn_if_disk_full(store: &Store) {
+    if let Err(e @ crate::store::StoreError::DiskFull { .. }) = store.ensure_room() {
+        eprintln!("perch: {e}");
+    }
 }
 
 /// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.
@@ -487,5 +497,41 @@ mod json_tests {
         assert!(text.contains("café 日本 🙂"), "{text}");
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);
+    }
+}
+
+#[cfg(test)]
+mod sim_flag_tests {
+    use super::*;
+
+    #[test]
+    fn every_hostile_x_flag_reaches_the_simulator_faults() {
+        let cli = Cli::try_parse_from([
+            "perch",
+            "sim",
+            "--newest-id-beyond",
+            "--unreadable-pages",
+            "--repeat-next-token",
+            "--empty-token-pages",
+            "--endless-pages",
+            "--reset-offset",
+            "-60",
+            "--retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "--errors-only-sends",
+            "--hostile-senders",
+        ])
+        .unwrap();
+        let Some(Command::Sim(args)) = cli.command else {
+            panic!("not the sim command: {cli:?}")
+        };
+        let f = args.faults.to_faults();
+        assert!(f.newest_id_beyond && f.unreadable_pages && f.repeat_next_token);
+        assert!(f.empty_token_pages && f.endless_pages && f.errors_only_sends && f.hostile_senders);
+        assert_eq!(f.reset_offset_secs, Some(-60));
+        assert_eq!(
+            f.retry_after.as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
     }
 }
