@@ -55,16 +55,21 @@ impl Composer {
     /// Opens a composer for `mention`, starting from `draft` when one was kept, else from
     /// `@sender ` for a public reply (so it threads under the right person) or empty for a DM.
     pub fn open(mention: &Mention, kind: ReplyKind, draft: Option<&str>) -> Composer {
-        let sender_handle = text::sanitize(&mention.sender.handle(), true);
+        let sender_handle = text::shown_field(&mention.sender.handle());
+        // Only a username X could have sent goes into the draft; anything else would be posted
+        // as a mangled mention.
+        let valid_sender = mention
+            .sender
+            .username
+            .as_deref()
+            .is_some_and(crate::domain::is_x_username);
         let initial = match (draft, kind) {
             (Some(d), _) => d.to_string(),
-            (None, ReplyKind::Public) if mention.sender.username.is_some() => {
-                format!("{sender_handle} ")
-            }
+            (None, ReplyKind::Public) if valid_sender => format!("{sender_handle} "),
             (None, _) => String::new(),
         };
         let prefill = match kind {
-            ReplyKind::Public if mention.sender.username.is_some() => format!("{sender_handle} "),
+            ReplyKind::Public if valid_sender => format!("{sender_handle} "),
             _ => String::new(),
         };
         let mut composer = Composer {

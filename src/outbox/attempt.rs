@@ -8,10 +8,12 @@ use super::{OutboxEvent, ReplyKind, blocking};
 use crate::auth::{CallError, TokenManager};
 use crate::domain::{Mention, MentionKey};
 use crate::store::{OutboxEntry, Store};
-use crate::x::{XClient, XError};
+use crate::x::{ResetTime, XClient, XError, judge_reset};
 
 /// How long to wait after a 429 that did not say when the limit resets.
 const UNKNOWN_RESET_WAIT: Duration = Duration::seconds(60);
+/// How long to wait after a 429 whose reset is further ahead than any X budget lasts.
+const IMPLAUSIBLE_RESET_WAIT: Duration = Duration::minutes(15);
 /// X's reset times are whole seconds; going a moment after avoids a second 429 at the boundary.
 const RESET_MARGIN: Duration = Duration::seconds(1);
 
@@ -167,9 +169,12 @@ pub(super) fn judge(
     };
     match &error {
         XError::RateLimited { reset, .. } => {
-            let until = match reset {
-                Some(at) => (*at + RESET_MARGIN).max(now + RESET_MARGIN),
-                None => now + UNKNOWN_RESET_WAIT,
+            // A reset that has passed (clock skew) would mean a retry every second: wait as for
+            // an unknown one. One no budget lasts until (year 5138) is capped to the window.
+            let until = match judge_reset(*reset, now) {
+                ResetTime::Ahead(at) => at + RESET_MARGIN,
+                ResetTime::NotAhead => now + UNKNOWN_RESET_WAIT,
+                ResetTime::Implausible(_) => now + IMPLAUSIBLE_RESET_WAIT,
             };
             Verdict::Wait(until, rate_limited_message(until))
         }
@@ -445,6 +450,28 @@ mod tests {
                     "{message}"
                 );
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_passed_or_absurd_reset_does_not_make_a_send_retry_every_second() {
+        let now = Utc::now();
+        let limited = |reset| {
+            x(XError::RateLimited {
+                reset: Some(reset),
+                detail: "Too Many Requests".into(),
+                rate_limit: RateLimit::default(),
+            })
+        };
+        let (e, m) = (entry(ReplyKind::Public, false), mention());
+        match judge(limited(now - Duration::minutes(5)), &e, &m, now) {
+            Verdict::Wait(until, _) => assert_eq!(until, now + UNKNOWN_RESET_WAIT),
+            other => panic!("{other:?}"),
+        }
+        let year_5138 = DateTime::<Utc>::from_timestamp(100_000_000_000, 0).unwrap();
+        match judge(limited(year_5138), &e, &m, now) {
+            Verdict::Wait(until, _) => assert_eq!(until, now + IMPLAUSIBLE_RESET_WAIT),
             other => panic!("{other:?}"),
         }
     }
