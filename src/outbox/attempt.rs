@@ -457,6 +457,7 @@ mod tests {
     #[test]
     fn a_passed_or_absurd_reset_does_not_make_a_send_retry_every_second() {
         let now = Utc::now();
+        #[allow(clippy::result_large_err)]
         let limited = |reset| {
             x(XError::RateLimited {
                 reset: Some(reset),
