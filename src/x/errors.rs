@@ -145,6 +145,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_429_waits_for_retry_after_when_its_reset_has_passed() {
+        let now = chrono::Utc::now();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-rate-limit-limit", 300.into());
+        headers.insert("x-rate-limit-remaining", 0.into());
+        headers.insert("x-rate-limit-reset", (now.timestamp() - 600).into());
+        headers.insert("retry-after", 120.into());
+        let rl = super::super::parse_rate_limit_at(&headers, now);
+        let XError::RateLimited { reset, .. } = classify(429, rl, b"") else {
+            panic!("a 429 is RateLimited")
+        };
+        assert_eq!(reset, Some(now + chrono::Duration::seconds(120)));
+    }
+
+    #[test]
     fn problem_types_match_on_the_suffix_whatever_the_host() {
         assert_eq!(
             problem_type_suffix("https://api.twitter.com/2/problems/client-forbidden").as_deref(),
