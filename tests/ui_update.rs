@@ -175,7 +175,7 @@ fn composer_opens_prefilled_counts_length_and_refuses_empty_or_too_long() {
 
     // Too long. A 281-character word is slow for twitter-text (its cost grows with the square
     // of a run without spaces), so it is measured off the key path, as the executor would.
-    let effects = fx.apply(&mut state, Action::Paste("a".repeat(281)));
+    let effects = fx.apply_without_idle(&mut state, Action::Paste("a".repeat(281)));
     let measure = effects.into_iter().find_map(|e| match e {
         Effect::MeasureDraft {
             key,

@@ -620,8 +620,11 @@ impl Engine {
                 ))
             }
             Err(PollError::DiskFull(message)) => {
+                // Checking for room costs no request: look again often, so syncing resumes soon
+                // after space returns.
                 slot.failures += 1;
-                let delay = backoff(settings.backoff_base, settings.backoff_cap, slot.failures);
+                let cap = settings.backoff_cap.min(DISK_FULL_RECHECK_CAP);
+                let delay = backoff(settings.backoff_base, cap, slot.failures);
                 slot.next_at = now + delay;
                 Some((SyncStatus::Error, Some(message)))
             }
@@ -824,6 +827,9 @@ fn is_pollable(account: &Account) -> bool {
             SyncStatus::Paused | SyncStatus::TokenExpired
         )
 }
+
+/// The longest wait between two checks for room while the disk is full.
+const DISK_FULL_RECHECK_CAP: Duration = Duration::from_secs(30);
 
 /// Polls in a row that meet a malformed page before the account shows an error.
 pub const MALFORMED_PAGES_BEFORE_ERROR: u32 = 3;
