@@ -149,6 +149,10 @@ impl Store {
                 m.tweet_id
             )));
         }
+        if !dry_run {
+            // A bulk write: stop before sled runs out of room (as sync pages do).
+            self.ensure_room()?;
+        }
         let mut writer = self.lock();
         let mut updates = CounterUpdates::default();
         let mut batch = Batch::default();
