@@ -353,10 +353,13 @@ fn quiet_on_closed_pipe() {
 /// Opens the store for a command, in a blocking task.
 pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
     let dir = config.data_dir.clone();
-    tokio::task::spawn_blocking(move || Store::open(&dir))
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?
-        .map_err(|e| Failure::new(e.to_string()))
+        .map_err(|e| Failure::new(e.to_string()))?;
+    // Every charge the store records uses the configured prices and app owner.
+    store.set_pricing(config.pricing.clone());
+    Ok(store)
 }
 
 /// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.

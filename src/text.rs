@@ -114,6 +114,32 @@ pub fn check_dm(text: &str) -> Option<String> {
     None
 }
 
+/// Whether a post's text contains a URL, by the very parse that counts its length
+/// ([`weighted_length`]: twitter-text v3, External backend), so a reply priced as "with a URL"
+/// ($0.200) is exactly one whose link the length counter weighs as 23. Bare domains count.
+pub fn contains_url(text: &str) -> bool {
+    use twitter_text::extractor::{Extract, ValidatingExtractor};
+    let mut extractor = ValidatingExtractor::with_parser_backend(
+        twitter_text_config::config_v3(),
+        twitter_text::ParserBackend::External,
+    );
+    let input = extractor.prep_input(text);
+    !extractor
+        .extract_urls_with_indices(input.as_str())
+        .entities
+        .is_empty()
+}
+
+/// Whether `text` @mentions `handle` (without `@`, any case), as twitter-text finds mentions
+/// (so `me@nimbus.io` is not a mention of @nimbus).
+pub fn mentions_handle(text: &str, handle: &str) -> bool {
+    let handle = handle.trim().trim_start_matches('@');
+    twitter_text::extractor::Extractor::with_parser_backend(twitter_text::ParserBackend::External)
+        .extract_mentioned_screennames(text)
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(handle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

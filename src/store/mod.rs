@@ -11,6 +11,7 @@
 //! in memory, and a page commit need not read its counters back from sled.
 
 mod codec;
+mod costs;
 mod feed;
 pub mod keys;
 mod outbox;
@@ -30,6 +31,7 @@ use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, Toke
 use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
+pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};
 pub use outbox::{OutboxEntry, OutboxState};
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
@@ -152,6 +154,8 @@ pub struct PageCommit {
     pub inserted: usize,
     /// Mentions that were already stored (left untouched: their triage state is kept).
     pub duplicates: usize,
+    /// What the page's read was charged (see `store/costs.rs`), in the same batch.
+    pub cost: crate::costs::Use,
 }
 
 /// A reply being written, kept per mention so it survives a crash or a failed send.
@@ -179,6 +183,8 @@ pub struct Store {
     dir: PathBuf,
     tree: sled::Db,
     writer: Arc<Mutex<WriterState>>,
+    /// The cost meter's pricing and pruning state (`costs.rs`).
+    costs: Arc<costs::CostState>,
 }
 
 /// What only writers touch, behind the write lock.
@@ -257,6 +263,7 @@ impl Store {
             dir: dir.to_path_buf(),
             tree: db,
             writer: Arc::new(Mutex::new(WriterState::default())),
+            costs: Arc::default(),
         };
         store.check_format(had_data)?;
         if let Err(e) = perms::secure_tree(dir) {
@@ -573,6 +580,19 @@ impl Store {
         mentions: &[Mention],
         new_cursor: Option<u64>,
     ) -> Result<PageCommit> {
+        self.commit_page_charged(account, mentions, new_cursor, None)
+    }
+
+    /// [`Store::commit_page`], with the read that returned the page charged in the same batch
+    /// (the cost meter: a crash can neither keep the page without its charge nor the charge
+    /// without the page).
+    pub fn commit_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
         if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
             return Err(StoreError::Invalid(format!(
                 "mention {} was sent to account {}, not to {account} whose page is being committed",
@@ -650,6 +670,14 @@ impl Store {
                 &keys::account_key(keys::CURSOR, account),
                 &cursor.to_be_bytes(),
             );
+        }
+        if let Some(charge) = charge {
+            result.cost = self.stage_read_charge(
+                &mut costs::StagedUses::default(),
+                &mut batch,
+                account,
+                charge,
+            )?;
         }
         self.apply_counted(&mut writer, batch, updates)?;
         Ok(result)

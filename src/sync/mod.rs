@@ -62,6 +62,7 @@ pub mod budget;
 mod engine;
 mod poll;
 pub mod schedule;
+pub mod spend;
 
 pub use engine::{SyncHandle, SyncHandleParts, SyncSettings, rate_limited_message, spawn};
 

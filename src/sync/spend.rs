@@ -1,0 +1,243 @@
+//! The money gate: before every read the engine sends, it asks here whether the monthly budgets
+//! still allow it, against what the store has recorded this month plus what requests already on
+//! their way may still cost. A page is also sized to what is left (`max_results`), so even a page
+//! of nothing but new posts cannot take the spend past the budget.
+//!
+//! The rules themselves are pure (`crate::costs`); this holds the few numbers that change while
+//! the engine runs: the in-flight reservations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::costs::{self, BudgetReached, Budgets, Month};
+use crate::domain::{Account, AccountId};
+use crate::store::Store;
+
+/// Shared by every poll of one engine.
+#[derive(Clone, Debug)]
+pub struct SpendGate {
+    store: Store,
+    budgets: Budgets,
+    reserved: Arc<Mutex<HashMap<AccountId, u64>>>,
+}
+
+/// What a read may cost at most, held until its page is committed (then the store has the real
+/// charge) or the request failed (then it cost nothing). Dropping it releases it.
+#[derive(Debug)]
+pub struct Reservation {
+    gate: Option<SpendGate>,
+    account: AccountId,
+    micros: u64,
+    /// The page size that keeps the spend within the budget.
+    pub max_results: u32,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(gate) = &self.gate {
+            let mut reserved = gate.lock();
+            if let Some(r) = reserved.get_mut(&self.account) {
+                *r = r.saturating_sub(self.micros);
+            }
+        }
+    }
+}
+
+/// Where the month stands for one account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub month: Month,
+    pub spent_all: u64,
+    pub spent_account: u64,
+}
+
+impl SpendGate {
+    pub fn new(store: Store, budgets: Budgets) -> SpendGate {
+        SpendGate {
+            store,
+            budgets,
+            reserved: Arc::default(),
+        }
+    }
+
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, u64>> {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What is recorded this month (UTC), with reservations of requests on their way.
+    pub fn standing(&self, account: AccountId, now: DateTime<Utc>) -> Result<Standing, String> {
+        let month = Month::of(costs::billing_day(now));
+        let (total, per) = self
+            .store
+            .month_spend(month)
+            .map_err(|e| format!("cannot read this month's costs: {e}"))?;
+        let reserved = self.lock();
+        let reserved_all: u64 = reserved.values().sum();
+        let reserved_account = reserved.get(&account).copied().unwrap_or(0);
+        Ok(Standing {
+            month,
+            spent_all: total.saturating_add(reserved_all),
+            spent_account: per
+                .get(&account)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(reserved_account),
+        })
+    }
+
+    /// Whether a budget stops this account's reads now (without reserving anything).
+    pub fn reached(&self, account: &Account, now: DateTime<Utc>) -> Option<BudgetReached> {
+        if self.budgets == Budgets::default() {
+            return None;
+        }
+        let standing = match self.standing(account.id, now) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return None;
+            }
+        };
+        self.verdict(account, standing).err()
+    }
+
+    /// Asks to send one mentions read for `account`: the page size the budget allows, reserved
+    /// until the returned value is dropped, or the budget that is reached.
+    pub fn before_read(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, BudgetReached> {
+        let free = Reservation {
+            gate: None,
+            account: account.id,
+            micros: 0,
+            max_results: costs::MAX_PAGE,
+        };
+        if self.budgets == Budgets::default() {
+            return Ok(free);
+        }
+        let standing = match self.standing(account.id, now) {
+            Ok(s) => s,
+            Err(e) => {
+                // Unknown spend: refuse rather than risk overrunning the budget.
+                tracing::warn!("{e}");
+                return Err(BudgetReached {
+                    spent: 0,
+                    budget: self.budgets.monthly_micros.unwrap_or(0),
+                    month: Month::of(costs::billing_day(now)),
+                    account: false,
+                });
+            }
+        };
+        let max_results = self.verdict(account, standing)?;
+        let unit = self.store.pricing().prices.of(self
+            .store
+            .pricing()
+            .mentions_read_kind(&account.twitter_username));
+        let micros = unit.saturating_mul(u64::from(max_results));
+        *self.lock().entry(account.id).or_default() += micros;
+        Ok(Reservation {
+            gate: Some(self.clone()),
+            micros,
+            ..free
+        })
+    }
+
+    /// The page size allowed, or the budget that stops it.
+    fn verdict(&self, account: &Account, s: Standing) -> Result<u32, BudgetReached> {
+        let username = &account.twitter_username;
+        if let Some(reached) = self
+            .budgets
+            .reached(s.month, username, s.spent_all, s.spent_account)
+        {
+            return Err(reached);
+        }
+        let pricing = self.store.pricing();
+        let unit = pricing.prices.of(pricing.mentions_read_kind(username));
+        let remaining = self
+            .budgets
+            .remaining(username, s.spent_all, s.spent_account);
+        costs::affordable_page(remaining, unit).ok_or_else(|| {
+            // Not even the smallest page X serves fits in what is left: reached for reads.
+            let own = self.budgets.for_account(username);
+            let global_left = self
+                .budgets
+                .monthly_micros
+                .map(|b| b.saturating_sub(s.spent_all));
+            let account_is_tighter = match (own, global_left) {
+                (Some(b), Some(g)) => b.saturating_sub(s.spent_account) < g,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if account_is_tighter {
+                BudgetReached {
+                    spent: s.spent_account,
+                    budget: own.unwrap_or(0),
+                    month: s.month,
+                    account: true,
+                }
+            } else {
+                BudgetReached {
+                    spent: s.spent_all,
+                    budget: self.budgets.monthly_micros.unwrap_or(0),
+                    month: s.month,
+                    account: false,
+                }
+            }
+        })
+    }
+
+    /// The 80% warnings due now (each once a month, remembered in the store): one line each.
+    pub fn warnings(&self, accounts: &[Account], now: DateTime<Utc>) -> Vec<String> {
+        let month = Month::of(costs::billing_day(now));
+        let Ok((total, per)) = self.store.month_spend(month) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let line = |budget: u64| budget.saturating_mul(costs::WARN_AT_PERCENT) / 100;
+        if let Some(budget) = self.budgets.monthly_micros
+            && budget > 0
+            && total >= line(budget)
+            && self
+                .store
+                .note_budget_warning("all", month)
+                .unwrap_or(false)
+        {
+            out.push(format!(
+                "cost estimate: {} of the {} monthly budget used ({}%)",
+                costs::format_usd_cents(total),
+                costs::format_usd_cents(budget),
+                total.saturating_mul(100) / budget
+            ));
+        }
+        for account in accounts {
+            let Some(budget) = self.budgets.for_account(&account.twitter_username) else {
+                continue;
+            };
+            let spent = per.get(&account.id).copied().unwrap_or(0);
+            if budget > 0
+                && spent >= line(budget)
+                && self
+                    .store
+                    .note_budget_warning(&account.twitter_username.to_lowercase(), month)
+                    .unwrap_or(false)
+            {
+                out.push(format!(
+                    "cost estimate: {} has used {} of its {} monthly budget",
+                    account.handle(),
+                    costs::format_usd_cents(spent),
+                    costs::format_usd_cents(budget)
+                ));
+            }
+        }
+        out
+    }
+}
