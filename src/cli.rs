@@ -11,6 +11,7 @@ use crate::domain::{Account, MentionStatus};
 use crate::store::Store;
 
 mod accounts;
+mod costs;
 mod mentions;
 mod runtime;
 
@@ -59,6 +60,21 @@ pub enum Command {
     Reply { id: String, text: String },
     /// Send a DM to a mention's author, from the account the mention was sent to.
     Dm { id: String, text: String },
+    /// What X is estimated to bill, per account and kind (an estimate at the configured prices).
+    Costs {
+        /// One account only.
+        #[arg(long)]
+        account: Option<String>,
+        /// A UTC calendar month like 2026-12 (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// {"estimate", "currency", "prices_date", "today_usd", "month_usd", "accounts": [...]}.
+        #[arg(long)]
+        json: bool,
+        /// Show the price table and the date it was taken from.
+        #[arg(long)]
+        prices: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -333,6 +349,15 @@ async fn run(cli: Cli) -> CliResult {
         }
         Some(Command::Dm { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+        }
+        Some(Command::Costs {
+            account,
+            month,
+            json,
+            prices,
+        }) => {
+            quiet_on_closed_pipe();
+            costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await
         }
     }
 }

@@ -74,12 +74,21 @@ impl SpendGate {
 
     /// What is recorded this month (UTC), with reservations of requests on their way.
     pub fn standing(&self, account: AccountId, now: DateTime<Utc>) -> Result<Standing, String> {
+        let reserved = self.lock();
+        self.standing_with(&reserved, account, now)
+    }
+
+    fn standing_with(
+        &self,
+        reserved: &HashMap<AccountId, u64>,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Standing, String> {
         let month = Month::of(costs::billing_day(now));
         let (total, per) = self
             .store
             .month_spend(month)
             .map_err(|e| format!("cannot read this month's costs: {e}"))?;
-        let reserved = self.lock();
         let reserved_all: u64 = reserved.values().sum();
         let reserved_account = reserved.get(&account).copied().unwrap_or(0);
         Ok(Standing {
@@ -124,7 +133,9 @@ impl SpendGate {
         if self.budgets == Budgets::default() {
             return Ok(free);
         }
-        let standing = match self.standing(account.id, now) {
+        // Check and reserve under one lock: two polls at once must not both spend what is left.
+        let mut reserved = self.lock();
+        let standing = match self.standing_with(&reserved, account.id, now) {
             Ok(s) => s,
             Err(e) => {
                 // Unknown spend: refuse rather than risk overrunning the budget.
@@ -143,10 +154,12 @@ impl SpendGate {
             .pricing()
             .mentions_read_kind(&account.twitter_username));
         let micros = unit.saturating_mul(u64::from(max_results));
-        *self.lock().entry(account.id).or_default() += micros;
+        *reserved.entry(account.id).or_default() += micros;
+        drop(reserved);
         Ok(Reservation {
             gate: Some(self.clone()),
             micros,
+            max_results,
             ..free
         })
     }

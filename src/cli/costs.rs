@@ -1,0 +1,128 @@
+//! `perch costs [--account @h] [--month 2026-12] [--json] [--prices]`: the cost estimate from
+//! the store's counters, labelled an estimate with the date of the prices.
+
+use chrono::Utc;
+
+use super::{CliResult, Failure, find_account, open_store, print_json};
+use crate::config::Config;
+use crate::cost_report;
+use crate::costs::{self, CostKind, Month};
+
+pub async fn run(
+    config: &Config,
+    account: Option<&str>,
+    month: Option<&str>,
+    json: bool,
+    prices: bool,
+) -> CliResult {
+    if prices {
+        return print_prices(config, json);
+    }
+    let now = Utc::now();
+    let month = match month {
+        None => Month::of(costs::billing_day(now)),
+        Some(m) => Month::parse(m).ok_or_else(|| {
+            Failure::usage(format!("--month {m:?}: expected a month like 2026-12"))
+        })?,
+    };
+    let store = open_store(config).await?;
+    let accounts = store.accounts()?;
+    let only = match account {
+        Some(name) => Some(find_account(&store, name)?.id),
+        None => None,
+    };
+    let report = cost_report::report(&store, &accounts, only, month, now)?;
+    if json {
+        return print_json(&report);
+    }
+    let prices = &config.pricing.prices;
+    println!(
+        "Cost estimate for {month} (USD, at X's prices of {}; X's console has the real bill)",
+        prices.date
+    );
+    println!(
+        "today {}  ·  {month} {}",
+        fmt(report.today_usd),
+        fmt(report.month_usd)
+    );
+    for a in &report.accounts {
+        println!();
+        println!(
+            "{}  today {}  ·  {month} {}",
+            crate::text::sanitize(&a.account, true),
+            fmt(a.today_usd),
+            fmt(a.month_usd)
+        );
+        if a.by_kind.is_empty() {
+            println!("  nothing billable yet");
+        }
+        for (kind, k) in &a.by_kind {
+            println!(
+                "  {:<17} {:>7} × {:<7} = {}",
+                kind.as_str(),
+                k.count,
+                costs::format_usd(prices.of(*kind)),
+                fmt(k.usd)
+            );
+        }
+    }
+    if let Some(r) = cost_report::reconciliation(&store, now)? {
+        println!();
+        println!("{}", r.line());
+    } else if config.app_bearer_token.is_none() {
+        println!();
+        println!(
+            "(set app_bearer_token or PERCH_APP_BEARER_TOKEN to compare with X's own post count)"
+        );
+    }
+    Ok(())
+}
+
+fn fmt(usd: f64) -> String {
+    costs::format_usd(costs::usd_to_micros(usd).unwrap_or(0))
+}
+
+fn print_prices(config: &Config, json: bool) -> CliResult {
+    let prices = &config.pricing.prices;
+    if json {
+        let by: serde_json::Map<String, serde_json::Value> = CostKind::ALL
+            .iter()
+            .map(|k| {
+                (
+                    k.as_str().to_string(),
+                    serde_json::json!(costs::micros_to_usd(prices.of(*k))),
+                )
+            })
+            .collect();
+        return print_json(&serde_json::json!({
+            "currency": "USD",
+            "prices_date": prices.date,
+            "app_owner": config.pricing.app_owner.as_ref().map(|h| format!("@{h}")),
+            "prices": by,
+        }));
+    }
+    println!(
+        "X API prices perch estimates with (USD, taken from X's pricing page of {}; override in [prices] of {})",
+        prices.date,
+        config.config_path.display()
+    );
+    for k in CostKind::ALL {
+        println!(
+            "  {:<17} {:>7}  per {}",
+            k.as_str(),
+            costs::format_usd(prices.of(k)),
+            if k.is_read() {
+                "resource read (once per UTC day)"
+            } else {
+                "request"
+            }
+        );
+    }
+    match &config.pricing.app_owner {
+        Some(owner) => println!("app owner: @{owner} (its own mentions are owned reads)"),
+        None => {
+            println!("app owner: not set (app_owner = \"@handle\" makes its mentions owned reads)")
+        }
+    }
+    Ok(())
+}
