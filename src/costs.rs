@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(reply_kind("thanks!", true), CostKind::Reply);
         assert_eq!(reply_kind("thanks!", false), CostKind::ReplyUnsummoned);
         assert_eq!(
-            reply_kind("see https://nimbus.example/help", true),
+            reply_kind("see https://nimbus.io/help", true),
             CostKind::ReplyWithUrl
         );
         // A bare domain is a URL for X's counter too.

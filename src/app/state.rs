@@ -173,6 +173,10 @@ pub struct AppState {
     pub saved_replies: SavedReplies,
     /// Account management: hidden paused accounts, what the engine said per account, logins.
     pub accounts_ui: crate::app::accounts::AccountsUi,
+    /// The cost estimate (status bar, accounts pane), re-read with the accounts.
+    pub costs: crate::app::costs::CostMeter,
+    /// The monthly budgets from the config (replies over budget ask first).
+    pub budgets: crate::costs::Budgets,
 }
 
 impl AppState {
@@ -205,6 +209,8 @@ impl AppState {
             last_action_id: 0,
             saved_replies: SavedReplies::default(),
             accounts_ui: Default::default(),
+            costs: Default::default(),
+            budgets: Default::default(),
         }
     }
 

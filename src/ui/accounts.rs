@@ -47,7 +47,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             None => "never synced".to_string(),
         };
         let status = a.sync_status.as_str().replace('_', " ");
-        let rest = format!(" · {synced}");
+        let rest = format!(
+            " · {synced}{}",
+            crate::ui::costs::account_today(state, a.id)
+        );
         let status_w = text::width(&status).min(width.saturating_sub(2));
         let second = Line::from(vec![
             Span::raw("  "),

@@ -8,6 +8,7 @@ mod add_account;
 mod composer;
 mod confirm;
 mod confirm_remove;
+mod costs;
 mod detail;
 mod feed;
 mod help;
