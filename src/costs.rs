@@ -205,7 +205,7 @@ impl Prices {
 
 /// Dollars to micro-dollars, rounded to the nearest; `None` for negative or non-finite amounts.
 pub fn usd_to_micros(usd: f64) -> Option<u64> {
-    if !usd.is_finite() || usd < 0.0 || usd > 1e12 {
+    if !usd.is_finite() || !(0.0..=1e12).contains(&usd) {
         return None;
     }
     Some((usd * MICROS_PER_USD as f64).round() as u64)
@@ -220,7 +220,7 @@ pub fn micros_to_usd(micros: u64) -> f64 {
 /// "$0.20", "$25.00", "$0.005": two decimals, three when the amount needs them (a single read
 /// must not show as "$0.01" or "$0.00").
 pub fn format_usd(micros: u64) -> String {
-    if micros % 10_000 == 0 || micros >= 10 * MICROS_PER_USD {
+    if micros.is_multiple_of(10_000) || micros >= 10 * MICROS_PER_USD {
         format!("${:.2}", micros as f64 / MICROS_PER_USD as f64)
     } else {
         format!("${:.3}", micros as f64 / MICROS_PER_USD as f64)

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use perch::costs::{self, Budgets, CostKind, Pricing};
+use perch::costs::{self, Budgets, Pricing};
 use perch::domain::SyncStatus;
 use perch::outbox::{self, OutboxCommand, OutboxEvent, ReplyKind, SendRequest};
 use perch::sync::{Command, SyncSettings};

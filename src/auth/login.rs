@@ -308,6 +308,11 @@ pub async fn login_headless(
     complete_login(store, client, tokens, Utc::now()).await
 }
 
+/// The X user id a users/me read is charged under (ids are decimal; anything else is not).
+fn me_id_for_billing(twitter_id: &str) -> Option<u64> {
+    twitter_id.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,9 +408,4 @@ mod tests {
             Err(AuthError::InvalidCallback { .. })
         ));
     }
-}
-
-/// The X user id a users/me read is charged under (ids are decimal; anything else is not).
-fn me_id_for_billing(twitter_id: &str) -> Option<u64> {
-    twitter_id.trim().parse().ok()
 }

@@ -550,7 +550,7 @@ pub(crate) async fn mentions(
         .collect();
     body.insert("data".into(), json!(data));
     let (includes, errors) = expand(
-        &world,
+        world,
         &posts,
         &expansions,
         &tweet_fields,
