@@ -493,6 +493,67 @@ mod tests {
     }
 
     #[test]
+    fn prices_budgets_and_the_app_owner_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "app_owner = \"@NimbusNotes\"\nmonthly_budget_usd = 25\n\
+             app_bearer_token = \"AAAA-bearer-secret\"\n\
+             [prices]\ndate = \"2026-12-01\"\nreply_with_url = 0.25\n\
+             [accounts.mara_quill]\nmonthly_budget_usd = 2.5\n",
+        )
+        .unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())])).unwrap();
+        use crate::costs::CostKind;
+        assert_eq!(cfg.pricing.app_owner.as_deref(), Some("nimbusnotes"));
+        assert_eq!(cfg.pricing.prices.date, "2026-12-01");
+        assert_eq!(cfg.pricing.prices.of(CostKind::ReplyWithUrl), 250_000);
+        // Every price not overridden keeps COSTS.md's.
+        assert_eq!(cfg.pricing.prices.of(CostKind::PostRead), 5_000);
+        assert_eq!(cfg.budgets.monthly_micros, Some(25_000_000));
+        assert_eq!(cfg.budgets.for_account("@Mara_Quill"), Some(2_500_000));
+        assert_eq!(
+            cfg.app_bearer_token.as_ref().map(Secret::expose),
+            Some("AAAA-bearer-secret")
+        );
+        assert!(!format!("{cfg:?}").contains("bearer-secret"), "{cfg:?}");
+        let from_env = Config::load_from(&env(&[
+            ("PERCH_CONFIG", path.to_str().unwrap()),
+            ("PERCH_APP_BEARER_TOKEN", "env-bearer-secret"),
+            ("PERCH_MONTHLY_BUDGET_USD", "0.05"),
+        ]))
+        .unwrap();
+        assert_eq!(from_env.budgets.monthly_micros, Some(50_000));
+        assert_eq!(
+            from_env.app_bearer_token.as_ref().map(Secret::expose),
+            Some("env-bearer-secret")
+        );
+    }
+
+    #[test]
+    fn bad_prices_and_budgets_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            ("[prices]\npost_read = -1\n", "post_read"),
+            ("[prices]\ndate = \"last week\"\n", "date"),
+            ("[prices]\npost_reads = 0.1\n", "post_reads"),
+            ("monthly_budget_usd = -5\n", "monthly_budget_usd"),
+            ("app_owner = \"not a handle\"\n", "app_owner"),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.contains("bad.toml"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_environment_number_is_named() {
         let err = Config::load_from(&env(&[
             ("PERCH_CONFIG", "/nonexistent/perch.toml"),

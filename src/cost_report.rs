@@ -131,6 +131,8 @@ pub struct AccountCostStats {
     pub per_handled_mention: Option<u64>,
     pub month_total: u64,
     pub prices_date: String,
+    /// X's own post count beside perch's (all accounts: X counts per app), when known.
+    pub reconciliation: Option<Reconciliation>,
 }
 
 pub fn account_cost_stats(
@@ -170,11 +172,12 @@ pub fn account_cost_stats(
         month_total: costs::total(&by_kind),
         by_kind,
         prices_date: store.pricing().prices.date,
+        reconciliation: reconciliation(store, now)?,
     })
 }
 
 /// perch's post-read count this month beside X's own (`GET /2/usage/tweets`), when known.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reconciliation {
     pub perch_posts: u64,
     pub x_posts: u64,
@@ -185,6 +188,16 @@ impl Reconciliation {
     /// X's count minus perch's: another app or tool on the same credentials shows as a gap.
     pub fn difference(&self) -> i64 {
         self.x_posts as i64 - self.perch_posts as i64
+    }
+
+    /// For the stats view: "X counts 123 posts this month, perch 120: difference +3".
+    pub fn short(&self) -> String {
+        format!(
+            "X counts {} posts this month, perch {}: difference {:+}",
+            self.x_posts,
+            self.perch_posts,
+            self.difference()
+        )
     }
 
     pub fn line(&self) -> String {

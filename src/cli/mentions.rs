@@ -187,6 +187,16 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
                     }
                 }
             }
+            // The engine says it will not poll this account now (paused by the budget, token
+            // expired, rate limited until later): this command has nothing more to wait for.
+            Ok(Some(SyncEvent::Notice {
+                account_id: Some(id),
+                message,
+            })) if waiting.contains(&id) => {
+                eprintln!("{}", clean(&message));
+                failed = true;
+                waiting.remove(&id);
+            }
             Ok(Some(SyncEvent::Notice { message, .. })) => eprintln!("{}", clean(&message)),
             Ok(Some(_)) => {}
         }
@@ -223,6 +233,28 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     recover_outbox(&app.store).await?;
     let mention = resolve_mention(&app.store, id)?;
     let key = mention.key();
+    // Replies and DMs are allowed over the budget; a script is told, on standard error.
+    let (send_kind, price) = crate::app::costs::send_price(&app.store, kind, &text, &mention);
+    let month = crate::costs::Month::of(crate::costs::billing_day(chrono::Utc::now()));
+    let (spent, per_account) = app.store.month_spend(month)?;
+    let spent_account = per_account.get(&key.account_id).copied().unwrap_or(0);
+    if let Some(reached) =
+        config
+            .budgets
+            .reached(month, &mention.sent_to.username, spent, spent_account)
+    {
+        eprintln!(
+            "perch: over budget ({}): sending anyway, as asked (this {} costs {})",
+            reached.message(),
+            send_kind.describe(),
+            crate::costs::format_usd(price)
+        );
+    } else if send_kind == crate::costs::CostKind::ReplyWithUrl {
+        eprintln!(
+            "perch: this reply costs {}: it contains a link",
+            crate::costs::format_usd_cents(price)
+        );
+    }
     let command = match app.store.outbox_current(key)? {
         Some(entry)
             if entry.state == OutboxState::Unconfirmed

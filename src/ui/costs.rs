@@ -70,6 +70,12 @@ pub fn stats_lines(c: &AccountCostStats, theme: &Theme, width: usize) -> Vec<Lin
         None => "  per handled mention: none handled yet".to_string(),
     };
     lines.push(Line::from(Span::styled(handled, theme.dim)));
+    if let Some(r) = &c.reconciliation {
+        lines.push(Line::from(Span::styled(
+            crate::text::truncate_to_width(&format!("  all accounts: {}", r.short()), width),
+            theme.dim,
+        )));
+    }
     let max = c.daily.iter().map(|(_, m)| *m).max().unwrap_or(0);
     let bars: String = c.daily.iter().map(|(_, m)| bar(*m, max)).collect();
     lines.push(Line::from(vec![

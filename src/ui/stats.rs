@@ -65,7 +65,11 @@ pub fn draw(
         Constraint::Length(1),
         Constraint::Length(6),
         Constraint::Length(1),
-        Constraint::Length(4),
+        Constraint::Length(if view.costs.reconciliation.is_some() {
+            5
+        } else {
+            4
+        }),
         Constraint::Min(0),
     ])
     .areas(inner);
