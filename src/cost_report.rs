@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::costs::{self, ByKind, CostKind, Month, Use, micros_to_usd};
+use crate::costs::{self, ByKind, CostKind, Month, micros_to_usd};
 use crate::domain::{Account, AccountId, MentionStatus};
 use crate::store::{FeedFilter, Result, Store};
 
@@ -193,7 +193,8 @@ impl Reconciliation {
     /// For the stats view: "X counts 123 posts this month, perch 120: difference +3".
     pub fn short(&self) -> String {
         format!(
-            "X counts {} posts this month, perch {}: difference {:+}",
+            "at {} UTC X counted {} posts read this month, perch {}: difference {:+}",
+            self.fetched_at.format("%H:%M"),
             self.x_posts,
             self.perch_posts,
             self.difference()
@@ -202,7 +203,7 @@ impl Reconciliation {
 
     pub fn line(&self) -> String {
         format!(
-            "X counts {} posts read this month, perch {} (difference {:+}; X's count read {} UTC)",
+            "X counted {} posts read this month, perch {} (difference {:+}; both as of {} UTC)",
             self.x_posts,
             self.perch_posts,
             self.difference(),
@@ -215,9 +216,17 @@ pub fn reconciliation(store: &Store, now: DateTime<Utc>) -> Result<Option<Reconc
     let Some(usage) = store.x_usage()? else {
         return Ok(None);
     };
-    let month = Month::of(costs::billing_day(now));
-    let by = store.cost_by_kind(month.first_day(), month.last_day(), None)?;
-    let posts = |k: CostKind| by.get(&k).copied().unwrap_or(Use::default()).count;
+    let month = Month::of(costs::billing_day(usage.fetched_at));
+    if month != Month::of(costs::billing_day(now)) {
+        // Last month's report says nothing about this month.
+        return Ok(None);
+    }
+    let perch_posts = match usage.perch_posts {
+        Some(n) => n,
+        None => {
+            costs::posts_read(&store.cost_by_kind(month.first_day(), month.last_day(), None)?)
+        }
+    };
     // X's daily figures cover this month exactly; without them, its cycle total.
     let x_posts = if usage.daily.is_empty() {
         usage.project_usage
@@ -229,7 +238,7 @@ pub fn reconciliation(store: &Store, now: DateTime<Utc>) -> Result<Option<Reconc
             .sum()
     };
     Ok(Some(Reconciliation {
-        perch_posts: posts(CostKind::PostRead) + posts(CostKind::OwnedRead),
+        perch_posts,
         x_posts,
         fetched_at: usage.fetched_at,
     }))

@@ -530,6 +530,19 @@ pub struct XUsage {
     pub project_cap: Option<u64>,
     /// Posts consumed per UTC day (`daily_project_usage`), when X sent it.
     pub daily: BTreeMap<NaiveDate, u64>,
+    /// perch's own post-read count this month when X's answer arrived, so the two are compared
+    /// at the same moment (reads after it are in neither).
+    #[serde(default)]
+    pub perch_posts: Option<u64>,
+}
+
+/// Posts read (post and owned reads) in a set of uses.
+pub fn posts_read(by_kind: &ByKind) -> u64 {
+    [CostKind::PostRead, CostKind::OwnedRead]
+        .iter()
+        .filter_map(|k| by_kind.get(k))
+        .map(|u| u.count)
+        .sum()
 }
 
 #[cfg(test)]

@@ -290,3 +290,41 @@ async fn credits_depleted_stops_every_account_until_fetch_now() {
     assert_eq!(count_402(&h), seen);
     engine.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xs_own_usage_count_is_read_with_the_app_bearer_and_agrees_with_the_meter() {
+    let mut config = sim_config(2, 30);
+    config.credits_usd = None;
+    let h = Harness::start(config, Duration::from_secs(10)).await;
+    let engine = h.engine(SyncSettings {
+        app_bearer_token: Some(perch::domain::Secret::new(
+            perch::sim::DEMO_APP_BEARER_TOKEN,
+        )),
+        usage_interval: Duration::from_millis(300),
+        poll_interval: Duration::from_secs(3600),
+        ..fast_settings()
+    });
+    h.wait_until("all caught up", |h| (0..2).all(|i| h.caught_up(i)))
+        .await;
+    let settled = chrono::Utc::now();
+    h.wait_until("X's count read after the backfill", |h| {
+        h.store
+            .x_usage()
+            .unwrap()
+            .is_some_and(|u| u.fetched_at > settled)
+    })
+    .await;
+    let r = perch::cost_report::reconciliation(&h.store, chrono::Utc::now())
+        .unwrap()
+        .expect("a reconciliation");
+    assert_eq!(r.x_posts, 60, "{}", r.line());
+    assert_eq!(r.difference(), 0, "{}", r.line());
+    let usage_requests: Vec<_> = h
+        .control
+        .request_log()
+        .into_iter()
+        .filter(|e| e.path == "/2/usage/tweets")
+        .collect();
+    assert!(usage_requests.iter().all(|e| e.status == 200));
+    engine.stop().await;
+}

@@ -155,7 +155,7 @@ fn accounts_pane_and_status_bar_show_the_cost_estimate() {
         .unwrap();
     fx.apply(&mut state, Action::StoreChanged);
     let screen = render(&state, 120, 40);
-    assert!(screen.contains("$0.02 today"), "{screen}");
+    assert!(screen.contains("  est. $0.02 today"), "{screen}");
     assert!(
         screen.contains("est. $0.02 today · $0.02 this month"),
         "{screen}"

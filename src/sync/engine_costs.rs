@@ -67,7 +67,8 @@ impl Money {
                 .max(Duration::from_millis(50)),
             bearer: settings.app_bearer_token.clone(),
             usage_interval: settings.usage_interval.max(Duration::from_secs(1)),
-            next_usage: now,
+            // The first comparison once the first polls are in, then every interval.
+            next_usage: now + settings.usage_interval.min(Duration::from_secs(30)),
             usage_running: Arc::default(),
         }
     }
@@ -219,9 +220,15 @@ impl Engine {
         );
         tokio::spawn(async move {
             match client.usage_tweets(&bearer).await {
-                Ok(usage) => {
-                    let stored =
-                        tokio::task::spawn_blocking(move || store.put_x_usage(&usage)).await;
+                Ok(mut usage) => {
+                    let stored = tokio::task::spawn_blocking(move || {
+                        let month =
+                            crate::costs::Month::of(crate::costs::billing_day(usage.fetched_at));
+                        let by = store.cost_by_kind(month.first_day(), month.last_day(), None)?;
+                        usage.perch_posts = Some(crate::costs::posts_read(&by));
+                        store.put_x_usage(&usage)
+                    })
+                    .await;
                     if let Ok(Err(e)) = stored {
                         tracing::warn!("cannot keep X's usage report: {e}");
                     }

@@ -47,10 +47,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             None => "never synced".to_string(),
         };
         let status = a.sync_status.as_str().replace('_', " ");
-        let rest = format!(
-            " · {synced}{}",
-            crate::ui::costs::account_today(state, a.id)
-        );
+        let rest = format!(" · {synced}");
         let status_w = text::width(&status).min(width.saturating_sub(2));
         let second = Line::from(vec![
             Span::raw("  "),
@@ -66,6 +63,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         let mut row_lines = vec![first, second];
         if let Some(third) = schedule_line(state, row, width, theme, now) {
             row_lines.push(third);
+        }
+        if let Some(cost) = crate::ui::costs::account_line(state, a.id, width, theme) {
+            row_lines.push(cost);
         }
         rows.push((row_lines, state.account_selected == i + 1));
     }

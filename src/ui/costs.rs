@@ -9,11 +9,23 @@ use crate::costs::{self, CostKind};
 use crate::domain::AccountId;
 use crate::ui::Theme;
 
-/// " · $0.04 today" for an account's second line (nothing before anything was spent).
-pub fn account_today(state: &AppState, account: AccountId) -> String {
+/// "  est. $0.04 today" under an account in the accounts pane (nothing before anything was
+/// spent today).
+pub fn account_line(
+    state: &AppState,
+    account: AccountId,
+    width: usize,
+    theme: &Theme,
+) -> Option<Line<'static>> {
     match state.costs.today_of(account) {
-        0 => String::new(),
-        micros => format!(" · {} today", costs::format_usd(micros)),
+        0 => None,
+        micros => Some(Line::from(Span::styled(
+            crate::text::truncate_to_width(
+                &format!("  est. {} today", costs::format_usd(micros)),
+                width,
+            ),
+            theme.dim,
+        ))),
     }
 }
 
@@ -47,7 +59,7 @@ pub fn stats_lines(c: &AccountCostStats, theme: &Theme, width: usize) -> Vec<Lin
         .filter(|(_, u)| u.count > 0)
         .map(|(k, u)| {
             format!(
-                "{} {}×{}",
+                "{} {} = {}",
                 kind_label(*k),
                 u.count,
                 costs::format_usd(u.micros)

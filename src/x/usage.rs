@@ -49,6 +49,7 @@ pub fn parse_usage(body: &[u8], now: DateTime<Utc>) -> Result<XUsage, String> {
         project_usage,
         project_cap: data.get("project_cap").and_then(count),
         daily,
+        perch_posts: None,
     })
 }
 
