@@ -375,6 +375,9 @@ pub struct BudgetReached {
     pub month: Month,
     /// The budget of one account rather than the global one.
     pub account: bool,
+    /// Something is left, but less than the smallest request could cost (X serves pages of 5
+    /// posts at least): this account's reads stop; others, at cheaper prices, may go on.
+    pub too_little_left: bool,
 }
 
 impl BudgetReached {
@@ -386,9 +389,14 @@ impl BudgetReached {
         } else {
             "monthly_budget_usd"
         };
+        let left = if self.too_little_left {
+            "; too little left for another read"
+        } else {
+            ""
+        };
         format!(
-            "budget reached ({} of {}): raise {key} or wait until {}",
-            format_usd_cents(self.spent.min(self.budget.max(self.spent))),
+            "budget reached ({} of {}{left}): raise {key} or wait until {}",
+            format_usd_cents(self.spent),
             format_usd_cents(self.budget),
             self.month.next_start_label()
         )
@@ -434,6 +442,7 @@ impl Budgets {
                 budget,
                 month,
                 account: false,
+                too_little_left: false,
             });
         }
         if let Some(budget) = self.for_account(username)
@@ -444,6 +453,7 @@ impl Budgets {
                 budget,
                 month,
                 account: true,
+                too_little_left: false,
             });
         }
         None
@@ -632,6 +642,17 @@ mod tests {
             "budget reached ($25.00 of $25.00): raise monthly_budget_usd or wait until 1 Jan"
         );
         assert!(b.reached(m, "x", 24 * MICROS_PER_USD, 0).is_none());
+        let short = BudgetReached {
+            spent: 30_000,
+            budget: 50_000,
+            month: m,
+            account: false,
+            too_little_left: true,
+        };
+        assert_eq!(
+            short.message(),
+            "budget reached ($0.03 of $0.05; too little left for another read): raise monthly_budget_usd or wait until 1 Jan"
+        );
     }
 
     #[test]

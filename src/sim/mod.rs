@@ -15,7 +15,11 @@
 //! | `GET /2/users/me` | the token's user; `user.fields` honoured. |
 //! | `GET /2/users/{id}/mentions` | newest first, exclusive `since_id`/`until_id` (u64), `start_time`/`end_time`, `max_results` 5-100 (default 10), opaque base36 `next_token`/`previous_token`, the 800-most-recent cap, only the requested `tweet.fields`/`expansions`/`user.fields`, de-duplicated `includes`, HTML-escaped text, `{"meta":{"result_count":0}}` when empty, 400 invalid-request in X's wording. |
 //! | `POST /2/tweets` | `TweetCreateRequest` checked (no unknown keys), twitter-text length, duplicate content 403, summoned-replies 403, missing parent 403; 201 with `location`. The post then exists: in its author's posts and in the mentions of every user it @mentions. |
+//! | `GET /2/usage/tweets` | app-only Bearer (`app_bearer_token`): posts consumed this month and per day (`days`, `usage.fields`), typed as openapi.json 2.159 |
 //! | `POST /2/dm_conversations/with/{participant_id}/messages` | 201 `{dm_conversation_id: "low-high", dm_event_id}`; 403 when the recipient does not accept DMs. |
+//!
+//! Billing (`billing.rs`): every successful resource call is billed at COSTS.md's prices against
+//! the app's credit balance; once it is spent, resource calls get 402 CreditsDepleted.
 //!
 //! Every response carries `content-type`, `date` (`... UTC`), `x-transaction-id`, `api-version`,
 //! `x-response-time`; resource responses also `x-rate-limit-limit/remaining/reset` (per access
@@ -39,6 +43,8 @@
 //! | `POST /__sim/expire` `{user}` | expires a user's access tokens now |
 //! | `GET`/`PUT /__sim/faults` | reads / replaces the active [`Faults`] (delays in ms) |
 //! | `POST /__sim/clock` `{advance_ms}` | moves the simulator's clock forward |
+//! | `GET /__sim/bill` | the app's bill (`SimBill`): balance, spent, per user and kind, posts per day |
+//! | `PUT /__sim/credits` `{usd}` | sets the credit balance (`null`: unlimited) |
 //!
 //! Errors from control routes are 400 `{"error": "..."}`.
 

@@ -608,7 +608,9 @@ impl Engine {
                 // check resumes it (a new month, a raised budget).
                 slot.next_at = now + base;
                 let message = reached.message();
-                if !reached.account {
+                // Only a global budget that is spent stops every account; too little left for
+                // this account's smallest page may still be enough for a cheaper one.
+                if !reached.account && !reached.too_little_left {
                     money_event = Some(MoneyEvent::GlobalBudget(message.clone()));
                 }
                 Some((SyncStatus::Paused, Some(message)))

@@ -145,6 +145,7 @@ impl SpendGate {
                     budget: self.budgets.monthly_micros.unwrap_or(0),
                     month: Month::of(costs::billing_day(now)),
                     account: false,
+                    too_little_left: false,
                 });
             }
         };
@@ -196,6 +197,7 @@ impl SpendGate {
                     budget: own.unwrap_or(0),
                     month: s.month,
                     account: true,
+                    too_little_left: true,
                 }
             } else {
                 BudgetReached {
@@ -203,6 +205,7 @@ impl SpendGate {
                     budget: self.budgets.monthly_micros.unwrap_or(0),
                     month: s.month,
                     account: false,
+                    too_little_left: true,
                 }
             }
         })
