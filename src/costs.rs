@@ -403,6 +403,11 @@ impl BudgetReached {
     }
 }
 
+/// A unit price: three decimals always ("$0.010", "$0.200"), so a table of prices lines up.
+pub fn format_price(micros: u64) -> String {
+    format!("${:.3}", micros as f64 / MICROS_PER_USD as f64)
+}
+
 /// Two decimals always ("$25.00"), for budgets.
 pub fn format_usd_cents(micros: u64) -> String {
     format!("${:.2}", micros as f64 / MICROS_PER_USD as f64)

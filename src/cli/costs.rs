@@ -31,6 +31,18 @@ pub async fn run(
         Some(name) => Some(find_account(&store, name)?.id),
         None => None,
     };
+    // X's own count, read at most once an hour (it is rate limited, and it moves slowly).
+    if let Some(bearer) = &config.app_bearer_token {
+        let stale = store
+            .x_usage()?
+            .is_none_or(|u| now - u.fetched_at > chrono::Duration::hours(1));
+        if stale {
+            let client = crate::x::XClient::new(&config.api_base);
+            if let Err(e) = crate::sync::spend::refresh_x_usage(&client, &store, bearer).await {
+                eprintln!("perch: {}", crate::text::sanitize(&e, true));
+            }
+        }
+    }
     let report = cost_report::report(&store, &accounts, only, month, now)?;
     if json {
         return print_json(&report);
@@ -61,7 +73,7 @@ pub async fn run(
                 "  {:<17} {:>7} × {:<7} = {}",
                 kind.as_str(),
                 k.count,
-                costs::format_usd(prices.of(*kind)),
+                costs::format_price(prices.of(*kind)),
                 fmt(k.usd)
             );
         }
@@ -110,11 +122,11 @@ fn print_prices(config: &Config, json: bool) -> CliResult {
         println!(
             "  {:<17} {:>7}  per {}",
             k.as_str(),
-            costs::format_usd(prices.of(k)),
-            if k.is_read() {
-                "resource read (once per UTC day)"
-            } else {
-                "request"
+            costs::format_price(prices.of(k)),
+            match k {
+                CostKind::StreamEvent => "event delivered (once per UTC day)",
+                k if k.is_read() => "resource read (once per UTC day)",
+                _ => "request",
             }
         );
     }

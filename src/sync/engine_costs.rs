@@ -219,21 +219,8 @@ impl Engine {
             self.money.usage_running.clone(),
         );
         tokio::spawn(async move {
-            match client.usage_tweets(&bearer).await {
-                Ok(mut usage) => {
-                    let stored = tokio::task::spawn_blocking(move || {
-                        let month =
-                            crate::costs::Month::of(crate::costs::billing_day(usage.fetched_at));
-                        let by = store.cost_by_kind(month.first_day(), month.last_day(), None)?;
-                        usage.perch_posts = Some(crate::costs::posts_read(&by));
-                        store.put_x_usage(&usage)
-                    })
-                    .await;
-                    if let Ok(Err(e)) = stored {
-                        tracing::warn!("cannot keep X's usage report: {e}");
-                    }
-                }
-                Err(e) => tracing::info!("reading X's usage count failed: {e}"),
+            if let Err(e) = crate::sync::spend::refresh_x_usage(&client, &store, &bearer).await {
+                tracing::info!("{e}");
             }
             running.store(false, Ordering::Release);
         });

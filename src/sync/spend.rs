@@ -257,3 +257,27 @@ impl SpendGate {
         out
     }
 }
+
+/// Reads X's own usage count (`GET /2/usage/tweets`, app Bearer token) and keeps it in the store
+/// with perch's own post-read count of the same moment, so the two compare like for like.
+pub async fn refresh_x_usage(
+    client: &crate::x::XClient,
+    store: &Store,
+    bearer: &crate::domain::Secret,
+) -> Result<crate::costs::XUsage, String> {
+    let mut usage = client
+        .usage_tweets(bearer)
+        .await
+        .map_err(|e| format!("reading X's usage count failed: {e}"))?;
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let month = Month::of(costs::billing_day(usage.fetched_at));
+        let by = store.cost_by_kind(month.first_day(), month.last_day(), None)?;
+        usage.perch_posts = Some(costs::posts_read(&by));
+        store.put_x_usage(&usage)?;
+        Ok::<_, crate::store::StoreError>(usage)
+    })
+    .await
+    .map_err(|e| format!("the store task failed: {e}"))?
+    .map_err(|e| format!("cannot keep X's usage report: {e}"))
+}
