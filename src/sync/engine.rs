@@ -357,6 +357,18 @@ impl Engine {
         match command {
             Command::FetchNow(Some(id)) => self.fetch_now(id).await,
             Command::FetchNow(None) => {
+                self.money.clear_credits_block();
+                if let Some(paused) = self
+                    .slots
+                    .values()
+                    .find(|s| engine_costs::is_budget_pause(&s.account))
+                {
+                    let message = format!(
+                        "not fetching the accounts paused by the budget: {}",
+                        paused.account.error_message.as_deref().unwrap_or_default()
+                    );
+                    self.notice(None, message).await;
+                }
                 let ids: Vec<AccountId> = self
                     .slots
                     .iter()
