@@ -91,6 +91,9 @@ pub struct SimArgs {
     /// Simulate this many users (`user000`, `user001`, ...) instead of the three demo accounts.
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
+    /// The app's credit balance in dollars: spent at X's prices; once gone, every call gets 402.
+    #[arg(long, value_name = "USD", default_value_t = 25.0)]
+    pub credits: f64,
     #[command(flatten)]
     pub faults: SimFaultArgs,
 }

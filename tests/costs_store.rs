@@ -139,6 +139,8 @@ fn a_reply_is_charged_once_when_sent_at_the_price_of_its_text() {
         .commit_page(a.id, &[summoned.clone(), unsummoned.clone()], None)
         .unwrap();
     let now = Utc::now();
+    // Read once first, so the sends below must keep the cached total up to date.
+    assert_eq!(store.month_spend(Month::of(billing_day(now))).unwrap().0, 0);
     let send = |key, text: &str, kind| {
         let e = store.outbox_enqueue(key, kind, text, now).unwrap();
         store.outbox_begin_send(key, e.seq, now).unwrap();
@@ -175,4 +177,11 @@ fn a_reply_is_charged_once_when_sent_at_the_price_of_its_text() {
     assert_eq!(count(CostKind::DmSent), 1);
     assert_eq!(count(CostKind::Reply), 0);
     assert_eq!(perch::costs::total(&by), 200_000 + 15_000 + 15_000);
+    // The budget's running month total (a cache kept by every charge) agrees with the counters,
+    // and with a fresh scan after a reopen.
+    let month = Month::of(billing_day(now));
+    assert_eq!(store.month_spend(month).unwrap().0, 230_000);
+    drop(store);
+    let reopened = Store::open(tmp.path()).unwrap();
+    assert_eq!(reopened.month_spend(month).unwrap().0, 230_000);
 }

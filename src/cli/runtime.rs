@@ -293,6 +293,7 @@ pub async fn run_sim(args: SimArgs) -> CliResult {
         config.users = sim_users(n);
     }
     config.faults = args.faults.to_faults();
+    config.credits_usd = Some(args.credits).filter(|c| c.is_finite());
     let mut script: Vec<TimedFault> = args
         .faults
         .revoke

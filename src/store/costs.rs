@@ -43,6 +43,16 @@ pub(crate) struct CostState {
     pricing: RwLock<Pricing>,
     /// Seen-set entries of days before this one are gone.
     pruned_before: Mutex<Option<NaiveDate>>,
+    /// This month's spend, kept up to date by every applied charge, so the budget check before
+    /// each request does not scan the month's counters (`None` until first asked).
+    month: Mutex<Option<MonthSpend>>,
+}
+
+#[derive(Clone, Debug)]
+struct MonthSpend {
+    month: Month,
+    total: u64,
+    per_account: HashMap<AccountId, u64>,
 }
 
 /// The resources one successful read returned, to be charged with the write that stores them.
@@ -145,9 +155,13 @@ pub fn send_kind(kind: ReplyKind, text: &str, mention: &Mention) -> CostKind {
     }
 }
 
-/// Counter values a batch being built will write (so two charges in one batch add up).
+/// Counter values a batch being built will write (so two charges in one batch add up), and the
+/// amounts added, for the month cache once the batch is applied.
 #[derive(Default)]
-pub(crate) struct StagedUses(HashMap<[u8; 22], Use>);
+pub(crate) struct StagedUses {
+    values: HashMap<[u8; 22], Use>,
+    added: Vec<(NaiveDate, AccountId, u64)>,
+}
 
 impl Store {
     /// Sets the prices and the app owner every later charge uses.
@@ -182,7 +196,7 @@ impl Store {
             return Ok(());
         }
         let key = cost_key(day, account, kind);
-        let mut used = match staged.0.get(&key) {
+        let mut used = match staged.values.get(&key) {
             Some(u) => *u,
             None => match self.get(&key)? {
                 Some(v) => decode_use(&v).ok_or_else(|| StoreError::Decode {
@@ -194,8 +208,26 @@ impl Store {
         };
         used.add(add);
         batch.insert(&key, &encode_use(used));
-        staged.0.insert(key, used);
+        staged.values.insert(key, used);
+        staged.added.push((day, account, add.micros));
         Ok(())
+    }
+
+    /// Tells the month cache what a batch that was just applied added.
+    pub(crate) fn note_applied(&self, staged: &StagedUses) {
+        let mut cache = self
+            .costs
+            .month
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(m) = cache.as_mut() {
+            for (day, account, micros) in &staged.added {
+                if Month::of(*day) == m.month {
+                    m.total = m.total.saturating_add(*micros);
+                    *m.per_account.entry(*account).or_default() += micros;
+                }
+            }
+        }
     }
 
     /// Stages the charge for a read: the resources not yet charged today, at the price of
@@ -268,6 +300,7 @@ impl Store {
         let mut staged = StagedUses::default();
         let used = self.stage_read_charge(&mut staged, &mut batch, account, charge)?;
         self.apply(batch)?;
+        self.note_applied(&staged);
         Ok(used)
     }
 
@@ -288,8 +321,37 @@ impl Store {
         Ok(out)
     }
 
-    /// What was spent in `month`: in total, and per account.
+    /// What was spent in `month`: in total, and per account. The current month comes from a
+    /// cache that every applied charge keeps up to date (read from the counters once); the
+    /// write lock is held while it is filled, so no charge slips between the scan and the cache.
     pub fn month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)> {
+        {
+            let cache = self
+                .costs
+                .month
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(m) = cache.as_ref().filter(|m| m.month == month) {
+                return Ok((m.total, m.per_account.clone()));
+            }
+        }
+        let _writer = self.lock();
+        let (total, per_account) = self.scan_month_spend(month)?;
+        if month == Month::of(crate::costs::billing_day(Utc::now())) {
+            *self
+                .costs
+                .month
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(MonthSpend {
+                month,
+                total,
+                per_account: per_account.clone(),
+            });
+        }
+        Ok((total, per_account))
+    }
+
+    fn scan_month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)> {
         let mut per_account: HashMap<AccountId, u64> = HashMap::new();
         let mut total = 0u64;
         for row in self.cost_rows(month.first_day(), month.last_day())? {

@@ -671,15 +671,12 @@ impl Store {
                 &cursor.to_be_bytes(),
             );
         }
+        let mut staged = costs::StagedUses::default();
         if let Some(charge) = charge {
-            result.cost = self.stage_read_charge(
-                &mut costs::StagedUses::default(),
-                &mut batch,
-                account,
-                charge,
-            )?;
+            result.cost = self.stage_read_charge(&mut staged, &mut batch, account, charge)?;
         }
         self.apply_counted(&mut writer, batch, updates)?;
+        self.note_applied(&staged);
         Ok(result)
     }
 

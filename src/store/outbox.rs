@@ -567,8 +567,9 @@ impl Store {
             batch.insert(&pointer, &entry.seq.to_be_bytes());
         }
         let mention = self.mention(key)?;
+        let mut charged = super::costs::StagedUses::default();
         if entry.state == OutboxState::Sent {
-            self.stage_send_charge(&mut batch, entry, mention.as_ref())?;
+            self.stage_send_charge(&mut charged, &mut batch, entry, mention.as_ref())?;
         }
         if let Some(old) = mention {
             let mut m = old.clone();
@@ -590,7 +591,9 @@ impl Store {
             }
             DraftChange::Delete => batch.remove(&draft_key),
         }
-        self.apply_counted(&mut writer, batch, updates)
+        self.apply_counted(&mut writer, batch, updates)?;
+        self.note_applied(&charged);
+        Ok(())
     }
 }
 
@@ -600,6 +603,7 @@ impl Store {
     /// reaches `sent` once, so it is charged once.
     fn stage_send_charge(
         &self,
+        staged: &mut super::costs::StagedUses,
         batch: &mut Batch,
         entry: &OutboxEntry,
         mention: Option<&Mention>,
@@ -618,7 +622,7 @@ impl Store {
         };
         let price = self.pricing().prices.of(kind);
         self.stage_use(
-            &mut super::costs::StagedUses::default(),
+            staged,
             batch,
             crate::costs::billing_day(entry.updated_at),
             entry.key.account_id,

@@ -619,6 +619,10 @@ impl Engine {
                 // Paused by the budget, not by the user: `is_active` stays true and the money
                 // check resumes it (a new month, a raised budget).
                 slot.next_at = now + base;
+                if outcome.pages > 0 {
+                    // Pages were stored before the budget stopped the next one.
+                    synced_at = Some(utc_now);
+                }
                 let message = reached.message();
                 // Only a global budget that is spent stops every account; too little left for
                 // this account's smallest page may still be enough for a cheaper one.
