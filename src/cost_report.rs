@@ -127,7 +127,8 @@ pub struct AccountCostStats {
     pub daily: Vec<(NaiveDate, u64)>,
     /// This month per kind.
     pub by_kind: ByKind,
-    /// This month's reads and replies over mentions handled (replied or ignored).
+    /// Everything spent since metering began over the mentions handled (replied or ignored):
+    /// both are all-time figures, so they describe the same mentions.
     pub per_handled_mention: Option<u64>,
     pub month_total: u64,
     pub prices_date: String,
@@ -166,9 +167,10 @@ pub fn account_cost_stats(
             })
         })
         .sum::<Result<u64>>()?;
+    let all_time = store.cost_by_kind(NaiveDate::MIN, today, Some(account))?;
     Ok(AccountCostStats {
         daily,
-        per_handled_mention: costs::per_handled_mention(&by_kind, handled),
+        per_handled_mention: costs::per_handled_mention(&all_time, handled),
         month_total: costs::total(&by_kind),
         by_kind,
         prices_date: store.pricing().prices.date,

@@ -77,6 +77,29 @@ pub async fn run(
                 fmt(k.usd)
             );
         }
+        if let Some(account) = accounts.iter().find(|x| x.handle() == a.account) {
+            let stats = cost_report::account_cost_stats(&store, account.id, now)?;
+            match stats.per_handled_mention {
+                Some(m) => println!("  per handled mention: {}", costs::format_usd(m)),
+                None => println!("  per handled mention: none handled yet"),
+            }
+            let days: Vec<String> = store
+                .cost_rows(month.first_day(), month.last_day())?
+                .into_iter()
+                .filter(|r| r.account == account.id)
+                .fold(std::collections::BTreeMap::new(), |mut by_day, r| {
+                    *by_day.entry(r.day).or_insert(0u64) += r.used.micros;
+                    by_day
+                })
+                .into_iter()
+                .map(|(day, micros)| {
+                    format!("{} {}", day.format("%m-%d"), costs::format_usd(micros))
+                })
+                .collect();
+            if !days.is_empty() {
+                println!("  per day: {}", days.join(" · "));
+            }
+        }
     }
     if let Some(r) = cost_report::reconciliation(&store, now)? {
         println!();
