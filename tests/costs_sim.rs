@@ -241,6 +241,21 @@ async fn reaching_the_budget_pauses_every_account_before_another_read_is_sent() 
         "the simulator billed {} of a {budget} budget",
         bill.spent_micros
     );
+    // The 80% warning came once, as a notice for the status bar.
+    let warnings: Vec<String> = engine
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            perch::sync::SyncEvent::Notice {
+                account_id: None,
+                message,
+            } if message.contains("monthly budget used") => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     for i in 0..3 {
         let a = h.account(i);
         let message = a.error_message.clone().unwrap_or_default();
