@@ -107,15 +107,17 @@ pub fn today_and_month(
     now: DateTime<Utc>,
 ) -> Result<(Totals, BTreeMap<AccountId, u64>)> {
     let today = costs::billing_day(now);
-    let month = Month::of(today);
+    // The month's total comes from the store's running total (no scan: this runs whenever the
+    // dashboard re-reads its accounts); today is one day's few counters.
+    let (month_total, _) = store.month_spend(Month::of(today))?;
     let mut per_account: BTreeMap<AccountId, u64> = BTreeMap::new();
-    let mut totals = Totals::default();
-    for row in store.cost_rows(month.first_day(), today)? {
-        totals.month += row.used.micros;
-        if row.day == today {
-            totals.today += row.used.micros;
-            *per_account.entry(row.account).or_default() += row.used.micros;
-        }
+    let mut totals = Totals {
+        today: 0,
+        month: month_total,
+    };
+    for row in store.cost_rows(today, today)? {
+        totals.today += row.used.micros;
+        *per_account.entry(row.account).or_default() += row.used.micros;
     }
     Ok((totals, per_account))
 }
@@ -146,10 +148,8 @@ pub fn account_cost_stats(
         .checked_sub_days(chrono::Days::new(29))
         .unwrap_or(today);
     let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    for row in store.cost_rows(first, today)? {
-        if row.account == account {
-            *per_day.entry(row.day).or_default() += row.used.micros;
-        }
+    for row in store.account_cost_rows(account, first, today)? {
+        *per_day.entry(row.day).or_default() += row.used.micros;
     }
     let daily = first
         .iter_days()

@@ -84,9 +84,8 @@ pub async fn run(
                 None => println!("  per handled mention: none handled yet"),
             }
             let days: Vec<String> = store
-                .cost_rows(month.first_day(), month.last_day())?
+                .account_cost_rows(account.id, month.first_day(), month.last_day())?
                 .into_iter()
-                .filter(|r| r.account == account.id)
                 .fold(std::collections::BTreeMap::new(), |mut by_day, r| {
                     *by_day.entry(r.day).or_insert(0u64) += r.used.micros;
                     by_day

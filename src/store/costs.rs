@@ -4,9 +4,12 @@
 //! a crash or kill can never keep one without the other: no use is lost or counted twice.
 //!
 //! Keys (tags distinct from `keys.rs` and `outbox.rs`):
-//! - `$ | day (u32 BE, keys::day_number) | account | kind code` → count (u64 BE) ‖ µ$ (u64 BE).
-//!   Day first: a month (for the budget) or one day (for "today") is one range read over every
-//!   account, at most days × accounts × kinds small keys.
+//! - `$ | account | day (u32 BE, keys::day_number) | kind code` → count (u64 BE) ‖ µ$ (u64 BE).
+//!   Account first: one account's 30 days (the stats view) or whole history (the price of a
+//!   handled mention) is one short range read whatever the number of accounts. Reads over every
+//!   account (a month for the budget, today for the status bar) skip from account to account, so
+//!   they cost accounts × days asked for, never the whole history. The budget's month total is
+//!   read once and then kept up to date in memory by every applied charge.
 //! - `% | day | resource class | X id (u64 BE)` → the account charged. Only today's set is
 //!   needed; older days are pruned a bounded chunk at a time by later charges.
 //! - `\x00xusage` → JSON of the last `GET /2/usage/tweets` answer (the reconciliation).
@@ -81,10 +84,16 @@ pub struct Warned(pub BTreeMap<String, String>);
 
 fn cost_key(day: NaiveDate, account: AccountId, kind: CostKind) -> [u8; 22] {
     let mut k = [0u8; 22];
-    k[0] = COST;
-    k[1..5].copy_from_slice(&keys::day_number(day).to_be_bytes());
-    k[5..21].copy_from_slice(account.as_bytes());
+    k[..21].copy_from_slice(&account_day_prefix(account, day));
     k[21] = kind.code();
+    k
+}
+
+/// `$ | account | day`.
+fn account_day_prefix(account: AccountId, day: NaiveDate) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[..17].copy_from_slice(&keys::account_key(COST, account));
+    k[17..21].copy_from_slice(&keys::day_number(day).to_be_bytes());
     k
 }
 
@@ -127,8 +136,8 @@ fn decode_row(k: &[u8], v: &[u8]) -> Option<CostRow> {
     if k.len() != 22 || k[0] != COST {
         return None;
     }
-    let day = day_from_number(u32::from_be_bytes(k[1..5].try_into().ok()?));
-    let account = AccountId::from_bytes(k[5..21].try_into().ok()?);
+    let account = keys::key_account(k)?;
+    let day = day_from_number(u32::from_be_bytes(k[17..21].try_into().ok()?));
     let kind = CostKind::from_code(k[21])?;
     Some(CostRow {
         day,
@@ -306,8 +315,50 @@ impl Store {
 
     /// Every cost counter from `first` to `last` (UTC days, inclusive), oldest day first.
     pub fn cost_rows(&self, first: NaiveDate, last: NaiveDate) -> Result<Vec<CostRow>> {
-        let start = day_prefix(COST, first);
-        let Some(end) = keys::prefix_end(&day_prefix(COST, last)) else {
+        let mut out = Vec::new();
+        // Skip from account to account: each is one range read of the days asked for.
+        let mut from: Vec<u8> = vec![COST];
+        loop {
+            let Some(entry) = self
+                .tree
+                .range(from.as_slice()..)
+                .next()
+                .transpose()
+                .map_err(|e| self.err(e))?
+            else {
+                break;
+            };
+            let (k, _) = entry;
+            if k.first() != Some(&COST) {
+                break;
+            }
+            let Some(account) = keys::key_account(&k) else {
+                tracing::warn!("skipping an unreadable cost counter {k:?}");
+                match keys::prefix_end(&k) {
+                    Some(next) => from = next,
+                    None => break,
+                }
+                continue;
+            };
+            out.extend(self.account_cost_rows(account, first, last)?);
+            match keys::prefix_end(&keys::account_key(COST, account)) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        out.sort_by_key(|r| (r.day, r.account, r.kind));
+        Ok(out)
+    }
+
+    /// One account's cost counters from `first` to `last`, oldest day first.
+    pub fn account_cost_rows(
+        &self,
+        account: AccountId,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<CostRow>> {
+        let start = account_day_prefix(account, first);
+        let Some(end) = keys::prefix_end(&account_day_prefix(account, last)) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -368,11 +419,13 @@ impl Store {
         last: NaiveDate,
         account: Option<AccountId>,
     ) -> Result<ByKind> {
+        let rows = match account {
+            Some(a) => self.account_cost_rows(a, first, last)?,
+            None => self.cost_rows(first, last)?,
+        };
         let mut by: ByKind = BTreeMap::new();
-        for row in self.cost_rows(first, last)? {
-            if account.is_none_or(|a| a == row.account) {
-                by.entry(row.kind).or_default().add(row.used);
-            }
+        for row in rows {
+            by.entry(row.kind).or_default().add(row.used);
         }
         Ok(by)
     }
@@ -420,11 +473,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cost_keys_sort_by_day_and_decode() {
+    fn cost_keys_sort_by_account_then_day_and_decode() {
         let a = AccountId::from_u128(3);
         let d1 = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
         let d2 = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         assert!(cost_key(d1, a, CostKind::Reply) < cost_key(d2, a, CostKind::PostRead));
+        assert!(
+            cost_key(d2, a, CostKind::Reply)
+                < cost_key(d1, AccountId::from_u128(4), CostKind::PostRead)
+        );
         let row = decode_row(
             &cost_key(d2, a, CostKind::DmSent),
             &encode_use(Use {
