@@ -343,3 +343,41 @@ async fn xs_own_usage_count_is_read_with_the_app_bearer_and_agrees_with_the_mete
     assert!(usage_requests.iter().all(|e| e.status == 200));
     engine.stop().await;
 }
+
+/// What the test's "config file" says the budget is (a `fn` cannot capture).
+static RAISED_BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(60_000);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_budget_resumes_the_paused_accounts_by_itself() {
+    let mut config = sim_config(2, 20);
+    config.credits_usd = None;
+    let h = Harness::start(config, Duration::from_secs(10)).await;
+    let budgets = || Budgets {
+        monthly_micros: Some(RAISED_BUDGET.load(std::sync::atomic::Ordering::SeqCst)),
+        ..Budgets::default()
+    };
+    let engine = h.engine(SyncSettings {
+        budgets: budgets(),
+        reload_budgets: Some(|| {
+            Ok(Budgets {
+                monthly_micros: Some(RAISED_BUDGET.load(std::sync::atomic::Ordering::SeqCst)),
+                ..Budgets::default()
+            })
+        }),
+        budget_check_interval: Duration::from_millis(100),
+        ..fast_settings()
+    });
+    h.wait_until("both accounts paused by the budget", |h| {
+        (0..2).all(|i| h.account(i).sync_status == SyncStatus::Paused)
+    })
+    .await;
+    assert!(!(0..2).all(|i| h.caught_up(i)));
+    // The user raises the budget in the config file: no restart, no key.
+    RAISED_BUDGET.store(10_000_000, std::sync::atomic::Ordering::SeqCst);
+    h.wait_until("both accounts resumed and caught up", |h| {
+        (0..2).all(|i| h.caught_up(i) && h.account(i).sync_status == SyncStatus::Active)
+    })
+    .await;
+    assert!((0..2).all(|i| h.account(i).is_active));
+    engine.stop().await;
+}

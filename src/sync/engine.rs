@@ -63,6 +63,8 @@ pub struct SyncSettings {
     pub app_bearer_token: Option<crate::domain::Secret>,
     /// How often `GET /2/usage/tweets` is read.
     pub usage_interval: Duration,
+    /// Re-reads the budgets (from the config file) at each budget check; `None`: they are fixed.
+    pub reload_budgets: Option<fn() -> Result<crate::costs::Budgets, String>>,
 }
 
 impl SyncSettings {
@@ -87,6 +89,11 @@ impl SyncSettings {
             backoff_cap: Duration::from_secs(cfg.backoff_cap_secs.max(cfg.backoff_base_secs)),
             budgets: cfg.budgets.clone(),
             app_bearer_token: cfg.app_bearer_token.clone(),
+            reload_budgets: Some(|| {
+                crate::config::Config::load()
+                    .map(|c| c.budgets)
+                    .map_err(|e| e.to_string())
+            }),
             ..SyncSettings::default()
         }
     }
@@ -117,6 +124,7 @@ impl Default for SyncSettings {
             budget_check_interval: Duration::from_secs(60),
             app_bearer_token: None,
             usage_interval: Duration::from_secs(3600),
+            reload_budgets: None,
         }
     }
 }

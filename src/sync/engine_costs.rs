@@ -110,6 +110,7 @@ impl Engine {
         let now = Instant::now();
         if now >= self.money.next_check {
             self.money.next_check = now + self.money.check_interval;
+            self.reload_budgets();
             let utc_now = Utc::now();
             let resumable: Vec<AccountId> = self
                 .slots
@@ -141,6 +142,23 @@ impl Engine {
         {
             self.money.next_usage = now + self.money.usage_interval;
             self.read_x_usage(bearer);
+        }
+    }
+
+    /// Picks up budgets changed in the config file while perch runs (a raised budget resumes
+    /// the accounts it paused at the next check). A file that no longer reads keeps the budgets
+    /// in force.
+    fn reload_budgets(&mut self) {
+        let Some(reload) = self.settings.reload_budgets else {
+            return;
+        };
+        match reload() {
+            Ok(budgets) if budgets != self.money.gate.budgets() => {
+                tracing::info!("monthly budgets changed in the config file");
+                self.money.gate.set_budgets(budgets);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("keeping the budgets in force: {e}"),
         }
     }
 
@@ -197,7 +215,7 @@ impl Engine {
 
     /// The 80% warnings, once each per month (visible as notices).
     pub(super) async fn budget_warnings(&mut self) {
-        if self.money.gate.budgets() == &crate::costs::Budgets::default() {
+        if self.money.gate.budgets() == crate::costs::Budgets::default() {
             return;
         }
         let accounts: Vec<Account> = self.slots.values().map(|s| s.account.clone()).collect();

@@ -19,7 +19,9 @@ use crate::store::Store;
 #[derive(Clone, Debug)]
 pub struct SpendGate {
     store: Store,
-    budgets: Budgets,
+    /// Shared by every clone, so a budget changed while the engine runs (the config file was
+    /// edited) applies to polls already scheduled.
+    budgets: Arc<std::sync::RwLock<Budgets>>,
     reserved: Arc<Mutex<HashMap<AccountId, u64>>>,
 }
 
@@ -57,13 +59,25 @@ impl SpendGate {
     pub fn new(store: Store, budgets: Budgets) -> SpendGate {
         SpendGate {
             store,
-            budgets,
+            budgets: Arc::new(std::sync::RwLock::new(budgets)),
             reserved: Arc::default(),
         }
     }
 
-    pub fn budgets(&self) -> &Budgets {
-        &self.budgets
+    /// The budgets in force now.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the budgets (a raised budget lets budget-paused accounts resume).
+    pub fn set_budgets(&self, budgets: Budgets) {
+        *self
+            .budgets
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = budgets;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, u64>> {
@@ -104,7 +118,8 @@ impl SpendGate {
 
     /// Whether a budget stops this account's reads now (without reserving anything).
     pub fn reached(&self, account: &Account, now: DateTime<Utc>) -> Option<BudgetReached> {
-        if self.budgets == Budgets::default() {
+        let budgets = self.budgets();
+        if budgets == Budgets::default() {
             return None;
         }
         let standing = match self.standing(account.id, now) {
@@ -114,7 +129,7 @@ impl SpendGate {
                 return None;
             }
         };
-        self.verdict(account, standing).err()
+        self.verdict(&budgets, account, standing).err()
     }
 
     /// Asks to send one mentions read for `account`: the page size the budget allows, reserved
@@ -130,7 +145,8 @@ impl SpendGate {
             micros: 0,
             max_results: costs::MAX_PAGE,
         };
-        if self.budgets == Budgets::default() {
+        let budgets = self.budgets();
+        if budgets == Budgets::default() {
             return Ok(free);
         }
         // Check and reserve under one lock: two polls at once must not both spend what is left.
@@ -142,14 +158,14 @@ impl SpendGate {
                 tracing::warn!("{e}");
                 return Err(BudgetReached {
                     spent: 0,
-                    budget: self.budgets.monthly_micros.unwrap_or(0),
+                    budget: budgets.monthly_micros.unwrap_or(0),
                     month: Month::of(costs::billing_day(now)),
                     account: false,
                     too_little_left: false,
                 });
             }
         };
-        let max_results = self.verdict(account, standing)?;
+        let max_results = self.verdict(&budgets, account, standing)?;
         let unit = self.store.pricing().prices.of(self
             .store
             .pricing()
@@ -166,24 +182,23 @@ impl SpendGate {
     }
 
     /// The page size allowed, or the budget that stops it.
-    fn verdict(&self, account: &Account, s: Standing) -> Result<u32, BudgetReached> {
+    fn verdict(
+        &self,
+        budgets: &Budgets,
+        account: &Account,
+        s: Standing,
+    ) -> Result<u32, BudgetReached> {
         let username = &account.twitter_username;
-        if let Some(reached) = self
-            .budgets
-            .reached(s.month, username, s.spent_all, s.spent_account)
-        {
+        if let Some(reached) = budgets.reached(s.month, username, s.spent_all, s.spent_account) {
             return Err(reached);
         }
         let pricing = self.store.pricing();
         let unit = pricing.prices.of(pricing.mentions_read_kind(username));
-        let remaining = self
-            .budgets
-            .remaining(username, s.spent_all, s.spent_account);
+        let remaining = budgets.remaining(username, s.spent_all, s.spent_account);
         costs::affordable_page(remaining, unit).ok_or_else(|| {
             // Not even the smallest page X serves fits in what is left: reached for reads.
-            let own = self.budgets.for_account(username);
-            let global_left = self
-                .budgets
+            let own = budgets.for_account(username);
+            let global_left = budgets
                 .monthly_micros
                 .map(|b| b.saturating_sub(s.spent_all));
             let account_is_tighter = match (own, global_left) {
@@ -202,7 +217,7 @@ impl SpendGate {
             } else {
                 BudgetReached {
                     spent: s.spent_all,
-                    budget: self.budgets.monthly_micros.unwrap_or(0),
+                    budget: budgets.monthly_micros.unwrap_or(0),
                     month: s.month,
                     account: false,
                     too_little_left: true,
@@ -218,8 +233,9 @@ impl SpendGate {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let budgets = self.budgets();
         let line = |budget: u64| budget.saturating_mul(costs::WARN_AT_PERCENT) / 100;
-        if let Some(budget) = self.budgets.monthly_micros
+        if let Some(budget) = budgets.monthly_micros
             && budget > 0
             && total >= line(budget)
             && self
@@ -235,7 +251,7 @@ impl SpendGate {
             ));
         }
         for account in accounts {
-            let Some(budget) = self.budgets.for_account(&account.twitter_username) else {
+            let Some(budget) = budgets.for_account(&account.twitter_username) else {
                 continue;
             };
             let spent = per.get(&account.id).copied().unwrap_or(0);
