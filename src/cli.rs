@@ -13,6 +13,7 @@ use crate::store::Store;
 mod accounts;
 mod costs;
 mod mentions;
+mod report;
 mod runtime;
 
 pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim_users};
@@ -27,7 +28,8 @@ pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim
 )]
 pub struct Cli {
     /// Run against the built-in X API simulator with three demo accounts (no credentials needed).
-    #[arg(long, global = true)]
+    /// The dashboard only: commands take no --demo (script the simulator with `perch sim`).
+    #[arg(long)]
     pub demo: bool,
     /// With --demo: switch on the simulator's fault injection (rate limits, errors, revoked tokens).
     #[arg(long, requires = "demo")]
@@ -256,10 +258,15 @@ pub enum MentionsCommand {
     },
     /// Set a mention's status (ID is the mention's uuid or its post id).
     SetStatus { id: String, status: String },
-    /// Fetch new mentions now (one account, or all active ones).
+    /// Fetch new mentions now (one account, or all active ones): one attempt per account, and
+    /// a line per account saying what was stored and, if it stopped early, why. Exit 1 when any
+    /// account could not be fetched in full.
     Fetch {
         #[arg(long)]
         account: Option<String>,
+        /// The per-account outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -268,6 +275,8 @@ pub enum MentionsCommand {
 pub struct Failure {
     pub message: String,
     pub code: i32,
+    /// Already reported on stdout (a `--json` report): nothing more on stderr.
+    pub quiet: bool,
 }
 
 impl Failure {
@@ -275,12 +284,14 @@ impl Failure {
         Failure {
             message: message.into(),
             code: 1,
+            quiet: false,
         }
     }
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             code: 2,
+            quiet: false,
         }
     }
 }
@@ -308,6 +319,7 @@ pub fn main() -> i32 {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => 0,
+        Err(failure) if failure.quiet => failure.code,
         Err(failure) => {
             // Failures often quote X or a stored record: nothing in them may drive the terminal.
             eprintln!("perch: {}", crate::text::sanitize(&failure.message, false));
@@ -322,13 +334,17 @@ async fn run(cli: Cli) -> CliResult {
         config.data_dir = dir.clone();
     }
     let _log_guard = runtime::init_logging(&config);
+    for warning in &config.warnings {
+        eprintln!("perch: {warning}");
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         None => runtime::run_dashboard(config, cli.demo, cli.faults, cli.data_dir.is_some()).await,
         Some(Command::Sim(args)) => runtime::run_sim(args).await,
-        Some(command) if cli.demo => Err(Failure::usage(format!(
+        Some(_) if cli.demo => Err(Failure::usage(
             "--demo only opens the dashboard; to script against the simulator, run `perch sim` and \
-             export the lines it prints (got {command:?})"
-        ))),
+             export the lines it prints",
+        )),
         Some(Command::Login { headless }) => accounts::login(&config, headless, None).await,
         Some(Command::Accounts(command)) => {
             if matches!(

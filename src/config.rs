@@ -134,6 +134,9 @@ pub struct Config {
     pub budgets: Budgets,
     /// The app-only Bearer token (`app_bearer_token`, `PERCH_APP_BEARER_TOKEN`).
     pub app_bearer_token: Option<Secret>,
+    /// Things about the configuration the user should hear once (on stderr and in the log),
+    /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,9 +187,20 @@ impl Config {
             .get("PERCH_CONFIG")
             .map(PathBuf::from)
             .unwrap_or(dirs.config_file);
+        let mut warnings = Vec::new();
         let file = match std::fs::read_to_string(&config_path) {
             Ok(text) => parse_file(&config_path, &text)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // No file at the default place is normal; one named on purpose is a typo to hear
+                // of (and perch carries on with the defaults).
+                if env.contains_key("PERCH_CONFIG") {
+                    warnings.push(format!(
+                        "PERCH_CONFIG names {}, which does not exist; using the default settings",
+                        config_path.display()
+                    ));
+                }
+                ConfigFile::default()
+            }
             Err(e) => {
                 return Err(ConfigError::File {
                     path: config_path,
@@ -275,6 +289,7 @@ impl Config {
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,
+            warnings,
             data_dir: env
                 .get("PERCH_DATA_DIR")
                 .map(PathBuf::from)
@@ -562,5 +577,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("PERCH_POLL_INTERVAL"), "{err}");
+    }
+
+    /// Issue 9: a `PERCH_CONFIG` naming a missing file was silently ignored.
+    #[test]
+    fn a_missing_perch_config_file_is_a_warning_not_an_error() {
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", "/nonexistent/perch.toml")])).unwrap();
+        assert_eq!(cfg.warnings.len(), 1);
+        assert!(
+            cfg.warnings[0].contains("/nonexistent/perch.toml"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(cfg.warnings[0].contains("default settings"));
+        assert_eq!(cfg.poll_interval_secs, DEFAULT_POLL_INTERVAL_SECS);
     }
 }

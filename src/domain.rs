@@ -280,7 +280,50 @@ pub struct Mention {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why a person may not give a mention a status (see [`Mention::status_change_refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusRefusal {
+    /// `processing` and `error` describe what perch's outbox is doing or met; only it sets them.
+    SetByPerch(MentionStatus),
+    /// A reply or DM went out: the mention stays `replied` (nothing can take a post back).
+    ReplySent,
+}
+
+impl fmt::Display for StatusRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusRefusal::SetByPerch(MentionStatus::Processing) => f.write_str(
+                "processing is set by perch while a reply is being sent; use pending, replied or ignored",
+            ),
+            StatusRefusal::SetByPerch(_) => f.write_str(
+                "error is set by perch when a reply fails; use pending, replied or ignored",
+            ),
+            StatusRefusal::ReplySent => f.write_str(
+                "a reply to it was sent, so it stays replied (a sent post cannot be taken back)",
+            ),
+        }
+    }
+}
+
 impl Mention {
+    /// The allowed triage transitions, defined once for the dashboard's keys and for
+    /// `perch mentions set-status`: a person may set `pending`, `replied` or `ignored`, except
+    /// that a mention with a sent reply stays `replied`. `processing` and `error` only come from
+    /// the outbox. Setting the status a mention already has is always allowed (it changes
+    /// nothing). Returns why not, or `None` when the change may be made.
+    pub fn status_change_refused(&self, to: MentionStatus) -> Option<StatusRefusal> {
+        if to == self.status {
+            return None;
+        }
+        match to {
+            MentionStatus::Processing | MentionStatus::Error => Some(StatusRefusal::SetByPerch(to)),
+            MentionStatus::Replied => None,
+            MentionStatus::Pending | MentionStatus::Ignored => (self.public_response.is_some()
+                || self.dm_response.is_some())
+            .then_some(StatusRefusal::ReplySent),
+        }
+    }
+
     /// The tweet id as a number (snowflakes order by time). Ids that are not decimal u64 sort first.
     pub fn tweet_id_u64(&self) -> u64 {
         self.tweet_id.parse().unwrap_or(0)
@@ -322,7 +365,14 @@ pub struct AccountStats {
     pub total_mentions: u64,
     pub pending_mentions: u64,
     pub replied_mentions: u64,
+    /// Since when perch has tracked the account (when it was added).
+    pub tracked_since: DateTime<Utc>,
+    /// Calendar days (UTC) from `tracked_since` to today, both counted.
     pub days_tracked: u64,
+    /// Mentions posted during those days (the backfill also brings older ones, which are in
+    /// `total_mentions` but say nothing about the rate since).
+    pub mentions_while_tracked: u64,
+    /// `mentions_while_tracked / days_tracked`, to two decimals.
     pub avg_mentions_per_day: f64,
     pub last_synced: Option<DateTime<Utc>>,
     pub sync_status: SyncStatus,

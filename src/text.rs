@@ -37,6 +37,134 @@ pub fn sanitize(text: &str, single_line: bool) -> String {
     out
 }
 
+/// Text for the screen: [`sanitize`]d, then laid out by grapheme cluster so that every cluster
+/// takes the same number of cells in ratatui's buffer as in the terminal. Terminals disagree with
+/// each other, and with `unicode-width`, on clusters that join several visible characters, so a
+/// cluster whose width is uncertain is replaced by a safe stand-in rather than left to put stray
+/// glyphs on screen (the post's own text is untouched in the store, and `o` opens it on X):
+///
+/// - a flag (a pair of regional indicators) becomes its letters in brackets: 🇯🇵 → `[JP]`;
+/// - spacing combining marks (Devanagari ि, Tamil ொ, Thai ำ...) and enclosing marks (the keycap
+///   ⃣) are dropped and the base letter stays: they take one cell in some terminals, none in
+///   others;
+/// - variation selectors, joiners (ZWJ, ZWNJ), emoji modifiers, tag characters, the soft hyphen
+///   and other invisible format characters are dropped (joined emoji are drawn one by one);
+/// - non-spacing marks (é as e + ◌́, Thai and Arabic vowel marks, virama) stay on their base,
+///   at most [`MAX_MARKS`] per cluster (beyond that, "zalgo" text piles up past what a terminal
+///   cell holds);
+/// - a cluster that still has no visible base (a mark on its own) is dropped.
+///
+/// Every cluster that remains is exactly as wide as the sum of its characters' widths, which is
+/// how a terminal advances its cursor, and what ratatui reserves for it.
+pub fn for_screen(text: &str, single_line: bool) -> String {
+    let clean = sanitize(text, single_line);
+    if clean.is_ascii() {
+        return clean;
+    }
+    // Thai and Lao AM are a spacing mark; written as the two characters they stand for (a
+    // non-spacing nikhahit and a letter of its own) they look the same and measure the same
+    // everywhere.
+    let clean = clean
+        .replace('\u{0E33}', "\u{0E4D}\u{0E32}")
+        .replace('\u{0EB3}', "\u{0ECD}\u{0EB2}");
+    let mut out = String::with_capacity(clean.len());
+    for g in clean.graphemes(true) {
+        push_cluster(&mut out, g);
+    }
+    out
+}
+
+/// Non-spacing marks kept on one base character.
+pub const MAX_MARKS: usize = 3;
+
+fn regional_letter(c: char) -> Option<char> {
+    let n = u32::from(c).checked_sub(0x1F1E6)?;
+    (n < 26).then(|| char::from(b'A' + n as u8))
+}
+
+/// Characters drawn as nothing, or as nothing in some terminals: they only change how their
+/// neighbours join or look.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1F3FB}'..='\u{1F3FF}' | '\u{E0000}'..='\u{E0FFF}'
+        // Prepended format characters (Arabic number signs...): they join the next cluster.
+        | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}' | '\u{110BD}' | '\u{110CD}'
+        // Enclosing marks: the keycap, circles, squares.
+        | '\u{0488}' | '\u{0489}' | '\u{1ABE}' | '\u{20DD}'..='\u{20E0}' | '\u{20E2}'..='\u{20E4}'
+        | '\u{A670}'..='\u{A672}')
+}
+
+/// A visible character that joins the cluster of the letter before it: a spacing combining
+/// mark (or Thai ำ, Lao ຳ), which one terminal gives a cell and another does not.
+fn is_spacing_mark(c: char) -> bool {
+    let mut probe = String::from('\u{0915}');
+    probe.push(c);
+    probe.graphemes(true).count() == 1
+}
+
+fn push_cluster(out: &mut String, g: &str) {
+    use unicode_width::UnicodeWidthChar as _;
+    if g.len() == 1 {
+        out.push_str(g);
+        return;
+    }
+    let letters: String = g.chars().filter_map(regional_letter).collect();
+    if !letters.is_empty() {
+        out.push('[');
+        out.push_str(&letters);
+        out.push(']');
+        return;
+    }
+    // The cluster as pieces of one visible character each, with its non-spacing marks.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut marks = 0;
+    for c in g.chars() {
+        if is_invisible_format(c) {
+            continue;
+        }
+        match (c.width(), pieces.last_mut()) {
+            (Some(0) | None, Some(piece)) => {
+                if marks < MAX_MARKS {
+                    piece.push(c);
+                    marks += 1;
+                }
+            }
+            // A mark with nothing visible before it.
+            (Some(0) | None, None) => {}
+            (Some(_), Some(_)) if is_spacing_mark(c) => {}
+            (Some(_), _) => {
+                pieces.push(c.to_string());
+                marks = 0;
+            }
+        }
+    }
+    // One visible character: as wide as that character, in every terminal.
+    if pieces.len() <= 1 {
+        out.extend(pieces);
+        return;
+    }
+    // Several (a conjunct such as क्ष, joined by a virama): ratatui would give the whole
+    // cluster one cell of two columns, which terminals that measure by cluster do not agree
+    // on. A zero-width non-joiner after each piece keeps them apart, and asks the font for the
+    // explicit-virama form, which is what it is.
+    let joined = pieces.join("\u{200C}");
+    if joined.graphemes(true).count() == pieces.len() {
+        out.push_str(&joined);
+    } else {
+        // They still join: keep the first, whose place the rest would have shared.
+        out.push_str(&pieces[0]);
+    }
+}
+
+/// "1 account", "2 accounts": a count with its noun in the right number.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Display width of a string in terminal cells (emoji and CJK are two cells).
 pub fn width(text: &str) -> usize {
     UnicodeWidthStr::width(text)
@@ -200,5 +328,52 @@ mod tests {
         assert!(check_post(&"あ".repeat(141)).is_some());
         assert!(check_post("").is_some());
         assert!(check_post("   ").is_some());
+    }
+
+    #[test]
+    fn for_screen_replaces_clusters_of_uncertain_width() {
+        use unicode_width::UnicodeWidthChar as _;
+        // Flags read as their letters; a lone regional indicator too.
+        assert_eq!(
+            for_screen("4.3\u{1F1F7}beta \u{1F1EF}\u{1F1F5}!", true),
+            "4.3[R]beta [JP]!"
+        );
+        // Devanagari: the vowel sign ि (a spacing mark) goes, anusvara ं (non-spacing) stays.
+        assert_eq!(
+            for_screen("\u{0938}\u{093F}\u{0902}\u{0915}", true),
+            "\u{0938}\u{0902}\u{0915}"
+        );
+        // A conjunct keeps its letters, drawn apart (explicit virama).
+        assert_eq!(
+            for_screen("\u{0915}\u{094D}\u{0937}", true),
+            "\u{0915}\u{094D}\u{200C}\u{0937}"
+        );
+        // Thai AM becomes its two parts.
+        assert_eq!(
+            for_screen("\u{0E01}\u{0E33}", true),
+            "\u{0E01}\u{0E4D}\u{0E32}"
+        );
+        // Keycaps, variation selectors, skin tones and joiners go.
+        assert_eq!(
+            for_screen("1\u{FE0F}\u{20E3} \u{1F44D}\u{1F3FD} a\u{200C}b", true),
+            "1 \u{1F44D} ab"
+        );
+        // Combining accents and Arabic marks stay on their letter; a mark alone goes; zalgo is
+        // cut to a few marks.
+        assert_eq!(for_screen("e\u{301}", true), "e\u{301}");
+        assert_eq!(for_screen("\u{301}x", true), "x");
+        let zalgo = for_screen(&format!("Z{}", "\u{300}".repeat(40)), true);
+        assert_eq!(zalgo.chars().count(), 1 + MAX_MARKS);
+        // Whatever is left, each cluster has one visible character (its width is that one's).
+        let corpus = "👨‍👩‍👧‍👦 🏳️‍🌈 🇺🇦 नमस्ते दुनिया ไม่ได้ مَرْحَبًا 日本語 ﷽ கொ ❤️ ☺︎ Z͑ͫ̓ͪ̂ͫ̽͏̴̙̤̞͉͚̯̞̠͍";
+        for g in for_screen(corpus, true).graphemes(true) {
+            let visible: Vec<usize> = g
+                .chars()
+                .filter_map(|c| c.width())
+                .filter(|w| *w > 0)
+                .collect();
+            assert_eq!(visible.len(), 1, "{g:?}");
+            assert_eq!(width(g), visible[0], "{g:?}");
+        }
     }
 }

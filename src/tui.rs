@@ -24,6 +24,7 @@ pub mod login;
 
 use crate::app::{self, Action, AppState, Effect, Job, SavedReplies};
 use crate::config::Config;
+use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{Command, SyncEvent};
@@ -205,7 +206,10 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
         let mut events = EventStream::new();
         while let Some(event) = events.next().await {
             let action = match event {
-                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Action::Key(key),
+                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
+                    // The loop says what was on screen when it takes the key.
+                    Action::Key { key, seen: None }
+                }
                 Ok(Event::Paste(text)) => Action::Paste(text),
                 Ok(Event::Resize(width, height)) => Action::Resize { width, height },
                 Ok(_) => continue,
@@ -231,7 +235,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         mut outbox_events,
         banner,
     } = ctx;
-    let theme = Theme::default();
+    let theme = Theme::from_env();
     let mut state = AppState::new(banner);
     state.saved_replies = SavedReplies::from_config(&config);
     state.budgets = config.budgets.clone();
@@ -241,6 +245,8 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     // Logins (`a`, `R`) run as tasks that report here.
     let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
     let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
+    // Effects that finish later (a browser that would not open) report here.
+    let (reports_tx, mut reports_rx) = mpsc::channel::<Action>(64);
 
     let size = guard
         .terminal
@@ -262,10 +268,26 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     // Steps of long jobs (search, bulk triage, undo), run one at a time when nothing else waits.
     let mut idle: VecDeque<Job> = VecDeque::new();
 
+    // The selected mention as the user knows it: as last drawn, moved since only by their own
+    // keys (whose effect they can predict). Every key carries it, so a key acts on what the user
+    // saw even when an arrival changed the state after the last draw.
+    let mut seen: Option<MentionKey> = None;
+
     let outcome: anyhow::Result<()> = loop {
         // 1. Apply everything queued, running effects as they come.
-        while let Some(action) = pending.pop_front() {
-            for effect in app::update(&mut state, action, &store) {
+        while let Some(mut action) = pending.pop_front() {
+            let is_key = match &mut action {
+                Action::Key { seen: carried, .. } => {
+                    *carried = seen;
+                    true
+                }
+                _ => false,
+            };
+            let effects = app::update(&mut state, action, &store);
+            if is_key {
+                seen = selected_key(&state);
+            }
+            for effect in effects {
                 match effect {
                     Effect::Account(e) => {
                         if let Some(follow_up) = account_ops.run(e, &sync_commands) {
@@ -284,9 +306,13 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                         pending.push_back(Action::EditorDone { key, result });
                     }
                     effect => {
-                        if let Some(follow_up) =
-                            run_effect(effect, &store, &sync_commands, &outbox_requests)
-                        {
+                        if let Some(follow_up) = run_effect(
+                            effect,
+                            &store,
+                            &sync_commands,
+                            &outbox_requests,
+                            &reports_tx,
+                        ) {
                             pending.push_back(follow_up);
                         }
                     }
@@ -304,6 +330,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                 .terminal
                 .draw(|frame| ui::draw(frame, &state, &theme, Utc::now()))
                 .context("could not draw to the terminal")?;
+            seen = selected_key(&state);
             state.dirty = false;
             last_draw = Some(Instant::now());
         }
@@ -338,6 +365,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                 }
             },
             Some(action) = login_rx.recv() => action,
+            Some(action) = reports_rx.recv() => action,
             _ = ticker.tick() => Action::Tick(Utc::now()),
             // Lowest priority (`biased`): a job step only when no event is waiting, so keys and
             // draws always come first.
@@ -361,10 +389,20 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
         while let Ok(a) = login_rx.try_recv() {
             pending.push_back(a);
         }
+        while let Ok(a) = reports_rx.try_recv() {
+            pending.push_back(a);
+        }
     };
 
     reader.abort();
     outcome
+}
+
+fn selected_key(state: &AppState) -> Option<MentionKey> {
+    state
+        .feed
+        .selected_mention()
+        .map(crate::domain::Mention::key)
 }
 
 /// Carries out one effect. Returns an action to feed back when the effect has something to
@@ -374,6 +412,7 @@ fn run_effect(
     store: &Store,
     sync_commands: &mpsc::Sender<Command>,
     outbox_requests: &mpsc::Sender<OutboxCommand>,
+    reports: &mpsc::Sender<Action>,
 ) -> Option<Action> {
     match effect {
         Effect::Send(request) => to_outbox(outbox_requests, OutboxCommand::Send(request)),
@@ -390,10 +429,16 @@ fn run_effect(
             is_error: true,
         }),
         Effect::OpenUrl(url) => {
-            // Browsers can take a while to start; never hold up the screen for one.
+            // Browsers can take a while to start; never hold up the screen for one. A failure
+            // comes back as an action, so the user hears of it (and gets the link instead).
+            let reports = reports.clone();
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = webbrowser::open(&url) {
                     tracing::warn!("could not open {url} in a browser: {e}");
+                    let _ = reports.blocking_send(Action::OpenFailed {
+                        url,
+                        why: e.to_string(),
+                    });
                 }
             });
             None
@@ -494,13 +539,15 @@ pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
                 is_error: true,
             }
         }),
-        Effect::DeleteDraft { key } => {
-            if let Err(e) = store.delete_draft(*key) {
-                // A leftover draft is harmless: the next reply just starts from it.
-                tracing::warn!("could not delete a sent draft: {e}");
+        Effect::DeleteDraft { key } => store.delete_draft(*key).err().map(|e| {
+            tracing::warn!("could not delete a sent draft: {e}");
+            Action::Notify {
+                text: format!(
+                    "the reply went out, but its draft could not be deleted ({e}): the next reply to this mention starts from it"
+                ),
+                is_error: true,
             }
-            None
-        }
+        }),
         _ => None,
     }
 }

@@ -92,8 +92,17 @@ impl Env {
     /// `perch login --headless` as a script would do it: read the URL from its own line, approve
     /// as `user` over HTTP (without following the redirect), paste the redirect address.
     async fn login(&self, user: &str) -> String {
+        let (ok, said) = self.headless(&["login", "--headless"], Some(user)).await;
+        assert!(ok, "login failed: {said}");
+        said
+    }
+
+    /// Runs a headless login command (`args`), opens its URL as the "browser" logged in to X as
+    /// `user` (`None`: the URL exactly as printed), pastes the redirect back. Returns whether it
+    /// succeeded, and everything it printed after the URL (stdout, then stderr).
+    async fn headless(&self, args: &[&str], user: Option<&str>) -> (bool, String) {
         let mut child = self
-            .command(&["login", "--headless"])
+            .command(args)
             .stdin(Stdio::piped())
             .spawn()
             .expect("perch login starts");
@@ -115,11 +124,11 @@ impl Env {
             .timeout(GENEROUS)
             .build()
             .unwrap();
-        let response = browser
-            .get(format!("{url}&sim_user={user}"))
-            .send()
-            .await
-            .unwrap();
+        let opened = match user {
+            Some(user) => format!("{url}&sim_user={user}"),
+            None => url.clone(),
+        };
+        let response = browser.get(opened).send().await.unwrap();
         assert_eq!(response.status(), 302);
         let location = response.headers()["location"].to_str().unwrap().to_string();
         let mut stdin = child.stdin.take().unwrap();
@@ -146,8 +155,7 @@ impl Env {
             use tokio::io::AsyncReadExt;
             let _ = e.read_to_string(&mut stderr).await;
         }
-        assert!(status.success(), "login failed: {rest}{stderr}");
-        rest
+        (status.success(), format!("{rest}{stderr}"))
     }
 }
 
@@ -263,7 +271,9 @@ async fn account_commands_end_to_end() {
             "total_mentions",
             "pending_mentions",
             "replied_mentions",
+            "tracked_since",
             "days_tracked",
+            "mentions_while_tracked",
             "avg_mentions_per_day",
             "last_synced",
             "sync_status",
@@ -277,7 +287,13 @@ async fn account_commands_end_to_end() {
     assert_eq!(stats["pending_mentions"].as_u64(), Some(fetched));
     assert_eq!(stats["replied_mentions"], 0);
     assert_eq!(stats["days_tracked"], 1);
-    assert_eq!(stats["avg_mentions_per_day"].as_f64(), Some(fetched as f64));
+    // The average is over the mentions posted since the account was added, not the backlog.
+    let while_tracked = stats["mentions_while_tracked"].as_u64().unwrap();
+    assert!(while_tracked <= fetched);
+    assert_eq!(
+        stats["avg_mentions_per_day"].as_f64(),
+        Some(while_tracked as f64)
+    );
     assert!(stats["last_synced"].is_string());
     assert_eq!(stats["is_active"], true);
     let text = env.ok(&["accounts", "stats", "nimbusnotes"]).await;
@@ -386,4 +402,77 @@ async fn account_commands_end_to_end() {
     drop(held);
     assert!(Path::new(&env.data_dir()).is_dir());
     env.sim.shutdown().await;
+}
+
+/// Repro of issue 9 item 8: `perch accounts reauthorize @h --headless` against the simulator
+/// logged in as another account, updated that one, and exited 1. Now the authorize page is asked
+/// for @h, and a login that comes back as anyone else changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reauthorize_logs_in_as_that_account_or_changes_nothing() {
+    let env = Env::start().await;
+    env.login("nimbusnotes").await;
+    env.login("mara_quill").await;
+    let before = env
+        .json(&["accounts", "show", "@nimbusnotes", "--json"])
+        .await;
+
+    // The URL opened as printed: the page is asked for @mara_quill (the simulator's first user
+    // is someone else).
+    let (ok, said) = env
+        .headless(
+            &["accounts", "reauthorize", "@mara_quill", "--headless"],
+            None,
+        )
+        .await;
+    assert!(ok, "{said}");
+    assert!(said.contains("reauthorized @mara_quill"), "{said}");
+
+    // The browser is logged in to X as @nimbusnotes whatever perch asked for.
+    let (ok, said) = env
+        .headless(
+            &["accounts", "reauthorize", "@mara_quill", "--headless"],
+            Some("nimbusnotes"),
+        )
+        .await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("the login was for @nimbusnotes, not @mara_quill: nothing was changed"),
+        "{said}"
+    );
+    let after = env
+        .json(&["accounts", "show", "@nimbusnotes", "--json"])
+        .await;
+    assert_eq!(before, after, "the other account is untouched");
+    let list = env.json(&["accounts", "list", "--json"]).await;
+    assert_eq!(list["total"], 2);
+}
+
+/// Issue 9: `accounts list --demo` printed a Rust debug string in its usage error; a
+/// `PERCH_CONFIG` naming a missing file was ignored without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_are_sentences_and_a_missing_config_is_told_once() {
+    let env = Env::start().await;
+    for args in [
+        &["accounts", "list", "--demo"][..],
+        &["--demo", "accounts", "list"],
+    ] {
+        let out = env.run(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let said = stderr(&out);
+        assert!(
+            !said.contains("Accounts(") && !said.contains("List {"),
+            "{said}"
+        );
+    }
+    let help = env.run(&["accounts", "list", "--help"]).await;
+    assert!(
+        !String::from_utf8_lossy(&help.stdout).contains("--demo "),
+        "--demo is the dashboard's"
+    );
+    // The environment points PERCH_CONFIG at a file that does not exist.
+    let out = env.run(&["accounts", "list"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let said = stderr(&out);
+    assert_eq!(said.matches("PERCH_CONFIG names").count(), 1, "{said}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PERCH_CONFIG"));
 }

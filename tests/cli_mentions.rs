@@ -233,6 +233,33 @@ async fn set_status_changes_triage_and_refuses_what_only_perch_may_set() {
     }
     let processing = run(set(&m[1].tweet_id, "processing"), None).await;
     assert_eq!(processing.status.code(), Some(2));
+    // Issue 9: `error` was accepted; it is perch's to set, like `processing`.
+    let error = run(set(&m[1].tweet_id, "error"), None).await;
+    assert_eq!(error.status.code(), Some(2), "{}", text(&error.stderr));
+    assert!(text(&error.stderr).contains("error is set by perch"));
+
+    // Issue 9: `pending` was accepted on a mention whose reply was sent.
+    let out = run(
+        perch_args(&world, &api, &["reply", &m[0].tweet_id, "on it, thanks"]),
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for status in ["pending", "ignored"] {
+        let out = run(set(&m[0].tweet_id, status), None).await;
+        assert_eq!(out.status.code(), Some(1), "{status}");
+        assert!(
+            text(&out.stderr).contains("stays replied"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let store = Store::open(&world.data_dir()).unwrap();
+    assert_eq!(
+        store.mention(m[0].key()).unwrap().unwrap().status,
+        MentionStatus::Replied
+    );
+    drop(store);
     // `@handle:postid` names the account's mention of a post.
     let named = run(set(&format!("@{BRAND}:{}", m[2].tweet_id), "ignored"), None).await;
     assert_eq!(named.status.code(), Some(0), "{}", text(&named.stderr));

@@ -78,8 +78,10 @@ fn select_account(fx: &Fixture, state: &mut AppState, handle: &str) {
     );
 }
 
-fn shift(c: char) -> Action {
-    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT))
+/// Presses Shift + `c`.
+fn shift(fx: &Fixture, state: &mut AppState, c: char) -> Vec<Effect> {
+    let action = Action::key_seeing(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT), state);
+    fx.apply(state, action)
 }
 
 #[test]
@@ -110,6 +112,16 @@ fn add_account_runs_the_login_and_hands_the_new_account_to_the_engine() {
             url: SIM_URL.into()
         }
     );
+
+    // Issue 9: the link wrapped over three lines with no way to copy it: `y` copies it.
+    let effects = fx.key(&mut state, KeyCode::Char('y'));
+    assert_eq!(effects, vec![Effect::CopyToClipboard(SIM_URL.into())]);
+    assert!(dialog(&state).copied);
+    assert!(
+        dialog(&state).paste.is_empty(),
+        "y is not typed into the paste field"
+    );
+    assert!(render(&state, 80, 24).contains("link copied"));
 
     // Enter with nothing pasted asks for the paste instead of sending nothing.
     let effects = fx.key(&mut state, KeyCode::Enter);
@@ -284,7 +296,7 @@ fn reauthorize_targets_the_selected_account_and_reports_a_different_login() {
     let mut state = state_at(&fx, 120, 40);
     select_account(&fx, &mut state, "bluebird_dev");
     let bluebird = fx.accounts[1].clone();
-    let effects = fx.apply(&mut state, shift('R'));
+    let effects = shift(&fx, &mut state, 'R');
     assert_eq!(
         effects,
         vec![Effect::Account(AccountEffect::StartLogin {
@@ -347,7 +359,7 @@ fn remove_asks_which_way_and_starts_on_cancel() {
     select_account(&fx, &mut state, "acme");
     let acme = fx.accounts[0].id;
 
-    fx.apply(&mut state, shift('D'));
+    shift(&fx, &mut state, 'D');
     match overlay(&state) {
         AccountOverlay::ConfirmRemove(d) => {
             assert_eq!(d.choice, RemoveChoice::Cancel);
@@ -360,7 +372,7 @@ fn remove_asks_which_way_and_starts_on_cancel() {
     assert!(matches!(state.mode, Mode::Normal));
 
     // Right from Cancel wraps to "keep mentions".
-    fx.apply(&mut state, shift('D'));
+    shift(&fx, &mut state, 'D');
     fx.key(&mut state, KeyCode::Right);
     let effects = fx.key(&mut state, KeyCode::Enter);
     assert_eq!(
@@ -371,7 +383,7 @@ fn remove_asks_which_way_and_starts_on_cancel() {
         })]
     );
 
-    fx.apply(&mut state, shift('D'));
+    shift(&fx, &mut state, 'D');
     let effects = fx.key(&mut state, KeyCode::Char('d'));
     assert_eq!(
         effects,
@@ -382,7 +394,7 @@ fn remove_asks_which_way_and_starts_on_cancel() {
     );
     assert!(state.notice.as_ref().unwrap().text.contains("its mentions"));
 
-    fx.apply(&mut state, shift('D'));
+    shift(&fx, &mut state, 'D');
     assert!(fx.key(&mut state, KeyCode::Esc).is_empty());
     assert!(matches!(state.mode, Mode::Normal));
 }
@@ -415,9 +427,26 @@ fn h_hides_and_shows_paused_accounts() {
             .collect()
     };
     assert_eq!(handles(&state), ["acme", "bluebird_dev", "nightowl_io"]);
-    fx.apply(&mut state, shift('H'));
+    shift(&fx, &mut state, 'H');
     assert_eq!(handles(&state), ["acme", "bluebird_dev"]);
-    assert!(state.notice.as_ref().unwrap().text.contains("1 hidden"));
+    let said = state.notice.as_ref().unwrap().text.clone();
+    assert!(said.contains("1 hidden"), "{said}");
+    assert!(
+        said.contains("their mentions stay in All accounts"),
+        "{said}"
+    );
+
+    // Issue 9: `P` on a mention of a hidden account said "no account selected". It resumes it.
+    let hidden = fx.accounts[2].id;
+    let mut guard = 0;
+    while state.feed.selected_mention().map(|m| m.sent_to.account_id) != Some(hidden) {
+        fx.key(&mut state, KeyCode::Char('j'));
+        guard += 1;
+        assert!(guard < 20, "a mention of @nightowl_io is in All accounts");
+    }
+    let effects = shift(&fx, &mut state, 'P');
+    assert_eq!(effects, vec![Effect::Resume(hidden)]);
+    fx.key(&mut state, KeyCode::Char('g'));
 
     // Pausing an account while paused ones are hidden takes it off the list.
     let mut acme = fx.accounts[0].clone();
@@ -427,7 +456,7 @@ fn h_hides_and_shows_paused_accounts() {
     fx.apply(&mut state, Action::Sync(SyncEvent::AccountUpdated(acme)));
     assert_eq!(handles(&state), ["bluebird_dev"]);
 
-    fx.apply(&mut state, shift('H'));
+    shift(&fx, &mut state, 'H');
     assert_eq!(handles(&state), ["acme", "bluebird_dev", "nightowl_io"]);
 }
 
@@ -469,7 +498,7 @@ fn enter_on_an_account_opens_its_detail_with_what_the_engine_reported() {
     fx.key(&mut state, KeyCode::Enter);
     assert!(matches!(overlay(&state), AccountOverlay::Detail(d) if d.account_id == acme));
     // P in the detail pauses this account; Esc closes.
-    let effects = fx.apply(&mut state, shift('P'));
+    let effects = shift(&fx, &mut state, 'P');
     assert_eq!(effects, vec![Effect::Pause(acme)]);
     assert!(matches!(overlay(&state), AccountOverlay::Detail(_)));
     fx.key(&mut state, KeyCode::Esc);
@@ -558,7 +587,7 @@ fn account_keys_without_a_selected_account_say_what_to_do() {
     let fx = Fixture::new(0);
     let mut state = state_at(&fx, 80, 24);
     for c in ['R', 'D', 's'] {
-        let effects = fx.apply(&mut state, shift(c));
+        let effects = shift(&fx, &mut state, c);
         assert!(effects.is_empty(), "{c}");
         assert!(matches!(state.mode, Mode::Normal), "{c}");
         assert!(
@@ -621,7 +650,7 @@ fn snapshot_remove_confirm_80x24() {
     let fx = Fixture::new(20);
     let mut state = state_at(&fx, 80, 24);
     select_account(&fx, &mut state, "acme");
-    fx.apply(&mut state, shift('D'));
+    shift(&fx, &mut state, 'D');
     fx.key(&mut state, KeyCode::Right);
     fx.key(&mut state, KeyCode::Right);
     insta::assert_snapshot!("remove_confirm_80x24", render(&state, 80, 24));

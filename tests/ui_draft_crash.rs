@@ -25,11 +25,8 @@ fn apply(state: &mut AppState, store: &Store, action: Action) {
 }
 
 fn key(state: &mut AppState, store: &Store, code: KeyCode) {
-    apply(
-        state,
-        store,
-        Action::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-    );
+    let action = Action::key_seeing(KeyEvent::new(code, KeyModifiers::NONE), state);
+    apply(state, store, action);
 }
 
 /// The child's part: only runs when the parent test starts it with the store's directory.

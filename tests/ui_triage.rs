@@ -152,10 +152,11 @@ fn a_big_search_shows_its_first_screen_at_once_and_counts_the_rest_in_the_backgr
     let mut state = fx.state(120, 40);
     fx.key(&mut state, KeyCode::Char('/'));
     for c in "norway".chars() {
-        fx.apply_without_idle(
-            &mut state,
-            Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
-        );
+        {
+            let key =
+                Action::key_seeing(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), &state);
+            fx.apply_without_idle(&mut state, key)
+        };
     }
     assert!(
         !state.feed.rows.is_empty(),
@@ -324,10 +325,13 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert_eq!(confirm.question(), "Ignore 1196 mentions? y/n");
 
     // `y` writes one chunk now and leaves the rest to idle steps (no frozen screen).
-    let effects = fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)),
-    );
+    let effects = {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
     let chunks: Vec<usize> = effects
         .iter()
         .filter_map(|e| match e {
@@ -339,10 +343,13 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert!(effects.contains(&Effect::Background(Job::Bulk)));
     assert!(state.bulk.is_some());
     // `u` waits for the bulk action to finish.
-    fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
-    );
+    {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
     assert!(
         notice(&state).contains("still being applied"),
         "{}",
@@ -358,16 +365,27 @@ fn capital_v_marks_the_filter_and_a_bulk_action_runs_in_chunks_and_undoes_in_chu
     assert_eq!(state.feed.total, 1);
 
     // Undo takes the whole bulk action back, chunk by chunk.
-    let effects = fx.apply_without_idle(
-        &mut state,
-        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)),
+    let effects = {
+        let key = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE),
+            &state,
+        );
+        fx.apply_without_idle(&mut state, key)
+    };
+    assert!(
+        matches!(effects[..], [Effect::Undo { action: Some(_) }]),
+        "{effects:?}"
     );
-    assert_eq!(effects, vec![Effect::Undo { action: None }]);
     while state.undoing.is_some() {
         fx.apply(&mut state, Action::Continue(Job::Undo));
     }
     assert_eq!(pending(&fx), 1_197);
-    assert_eq!(notice(&state), "undone: 1196 mentions no longer ignored");
+    let said = notice(&state);
+    assert!(
+        said.starts_with("undone (marked 1196 mentions ignored at "),
+        "{said}"
+    );
+    assert_eq!(plain(&said), "undone: 1196 mentions no longer ignored");
 }
 
 #[test]
@@ -394,16 +412,31 @@ fn undo_goes_back_several_levels_and_survives_a_restart() {
     assert_eq!(fx.status_of(&fx.mentions[3]), MentionStatus::Ignored);
     fx.key(&mut state, KeyCode::Char('u'));
     assert_eq!(fx.status_of(&fx.mentions[3]), MentionStatus::Pending);
-    assert_eq!(notice(&state), "undone: 1 mention no longer ignored");
+    assert_eq!(
+        plain(&notice(&state)),
+        "undone: 1 mention no longer ignored"
+    );
     drop(state);
 
-    // A restart: the undo log is in the store.
+    // A restart: the undo log is in the store. What it holds is from before: `u` says what it
+    // would undo and asks.
     let fx = fx.reopen();
     let mut state = fx.state(120, 40);
     fx.key(&mut state, KeyCode::Char('u'));
+    assert!(matches!(state.mode, perch::app::Mode::ConfirmUndo(_)));
+    assert_eq!(
+        fx.status_of(&fx.mentions[2]),
+        MentionStatus::Replied,
+        "not yet"
+    );
+    fx.key(&mut state, KeyCode::Char('y'));
     assert_eq!(fx.status_of(&fx.mentions[2]), MentionStatus::Pending);
-    assert_eq!(notice(&state), "undone: 1 mention no longer replied");
+    assert_eq!(
+        plain(&notice(&state)),
+        "undone: 1 mention no longer replied"
+    );
     fx.key(&mut state, KeyCode::Char('u'));
+    fx.key(&mut state, KeyCode::Char('y'));
     assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Pending);
     fx.key(&mut state, KeyCode::Char('u'));
     assert_eq!(notice(&state), "nothing to undo");
@@ -426,9 +459,41 @@ fn undo_never_takes_back_a_reply_that_was_sent_and_says_so() {
     assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Replied);
     let said = notice(&state);
     assert!(
-        said.starts_with("nothing undone: 1 stays replied: a reply was sent"),
+        plain(&said).starts_with("nothing undone: 1 stays replied: a reply was sent"),
         "{said}"
     );
+}
+
+/// Repro of issue 9: `u` right after a reply silently undid an older, off-screen bulk action.
+#[test]
+fn undo_after_a_reply_asks_before_undoing_an_earlier_action() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('i')); // mentions[0] ignored
+    fx.key(&mut state, KeyCode::Char('j'));
+    fx.key(&mut state, KeyCode::Char('j')); // mentions[3]
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.ctrl(&mut state, 's');
+    assert!(matches!(state.mode, perch::app::Mode::Normal), "sent");
+    fx.key(&mut state, KeyCode::Char('u'));
+    let perch::app::Mode::ConfirmUndo(action) = &state.mode else {
+        panic!("u asks first, the ignore is not on screen");
+    };
+    assert_eq!(action.status, MentionStatus::Ignored);
+    assert!(
+        render(&state, 120, 40).contains("Undo the last triage action: marked 1 mention ignored")
+    );
+    fx.key(&mut state, KeyCode::Char('n'));
+    assert_eq!(notice(&state), "nothing undone");
+    assert_eq!(fx.status_of(&fx.mentions[0]), MentionStatus::Ignored);
+}
+
+/// A notice without the "(what was undone)" part, for comparing.
+fn plain(notice: &str) -> String {
+    match (notice.find(" ("), notice.find("): ")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &notice[..a], &notice[b + 1..]),
+        _ => notice.to_string(),
+    }
 }
 
 #[test]
@@ -560,8 +625,9 @@ fn ctrl_t_for_an_account_without_saved_replies_says_how_to_add_them() {
     let fx = Fixture::new(5);
     let mut state = fx.state(120, 40);
     with_templates(&mut state);
-    fx.key(&mut state, KeyCode::Char('j')); // @bluebird_dev's mention
+    fx.key(&mut state, KeyCode::Char('j')); // @bluebird_dev's mention, already replied to
     fx.key(&mut state, KeyCode::Char('r'));
+    fx.key(&mut state, KeyCode::Char('r')); // "press r again to send another"
     fx.ctrl(&mut state, 't');
     assert!(state.composer().unwrap().templates.is_none());
     let said = notice(&state);

@@ -330,24 +330,20 @@ fn a_failed_send_shows_the_error_and_keeps_the_draft() {
     assert_eq!(state.composer().unwrap().text(), "@mara_k on it");
 }
 
-#[test]
-fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
-    let fx = Fixture::new(60);
-    let mut state = fx.state(80, 24);
-    fx.press(&mut state, KeyCode::Char('j'), 3);
-    let before = selected_tweet(&state);
-    let line = state.feed.selected_line();
-    assert_eq!(line, 3);
-
-    // Five newer mentions arrive for @acme.
+/// `count` newer mentions for @acme, newest first, committed and announced as the engine does.
+fn arrive(
+    fx: &Fixture,
+    state: &mut perch::app::AppState,
+    count: usize,
+    base: u64,
+) -> Vec<perch::domain::Mention> {
     let acme = &fx.accounts[0];
-    let newer: Vec<_> = (0..5)
+    let newer: Vec<_> = (0..count)
         .map(|i| {
-            let id = 1_993_000_000_000_000_000 + (5 - i) * 1_000_000_000;
             mention(
                 acme,
-                100 + i as usize,
-                id,
+                200 + (base % 1000) as usize + i,
+                base + (count - i) as u64 * 1_000_000_000,
                 now() + Duration::seconds(i as i64),
             )
         })
@@ -356,75 +352,189 @@ fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
         .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
         .unwrap();
     fx.apply(
-        &mut state,
+        state,
         Action::Sync(SyncEvent::PageCommitted {
             account_id: acme.id,
-            inserted: 5,
+            inserted: count,
         }),
     );
+    newer
+}
+
+#[test]
+fn new_mentions_do_not_move_the_selected_row_and_are_counted_above() {
+    let fx = Fixture::new(60);
+    let mut state = fx.state(80, 24);
+    fx.press(&mut state, KeyCode::Char('j'), 3);
+    let before = selected_tweet(&state);
+    assert_eq!(state.feed.selected_line(), 3);
+
+    // Five newer mentions arrive for @acme: drawn at the top of a view that was at the top,
+    // above the selection, which stays on its mention.
+    let newer = arrive(&fx, &mut state, 5, 1_993_000_000_000_000_000);
     assert_eq!(
         selected_tweet(&state),
         before,
         "the selection stays on its mention"
     );
+    assert_eq!(state.feed.scroll, 0, "the view stays at the top");
     assert_eq!(
         state.feed.selected_line(),
-        line,
-        "and on the same screen line"
+        8,
+        "the new rows are drawn above it"
     );
     assert_eq!(state.feed.new_above, 5);
     assert_eq!(state.feed.total, 65);
 
+    // Enough of them to push the selection off the screen: the view scrolls just enough.
+    arrive(&fx, &mut state, 30, 1_993_100_000_000_000_000);
+    assert_eq!(selected_tweet(&state), before);
+    assert_eq!(state.feed.selected_line(), state.feed.height - 1);
+    assert_eq!(state.feed.new_above, 35);
+
     fx.key(&mut state, KeyCode::Char('g'));
     assert_eq!(state.feed.new_above, 0);
-    assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
+    assert_ne!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
+    assert_eq!(state.feed.selected, 0);
 }
 
-/// Before the user has moved at all (the first seconds after start, while the first sync is
-/// still backfilling), new mentions come in at the top rather than piling up above a row nobody
-/// chose; the first move ends that.
 #[test]
-fn until_the_first_move_the_feed_follows_the_newest_mention() {
+fn a_view_scrolled_down_keeps_its_rows_when_mentions_arrive() {
+    let fx = Fixture::new(60);
+    let mut state = fx.state(80, 24);
+    fx.press(&mut state, KeyCode::Char('j'), 30);
+    let before = selected_tweet(&state);
+    let line = state.feed.selected_line();
+    arrive(&fx, &mut state, 4, 1_993_000_000_000_000_000);
+    assert_eq!(selected_tweet(&state), before);
+    assert_eq!(
+        state.feed.selected_line(),
+        line,
+        "same rows on the same lines"
+    );
+    assert_eq!(state.feed.new_above, 4);
+}
+
+/// Repro of issue 9 item 1: `g`, then wait. The detail switched to a newly arrived sender
+/// without a key press, and `i` then ignored a post that was never on screen.
+#[test]
+fn after_g_arrivals_never_move_the_selection() {
     let fx = Fixture::new(20);
     let mut state = fx.state(80, 24);
-    let acme = &fx.accounts[0];
-    let arrive = |state: &mut perch::app::AppState, n: usize, base: u64| {
-        let newer: Vec<_> = (0..n)
-            .map(|i| {
-                mention(
-                    acme,
-                    200 + base as usize + i,
-                    base + (n - i) as u64 * 1_000_000_000,
-                    now(),
-                )
-            })
-            .collect();
-        fx.store
-            .commit_page(acme.id, &newer, Some(newer[0].tweet_id_u64()))
-            .unwrap();
-        fx.apply(
-            state,
-            Action::Sync(SyncEvent::PageCommitted {
-                account_id: acme.id,
-                inserted: n,
-            }),
-        );
-        newer
-    };
-    let first_batch = arrive(&mut state, 3, 1_994_000_000_000_000_000);
+    fx.key(&mut state, KeyCode::Char('g'));
+    let reading = selected_tweet(&state);
+    let newer = arrive(&fx, &mut state, 3, 1_994_000_000_000_000_000);
+    assert_eq!(
+        selected_tweet(&state),
+        reading,
+        "the detail stays on what was read"
+    );
+    assert_eq!(state.feed.new_above, 3);
+    let effects = fx.key(&mut state, KeyCode::Char('i'));
+    let ignored = triage_of(&effects);
+    assert_eq!(ignored.len(), 1);
+    assert!(
+        !newer.iter().any(|m| ignored[0].0.contains(&m.key())),
+        "never a post that arrived after the key press before"
+    );
+    assert_eq!(
+        ignored[0].0[0].tweet_id.to_string(),
+        reading.unwrap(),
+        "the post that was being read"
+    );
+}
+
+/// Before the first key press (the first seconds after start, while the first sync is still
+/// backfilling), the selection stays on the top row as new mentions come in; any first key
+/// ends that.
+#[test]
+fn until_the_first_key_the_feed_follows_the_newest_mention() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    let first_batch = arrive(&fx, &mut state, 3, 1_994_000_000_000_000_000);
     assert_eq!(
         selected_tweet(&state),
         Some(first_batch[0].tweet_id.clone())
     );
     assert_eq!(state.feed.new_above, 0);
 
-    // One move down and back up: from now on arrivals never move the selected row.
-    fx.key(&mut state, KeyCode::Char('j'));
-    fx.key(&mut state, KeyCode::Char('k'));
+    // Any key, even one that moves nothing (here `?` and a key that closes the help).
+    fx.key(&mut state, KeyCode::Char('?'));
+    fx.key(&mut state, KeyCode::Esc);
     let reading = selected_tweet(&state);
-    arrive(&mut state, 2, 1_995_000_000_000_000_000);
+    arrive(&fx, &mut state, 2, 1_995_000_000_000_000_000);
     assert_eq!(selected_tweet(&state), reading);
     assert_eq!(state.feed.new_above, 2);
+}
+
+/// A mention arrives after the screen was drawn and before the key is taken, while the feed
+/// still follows the top: the key carries what was on screen, and acts on that.
+#[test]
+fn triage_keys_act_on_the_mention_that_was_drawn_not_on_a_later_arrival() {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    for key in ['i', 'x', 'p', ' ', 'r', 'd'] {
+        let fx = Fixture::new(20);
+        let mut state = fx.state(80, 24);
+        // What the screen shows when the user decides.
+        let drawn = state.feed.selected_mention().unwrap().key();
+        let newer = arrive(&fx, &mut state, 2, 1_994_000_000_000_000_000);
+        assert_eq!(
+            state.feed.selected_mention().unwrap().key(),
+            newer[0].key(),
+            "the feed followed the top before any key"
+        );
+        let effects = fx.apply(
+            &mut state,
+            Action::Key {
+                key: KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE),
+                seen: Some(drawn),
+            },
+        );
+        match key {
+            'i' | 'x' | 'p' => {
+                let triaged = triage_of(&effects);
+                // `p` on a pending mention changes nothing and moves on.
+                for (keys, _) in &triaged {
+                    assert_eq!(keys, &vec![drawn], "{key}");
+                }
+                if key != 'p' {
+                    assert_eq!(triaged.len(), 1, "{key}");
+                }
+            }
+            ' ' => assert!(
+                matches!(&state.marks, perch::app::marks::Marks::Keys(k) if k.contains(&drawn)),
+                "Space marks what was drawn"
+            ),
+            _ => assert_eq!(
+                state.composer().map(|c| c.key),
+                Some(drawn),
+                "{key} replies to what was drawn"
+            ),
+        }
+    }
+}
+
+/// The mention that was drawn has gone from the view (ignored elsewhere while the filter shows
+/// pending): a triage key does nothing rather than act on whatever slid into its place.
+#[test]
+fn a_triage_key_whose_mention_left_the_view_does_nothing() {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    let drawn = perch::domain::MentionKey {
+        account_id: fx.accounts[0].id,
+        tweet_id: 1,
+    };
+    let effects = fx.apply(
+        &mut state,
+        Action::Key {
+            key: KeyEvent::new(KeyCode::Char('i'), KeyModifiers::NONE),
+            seen: Some(drawn),
+        },
+    );
+    assert!(triage_of(&effects).is_empty());
+    let notice = state.notice.as_ref().unwrap().text.clone();
+    assert!(notice.contains("nothing done"), "{notice}");
 }
 
 #[test]
@@ -441,12 +551,10 @@ fn triage_keys_record_the_decision_and_move_to_the_next_mention() {
         selected_tweet(&state),
         Some(fx.mentions[1].tweet_id.clone())
     );
-    // mentions[1] was replied: `p` puts it back to pending.
+    // mentions[1] had a reply sent: it stays replied (`p` says why and stays), `j` moves on.
     let effects = fx.key(&mut state, KeyCode::Char('p'));
-    assert_eq!(
-        triage_of(&effects),
-        vec![(vec![fx.mentions[1].key()], MentionStatus::Pending)]
-    );
+    assert!(triage_of(&effects).is_empty());
+    fx.key(&mut state, KeyCode::Char('j'));
     let pos: FeedPos = fx.mentions[2].key().into();
     assert_eq!(state.feed.selected_pos(), Some(pos));
     // A key that changes nothing still moves on.
@@ -560,4 +668,128 @@ fn over_budget_a_reply_asks_once_then_sends() {
     assert!(notice.starts_with("over budget: send anyway?"), "{notice}");
     let second = fx.ctrl(&mut state, 's');
     assert!(second.iter().any(|e| matches!(e, Effect::Send(_))));
+}
+
+/// Repro of issue 9 item 5: a mention kept from a removed account offered a reply, which then
+/// failed with an internal message quoting a uuid.
+#[test]
+fn reply_to_a_mention_of_a_removed_account_is_refused_up_front() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    let removed = &fx.accounts[0];
+    fx.store.remove_account(removed.id, false).unwrap();
+    fx.apply(&mut state, Action::StoreChanged);
+    // The newest mention is one of @acme's, kept.
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert_eq!(m.sent_to.account_id, removed.id);
+    for key in ['r', 'd'] {
+        fx.key(&mut state, KeyCode::Char(key));
+        assert!(matches!(state.mode, Mode::Normal), "{key} opened nothing");
+        let notice = state.notice.as_ref().unwrap().text.clone();
+        assert_eq!(
+            notice,
+            "@acme was removed: its kept mentions are for reading and history; add it again with a to reply"
+        );
+        assert!(!notice.contains(&removed.id.to_string()));
+    }
+}
+
+#[test]
+fn reply_to_an_already_replied_mention_says_so_and_asks_for_a_second_press() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('j'));
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert!(
+        m.public_response.is_some(),
+        "the fixture's second mention was replied to"
+    );
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert!(matches!(state.mode, Mode::Normal));
+    let notice = state.notice.as_ref().unwrap().text.clone();
+    assert!(notice.starts_with("reply already sent"), "{notice}");
+    assert!(notice.contains("press r again"), "{notice}");
+    // Another key in between: asks again.
+    fx.key(&mut state, KeyCode::Char('?'));
+    fx.key(&mut state, KeyCode::Esc);
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert!(matches!(state.mode, Mode::Normal));
+    fx.key(&mut state, KeyCode::Char('r'));
+    assert_eq!(
+        state.composer().map(|c| c.key),
+        Some(m.key()),
+        "on purpose, it opens"
+    );
+}
+
+/// Repro of issue 9 item 6: `o` failed silently when no browser could be opened.
+#[test]
+fn a_browser_that_cannot_open_is_told_and_the_link_is_copied_instead() {
+    let fx = Fixture::new(3);
+    let mut state = fx.state(120, 40);
+    let url = state.feed.selected_mention().unwrap().url();
+    let effects = fx.apply(
+        &mut state,
+        Action::OpenFailed {
+            url: url.clone(),
+            why: "no browser found".into(),
+        },
+    );
+    assert_eq!(effects, vec![Effect::CopyToClipboard(url)]);
+    let notice = state.notice.as_ref().unwrap();
+    assert_eq!(notice.kind, perch::app::NoticeKind::Error);
+    assert!(
+        notice
+            .text
+            .contains("no browser could be opened (no browser found)"),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains("clipboard"));
+}
+
+/// Issue 9: the allowed transitions are the domain's, the same in the dashboard as in the CLI:
+/// a mention whose reply was sent stays replied.
+#[test]
+fn triage_keys_follow_the_domain_transitions() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('j'));
+    let m = state.feed.selected_mention().unwrap().clone();
+    assert!(m.public_response.is_some());
+    for key in ['p', 'i'] {
+        let effects = fx.key(&mut state, KeyCode::Char(key));
+        assert!(triage_of(&effects).is_empty(), "{key}");
+        let notice = state.notice.as_ref().unwrap().text.clone();
+        assert!(notice.contains("stays replied"), "{notice}");
+        assert_eq!(
+            state.feed.selected_mention().unwrap().key(),
+            m.key(),
+            "no move"
+        );
+    }
+    assert_eq!(fx.status_of(&m), MentionStatus::Replied);
+    // The store applies the same rule to a bulk action.
+    fx.store
+        .triage(1, &[m.key()], MentionStatus::Pending, now())
+        .unwrap();
+    assert_eq!(fx.status_of(&m), MentionStatus::Replied);
+}
+
+/// Issue 9: "status filter: all (67 matching)" stayed in the status bar while 198 showed. A
+/// notice now carries no figure that changes, and it goes away after a while.
+#[test]
+fn notices_expire_and_carry_no_stale_figures() {
+    let fx = Fixture::new(9);
+    let mut state = fx.state(120, 40);
+    fx.key(&mut state, KeyCode::Char('f'));
+    let notice = state.notice.as_ref().unwrap().text.clone();
+    assert!(notice.starts_with("status filter: pending"), "{notice}");
+    assert!(!notice.chars().any(|c| c.is_ascii_digit()), "{notice}");
+    fx.apply(&mut state, Action::Tick(now()));
+    assert!(state.notice.is_some(), "shown for a while");
+    fx.apply(&mut state, Action::Tick(now() + Duration::seconds(5)));
+    assert!(state.notice.is_some());
+    fx.apply(&mut state, Action::Tick(now() + Duration::seconds(11)));
+    assert!(state.notice.is_none(), "then gone");
 }

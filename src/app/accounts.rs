@@ -153,6 +153,8 @@ pub struct LoginDialog {
     pub paste: String,
     /// Why the last pasted text was not accepted (the login keeps waiting).
     pub paste_error: Option<String>,
+    /// The authorization link was copied (`y`): the dialog says so.
+    pub copied: bool,
 }
 
 impl LoginDialog {
@@ -161,7 +163,7 @@ impl LoginDialog {
         match &self.purpose {
             LoginPurpose::Add => "Add an X account".to_string(),
             LoginPurpose::Reauthorize { handle, .. } => {
-                format!("Reauthorize {}", text::sanitize(handle, true))
+                format!("Reauthorize {}", text::for_screen(handle, true))
             }
         }
     }
@@ -397,7 +399,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
                 let mut line = format!("status {}", account.sync_status);
                 if let Some(e) = &account.error_message {
                     line.push_str(": ");
-                    line.push_str(&text::sanitize(e, true));
+                    line.push_str(&text::for_screen(e, true));
                 }
                 let is_error = matches!(
                     account.sync_status,
@@ -416,7 +418,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
             ui.live
                 .entry(*id)
                 .or_default()
-                .push(now, text::sanitize(message, true), false);
+                .push(now, text::for_screen(message, true), false);
         }
         SyncEvent::Notice {
             account_id: None, ..
@@ -526,6 +528,7 @@ fn start_login(state: &mut AppState, purpose: LoginPurpose, effects: &mut Vec<su
         phase: LoginPhase::Starting,
         paste: String::new(),
         paste_error: None,
+        copied: false,
     })));
     effects.push(super::Effect::Account(AccountEffect::StartLogin {
         login_id,
@@ -587,10 +590,12 @@ pub fn toggle_show_paused(state: &mut AppState) {
     if state.accounts_ui.show_paused {
         state.info("showing paused accounts (H hides them)");
     } else {
+        // Hiding tidies the accounts pane; it never hides mentions (All accounts still shows
+        // them, and P on one resumes its account).
         state.info(format!(
-            "hiding paused accounts{} (H shows them)",
+            "hiding paused accounts from this list{}; their mentions stay in All accounts (H shows them)",
             if paused > 0 {
-                format!(": {paused} hidden")
+                format!(" ({paused} hidden)")
             } else {
                 String::new()
             }
@@ -796,6 +801,12 @@ fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::E
                 login_id: dialog.login_id,
                 input,
             }));
+        }
+        // `y` copies the link (OSC 52), for a browser on another machine: while nothing has been
+        // pasted yet (a code may contain a y), or with Ctrl at any time.
+        (LoginPhase::Waiting { url }, KeyCode::Char('y')) if ctrl || dialog.paste.is_empty() => {
+            effects.push(super::Effect::CopyToClipboard(url.clone()));
+            dialog.copied = true;
         }
         (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Backspace) => {
             dialog.paste.pop();

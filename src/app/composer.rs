@@ -44,7 +44,7 @@ impl Composer {
     /// Opens a composer for `mention`, starting from `draft` when one was kept, else from
     /// `@sender ` for a public reply (so it threads under the right person) or empty for a DM.
     pub fn open(mention: &Mention, kind: ReplyKind, draft: Option<&str>) -> Composer {
-        let sender_handle = text::sanitize(&mention.sender.handle(), true);
+        let sender_handle = text::for_screen(&mention.sender.handle(), true);
         let initial = match (draft, kind) {
             (Some(d), _) => d.to_string(),
             (None, ReplyKind::Public) if mention.sender.username.is_some() => {
@@ -59,9 +59,9 @@ impl Composer {
         let mut composer = Composer {
             key: mention.key(),
             kind,
-            account_handle: format!("@{}", text::sanitize(&mention.sent_to.username, true)),
+            account_handle: format!("@{}", text::for_screen(&mention.sent_to.username, true)),
             sender_handle,
-            context: text::sanitize(&mention.text, true),
+            context: text::for_screen(&mention.text, true),
             editor: TextArea::default(),
             length: 0,
             refusal: None,

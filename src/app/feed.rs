@@ -127,10 +127,10 @@ pub struct FeedWindow {
     pub new_above: usize,
     /// How many rows the feed pane shows.
     pub height: usize,
-    /// The user has not moved since the feed was last read from the top. While that holds
-    /// (typically the first seconds after start, while the first sync backfills), new mentions
-    /// come in at the top instead of piling up as "▲ N new" above a row nobody chose to read.
-    /// The first move ends it: from then on the selected row never moves.
+    /// No key has been pressed yet. While that holds (the first seconds after start, while the
+    /// first sync backfills), the selection stays on the top row and new mentions come in there.
+    /// The first key press ends it for the session (`AppState` clears it on every key): from then
+    /// on arrivals never move the selection, whatever the key was (`g` included).
     pub untouched: bool,
 }
 
@@ -221,7 +221,6 @@ impl FeedWindow {
         if let Some(search) = &mut self.search {
             search.load_after = None;
         }
-        self.untouched = true;
         let chunk = self.chunk();
         let (mentions, end) = self.fetch_older(store, None, chunk)?;
         self.rows = group(mentions, self.merge()).0;
@@ -248,7 +247,6 @@ impl FeedWindow {
     /// Reads the oldest rows and selects the last. A search has no oldest end until it has
     /// looked everywhere, so there this goes to the last row found so far.
     pub fn load_bottom(&mut self, store: &Store) -> Result<()> {
-        self.untouched = false;
         if self.search.is_some() {
             let last = self.rows.len().saturating_sub(1) as isize;
             return self.move_by(store, last - self.selected as isize);
@@ -266,10 +264,13 @@ impl FeedWindow {
     }
 
     /// Re-reads the window around the selected row after the store changed (new mentions, a
-    /// status change), keeping that row selected on the same screen line. New rows above it stay
-    /// above the screen and are counted in `new_above`. If the selected row no longer matches the
-    /// filter (say it was ignored while the filter shows pending), the next older row takes its
-    /// place.
+    /// status change), keeping that row selected. New rows come in above it and are counted in
+    /// `new_above` (`g` goes to them). The view does not follow them: a view at the top of the
+    /// feed stays at the top (the new rows are drawn there, pushing the selection down, and the
+    /// view scrolls only as far as keeping the selection visible needs); a view scrolled down
+    /// keeps its rows on the same lines, the new ones staying above the screen. If the selected
+    /// row no longer matches the filter (say it was ignored while the filter shows pending), the
+    /// next older row takes its place.
     pub fn reload_around_selection(&mut self, store: &Store) -> Result<()> {
         if self.search.is_some() {
             return self.reload_search_rows(store);
@@ -281,7 +282,9 @@ impl FeedWindow {
             return self.load_top(store);
         }
         let line = self.selected_line();
+        let view_at_top = self.at_top && self.scroll == 0;
         self.total = store.count(&self.filter)?;
+        // Enough rows above to fill the screen above the selection however many arrived.
         let want_above = line + self.height.max(1);
         let above = store.page_before(&self.filter, Some(anchor), want_above)?;
         let key = MentionKey {
@@ -308,8 +311,15 @@ impl FeedWindow {
         // At the very end of the feed, fall back to the row just above.
         self.selected = row_of.get(flat_selected).copied().unwrap_or(rows.len() - 1);
         self.rows = rows;
-        self.scroll = self.selected.saturating_sub(line);
-        self.mark_seen_if_at_top();
+        if view_at_top && self.at_top {
+            self.scroll = 0;
+            self.keep_selection_visible();
+        } else if view_at_top {
+            // More arrived than fit above the selection: it sits on the bottom line.
+            self.scroll = self.selected.saturating_sub(self.height.max(1) - 1);
+        } else {
+            self.scroll = self.selected.saturating_sub(line);
+        }
         self.count_new_above(store)?;
         Ok(())
     }
@@ -387,6 +397,20 @@ impl FeedWindow {
         self.ensure_margin(store)?;
         self.mark_seen_if_at_top();
         Ok(())
+    }
+
+    /// Selects the row holding `key`, if it is in the window. The view scrolls only as far as
+    /// keeping it visible needs.
+    pub fn select_key(&mut self, key: MentionKey) -> bool {
+        match self.rows.iter().position(|r| r.contains(key)) {
+            Some(i) => {
+                self.selected = i;
+                self.keep_selection_visible();
+                self.shrink_new_above();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Puts a re-read mention in place of its row's copy, if the row is in the window.
@@ -519,20 +543,21 @@ impl FeedWindow {
         }
     }
 
+    /// The user is on the newest row: everything up to it has been seen.
     fn mark_seen_if_at_top(&mut self) {
-        if self.at_top && self.scroll == 0 && self.search.is_none() {
+        if self.at_top && self.selected == 0 && self.search.is_none() {
             self.newest_seen = self.rows.first().map(FeedRow::first_pos);
             self.new_above = 0;
         }
     }
 
-    /// After a move, new rows that scrolled into view are no longer "new above".
+    /// After a move up, new rows the selection has passed are no longer "new above".
     fn shrink_new_above(&mut self) {
         if self.new_above == 0 || !self.at_top {
             return;
         }
         if let Some(seen) = self.newest_seen {
-            let still_above = self.rows[..self.scroll.min(self.rows.len())]
+            let still_above = self.rows[..self.selected.min(self.rows.len())]
                 .iter()
                 .filter(|r| r.primary().tweet_id_u64() > seen.tweet_id)
                 .count();
@@ -540,10 +565,10 @@ impl FeedWindow {
         }
     }
 
-    /// Counts rows newer than the newest one the user has seen at the top.
+    /// Counts rows newer than the newest one the user has had selected at the top.
     fn count_new_above(&mut self, store: &Store) -> Result<()> {
-        if self.at_top && self.scroll == 0 {
-            self.new_above = 0;
+        if self.at_top && self.selected == 0 {
+            self.mark_seen_if_at_top();
             return Ok(());
         }
         if let Some(seen) = self.newest_seen {

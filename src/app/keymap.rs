@@ -44,6 +44,28 @@ pub enum Intent {
     Quit,
 }
 
+impl Intent {
+    /// Keys that do something to, or with, the selected mention (so they must act on the one the
+    /// user saw: see `update::aim_at_seen`).
+    pub fn acts_on_selected_mention(self) -> bool {
+        matches!(
+            self,
+            Intent::Open
+                | Intent::ReplyPublic
+                | Intent::ReplyDm
+                | Intent::OpenInBrowser
+                | Intent::CopyLink
+                | Intent::Ignore
+                | Intent::Reopen
+                | Intent::MarkReplied
+                | Intent::MarkSent
+                | Intent::CancelSend
+                | Intent::Mark
+                | Intent::TogglePause
+        )
+    }
+}
+
 /// One key press pattern: a key code and the modifiers that must be held (Shift is ignored for
 /// characters, since `G` already says it).
 #[derive(Clone, Copy, Debug)]
@@ -206,12 +228,12 @@ pub const NORMAL: &[Binding] = &[
         "c",
         "cancel waiting / unconfirmed",
     ),
-    bind(Intent::Search, &[ch('/')], "/", "search posts and senders"),
+    bind(Intent::Search, &[ch('/')], "/", "search: filters the feed"),
     bind(
         Intent::NextMatch,
         &[ch('n')],
         "n N",
-        "next / previous match",
+        "next / previous match (/@x: handles)",
     ),
     with_previous(Intent::PrevMatch, &[ch('N')]),
     bind(

@@ -52,7 +52,7 @@ impl AccountPicker {
                 .map(|m| {
                     (
                         m.key(),
-                        format!("@{}", text::sanitize(&m.sent_to.username, true)),
+                        format!("@{}", text::for_screen(&m.sent_to.username, true)),
                     )
                 })
                 .collect(),

@@ -33,6 +33,9 @@ pub enum Mode {
     Search,
     /// "Ignore 37 mentions? y/n" before a bulk action.
     Confirm(BulkConfirm),
+    /// "Undo an earlier action…? y/n": `u` when the action it would undo is not the one the
+    /// user just did (a reply went out since, or it is from an earlier session).
+    ConfirmUndo(crate::store::UndoAction),
     /// Which account replies to a post sent to several (reply needs exactly one).
     PickAccount(AccountPicker),
     /// An account overlay: add/reauthorize dialog, detail, stats, remove confirmation.
@@ -124,11 +127,30 @@ pub enum NoticeKind {
     Error,
 }
 
-/// The last thing perch wants the user to know, shown in the status bar.
+/// The last thing perch wants the user to know, shown in the status bar. It goes away after a
+/// while (`NOTICE_SECONDS`, longer for errors), so what the status bar says never goes stale:
+/// figures that keep changing (counts, times) live in the panes, not in notices.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub text: String,
+    /// The first clock tick that saw it (the clock comes from ticks: `update` reads no clock).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// How long an info notice stays; an error stays three times as long.
+pub const NOTICE_SECONDS: i64 = 10;
+
+impl Notice {
+    /// Has it been shown long enough at `now`?
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        let limit = match self.kind {
+            NoticeKind::Info => NOTICE_SECONDS,
+            NoticeKind::Error => 3 * NOTICE_SECONDS,
+        };
+        self.since
+            .is_some_and(|t| now - t >= chrono::Duration::seconds(limit))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -177,6 +199,11 @@ pub struct AppState {
     pub costs: crate::app::costs::CostMeter,
     /// The monthly budgets from the config (replies over budget ask first).
     pub budgets: crate::costs::Budgets,
+    /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
+    pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
+    /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
+    /// Anything else `u` would undo is asked about first.
+    pub undo_ready: Option<u64>,
 }
 
 impl AppState {
@@ -211,6 +238,8 @@ impl AppState {
             accounts_ui: Default::default(),
             costs: Default::default(),
             budgets: Default::default(),
+            reply_again: None,
+            undo_ready: None,
         }
     }
 
@@ -276,14 +305,16 @@ impl AppState {
     pub fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Info,
-            text: crate::text::sanitize(&text.into(), true),
+            text: crate::text::for_screen(&text.into(), true),
+            since: None,
         });
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             kind: NoticeKind::Error,
-            text: crate::text::sanitize(&text.into(), true),
+            text: crate::text::for_screen(&text.into(), true),
+            since: None,
         });
     }
 

@@ -44,6 +44,8 @@ pub enum BulkSource {
 pub struct UndoJob {
     /// The action being undone, once the store has said which is the newest.
     pub action: Option<u64>,
+    /// What the action was, in words ("marked 37 mentions ignored at 14:05").
+    pub described: Option<String>,
     pub status: Option<MentionStatus>,
     pub restored: u64,
     pub kept_replied: u64,
@@ -74,11 +76,21 @@ pub fn triage_selected(
         state.error("a reply to this mention is being sent; its status will follow the outcome");
         return Ok(());
     }
-    let to_change: Vec<_> = mentions
+    let wanted: Vec<_> = mentions
         .iter()
         .filter(|m| m.status != status && !state.sending.contains(&m.key()))
         .collect();
+    // The domain's transitions, the same as `perch mentions set-status`.
+    let refusal = wanted.iter().find_map(|m| m.status_change_refused(status));
+    let to_change: Vec<_> = wanted
+        .into_iter()
+        .filter(|m| m.status_change_refused(status).is_none())
+        .collect();
     if to_change.is_empty() {
+        if let Some(why) = refusal {
+            state.error(format!("not {status}: {why}"));
+            return Ok(());
+        }
         state.feed.move_by(store, 1)?;
         return Ok(());
     }
@@ -99,6 +111,7 @@ pub fn triage_selected(
         keys: keys.clone(),
         status,
     });
+    state.undo_ready = Some(action);
     // Show the decision at once; the store write confirms it with `Action::Triaged`.
     for key in keys {
         if let Some(m) = state.feed.row_mut(key) {
@@ -140,6 +153,7 @@ pub fn start_bulk(
         },
     };
     let action = state.next_action_id(chrono::Utc::now());
+    state.undo_ready = Some(action);
     state.bulk = Some(BulkJob {
         action,
         status,
@@ -239,18 +253,54 @@ pub fn on_triaged(
     refresh(state, store)
 }
 
-/// `u`: undo the newest triage action, a chunk at a time.
-pub fn start_undo(state: &mut AppState, effects: &mut Vec<Effect>) {
+/// `u`: undo the newest triage action, a chunk at a time. When that is not what the user just
+/// did (a reply went out since, or it was done in an earlier session), it says what it would undo
+/// and asks first.
+pub fn start_undo(
+    state: &mut AppState,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
     if state.bulk.is_some() {
         state.error("a bulk action is still being applied; u undoes it once it finishes");
-        return;
+        return Ok(());
     }
     if state.undoing.is_some() {
         state.info("already undoing…");
-        return;
+        return Ok(());
     }
+    let Some(last) = store.last_undo_action()? else {
+        state.info("nothing to undo");
+        return Ok(());
+    };
+    if state.undo_ready == Some(last.id) {
+        undo(state, last.id, effects);
+    } else {
+        state.mode = Mode::ConfirmUndo(last);
+    }
+    Ok(())
+}
+
+/// Starts undoing `action` (named, so a newer action recorded meanwhile is never taken instead).
+pub fn undo(state: &mut AppState, action: u64, effects: &mut Vec<Effect>) {
+    state.undo_ready = None;
     state.undoing = Some(UndoJob::default());
-    effects.push(Effect::Undo { action: None });
+    effects.push(Effect::Undo {
+        action: Some(action),
+    });
+}
+
+/// "ignored 37 mentions at 14:05": an undo log action in words.
+pub fn describe_action(action: &crate::store::UndoAction) -> String {
+    let when = action.at.with_timezone(&chrono::Local);
+    let today = chrono::Local::now().date_naive() == when.date_naive();
+    let at = if today {
+        when.format("at %H:%M").to_string()
+    } else {
+        when.format("on %a %-d %b at %H:%M").to_string()
+    };
+    let what = text::count(action.changed, "mention", "mentions");
+    format!("marked {what} {} {at}", action.status)
 }
 
 /// The store undid one chunk (or found nothing to undo).
@@ -285,6 +335,7 @@ pub fn on_undo_step(
     };
     job.action = Some(step.action.id);
     job.status = Some(step.action.status);
+    job.described = Some(describe_action(&step.action));
     job.restored += step.restored as u64;
     job.kept_replied += step.kept_replied as u64;
     if step.done {
@@ -320,9 +371,14 @@ fn undo_message(job: &UndoJob) -> String {
         1 => "1 stays replied: a reply was sent, and undo never takes a sent reply back".into(),
         k => format!("{k} stay replied: a reply was sent, and undo never takes a sent reply back"),
     };
+    let what = job
+        .described
+        .as_ref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
     match (job.restored, kept.is_empty()) {
-        (r, true) => format!("undone: {r} {} no longer {status}", plural(r)),
-        (0, false) => format!("nothing undone: {kept}"),
-        (r, false) => format!("undone: {r} {} no longer {status}; {kept}", plural(r)),
+        (r, true) => format!("undone{what}: {r} {} no longer {status}", plural(r)),
+        (0, false) => format!("nothing undone{what}: {kept}"),
+        (r, false) => format!("undone{what}: {r} {} no longer {status}; {kept}", plural(r)),
     }
 }

@@ -20,8 +20,15 @@ use crate::text;
 /// Everything the state reacts to.
 #[derive(Clone, Debug)]
 pub enum Action {
-    /// A key press (releases and repeats are filtered out by the terminal reader).
-    Key(KeyEvent),
+    /// A key press (releases and repeats are filtered out by the terminal reader), with the
+    /// mention the user could see selected when they pressed it: the selected feed row as last
+    /// drawn, as moved since by the user's own earlier keys (`None`: no row was selected). Keys
+    /// that act on a mention act on that one, never on one that arrived, or slid into the
+    /// selection, after the screen the user read was drawn. The event loop fills it in.
+    Key {
+        key: KeyEvent,
+        seen: Option<MentionKey>,
+    },
     /// Text pasted into the terminal.
     Paste(String),
     Resize {
@@ -56,6 +63,23 @@ pub enum Action {
     },
     /// A report from the add-account / reauthorize login task.
     Login(LoginEvent),
+    /// `o` could not open a browser.
+    OpenFailed {
+        url: String,
+        why: String,
+    },
+}
+
+impl Action {
+    /// A key press by a user who sees `state` as it is now (the selection on screen is the
+    /// current one): for scripted input and tests, where every state is "drawn" before the next
+    /// key.
+    pub fn key_seeing(key: KeyEvent, state: &AppState) -> Action {
+        Action::Key {
+            key,
+            seen: state.feed.selected_mention().map(Mention::key),
+        }
+    }
 }
 
 /// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
@@ -118,9 +142,11 @@ pub enum Effect {
 pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect> {
     let mut effects = Vec::new();
     let result = match action {
-        Action::Key(key) => {
+        Action::Key { key, seen } => {
             state.dirty = true;
-            on_key(state, key, store, &mut effects)
+            // The first key press, whatever it is, ends "follow the newest row".
+            state.feed.untouched = false;
+            on_key(state, key, seen, store, &mut effects)
         }
         Action::Paste(text) => {
             if let Mode::Compose(c) = &mut state.mode {
@@ -154,6 +180,14 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
             {
                 c.unsaved = false;
                 effects.push(save_draft(c, now));
+            }
+            if let Some(notice) = &mut state.notice {
+                if notice.since.is_none() {
+                    notice.since = Some(now);
+                } else if notice.expired(now) {
+                    state.notice = None;
+                    state.dirty = true;
+                }
             }
             let labels = state.clock_labels(now);
             let spinning = state.accounts.iter().any(|a| a.syncing);
@@ -201,6 +235,14 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
         Action::EditorDone { key, result } => {
             state.dirty = true;
             on_editor_done(state, key, result);
+            Ok(())
+        }
+        Action::OpenFailed { url, why } => {
+            state.dirty = true;
+            state.error(format!(
+                "no browser could be opened ({why}): the link is on the clipboard instead (paste it into a browser)"
+            ));
+            effects.push(Effect::CopyToClipboard(url));
             Ok(())
         }
         Action::Login(event) => {
@@ -282,6 +324,7 @@ fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError
 fn on_key(
     state: &mut AppState,
     key: KeyEvent,
+    seen: Option<MentionKey>,
     store: &Store,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
@@ -299,6 +342,21 @@ fn on_key(
                 Some(false) => {
                     state.mode = Mode::Normal;
                     state.info("nothing changed (the marks are kept; Esc clears them)");
+                }
+                None => {}
+            }
+            Ok(())
+        }
+        Mode::ConfirmUndo(action) => {
+            let id = action.id;
+            match keymap::confirm_key(&key) {
+                Some(true) => {
+                    state.mode = Mode::Normal;
+                    triage::undo(state, id, effects);
+                }
+                Some(false) => {
+                    state.mode = Mode::Normal;
+                    state.info("nothing undone");
                 }
                 None => {}
             }
@@ -358,11 +416,51 @@ fn on_key(
             Ok(())
         }
         Mode::Account(_) => accounts::on_key(state, key, store, effects),
-        Mode::Normal => match keymap::normal_intent(&key) {
-            Some(intent) => on_intent(state, intent, store, effects),
-            None => Ok(()),
-        },
+        Mode::Normal => {
+            let intent = keymap::normal_intent(&key);
+            // "Press r again to reply once more" holds for the very next key only.
+            if !matches!(intent, Some(Intent::ReplyPublic | Intent::ReplyDm)) {
+                state.reply_again = None;
+            }
+            match intent {
+                Some(intent) if aim_at_seen(state, intent, seen) => {
+                    on_intent(state, intent, store, effects)
+                }
+                _ => Ok(()),
+            }
+        }
     }
+}
+
+/// Puts the selection back on the row the user saw when they pressed the key, if something else
+/// (an arrival while the feed followed the top, a row dropping out of the filter) moved it since
+/// the screen was drawn. Returns false, with a notice, when a key that acts on a mention cannot
+/// find the one that was seen: then nothing is done, rather than acting on a post nobody read.
+fn aim_at_seen(state: &mut AppState, intent: Intent, seen: Option<MentionKey>) -> bool {
+    let on_seen = match (state.feed.selected_row(), seen) {
+        (Some(row), Some(seen)) => row.contains(seen),
+        (None, None) => true,
+        _ => false,
+    };
+    if on_seen || seen.is_some_and(|k| state.feed.select_key(k)) {
+        return true;
+    }
+    let on_marks = !state.marks.is_empty()
+        && matches!(
+            intent,
+            Intent::Ignore | Intent::Reopen | Intent::MarkReplied
+        );
+    // `P` with an account chosen, or Enter in the accounts pane, is about an account.
+    let on_account = (intent == Intent::TogglePause && state.selected_account().is_some())
+        || (intent == Intent::Open && state.focus == Pane::Accounts);
+    if !intent.acts_on_selected_mention() || on_marks || on_account {
+        return true;
+    }
+    state.error(match seen {
+        Some(_) => "the mention you were reading has left this view: nothing done; look again",
+        None => "new mentions just came in: nothing done; look at the selected one first",
+    });
+    false
 }
 
 fn on_intent(
@@ -421,23 +519,22 @@ fn on_intent(
             state.status_filter = state.status_filter.next();
             state.feed.filter.status = state.status_filter.status();
             search::reload(state, store)?;
+            // The count is in the feed's title, which stays true as mentions come and go.
             let label = state.status_filter.label();
-            let n = state.feed.total;
-            let plus = if state.feed.searching() { "+" } else { "" };
-            state.info(format!("status filter: {label} ({n}{plus} matching)"));
+            state.info(format!("status filter: {label} (f shows the next)"));
         }
         Intent::Search => search::open(state),
         Intent::NextMatch => search::next_match(state, store, true)?,
         Intent::PrevMatch => search::next_match(state, store, false)?,
         Intent::Mark => mark_selected(state, store)?,
         Intent::MarkAll => mark_all(state, store)?,
-        Intent::Undo => triage::start_undo(state, effects),
+        Intent::Undo => triage::start_undo(state, store, effects)?,
         Intent::Ignore => triage_or_confirm(state, store, MentionStatus::Ignored, effects)?,
         Intent::Reopen => triage_or_confirm(state, store, MentionStatus::Pending, effects)?,
         Intent::MarkReplied => triage_or_confirm(state, store, MentionStatus::Replied, effects)?,
         Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
         Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
-        Intent::TogglePause => toggle_pause(state, effects),
+        Intent::TogglePause => toggle_pause(state, store, effects)?,
         Intent::FetchAccount => match state.selected_account() {
             Some(a) => {
                 let handle = a.account.handle();
@@ -688,6 +785,33 @@ fn open_composer_for(
         state.error("X did not say who wrote this post, so there is no one to DM");
         return Ok(());
     }
+    // Mentions kept from a removed account are for reading and history: nobody can answer
+    // from an account perch no longer holds.
+    if store.account(m.sent_to.account_id)?.is_none() {
+        let handle = text::for_screen(&m.sent_to.username, true);
+        state.error(format!(
+            "@{handle} was removed: its kept mentions are for reading and history; add it again with a to reply"
+        ));
+        return Ok(());
+    }
+    // A reply already went out: say so, and reply again only when asked twice.
+    let answered = match kind {
+        ReplyKind::Public => m.public_response.as_ref(),
+        ReplyKind::Dm => m.dm_response.as_ref(),
+    };
+    if let Some(response) = answered
+        && state.reply_again != Some((m.key(), kind))
+    {
+        let when = crate::app::time::relative_time(response.sent_at, Utc::now());
+        let key = if kind == ReplyKind::Public { 'r' } else { 'd' };
+        state.info(format!(
+            "{} already sent {when}: press {key} again to send another",
+            kind.noun()
+        ));
+        state.reply_again = Some((m.key(), kind));
+        return Ok(());
+    }
+    state.reply_again = None;
     // The store keeps one draft per mention; it comes back only for the same kind of reply.
     let draft = store.draft(m.key())?.filter(|d| d.kind == kind);
     let mut composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));
@@ -740,29 +864,50 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     // The draft stays until the outbox says it was sent, so a failure loses nothing.
     effects.push(save_draft(composer, Utc::now()));
     state.sending.insert(request.key);
+    state.undo_ready = None;
     state.mode = Mode::Normal;
     state.info(what);
     effects.push(Effect::Send(request));
 }
 
-fn toggle_pause(state: &mut AppState, effects: &mut Vec<Effect>) {
-    // The accounts pane's choice, else the account of the selected mention.
+fn toggle_pause(
+    state: &mut AppState,
+    store: &Store,
+    effects: &mut Vec<Effect>,
+) -> Result<(), StoreError> {
+    // The accounts pane's choice, else the account of the selected mention (which may be one
+    // that `H` hides from the pane: it is still an account).
     let id = match state.selected_account() {
         Some(a) => Some(a.account.id),
         None => state.feed.selected_mention().map(|m| m.sent_to.account_id),
     };
-    let Some(row) = id.and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab)");
-        return;
+    let account = match id {
+        Some(id) => match state.account(id) {
+            Some(row) => Some(row.account.clone()),
+            None => store.account(id)?,
+        },
+        None => None,
     };
-    let (id, handle) = (row.account.id, row.account.handle());
-    if row.account.sync_status == SyncStatus::Paused || !row.account.is_active {
+    let Some(account) = account else {
+        if let Some(m) = state.feed.selected_mention() {
+            let handle = text::for_screen(&m.sent_to.username, true);
+            state.error(format!(
+                "@{handle} was removed: there is nothing to pause or resume (a adds it again)"
+            ));
+        } else {
+            state.error("no account selected: pick one in the accounts pane (Tab)");
+        }
+        return Ok(());
+    };
+    let (id, handle) = (account.id, account.handle());
+    if account.sync_status == SyncStatus::Paused || !account.is_active {
         effects.push(Effect::Resume(id));
         state.info(format!("resuming {handle}"));
     } else {
         effects.push(Effect::Pause(id));
         state.info(format!("pausing {handle}"));
     }
+    Ok(())
 }
 
 fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), StoreError> {

@@ -159,11 +159,37 @@ pub async fn complete_login(
     tokens: Tokens,
     now: DateTime<Utc>,
 ) -> Result<(Account, bool), AuthError> {
+    complete_login_as(store, client, tokens, None, now).await
+}
+
+/// [`complete_login`] for a reauthorization of `expected`: the identity X returns must be that
+/// account's, whatever the authorize page did (the user may be logged in to X as someone else).
+/// Another identity is refused with [`AuthError::WrongAccount`] before anything is written.
+pub async fn complete_login_as(
+    store: &Store,
+    client: &XClient,
+    tokens: Tokens,
+    expected: Option<&Account>,
+    now: DateTime<Utc>,
+) -> Result<(Account, bool), AuthError> {
     let me = client
         .users_me(&tokens.access_token)
         .await
         .map_err(AuthError::X)?
         .data;
+    if let Some(expected) = expected
+        && expected.twitter_id != me.id
+    {
+        tracing::warn!(
+            "reauthorization of {} came back as @{}: refused, nothing changed",
+            expected.handle(),
+            me.username
+        );
+        return Err(AuthError::WrongAccount {
+            expected: expected.twitter_username.clone(),
+            got: me.username,
+        });
+    }
     let twitter_id = me.id.clone();
     let existing = blocking(store, move |s| s.account_by_twitter_id(&twitter_id)).await?;
     let (account, reauthorized) = match existing {
@@ -227,7 +253,51 @@ pub async fn login_with_listener(
     client: &XClient,
     on_url: impl FnOnce(&str),
 ) -> Result<(Account, bool), AuthError> {
-    login_with_listener_using(settings, store, client, open_browser, on_url, LOGIN_TIMEOUT).await
+    login_with_listener_as(settings, store, client, None, on_url).await
+}
+
+/// [`login_with_listener`], reauthorizing `expected` when given: the authorize page is asked
+/// for that account (`login_hint`), and the identity that comes back must be it.
+pub async fn login_with_listener_as(
+    settings: &OAuthSettings,
+    store: &Store,
+    client: &XClient,
+    expected: Option<&Account>,
+    on_url: impl FnOnce(&str),
+) -> Result<(Account, bool), AuthError> {
+    listen_and_login(
+        settings,
+        store,
+        client,
+        expected,
+        open_browser,
+        on_url,
+        LOGIN_TIMEOUT,
+    )
+    .await
+}
+
+/// For a reauthorization against a loopback authorize page (the built-in simulator), names the
+/// account to log in as with `login_hint`, as a person would by picking it on X's login page.
+/// X's own page (`x.com`) never gets the parameter: the identity check after the login is what
+/// protects the account there.
+pub fn with_login_hint(url: &str, username: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !loopback {
+        return url.to_string();
+    }
+    parsed
+        .query_pairs_mut()
+        .append_pair("login_hint", username.trim_start_matches('@'));
+    parsed.to_string()
 }
 
 fn open_browser(url: &str) {
@@ -250,16 +320,31 @@ pub async fn login_with_listener_using(
     on_url: impl FnOnce(&str),
     timeout: std::time::Duration,
 ) -> Result<(Account, bool), AuthError> {
+    listen_and_login(settings, store, client, None, open, on_url, timeout).await
+}
+
+async fn listen_and_login(
+    settings: &OAuthSettings,
+    store: &Store,
+    client: &XClient,
+    expected: Option<&Account>,
+    open: impl FnOnce(&str),
+    on_url: impl FnOnce(&str),
+    timeout: std::time::Duration,
+) -> Result<(Account, bool), AuthError> {
     let mut listener = CallbackListener::bind(&settings.redirect_uri).await?;
     let mut settings = settings.clone();
     settings.redirect_uri = listener.redirect_uri().to_string();
-    let login = start_login(&settings)?;
+    let mut login = start_login(&settings)?;
+    if let Some(a) = expected {
+        login.url = with_login_hint(&login.url, &a.twitter_username);
+    }
     on_url(&login.url);
     open(&login.url);
     let (code, responder) = listener.next_callback(login.state(), timeout).await?;
     let result = async {
         let tokens = exchange_code(&settings, &login, &code).await?;
-        complete_login(store, client, tokens, Utc::now()).await
+        complete_login_as(store, client, tokens, expected, Utc::now()).await
     }
     .await;
     match &result {
@@ -276,9 +361,24 @@ pub async fn login_headless(
     store: &Store,
     client: &XClient,
     url_out: &mut impl std::io::Write,
+    input: impl tokio::io::AsyncBufRead + Unpin,
+) -> Result<(Account, bool), AuthError> {
+    login_headless_as(settings, store, client, None, url_out, input).await
+}
+
+/// [`login_headless`], reauthorizing `expected` when given (see [`login_with_listener_as`]).
+pub async fn login_headless_as(
+    settings: &OAuthSettings,
+    store: &Store,
+    client: &XClient,
+    expected: Option<&Account>,
+    url_out: &mut impl std::io::Write,
     mut input: impl tokio::io::AsyncBufRead + Unpin,
 ) -> Result<(Account, bool), AuthError> {
-    let login = start_login(settings)?;
+    let mut login = start_login(settings)?;
+    if let Some(a) = expected {
+        login.url = with_login_hint(&login.url, &a.twitter_username);
+    }
     let io = |e: std::io::Error| AuthError::Io(format!("cannot write the login URL: {e}"));
     writeln!(
         url_out,
@@ -305,7 +405,7 @@ pub async fn login_headless(
     }
     let code = parse_callback(&line, login.state())?;
     let tokens = exchange_code(settings, &login, &code).await?;
-    complete_login(store, client, tokens, Utc::now()).await
+    complete_login_as(store, client, tokens, expected, Utc::now()).await
 }
 
 /// The X user id a users/me read is charged under (ids are decimal; anything else is not).

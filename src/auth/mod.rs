@@ -24,8 +24,9 @@ use crate::x::XError;
 
 pub use listener::{CallbackListener, CallbackResponder};
 pub use login::{
-    LoginRequest, complete_login, exchange_code, login_headless, login_with_listener,
-    login_with_listener_using, parse_callback, start_login,
+    LoginRequest, complete_login, complete_login_as, exchange_code, login_headless,
+    login_headless_as, login_with_listener, login_with_listener_as, login_with_listener_using,
+    parse_callback, start_login, with_login_hint,
 };
 pub use tokens::{TokenManager, refresh_tokens};
 
@@ -158,13 +159,18 @@ pub enum AuthError {
     #[error("after logging in, X did not return the account's profile: {0}")]
     X(XError),
     #[error(
-        "perch has no saved tokens for account {account}; reauthorize it (press R in perch, or run `perch accounts reauthorize @handle`)"
+        "perch has no saved tokens for this account; reauthorize it (press R on it in perch, or run `perch accounts reauthorize @handle`)"
     )]
     NoTokens { account: AccountId },
     #[error(
-        "account {account} is no longer in the store (it was removed); add it again with `perch login` if that was a mistake"
+        "the account is no longer in the store (it was removed); add it again with `perch login` if that was a mistake"
     )]
     UnknownAccount { account: AccountId },
+    /// A reauthorization came back logged in as another X user: nothing was changed.
+    #[error(
+        "the login was for @{got}, not @{expected}: nothing was changed. Log in to X as @{expected} (log out of @{got} on x.com first, or use a private window) and reauthorize again"
+    )]
+    WrongAccount { expected: String, got: String },
 }
 
 impl AuthError {

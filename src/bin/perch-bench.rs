@@ -762,7 +762,7 @@ impl App {
     /// One key press to its finished frame.
     fn press(&mut self, key: KeyEvent) -> anyhow::Result<Sample> {
         timed(|| {
-            self.apply(Action::Key(key));
+            self.apply(Action::key_seeing(key, &self.state));
             self.draw()
         })
     }
@@ -984,7 +984,7 @@ fn measure_search(app: &mut App) -> anyhow::Result<[Vec<Sample>; 2]> {
             each_key.push(app.press(ch(char::from(c)))?);
         }
         let last = timed(|| {
-            app.apply(Action::Key(ch(char::from(*last))));
+            app.apply(Action::key_seeing(ch(char::from(*last)), &app.state));
             app.run_idle_until(screen_full);
             app.draw()
         })?;

@@ -17,32 +17,27 @@ use super::{AccountsCommand, CliResult, Failure, find_account, print_json};
 /// reauthorization is for: logging in as someone else is reported, not silently accepted.
 pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) -> CliResult {
     let app = App::open(config).await?;
+    // A reauthorization asks the authorize page for that account (`login_hint`) and refuses,
+    // changing nothing, a login that comes back as anyone else.
     let (account, reauthorized) = if headless {
         let stdin = tokio::io::BufReader::new(tokio::io::stdin());
         let mut stdout = std::io::stdout();
-        auth::login_headless(&app.oauth, &app.store, &app.client, &mut stdout, stdin).await?
+        auth::login_headless_as(
+            &app.oauth,
+            &app.store,
+            &app.client,
+            expect,
+            &mut stdout,
+            stdin,
+        )
+        .await?
     } else {
-        auth::login_with_listener(&app.oauth, &app.store, &app.client, |url| {
+        auth::login_with_listener_as(&app.oauth, &app.store, &app.client, expect, |url| {
             println!("Opening your browser to authorize perch. If it does not open, visit:\n{url}");
         })
         .await?
     };
-    if let Some(expected) = expect
-        && expected.twitter_id != account.twitter_id
-    {
-        return Err(Failure::new(format!(
-            "you logged in as {} while reauthorizing {}: {} was {}; log in to X as {} and run this again",
-            account.handle(),
-            expected.handle(),
-            account.handle(),
-            if reauthorized {
-                "updated"
-            } else {
-                "added as a new account"
-            },
-            expected.handle()
-        )));
-    }
+    app.store.flush()?;
     println!(
         "{} {}",
         if reauthorized {
@@ -113,8 +108,8 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 );
             }
             println!(
-                "{} accounts: {active_count} active, {paused_count} paused{}",
-                all.len(),
+                "{}: {active_count} active, {paused_count} paused{}",
+                crate::text::count(all.len() as u64, "account", "accounts"),
                 if include_inactive || paused_count == 0 {
                     ""
                 } else {
@@ -213,8 +208,16 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             println!("  total mentions     {}", stats.total_mentions);
             println!("  pending            {}", stats.pending_mentions);
             println!("  replied            {}", stats.replied_mentions);
-            println!("  days tracked       {}", stats.days_tracked);
-            println!("  per day (average)  {:.2}", stats.avg_mentions_per_day);
+            println!(
+                "  tracked since      {} ({})",
+                stats.tracked_since.format("%Y-%m-%d"),
+                crate::text::count(stats.days_tracked, "day", "days")
+            );
+            println!(
+                "  per day (average)  {:.2} ({} posted in those days)",
+                stats.avg_mentions_per_day,
+                crate::text::count(stats.mentions_while_tracked, "mention", "mentions")
+            );
             println!("  status             {}", stats.sync_status);
             Ok(())
         }

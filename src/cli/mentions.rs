@@ -1,18 +1,17 @@
 //! `perch mentions ...`, `perch reply` and `perch dm`.
 
 use std::io::Read;
-use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::domain::{Mention, MentionKey, MentionStatus};
+use crate::domain::{Mention, MentionKey, MentionStatus, SyncStatus};
 use crate::outbox::{
     self, OutboxCommand, OutboxEntry, OutboxEvent, OutboxState, ReplyKind, SendRequest,
 };
 use crate::store::{FeedFilter, Store};
-use crate::sync::{self, Command, SyncEvent};
+use crate::sync;
 
 use super::runtime::App;
 use super::{
@@ -88,14 +87,21 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
         }
         MentionsCommand::SetStatus { id, status } => {
             let status = parse_status(&status)?;
-            if status == MentionStatus::Processing {
+            if matches!(status, MentionStatus::Processing | MentionStatus::Error) {
                 return Err(Failure::usage(
-                    "processing is set by perch while a reply is being sent; use pending, replied, ignored or error",
+                    crate::domain::StatusRefusal::SetByPerch(status).to_string(),
                 ));
             }
             let store = open_store(config).await?;
             recover_outbox(&store).await?;
             let mention = resolve_mention(&store, &id)?;
+            // The same transitions as the dashboard's keys.
+            if let Some(why) = mention.status_change_refused(status) {
+                return Err(Failure::new(format!(
+                    "{} not changed: {why}",
+                    mention.tweet_id
+                )));
+            }
             let key = mention.key();
             let now = Utc::now();
             // A reply still in the outbox is resolved by the new status: "replied" says the
@@ -111,25 +117,30 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     );
                     return Ok(());
                 }
-                if status != MentionStatus::Error {
-                    store.outbox_cancel(key, now)?;
-                    eprintln!(
-                        "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
-                        entry.state, mention.tweet_id
-                    );
-                }
+                store.outbox_cancel(key, now)?;
+                eprintln!(
+                    "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
+                    entry.state, mention.tweet_id
+                );
             }
             store.set_status(key, status, now)?;
             store.flush()?;
             println!("{} is now {status}", mention.tweet_id);
             Ok(())
         }
-        MentionsCommand::Fetch { account } => fetch(config, account.as_deref()).await,
+        MentionsCommand::Fetch { account, json } => fetch(config, account.as_deref(), json).await,
     }
 }
 
-/// Runs the sync engine until the requested accounts have been polled once.
-async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
+/// `perch mentions fetch`: one poll of each requested account (no schedule, no back-off
+/// retries: a failure is reported, not retried), several accounts at once up to the configured
+/// number of requests in flight. Each request is bounded by the X client's timeout, so the
+/// command ends within a few timeouts whatever X does. An account that cannot be fetched at all
+/// (paused, token expired) is reported at once, without asking X.
+async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult {
+    use super::report::{AccountOutcome, Report, StopReason};
+    use futures::StreamExt as _;
+
     let app = App::open(config).await?;
     let targets: Vec<_> = match account {
         Some(name) => vec![find_account(&app.store, name)?],
@@ -141,76 +152,57 @@ async fn fetch(config: &Config, account: Option<&str>) -> CliResult {
             .collect(),
     };
     if targets.is_empty() {
-        println!("No active accounts to fetch.");
-        return Ok(());
+        let any = !app.store.accounts()?.is_empty();
+        return Err(Failure::new(if any {
+            "no active accounts to fetch: every account is paused (`perch accounts resume @handle`)"
+        } else {
+            "no accounts to fetch: perch tracks no accounts yet (add one with `perch login`)"
+        }));
     }
-    let mut settings = sync::SyncSettings::from_config(config);
-    // Only the explicit fetch: no scheduled polls while this command runs.
-    settings.poll_interval = Duration::from_secs(24 * 3600);
-    settings.poll_on_start = false;
-    let mut engine = sync::spawn(
-        app.store.clone(),
-        app.client.clone(),
-        app.tokens.clone(),
-        settings,
-    );
-    for account in &targets {
-        // Within the budget, like a fetch-now key press; the engine says when it must wait.
-        let _ = engine
-            .commands
-            .send(Command::FetchNow(Some(account.id)))
-            .await;
-    }
-    let mut waiting: std::collections::HashSet<_> = targets.iter().map(|a| a.id).collect();
-    let mut total = 0usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    let mut failed = false;
-    while !waiting.is_empty() {
-        let event = tokio::time::timeout_at(deadline, engine.events.recv()).await;
-        match event {
-            Err(_) => return Err(Failure::new("gave up waiting for X after 5 minutes")),
-            Ok(None) => break,
-            Ok(Some(SyncEvent::Finished {
-                account_id,
-                inserted,
-                ..
-            })) => {
-                total += inserted;
-                waiting.remove(&account_id);
-            }
-            Ok(Some(SyncEvent::AccountUpdated(a))) if waiting.contains(&a.id) => {
-                if let Some(message) = &a.error_message {
-                    eprintln!("{}: {}", clean(&a.handle()), clean(message));
-                    if a.sync_status != crate::domain::SyncStatus::Active {
-                        failed = true;
-                        waiting.remove(&a.id);
+    let backfill_cap = config.backfill_cap;
+    let in_flight = config.max_in_flight.max(1);
+    // One gate for every account fetched at once: the budget is checked before each request.
+    let spend = sync::spend::SpendGate::new(app.store.clone(), config.budgets.clone());
+    let outcomes: Vec<AccountOutcome> = futures::stream::iter(targets)
+        .map(|a| {
+            let (app, spend) = (&app, &spend);
+            async move {
+                // A budget pause is the budget's to lift (a new month, a raised budget).
+                use crate::sync::spend::{BudgetPause, lift_budget_pause};
+                let a = match lift_budget_pause(&app.store, spend, a) {
+                    BudgetPause::Go(a) => a,
+                    BudgetPause::Holds(a, message) => {
+                        return AccountOutcome::not_started(&a, StopReason::Budget, message);
                     }
+                };
+                if !a.is_active || a.sync_status == SyncStatus::Paused {
+                    let message = format!(
+                        "{h} is paused (`perch accounts resume {h}` polls it again)",
+                        h = a.handle()
+                    );
+                    return AccountOutcome::not_started(&a, StopReason::Paused, message);
                 }
+                if a.sync_status == SyncStatus::TokenExpired {
+                    let message = crate::auth::token_expired_message(&a.twitter_username);
+                    return AccountOutcome::not_started(&a, StopReason::TokenExpired, message);
+                }
+                let result = sync::fetch_once(
+                    &app.store,
+                    &app.client,
+                    &app.tokens,
+                    a.clone(),
+                    backfill_cap,
+                    spend,
+                )
+                .await;
+                AccountOutcome::fetched(&a, &result)
             }
-            // The engine says it will not poll this account now (paused by the budget, token
-            // expired, rate limited until later): this command has nothing more to wait for.
-            Ok(Some(SyncEvent::Notice {
-                account_id: Some(id),
-                message,
-            })) if waiting.contains(&id) => {
-                eprintln!("{}", clean(&message));
-                failed = true;
-                waiting.remove(&id);
-            }
-            Ok(Some(SyncEvent::Notice { message, .. })) => eprintln!("{}", clean(&message)),
-            Ok(Some(_)) => {}
-        }
-    }
-    let _ = engine.commands.send(Command::Shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
+        })
+        .buffered(in_flight)
+        .collect()
+        .await;
     app.store.flush()?;
-    println!("fetched {total} new mentions");
-    if failed {
-        return Err(Failure::new(
-            "some accounts could not be fetched (see above)",
-        ));
-    }
-    Ok(())
+    Report { accounts: outcomes }.finish(json)
 }
 
 /// `perch reply ID TEXT` / `perch dm ID TEXT`: through the durable outbox, from the account the
@@ -278,6 +270,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     let from = format!("@{}", clean(&mention.sent_to.username));
     let to = clean(&mention.sender.handle());
     let mut cancelled = false;
+    let mut rate_limited = None;
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
@@ -298,10 +291,15 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         }
         match event {
             OutboxEvent::Sending { .. } => {}
-            OutboxEvent::Waiting { until, .. } => eprintln!(
-                "perch: X rate-limited {from}: {} (Ctrl-C cancels; the draft is kept)",
-                outbox::rate_limited_message(until)
-            ),
+            // A command waits for nothing it cannot end: X's limit may not reset for hours
+            // (DMs count per day), so the send is called back and the command says when to
+            // run it again.
+            OutboxEvent::Waiting { until, .. } => {
+                if rate_limited.is_none() {
+                    rate_limited = Some(until);
+                    let _ = commands.send(OutboxCommand::Cancel(key)).await;
+                }
+            }
             OutboxEvent::Sent { response, .. } => {
                 let what = match kind {
                     ReplyKind::Public => "replied",
@@ -343,6 +341,12 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 )));
             }
             OutboxEvent::Cancelled { .. } => {
+                if let Some(until) = rate_limited {
+                    return Err(Failure::new(format!(
+                        "not sent: X's rate limit for {from} is spent until {}; the text is kept as the draft: run this command again then",
+                        until.with_timezone(&chrono::Local).format("%H:%M")
+                    )));
+                }
                 return Err(Failure::new(format!(
                     "cancelled: the {} was not sent; the mention is pending again",
                     kind.noun()

@@ -1059,6 +1059,8 @@ fn uuid_from(bytes: &[u8], what: impl FnOnce() -> String) -> Result<AccountId> {
 
 /// Does the search `query` match this mention? The rule `search_page` applies: case-insensitive
 /// substring of the post text, the sender's handle or their name; an empty query matches all.
+/// A query that starts with `@` searches handles only: the sender's, and the tracked account's
+/// the post was sent to (`@chenwei` finds @chenwei_dev).
 pub fn search_matches(query: &str, m: &Mention) -> bool {
     Matcher::new(query).matches(m)
 }
@@ -1067,20 +1069,34 @@ pub fn search_matches(query: &str, m: &Mention) -> bool {
 struct Matcher {
     needle: String,
     ascii: bool,
+    /// The query started with `@`: only handles are searched.
+    handles_only: bool,
 }
 
 impl Matcher {
     fn new(query: &str) -> Matcher {
         let q = query.trim();
+        let (handles_only, q) = match q.strip_prefix('@') {
+            Some(rest) => (true, rest),
+            None => (false, q),
+        };
         Matcher {
             ascii: q.is_ascii(),
             needle: q.to_lowercase(),
+            handles_only,
         }
     }
 
     fn matches(&self, m: &Mention) -> bool {
         if self.needle.is_empty() {
             return true;
+        }
+        if self.handles_only {
+            let handles = [
+                m.sender.username.as_deref(),
+                Some(m.sent_to.username.as_str()),
+            ];
+            return handles.into_iter().flatten().any(|f| self.contains(f));
         }
         let fields = [
             Some(m.text.as_str()),

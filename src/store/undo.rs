@@ -105,7 +105,12 @@ impl Store {
             let Some(old) = self.mention(key)? else {
                 continue;
             };
-            if old.status == status || old.status == MentionStatus::Processing {
+            // The domain's transitions (a sent reply stays replied); a reply on its way is the
+            // outbox's to finish.
+            if old.status == status
+                || old.status == MentionStatus::Processing
+                || old.status_change_refused(status).is_some()
+            {
                 continue;
             }
             let mut new = old.clone();

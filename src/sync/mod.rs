@@ -60,11 +60,13 @@ pub enum Command {
 
 pub mod budget;
 mod engine;
+mod once;
 mod poll;
 pub mod schedule;
 pub mod spend;
 
 pub use engine::{SyncHandle, SyncHandleParts, SyncSettings, rate_limited_message, spawn};
+pub use once::{FetchResult, FetchStop, fetch_once};
 
 /// Running totals of what the engine did since it started, for the soak run and diagnostics.
 /// Updated with relaxed atomics: each number is exact, their snapshot is not one instant.

@@ -297,3 +297,37 @@ pub async fn refresh_x_usage(
     .map_err(|e| format!("the store task failed: {e}"))?
     .map_err(|e| format!("cannot keep X's usage report: {e}"))
 }
+
+/// For one-shot commands: an account the budget paused is resumed when the budget allows again
+/// (a new month, a raised budget); while it does not, the pause message comes back instead.
+pub fn lift_budget_pause(store: &Store, gate: &SpendGate, account: Account) -> BudgetPause {
+    let budget_paused = account.is_active
+        && account.sync_status == crate::domain::SyncStatus::Paused
+        && account
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(costs::BUDGET_REACHED_PREFIX));
+    if !budget_paused {
+        return BudgetPause::Go(account);
+    }
+    if let Some(reached) = gate.reached(&account, Utc::now()) {
+        let message = reached.message();
+        return BudgetPause::Holds(account, message);
+    }
+    let mut resumed = account;
+    resumed.sync_status = crate::domain::SyncStatus::Active;
+    resumed.error_message = None;
+    resumed.updated_at = Utc::now();
+    if let Err(e) = store.put_account(&resumed) {
+        tracing::warn!("cannot record that the budget allows polling again: {e}");
+    }
+    BudgetPause::Go(resumed)
+}
+
+/// What [`lift_budget_pause`] found.
+pub enum BudgetPause {
+    /// Fetch it (it was not paused by the budget, or the budget allows it again).
+    Go(Account),
+    /// The budget still holds it, with the pause message.
+    Holds(Account, String),
+}

@@ -49,7 +49,10 @@ impl AccountOps {
                     purpose,
                     self.store.clone(),
                     self.config.clone(),
-                    Box::new(open_browser),
+                    {
+                        let reports = self.reports.clone();
+                        Box::new(move |url: &str| open_browser(url, reports))
+                    },
                     self.reports.clone(),
                 ));
                 None
@@ -86,14 +89,21 @@ impl AccountOps {
     }
 }
 
-fn open_browser(url: &str) {
+fn open_browser(url: &str, reports: mpsc::Sender<Action>) {
     let url = url.to_string();
-    // `webbrowser` may block while it starts a process; failing is fine (the dialog shows the URL).
+    // `webbrowser` may block while it starts a process. A failure is told (the dialog shows the
+    // URL, and `y` copies it).
     tokio::task::spawn_blocking(move || {
         if let Err(e) = webbrowser::open(&url) {
             tracing::info!(
                 "could not open a browser for the login ({e}); the dialog shows the URL"
             );
+            let _ = reports.blocking_send(Action::Notify {
+                text: format!(
+                    "no browser could be opened ({e}): press y to copy the link and open it in a browser"
+                ),
+                is_error: true,
+            });
         }
     });
 }
@@ -177,7 +187,7 @@ async fn login(
     settings.redirect_uri = listener.redirect_uri().to_string();
     let mut request = auth::start_login(&settings)?;
     if let LoginPurpose::Reauthorize { handle, .. } = purpose {
-        request.url = with_login_hint(&request.url, handle);
+        request.url = auth::with_login_hint(&request.url, handle);
     }
     report(LoginEvent::Listening {
         login_id,
@@ -207,9 +217,14 @@ async fn login(
         }
     };
     report(LoginEvent::Exchanging { login_id }).await;
+    // A reauthorization must come back as the account it is for, whatever the page did.
+    let expected = match purpose {
+        LoginPurpose::Reauthorize { account_id, .. } => store.account(*account_id)?,
+        _ => None,
+    };
     let result = async {
         let tokens = auth::exchange_code(&settings, &request, &code).await?;
-        auth::complete_login(store, &client, tokens, Utc::now()).await
+        auth::complete_login_as(store, &client, tokens, expected.as_ref(), Utc::now()).await
     }
     .await;
     if let Some(responder) = responder {
@@ -251,31 +266,9 @@ pub fn failure(e: &AuthError) -> LoginFailure {
     }
 }
 
-/// For a reauthorization against a loopback authorize page (the built-in simulator), names the
-/// account to log in as with `login_hint`, as a person would by picking it on X's login page.
-/// X's own page (`x.com`) never gets the parameter.
-fn with_login_hint(url: &str, handle: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    if !loopback {
-        return url.to_string();
-    }
-    parsed
-        .query_pairs_mut()
-        .append_pair("login_hint", handle.trim_start_matches('@'));
-    parsed.to_string()
-}
-
 #[cfg(test)]
 mod login_hint_tests {
-    use super::with_login_hint;
+    use crate::auth::with_login_hint;
 
     #[test]
     fn login_hint_goes_only_to_a_loopback_authorize_page() {

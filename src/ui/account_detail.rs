@@ -31,13 +31,13 @@ pub fn draw(
     let height = screen.height.saturating_sub(2).max(3);
     let area = centered(screen, width, height);
     let value_width = usize::from(width.saturating_sub(17));
-    let handle = format!("@{}", text::sanitize(&a.twitter_username, true));
+    let handle = format!("@{}", text::for_screen(&a.twitter_username, true));
     let account_style = theme.account(state.account_colour_index(a.id));
 
     let mut lines = vec![
         field(
             "name",
-            vec![Span::raw(text::sanitize(&a.display_name, true))],
+            vec![Span::raw(text::for_screen(&a.display_name, true))],
             theme,
         ),
         field("X user id", vec![Span::raw(a.twitter_id.clone())], theme),
@@ -56,7 +56,7 @@ pub fn draw(
         theme,
     ));
     if let Some(e) = &a.error_message {
-        for (i, l) in wrap(&text::sanitize(e, true), value_width)
+        for (i, l) in wrap(&text::for_screen(e, true), value_width)
             .into_iter()
             .enumerate()
         {

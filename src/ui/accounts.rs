@@ -20,10 +20,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         pane_block(state, Pane::Accounts, theme).title(Span::styled(" Accounts ", theme.title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // One column is the selection marker, so the selection shows without colour (NO_COLOR).
     let width = usize::from(inner.width);
-    if width == 0 {
+    if width < 2 {
         return;
     }
+    // The first line of a row is one column narrower (the marker); the lines under it start
+    // with spaces and keep the whole width.
+    let full = width;
+    let width = width - 1;
 
     // (lines, is_selected) per pane row.
     let mut rows: Vec<(Vec<Line>, bool)> = Vec::new();
@@ -32,7 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     for (i, row) in state.accounts.iter().enumerate() {
         let a = &row.account;
         let icon = if row.syncing { spinner(now) } else { "●" };
-        let handle = format!("@{}", text::sanitize(&a.twitter_username, true));
+        let handle = format!("@{}", text::for_screen(&a.twitter_username, true));
         // An account that needs a new login stands out in its status's colour, not its own.
         let handle_style = if a.sync_status == SyncStatus::TokenExpired {
             theme
@@ -48,7 +53,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         };
         let status = a.sync_status.as_str().replace('_', " ");
         let rest = format!(" · {synced}");
-        let status_w = text::width(&status).min(width.saturating_sub(2));
+        let status_w = text::width(&status).min(full.saturating_sub(2));
         let second = Line::from(vec![
             Span::raw("  "),
             Span::styled(
@@ -56,12 +61,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
                 theme.sync_status(a.sync_status),
             ),
             Span::styled(
-                text::truncate_to_width(&rest, width.saturating_sub(2 + status_w)),
+                text::truncate_to_width(&rest, full.saturating_sub(2 + status_w)),
                 theme.dim,
             ),
         ]);
         let mut row_lines = vec![first, second];
-        if let Some(third) = schedule_line(state, row, width, theme, now) {
+        if let Some(third) = schedule_line(state, row, full, theme, now) {
             row_lines.push(third);
         }
         if let Some(cost) = crate::ui::costs::account_line(state, a.id, width, theme) {
@@ -81,7 +86,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     }
     let mut lines = Vec::new();
     for (row_lines, selected) in rows {
-        for line in row_lines {
+        for (i, mut line) in row_lines.into_iter().enumerate() {
+            if i == 0 {
+                let marker = if selected { "›" } else { " " };
+                line.spans.insert(0, Span::styled(marker, theme.key));
+            }
             lines.push(if selected {
                 line.style(theme.selected)
             } else {

@@ -46,8 +46,12 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
             ) {
                 lines.push(Line::raw(l));
             }
+            if dialog.copied {
+                lines.push(Line::styled("(link copied to the clipboard)", theme.info));
+            }
             paste_field(&mut lines, dialog, inner_width, theme);
             keys = vec![
+                ("y", "copy link"),
                 ("Enter", "use the pasted address"),
                 ("C-u", "clear"),
                 ("Esc", "cancel"),
@@ -63,7 +67,7 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
         }
         LoginPhase::Failed(failure) => {
             lines.push(Line::styled(failure.kind.heading(), theme.error));
-            for l in wrap(&text::sanitize(&failure.message, true), inner_width) {
+            for l in wrap(&text::for_screen(&failure.message, true), inner_width) {
                 lines.push(Line::raw(l));
             }
             keys = vec![("Enter", "try again"), ("Esc", "close")];
@@ -111,7 +115,7 @@ fn paste_field<'a>(
         Span::styled("█", theme.dim),
     ]));
     if let Some(e) = &dialog.paste_error {
-        for l in wrap(&text::sanitize(e, true), width) {
+        for l in wrap(&text::for_screen(e, true), width) {
             lines.push(Line::styled(l, theme.error));
         }
     }
@@ -121,7 +125,7 @@ fn paste_field<'a>(
 fn chunks(s: &str, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
-    for c in text::sanitize(s, true).chars() {
+    for c in text::for_screen(s, true).chars() {
         if text::width(&current) + text::width(&c.to_string()) > width {
             out.push(std::mem::take(&mut current));
         }

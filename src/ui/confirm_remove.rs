@@ -14,7 +14,7 @@ use crate::ui::{Theme, centered};
 pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, theme: &Theme) {
     let width = 64.min(screen.width);
     let inner_width = usize::from(width.saturating_sub(4));
-    let handle = text::sanitize(&dialog.handle, true);
+    let handle = text::for_screen(&dialog.handle, true);
     let question = format!(
         "perch stops tracking {handle} and forgets its tokens. It has {} stored mention{}: keep {} in the feed, or delete {} too?",
         dialog.mentions,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use crate::app::time::relative_time;
 use crate::app::{AppState, Pane};
@@ -20,16 +20,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     let Some(row) = state.feed.selected_row() else {
         return;
     };
-    let lines = lines(row.mentions(), state, theme, now);
-    // Clamp the scroll to the text so End (scroll = max) shows the last screenful. Word wrapping
-    // can take a line or two more than this estimate; that only leaves a little blank below.
-    let wrapped: usize = lines
-        .iter()
-        .map(|l| l.width().max(1).div_ceil(usize::from(inner.width.max(1))))
-        .sum();
-    let total = u16::try_from(wrapped).unwrap_or(u16::MAX);
+    let lines = crate::ui::wrap::wrap(&lines(row.mentions(), state, theme, now), inner.width);
+    // Clamp the scroll to the text so End (scroll = max) shows the last screenful.
+    let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     let scroll = state.detail_scroll.min(total.saturating_sub(inner.height));
-    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let paragraph = Paragraph::new(lines);
     frame.render_widget(paragraph.scroll((scroll, 0)), inner);
 }
 
@@ -41,15 +36,26 @@ fn lines<'a>(
     theme: &Theme,
     now: DateTime<Utc>,
 ) -> Vec<Line<'a>> {
-    let clean = |s: &str| text::sanitize(s, true);
+    let clean = |s: &str| text::for_screen(s, true);
     let mut out = Vec::new();
     let Some(m) = mentions.first() else {
         return out;
     };
 
-    let mut from = vec![Span::styled(clean(&m.sender.handle()), theme.title)];
+    let hits = crate::ui::Hits::of(state);
+    let mut from = crate::ui::highlighted(
+        clean(&m.sender.handle()),
+        hits.handles,
+        theme.title,
+        theme.hit,
+    );
     if let Some(name) = &m.sender.display_name {
-        from.push(Span::raw(format!("  {}", clean(name))));
+        from.extend(crate::ui::highlighted(
+            format!("  {}", clean(name)),
+            hits.text,
+            ratatui::style::Style::new(),
+            theme.hit,
+        ));
     }
     out.push(Line::from(from));
 
@@ -90,8 +96,14 @@ fn lines<'a>(
     out.push(Line::default());
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).
-    for line in text::sanitize(&m.text, false).split('\n') {
-        out.push(Line::raw(line.to_string()));
+    let hits = crate::ui::Hits::of(state);
+    for line in text::for_screen(&m.text, false).split('\n') {
+        out.push(Line::from(crate::ui::highlighted(
+            line.to_string(),
+            hits.text,
+            ratatui::style::Style::new(),
+            theme.hit,
+        )));
     }
 
     // The thread: what it replies to or quotes, the conversation, and the post's own link.
@@ -170,11 +182,11 @@ fn response_lines<'a>(
         format!(
             "{label} {} ({})",
             relative_time(r.sent_at, now),
-            text::sanitize(&crate::outbox::response_id_label(r), true)
+            text::for_screen(&crate::outbox::response_id_label(r), true)
         ),
         theme.info,
     )];
-    for line in text::sanitize(&r.text, false).split('\n') {
+    for line in text::for_screen(&r.text, false).split('\n') {
         out.push(Line::raw(format!("  {line}")));
     }
     out

@@ -9,9 +9,10 @@ use ratatui::widgets::Paragraph;
 
 use crate::app::time::compact_age;
 use crate::app::{AppState, FeedRow, Pane};
-use crate::domain::MentionStatus;
+use crate::domain::{AccountId, MentionStatus};
 use crate::text;
 use crate::ui::{Theme, pane_block};
+use std::collections::HashMap;
 
 /// Widths of the feed's columns for one pane width.
 struct Columns {
@@ -55,7 +56,7 @@ impl Columns {
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let feed = &state.feed;
     let account_label = match state.selected_account() {
-        Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
+        Some(a) => format!("@{}", text::for_screen(&a.account.twitter_username, true)),
         None => "All accounts".to_string(),
     };
     let search = feed
@@ -112,6 +113,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         .max()
         .unwrap_or(8);
     let cols = Columns::for_width(usize::from(inner.width), longest_handle);
+    let handles: Vec<String> = state
+        .accounts
+        .iter()
+        .map(|a| text::for_screen(&a.account.twitter_username, true))
+        .collect();
+    let badges: HashMap<AccountId, String> = state
+        .accounts
+        .iter()
+        .map(|a| a.account.id)
+        .zip(crate::ui::badges::badges(&handles, cols.badge))
+        .collect();
     let selected_line = feed.selected_line();
     let lines: Vec<Line> = feed
         .visible()
@@ -119,7 +131,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         .enumerate()
         .map(|(i, r)| {
             let selected = i == selected_line;
-            let line = row(r, selected, &cols, state, theme, now);
+            let line = row(r, selected, &cols, &badges, state, theme, now);
             if selected {
                 line.style(theme.selected)
             } else {
@@ -134,32 +146,35 @@ fn row<'a>(
     r: &FeedRow,
     selected: bool,
     cols: &Columns,
+    badges: &HashMap<AccountId, String>,
     state: &AppState,
     theme: &Theme,
     now: DateTime<Utc>,
 ) -> Line<'a> {
     let m = r.primary();
     // A post sent to several tracked accounts: the first account, and how many more.
+    // Listed accounts have badges that tell them apart; a removed one shows its handle, cut.
+    let own = badges
+        .get(&m.sent_to.account_id)
+        .cloned()
+        .unwrap_or_else(|| format!("@{}", text::for_screen(&m.sent_to.username, true)));
     let badge = match r.mentions().len() {
-        1 => format!("@{}", text::sanitize(&m.sent_to.username, true)),
+        1 => own,
         n => {
             let more = format!("+{}", n - 1);
             let room = cols.badge.saturating_sub(more.len());
-            let first = text::truncate_to_width(
-                &format!("@{}", text::sanitize(&m.sent_to.username, true)),
-                room,
-            );
+            let first = text::truncate_to_width(&own, room);
             let pad = cols.badge.saturating_sub(text::width(&first) + more.len());
             format!("{first}{}{more}", " ".repeat(pad))
         }
     };
     let marked = r.mentions().iter().any(|m| state.marks.contains(m));
-    let handle = text::sanitize(&m.sender.handle(), true);
+    let handle = text::for_screen(&m.sender.handle(), true);
     let name = m
         .sender
         .display_name
         .as_deref()
-        .map(|n| text::sanitize(n, true))
+        .map(|n| text::for_screen(n, true))
         .unwrap_or_default();
     let handle_w = text::width(&handle).min(cols.sender);
     let name_w = if cols.with_name {
@@ -196,27 +211,46 @@ fn row<'a>(
     } else {
         Span::styled(if selected { "›" } else { " " }, theme.key)
     };
-    Line::from(vec![
+    let hits = crate::ui::Hits::of(state);
+    let highlighted = crate::ui::highlighted;
+    let plain = ratatui::style::Style::new();
+    let mut spans = vec![
         marker,
         Span::styled(
             format!("{:>w$} ", compact_age(m.timestamp, now), w = cols.age - 2),
             theme.dim,
         ),
-        Span::styled(
-            text::fit_width(&badge, cols.badge),
-            theme.account(state.account_colour_index(m.sent_to.account_id)),
-        ),
-        Span::raw(" "),
-        Span::raw(text::truncate_to_width(&handle, handle_w)),
-        Span::styled(name_text, theme.dim),
-        Span::raw(" "),
-        Span::raw(text::fit_width(
-            &text::sanitize(without_own_handle(&m.text, &m.sent_to.username), true),
+    ];
+    spans.extend(highlighted(
+        text::fit_width(&badge, cols.badge),
+        hits.handles.filter(|_| hits.text.is_none()),
+        theme.account(state.account_colour_index(m.sent_to.account_id)),
+        theme.hit,
+    ));
+    spans.push(Span::raw(" "));
+    spans.extend(highlighted(
+        text::truncate_to_width(&handle, handle_w),
+        hits.handles,
+        plain,
+        theme.hit,
+    ));
+    spans.extend(highlighted(name_text, hits.text, theme.dim, theme.hit));
+    spans.push(Span::raw(" "));
+    spans.extend(highlighted(
+        text::fit_width(
+            &text::for_screen(without_own_handle(&m.text, &m.sent_to.username), true),
             cols.text,
-        )),
-        Span::raw(" "),
-        Span::styled(text::fit_width(status_text, cols.status), status_style),
-    ])
+        ),
+        hits.text,
+        plain,
+        theme.hit,
+    ));
+    spans.push(Span::raw(" "));
+    spans.push(Span::styled(
+        text::fit_width(status_text, cols.status),
+        status_style,
+    ));
+    Line::from(spans)
 }
 
 /// The post text without the leading "@account" that every mention of that account starts with:

@@ -1,10 +1,12 @@
 //! Drawing. `draw` reads `AppState` and never changes it; each pane or overlay has its own file.
-//! Everything that came from X goes through `text::sanitize` before it reaches a cell.
+//! Everything that came from X goes through `text::for_screen` before it reaches a cell: made
+//! terminal-safe, and laid out by grapheme cluster with the width the terminal will use.
 
 mod account_detail;
 mod account_overlay;
 mod accounts;
 mod add_account;
+mod badges;
 mod composer;
 mod confirm;
 mod confirm_remove;
@@ -17,6 +19,7 @@ mod picker;
 mod stats;
 mod status_bar;
 pub mod theme;
+mod wrap;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -54,6 +57,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
             }
         }
         Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, theme),
+        Mode::ConfirmUndo(a) => confirm::draw_undo(frame, frame.area(), a, theme),
         Mode::PickAccount(p) => picker::draw_accounts(frame, frame.area(), state, p, theme),
         Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }
@@ -106,4 +110,76 @@ pub fn draw_loading(frame: &mut Frame, theme: &Theme, message: &str) {
         Paragraph::new(lines).alignment(ratatui::layout::Alignment::Center),
         rect,
     );
+}
+
+/// What the search highlights: in post text and names (`None` for a `@handle` search, which
+/// looks at handles only), and in handles.
+pub(crate) struct Hits<'q> {
+    pub text: Option<&'q str>,
+    pub handles: Option<&'q str>,
+}
+
+impl<'q> Hits<'q> {
+    pub(crate) fn of(state: &'q AppState) -> Hits<'q> {
+        let query = state
+            .feed
+            .search
+            .as_ref()
+            .map(|s| s.query.trim())
+            .filter(|q| !q.is_empty());
+        match query {
+            Some(q) => match q.strip_prefix('@') {
+                Some(handle) => Hits {
+                    text: None,
+                    handles: Some(handle).filter(|h| !h.is_empty()),
+                },
+                None => Hits {
+                    text: Some(q),
+                    handles: Some(q),
+                },
+            },
+            None => Hits {
+                text: None,
+                handles: None,
+            },
+        }
+    }
+}
+
+/// `text` as spans in `base` style, each case-insensitive occurrence of `needle` in `hit` style
+/// (the search rule of `store::search_matches`).
+pub(crate) fn highlighted(
+    text: String,
+    needle: Option<&str>,
+    base: ratatui::style::Style,
+    hit: ratatui::style::Style,
+) -> Vec<ratatui::text::Span<'static>> {
+    use ratatui::text::Span;
+    let Some(needle) = needle.filter(|n| !n.is_empty()) else {
+        return vec![Span::styled(text, base)];
+    };
+    // Lowercasing must keep byte offsets (always true for ASCII) for positions to carry over.
+    let lower = text.to_lowercase();
+    let needle = needle.to_lowercase();
+    if lower.len() != text.len() {
+        return vec![Span::styled(text, base)];
+    }
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        let start = at + found;
+        let end = start + needle.len();
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            break;
+        }
+        if start > at {
+            spans.push(Span::styled(text[at..start].to_string(), base));
+        }
+        spans.push(Span::styled(text[start..end].to_string(), base.patch(hit)));
+        at = end;
+    }
+    if at < text.len() {
+        spans.push(Span::styled(text[at..].to_string(), base));
+    }
+    spans
 }

@@ -29,7 +29,7 @@ pub fn detail_lines<'a>(state: &AppState, m: &Mention, theme: &Theme) -> Vec<Lin
         return Vec::new();
     };
     let noun = entry.kind.noun();
-    let from = format!("@{}", crate::text::sanitize(&m.sent_to.username, true));
+    let from = format!("@{}", crate::text::for_screen(&m.sent_to.username, true));
     let mut out = vec![Line::default()];
     match entry.state {
         OutboxState::Unconfirmed => {
@@ -37,7 +37,7 @@ pub fn detail_lines<'a>(state: &AppState, m: &Mention, theme: &Theme) -> Vec<Lin
             out.push(Line::raw(format!(
                 "perch cannot tell whether this {noun} from {from} reached X:"
             )));
-            for line in crate::text::sanitize(&entry.text, false).split('\n') {
+            for line in crate::text::for_screen(&entry.text, false).split('\n') {
                 out.push(Line::styled(format!("  {line}"), theme.dim));
             }
             if entry.kind == ReplyKind::Dm {

@@ -42,7 +42,7 @@ pub fn draw_templates(frame: &mut Frame, screen: Rect, picker: &TemplatePicker, 
     let items: Vec<(String, Style)> = picker
         .items
         .iter()
-        .map(|t| (text::sanitize(t, true), Style::default()))
+        .map(|t| (text::for_screen(t, true), Style::default()))
         .collect();
     draw_list(
         frame,

@@ -29,7 +29,7 @@ pub fn draw(
     let account_style = theme.account(state.account_colour_index(view.account_id));
     let display_name = state
         .account(view.account_id)
-        .map(|r| text::sanitize(&r.account.display_name, true))
+        .map(|r| text::for_screen(&r.account.display_name, true))
         .unwrap_or_default();
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
@@ -37,7 +37,7 @@ pub fn draw(
         .title(Span::styled(
             format!(
                 " Stats · @{} ({display_name}) ",
-                text::sanitize(&s.username, true)
+                text::for_screen(&s.username, true)
             ),
             account_style,
         ))
@@ -108,14 +108,13 @@ pub fn draw(
             label(" replied"),
         ]),
         Line::from(vec![
-            number(s.days_tracked.to_string()),
-            label(if s.days_tracked == 1 {
-                " day tracked · "
-            } else {
-                " days tracked · "
-            }),
+            label("tracked since "),
+            Span::raw(s.tracked_since.format("%-d %b %Y").to_string()),
+            label(" ("),
+            number(crate::text::count(s.days_tracked, "day", "days")),
+            label("): "),
             number(format!("{:.2}", s.avg_mentions_per_day)),
-            label(" mentions a day on average"),
+            label(" mentions a day in that time"),
         ]),
     ];
     frame.render_widget(Paragraph::new(figure_lines), figures);
@@ -124,7 +123,7 @@ pub fn draw(
     let last30: u64 = view.daily.iter().map(|(_, n)| *n).sum();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("Mentions per day, last 30 days", theme.title),
+            Span::styled("Mentions per day by post date, last 30 days", theme.title),
             Span::styled(format!(" · {last30} in all, peak {peak} a day"), theme.dim),
         ])),
         chart_title,
@@ -171,12 +170,12 @@ pub fn draw(
         recent_lines.push(Line::styled("none stored yet", theme.dim));
     }
     for m in &view.recent {
-        let sender = text::fit_width(&text::sanitize(&m.sender.handle(), true), 14);
+        let sender = text::fit_width(&text::for_screen(&m.sender.handle(), true), 14);
         let age = format!("{:>4} ", compact_age(m.timestamp, now));
         let status = format!(" {:<8}", m.status.as_str());
         let used = text::width(&age) + text::width(&sender) + text::width(&status) + 1;
         let body =
-            text::truncate_to_width(&text::sanitize(&m.text, true), room.saturating_sub(used));
+            text::truncate_to_width(&text::for_screen(&m.text, true), room.saturating_sub(used));
         recent_lines.push(Line::from(vec![
             Span::styled(age, theme.dim),
             Span::raw(sender),

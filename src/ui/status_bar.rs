@@ -32,7 +32,7 @@ const COMPOSER_HINTS: &[(&str, &str)] = &[
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let width = usize::from(area.width);
     let account = match state.selected_account() {
-        Some(a) => format!("@{}", text::sanitize(&a.account.twitter_username, true)),
+        Some(a) => format!("@{}", text::for_screen(&a.account.twitter_username, true)),
         None => "all accounts".to_string(),
     };
     // Filters and counts first: they are short and always true; the sync state may be long.
@@ -42,7 +42,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             let plus = if feed.searching() { "+" } else { "" };
             (
                 format!(" · /{}", crate::app::search::label(&s.query)),
-                format!("{}{plus} matches", feed.total),
+                if plus.is_empty() {
+                    text::count(feed.total, "match", "matches")
+                } else {
+                    format!("{}+ matches", feed.total)
+                },
             )
         }
         None => (String::new(), format!("{} matching", feed.total)),
@@ -66,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     if let Some(banner) = &state.banner {
         let room = width.saturating_sub(used + 3);
         if room > 10 {
-            let banner = text::truncate_to_width(&text::sanitize(banner, true), room);
+            let banner = text::truncate_to_width(&text::for_screen(banner, true), room);
             let pad = width.saturating_sub(used + text::width(&banner) + 1);
             first.push(Span::raw(" ".repeat(pad)));
             first.push(Span::styled(banner, theme.info));
@@ -75,7 +79,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 
     let second = if matches!(state.mode, Mode::Search) {
         let query = feed.search.as_ref().map_or("", |s| s.query.as_str());
-        let query = text::sanitize(query, true);
+        let query = text::for_screen(query, true);
         Line::from(vec![
             Span::styled(" /", theme.key),
             Span::raw(text::truncate_to_width(&query, width.saturating_sub(40))),
@@ -98,7 +102,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
                 // The first line may be too narrow for the remedy; this line always has room.
                 let row = token_expired(state).map(|r| &r.account);
                 let handle = row
-                    .map(|a| text::sanitize(&a.twitter_username, true))
+                    .map(|a| text::for_screen(&a.twitter_username, true))
                     .unwrap_or_default();
                 Line::from(Span::styled(
                     text::truncate_to_width(
@@ -129,14 +133,14 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         return vec![Span::styled(
             format!(
                 "@{}: token expired",
-                text::sanitize(&a.twitter_username, true)
+                text::for_screen(&a.twitter_username, true)
             ),
             theme.sync_status(a.sync_status),
         )];
     }
     let syncing = state.syncing_handles();
     if !syncing.is_empty() {
-        let who = text::sanitize(&syncing.join(" "), true);
+        let who = text::for_screen(&syncing.join(" "), true);
         return vec![Span::styled(
             format!("{} syncing {who}", spinner(now)),
             theme.info,
@@ -156,16 +160,16 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
             SyncStatus::RateLimited => a
                 .error_message
                 .as_deref()
-                .map(|e| text::sanitize(e, true))
+                .map(|e| text::for_screen(e, true))
                 .unwrap_or_else(|| "rate limited: polling resumes after the reset".to_string()),
             _ => a
                 .error_message
                 .as_deref()
-                .map(|e| text::sanitize(e, true))
+                .map(|e| text::for_screen(e, true))
                 .unwrap_or_else(|| "sync error".to_string()),
         };
         return vec![Span::styled(
-            format!("@{}: {what}", text::sanitize(&a.twitter_username, true)),
+            format!("@{}: {what}", text::for_screen(&a.twitter_username, true)),
             theme.sync_status(a.sync_status),
         )];
     }
@@ -176,7 +180,10 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         )];
     }
     vec![Span::styled(
-        format!("✓ {} accounts", state.accounts.len()),
+        format!(
+            "✓ {}",
+            text::count(state.accounts.len() as u64, "account", "accounts")
+        ),
         theme.info,
     )]
 }

@@ -17,6 +17,8 @@ pub struct Theme {
     pub info: Style,
     pub key: Style,
     pub marker: Style,
+    /// Search matches in the feed and the detail.
+    pub hit: Style,
 }
 
 impl Default for Theme {
@@ -41,11 +43,36 @@ impl Default for Theme {
             info: Style::new().fg(Color::Green),
             key: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
             marker: Style::new().fg(Color::Black).bg(Color::Yellow),
+            hit: Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::UNDERLINED),
         }
     }
 }
 
 impl Theme {
+    /// The default theme, or, when `NO_COLOR` is set (https://no-color.org), one that shows the
+    /// selection and search matches with reverse video and underlines instead of colour (the
+    /// terminal library drops colours then, so a background alone would show nothing).
+    pub fn from_env() -> Theme {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if no_color {
+            Theme::monochrome()
+        } else {
+            Theme::default()
+        }
+    }
+
+    pub fn monochrome() -> Theme {
+        Theme {
+            selected: Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            marker: Style::new().add_modifier(Modifier::REVERSED),
+            hit: Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
+            ..Theme::default()
+        }
+    }
+
     pub fn account(&self, index: usize) -> Style {
         let colour = self.accounts[index % self.accounts.len().max(1)];
         Style::new().fg(colour).add_modifier(Modifier::BOLD)

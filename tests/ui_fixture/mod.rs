@@ -234,14 +234,16 @@ impl Fixture {
     }
 
     pub fn key(&self, state: &mut AppState, code: KeyCode) -> Vec<Effect> {
-        self.apply(state, Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+        let action = Action::key_seeing(KeyEvent::new(code, KeyModifiers::NONE), state);
+        self.apply(state, action)
     }
 
     pub fn ctrl(&self, state: &mut AppState, c: char) -> Vec<Effect> {
-        self.apply(
+        let action = Action::key_seeing(
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
             state,
-            Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
-        )
+        );
+        self.apply(state, action)
     }
 
     pub fn chars(&self, state: &mut AppState, text: &str) {
