@@ -141,3 +141,63 @@ async fn killed_mid_page_the_counters_match_what_was_stored_and_the_bill_after_r
         "perch costs --json and the simulator's bill"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_fetch_stops_at_the_budget_and_resumes_once_it_is_raised() {
+    let mut config = SimConfig::for_tests(72);
+    config.users = vec![SimUserSpec::new(BRAND, "Nimbus Notes", true)];
+    config.backlog_per_user = 40;
+    config.credits_usd = None;
+    config.app_owner = None;
+    let world = World::start_with(config).await;
+    {
+        let app = world.app().await;
+        world.login_all(&app).await;
+        app.store.flush().unwrap();
+    }
+    let control = world.sim.control();
+    // The login's users/me cost $0.01; $0.05 leaves 8 posts' worth.
+    let mut tight = perch_args(&world, &world.sim.api_base(), &["mentions", "fetch"]);
+    tight.env("PERCH_MONTHLY_BUDGET_USD", "0.05");
+    let stopped = run(tight, None).await;
+    assert!(!stopped.status.success());
+    let said = format!("{}{}", text(&stopped.stdout), text(&stopped.stderr));
+    assert!(
+        said.contains("budget reached ($0.05 of $0.05): raise monthly_budget_usd"),
+        "{said}"
+    );
+    assert!(
+        control.bill().spent_micros <= 50_000,
+        "{:?}",
+        control.bill()
+    );
+    let reads = || {
+        control
+            .request_log()
+            .iter()
+            .filter(|e| e.path.ends_with("/mentions"))
+            .count()
+    };
+    let after_first = reads();
+    // Still over: nothing is asked of X.
+    let mut again = perch_args(&world, &world.sim.api_base(), &["mentions", "fetch"]);
+    again.env("PERCH_MONTHLY_BUDGET_USD", "0.05");
+    let refused = run(again, None).await;
+    assert!(!refused.status.success());
+    assert_eq!(reads(), after_first, "a read was sent over the budget");
+    // Raised: the pause lifts by itself.
+    let mut raised = perch_args(&world, &world.sim.api_base(), &["mentions", "fetch"]);
+    raised.env("PERCH_MONTHLY_BUDGET_USD", "5");
+    let done = run(raised, None).await;
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let store = Store::open(&world.data_dir()).unwrap();
+    let account = store.accounts().unwrap().remove(0);
+    assert_eq!(account.sync_status, perch::domain::SyncStatus::Active);
+    let stored = store
+        .count(&FeedFilter {
+            account: Some(account.id),
+            status: None,
+        })
+        .unwrap();
+    assert_eq!(stored, 40);
+}
