@@ -150,6 +150,34 @@ pub struct SimFaultArgs {
     /// Expire every user's access tokens every SECS seconds (refresh tokens keep working).
     #[arg(long, value_name = "SECS")]
     pub expire_every: Option<u64>,
+    /// Mentions pages claim a meta.newest_id beyond every post they hold.
+    #[arg(long)]
+    pub newest_id_beyond: bool,
+    /// Every post of a mentions page is unreadable (text null).
+    #[arg(long)]
+    pub unreadable_pages: bool,
+    /// Every mentions page carries the same next_token, leading back to itself.
+    #[arg(long)]
+    pub repeat_next_token: bool,
+    /// Pages asked for with a pagination_token are empty and still carry a next_token.
+    #[arg(long)]
+    pub empty_token_pages: bool,
+    /// Mentions pages never end (a new next_token on every page).
+    #[arg(long)]
+    pub endless_pages: bool,
+    /// x-rate-limit-reset is now + SECS (negative: in the past; 100000000000: year 5138).
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true)]
+    pub reset_offset: Option<i64>,
+    /// Send this Retry-After header (seconds or an HTTP-date) on every 429.
+    #[arg(long, value_name = "VALUE")]
+    pub retry_after: Option<String>,
+    /// Replies and DMs get a 200 holding only `errors`, and nothing is posted.
+    #[arg(long)]
+    pub errors_only_sends: bool,
+    /// Mention authors have hostile usernames and names (control, C1 and bidi characters, 10 000
+    /// characters long), and posts carry C1, DEL and bidi characters.
+    #[arg(long)]
+    pub hostile_senders: bool,
 }
 
 fn parse_timed_user(s: &str) -> Result<(String, u64), String> {
@@ -192,6 +220,15 @@ impl SimFaultArgs {
             credits_depleted: self.credits_depleted,
             client_not_enrolled: self.not_enrolled,
             high_mention_rate: None,
+            newest_id_beyond: self.newest_id_beyond,
+            unreadable_pages: self.unreadable_pages,
+            repeat_next_token: self.repeat_next_token,
+            empty_token_pages: self.empty_token_pages,
+            endless_pages: self.endless_pages,
+            reset_offset_secs: self.reset_offset,
+            retry_after: self.retry_after.clone(),
+            errors_only_sends: self.errors_only_sends,
+            hostile_senders: self.hostile_senders,
         }
     }
 }
@@ -403,7 +440,16 @@ pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
         .map_err(|e| Failure::new(e.to_string()))?;
     // Every charge the store records uses the configured prices and app owner.
     store.set_pricing(config.pricing.clone());
+    warn_if_disk_full(&store);
     Ok(store)
+}
+
+/// Says on stderr when the disk under the store is too full for perch to store new mentions
+/// (the sync engine stops storing until there is room; see `store::space`).
+pub(crate) fn warn_if_disk_full(store: &Store) {
+    if let Err(e @ crate::store::StoreError::DiskFull { .. }) = store.ensure_room() {
+        eprintln!("perch: {e}");
+    }
 }
 
 /// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.
@@ -439,10 +485,99 @@ pub(crate) fn parse_status(s: &str) -> Result<MentionStatus, Failure> {
     })
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout: every `--json` output goes through here.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> CliResult {
-    let text = serde_json::to_string_pretty(value)?;
+    let text = json_text(value)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     Ok(())
+}
+
+/// Pretty JSON in which every character a terminal could act on is escaped. serde_json escapes
+/// C0 controls only; a consumer that prints a string from this output must not receive raw DEL,
+/// C1 controls (U+0080-U+009F, CSI among them) or bidi controls either, so those are written as
+/// `\uXXXX` too. They can only occur inside strings, where the escape means the same character,
+/// so the JSON value is unchanged.
+pub fn json_text(value: &impl serde::Serialize) -> Result<String, serde_json::Error> {
+    let text = serde_json::to_string_pretty(value)?;
+    if !text.chars().any(needs_json_escape) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs_json_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// DEL, C1 controls, and the bidi marks, embeddings, overrides and isolates.
+fn needs_json_escape(c: char) -> bool {
+    matches!(c,
+        '\u{7f}'..='\u{9f}'
+        | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_output_escapes_del_c1_and_bidi_and_means_the_same() {
+        let value = serde_json::json!({
+            "text": "a\u{7f}b\u{85}c\u{9b}31m\u{202e}d\u{2066}e\u{1b}f",
+            "plain": "café 日本 🙂",
+        });
+        let text = json_text(&value).unwrap();
+        for raw in [
+            '\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{1b}',
+        ] {
+            assert!(!text.contains(raw), "{raw:?} left raw in {text}");
+        }
+        assert!(text.contains("\\u009b"), "{text}");
+        assert!(text.contains("café 日本 🙂"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+    }
+}
+
+#[cfg(test)]
+mod sim_flag_tests {
+    use super::*;
+
+    #[test]
+    fn every_hostile_x_flag_reaches_the_simulator_faults() {
+        let cli = Cli::try_parse_from([
+            "perch",
+            "sim",
+            "--newest-id-beyond",
+            "--unreadable-pages",
+            "--repeat-next-token",
+            "--empty-token-pages",
+            "--endless-pages",
+            "--reset-offset",
+            "-60",
+            "--retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "--errors-only-sends",
+            "--hostile-senders",
+        ])
+        .unwrap();
+        let Some(Command::Sim(args)) = cli.command else {
+            panic!("not the sim command: {cli:?}")
+        };
+        let f = args.faults.to_faults();
+        assert!(f.newest_id_beyond && f.unreadable_pages && f.repeat_next_token);
+        assert!(f.empty_token_pages && f.endless_pages && f.errors_only_sends && f.hostile_senders);
+        assert_eq!(f.reset_offset_secs, Some(-60));
+        assert_eq!(
+            f.retry_after.as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
+    }
 }

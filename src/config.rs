@@ -18,7 +18,7 @@ pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
 /// The file as written by a person. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigFile {
+pub(crate) struct ConfigFile {
     data_dir: Option<PathBuf>,
     client_id: Option<String>,
     /// A `Secret` already here: this struct derives `Debug`.
@@ -363,7 +363,7 @@ impl Config {
     }
 }
 
-fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str::<ConfigFile>(text).map_err(|e| {
         let line = e
             .span()

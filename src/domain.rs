@@ -197,6 +197,11 @@ pub struct Sender {
     pub profile_image_url: Option<String>,
 }
 
+/// Whether `name` is an X username as X allows them: 1 to 15 of `[A-Za-z0-9_]`.
+pub fn is_x_username(name: &str) -> bool {
+    (1..=15).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 impl Sender {
     /// `@handle`, or `@unknown` when the API did not say who wrote the post.
     pub fn handle(&self) -> String {
@@ -336,10 +341,17 @@ impl Mention {
         }
     }
 
-    /// The post's address on x.com.
+    /// The post's address on x.com. Only X-shaped parts go into it (the link is copied to the
+    /// clipboard through OSC 52 and opened in a browser): the sender's username when it is a valid
+    /// X username, otherwise X's id-only form `i/web`, and the post id as a number.
     pub fn url(&self) -> String {
-        let user = self.sender.username.as_deref().unwrap_or("i/web");
-        format!("https://x.com/{user}/status/{}", self.tweet_id)
+        let user = self
+            .sender
+            .username
+            .as_deref()
+            .filter(|u| is_x_username(u))
+            .unwrap_or("i/web");
+        format!("https://x.com/{user}/status/{}", self.tweet_id_u64())
     }
 }
 
@@ -388,6 +400,47 @@ mod tests {
         // CONTRACT.md §9: 1578516295611748353 → 2022-10-07T22:43:06.945Z.
         let t = snowflake_time(1578516295611748353).unwrap();
         assert_eq!(t.to_rfc3339(), "2022-10-07T22:43:06.945+00:00");
+    }
+
+    #[test]
+    fn links_use_only_valid_usernames_and_numeric_ids() {
+        let now = Utc::now();
+        let mut m = Mention {
+            id: Uuid::from_u128(1),
+            tweet_id: "1900".into(),
+            timestamp: now,
+            text: "hi".into(),
+            sender: Sender {
+                username: Some("carol_codes".into()),
+                ..Sender::default()
+            },
+            sent_to: SentTo {
+                account_id: Uuid::from_u128(2),
+                twitter_id: "2".into(),
+                username: "acme".into(),
+                display_name: "Acme".into(),
+            },
+            status: MentionStatus::Pending,
+            public_response: None,
+            dm_response: None,
+            conversation_id: None,
+            referenced_posts: vec![],
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(m.url(), "https://x.com/carol_codes/status/1900");
+        for hostile in [
+            "evil\u{1b}]52;c;aGk=\u{7}",
+            "bidi\u{202e}x",
+            "c1\u{9b}2J",
+            "sixteen_chars_xx",
+            "",
+        ] {
+            m.sender.username = Some(hostile.into());
+            assert_eq!(m.url(), "https://x.com/i/web/status/1900", "{hostile:?}");
+        }
+        assert!(is_x_username("a") && is_x_username("A_1_b2_C3_d4_E5"));
     }
 
     #[test]

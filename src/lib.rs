@@ -17,3 +17,7 @@ pub mod text;
 pub mod tui;
 pub mod ui;
 pub mod x;
+
+/// Property tests for every parser that takes outside data (issue 10).
+#[cfg(test)]
+mod input_properties;

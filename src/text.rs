@@ -212,19 +212,93 @@ pub fn weighted_length(text: &str) -> usize {
     result.weighted_length.max(0) as usize
 }
 
+/// Up to this length a post's length is counted exactly; beyond it, it is only known to be over.
+pub const MAX_EXACT_POST_LENGTH: usize = 10 * MAX_POST_LENGTH;
+
+/// A whitespace-free run up to this many characters is quick for twitter-text to weigh.
+/// twitter-text's cost grows with the square of such a run (its URL scan restarts at every
+/// position): a few hundred characters already take tens of milliseconds, 2 800 take seconds.
+pub const QUICK_RUN_CHARS: usize = 128;
+
+/// A post's length as far as it is worth counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostLength {
+    /// The weighted length, exactly as X counts it.
+    Exact(usize),
+    /// More than [`MAX_EXACT_POST_LENGTH`] characters: over the limit, not counted further.
+    Over,
+}
+
+impl PostLength {
+    /// "231/280", or ">2800/280" when only known to be over.
+    pub fn shown(self, limit: usize) -> String {
+        match self {
+            PostLength::Exact(n) => format!("{n}/{limit}"),
+            PostLength::Over => format!(">{MAX_EXACT_POST_LENGTH}/{limit}"),
+        }
+    }
+
+    pub fn exceeds(self, limit: usize) -> bool {
+        match self {
+            PostLength::Exact(n) => n > limit,
+            PostLength::Over => true,
+        }
+    }
+}
+
+/// The bounded length check: a text of more than [`MAX_EXACT_POST_LENGTH`] characters is over
+/// without a parse (this reading of "far over the limit" is by characters: only a text made
+/// mostly of very long links could weigh less, and X would not take such a text either); anything
+/// shorter is counted exactly. The work is bounded by that cap, but can still take a moment for
+/// long runs without spaces: see [`quick_to_measure`] for what may run on a key press.
+pub fn post_length(text: &str) -> PostLength {
+    if text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        return PostLength::Over;
+    }
+    PostLength::Exact(weighted_length(text))
+}
+
+/// Whether [`post_length`] is cheap enough to run on the key path (milliseconds at most): the
+/// text is over the exact cap (no parse at all), or none of its whitespace-free runs is longer
+/// than [`QUICK_RUN_CHARS`].
+pub fn quick_to_measure(text: &str) -> bool {
+    if text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        return true;
+    }
+    let mut run = 0usize;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            run = 0;
+        } else {
+            run += 1;
+            if run > QUICK_RUN_CHARS {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Why a draft cannot be sent, in words for the composer; `None` when it can.
 pub fn check_post(text: &str) -> Option<String> {
     if text.trim().is_empty() {
         return Some("the reply is empty".to_string());
     }
-    let n = weighted_length(text);
-    if n > MAX_POST_LENGTH {
-        return Some(format!(
+    post_length_refusal(post_length(text))
+}
+
+/// Why a post of `length` cannot be sent; `None` when it can.
+pub fn post_length_refusal(length: PostLength) -> Option<String> {
+    match length {
+        PostLength::Exact(n) if n > MAX_POST_LENGTH => Some(format!(
             "{n}/{MAX_POST_LENGTH}: too long for a post by {}",
             n - MAX_POST_LENGTH
-        ));
+        )),
+        PostLength::Exact(_) => None,
+        PostLength::Over => Some(format!(
+            ">{MAX_EXACT_POST_LENGTH}/{MAX_POST_LENGTH}: far too long for a post"
+        )),
     }
-    None
 }
 
 /// Why a DM cannot be sent; `None` when it can.
@@ -247,6 +321,11 @@ pub fn check_dm(text: &str) -> Option<String> {
 /// ($0.200) is exactly one whose link the length counter weighs as 23. Bare domains count.
 pub fn contains_url(text: &str) -> bool {
     use twitter_text::extractor::{Extract, ValidatingExtractor};
+    if !quick_to_measure(text) || text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        // Too slow to parse here (see `quick_to_measure`), or far too long to be sent at all:
+        // such a text is never posted, so whether it holds a link prices nothing.
+        return text.contains("://") || text.contains("www.");
+    }
     let mut extractor = ValidatingExtractor::with_parser_backend(
         twitter_text_config::config_v3(),
         twitter_text::ParserBackend::External,
@@ -262,10 +341,88 @@ pub fn contains_url(text: &str) -> bool {
 /// (so `me@nimbus.io` is not a mention of @nimbus).
 pub fn mentions_handle(text: &str, handle: &str) -> bool {
     let handle = handle.trim().trim_start_matches('@');
+    if !quick_to_measure(text) || text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        // twitter-text's cost grows with the square of a run without spaces: for such a text
+        // (never a real post) a plain scan for `@handle` at a word boundary decides.
+        let lower = text.to_lowercase();
+        let needle = format!("@{}", handle.to_lowercase());
+        return lower.match_indices(&needle).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + needle.len()..].chars().next();
+            let word = |c: char| c.is_alphanumeric() || c == '_';
+            !before.is_some_and(word) && !after.is_some_and(word)
+        });
+    }
     twitter_text::extractor::Extractor::with_parser_backend(twitter_text::ParserBackend::External)
         .extract_mentioned_screennames(text)
         .iter()
         .any(|m| m.eq_ignore_ascii_case(handle))
+}
+
+/// The most characters of one field from X (a username, a display name, a referenced author)
+/// that perch shows. X's own limits are 15 for a username and 50 for a name; anything longer did
+/// not come from a well-behaved X and must not fill a line or a pane.
+pub const MAX_SHOWN_FIELD_CHARS: usize = 64;
+
+/// Cuts an untrusted field to at most `max_chars` characters, ending with `…` when it was cut.
+/// Looks at no more than `max_chars + 1` characters, however long the field is, so a hostile
+/// 10 000-character username costs what a normal one does. Apply it where a field is displayed
+/// (with [`sanitize`]): the stored value stays as X sent it.
+pub fn bounded(field: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match field.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(field),
+        Some(_) if max_chars == 0 => std::borrow::Cow::Borrowed(""),
+        Some(_) => {
+            let cut = field
+                .char_indices()
+                .nth(max_chars - 1)
+                .map_or(field.len(), |(i, _)| i);
+            std::borrow::Cow::Owned(format!("{}…", &field[..cut]))
+        }
+    }
+}
+
+/// A field from X made fit to show: at most [`MAX_SHOWN_FIELD_CHARS`] characters, on one line,
+/// with nothing that could drive the terminal.
+pub fn shown_field(field: &str) -> String {
+    for_screen(&bounded(field, MAX_SHOWN_FIELD_CHARS), true)
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+
+    #[test]
+    fn far_over_is_over_without_a_parse_and_up_to_ten_times_is_exact() {
+        // 100 000 characters without a space: the old check took minutes.
+        let huge = "a.".repeat(50_000);
+        assert!(quick_to_measure(&huge));
+        assert_eq!(post_length(&huge), PostLength::Over);
+        assert_eq!(post_length(&huge).shown(280), ">2800/280");
+        assert!(check_post(&huge).unwrap().contains("far too long"));
+        let spaced = "ab ".repeat(900);
+        assert!(quick_to_measure(&spaced));
+        assert_eq!(post_length(&spaced), PostLength::Exact(2700));
+        assert!(!quick_to_measure(&"a".repeat(QUICK_RUN_CHARS + 1)));
+        assert!(quick_to_measure(&"a".repeat(QUICK_RUN_CHARS)));
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn bounded_cuts_long_fields_and_leaves_short_ones() {
+        assert_eq!(bounded("acme", 15), "acme");
+        assert_eq!(bounded("abcdef", 6), "abcdef");
+        assert_eq!(bounded("abcdefg", 6), "abcde…");
+        assert_eq!(bounded("日本語日本語", 3), "日本…");
+        assert_eq!(bounded("abc", 0), "");
+        let huge = "a".repeat(10_000);
+        assert_eq!(shown_field(&huge).chars().count(), MAX_SHOWN_FIELD_CHARS);
+        assert_eq!(shown_field("evil\u{1b}]52;c;aGk=\u{7}"), "evil]52;c;aGk=");
+    }
 }
 
 #[cfg(test)]

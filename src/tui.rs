@@ -99,13 +99,18 @@ impl TerminalGuard {
             PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
         )
         .is_ok();
-        if keyboard_enhanced {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
+        // Bracketed paste: a paste arrives as one `Event::Paste`, inserted and measured once,
+        // instead of one key event (and one length count) per character. ratatui's `init` does
+        // not enable it, so it is disabled here on every way out: drop, editor, panic.
+        let _ = execute!(stdout(), crossterm::event::EnableBracketedPaste);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+            if keyboard_enhanced {
                 let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
-                previous(info);
-            }));
-        }
+            }
+            previous(info);
+        }));
         Ok(TerminalGuard {
             terminal,
             keyboard_enhanced,
@@ -130,6 +135,7 @@ impl TerminalGuard {
             .map_err(|e| format!("could not write the draft to {}: {e}", path.display()))?;
 
         // Leave the screen as the shell had it, so the editor gets a normal terminal.
+        let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
@@ -163,7 +169,11 @@ impl TerminalGuard {
     /// Raw mode and the alternate screen again after the editor, with a full redraw.
     fn resume(&mut self) -> std::io::Result<()> {
         crossterm::terminal::enable_raw_mode()?;
-        execute!(stdout(), crossterm::terminal::EnterAlternateScreen)?;
+        execute!(
+            stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::event::EnableBracketedPaste
+        )?;
         if self.keyboard_enhanced {
             execute!(
                 stdout(),
@@ -192,11 +202,52 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
         ratatui::restore();
     }
+}
+
+/// A draft to measure (see `Effect::MeasureDraft`).
+struct MeasureRequest {
+    key: crate::domain::MentionKey,
+    generation: u64,
+    text: String,
+}
+
+/// Measures drafts off the key path, one at a time: while one is being measured, newer requests
+/// replace each other, so typing into a long word costs one measurement at a time, for the
+/// newest text, never a queue of stale ones. Each measurement is bounded (`text::post_length`).
+fn spawn_measurer(results: mpsc::Sender<Action>) -> mpsc::UnboundedSender<MeasureRequest> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<MeasureRequest>();
+    tokio::spawn(async move {
+        while let Some(mut request) = rx.recv().await {
+            while let Ok(newer) = rx.try_recv() {
+                request = newer;
+            }
+            let MeasureRequest {
+                key,
+                generation,
+                text,
+            } = request;
+            let Ok(length) =
+                tokio::task::spawn_blocking(move || crate::text::post_length(&text)).await
+            else {
+                continue;
+            };
+            let measured = Action::DraftMeasured {
+                key,
+                generation,
+                length,
+            };
+            if results.send(measured).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
 }
 
 /// Reads terminal events on its own task and forwards the ones the app cares about. Key
@@ -245,8 +296,11 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     // Logins (`a`, `R`) run as tasks that report here.
     let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
     let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
-    // Effects that finish later (a browser that would not open) report here.
+    // Effects that finish later (a browser that would not open, a draft measured off the key
+    // path) report here.
     let (reports_tx, mut reports_rx) = mpsc::channel::<Action>(64);
+    // Drafts too slow to measure on a key press are measured here, newest request first.
+    let measurer = spawn_measurer(reports_tx.clone());
 
     let size = guard
         .terminal
@@ -295,6 +349,17 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
                         }
                     }
                     Effect::Background(job) => idle.push_back(job),
+                    Effect::MeasureDraft {
+                        key,
+                        generation,
+                        text,
+                    } => {
+                        let _ = measurer.send(MeasureRequest {
+                            key,
+                            generation,
+                            text,
+                        });
+                    }
                     Effect::EditExternally { key, text } => {
                         // The editor needs the terminal (and its keys) to itself.
                         reader.abort();
@@ -447,6 +512,7 @@ fn run_effect(
         Effect::Account(_)
         | Effect::Background(_)
         | Effect::EditExternally { .. }
+        | Effect::MeasureDraft { .. }
         | Effect::Quit => None,
     }
 }

@@ -362,3 +362,79 @@ async fn mentions_list_prints_no_escape_sequences_from_a_senders_name() {
         assert!(!stdout.contains(c), "{c:?} printed:\n{stdout}");
     }
 }
+
+/// Characters a terminal acts on, which no output of perch may carry raw.
+fn terminal_controls(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|c| {
+            (c.is_control() && *c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_senders_are_bounded_in_the_list_and_escaped_in_json() {
+    // Issue 10 items 8 and 9: a 10 000-character username printed in full, and C1, DEL and bidi
+    // characters passed raw through --json.
+    let world = World::start(83).await;
+    let app = world.app().await;
+    world.login_all(&app).await;
+    world.sim.control().set_faults(perch::sim::Faults {
+        hostile_senders: true,
+        ..perch::sim::Faults::default()
+    });
+    for text in ["first", "second", "third", "fourth"] {
+        world.mention(&app, SUPPORT, FOUNDER, text).await;
+    }
+    let stored = app
+        .store
+        .page_after(&Default::default(), None, 100)
+        .unwrap();
+    assert!(
+        stored.iter().any(|m| m
+            .sender
+            .username
+            .as_deref()
+            .is_some_and(|u| u.len() >= 10_000)),
+        "the fault gave someone a 10 000-character username"
+    );
+    app.store.flush().unwrap();
+    drop(app);
+    let api = world.sim.api_base();
+
+    let out = run(perch_args(&world, &api, &["mentions", "list"]), None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert_eq!(terminal_controls(&listed), Vec::<char>::new(), "{listed}");
+    for line in listed.lines() {
+        assert!(
+            line.chars().count() < 300,
+            "an unbounded line: {} chars",
+            line.chars().count()
+        );
+    }
+
+    let out = run(
+        perch_args(&world, &api, &["mentions", "list", "--json"]),
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = text(&out.stdout);
+    assert_eq!(terminal_controls(&json), Vec::<char>::new());
+    assert!(
+        json.contains("\\u009b") || json.contains("\\u0085"),
+        "C1 escaped"
+    );
+    assert!(json.contains("\\u202e"), "bidi escaped");
+    // Escaped, not removed: the values are what X sent.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let texts: Vec<&str> = value["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains('\u{202e}')), "{texts:?}");
+}

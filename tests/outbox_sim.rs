@@ -409,3 +409,44 @@ async fn an_unconfirmed_reply_marked_sent_by_the_user_is_replied_with_the_id_unk
     assert!(app.store.outbox_open().unwrap().is_empty());
     assert_eq!(world.sim.control().posts().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_with_only_errors_is_unconfirmed_never_sent() {
+    // Issue 10 item 2: such an answer used to mark the mention replied ("X already had it").
+    let world = World::start(47).await;
+    let app = world.app().await;
+    world.login_all(&app).await;
+    let mention = world
+        .mention(&app, SUPPORT, FOUNDER, &format!("@{SUPPORT} hello?"))
+        .await;
+    world.sim.control().set_faults(perch::sim::Faults {
+        errors_only_sends: true,
+        ..perch::sim::Faults::default()
+    });
+    let mut outbox = Outbox::spawn(&app.store, app.client.clone(), &app.tokens);
+    for kind in [ReplyKind::Public, ReplyKind::Dm] {
+        outbox.send(mention.key(), kind, "@mara_quill on it").await;
+        let (event, _) = outbox.outcome(mention.key()).await;
+        match &event {
+            OutboxEvent::Unconfirmed { message, .. } => {
+                assert!(message.starts_with("unconfirmed: check on X"), "{message}");
+                // It says what X returned.
+                assert!(message.contains("could not be completed"), "{message}");
+                assert!(!message.contains("already had it"), "{message}");
+            }
+            other => panic!("{kind:?}: expected unconfirmed, got {other:?}"),
+        }
+        let stored = app.store.mention(mention.key()).unwrap().unwrap();
+        assert_ne!(stored.status, MentionStatus::Replied, "{kind:?}");
+        let history = app.store.outbox_history(mention.key()).unwrap();
+        assert!(
+            history.iter().all(|e| e.state != OutboxState::Sent),
+            "{history:?}"
+        );
+        // Resolve the unconfirmed entry as not sent, so the DM can be tried next.
+        outbox.command(OutboxCommand::Cancel(mention.key())).await;
+        let _ = outbox.outcome(mention.key()).await;
+    }
+    assert!(world.sim.control().posts().is_empty(), "nothing was posted");
+    assert!(world.sim.control().dms().is_empty());
+}

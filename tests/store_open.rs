@@ -114,6 +114,12 @@ fn garbage_in_the_data_file_is_corrupt_not_a_panic() {
     let msg = err.to_string();
     assert!(msg.contains(&tmp.path().display().to_string()), "{msg}");
     assert!(msg.contains("move it aside"), "{msg}");
+    // Keeping a copy comes before any advice that could lose the data.
+    assert!(
+        msg.find("keep a copy")
+            .is_some_and(|k| k < msg.find("move it aside").unwrap()),
+        "{msg}"
+    );
     assert!(!msg.contains('\n'), "one line: {msg}");
 }
 

@@ -58,11 +58,23 @@ impl Harness {
     /// Starts the simulator, opens a store and logs every simulated user in (before any fault
     /// is switched on). `request_timeout` is the client's whole-request timeout.
     pub async fn start(config: SimConfig, request_timeout: Duration) -> Harness {
+        Harness::start_at(config, request_timeout, None).await
+    }
+
+    /// As [`Harness::start`], with the store in `store_dir` instead of a temporary directory.
+    pub async fn start_at(
+        config: SimConfig,
+        request_timeout: Duration,
+        store_dir: Option<&std::path::Path>,
+    ) -> Harness {
         let sim = sim::start(config.clone(), 0)
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).expect("store opens");
+        let store_path = store_dir
+            .map(|d| d.to_path_buf())
+            .unwrap_or_else(|| dir.path().join("store"));
+        let store = Store::open(&store_path).expect("store opens");
         let oauth = OAuthSettings {
             client_id: config.client_id.clone(),
             client_secret: None,

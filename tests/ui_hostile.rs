@@ -100,3 +100,38 @@ fn escape_sequences_in_an_account_error_and_a_notice_never_reach_the_screen() {
         assert!(!cells.contains(c), "{c:?} reached the screen:\n{screen}");
     }
 }
+
+#[test]
+fn a_ten_thousand_character_sender_is_bounded_in_the_detail_pane() {
+    // Issue 10 item 9: the username filled the detail pane.
+    let fx = Fixture::new(3);
+    let mut hostile = ui_fixture::mention(
+        &fx.accounts[0],
+        0,
+        fx.mentions[0].tweet_id_u64() + 1_000_000,
+        now(),
+    );
+    hostile.sender.username = Some("a".repeat(10_000));
+    hostile.sender.display_name = Some(format!("{}\u{202e}", "n".repeat(10_000)));
+    fx.store
+        .commit_page(fx.accounts[0].id, std::slice::from_ref(&hostile), None)
+        .unwrap();
+    let mut state = fx.state(120, 40);
+    fx.apply(&mut state, Action::StoreChanged);
+    assert_eq!(
+        state.feed.selected_row().unwrap().mentions()[0].tweet_id,
+        hostile.tweet_id
+    );
+    let terminal = render(&state, 120, 40);
+    let screen = terminal.backend().to_string();
+    let a_cells = screen.matches('a').count();
+    let n_cells = screen.matches('n').count();
+    // A bounded field is 64 characters; the rest of the screen has a few hundred letters.
+    assert!(a_cells < 600, "{a_cells} cells of the username:\n{screen}");
+    assert!(
+        n_cells < 600,
+        "{n_cells} cells of the display name:\n{screen}"
+    );
+    assert!(screen.contains('…'), "the cut is shown:\n{screen}");
+    assert!(!screen.contains('\u{202e}'));
+}

@@ -173,9 +173,31 @@ fn composer_opens_prefilled_counts_length_and_refuses_empty_or_too_long() {
     let refusal = state.composer().unwrap().refusal.clone();
     assert_eq!(refusal.as_deref(), Some("the reply is empty"));
 
-    // Too long.
-    fx.apply(&mut state, Action::Paste("a".repeat(281)));
+    // Too long. A 281-character word is slow for twitter-text (its cost grows with the square
+    // of a run without spaces), so it is measured off the key path, as the executor would.
+    let effects = fx.apply_without_idle(&mut state, Action::Paste("a".repeat(281)));
+    let measure = effects.into_iter().find_map(|e| match e {
+        Effect::MeasureDraft {
+            key,
+            generation,
+            text,
+        } => Some((key, generation, text)),
+        _ => None,
+    });
+    let (key, generation, text) = measure.expect("the paste is measured off the key path");
+    assert_eq!(state.composer().unwrap().counter(), "…/280");
+    let refused = fx.ctrl(&mut state, 's');
+    assert!(refused.is_empty(), "not sent while measuring: {refused:?}");
+    fx.apply(
+        &mut state,
+        Action::DraftMeasured {
+            key,
+            generation,
+            length: perch::text::post_length(&text),
+        },
+    );
     assert_eq!(state.composer().unwrap().length, 281);
+    assert_eq!(state.composer().unwrap().counter(), "281/280");
     let effects = fx.ctrl(&mut state, 's');
     assert!(effects.is_empty());
     let refusal = state.composer().unwrap().refusal.clone().unwrap();

@@ -8,6 +8,17 @@ use crate::domain::{Mention, MentionKey};
 use crate::outbox::ReplyKind;
 use crate::text;
 
+/// How far the draft's length is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// `length` is exact for the current draft.
+    Exact,
+    /// The draft is longer than `text::MAX_EXACT_POST_LENGTH`: over, not counted further.
+    Over,
+    /// Being measured off the key path (a long run without spaces); `length` is an older count.
+    Measuring,
+}
+
 #[derive(Clone, Debug)]
 pub struct Composer {
     /// The mention being answered; `key.account_id` is the account that sends.
@@ -20,8 +31,15 @@ pub struct Composer {
     /// One line of the mention, to remind the user what they answer.
     pub context: String,
     pub editor: TextArea<'static>,
-    /// The draft's length as X counts it (weighted for posts, characters for DMs).
+    /// The draft's length as X counts it (weighted for posts, characters for DMs), as last
+    /// measured; see `measure`.
     pub length: usize,
+    /// Whether `length` is the current draft's, only known to be over, or being measured.
+    pub measure: Measure,
+    /// Counts edits, so a measurement that comes back late is recognised as stale.
+    pub generation: u64,
+    /// The draft needs measuring off the key path (see `take_measure_request`).
+    measure_wanted: bool,
     /// Why the last send was refused, until the draft changes.
     pub refusal: Option<String>,
     /// The draft changed since it was last saved to the store (saved on the next tick).
@@ -44,16 +62,21 @@ impl Composer {
     /// Opens a composer for `mention`, starting from `draft` when one was kept, else from
     /// `@sender ` for a public reply (so it threads under the right person) or empty for a DM.
     pub fn open(mention: &Mention, kind: ReplyKind, draft: Option<&str>) -> Composer {
-        let sender_handle = text::for_screen(&mention.sender.handle(), true);
+        let sender_handle = text::shown_field(&mention.sender.handle());
+        // Only a username X could have sent goes into the draft; anything else would be posted
+        // as a mangled mention.
+        let valid_sender = mention
+            .sender
+            .username
+            .as_deref()
+            .is_some_and(crate::domain::is_x_username);
         let initial = match (draft, kind) {
             (Some(d), _) => d.to_string(),
-            (None, ReplyKind::Public) if mention.sender.username.is_some() => {
-                format!("{sender_handle} ")
-            }
+            (None, ReplyKind::Public) if valid_sender => format!("{sender_handle} "),
             (None, _) => String::new(),
         };
         let prefill = match kind {
-            ReplyKind::Public if mention.sender.username.is_some() => format!("{sender_handle} "),
+            ReplyKind::Public if valid_sender => format!("{sender_handle} "),
             _ => String::new(),
         };
         let mut composer = Composer {
@@ -64,6 +87,9 @@ impl Composer {
             context: text::for_screen(&mention.text, true),
             editor: TextArea::default(),
             length: 0,
+            measure: Measure::Exact,
+            generation: 0,
+            measure_wanted: false,
             refusal: None,
             unsaved: false,
             templates: None,
@@ -137,32 +163,104 @@ impl Composer {
         }
     }
 
-    /// Why the draft cannot be sent as it is, if it cannot.
+    /// Why the draft cannot be sent as it is, if it cannot. Uses the measured length: nothing
+    /// here parses the draft (this runs on a key press).
     pub fn check(&self) -> Option<String> {
         let draft = self.text();
         match self.kind {
-            ReplyKind::Public => text::check_post(&draft),
+            ReplyKind::Public if draft.trim().is_empty() => Some("the reply is empty".to_string()),
+            ReplyKind::Public => match self.measure {
+                Measure::Measuring => Some(
+                    "perch is still measuring the reply's length; send again in a moment".into(),
+                ),
+                Measure::Over => text::post_length_refusal(text::PostLength::Over),
+                Measure::Exact => text::post_length_refusal(text::PostLength::Exact(self.length)),
+            },
             ReplyKind::Dm => text::check_dm(&draft),
         }
     }
 
+    /// The counter under the editor: "231/280", ">2800/280", or "…/280" while measuring.
+    pub fn counter(&self) -> String {
+        match self.measure {
+            Measure::Exact => format!("{}/{}", self.length, self.limit()),
+            Measure::Over => text::PostLength::Over.shown(self.limit()),
+            Measure::Measuring => format!("…/{}", self.limit()),
+        }
+    }
+
+    /// Whether the draft is known to be over the limit.
+    pub fn is_over(&self) -> bool {
+        match self.measure {
+            Measure::Exact => self.length > self.limit(),
+            Measure::Over => true,
+            Measure::Measuring => false,
+        }
+    }
+
+    /// The text to measure and its generation, once per edit that needs it (the caller hands
+    /// it to a measurer off the key path and reports back with `measured`).
+    pub fn take_measure_request(&mut self) -> Option<(u64, String)> {
+        std::mem::take(&mut self.measure_wanted).then(|| (self.generation, self.text()))
+    }
+
+    /// A measurement came back; ignored when the draft has changed since.
+    pub fn measured(&mut self, generation: u64, length: text::PostLength) -> bool {
+        if generation != self.generation || self.measure != Measure::Measuring {
+            return false;
+        }
+        match length {
+            text::PostLength::Exact(n) => {
+                self.length = n;
+                self.measure = Measure::Exact;
+            }
+            text::PostLength::Over => self.measure = Measure::Over,
+        }
+        true
+    }
+
     /// Re-measures the draft after an edit (posts as X weighs them, DMs in characters, matching
     /// `text::check_post` and `text::check_dm`).
+    ///
+    /// Bounded on the key path: a draft beyond the exact cap is over without a parse, a draft
+    /// twitter-text weighs quickly is counted here, and anything else (a long run without
+    /// spaces, whose cost grows with its square) is left to a measurer off the key path.
     pub fn recount(&mut self) {
+        self.generation += 1;
         let draft = self.text();
-        self.length = match self.kind {
-            ReplyKind::Public => text::weighted_length(&draft),
-            ReplyKind::Dm => draft.chars().count(),
-        };
-        self.cost_note = self.pricing.as_ref().and_then(|(mention, prices)| {
-            let kind = crate::store::send_kind(self.kind, &draft, mention);
-            (kind == crate::costs::CostKind::ReplyWithUrl).then(|| {
-                format!(
-                    "this reply costs {}: it contains a link",
-                    crate::costs::format_usd_cents(prices.of(kind))
-                )
-            })
-        });
+        match self.kind {
+            ReplyKind::Dm => {
+                self.length = draft.chars().count();
+                self.measure = Measure::Exact;
+            }
+            ReplyKind::Public if text::quick_to_measure(&draft) => {
+                match text::post_length(&draft) {
+                    text::PostLength::Exact(n) => {
+                        self.length = n;
+                        self.measure = Measure::Exact;
+                    }
+                    text::PostLength::Over => self.measure = Measure::Over,
+                }
+                self.measure_wanted = false;
+            }
+            ReplyKind::Public => {
+                self.measure = Measure::Measuring;
+                self.measure_wanted = true;
+            }
+        }
+        // What the reply costs, by the same URL parse: only where the length parse is quick
+        // too (a draft left to the background measurer keeps its last note until it is).
+        if self.kind == ReplyKind::Dm || text::quick_to_measure(&draft) {
+            self.cost_note = self.pricing.as_ref().and_then(|(mention, prices)| {
+                let kind = crate::store::send_kind(self.kind, &draft, mention);
+                (kind == crate::costs::CostKind::ReplyWithUrl).then(|| {
+                    format!(
+                        "this reply costs {}: it contains a link",
+                        crate::costs::format_usd_cents(prices.of(kind))
+                    )
+                })
+            });
+        }
     }
 
     /// Prices the draft as it is edited (the composer then warns before a $0.20 reply).

@@ -17,7 +17,7 @@ pub mod time;
 pub mod triage;
 pub mod update;
 
-pub use composer::Composer;
+pub use composer::{Composer, Measure};
 pub use feed::{FeedRow, FeedWindow};
 pub use keymap::{Binding, Intent};
 pub use layout::{ScreenLayout, screen_layout};

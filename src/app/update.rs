@@ -68,6 +68,12 @@ pub enum Action {
         url: String,
         why: String,
     },
+    /// The length of the draft of `key` at edit `generation`, measured off the key path.
+    DraftMeasured {
+        key: MentionKey,
+        generation: u64,
+        length: text::PostLength,
+    },
 }
 
 impl Action {
@@ -133,6 +139,13 @@ pub enum Effect {
         key: MentionKey,
     },
     OpenUrl(String),
+    /// Measure the draft of `key` (edit `generation`) off the key path, then report
+    /// `Action::DraftMeasured`. Only the newest request per draft matters.
+    MeasureDraft {
+        key: MentionKey,
+        generation: u64,
+        text: String,
+    },
     /// Logins, adding and removing accounts (see `app::accounts`).
     Account(AccountEffect),
     Quit,
@@ -258,11 +271,34 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
                 Ok(())
             }
         }
+        Action::DraftMeasured {
+            key,
+            generation,
+            length,
+        } => {
+            if let Mode::Compose(c) = &mut state.mode
+                && c.key == key
+                && c.measured(generation, length)
+            {
+                state.dirty = true;
+            }
+            Ok(())
+        }
     };
     if let Err(e) = result {
         tracing::warn!("store read failed in the UI: {e}");
         state.error(store_problem(&e));
         state.dirty = true;
+    }
+    // An edit the composer could not measure at once is measured off the key path.
+    if let Mode::Compose(c) = &mut state.mode
+        && let Some((generation, text)) = c.take_measure_request()
+    {
+        effects.push(Effect::MeasureDraft {
+            key: c.key,
+            generation,
+            text,
+        });
     }
     search::schedule(state, &mut effects);
     effects

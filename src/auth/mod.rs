@@ -13,7 +13,7 @@
 
 mod listener;
 mod login;
-mod oauth;
+pub(crate) mod oauth;
 mod tokens;
 
 use std::path::PathBuf;

@@ -150,6 +150,15 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                     .unwrap_or_else(|| "never".into())
             );
             println!("  mentions       {}", a.total_mentions_tracked);
+            let unreadable = store.unreadable_posts(a.id)?;
+            if unreadable.count > 0 {
+                let ids: Vec<String> = unreadable.newest_ids.iter().map(u64::to_string).collect();
+                println!(
+                    "  unreadable     {} post(s) X sent could not be read and were skipped (newest: {})",
+                    unreadable.count,
+                    ids.join(", ")
+                );
+            }
             Ok(())
         }
         AccountsCommand::Pause { account } => set_active(&store, &account, false),
@@ -283,7 +292,10 @@ async fn open_accounts_store(
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?;
     match opened {
-        Ok(store) => Ok(store),
+        Ok(store) => {
+            super::warn_if_disk_full(&store);
+            Ok(store)
+        }
         Err(crate::store::StoreError::Locked { dir }) => Err(Failure::new(format!(
             "the perch store at {} is in use by another perch process (a running dashboard?). \
              Do it there ({in_dashboard}), or quit that perch and run this command again",

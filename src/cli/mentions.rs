@@ -75,9 +75,12 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     "{}  {:<11} {:<16} {:<16} {}",
                     m.tweet_id,
                     shown,
-                    format!("@{}", clean(&m.sent_to.username)),
-                    clean(&m.sender.handle()),
-                    crate::text::truncate_to_width(&crate::text::sanitize(&m.text, true), 80)
+                    format!("@{}", crate::text::shown_field(&m.sent_to.username)),
+                    crate::text::shown_field(&m.sender.handle()),
+                    crate::text::truncate_to_width(
+                        &crate::text::sanitize(&crate::text::bounded(&m.text, 200), true),
+                        80
+                    )
                 );
             }
             if rows.is_empty() {

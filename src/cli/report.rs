@@ -47,6 +47,8 @@ pub enum StopReason {
     Paused,
     /// Nothing (more) was asked of X: a monthly budget is reached.
     Budget,
+    /// The disk under the store is (nearly) full: nothing was fetched.
+    DiskFull,
 }
 
 /// Why it stopped, in words and for scripts.
@@ -109,6 +111,18 @@ impl AccountOutcome {
             FetchStop::Malformed(message) => Stopped {
                 reason: StopReason::Malformed,
                 message: format!("{message}; that page was not stored"),
+                until: None,
+            },
+            FetchStop::MalformedPagination(message) => Stopped {
+                reason: StopReason::Malformed,
+                message: format!(
+                    "malformed pagination: {message}; what was read is stored, the next fetch starts again"
+                ),
+                until: None,
+            },
+            FetchStop::DiskFull(message) => Stopped {
+                reason: StopReason::DiskFull,
+                message: message.clone(),
                 until: None,
             },
         });

@@ -8,10 +8,12 @@ use super::{OutboxEvent, ReplyKind, blocking};
 use crate::auth::{CallError, TokenManager};
 use crate::domain::{Mention, MentionKey};
 use crate::store::{OutboxEntry, Store};
-use crate::x::{XClient, XError};
+use crate::x::{ResetTime, XClient, XError, judge_reset};
 
 /// How long to wait after a 429 that did not say when the limit resets.
 const UNKNOWN_RESET_WAIT: Duration = Duration::seconds(60);
+/// How long to wait after a 429 whose reset is further ahead than any X budget lasts.
+const IMPLAUSIBLE_RESET_WAIT: Duration = Duration::minutes(15);
 /// X's reset times are whole seconds; going a moment after avoids a second 429 at the boundary.
 const RESET_MARGIN: Duration = Duration::seconds(1);
 
@@ -139,6 +141,17 @@ async fn request(
 }
 
 /// What an answer means. Pure, so every case is tested without a network.
+///
+/// Every branch answers one question: does X's answer prove the post went out, prove it did not,
+/// or neither? Only proof is `Sent` or `Failed`; everything else is `Unconfirmed`, for the user to
+/// check on X (a false "sent" is the worst outcome: the mention would never be answered).
+/// - a readable 2xx with the new id: proof it was posted;
+/// - no token (refresh refused), a 429, a 401/402/403/4xx, a connection that never opened: X did
+///   not execute the request, proof it was not;
+/// - 403 duplicate content on a retry of an attempt that may have left: proof the earlier one
+///   was posted (X refuses the same text from the same account only because it has it);
+/// - a 2xx whose body does not hold the new id (cut short, or only `errors`), a 5xx, a
+///   connection that broke after the request left: unknown.
 // CallError carries XError by value (the auth module's contract).
 #[allow(clippy::result_large_err)]
 pub(super) fn judge(
@@ -156,9 +169,12 @@ pub(super) fn judge(
     };
     match &error {
         XError::RateLimited { reset, .. } => {
-            let until = match reset {
-                Some(at) => (*at + RESET_MARGIN).max(now + RESET_MARGIN),
-                None => now + UNKNOWN_RESET_WAIT,
+            // A reset that has passed (clock skew) would mean a retry every second: wait as for
+            // an unknown one. One no budget lasts until (year 5138) is capped to the window.
+            let until = match judge_reset(*reset, now) {
+                ResetTime::Ahead(at) => at + RESET_MARGIN,
+                ResetTime::NotAhead => now + UNKNOWN_RESET_WAIT,
+                ResetTime::Implausible(_) => now + IMPLAUSIBLE_RESET_WAIT,
             };
             Verdict::Wait(until, rate_limited_message(until))
         }
@@ -170,8 +186,11 @@ pub(super) fn judge(
             // The earlier attempt did reach X: this text is already posted from this account.
             Verdict::Sent(None)
         }
-        // A 2xx whose body could not be read: X did create it.
-        XError::Malformed { .. } => Verdict::Sent(None),
+        // A 2xx that does not hold the new id proves nothing either way: it may be cut short
+        // after X created the post, or (a 200 with only `errors`) X may have created nothing.
+        XError::Malformed { detail, .. } => Verdict::Unconfirmed(format!(
+            "unconfirmed: check on X. X answered the {noun} from {from} as a success but without saying what it posted ({detail}), so it may or may not have gone out."
+        )),
         XError::Network(detail) if !reached_x(detail) => Verdict::Failed(format!(
             "not sent: perch could not reach X ({detail}). Nothing was posted; the draft is kept."
         )),
@@ -436,6 +455,29 @@ mod tests {
     }
 
     #[test]
+    fn a_passed_or_absurd_reset_does_not_make_a_send_retry_every_second() {
+        let now = Utc::now();
+        #[allow(clippy::result_large_err)]
+        let limited = |reset| {
+            x(XError::RateLimited {
+                reset: Some(reset),
+                detail: "Too Many Requests".into(),
+                rate_limit: RateLimit::default(),
+            })
+        };
+        let (e, m) = (entry(ReplyKind::Public, false), mention());
+        match judge(limited(now - Duration::minutes(5)), &e, &m, now) {
+            Verdict::Wait(until, _) => assert_eq!(until, now + UNKNOWN_RESET_WAIT),
+            other => panic!("{other:?}"),
+        }
+        let year_5138 = DateTime::<Utc>::from_timestamp(100_000_000_000, 0).unwrap();
+        match judge(limited(year_5138), &e, &m, now) {
+            Verdict::Wait(until, _) => assert_eq!(until, now + IMPLAUSIBLE_RESET_WAIT),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn errors_after_the_request_left_are_unconfirmed_and_before_are_failures() {
         let (e, m) = (entry(ReplyKind::Public, false), mention());
         let timeout = x(XError::Network("create tweet timed out: ...".into()));
@@ -462,10 +504,54 @@ mod tests {
             detail: "bad".into(),
             transaction_id: None,
         });
-        assert_eq!(
+        assert!(matches!(
             judge(unreadable_2xx, &e, &m, Utc::now()),
-            Verdict::Sent(None)
-        );
+            Verdict::Unconfirmed(_)
+        ));
+    }
+
+    #[test]
+    fn a_200_with_only_errors_is_unconfirmed_and_says_what_x_returned() {
+        // Issue 10 item 2: this used to be recorded as sent.
+        for kind in [ReplyKind::Public, ReplyKind::Dm] {
+            for retry in [false, true] {
+                let only_errors = x(XError::Malformed {
+                    detail: "create tweet: X answered with only errors: Service Unavailable: The request could not be completed.".into(),
+                    transaction_id: Some("abc".into()),
+                });
+                match judge(only_errors, &entry(kind, retry), &mention(), Utc::now()) {
+                    Verdict::Unconfirmed(m) => {
+                        assert!(m.contains("The request could not be completed"), "{m}");
+                        assert!(!m.contains("already had it"), "{m}");
+                    }
+                    other => panic!("{kind:?} retry={retry}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_refusal_x_did_not_execute_is_a_failure_not_unknown() {
+        let (e, m) = (entry(ReplyKind::Public, true), mention());
+        let refusals = [
+            XError::Unauthorized {
+                rate_limit: RateLimit::default(),
+            },
+            XError::CreditsDepleted {
+                detail: "no credits".into(),
+            },
+            XError::InvalidRequest {
+                status: 400,
+                detail: "bad".into(),
+            },
+            forbidden("You cannot send messages to this user."),
+        ];
+        for r in refusals {
+            assert!(
+                matches!(judge(x(r.clone()), &e, &m, Utc::now()), Verdict::Failed(_)),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

@@ -357,6 +357,19 @@ pub(crate) async fn users_me(
     }
 }
 
+/// The `hostile_senders` fault: the `i`-th user of a page gets a username and name that no real
+/// X account has (X's usernames are 1-15 of `[A-Za-z0-9_]`).
+fn hostile_profile(user: &mut Value, i: usize) {
+    let username = match i % 4 {
+        0 => "evil\u{1b}]52;c;aGk=\u{7}".to_string(),
+        1 => "a".repeat(10_000),
+        2 => "bidi\u{202e}\u{2067}\u{9b}2J".to_string(),
+        _ => "del\u{7f}\u{85}x".to_string(),
+    };
+    user["username"] = json!(username);
+    user["name"] = json!("Name\u{85}\u{202e}\u{7f}\u{1b}[31m");
+}
+
 /// Where a page starts: `next_token` continues below an id, `previous_token` above one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PageToken {
@@ -497,6 +510,16 @@ pub(crate) async fn mentions(
             newer[skip..].to_vec()
         }
     };
+    if body_faults.empty_token_pages
+        && let Some(PageToken::Older(below)) = token
+    {
+        // An empty page that still points further (a new token each time).
+        let next = PageToken::Older(below.saturating_sub(1)).encode();
+        return json_response(
+            StatusCode::OK,
+            &json!({"meta": {"result_count": 0, "next_token": next}}),
+        );
+    }
     let (Some(&newest), Some(&oldest)) = (page.first(), page.last()) else {
         return json_response(StatusCode::OK, &json!({"meta": {"result_count": 0}}));
     };
@@ -505,8 +528,23 @@ pub(crate) async fn mentions(
         "newest_id": newest.to_string(),
         "oldest_id": oldest.to_string(),
     });
+    if body_faults.newest_id_beyond {
+        meta["newest_id"] = json!(i64::MAX.to_string());
+    }
     if filtered.iter().any(|id| *id < oldest) {
         meta["next_token"] = json!(PageToken::Older(oldest).encode());
+    }
+    if body_faults.repeat_next_token {
+        // "Older than u64::MAX" is this very first page again: the token leads in a circle.
+        meta["next_token"] = json!(PageToken::Older(u64::MAX).encode());
+    } else if body_faults.endless_pages {
+        // A token never sent before, that leads to the first page again.
+        let previous = match token {
+            Some(PageToken::Older(below)) => below,
+            _ => u64::MAX,
+        };
+        meta["next_token"] =
+            json!(PageToken::Older(previous.saturating_sub(1).max(newest + 1)).encode());
     }
     if token.is_some() && filtered.iter().any(|id| *id > newest) {
         meta["previous_token"] = json!(PageToken::Newer(newest).encode());
@@ -540,6 +578,15 @@ pub(crate) async fn mentions(
             let mut item = tweet_json(post, &tweet_fields, hide_author);
             if body_faults.bad_posts && i == 1 {
                 item.as_object_mut().map(|o| o.remove("text"));
+            }
+            if body_faults.unreadable_pages {
+                item["text"] = Value::Null;
+            }
+            if body_faults.hostile_senders {
+                item["text"] = json!(format!(
+                    "{} \u{85}\u{9b}31m\u{7f}\u{202e}evil\u{2066}",
+                    post.text
+                ));
             }
             if body_faults.retweets && i % 3 == 2 {
                 item["referenced_tweets"] =
@@ -646,7 +693,14 @@ fn expand(
         .iter()
         .filter(|id| !hidden_users.contains(id))
         .filter_map(|id| world.users.get(id))
-        .map(|u| user_json(world, u, user_fields))
+        .enumerate()
+        .map(|(i, u)| {
+            let mut user = user_json(world, u, user_fields);
+            if faults.hostile_senders {
+                hostile_profile(&mut user, i);
+            }
+            user
+        })
         .collect();
     if !users.is_empty() {
         includes.insert("users".into(), json!(users));

@@ -52,6 +52,30 @@ pub struct Faults {
     pub client_not_enrolled: bool,
     /// Overrides the configured live mention rate (mentions per second across all users).
     pub high_mention_rate: Option<f64>,
+
+    // ---- hostile X (issue 10) ---------------------------------------------------------------
+    /// Mentions pages claim `meta.newest_id` 9223372036854775807, beyond every post they hold.
+    pub newest_id_beyond: bool,
+    /// Every post of a mentions page comes with `text: null`: pages with no readable post.
+    pub unreadable_pages: bool,
+    /// Every mentions page carries the same `next_token`, which leads back to the same page.
+    pub repeat_next_token: bool,
+    /// Every page asked for with a `pagination_token` is empty and still carries a new token.
+    pub empty_token_pages: bool,
+    /// Mentions pages never end: each one carries a `next_token` never sent before.
+    pub endless_pages: bool,
+    /// Sets every resource response's `x-rate-limit-reset` to now plus this many seconds:
+    /// negative puts it in the past (clock skew), 100 000 000 000 in year 5138.
+    pub reset_offset_secs: Option<i64>,
+    /// A `Retry-After` header (sent verbatim: seconds or an HTTP-date) on every 429.
+    pub retry_after: Option<String>,
+    /// `POST /2/tweets` and the DM endpoint answer 200 with only an `errors` array, and post
+    /// nothing.
+    pub errors_only_sends: bool,
+    /// Authors of mentions get hostile profiles: usernames with ESC, OSC, BEL, C1 and bidi
+    /// characters, one 10 000 characters long, and display names and post text with C1, DEL and
+    /// bidi controls.
+    pub hostile_senders: bool,
 }
 
 impl Faults {

@@ -226,6 +226,12 @@ pub(crate) struct BodyFaults {
     pub missing_authors: bool,
     pub bad_posts: bool,
     pub retweets: bool,
+    pub newest_id_beyond: bool,
+    pub unreadable_pages: bool,
+    pub repeat_next_token: bool,
+    pub empty_token_pages: bool,
+    pub endless_pages: bool,
+    pub hostile_senders: bool,
 }
 
 /// What a handler tells the request log about a request the gate could not attribute (the token
@@ -383,7 +389,19 @@ async fn resource(
                 missing_authors: faults.missing_authors,
                 bad_posts: faults.bad_posts,
                 retweets: faults.retweets,
+                newest_id_beyond: faults.newest_id_beyond,
+                unreadable_pages: faults.unreadable_pages,
+                repeat_next_token: faults.repeat_next_token,
+                empty_token_pages: faults.empty_token_pages,
+                endless_pages: faults.endless_pages,
+                hostile_senders: faults.hostile_senders,
             },
+            reset_at: faults
+                .reset_offset_secs
+                .map(|offset| now.timestamp().saturating_add(offset)),
+            retry_after: faults.retry_after.clone(),
+            errors_only: faults.errors_only_sends
+                && matches!(endpoint, Endpoint::CreatePost | Endpoint::SendDm),
         }
     };
 
@@ -422,6 +440,16 @@ async fn resource(
         }
         // Never delivered: writing it fails and the connection is torn down with RST.
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    } else if decision.errors_only {
+        // A 200 that proves nothing: no `data`, only `errors`; and nothing is posted.
+        json_response(
+            StatusCode::OK,
+            &json!({"errors": [{
+                "title": "Service Unavailable",
+                "detail": "The request could not be completed. Please try again later.",
+                "type": "about:blank",
+            }]}),
+        )
     } else if decision.server_error {
         about_blank(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -443,8 +471,16 @@ async fn resource(
             response
         }
     };
+    let refused = response.status() == StatusCode::TOO_MANY_REQUESTS;
     let headers = response.headers_mut();
-    rate_headers(headers, &decision.budget);
+    let mut budget = decision.budget;
+    if let Some(reset) = decision.reset_at {
+        budget.reset_epoch = reset;
+    }
+    rate_headers(headers, &budget);
+    if let (true, Some(value)) = (refused, &decision.retry_after) {
+        set_header(headers, "retry-after", value);
+    }
     set_header(headers, "x-access-level", access_level(&decision.scope));
     response
 }
@@ -460,6 +496,11 @@ struct Decision {
     slow: Option<std::time::Duration>,
     malformed: bool,
     body_faults: BodyFaults,
+    /// `x-rate-limit-reset` to send instead of the real one (epoch seconds).
+    reset_at: Option<i64>,
+    retry_after: Option<String>,
+    /// Answer a send with a 200 that holds only `errors`.
+    errors_only: bool,
 }
 
 /// Cuts a JSON body in half, keeping status and headers: valid HTTP, unparseable JSON.

@@ -46,6 +46,11 @@ pub const GLOBAL_COUNT: u8 = b'g';
 pub const DAY_COUNT: u8 = b'd';
 /// Draft of a reply: `r | account | tweet` → record.
 pub const DRAFT: u8 = b'r';
+/// A post X sent in a mentions page that could not be read, so it was skipped: `n | account |
+/// tweet` → record (when it was first skipped).
+pub const UNREADABLE: u8 = b'n';
+/// How many unreadable posts were skipped for an account: `N | account` → u64 BE.
+pub const UNREADABLE_COUNT: u8 = b'N';
 
 /// The meta key holding the store's format number (one byte).
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -96,6 +101,12 @@ pub fn global_count_key(status: MentionStatus) -> [u8; 2] {
 pub fn draft_key(account: AccountId, tweet: u64) -> [u8; 25] {
     let mut k = mention_key(account, tweet);
     k[0] = DRAFT;
+    k
+}
+
+pub fn unreadable_key(account: AccountId, tweet: u64) -> [u8; 25] {
+    let mut k = mention_key(account, tweet);
+    k[0] = UNREADABLE;
     k
 }
 

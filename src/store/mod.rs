@@ -10,12 +10,14 @@
 //! process is the store's only writer, the writer also keeps the counter values it last committed
 //! in memory, and a page commit need not read its counters back from sled.
 
-mod codec;
+pub(crate) mod codec;
 mod costs;
 mod feed;
 pub mod keys;
 mod outbox;
 mod perms;
+pub mod recover;
+pub mod space;
 mod undo;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -54,10 +56,18 @@ pub enum StoreError {
         "the perch store at {dir} is in use by another perch process; close it (or pass --data-dir to use another store)"
     )]
     Locked { dir: PathBuf },
+    /// Only reported once the recoveries perch knows (see `recover.rs`) have not helped, so the
+    /// advice starts with keeping a copy: nothing in it should be thrown away unseen.
     #[error(
-        "the perch store at {dir} cannot be read ({detail}); move it aside to start afresh, or restore it from a backup"
+        "the perch store at {dir} cannot be read ({detail}). First keep a copy of it (for example `cp -a {dir} {dir}.copy`); then restore it from a backup, or move it aside to start afresh"
     )]
     Corrupt { dir: PathBuf, detail: String },
+    /// Less than `space::WRITE_MARGIN` is free: nothing was written. Clears by itself.
+    #[error(
+        "disk full: {} free at {dir}; perch stores nothing until there is room, and carries on by itself when there is",
+        space::megabytes(*free)
+    )]
+    DiskFull { dir: PathBuf, free: u64 },
     #[error(
         "the perch store at {dir} was written by a newer perch (format {found}, this perch reads up to {supported}); upgrade perch"
     )]
@@ -92,6 +102,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub(crate) fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
     let dir = dir.to_path_buf();
     match e {
+        sled::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => StoreError::DiskFull {
+            free: space::free_bytes(&dir).unwrap_or(0),
+            dir,
+        },
         sled::Error::Io(io) => {
             let text = io.to_string();
             if io.kind() == std::io::ErrorKind::WouldBlock
@@ -107,15 +121,29 @@ pub(crate) fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
             detail: "sled found corrupted data".into(),
         },
         sled::Error::Unsupported(s) => StoreError::Corrupt { dir, detail: s },
-        sled::Error::ReportableBug(s) => StoreError::Corrupt {
+        // sled words some failures with Rust debug text (`Os { code: 28, kind: StorageFull, .. }`
+        // after a failed flush): the user hears what it means, the log keeps the text.
+        sled::Error::ReportableBug(s) if is_disk_full_text(&s) => StoreError::DiskFull {
+            free: space::free_bytes(&dir).unwrap_or(0),
             dir,
-            detail: format!("sled reported an internal error: {s}"),
         },
+        sled::Error::ReportableBug(s) => {
+            tracing::warn!(dir = %dir.display(), "sled reported an internal error: {s}");
+            StoreError::Corrupt {
+                dir,
+                detail: "sled reported an internal error, written to the log file".into(),
+            }
+        }
         sled::Error::CollectionNotFound(_) => StoreError::Corrupt {
             dir,
             detail: "a sled tree is missing".into(),
         },
     }
+}
+
+/// Whether an error text (sled's, often an `io::Error` in debug form) says the disk is full.
+fn is_disk_full_text(text: &str) -> bool {
+    text.contains("StorageFull") || text.contains("code: 28") || text.contains("No space left")
 }
 
 /// Which mentions the feed shows. `None` means "any".
@@ -154,9 +182,23 @@ pub struct PageCommit {
     pub inserted: usize,
     /// Mentions that were already stored (left untouched: their triage state is kept).
     pub duplicates: usize,
+    /// Unreadable posts recorded for the first time.
+    pub unreadable: usize,
     /// What the page's read was charged (see `store/costs.rs`), in the same batch.
     pub cost: crate::costs::Use,
 }
+
+/// The unreadable posts X sent for one account and perch skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnreadablePosts {
+    /// How many were skipped, ever.
+    pub count: u64,
+    /// The newest of their ids (at most [`UNREADABLE_SHOWN`]), newest first.
+    pub newest_ids: Vec<u64>,
+}
+
+/// How many unreadable post ids `Store::unreadable_posts` lists.
+pub const UNREADABLE_SHOWN: usize = 10;
 
 /// A reply being written, kept per mention so it survives a crash or a failed send.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -211,6 +253,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
     const LOCK_RETRIES: u32 = 5;
     let config = sled::Config::new().path(dir).cache_capacity(CACHE_CAPACITY);
     let mut attempt = 0;
+    let mut recovered = false;
     loop {
         // sled 0.34 can panic on some corrupt files instead of returning an error; a damaged
         // store must become a message, never a crash.
@@ -222,14 +265,39 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
+                StoreError::Corrupt { .. } if !recovered && recover_unfinished(dir) => {
+                    recovered = true;
+                }
                 other => return Err(other),
             },
+            Err(_) if !recovered && recover_unfinished(dir) => recovered = true,
             Err(_) => {
                 return Err(StoreError::Corrupt {
                     dir: dir.to_path_buf(),
                     detail: "sled failed while reading its files".into(),
                 });
             }
+        }
+    }
+}
+
+/// Moves aside the snapshots a full disk left unfinished (see `recover.rs`); true when there
+/// were any, so that opening is worth one more try.
+fn recover_unfinished(dir: &Path) -> bool {
+    match recover::move_aside_unfinished_snapshots(dir) {
+        Ok(moved) if !moved.is_empty() => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the store had {} unfinished snapshot(s) (a full disk?); moved them to {} and opening again",
+                moved.len(),
+                recover::ASIDE_DIR
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "could not move an unfinished snapshot aside: {e}");
+            false
         }
     }
 }
@@ -446,7 +514,12 @@ impl Store {
         batch.remove(&keys::account_key(keys::ACCOUNT, id));
         batch.remove(&keys::account_key(keys::TOKENS, id));
         batch.remove(&keys::account_key(keys::CURSOR, id));
-        for entry in self.tree.scan_prefix(keys::account_key(keys::DRAFT, id)) {
+        batch.remove(&keys::account_key(keys::UNREADABLE_COUNT, id));
+        for entry in self
+            .tree
+            .scan_prefix(keys::account_key(keys::UNREADABLE, id))
+            .chain(self.tree.scan_prefix(keys::account_key(keys::DRAFT, id)))
+        {
             let (key, _) = entry.map_err(|e| self.err(e))?;
             batch.remove(key);
         }
@@ -561,6 +634,26 @@ impl Store {
     }
 
     /// The newest tweet id committed for this account (the next poll's `since_id`).
+    /// The unreadable posts skipped for account `id` (see [`Store::commit_fetched_page`]).
+    pub fn unreadable_posts(&self, id: AccountId) -> Result<UnreadablePosts> {
+        let count = self
+            .get_u64(&keys::account_key(keys::UNREADABLE_COUNT, id), || {
+                format!("unreadable-post count of account {id}")
+            })?
+            .unwrap_or(0);
+        let mut newest_ids = Vec::new();
+        for entry in self
+            .tree
+            .scan_prefix(keys::account_key(keys::UNREADABLE, id))
+            .rev()
+            .take(UNREADABLE_SHOWN)
+        {
+            let (key, _) = entry.map_err(|e| self.err(e))?;
+            newest_ids.extend(keys::trailing_tweet(&key));
+        }
+        Ok(UnreadablePosts { count, newest_ids })
+    }
+
     pub fn cursor(&self, id: AccountId) -> Result<Option<u64>> {
         self.get_u64(&keys::account_key(keys::CURSOR, id), || {
             format!("sync cursor of account {id}")
@@ -580,12 +673,40 @@ impl Store {
         mentions: &[Mention],
         new_cursor: Option<u64>,
     ) -> Result<PageCommit> {
-        self.commit_page_charged(account, mentions, new_cursor, None)
+        self.commit_fetched_page(account, mentions, &[], new_cursor)
     }
 
-    /// [`Store::commit_page`], with the read that returned the page charged in the same batch
-    /// (the cost meter: a crash can neither keep the page without its charge nor the charge
-    /// without the page).
+    /// Fails with `DiskFull` when less than [`space::WRITE_MARGIN`] is free under the store.
+    /// Called before bulk writes, so a full disk stops them before sled runs out of room.
+    pub fn ensure_room(&self) -> Result<()> {
+        match space::free_bytes(&self.dir) {
+            Ok(free) if free < space::WRITE_MARGIN => Err(StoreError::DiskFull {
+                dir: self.dir.clone(),
+                free,
+            }),
+            Ok(_) => Ok(()),
+            // Not knowing is no reason to stop: sled's own error still comes if the disk is full.
+            Err(e) => {
+                tracing::debug!(dir = %self.dir.display(), "cannot read the free space: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// As [`Store::commit_page`], and also records `unreadable`: ids of posts X sent in this page
+    /// that could not be read and were skipped (each counted once per account), in the same
+    /// batch. This is the sync engine's page commit: refused with `DiskFull` below the margin.
+    pub fn commit_fetched_page(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+    ) -> Result<PageCommit> {
+        self.commit_fetched_page_charged(account, mentions, unreadable, new_cursor, None)
+    }
+
+    /// [`Store::commit_page`] with the read that returned the page charged in the same batch.
     pub fn commit_page_charged(
         &self,
         account: AccountId,
@@ -593,6 +714,21 @@ impl Store {
         new_cursor: Option<u64>,
         charge: Option<&ReadCharge>,
     ) -> Result<PageCommit> {
+        self.commit_fetched_page_charged(account, mentions, &[], new_cursor, charge)
+    }
+
+    /// [`Store::commit_fetched_page`], with the read that returned the page charged in the same
+    /// batch (the cost meter: a crash can neither keep the page without its charge nor the
+    /// charge without the page).
+    pub fn commit_fetched_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        self.ensure_room()?;
         if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
             return Err(StoreError::Invalid(format!(
                 "mention {} was sent to account {}, not to {account} whose page is being committed",
@@ -662,6 +798,24 @@ impl Store {
             if !self.tree.contains_key(key).map_err(|e| self.err(e))? {
                 batch.insert(&key, codec::encode(&t, "first-seen time")?);
             }
+        }
+        let mut new_unreadable = 0i64;
+        for &tweet in unreadable.iter().collect::<HashSet<_>>() {
+            let key = keys::unreadable_key(account, tweet);
+            if !self.tree.contains_key(key).map_err(|e| self.err(e))? {
+                batch.insert(&key, codec::encode(&Utc::now(), "unreadable post")?);
+                new_unreadable += 1;
+            }
+        }
+        if new_unreadable > 0 {
+            self.add_to_counter(
+                &writer,
+                &mut updates,
+                &mut batch,
+                &keys::account_key(keys::UNREADABLE_COUNT, account),
+                new_unreadable,
+            )?;
+            result.unreadable = new_unreadable as usize;
         }
         if let Some(cursor) = new_cursor
             && self.cursor(account)?.is_none_or(|old| cursor > old)
@@ -1140,4 +1294,29 @@ fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
         .enumerate()
         .filter(|(_, b)| b.to_ascii_lowercase() == first)
         .any(|(i, _)| haystack[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_in_sled_debug_text_is_told_as_disk_full() {
+        let dir = std::env::temp_dir();
+        let bug = sled::Error::ReportableBug(
+            "failed to flush: Os { code: 28, kind: StorageFull, message: \"No space left on device\" }"
+                .into(),
+        );
+        let e = sled_error(&dir, bug);
+        assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("disk full: ") && !shown.contains("Os {"),
+            "{shown}"
+        );
+        let io = sled::Error::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(matches!(sled_error(&dir, io), StoreError::DiskFull { .. }));
+        let other = sled_error(&dir, sled::Error::ReportableBug("Os { code: 5 }".into()));
+        assert!(!other.to_string().contains("Os {"), "{other}");
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::x::{Budget, RateLimit};
+use crate::x::{Budget, RateLimit, ResetTime, judge_reset};
 
 /// The share of each budget that regular polls leave alone: fetch-now and the next pages of a
 /// poll may use it, so pressing `f` still works when the schedule is already tight.
@@ -27,20 +27,47 @@ pub struct EndpointBudget {
     /// The per-app 24-hour cap as this account's last response reported it. The app cap is shared
     /// by every account; the engine also keeps the newest one it has seen across accounts.
     pub app_24h: Option<Budget>,
+    /// The unbelievable reset the last response reported, if it did (see `observe`).
+    pub implausible_reset: Option<DateTime<Utc>>,
+}
+
+/// How long perch waits before trying again after X reported a reset it cannot mean: the length
+/// of X's 15-minute window.
+pub const IMPLAUSIBLE_RESET_RETRY: Duration = Duration::from_secs(15 * 60);
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::zero())
 }
 
 impl EndpointBudget {
-    /// Takes in the headers of a response. A budget the headers leave out keeps its last known
-    /// value (it stops mattering once its reset has passed).
-    pub fn observe(&mut self, headers: &RateLimit) {
-        if headers.window.is_some() {
-            self.window = headers.window;
+    /// Takes in the headers of a response received at `now`. A budget the headers leave out
+    /// keeps its last known value (it stops mattering once its reset has passed). A reset further
+    /// ahead than any budget lasts ([`crate::x::MAX_RESET_AHEAD`]) is not believed: the budget is
+    /// kept as resetting after [`IMPLAUSIBLE_RESET_RETRY`], so that neither the schedule nor a
+    /// fetch-now waits for year 5138, and [`EndpointBudget::implausible_reset`] says what X sent.
+    pub fn observe(&mut self, headers: &RateLimit, now: DateTime<Utc>) {
+        self.implausible_reset = None;
+        let mut sane = |b: Option<Budget>| -> Option<Budget> {
+            let mut b = b?;
+            if let ResetTime::Implausible(t) = judge_reset(Some(b.reset), now) {
+                self.implausible_reset = Some(t);
+                b.reset = now + to_chrono(IMPLAUSIBLE_RESET_RETRY);
+            }
+            Some(b)
+        };
+        let (window, user_24h, app_24h) = (
+            sane(headers.window),
+            sane(headers.user_24h),
+            sane(headers.app_24h),
+        );
+        if window.is_some() {
+            self.window = window;
         }
-        if headers.user_24h.is_some() {
-            self.user_24h = headers.user_24h;
+        if user_24h.is_some() {
+            self.user_24h = user_24h;
         }
-        if headers.app_24h.is_some() {
-            self.app_24h = headers.app_24h;
+        if app_24h.is_some() {
+            self.app_24h = app_24h;
         }
     }
 
@@ -135,6 +162,7 @@ mod tests {
             window: Some(budget(100, 98, 900)),
             user_24h: Some(budget(17, 0, 80_000)),
             app_24h: Some(budget(17, 5, 80_000)),
+            ..Default::default()
         };
         assert_eq!(b.spent_until(at(0)), Some(at(80_000)));
     }
@@ -142,17 +170,47 @@ mod tests {
     #[test]
     fn headers_without_24_hour_caps_keep_the_known_caps() {
         let mut b = EndpointBudget::default();
-        b.observe(&RateLimit {
-            window: Some(budget(300, 299, 900)),
-            user_24h: Some(budget(17, 3, 80_000)),
-            app_24h: None,
-        });
-        b.observe(&RateLimit {
-            window: Some(budget(300, 298, 900)),
-            ..RateLimit::default()
-        });
+        b.observe(
+            &RateLimit {
+                window: Some(budget(300, 299, 900)),
+                user_24h: Some(budget(17, 3, 80_000)),
+                ..RateLimit::default()
+            },
+            at(0),
+        );
+        b.observe(
+            &RateLimit {
+                window: Some(budget(300, 298, 900)),
+                ..RateLimit::default()
+            },
+            at(0),
+        );
         assert_eq!(b.window.unwrap().remaining, 298);
         assert_eq!(b.user_24h.unwrap().remaining, 3);
+    }
+
+    #[test]
+    fn an_absurd_reset_is_kept_as_a_short_wait_and_reported() {
+        let mut b = EndpointBudget::default();
+        // x-rate-limit-reset: 100 000 000 000 (year 5138), nothing left.
+        b.observe(
+            &RateLimit {
+                window: Some(Budget {
+                    limit: 300,
+                    remaining: 0,
+                    reset: DateTime::<Utc>::from_timestamp(100_000_000_000, 0).unwrap(),
+                }),
+                ..RateLimit::default()
+            },
+            at(0),
+        );
+        assert_eq!(b.implausible_reset.unwrap().timestamp(), 100_000_000_000);
+        assert_eq!(
+            b.spent_until(at(0)),
+            Some(at(0) + to_chrono(IMPLAUSIBLE_RESET_RETRY))
+        );
+        // After that sane interval a request may go again (F works).
+        assert_eq!(b.spent_until(at(15 * 60 + 1)), None);
     }
 
     #[test]
@@ -180,6 +238,7 @@ mod tests {
             window: Some(budget(300, 300, 900)),
             user_24h: Some(budget(100, 50, 86_400)),
             app_24h: Some(budget(10_000, 5_000, 86_400)),
+            ..Default::default()
         };
         // user cap: 86 400 s / (50 - 10) = 2 160 s, tighter than the window's 3.3 s.
         assert_eq!(b.pace(at(0), 1), Duration::from_secs(2160));

@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use crate::auth::{TokenManager, token_expired_message};
 use crate::domain::{Account, AccountId, SyncStatus};
 use crate::store::Store;
-use crate::x::{Budget, XClient};
+use crate::x::{Budget, ResetTime, XClient, judge_reset};
 
-use super::budget::EndpointBudget;
+use super::budget::{EndpointBudget, IMPLAUSIBLE_RESET_RETRY};
 use super::poll::{PollError, PollJob, PollOutcome, Resume, poll_account};
 use super::schedule::{Cadence, backoff};
 use super::{Command, SyncCounters, SyncEvent};
@@ -189,6 +189,10 @@ struct Slot {
     again: bool,
     /// Consecutive failures (timeouts, resets, 5xx, unreadable pages).
     failures: u32,
+    /// Consecutive polls that met a malformed page (see `page.rs`).
+    malformed_pages: u32,
+    /// The last poll found the disk too full to store anything.
+    disk_full: bool,
     /// The mentions endpoint's budget (the only endpoint the engine calls).
     budget: EndpointBudget,
     cadence: Cadence,
@@ -549,8 +553,36 @@ impl Engine {
         let mut synced_at: Option<DateTime<Utc>> = None;
         let inserted = outcome.inserted;
         let mut money_event: Option<MoneyEvent> = None;
+        if outcome.unreadable > 0 {
+            tracing::warn!(account = %slot.account.handle(), skipped = outcome.unreadable, "unreadable posts skipped and recorded");
+        }
+        if !matches!(outcome.result, Err(PollError::MalformedPage(_))) {
+            slot.malformed_pages = 0;
+        }
+        let was_disk_full = std::mem::replace(
+            &mut slot.disk_full,
+            matches!(outcome.result, Err(PollError::DiskFull(_))),
+        );
+        let implausible_reset = slot.budget.implausible_reset;
         // What to write to the account: (status, message), decided here, written below.
         let status_change: Option<(SyncStatus, Option<String>)> = match outcome.result {
+            Ok(()) if implausible_reset.is_some() => {
+                // The poll went through, but X's headers carry a reset it cannot mean: show it.
+                slot.failures = 0;
+                let retry = utc_now + to_chrono(IMPLAUSIBLE_RESET_RETRY);
+                slot.next_at = now
+                    + slot
+                        .cadence
+                        .interval(base)
+                        .max(slot.budget.pace(utc_now, sharers));
+                synced_at = Some(utc_now);
+                implausible_reset.map(|said| {
+                    (
+                        SyncStatus::Error,
+                        Some(implausible_reset_message(said, retry)),
+                    )
+                })
+            }
             Ok(()) => {
                 slot.failures = 0;
                 slot.cadence.after_poll(inserted, outcome.pages);
@@ -570,25 +602,87 @@ impl Engine {
                 }
             }
             Err(PollError::RateLimited { reset, refused }) => {
-                let reset = match (reset, slot.budget.spent_until(utc_now)) {
-                    (Some(r), tracked) => r.max(tracked.unwrap_or(r)),
-                    (None, Some(tracked)) => tracked,
-                    // A 429 without a reset header: back off instead.
-                    (None, None) => {
+                // The tracked budget is already sane (`EndpointBudget::observe`); what the 429
+                // itself said is judged here: a reset that has passed (clock skew) or none means
+                // back off, one that no budget lasts until is a fault.
+                let tracked = slot.budget.spent_until(utc_now);
+                match judge_reset(reset, utc_now) {
+                    ResetTime::Implausible(said) => {
                         slot.failures += 1;
-                        utc_now
-                            + to_chrono(backoff(
-                                settings.backoff_base.max(Duration::from_secs(60)),
-                                settings.backoff_cap,
-                                slot.failures,
-                            ))
+                        let retry = utc_now + to_chrono(IMPLAUSIBLE_RESET_RETRY);
+                        slot.next_at = instant_at(retry);
+                        tracing::warn!(account = %slot.account.handle(), "X answered 429 with the reset {said}, which cannot be right");
+                        Some((
+                            SyncStatus::Error,
+                            Some(implausible_reset_message(said, retry)),
+                        ))
                     }
-                };
-                slot.next_at = instant_at(reset) + settings.reset_margin;
-                if refused {
-                    tracing::warn!(account = %slot.account.handle(), "X answered 429; waiting for the reset");
+                    judged => {
+                        let reset = match (judged, tracked) {
+                            (ResetTime::Ahead(r), tracked) => r.max(tracked.unwrap_or(r)),
+                            (_, Some(tracked)) => tracked,
+                            (_, None) => {
+                                slot.failures += 1;
+                                utc_now
+                                    + to_chrono(backoff(
+                                        settings.backoff_base.max(Duration::from_secs(60)),
+                                        settings.backoff_cap,
+                                        slot.failures,
+                                    ))
+                            }
+                        };
+                        slot.next_at = instant_at(reset) + settings.reset_margin;
+                        if refused {
+                            tracing::warn!(account = %slot.account.handle(), "X answered 429; waiting until {reset}");
+                        }
+                        Some((SyncStatus::RateLimited, Some(rate_limited_message(reset))))
+                    }
                 }
-                Some((SyncStatus::RateLimited, Some(rate_limited_message(reset))))
+            }
+            Err(PollError::MalformedPage(reason)) => {
+                // The cursor stayed; ask again after a short back-off, and say so after
+                // MALFORMED_PAGES_BEFORE_ERROR polls in a row.
+                slot.malformed_pages += 1;
+                let delay = backoff(
+                    settings.backoff_base,
+                    settings.backoff_cap,
+                    slot.malformed_pages,
+                );
+                slot.next_at = now + delay;
+                (slot.malformed_pages >= MALFORMED_PAGES_BEFORE_ERROR).then(|| {
+                    (
+                        SyncStatus::Error,
+                        Some(format!(
+                            "malformed page: {reason} ({} polls in a row). Nothing was lost; perch asks again at {}",
+                            slot.malformed_pages,
+                            clock_time(utc_now + to_chrono(delay))
+                        )),
+                    )
+                })
+            }
+            Err(PollError::MalformedPagination(reason)) => {
+                // What was read is stored; the next poll starts again at the usual interval.
+                let interval = slot
+                    .cadence
+                    .interval(base)
+                    .max(slot.budget.pace(utc_now, sharers));
+                slot.next_at = now + interval;
+                Some((
+                    SyncStatus::Error,
+                    Some(format!(
+                        "malformed pagination: {reason} (at {})",
+                        clock_time(utc_now + to_chrono(interval))
+                    )),
+                ))
+            }
+            Err(PollError::DiskFull(message)) => {
+                // Checking for room costs no request: look again often, so syncing resumes soon
+                // after space returns.
+                slot.failures += 1;
+                let cap = settings.backoff_cap.min(DISK_FULL_RECHECK_CAP);
+                let delay = backoff(settings.backoff_base, cap, slot.failures);
+                slot.next_at = now + delay;
+                Some((SyncStatus::Error, Some(message)))
             }
             Err(PollError::TokenExpired(reason)) => {
                 tracing::warn!(account = %slot.account.handle(), "token expired: {reason}");
@@ -661,6 +755,9 @@ impl Engine {
                 ))
             }
         };
+        // A full disk holds for every account: the others check at once (no request is sent
+        // while it lasts), so each shows it instead of failing one by one later.
+        let disk_newly_full = slot.disk_full && !was_disk_full;
         let next_poll_at = Some(utc_now + to_chrono(slot.next_at.saturating_duration_since(now)));
         let unchanged = status_change.is_none() && synced_at.is_none() && inserted == 0;
         if !unchanged {
@@ -690,6 +787,13 @@ impl Engine {
             self.money_event(event).await;
         }
         self.budget_warnings().await;
+        if disk_newly_full {
+            for other in self.slots.values_mut() {
+                if !other.disk_full && !other.running && is_pollable(&other.account) {
+                    other.urgent = true;
+                }
+            }
+        }
         let _ = self
             .events
             .send(SyncEvent::Finished {
@@ -788,6 +892,8 @@ impl Slot {
             urgent: false,
             again: false,
             failures: 0,
+            malformed_pages: 0,
+            disk_full: false,
             budget: EndpointBudget::default(),
             cadence: Cadence::default(),
             resume: None,
@@ -804,6 +910,21 @@ fn is_pollable(account: &Account) -> bool {
             account.sync_status,
             SyncStatus::Paused | SyncStatus::TokenExpired
         )
+}
+
+/// The longest wait between two checks for room while the disk is full.
+const DISK_FULL_RECHECK_CAP: Duration = Duration::from_secs(30);
+
+/// Polls in a row that meet a malformed page before the account shows an error.
+pub const MALFORMED_PAGES_BEFORE_ERROR: u32 = 3;
+
+/// The fault shown when X's rate-limit headers give a reset no budget lasts until.
+fn implausible_reset_message(said: DateTime<Utc>, retry: DateTime<Utc>) -> String {
+    format!(
+        "X's rate-limit headers say the limit resets on {} UTC, which cannot be right; perch tries again at {} (press F then to try at once)",
+        said.format("%Y-%m-%d %H:%M"),
+        clock_time(retry)
+    )
 }
 
 /// "rate limited until 14:05" (local time; with the day when the reset is not today).

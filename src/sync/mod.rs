@@ -61,6 +61,7 @@ pub enum Command {
 pub mod budget;
 mod engine;
 mod once;
+pub mod page;
 mod poll;
 pub mod schedule;
 pub mod spend;

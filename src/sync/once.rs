@@ -34,6 +34,10 @@ pub enum FetchStop {
     Malformed(String),
     /// A monthly budget is reached: no request was sent (the account is paused by the budget).
     Budget(String),
+    /// X's pages did not end (a repeated or empty-page token): what was read is stored.
+    MalformedPagination(String),
+    /// Too little room on the disk under the store: nothing was fetched.
+    DiskFull(String),
 }
 
 /// What one fetch of one account did.
@@ -135,6 +139,19 @@ pub async fn fetch_once(
         // One failure: the engine would retry it quietly, so the account keeps its status.
         Err(PollError::Transient(reason)) => (Some(FetchStop::Unreachable(reason)), None),
         Err(PollError::Rejected(reason)) => (Some(FetchStop::Malformed(reason)), None),
+        // One malformed page: the engine says so on the account only after several in a row.
+        Err(PollError::MalformedPage(reason)) => (Some(FetchStop::Malformed(reason)), None),
+        Err(PollError::MalformedPagination(reason)) => {
+            let message = format!("malformed pagination: {reason}");
+            (
+                Some(FetchStop::MalformedPagination(reason)),
+                Some((SyncStatus::Error, Some(message))),
+            )
+        }
+        Err(PollError::DiskFull(message)) => (
+            Some(FetchStop::DiskFull(message.clone())),
+            Some((SyncStatus::Error, Some(message))),
+        ),
     };
     let synced = stopped.is_none();
     let inserted = outcome.inserted;

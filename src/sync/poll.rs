@@ -9,6 +9,15 @@
 //! A poll cut short (budget, error) hands back a [`Resume`] so the next poll continues from the
 //! page it stopped at instead of starting over; a restart of perch forgets it and safely starts
 //! again from the committed cursor.
+//!
+//! What X says is checked, not believed (issue 10): the cursor moves to the newest id that was
+//! actually stored (`page.rs`), never to `meta.newest_id`; a malformed page stops the poll with
+//! the cursor where it was; the page loop ends on a repeated `next_token`, on an empty page that
+//! still carries one, and after [`MAX_PAGES_PER_POLL`] pages, without moving the cursor (what
+//! lies beyond was never seen), and the next poll starts again; and nothing is fetched while the
+//! disk under the store is too full to keep it.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -16,12 +25,17 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthError, CallError, TokenManager};
 use crate::costs::ResourceClass;
 use crate::domain::{Account, AccountId, Mention};
-use crate::store::{ReadCharge, Store};
+use crate::store::{ReadCharge, Store, StoreError};
 use crate::x::{self, MentionsPage, XClient, XError, XResponse};
 
 use super::budget::EndpointBudget;
+use super::page::{next_cursor, read_page};
 use super::spend::SpendGate;
 use super::{SyncCounters, SyncEvent};
+
+/// The most pages one poll follows. X serves the newest 800 mentions at most, 100 a page: a poll
+/// that needs more than twice that many pages is being led in a circle.
+pub const MAX_PAGES_PER_POLL: usize = 16;
 
 /// Where an unfinished poll stopped: enough to fetch its next page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +44,7 @@ pub struct Resume {
     pub since_id: Option<u64>,
     /// The `next_token` of the last page read.
     pub next_token: String,
-    /// The newest id of the poll's first page: the cursor once the pages run out.
+    /// The newest id the poll has stored so far: the cursor once the pages run out.
     pub newest: Option<u64>,
     /// Posts fetched so far (for the backfill cap).
     pub fetched: usize,
@@ -55,6 +69,8 @@ pub struct PollOutcome {
     pub account_id: AccountId,
     /// Mentions newly stored by this poll (also on failure: earlier pages stay committed).
     pub inserted: usize,
+    /// Unreadable posts skipped (and recorded) by this poll.
+    pub unreadable: usize,
     /// Pages read (responses that were stored).
     pub pages: usize,
     /// The budget after the last response.
@@ -82,6 +98,14 @@ pub enum PollError {
     Blocked { detail: String, remedy: String },
     /// A response perch cannot read: the page is rejected, the cursor stays.
     Rejected(String),
+    /// A page that cannot be X's word (no readable post, a `meta.newest_id` that disagrees with
+    /// it): its readable posts are stored, the cursor stays, the next poll asks again.
+    MalformedPage(String),
+    /// The pages do not end (a repeated `next_token`, empty pages that carry one, more than
+    /// [`MAX_PAGES_PER_POLL`]): what was read is stored, the cursor stays.
+    MalformedPagination(String),
+    /// Too little room on the disk under the store: nothing was fetched or stored.
+    DiskFull(String),
     /// A monthly budget is reached: no request was sent.
     BudgetReached(crate::costs::BudgetReached),
     /// 402 CreditsDepleted: X refuses every request of the app until credits are added.
@@ -101,6 +125,7 @@ pub async fn poll_account(
     let mut outcome = PollOutcome {
         account_id: account.id,
         inserted: 0,
+        unreadable: 0,
         pages: 0,
         budget: job.budget,
         resume: None,
@@ -118,7 +143,20 @@ pub async fn poll_account(
     };
     let resumed = page_token.is_some();
     let first_sync = since_id.is_none();
+    // The tokens this poll has followed, to notice X sending one of them again.
+    let mut tokens_seen: HashSet<String> = page_token.iter().cloned().collect();
     loop {
+        // Fetch nothing that could not be kept: a full disk is checked before every request.
+        if let Err(e) = check_room(store).await {
+            outcome.resume = page_token.map(|next_token| Resume {
+                since_id,
+                next_token,
+                newest,
+                fetched,
+            });
+            outcome.result = Err(PollError::DiskFull(e));
+            return outcome;
+        }
         // Never send a request the budget says X will refuse.
         if let Some(reset) = outcome.budget.spent_until(Utc::now()) {
             outcome.resume = page_token.map(|next_token| Resume {
@@ -163,7 +201,7 @@ pub async fn poll_account(
                 if let CallError::X(x) = &e
                     && let Some(headers) = x.rate_limit()
                 {
-                    outcome.budget.observe(headers);
+                    outcome.budget.observe(headers, Utc::now());
                     send_budget(events, account.id, &outcome.budget).await;
                 }
                 let invalid_token = matches!(e, CallError::X(XError::InvalidRequest { .. }))
@@ -186,7 +224,7 @@ pub async fn poll_account(
                 return outcome;
             }
         };
-        outcome.budget.observe(&response.rate_limit);
+        outcome.budget.observe(&response.rate_limit, Utc::now());
         send_budget(events, account.id, &outcome.budget).await;
         let XResponse {
             data: page,
@@ -194,80 +232,155 @@ pub async fn poll_account(
             ..
         } = response;
         log_page_trouble(&account, &page, transaction_id.as_deref());
-        if page_token.is_none() {
-            newest = page
-                .newest_id
-                .or_else(|| page.posts.iter().map(|p| p.tweet_id).max());
-        }
         let room = if first_sync {
             job.backfill_cap.saturating_sub(fetched)
         } else {
             usize::MAX
         };
+        let reading = read_page(&page, room);
         let now = Utc::now();
-        let mentions: Vec<Mention> = page
-            .posts
+        let mentions: Vec<Mention> = reading
+            .to_store
             .iter()
-            .take(room)
-            .filter(|p| !p.is_retweet)
             .map(|p| x::to_mention(p, &account, now))
             .collect();
-        let taken = page.posts.len().min(room);
-        fetched += taken;
-        let last_page = page.next_token.is_none() || (first_sync && fetched >= job.backfill_cap);
-        // The cursor moves with the last page only, and never backwards.
+        fetched += reading.taken;
+        newest = newest.max(reading.newest_stored);
+        let backfill_done = first_sync && fetched >= job.backfill_cap;
+        let stop = page_stop(
+            &page,
+            &reading,
+            &tokens_seen,
+            outcome.pages + 1,
+            backfill_done,
+        );
+        let last_page = stop.is_none() && (page.next_token.is_none() || backfill_done);
+        // The cursor moves with the last page only, to the newest id stored, never backwards.
         let new_cursor = if last_page {
-            match (newest, since_id) {
-                (Some(n), Some(s)) => Some(n.max(s)),
-                (n, s) => n.or(s),
-            }
+            next_cursor(newest, since_id)
         } else {
             None
         };
-        // X bills every post in `data`, kept or not (retweets, past the backfill cap).
+        // X bills every post in `data`, kept or not (retweets, unreadable ones, past the
+        // backfill cap), in the same batch as the page.
         let charge = ReadCharge {
             at: Utc::now(),
             class: ResourceClass::Post,
             kind: store
                 .pricing()
                 .mentions_read_kind(&account.twitter_username),
-            ids: page.posts.iter().map(|p| p.tweet_id).collect(),
+            ids: page
+                .posts
+                .iter()
+                .map(|p| p.tweet_id)
+                .chain(reading.skipped_ids.iter().copied())
+                .collect(),
         };
-        let committed = commit(store, account.id, mentions, new_cursor, charge).await;
+        let committed = commit(
+            store,
+            account.id,
+            mentions,
+            reading.skipped_ids,
+            new_cursor,
+            charge,
+        )
+        .await;
         drop(reservation);
         match committed {
-            Ok((inserted, refetched)) => {
+            Ok(done) => {
                 SyncCounters::add(&counters.pages_committed, 1);
-                SyncCounters::add(&counters.inserted, inserted as u64);
-                SyncCounters::add(&counters.refetched, refetched as u64);
+                SyncCounters::add(&counters.inserted, done.inserted as u64);
+                SyncCounters::add(&counters.refetched, done.duplicates as u64);
                 outcome.pages += 1;
-                outcome.inserted += inserted;
-                if inserted > 0 {
+                outcome.inserted += done.inserted;
+                outcome.unreadable += done.unreadable;
+                if done.inserted > 0 {
                     let _ = events
                         .send(SyncEvent::PageCommitted {
                             account_id: account.id,
-                            inserted,
+                            inserted: done.inserted,
                         })
                         .await;
                 }
             }
-            Err(message) => {
+            Err(error) => {
                 // Nothing of this page was stored: retry it, not the ones before.
                 outcome.resume = page_token.map(|next_token| Resume {
                     since_id,
                     next_token,
                     newest,
-                    fetched: fetched - taken,
+                    fetched: fetched - reading.taken,
                 });
-                outcome.result = Err(PollError::Transient(message));
+                outcome.result = Err(match error {
+                    StoreError::DiskFull { .. } => PollError::DiskFull(error.to_string()),
+                    other => PollError::Transient(format!("cannot store the page: {other}")),
+                });
                 return outcome;
             }
+        }
+        match stop {
+            Some(PageStop::Malformed(why)) => {
+                tracing::warn!(account = %account.handle(), request = transaction_id.as_deref().unwrap_or("-"), "{why}");
+                // The same page is asked for again next time.
+                outcome.resume = page_token.map(|next_token| Resume {
+                    since_id,
+                    next_token,
+                    newest,
+                    fetched: fetched - reading.taken,
+                });
+                outcome.result = Err(PollError::MalformedPage(why));
+                return outcome;
+            }
+            Some(PageStop::Pagination(why)) => {
+                tracing::warn!(account = %account.handle(), request = transaction_id.as_deref().unwrap_or("-"), "{why}");
+                // No resume: the next poll starts over from the cursor, which has not moved.
+                outcome.result = Err(PollError::MalformedPagination(why));
+                return outcome;
+            }
+            None => {}
         }
         if last_page {
             return outcome;
         }
         page_token = page.next_token;
+        tokens_seen.extend(page_token.clone());
     }
+}
+
+/// Why a poll stops after storing the page in hand.
+enum PageStop {
+    Malformed(String),
+    Pagination(String),
+}
+
+/// Whether the page just read ends the poll: a malformed page, or pages that do not end.
+/// `pages` counts the page just read; `backfill_done`: the poll needs no further page anyway.
+fn page_stop(
+    page: &MentionsPage,
+    reading: &super::page::PageReading<'_>,
+    tokens_seen: &HashSet<String>,
+    pages: usize,
+    backfill_done: bool,
+) -> Option<PageStop> {
+    if let Some(fault) = &reading.fault {
+        return Some(PageStop::Malformed(format!(
+            "{}; the cursor stays where it was",
+            fault.describe()
+        )));
+    }
+    let next = page.next_token.as_deref().filter(|_| !backfill_done)?;
+    let why = if tokens_seen.contains(next) {
+        "X sent a page token it had already sent (the pages would never end)".to_string()
+    } else if page.item_count == 0 {
+        "X sent an empty page that still points to a next page".to_string()
+    } else if pages >= MAX_PAGES_PER_POLL {
+        format!("X still had more pages after {MAX_PAGES_PER_POLL} in one poll")
+    } else {
+        return None;
+    };
+    Some(PageStop::Pagination(format!(
+        "{why}; perch stopped reading pages, kept what it had, and starts over at the next poll"
+    )))
 }
 
 async fn fetch_page(
@@ -307,23 +420,37 @@ async fn read_cursor(store: &Store, account: AccountId) -> Result<Option<u64>, S
     }
 }
 
-/// Commits one page; returns how many mentions were new and how many were already stored.
+/// Commits one page: its mentions, the ids of its unreadable posts, and the cursor when given.
 async fn commit(
     store: &Store,
     account: AccountId,
     mentions: Vec<Mention>,
+    unreadable: Vec<u64>,
     new_cursor: Option<u64>,
     charge: ReadCharge,
-) -> Result<(usize, usize), String> {
+) -> Result<crate::store::PageCommit, StoreError> {
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || {
-        store.commit_page_charged(account, &mentions, new_cursor, Some(&charge))
+    tokio::task::spawn_blocking(move || {
+        store.commit_fetched_page_charged(
+            account,
+            &mentions,
+            &unreadable,
+            new_cursor,
+            Some(&charge),
+        )
     })
     .await
-    {
-        Ok(Ok(done)) => Ok((done.inserted, done.duplicates)),
-        Ok(Err(e)) => Err(format!("cannot store the page: {e}")),
-        Err(e) => Err(format!("the store task failed: {e}")),
+    .unwrap_or_else(|e| Err(StoreError::Invalid(format!("the store task failed: {e}"))))
+}
+
+/// Whether the disk under the store has room for a page (see `store::space`).
+async fn check_room(store: &Store) -> Result<(), String> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.ensure_room()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        // The check itself failed: let the commit decide.
+        Err(_) => Ok(()),
     }
 }
 

@@ -14,18 +14,14 @@ use crate::ui::{Theme, centered};
 pub fn draw(frame: &mut Frame, screen: Rect, state: &AppState, c: &Composer, theme: &Theme) {
     let area = centered(screen, 76.min(screen.width.saturating_sub(2)), 14);
     let account_style = theme.account(state.account_colour_index(c.key.account_id));
-    let over = c.length > c.limit();
+    let over = c.is_over();
     let counter_style = if over { theme.error } else { theme.dim };
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(account_style)
         .title(Span::styled(format!(" {} ", c.header()), account_style))
         .title_bottom(
-            Line::from(Span::styled(
-                format!(" {}/{} ", c.length, c.limit()),
-                counter_style,
-            ))
-            .right_aligned(),
+            Line::from(Span::styled(format!(" {} ", c.counter()), counter_style)).right_aligned(),
         )
         .title_bottom(Line::from(vec![
             Span::styled(" C-s", theme.key),

@@ -13,6 +13,9 @@ use crate::domain::{Mention, ReferenceKind, Response};
 use crate::text;
 use crate::ui::{Theme, pane_block};
 
+/// The most of a post's text the pane shows (X's longest posts are 25 000 characters).
+const MAX_SHOWN_POST_CHARS: usize = 25_000;
+
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let block = pane_block(state, Pane::Detail, theme).title(Span::styled(" Detail ", theme.title));
     let inner = block.inner(area);
@@ -42,16 +45,19 @@ fn lines<'a>(
         return out;
     };
 
+    // Fields from X are bounded where they are shown: a 10 000-character username must not
+    // fill the pane.
+    let field = text::shown_field;
     let hits = crate::ui::Hits::of(state);
     let mut from = crate::ui::highlighted(
-        clean(&m.sender.handle()),
+        field(&m.sender.handle()),
         hits.handles,
         theme.title,
         theme.hit,
     );
     if let Some(name) = &m.sender.display_name {
         from.extend(crate::ui::highlighted(
-            format!("  {}", clean(name)),
+            format!("  {}", field(name)),
             hits.text,
             ratatui::style::Style::new(),
             theme.hit,
@@ -97,7 +103,7 @@ fn lines<'a>(
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).
     let hits = crate::ui::Hits::of(state);
-    for line in text::for_screen(&m.text, false).split('\n') {
+    for line in text::for_screen(&text::bounded(&m.text, MAX_SHOWN_POST_CHARS), false).split('\n') {
         out.push(Line::from(crate::ui::highlighted(
             line.to_string(),
             hits.text,
@@ -116,11 +122,11 @@ fn lines<'a>(
         let who = r
             .author_username
             .as_deref()
-            .map(|u| format!(" @{}", clean(u)))
+            .map(|u| format!(" @{}", field(u)))
             .unwrap_or_default();
         let what = match &r.text {
-            Some(t) => format!(": {}", clean(t)),
-            None => format!(" post {} (not returned by X)", clean(&r.tweet_id)),
+            Some(t) => format!(": {}", clean(&text::bounded(t, MAX_SHOWN_POST_CHARS))),
+            None => format!(" post {} (not returned by X)", field(&r.tweet_id)),
         };
         out.push(Line::from(vec![
             Span::styled(format!("{how}{who}"), theme.dim),
@@ -129,7 +135,7 @@ fn lines<'a>(
     }
     if let Some(c) = &m.conversation_id {
         out.push(Line::styled(
-            format!("conversation {}", clean(c)),
+            format!("conversation {}", field(c)),
             theme.dim,
         ));
     }

@@ -131,7 +131,7 @@ pub(crate) fn classify(status: u16, rate_limit: RateLimit, body: &[u8]) -> XErro
             }
         }
         429 => XError::RateLimited {
-            reset: rate_limit.exhausted_reset(),
+            reset: rate_limit.retry_at(),
             detail,
             rate_limit,
         },
@@ -143,6 +143,21 @@ pub(crate) fn classify(status: u16, rate_limit: RateLimit, body: &[u8]) -> XErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_429_waits_for_retry_after_when_its_reset_has_passed() {
+        let now = chrono::Utc::now();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-rate-limit-limit", 300.into());
+        headers.insert("x-rate-limit-remaining", 0.into());
+        headers.insert("x-rate-limit-reset", (now.timestamp() - 600).into());
+        headers.insert("retry-after", 120.into());
+        let rl = super::super::parse_rate_limit_at(&headers, now);
+        let XError::RateLimited { reset, .. } = classify(429, rl, b"") else {
+            panic!("a 429 is RateLimited")
+        };
+        assert_eq!(reset, Some(now + chrono::Duration::seconds(120)));
+    }
 
     #[test]
     fn problem_types_match_on_the_suffix_whatever_the_host() {

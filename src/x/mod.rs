@@ -7,10 +7,10 @@
 //! - `activity`: the X Activity API stream's lines and subscription bodies.
 
 pub mod activity;
-mod errors;
+pub(crate) mod errors;
 mod ratelimit;
 mod usage;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
@@ -22,7 +22,10 @@ use crate::domain::{
     Account, Mention, MentionStatus, ReferencedPost, Secret, Sender, SentTo, snowflake_time,
 };
 
-pub use ratelimit::parse_rate_limit;
+pub use ratelimit::{
+    MAX_RESET_AHEAD, ResetTime, judge_reset, parse_rate_limit, parse_rate_limit_at,
+    parse_retry_after,
+};
 pub use usage::parse_usage;
 pub use wire::unescape_entities;
 
@@ -43,6 +46,8 @@ pub struct RateLimit {
     pub user_24h: Option<Budget>,
     /// `x-app-limit-24hour-*` when present.
     pub app_24h: Option<Budget>,
+    /// `Retry-After` (seconds or an HTTP-date) when present and readable.
+    pub retry_after: Option<DateTime<Utc>>,
 }
 
 /// A successful response with what the headers said.
@@ -89,21 +94,35 @@ pub enum XError {
     #[error("network error talking to X: {0}")]
     Network(String),
     /// A 2xx body that is not the expected JSON shape. The page must be rejected.
-    #[error("X sent a response perch cannot read ({detail}; request id {transaction_id:?})")]
+    #[error(
+        "X sent a response perch cannot read ({detail}{})",
+        request_id(transaction_id)
+    )]
     Malformed {
         detail: String,
         transaction_id: Option<String>,
     },
 }
 
+/// "; request id 1a2b3c" when X gave one, for the user to quote in a report; nothing otherwise.
+fn request_id(transaction_id: &Option<String>) -> String {
+    match transaction_id {
+        Some(id) => format!("; request id {}", crate::text::shown_field(id)),
+        None => String::new(),
+    }
+}
+
 /// ", perch waits until 14:05 UTC" (for the rate-limit message).
 fn until(reset: &Option<DateTime<Utc>>) -> String {
-    match reset {
-        Some(t) => format!(
+    // A reset that has passed, or that no budget could last until, is no time to name.
+    match judge_reset(*reset, Utc::now()) {
+        ResetTime::Ahead(t) => format!(
             "; perch waits until {} UTC and tries again",
             t.format("%H:%M")
         ),
-        None => "; perch waits and tries again later".to_string(),
+        ResetTime::NotAhead | ResetTime::Implausible(_) => {
+            "; perch waits and tries again later".to_string()
+        }
     }
 }
 
@@ -134,7 +153,9 @@ pub struct FetchedPost {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MentionsPage {
     pub posts: Vec<FetchedPost>,
+    /// `meta.newest_id` as X sent it (never a fallback: see `sync::page`).
     pub newest_id: Option<u64>,
+    /// `meta.oldest_id` as X sent it.
     pub oldest_id: Option<u64>,
     pub next_token: Option<String>,
     pub result_count: u32,
@@ -142,6 +163,12 @@ pub struct MentionsPage {
     pub partial_errors: Vec<String>,
     /// Items of `data` that could not be read; the rest of the page is still good.
     pub skipped_items: Vec<String>,
+    /// The ids of the unreadable items, where at least the id could be read.
+    pub skipped_ids: Vec<u64>,
+    /// The id of every item of `data` whose id could be read, readable post or not.
+    pub item_ids: Vec<u64>,
+    /// How many items `data` held (readable or not).
+    pub item_count: usize,
 }
 
 /// A created post (`POST /2/tweets`, 201).
@@ -549,6 +576,27 @@ mod tests {
             None,
             Utc::now(),
         )
+    }
+
+    #[test]
+    fn error_messages_are_sentences_without_debug_text() {
+        let with_id = XError::Malformed {
+            detail: "users/mentions: expected value".into(),
+            transaction_id: Some("abc".into()),
+        };
+        assert_eq!(
+            with_id.to_string(),
+            "X sent a response perch cannot read (users/mentions: expected value; request id abc)"
+        );
+        let without = XError::Malformed {
+            detail: "users/mentions: expected value".into(),
+            transaction_id: None,
+        };
+        let shown = without.to_string();
+        assert!(
+            !shown.contains("None") && !shown.contains("Some("),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -10,10 +10,65 @@ use super::{Budget, RateLimit};
 
 /// The rate-limit budgets the headers of one response report.
 pub fn parse_rate_limit(headers: &HeaderMap) -> RateLimit {
+    parse_rate_limit_at(headers, Utc::now())
+}
+
+/// As [`parse_rate_limit`], with `now` for a `Retry-After` given in seconds.
+pub fn parse_rate_limit_at(headers: &HeaderMap, now: DateTime<Utc>) -> RateLimit {
     RateLimit {
         window: parse_budget(headers, "x-rate-limit"),
         user_24h: parse_budget(headers, "x-user-limit-24hour"),
         app_24h: parse_budget(headers, "x-app-limit-24hour"),
+        retry_after: headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now)),
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): a number of seconds, or an HTTP-date. CONTRACT.md §6 says
+/// X documents no `retry-after`; a proxy in front of it may send one, and it is honoured when
+/// readable. Anything else is `None`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than any sane delay: read as "very long", judged by `judge_reset`.
+        let secs = value
+            .parse::<i64>()
+            .unwrap_or(i64::MAX)
+            .min(MAX_RETRY_AFTER_SECS);
+        return now.checked_add_signed(chrono::Duration::seconds(secs));
+    }
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Larger `Retry-After` seconds are clipped before any arithmetic (about 300 years).
+const MAX_RETRY_AFTER_SECS: i64 = 10_000_000_000;
+
+/// The furthest ahead a reset can believably be: X's longest budget is 24 hours, and the two
+/// clocks may differ by some minutes.
+pub const MAX_RESET_AHEAD: chrono::Duration = chrono::Duration::minutes(24 * 60 + 15);
+
+/// How a reset time X gave compares with now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetTime {
+    /// In the future, within reason: wait for it.
+    Ahead(DateTime<Utc>),
+    /// Not said, or already passed (clock skew): back off instead of retrying at once.
+    NotAhead,
+    /// Further ahead than any budget lasts (year 5138): a fault, not a time to wait for.
+    Implausible(DateTime<Utc>),
+}
+
+/// Judges a reset time (from `x-rate-limit-reset`, the 24-hour headers or `Retry-After`).
+pub fn judge_reset(reset: Option<DateTime<Utc>>, now: DateTime<Utc>) -> ResetTime {
+    match reset {
+        Some(t) if t <= now => ResetTime::NotAhead,
+        Some(t) if t - now > MAX_RESET_AHEAD => ResetTime::Implausible(t),
+        Some(t) => ResetTime::Ahead(t),
+        None => ResetTime::NotAhead,
     }
 }
 
@@ -50,9 +105,60 @@ impl RateLimit {
             .or_else(|| self.window.map(|b| b.reset))
     }
 
+    /// When a refused (429) request may go again: the later of `Retry-After` and the spent
+    /// budget's reset, when either says. Judge it with [`judge_reset`] before waiting for it.
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        match (self.retry_after, self.exhausted_reset()) {
+            (Some(r), Some(e)) => Some(r.max(e)),
+            (r, e) => r.or(e),
+        }
+    }
+
     /// True when no budget header was present at all.
     pub fn is_empty(&self) -> bool {
         self.window.is_none() && self.user_24h.is_none() && self.app_24h.is_none()
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(
+            parse_retry_after("120", now()),
+            Some(now() + chrono::Duration::seconds(120))
+        );
+        let date = parse_retry_after("Fri, 15 Jan 2027 08:00:00 GMT", now()).unwrap();
+        assert_eq!(date.to_rfc3339(), "2027-01-15T08:00:00+00:00");
+        assert_eq!(parse_retry_after("soon", now()), None);
+        assert_eq!(parse_retry_after("-5", now()), None);
+        assert_eq!(parse_retry_after("", now()), None);
+        let huge = parse_retry_after("99999999999999999999999", now()).unwrap();
+        assert!(matches!(
+            judge_reset(Some(huge), now()),
+            ResetTime::Implausible(_)
+        ));
+    }
+
+    #[test]
+    fn resets_in_the_past_or_far_future_are_not_waited_for() {
+        let n = now();
+        assert_eq!(judge_reset(None, n), ResetTime::NotAhead);
+        assert_eq!(
+            judge_reset(Some(n - chrono::Duration::seconds(30)), n),
+            ResetTime::NotAhead
+        );
+        let soon = n + chrono::Duration::minutes(7);
+        assert_eq!(judge_reset(Some(soon), n), ResetTime::Ahead(soon));
+        // Year 5138, as a hostile x-rate-limit-reset of 100 000 000 000 says.
+        let far = DateTime::<Utc>::from_timestamp(100_000_000_000, 0).unwrap();
+        assert_eq!(judge_reset(Some(far), n), ResetTime::Implausible(far));
     }
 }
 

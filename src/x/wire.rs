@@ -143,11 +143,7 @@ pub(crate) fn parse_me(body: &[u8]) -> Result<Me, ShapeError> {
         .ok_or("users/me returned no username")?;
     // X's usernames are 1-15 of [A-Za-z0-9_] (the spec's pattern). The handle is shown and
     // printed everywhere, so anything else is refused here rather than cleaned at each use.
-    if username.len() > 15
-        || !username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !crate::domain::is_x_username(&username) {
         return Err(format!(
             "users/me returned the username {:?}, which is not an X username",
             crate::text::sanitize(&username, true)
@@ -161,7 +157,31 @@ pub(crate) fn parse_me(body: &[u8]) -> Result<Me, ShapeError> {
     })
 }
 
+/// A 2xx body without `data` but with `errors` says what X returned instead; the shape error
+/// carries it in words, so the user sees it (the send is then unconfirmed, never sent).
+fn errors_instead_of_data(body: &[u8]) -> Option<ShapeError> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    if value.get("data").is_some_and(|d| !d.is_null()) {
+        return None;
+    }
+    let errors = value.get("errors")?.as_array()?;
+    let lines: Vec<String> = errors
+        .iter()
+        .take(5)
+        .filter_map(error_item_line)
+        .map(|line| crate::text::sanitize(&crate::text::bounded(&line, 200), true))
+        .collect();
+    Some(if lines.is_empty() {
+        "X answered with an errors array and no data".to_string()
+    } else {
+        format!("X answered with only errors: {}", lines.join("; "))
+    })
+}
+
 pub(crate) fn parse_posted(body: &[u8]) -> Result<PostedTweet, ShapeError> {
+    if let Some(errors) = errors_instead_of_data(body) {
+        return Err(errors);
+    }
     let WireData { data } = from_json::<WireData<WirePosted>>(body)?;
     if parse_id(&data.id).is_none() {
         return Err(format!("the new post's id {:?} is not a number", data.id));
@@ -173,6 +193,9 @@ pub(crate) fn parse_posted(body: &[u8]) -> Result<PostedTweet, ShapeError> {
 }
 
 pub(crate) fn parse_dm(body: &[u8]) -> Result<SentDm, ShapeError> {
+    if let Some(errors) = errors_instead_of_data(body) {
+        return Err(errors);
+    }
     let WireData { data } = from_json::<WireData<WireDm>>(body)?;
     if parse_id(&data.dm_event_id).is_none() {
         return Err(format!(
@@ -210,10 +233,21 @@ pub(crate) fn parse_mentions(body: &[u8]) -> Result<MentionsPage, ShapeError> {
 
     let mut posts = Vec::new();
     let mut skipped_items = Vec::new();
-    for (index, item) in page.data.unwrap_or_default().into_iter().enumerate() {
+    let mut skipped_ids = Vec::new();
+    let mut item_ids = Vec::new();
+    let items = page.data.unwrap_or_default();
+    let item_count = items.len();
+    for (index, item) in items.into_iter().enumerate() {
+        // The id is read on its own first, so that an unreadable post can still be named (and a
+        // page's meta checked against every post it holds, readable or not).
+        let id = item.get("id").and_then(Value::as_str).and_then(parse_id);
+        item_ids.extend(id);
         match read_post(item, &users, &included_tweets) {
             Ok(post) => posts.push(post),
-            Err(why) => skipped_items.push(format!("data[{index}]: {why}")),
+            Err(why) => {
+                skipped_ids.extend(id);
+                skipped_items.push(format!("data[{index}]: {why}"));
+            }
         }
     }
 
@@ -225,11 +259,10 @@ pub(crate) fn parse_mentions(body: &[u8]) -> Result<MentionsPage, ShapeError> {
                 .ok_or_else(|| format!("meta.{field} {v:?} is not a number")),
         }
     };
-    // The cursor comes from newest_id; when meta leaves it out, the posts themselves say.
-    let newest_id =
-        meta_id("newest_id", meta.newest_id)?.or_else(|| posts.iter().map(|p| p.tweet_id).max());
-    let oldest_id =
-        meta_id("oldest_id", meta.oldest_id)?.or_else(|| posts.iter().map(|p| p.tweet_id).min());
+    // meta's ids as X sent them, with no fallback: the cursor never comes from them (it comes
+    // from what was stored, see `sync::page`); they are only checked against the page.
+    let newest_id = meta_id("newest_id", meta.newest_id)?;
+    let oldest_id = meta_id("oldest_id", meta.oldest_id)?;
     let partial_errors = page
         .errors
         .unwrap_or_default()
@@ -244,6 +277,9 @@ pub(crate) fn parse_mentions(body: &[u8]) -> Result<MentionsPage, ShapeError> {
         next_token: meta.next_token.filter(|t| !t.is_empty()),
         partial_errors,
         skipped_items,
+        skipped_ids,
+        item_ids,
+        item_count,
     })
 }
 
@@ -335,6 +371,9 @@ mod tests {
         let page = parse_mentions(body).unwrap();
         assert_eq!(page.posts.len(), 2);
         assert_eq!(page.skipped_items.len(), 2, "{:?}", page.skipped_items);
+        // Neither skipped item has a readable id, so neither can be named.
+        assert!(page.skipped_ids.is_empty());
+        assert_eq!(page.item_count, 4);
         assert_eq!(page.posts[0].text, "ok & fine");
         assert_eq!(page.posts[0].author, Sender::default());
         // An author id without its include: the id is known, the rest is not.
@@ -359,7 +398,9 @@ mod tests {
         let page = parse_mentions(body).unwrap();
         assert!(page.posts[0].is_retweet);
         assert!(page.posts[0].referenced_posts.is_empty());
-        assert_eq!(page.newest_id, Some(10));
+        // meta said nothing: no newest id is made up from the posts.
+        assert_eq!(page.newest_id, None);
+        assert_eq!(page.item_ids, vec![10]);
     }
 }
 

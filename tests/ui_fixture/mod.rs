@@ -211,12 +211,32 @@ impl Fixture {
 
     /// Applies an action and, as the event loop does, carries out the store writes it asks for
     /// (feeding their follow-up actions back in), then runs background steps (search, bulk,
-    /// undo) until none is left, as an idle loop would. Returns the effects of `action` itself.
+    /// undo) until none is left, as an idle loop would, and answers draft measurements as the
+    /// loop's measurer does. Returns the effects of `action` itself.
     pub fn apply(&self, state: &mut AppState, action: Action) -> Vec<Effect> {
         let effects = self.apply_without_idle(state, action);
         for effect in &effects {
-            if let Effect::Background(job) = effect {
-                self.apply(state, Action::Continue(*job));
+            match effect {
+                Effect::Background(job) => {
+                    self.apply(state, Action::Continue(*job));
+                }
+                // The loop's measurer answers a draft it was asked to measure (later, off the
+                // key path; here once the action is done).
+                Effect::MeasureDraft {
+                    key,
+                    generation,
+                    text,
+                } => {
+                    self.apply(
+                        state,
+                        Action::DraftMeasured {
+                            key: *key,
+                            generation: *generation,
+                            length: perch::text::post_length(text),
+                        },
+                    );
+                }
+                _ => {}
             }
         }
         effects
