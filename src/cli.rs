@@ -11,6 +11,7 @@ use crate::domain::{Account, MentionStatus};
 use crate::store::Store;
 
 mod accounts;
+mod costs;
 mod interop;
 mod mentions;
 mod report;
@@ -62,6 +63,21 @@ pub enum Command {
     Reply { id: String, text: String },
     /// Send a DM to a mention's author, from the account the mention was sent to.
     Dm { id: String, text: String },
+    /// What X is estimated to bill, per account and kind (an estimate at the configured prices).
+    Costs {
+        /// One account only.
+        #[arg(long)]
+        account: Option<String>,
+        /// A UTC calendar month like 2026-12 (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// {"estimate", "currency", "prices_date", "today_usd", "month_usd", "accounts": [...]}.
+        #[arg(long)]
+        json: bool,
+        /// Show the price table and the date it was taken from.
+        #[arg(long)]
+        prices: bool,
+    },
     /// Bring data in from the MongoDB mention tracker perch replaces.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -135,6 +151,9 @@ pub struct SimArgs {
     /// Simulate this many users (`user000`, `user001`, ...) instead of the three demo accounts.
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
+    /// The app's credit balance in dollars: spent at X's prices; once gone, every call gets 402.
+    #[arg(long, value_name = "USD", default_value_t = 25.0)]
+    pub credits: f64,
     #[command(flatten)]
     pub faults: SimFaultArgs,
 }
@@ -450,6 +469,15 @@ async fn run(cli: Cli) -> CliResult {
             quiet_on_closed_pipe();
             interop::export(&config, command).await
         }
+        Some(Command::Costs {
+            account,
+            month,
+            json,
+            prices,
+        }) => {
+            quiet_on_closed_pipe();
+            costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await
+        }
     }
 }
 
@@ -473,6 +501,8 @@ pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?
         .map_err(|e| Failure::new(e.to_string()))?;
+    // Every charge the store records uses the configured prices and app owner.
+    store.set_pricing(config.pricing.clone());
     warn_if_disk_full(&store);
     Ok(store)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::costs::{Budgets, Prices, Pricing};
 use crate::domain::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
@@ -31,8 +32,67 @@ pub(crate) struct ConfigFile {
     backfill_cap: Option<usize>,
     backoff_base_secs: Option<u64>,
     backoff_cap_secs: Option<u64>,
+    /// The handle of the account that owns the developer app (`"@handle"`): its mentions are
+    /// owned reads ($0.001 instead of $0.005).
+    app_owner: Option<String>,
+    /// The app-only Bearer token (usage reconciliation, the Activity stream).
+    app_bearer_token: Option<Secret>,
+    /// What all accounts together may spend per UTC calendar month, in dollars.
+    monthly_budget_usd: Option<f64>,
+    #[serde(default)]
+    prices: PricesFile,
     #[serde(default)]
     accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// `[prices]`: dollars per unit of each kind (COSTS.md's prices by default) and the date they
+/// were taken from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricesFile {
+    date: Option<String>,
+    post_read: Option<f64>,
+    owned_read: Option<f64>,
+    user_read: Option<f64>,
+    dm_read: Option<f64>,
+    reply: Option<f64>,
+    reply_with_url: Option<f64>,
+    reply_unsummoned: Option<f64>,
+    dm_sent: Option<f64>,
+    stream_event: Option<f64>,
+}
+
+impl PricesFile {
+    fn to_prices(&self) -> Result<Prices, String> {
+        use crate::costs::CostKind as K;
+        let mut prices = Prices::default();
+        if let Some(date) = &self.date {
+            if chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").is_err() {
+                return Err(format!(
+                    "[prices] date = {date:?} is not a date like \"2026-08-13\""
+                ));
+            }
+            prices.date = date.trim().to_string();
+        }
+        for (kind, value) in [
+            (K::PostRead, self.post_read),
+            (K::OwnedRead, self.owned_read),
+            (K::UserRead, self.user_read),
+            (K::DmRead, self.dm_read),
+            (K::Reply, self.reply),
+            (K::ReplyWithUrl, self.reply_with_url),
+            (K::ReplyUnsummoned, self.reply_unsummoned),
+            (K::DmSent, self.dm_sent),
+            (K::StreamEvent, self.stream_event),
+        ] {
+            if let Some(usd) = value {
+                prices
+                    .set_usd(kind, usd)
+                    .map_err(|e| format!("[prices] {e}"))?;
+            }
+        }
+        Ok(prices)
+    }
 }
 
 /// Per-account settings, keyed by handle (without `@`) in `[accounts.<handle>]`.
@@ -40,6 +100,8 @@ pub(crate) struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub poll_interval_secs: Option<u64>,
+    /// What this account may spend per UTC calendar month, in dollars.
+    pub monthly_budget_usd: Option<f64>,
     /// Saved replies, with `{sender}`, `{sender_name}` and `{account}` placeholders.
     #[serde(default)]
     pub templates: Vec<String>,
@@ -66,6 +128,12 @@ pub struct Config {
     /// The longest delay between two retries.
     pub backoff_cap_secs: u64,
     pub accounts: BTreeMap<String, AccountConfig>,
+    /// Prices and the app owner: what the cost meter charges.
+    pub pricing: Pricing,
+    /// The monthly budgets (global and per account).
+    pub budgets: Budgets,
+    /// The app-only Bearer token (`app_bearer_token`, `PERCH_APP_BEARER_TOKEN`).
+    pub app_bearer_token: Option<Secret>,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -162,7 +230,65 @@ impl Config {
             DEFAULT_POLL_INTERVAL_SECS,
         )?
         .max(1);
+        let file_error = |message: String| ConfigError::File {
+            path: config_path.clone(),
+            message,
+        };
+        let prices = file.prices.to_prices().map_err(file_error)?;
+        let app_owner = match env.get("PERCH_APP_OWNER").cloned().or(file.app_owner) {
+            None => None,
+            Some(h) if h.trim().trim_start_matches('@').is_empty() => None,
+            Some(h) => {
+                let handle = h.trim().trim_start_matches('@').to_lowercase();
+                if !handle
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return Err(file_error(format!(
+                        "app_owner = {h:?} is not an X handle (write it as \"@handle\")"
+                    )));
+                }
+                Some(handle)
+            }
+        };
+        let budget_micros = |name: &str, usd: f64| -> Result<u64, ConfigError> {
+            crate::costs::usd_to_micros(usd).ok_or_else(|| {
+                file_error(format!(
+                    "{name} = {usd}: a budget is a number of dollars, 0 or more"
+                ))
+            })
+        };
+        let monthly = match env.get("PERCH_MONTHLY_BUDGET_USD") {
+            Some(v) => Some(v.trim().parse::<f64>().map_err(|_| ConfigError::Env {
+                name: "PERCH_MONTHLY_BUDGET_USD".into(),
+                message: format!("expected a number of dollars, got {v:?}"),
+            })?),
+            None => file.monthly_budget_usd,
+        };
+        let mut budgets = Budgets {
+            monthly_micros: monthly
+                .map(|usd| budget_micros("monthly_budget_usd", usd))
+                .transpose()?,
+            ..Budgets::default()
+        };
+        for (handle, account) in &file.accounts {
+            if let Some(usd) = account.monthly_budget_usd {
+                let micros =
+                    budget_micros(&format!("[accounts.{handle}] monthly_budget_usd"), usd)?;
+                budgets
+                    .per_account_micros
+                    .insert(handle.trim_start_matches('@').to_lowercase(), micros);
+            }
+        }
+        let app_bearer_token = env
+            .get("PERCH_APP_BEARER_TOKEN")
+            .map(Secret::new)
+            .or(file.app_bearer_token)
+            .filter(|s| !s.expose().trim().is_empty());
         let config = Config {
+            pricing: Pricing { prices, app_owner },
+            budgets,
+            app_bearer_token,
             warnings,
             data_dir: env
                 .get("PERCH_DATA_DIR")
@@ -379,6 +505,67 @@ mod tests {
             assert_eq!(mode, 0o600, "{}", path.display());
         }
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept\n");
+    }
+
+    #[test]
+    fn prices_budgets_and_the_app_owner_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "app_owner = \"@NimbusNotes\"\nmonthly_budget_usd = 25\n\
+             app_bearer_token = \"AAAA-bearer-secret\"\n\
+             [prices]\ndate = \"2026-12-01\"\nreply_with_url = 0.25\n\
+             [accounts.mara_quill]\nmonthly_budget_usd = 2.5\n",
+        )
+        .unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())])).unwrap();
+        use crate::costs::CostKind;
+        assert_eq!(cfg.pricing.app_owner.as_deref(), Some("nimbusnotes"));
+        assert_eq!(cfg.pricing.prices.date, "2026-12-01");
+        assert_eq!(cfg.pricing.prices.of(CostKind::ReplyWithUrl), 250_000);
+        // Every price not overridden keeps COSTS.md's.
+        assert_eq!(cfg.pricing.prices.of(CostKind::PostRead), 5_000);
+        assert_eq!(cfg.budgets.monthly_micros, Some(25_000_000));
+        assert_eq!(cfg.budgets.for_account("@Mara_Quill"), Some(2_500_000));
+        assert_eq!(
+            cfg.app_bearer_token.as_ref().map(Secret::expose),
+            Some("AAAA-bearer-secret")
+        );
+        assert!(!format!("{cfg:?}").contains("bearer-secret"), "{cfg:?}");
+        let from_env = Config::load_from(&env(&[
+            ("PERCH_CONFIG", path.to_str().unwrap()),
+            ("PERCH_APP_BEARER_TOKEN", "env-bearer-secret"),
+            ("PERCH_MONTHLY_BUDGET_USD", "0.05"),
+        ]))
+        .unwrap();
+        assert_eq!(from_env.budgets.monthly_micros, Some(50_000));
+        assert_eq!(
+            from_env.app_bearer_token.as_ref().map(Secret::expose),
+            Some("env-bearer-secret")
+        );
+    }
+
+    #[test]
+    fn bad_prices_and_budgets_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            ("[prices]\npost_read = -1\n", "post_read"),
+            ("[prices]\ndate = \"last week\"\n", "date"),
+            ("[prices]\npost_reads = 0.1\n", "post_reads"),
+            ("monthly_budget_usd = -5\n", "monthly_budget_usd"),
+            ("app_owner = \"not a handle\"\n", "app_owner"),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load_from(&env(&[("PERCH_CONFIG", path.to_str().unwrap())]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.contains("bad.toml"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cost_report;
+pub mod costs;
 pub mod domain;
 pub mod interop;
 pub mod outbox;

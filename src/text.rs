@@ -316,6 +316,49 @@ pub fn check_dm(text: &str) -> Option<String> {
     None
 }
 
+/// Whether a post's text contains a URL, by the very parse that counts its length
+/// ([`weighted_length`]: twitter-text v3, External backend), so a reply priced as "with a URL"
+/// ($0.200) is exactly one whose link the length counter weighs as 23. Bare domains count.
+pub fn contains_url(text: &str) -> bool {
+    use twitter_text::extractor::{Extract, ValidatingExtractor};
+    if !quick_to_measure(text) || text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        // Too slow to parse here (see `quick_to_measure`), or far too long to be sent at all:
+        // such a text is never posted, so whether it holds a link prices nothing.
+        return text.contains("://") || text.contains("www.");
+    }
+    let mut extractor = ValidatingExtractor::with_parser_backend(
+        twitter_text_config::config_v3(),
+        twitter_text::ParserBackend::External,
+    );
+    let input = extractor.prep_input(text);
+    !extractor
+        .extract_urls_with_indices(input.as_str())
+        .entities
+        .is_empty()
+}
+
+/// Whether `text` @mentions `handle` (without `@`, any case), as twitter-text finds mentions
+/// (so `me@nimbus.io` is not a mention of @nimbus).
+pub fn mentions_handle(text: &str, handle: &str) -> bool {
+    let handle = handle.trim().trim_start_matches('@');
+    if !quick_to_measure(text) || text.chars().nth(MAX_EXACT_POST_LENGTH).is_some() {
+        // twitter-text's cost grows with the square of a run without spaces: for such a text
+        // (never a real post) a plain scan for `@handle` at a word boundary decides.
+        let lower = text.to_lowercase();
+        let needle = format!("@{}", handle.to_lowercase());
+        return lower.match_indices(&needle).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + needle.len()..].chars().next();
+            let word = |c: char| c.is_alphanumeric() || c == '_';
+            !before.is_some_and(word) && !after.is_some_and(word)
+        });
+    }
+    twitter_text::extractor::Extractor::with_parser_backend(twitter_text::ParserBackend::External)
+        .extract_mentioned_screennames(text)
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(handle))
+}
+
 /// The most characters of one field from X (a username, a display name, a referenced author)
 /// that perch shows. X's own limits are 15 for a username and 50 for a name; anything longer did
 /// not come from a well-behaved X and must not fill a line or a pane.

@@ -289,6 +289,7 @@ async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Resul
     let theme = Theme::from_env();
     let mut state = AppState::new(banner);
     state.saved_replies = SavedReplies::from_config(&config);
+    state.budgets = config.budgets.clone();
 
     let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
     let mut reader = spawn_terminal_reader(term_tx.clone());

@@ -106,6 +106,21 @@ fn run_demo(args: &[&str]) {
     );
     assert!(text.len() >= shown.len() / 2);
 
+    // The cost meter: an estimate in the status bar that moves as mentions arrive (issue 14).
+    let total = |s: &str| -> Option<String> {
+        let at = s.find("est. $")?;
+        let rest = &s[at + "est. ".len()..];
+        let end = rest.find(" today")?;
+        Some(rest[..end].to_string())
+    };
+    let first = screen.wait_for("the cost estimate", Duration::from_secs(90), |s| {
+        total(s).is_some() && s.contains("this month")
+    });
+    let first = total(&first).unwrap_or_default();
+    screen.wait_for("the meter to move", Duration::from_secs(120), |s| {
+        total(s).is_some_and(|now| now != first)
+    });
+
     // Move around a little, then quit.
     writer.write_all(b"jjk").unwrap();
     writer.flush().unwrap();

@@ -173,6 +173,36 @@ async fn simulator_responses_match_the_openapi_schemas() {
         &dm.body,
     );
 
+    // The usage report (app-only Bearer), with and without the daily breakdown, after the reads
+    // above were billed.
+    let usage = get(
+        &http,
+        &sim,
+        "/2/usage/tweets?days=7&usage.fields=daily_project_usage,project_usage",
+        perch::sim::DEMO_APP_BEARER_TOKEN,
+    )
+    .await;
+    assert_eq!(usage.status, 200, "{}", usage.body);
+    assert_valid(&openapi, "getUsage", "200", &usage.body);
+    assert!(usage.body["data"]["project_usage"].as_u64().unwrap() > 0);
+    assert_eq!(
+        usage.body["data"]["daily_project_usage"]["usage"]
+            .as_array()
+            .map(Vec::len),
+        Some(7)
+    );
+    let plain = get(
+        &http,
+        &sim,
+        "/2/usage/tweets",
+        perch::sim::DEMO_APP_BEARER_TOKEN,
+    )
+    .await;
+    assert_valid(&openapi, "getUsage", "200", &plain.body);
+    // A user's token is not the app's Bearer token.
+    let refused = get(&http, &sim, "/2/usage/tweets", &brand.access).await;
+    assert_eq!(refused.status, 401);
+
     // Error bodies match the spec's Problem schema.
     let unauthorized = get(&http, &sim, "/2/users/me", "nope").await;
     let problem = validator(&openapi, "Problem");

@@ -113,3 +113,51 @@ fn narrow_terminal_hides_the_accounts_pane() {
     let state = fx.state(60, 20);
     insta::assert_snapshot!("narrow_60x20", render(&state, 60, 20));
 }
+
+#[test]
+fn composer_warns_before_a_reply_that_costs_twenty_cents() {
+    let fx = Fixture::new(20);
+    let mut state = fx.state(80, 24);
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "no link here");
+    assert!(!render(&state, 80, 24).contains("it contains a link"));
+    fx.chars(&mut state, " but see nimbus.io/status");
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("this reply costs $0.20: it contains a link"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("composer_link_warning_80x24", screen);
+}
+
+#[test]
+fn accounts_pane_and_status_bar_show_the_cost_estimate() {
+    use perch::costs::{CostKind, ResourceClass};
+    let fx = Fixture::new(20);
+    let mut state = fx.state(120, 40);
+    let acme = &fx.accounts[0];
+    let newer: Vec<_> = (0..4)
+        .map(|i| ui_fixture::mention(acme, 300 + i, 1_994_000_000_000_000_000 + i as u64, now()))
+        .collect();
+    fx.store
+        .commit_page_charged(
+            acme.id,
+            &newer,
+            None,
+            Some(&perch::store::ReadCharge {
+                // The meter counts by the real clock's day: today is when the read happened.
+                at: chrono::Utc::now(),
+                class: ResourceClass::Post,
+                kind: CostKind::PostRead,
+                ids: newer.iter().map(|m| m.tweet_id_u64()).collect(),
+            }),
+        )
+        .unwrap();
+    fx.apply(&mut state, Action::StoreChanged);
+    let screen = render(&state, 120, 40);
+    assert!(screen.contains("  est. $0.02 today"), "{screen}");
+    assert!(
+        screen.contains("est. $0.02 today · $0.02 this month"),
+        "{screen}"
+    );
+}

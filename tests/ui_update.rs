@@ -667,6 +667,31 @@ fn pause_and_fetch_go_to_the_sync_engine() {
     );
 }
 
+#[test]
+fn over_budget_a_reply_asks_once_then_sends() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(100, 30);
+    // A budget of $0 is reached at once.
+    state.budgets = perch::costs::Budgets {
+        monthly_micros: Some(0),
+        ..Default::default()
+    };
+    fx.apply(&mut state, Action::StoreChanged);
+    assert!(state.costs.over_budget);
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "on it");
+    let first = fx.ctrl(&mut state, 's');
+    assert!(!first.iter().any(|e| matches!(e, Effect::Send(_))));
+    let notice = state
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(notice.starts_with("over budget: send anyway?"), "{notice}");
+    let second = fx.ctrl(&mut state, 's');
+    assert!(second.iter().any(|e| matches!(e, Effect::Send(_))));
+}
+
 /// Repro of issue 9 item 5: a mention kept from a removed account offered a reply, which then
 /// failed with an internal message quoting a uuid.
 #[test]

@@ -53,7 +53,7 @@ impl AccountsUi {
         self.live.get(&id)
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.unwrap_or_else(Utc::now)
     }
 }
@@ -259,6 +259,8 @@ pub struct StatsView {
     pub daily: Vec<(NaiveDate, u64)>,
     /// Newest first.
     pub recent: Vec<Mention>,
+    /// The cost section (an estimate): per day, per kind, per handled mention.
+    pub costs: crate::cost_report::AccountCostStats,
 }
 
 impl StatsView {
@@ -283,6 +285,7 @@ impl StatsView {
             stats,
             daily,
             recent,
+            costs: crate::cost_report::account_cost_stats(store, account.id, now)?,
         })
     }
 }

@@ -49,6 +49,13 @@ pub struct Composer {
     /// The draft as first opened (`@sender ` for a public reply): a saved reply replaces it
     /// rather than being added after it.
     pub initial: String,
+    /// What a reply costs is shown before it is sent: the mention answered and the prices
+    /// (set by `update` when it opens the composer; `None` in tests that never price).
+    pub pricing: Option<(Box<Mention>, crate::costs::Prices)>,
+    /// "this reply costs $0.20: it contains a link", while the draft contains a URL.
+    pub cost_note: Option<String>,
+    /// The user already answered "over budget: send anyway?" for this draft.
+    pub over_budget_confirmed: bool,
 }
 
 impl Composer {
@@ -87,6 +94,9 @@ impl Composer {
             unsaved: false,
             templates: None,
             initial: prefill,
+            pricing: None,
+            cost_note: None,
+            over_budget_confirmed: false,
         };
         composer.replace_text(&initial);
         composer.unsaved = false;
@@ -238,5 +248,24 @@ impl Composer {
                 self.measure_wanted = true;
             }
         }
+        // What the reply costs, by the same URL parse: only where the length parse is quick
+        // too (a draft left to the background measurer keeps its last note until it is).
+        if self.kind == ReplyKind::Dm || text::quick_to_measure(&draft) {
+            self.cost_note = self.pricing.as_ref().and_then(|(mention, prices)| {
+                let kind = crate::store::send_kind(self.kind, &draft, mention);
+                (kind == crate::costs::CostKind::ReplyWithUrl).then(|| {
+                    format!(
+                        "this reply costs {}: it contains a link",
+                        crate::costs::format_usd_cents(prices.of(kind))
+                    )
+                })
+            });
+        }
+    }
+
+    /// Prices the draft as it is edited (the composer then warns before a $0.20 reply).
+    pub fn set_pricing(&mut self, mention: &Mention, prices: crate::costs::Prices) {
+        self.pricing = Some((Box::new(mention.clone()), prices));
+        self.recount();
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod composer;
+pub mod costs;
 pub mod feed;
 pub mod keymap;
 pub mod layout;

@@ -195,6 +195,10 @@ pub struct AppState {
     pub saved_replies: SavedReplies,
     /// Account management: hidden paused accounts, what the engine said per account, logins.
     pub accounts_ui: crate::app::accounts::AccountsUi,
+    /// The cost estimate (status bar, accounts pane), re-read with the accounts.
+    pub costs: crate::app::costs::CostMeter,
+    /// The monthly budgets from the config (replies over budget ask first).
+    pub budgets: crate::costs::Budgets,
     /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
     pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
     /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
@@ -232,6 +236,8 @@ impl AppState {
             last_action_id: 0,
             saved_replies: SavedReplies::default(),
             accounts_ui: Default::default(),
+            costs: Default::default(),
+            budgets: Default::default(),
             reply_again: None,
             undo_ready: None,
         }

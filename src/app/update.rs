@@ -339,6 +339,8 @@ fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError
         });
     }
     state.accounts = rows;
+    state.costs =
+        crate::app::costs::CostMeter::load(store, &state.budgets, state.accounts_ui.now())?;
     state.pending_total = store.count(&FeedFilter {
         account: None,
         status: Some(MentionStatus::Pending),
@@ -848,7 +850,8 @@ fn open_composer_for(
     state.reply_again = None;
     // The store keeps one draft per mention; it comes back only for the same kind of reply.
     let draft = store.draft(m.key())?.filter(|d| d.kind == kind);
-    let composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));
+    let mut composer = Composer::open(m, kind, draft.as_ref().map(|d| d.text.as_str()));
+    composer.set_pricing(m, store.pricing().prices);
     state.mode = Mode::Compose(Box::new(composer));
     Ok(())
 }
@@ -871,6 +874,12 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     if let Some(reason) = composer.check() {
         composer.refusal = Some(reason.clone());
         state.error(format!("not sent: {reason}"));
+        return;
+    }
+    // Replies and DMs stay allowed over the budget, after asking once.
+    if state.costs.over_budget && !composer.over_budget_confirmed {
+        composer.over_budget_confirmed = true;
+        state.error("over budget: send anyway? (Ctrl-S again sends it, Esc keeps the draft)");
         return;
     }
     let request = SendRequest {

@@ -209,16 +209,30 @@ pub async fn complete_login_as(
         ),
     };
     let stored = account.clone();
+    let billed_user = me_id_for_billing(&account.twitter_id);
     // Tokens first for a known account (so its stored grant is never the revoked one while it is
     // marked active); account first for a new one (tokens belong to an existing account).
     blocking(store, move |s| {
         if reauthorized {
             s.put_tokens(stored.id, &tokens)?;
-            s.put_account(&stored)
+            s.put_account(&stored)?;
         } else {
             s.put_account(&stored)?;
-            s.put_tokens(stored.id, &tokens)
+            s.put_tokens(stored.id, &tokens)?;
         }
+        // X bills the users/me read that identified the account (a User: Read).
+        if let Some(id) = billed_user {
+            s.record_read(
+                stored.id,
+                &crate::store::ReadCharge {
+                    at: now,
+                    class: crate::costs::ResourceClass::User,
+                    kind: crate::costs::CostKind::UserRead,
+                    ids: vec![id],
+                },
+            )?;
+        }
+        Ok(())
     })
     .await?;
     tracing::info!(
@@ -392,6 +406,11 @@ pub async fn login_headless_as(
     let code = parse_callback(&line, login.state())?;
     let tokens = exchange_code(settings, &login, &code).await?;
     complete_login_as(store, client, tokens, expected, Utc::now()).await
+}
+
+/// The X user id a users/me read is charged under (ids are decimal; anything else is not).
+fn me_id_for_billing(twitter_id: &str) -> Option<u64> {
+    twitter_id.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -164,10 +164,20 @@ async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult 
     }
     let backfill_cap = config.backfill_cap;
     let in_flight = config.max_in_flight.max(1);
+    // One gate for every account fetched at once: the budget is checked before each request.
+    let spend = sync::spend::SpendGate::new(app.store.clone(), config.budgets.clone());
     let outcomes: Vec<AccountOutcome> = futures::stream::iter(targets)
         .map(|a| {
-            let app = &app;
+            let (app, spend) = (&app, &spend);
             async move {
+                // A budget pause is the budget's to lift (a new month, a raised budget).
+                use crate::sync::spend::{BudgetPause, lift_budget_pause};
+                let a = match lift_budget_pause(&app.store, spend, a) {
+                    BudgetPause::Go(a) => a,
+                    BudgetPause::Holds(a, message) => {
+                        return AccountOutcome::not_started(&a, StopReason::Budget, message);
+                    }
+                };
                 if !a.is_active || a.sync_status == SyncStatus::Paused {
                     let message = format!(
                         "{h} is paused (`perch accounts resume {h}` polls it again)",
@@ -185,6 +195,7 @@ async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult 
                     &app.tokens,
                     a.clone(),
                     backfill_cap,
+                    spend,
                 )
                 .await;
                 AccountOutcome::fetched(&a, &result)
@@ -217,6 +228,28 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     recover_outbox(&app.store).await?;
     let mention = resolve_mention(&app.store, id)?;
     let key = mention.key();
+    // Replies and DMs are allowed over the budget; a script is told, on standard error.
+    let (send_kind, price) = crate::app::costs::send_price(&app.store, kind, &text, &mention);
+    let month = crate::costs::Month::of(crate::costs::billing_day(chrono::Utc::now()));
+    let (spent, per_account) = app.store.month_spend(month)?;
+    let spent_account = per_account.get(&key.account_id).copied().unwrap_or(0);
+    if let Some(reached) =
+        config
+            .budgets
+            .reached(month, &mention.sent_to.username, spent, spent_account)
+    {
+        eprintln!(
+            "perch: over budget ({}): sending anyway, as asked (this {} costs {})",
+            reached.message(),
+            send_kind.describe(),
+            crate::costs::format_usd(price)
+        );
+    } else if send_kind == crate::costs::CostKind::ReplyWithUrl {
+        eprintln!(
+            "perch: this reply costs {}: it contains a link",
+            crate::costs::format_usd_cents(price)
+        );
+    }
     let command = match app.store.outbox_current(key)? {
         Some(entry)
             if entry.state == OutboxState::Unconfirmed

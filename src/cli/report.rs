@@ -45,6 +45,8 @@ pub enum StopReason {
     Malformed,
     /// Nothing was asked of X: the account is paused.
     Paused,
+    /// Nothing (more) was asked of X: a monthly budget is reached.
+    Budget,
     /// The disk under the store is (nearly) full: nothing was fetched.
     DiskFull,
 }
@@ -98,6 +100,11 @@ impl AccountOutcome {
             },
             FetchStop::Blocked(message) => Stopped {
                 reason: StopReason::Blocked,
+                message: message.clone(),
+                until: None,
+            },
+            FetchStop::Budget(message) => Stopped {
+                reason: StopReason::Budget,
                 message: message.clone(),
                 until: None,
             },

@@ -116,6 +116,16 @@ impl DemoSetup {
         if let Some(uri) = sim_config.redirect_uris.first() {
             config.redirect_uri = uri.clone();
         }
+        // The simulator's app is owned by its first account and answers the usage endpoint with
+        // its made-up Bearer token: the meter and the reconciliation work as with a real app.
+        if config.pricing.app_owner.is_none() {
+            config.pricing.app_owner = sim_config.app_owner.clone();
+        }
+        if config.app_bearer_token.is_none() {
+            config.app_bearer_token = Some(crate::domain::Secret::new(
+                sim_config.app_bearer_token.clone(),
+            ));
+        }
         // Demo mentions arrive every few seconds; poll often (well within the simulated budget).
         config.poll_interval_secs = 5;
         let data_dir = if keep_data_dir {
@@ -283,6 +293,7 @@ pub async fn run_sim(args: SimArgs) -> CliResult {
         config.users = sim_users(n);
     }
     config.faults = args.faults.to_faults();
+    config.credits_usd = Some(args.credits).filter(|c| c.is_finite());
     let mut script: Vec<TimedFault> = args
         .faults
         .revoke

@@ -345,7 +345,9 @@ pub(crate) async fn users_me(
     if !params.errors.is_empty() {
         return invalid_request(params.errors);
     }
-    let world = shared.world();
+    let mut world = shared.world();
+    let day = shared.clock.now().date_naive();
+    world.billing.user_read(caller.user_id, day, caller.user_id);
     match world.users.get(&caller.user_id) {
         Some(user) => json_response(
             StatusCode::OK,
@@ -415,6 +417,7 @@ pub(crate) async fn mentions(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     Extension(body_faults): Extension<BodyFaults>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let mut params = Params::parse(query.as_deref(), MENTIONS_PARAMS);
@@ -463,7 +466,7 @@ pub(crate) async fn mentions(
         return invalid_request(params.errors);
     };
 
-    let world = shared.world();
+    let mut world = shared.world();
     if !world.users.contains_key(&user_id) {
         return json_response(
             StatusCode::OK,
@@ -547,6 +550,24 @@ pub(crate) async fn mentions(
         meta["previous_token"] = json!(PageToken::Newer(newest).encode());
     }
 
+    // Billed per post in `data`; owned when the app owner reads its own mentions (COSTS.md §3).
+    let owned = user_id == caller.user_id
+        && shared
+            .config
+            .app_owner
+            .as_deref()
+            .and_then(|owner| world.find_user(owner))
+            == Some(caller.user_id);
+    let billed: Vec<u64> = page
+        .iter()
+        .copied()
+        .filter(|id| world.posts.contains_key(id))
+        .collect();
+    let day = shared.clock.now().date_naive();
+    world
+        .billing
+        .posts_read(caller.user_id, owned, day, &billed);
+    let world = &*world;
     let posts: Vec<&PostRecord> = page.iter().filter_map(|id| world.posts.get(id)).collect();
     let mut body = Map::new();
     let data: Vec<Value> = posts
@@ -576,7 +597,7 @@ pub(crate) async fn mentions(
         .collect();
     body.insert("data".into(), json!(data));
     let (includes, errors) = expand(
-        &world,
+        world,
         &posts,
         &expansions,
         &tweet_fields,
@@ -872,6 +893,20 @@ pub(crate) async fn create_post(
             "You attempted to reply to a Tweet that is deleted or not visible to you.",
         );
     }
+    // Billed per request (COSTS.md §2): a summoned reply $0.010, any other post $0.015, a post
+    // with a URL $0.200.
+    let summoned_reply = reply_to
+        .and_then(|p| world.posts.get(&p))
+        .is_some_and(|parent| {
+            parent.mentions.iter().any(|m| m.id == me)
+                || parent.referenced.iter().any(|(kind, id)| {
+                    *kind == RefKind::Quoted
+                        && world.posts.get(id).is_some_and(|q| q.author_id == me)
+                })
+        });
+    world
+        .billing
+        .post_created(me, crate::text::contains_url(&text), summoned_reply);
     let id = world.insert_post(PostDraft {
         author_id: me,
         text: text.clone(),
@@ -905,6 +940,86 @@ pub(crate) async fn create_post(
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
+}
+
+/// The project id the usage report names (the simulator has one project).
+const PROJECT_ID: &str = "1481043626";
+
+/// `GET /2/usage/tweets` (COSTS.md §6): posts consumed, app-only Bearer token only. Typed as in
+/// openapi.json 2.159 (integers), with `daily_project_usage` when `usage.fields` asks for it.
+pub(crate) async fn usage_tweets(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if token != Some(shared.config.app_bearer_token.as_str()) {
+        return about_blank(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
+    }
+    let mut params = Params::parse(query.as_deref(), &["days", "usage.fields"]);
+    let fields = params.list(
+        "usage.fields",
+        &[
+            "cap_reset_day",
+            "daily_client_app_usage",
+            "daily_project_usage",
+            "project_cap",
+            "project_id",
+            "project_usage",
+        ],
+    );
+    let days = match params.get("days").map(str::to_string) {
+        None => 7,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=90).contains(&n) => n,
+            _ => {
+                params
+                    .errors
+                    .push(param_error("days", &raw, "is not between 1 and 90"));
+                7
+            }
+        },
+    };
+    if !params.errors.is_empty() {
+        return invalid_request(params.errors);
+    }
+    let today = shared.clock.now().date_naive();
+    let world = shared.world();
+    // The billing cycle is the calendar month here.
+    use chrono::Datelike;
+    let first_of_month = today.with_day(1).unwrap_or(today);
+    let next_month = first_of_month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(today);
+    let mut data = json!({
+        // 2.159: "Number of days left for the Tweet cap to reset".
+        "cap_reset_day": (next_month - today).num_days(),
+        "project_cap": 3_000_000,
+        "project_id": PROJECT_ID,
+        "project_usage": world.billing.posts_since(first_of_month),
+    });
+    if fields.contains("daily_project_usage") {
+        let first = today - chrono::Duration::days(days - 1);
+        let usage: Vec<Value> = first
+            .iter_days()
+            .take_while(|d| *d <= today)
+            .map(|d| {
+                json!({
+                    "date": format!("{}T00:00:00.000Z", d.format("%Y-%m-%d")),
+                    "usage": world.billing.posts_by_day().get(&d).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        data["daily_project_usage"] = json!({
+            "project_id": PROJECT_ID.parse::<i64>().unwrap_or(0),
+            "usage": usage,
+        });
+    }
+    json_response(StatusCode::OK, &json!({ "data": data }))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -988,6 +1103,7 @@ pub(crate) async fn send_dm(
         }
         Some(true) => {}
     }
+    world.billing.dm_sent(me);
     let event_id = world.next_id(now);
     let (low, high) = (me.min(recipient), me.max(recipient));
     let conversation_id = format!("{low}-{high}");

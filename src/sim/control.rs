@@ -74,6 +74,18 @@ impl SimControl {
         self.shared.world().request_log.iter().cloned().collect()
     }
 
+    /// What the app has been billed so far (COSTS.md prices), per user and kind.
+    pub fn bill(&self) -> super::SimBill {
+        let world = self.shared.world();
+        world.billing.bill(|id| world.username(id))
+    }
+
+    /// Sets the app's credit balance (`None`: unlimited); a balance of 0 makes every resource
+    /// request 402 CreditsDepleted.
+    pub fn set_credits(&self, usd: Option<f64>) {
+        self.shared.world().billing.set_credits(usd);
+    }
+
     /// How many mentions of a user exist (reachable or not).
     pub fn mention_count(&self, user: &str) -> Result<usize, SimError> {
         let world = self.shared.world();
@@ -217,6 +229,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__sim/expire", post(http_expire))
         .route("/__sim/faults", get(http_get_faults).put(http_set_faults))
         .route("/__sim/clock", post(http_clock))
+        .route("/__sim/bill", get(http_bill))
+        .route("/__sim/credits", axum::routing::put(http_credits))
 }
 
 fn control(shared: Arc<Shared>) -> SimControl {
@@ -229,6 +243,23 @@ fn ok(value: serde_json::Value) -> Response {
 
 fn failed(e: SimError) -> Response {
     json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string()}))
+}
+
+async fn http_bill(State(shared): State<Arc<Shared>>) -> Response {
+    ok(json!(control(shared).bill()))
+}
+
+#[derive(Deserialize)]
+struct CreditsBody {
+    usd: Option<f64>,
+}
+
+async fn http_credits(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<CreditsBody>,
+) -> Response {
+    control(shared.clone()).set_credits(body.usd);
+    ok(json!(control(shared).bill()))
 }
 
 async fn http_users(State(shared): State<Arc<Shared>>) -> Response {

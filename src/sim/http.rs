@@ -370,12 +370,13 @@ async fn resource(
         } else {
             world.limits.take(&token, endpoint, now, profile)
         };
+        let depleted = world.billing.depleted();
         let mut roll = |p: f64| targeted && p > 0.0 && world.rng.random::<f64>() < p;
         Decision {
             user_id,
             scope,
             budget,
-            credits: targeted && faults.credits_depleted,
+            credits: (targeted && faults.credits_depleted) || depleted,
             not_enrolled: targeted && faults.client_not_enrolled,
             reset: roll(faults.connection_reset_probability),
             server_error: roll(faults.server_error_probability),

@@ -15,7 +15,11 @@
 //! | `GET /2/users/me` | the token's user; `user.fields` honoured. |
 //! | `GET /2/users/{id}/mentions` | newest first, exclusive `since_id`/`until_id` (u64), `start_time`/`end_time`, `max_results` 5-100 (default 10), opaque base36 `next_token`/`previous_token`, the 800-most-recent cap, only the requested `tweet.fields`/`expansions`/`user.fields`, de-duplicated `includes`, HTML-escaped text, `{"meta":{"result_count":0}}` when empty, 400 invalid-request in X's wording. |
 //! | `POST /2/tweets` | `TweetCreateRequest` checked (no unknown keys), twitter-text length, duplicate content 403, summoned-replies 403, missing parent 403; 201 with `location`. The post then exists: in its author's posts and in the mentions of every user it @mentions. |
+//! | `GET /2/usage/tweets` | app-only Bearer (`app_bearer_token`): posts consumed this month and per day (`days`, `usage.fields`), typed as openapi.json 2.159 |
 //! | `POST /2/dm_conversations/with/{participant_id}/messages` | 201 `{dm_conversation_id: "low-high", dm_event_id}`; 403 when the recipient does not accept DMs. |
+//!
+//! Billing (`billing.rs`): every successful resource call is billed at COSTS.md's prices against
+//! the app's credit balance; once it is spent, resource calls get 402 CreditsDepleted.
 //!
 //! Every response carries `content-type`, `date` (`... UTC`), `x-transaction-id`, `api-version`,
 //! `x-response-time`; resource responses also `x-rate-limit-limit/remaining/reset` (per access
@@ -39,10 +43,13 @@
 //! | `POST /__sim/expire` `{user}` | expires a user's access tokens now |
 //! | `GET`/`PUT /__sim/faults` | reads / replaces the active [`Faults`] (delays in ms) |
 //! | `POST /__sim/clock` `{advance_ms}` | moves the simulator's clock forward |
+//! | `GET /__sim/bill` | the app's bill (`SimBill`): balance, spent, per user and kind, posts per day |
+//! | `PUT /__sim/credits` `{usd}` | sets the credit balance (`null`: unlimited) |
 //!
 //! Errors from control routes are 400 `{"error": "..."}`.
 
 mod api;
+mod billing;
 mod control;
 mod faults;
 mod generator;
@@ -63,6 +70,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use billing::{Charged, SimBill};
 pub use control::SimControl;
 pub use faults::Faults;
 pub use ratelimit::{EndpointLimit, RateLimitProfile};
@@ -110,6 +118,14 @@ pub struct SimConfig {
     pub mentions_per_second: f64,
     pub rate_limits: RateLimitProfile,
     pub faults: Faults,
+    /// The app's prepaid credit balance in dollars (`None`: unlimited). Spent by billable use
+    /// (COSTS.md); when it is gone every resource request gets 402 CreditsDepleted.
+    pub credits_usd: Option<f64>,
+    /// The username of the account that owns the developer app: its own mentions are owned
+    /// reads ($0.001 a post).
+    pub app_owner: Option<String>,
+    /// The app-only Bearer token `GET /2/usage/tweets` accepts.
+    pub app_bearer_token: String,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -129,12 +145,17 @@ impl std::fmt::Debug for SimConfig {
             .field("mentions_per_second", &self.mentions_per_second)
             .field("rate_limits", &self.rate_limits)
             .field("faults", &self.faults)
-            .finish()
+            .field("credits_usd", &self.credits_usd)
+            .field("app_owner", &self.app_owner)
+            .finish_non_exhaustive()
     }
 }
 
 /// The demo's public client id.
 pub const DEMO_CLIENT_ID: &str = "perch-demo";
+/// The simulator's app-only Bearer token (a made-up one: it opens nothing but the simulator).
+pub const DEMO_APP_BEARER_TOKEN: &str = "sim-app-bearer-token";
+
 /// The demo's registered callback (perch's default `PERCH_REDIRECT_URI`).
 pub const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 
@@ -159,6 +180,10 @@ impl SimConfig {
             mentions_per_second: 0.5,
             rate_limits: RateLimitProfile::pay_per_use(),
             faults: Faults::default(),
+            // Plenty for a demo session; tests set a small balance to drain it.
+            credits_usd: Some(25.0),
+            app_owner: Some("nimbusnotes".to_string()),
+            app_bearer_token: DEMO_APP_BEARER_TOKEN.to_string(),
         }
     }
 
@@ -340,6 +365,7 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
             "/2/dm_conversations/with/{participant_id}/messages",
             post(api::send_dm),
         )
+        .route("/2/usage/tweets", get(api::usage_tweets))
         .merge(control::routes())
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -416,6 +442,8 @@ pub async fn start_standalone(config: SimConfig, port: u16) -> anyhow::Result<Si
         .unwrap_or_else(|| DEMO_REDIRECT_URI.to_string());
     let client_id = config.client_id.clone();
     let client_secret = config.client_secret.clone();
+    let app_owner = config.app_owner.clone();
+    let app_bearer = config.app_bearer_token.clone();
     let handle = start(config, port).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot start the X API simulator on 127.0.0.1:{port}: {e} (try another --port, or 0 for any free port)"
@@ -431,6 +459,11 @@ pub async fn start_standalone(config: SimConfig, port: u16) -> anyhow::Result<Si
         println!("export PERCH_CLIENT_SECRET={secret}");
     }
     println!("export PERCH_REDIRECT_URI={redirect_uri}");
+    if let Some(owner) = &app_owner {
+        println!("export PERCH_APP_OWNER=@{owner}");
+    }
+    // The simulator's made-up app Bearer token (usage reconciliation).
+    println!("export PERCH_APP_BEARER_TOKEN={app_bearer}");
     let users: Vec<String> = handle
         .control()
         .users()

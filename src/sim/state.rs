@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::billing::Billing;
 use super::faults::Faults;
 use super::generator::Corpus;
 use super::oauth::OAuthState;
@@ -154,6 +155,7 @@ pub(crate) struct World {
     pub oauth: OAuthState,
     pub limits: RateLimiter,
     pub faults: Faults,
+    pub billing: Billing,
     pub rng: ChaCha8Rng,
     used_ids: HashSet<u64>,
     last_ms: i64,
@@ -176,6 +178,7 @@ impl World {
             oauth: OAuthState::default(),
             limits: RateLimiter::default(),
             faults: config.faults.clone(),
+            billing: Billing::new(config.credits_usd),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             used_ids: HashSet::new(),
             last_ms: 0,

@@ -11,6 +11,7 @@
 //! in memory, and a page commit need not read its counters back from sled.
 
 pub(crate) mod codec;
+mod costs;
 mod feed;
 mod import;
 pub mod keys;
@@ -33,6 +34,7 @@ use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, Toke
 use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
+pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};
 pub use import::{AccountImport, MentionImport, MentionOutcome};
 pub use outbox::{OutboxEntry, OutboxState};
@@ -188,6 +190,8 @@ pub struct PageCommit {
     pub duplicates: usize,
     /// Unreadable posts recorded for the first time.
     pub unreadable: usize,
+    /// What the page's read was charged (see `store/costs.rs`), in the same batch.
+    pub cost: crate::costs::Use,
 }
 
 /// The unreadable posts X sent for one account and perch skipped.
@@ -229,6 +233,8 @@ pub struct Store {
     dir: PathBuf,
     tree: sled::Db,
     writer: Arc<Mutex<WriterState>>,
+    /// The cost meter's pricing and pruning state (`costs.rs`).
+    costs: Arc<costs::CostState>,
 }
 
 /// What only writers touch, behind the write lock. This process is the store's only writer, so
@@ -360,6 +366,7 @@ impl Store {
             dir: dir.to_path_buf(),
             tree: db,
             writer: Arc::new(Mutex::new(WriterState::default())),
+            costs: Arc::default(),
         };
         store.check_format(had_data)?;
         if let Err(e) = perms::secure_tree(dir) {
@@ -740,6 +747,31 @@ impl Store {
         unreadable: &[u64],
         new_cursor: Option<u64>,
     ) -> Result<PageCommit> {
+        self.commit_fetched_page_charged(account, mentions, unreadable, new_cursor, None)
+    }
+
+    /// [`Store::commit_page`] with the read that returned the page charged in the same batch.
+    pub fn commit_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        self.commit_fetched_page_charged(account, mentions, &[], new_cursor, charge)
+    }
+
+    /// [`Store::commit_fetched_page`], with the read that returned the page charged in the same
+    /// batch (the cost meter: a crash can neither keep the page without its charge nor the
+    /// charge without the page).
+    pub fn commit_fetched_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
         self.ensure_room()?;
         if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
             return Err(StoreError::Invalid(format!(
@@ -829,8 +861,13 @@ impl Store {
             Some(c) => Some(self.stage_cursor(&mut writer, &mut batch, account, c)?),
             None => None,
         };
+        let mut staged = costs::StagedUses::default();
+        if let Some(charge) = charge {
+            result.cost = self.stage_read_charge(&mut staged, &mut batch, account, charge)?;
+        }
         self.apply_counted(&mut writer, batch, updates)?;
         writer.remember(account, first_seen, cursor);
+        self.note_applied(&staged);
         Ok(result)
     }
 

@@ -568,7 +568,12 @@ impl Store {
         } else {
             batch.insert(&pointer, &entry.seq.to_be_bytes());
         }
-        if let Some(old) = self.mention(key)? {
+        let mention = self.mention(key)?;
+        let mut charged = super::costs::StagedUses::default();
+        if entry.state == OutboxState::Sent {
+            self.stage_send_charge(&mut charged, &mut batch, entry, mention.as_ref())?;
+        }
+        if let Some(old) = mention {
             let mut m = old.clone();
             edit(&mut m);
             if m != old {
@@ -588,7 +593,47 @@ impl Store {
             }
             DraftChange::Delete => batch.remove(&draft_key),
         }
-        self.apply_counted(&mut writer, batch, updates)
+        self.apply_counted(&mut writer, batch, updates)?;
+        self.note_applied(&charged);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The cost meter's hook: the transition of an entry to `sent` charges its reply or DM, in
+    /// the same batch (X bills the request that created it; a failed one costs nothing). An entry
+    /// reaches `sent` once, so it is charged once.
+    fn stage_send_charge(
+        &self,
+        staged: &mut super::costs::StagedUses,
+        batch: &mut Batch,
+        entry: &OutboxEntry,
+        mention: Option<&Mention>,
+    ) -> Result<()> {
+        let already_sent = self
+            .outbox_entry(entry.key, entry.seq)?
+            .is_some_and(|stored| stored.state == OutboxState::Sent);
+        if already_sent {
+            return Ok(());
+        }
+        let kind = match mention {
+            Some(m) => super::send_kind(entry.kind, &entry.text, m),
+            // The mention is gone (its account was removed): price it as summoned.
+            None if entry.kind == ReplyKind::Dm => crate::costs::CostKind::DmSent,
+            None => crate::costs::reply_kind(&entry.text, true),
+        };
+        let price = self.pricing().prices.of(kind);
+        self.stage_use(
+            staged,
+            batch,
+            crate::costs::billing_day(entry.updated_at),
+            entry.key.account_id,
+            kind,
+            crate::costs::Use {
+                count: 1,
+                micros: price,
+            },
+        )
     }
 }
 

@@ -54,6 +54,17 @@ pub struct SyncSettings {
     /// Poll every account as soon as the engine starts (the dashboard). Off for one-shot
     /// commands such as `perch mentions fetch --account @h`, which ask with `FetchNow`.
     pub poll_on_start: bool,
+    /// The monthly budgets (`monthly_budget_usd`), checked before every request.
+    pub budgets: crate::costs::Budgets,
+    /// How often budget-paused accounts are checked for resuming (a new month, a raised
+    /// budget) and the 80% warnings are looked at.
+    pub budget_check_interval: Duration,
+    /// The app-only Bearer token: when set, X's own usage count is read once an hour.
+    pub app_bearer_token: Option<crate::domain::Secret>,
+    /// How often `GET /2/usage/tweets` is read.
+    pub usage_interval: Duration,
+    /// Re-reads the budgets (from the config file) at each budget check; `None`: they are fixed.
+    pub reload_budgets: Option<fn() -> Result<crate::costs::Budgets, String>>,
 }
 
 impl SyncSettings {
@@ -76,6 +87,13 @@ impl SyncSettings {
             backfill_cap: cfg.backfill_cap,
             backoff_base: Duration::from_secs(cfg.backoff_base_secs),
             backoff_cap: Duration::from_secs(cfg.backoff_cap_secs.max(cfg.backoff_base_secs)),
+            budgets: cfg.budgets.clone(),
+            app_bearer_token: cfg.app_bearer_token.clone(),
+            reload_budgets: Some(|| {
+                crate::config::Config::load()
+                    .map(|c| c.budgets)
+                    .map_err(|e| e.to_string())
+            }),
             ..SyncSettings::default()
         }
     }
@@ -102,6 +120,11 @@ impl Default for SyncSettings {
             blocked_interval: Duration::from_secs(900),
             reset_margin: Duration::from_secs(1),
             poll_on_start: true,
+            budgets: crate::costs::Budgets::default(),
+            budget_check_interval: Duration::from_secs(60),
+            app_bearer_token: None,
+            usage_interval: Duration::from_secs(3600),
+            reload_budgets: None,
         }
     }
 }
@@ -134,6 +157,7 @@ pub fn spawn(
     let (event_tx, event_rx) = mpsc::channel(1024);
     let counters = Arc::new(SyncCounters::default());
     let engine = Engine {
+        money: Money::new(&store, &settings),
         counters: counters.clone(),
         store,
         client,
@@ -189,15 +213,22 @@ struct Engine {
     app_day: Option<Budget>,
     events: mpsc::Sender<SyncEvent>,
     counters: Arc<SyncCounters>,
+    /// Budgets, the 402 stop and the usage reconciliation (`engine_costs.rs`).
+    money: Money,
 }
+
+#[path = "engine_costs.rs"]
+mod engine_costs;
+use engine_costs::{Money, MoneyEvent};
 
 impl Engine {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.load_accounts().await;
         let (done_tx, mut done_rx) = mpsc::channel::<PollOutcome>(64);
         loop {
+            self.money_tick().await;
             self.start_due_polls(&done_tx).await;
-            let wake = self.next_wake();
+            let wake = self.next_wake().min(self.money.next_tick());
             tokio::select! {
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => break,
@@ -271,6 +302,10 @@ impl Engine {
     async fn start_due_polls(&mut self, done: &mpsc::Sender<PollOutcome>) {
         let now = Instant::now();
         let utc_now = Utc::now();
+        if self.money.credits_blocked(utc_now) {
+            // 402: X refuses every request of the app; nothing goes until F or the next hour.
+            return;
+        }
         let mut due: Vec<(bool, Instant, AccountId)> = self
             .slots
             .iter()
@@ -305,6 +340,7 @@ impl Engine {
                 budget: slot.budget,
                 backfill_cap: self.settings.backfill_cap,
                 resume: slot.resume.take(),
+                spend: self.money.gate.clone(),
             };
             let (store, client, tokens) =
                 (self.store.clone(), self.client.clone(), self.tokens.clone());
@@ -333,6 +369,18 @@ impl Engine {
         match command {
             Command::FetchNow(Some(id)) => self.fetch_now(id).await,
             Command::FetchNow(None) => {
+                self.money.clear_credits_block();
+                if let Some(paused) = self
+                    .slots
+                    .values()
+                    .find(|s| engine_costs::is_budget_pause(&s.account))
+                {
+                    let message = format!(
+                        "not fetching the accounts paused by the budget: {}",
+                        paused.account.error_message.as_deref().unwrap_or_default()
+                    );
+                    self.notice(None, message).await;
+                }
                 let ids: Vec<AccountId> = self
                     .slots
                     .iter()
@@ -360,12 +408,19 @@ impl Engine {
     /// Fetch-now: jumps the queue, coalesces (one extra poll however often it is pressed), and
     /// says when it can run if the budget does not allow it now.
     async fn fetch_now(&mut self, id: AccountId) {
+        // `F` after a 402: the user says credits were added; try again now.
+        self.money.clear_credits_block();
         let Some(slot) = self.slots.get(&id) else {
             return;
         };
         if !is_pollable(&slot.account) {
             let message = match slot.account.sync_status {
                 SyncStatus::TokenExpired => token_expired_message(&slot.account.twitter_username),
+                _ if engine_costs::is_budget_pause(&slot.account) => format!(
+                    "{}: {}",
+                    slot.account.handle(),
+                    slot.account.error_message.as_deref().unwrap_or_default()
+                ),
                 status => format!("{} is {status}: not fetching", slot.account.handle()),
             };
             self.notice(Some(id), message).await;
@@ -497,6 +552,7 @@ impl Engine {
         slot.urgent = std::mem::take(&mut slot.again);
         let mut synced_at: Option<DateTime<Utc>> = None;
         let inserted = outcome.inserted;
+        let mut money_event: Option<MoneyEvent> = None;
         if outcome.unreadable > 0 {
             tracing::warn!(account = %slot.account.handle(), skipped = outcome.unreadable, "unreadable posts skipped and recorded");
         }
@@ -661,6 +717,30 @@ impl Engine {
                     )),
                 ))
             }
+            Err(PollError::BudgetReached(reached)) => {
+                // Paused by the budget, not by the user: `is_active` stays true and the money
+                // check resumes it (a new month, a raised budget).
+                slot.next_at = now + base;
+                if outcome.pages > 0 {
+                    // Pages were stored before the budget stopped the next one.
+                    synced_at = Some(utc_now);
+                }
+                let message = reached.message();
+                // Only a global budget that is spent stops every account; too little left for
+                // this account's smallest page may still be enough for a cheaper one.
+                if !reached.account && !reached.too_little_left {
+                    money_event = Some(MoneyEvent::GlobalBudget(message.clone()));
+                }
+                Some((SyncStatus::Paused, Some(message)))
+            }
+            Err(PollError::CreditsDepleted(detail)) => {
+                tracing::warn!(account = %slot.account.handle(), "X: credits depleted: {detail}");
+                money_event = Some(MoneyEvent::CreditsDepleted);
+                Some((
+                    SyncStatus::Error,
+                    Some(crate::costs::CREDITS_DEPLETED_MESSAGE.to_string()),
+                ))
+            }
             Err(PollError::Rejected(reason)) => {
                 // A page perch cannot read: nothing of it was stored, the cursor did not move.
                 slot.failures += 1;
@@ -703,6 +783,10 @@ impl Engine {
                 return;
             }
         }
+        if let Some(event) = money_event {
+            self.money_event(event).await;
+        }
+        self.budget_warnings().await;
         if disk_newly_full {
             for other in self.slots.values_mut() {
                 if !other.disk_full && !other.running && is_pollable(&other.account) {

@@ -64,6 +64,7 @@ mod once;
 pub mod page;
 mod poll;
 pub mod schedule;
+pub mod spend;
 
 pub use engine::{SyncHandle, SyncHandleParts, SyncSettings, rate_limited_message, spawn};
 pub use once::{FetchResult, FetchStop, fetch_once};

@@ -32,6 +32,8 @@ pub enum FetchStop {
     Blocked(String),
     /// X sent a page perch cannot read; it was not stored.
     Malformed(String),
+    /// A monthly budget is reached: no request was sent (the account is paused by the budget).
+    Budget(String),
     /// X's pages did not end (a repeated or empty-page token): what was read is stored.
     MalformedPagination(String),
     /// Too little room on the disk under the store: nothing was fetched.
@@ -56,6 +58,7 @@ pub async fn fetch_once(
     tokens: &TokenManager,
     account: Account,
     backfill_cap: usize,
+    spend: &super::spend::SpendGate,
 ) -> FetchResult {
     // The poll reports pages as it goes; a one-shot fetch reads only its outcome.
     let (events, mut drain) = mpsc::channel(64);
@@ -67,6 +70,7 @@ pub async fn fetch_once(
         budget: EndpointBudget::default(),
         backfill_cap,
         resume: None,
+        spend: spend.clone(),
     };
     let outcome = poll_account(
         store,
@@ -111,6 +115,22 @@ pub async fn fetch_once(
         }
         Err(PollError::Blocked { detail, remedy }) => {
             let message = format!("{detail}. {remedy}");
+            (
+                Some(FetchStop::Blocked(message.clone())),
+                Some((SyncStatus::Error, Some(message))),
+            )
+        }
+        Err(PollError::BudgetReached(reached)) => {
+            // Paused by the budget, not the user: it stays active and resumes by itself.
+            let message = reached.message();
+            (
+                Some(FetchStop::Budget(message.clone())),
+                Some((SyncStatus::Paused, Some(message))),
+            )
+        }
+        Err(PollError::CreditsDepleted(detail)) => {
+            tracing::warn!(account = %username, "X: credits depleted: {detail}");
+            let message = crate::costs::CREDITS_DEPLETED_MESSAGE.to_string();
             (
                 Some(FetchStop::Blocked(message.clone())),
                 Some((SyncStatus::Error, Some(message))),

@@ -23,12 +23,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::auth::{AuthError, CallError, TokenManager};
+use crate::costs::ResourceClass;
 use crate::domain::{Account, AccountId, Mention};
-use crate::store::{Store, StoreError};
+use crate::store::{ReadCharge, Store, StoreError};
 use crate::x::{self, MentionsPage, XClient, XError, XResponse};
 
 use super::budget::EndpointBudget;
 use super::page::{next_cursor, read_page};
+use super::spend::SpendGate;
 use super::{SyncCounters, SyncEvent};
 
 /// The most pages one poll follows. X serves the newest 800 mentions at most, 100 a page: a poll
@@ -57,6 +59,8 @@ pub struct PollJob {
     /// At most this many mentions on an account's first sync.
     pub backfill_cap: usize,
     pub resume: Option<Resume>,
+    /// The monthly budgets, checked before every request.
+    pub spend: SpendGate,
 }
 
 /// How a poll ended.
@@ -102,6 +106,10 @@ pub enum PollError {
     MalformedPagination(String),
     /// Too little room on the disk under the store: nothing was fetched or stored.
     DiskFull(String),
+    /// A monthly budget is reached: no request was sent.
+    BudgetReached(crate::costs::BudgetReached),
+    /// 402 CreditsDepleted: X refuses every request of the app until credits are added.
+    CreditsDepleted(String),
 }
 
 /// Runs one poll. Never panics on what X sends; every way out is a [`PollOutcome`].
@@ -163,8 +171,30 @@ pub async fn poll_account(
             });
             return outcome;
         }
+        // Never send a request the monthly budget does not cover (the page is sized to it).
+        let reservation = match job.spend.before_read(&account, Utc::now()) {
+            Ok(reservation) => reservation,
+            Err(reached) => {
+                outcome.resume = page_token.map(|next_token| Resume {
+                    since_id,
+                    next_token,
+                    newest,
+                    fetched,
+                });
+                outcome.result = Err(PollError::BudgetReached(reached));
+                return outcome;
+            }
+        };
         SyncCounters::add(&counters.page_requests, 1);
-        let response = fetch_page(client, tokens, &account, since_id, page_token.as_deref()).await;
+        let response = fetch_page(
+            client,
+            tokens,
+            &account,
+            since_id,
+            page_token.as_deref(),
+            reservation.max_results,
+        )
+        .await;
         let response = match response {
             Ok(response) => response,
             Err(e) => {
@@ -231,7 +261,32 @@ pub async fn poll_account(
         } else {
             None
         };
-        match commit(store, account.id, mentions, reading.skipped_ids, new_cursor).await {
+        // X bills every post in `data`, kept or not (retweets, unreadable ones, past the
+        // backfill cap), in the same batch as the page.
+        let charge = ReadCharge {
+            at: Utc::now(),
+            class: ResourceClass::Post,
+            kind: store
+                .pricing()
+                .mentions_read_kind(&account.twitter_username),
+            ids: page
+                .posts
+                .iter()
+                .map(|p| p.tweet_id)
+                .chain(reading.skipped_ids.iter().copied())
+                .collect(),
+        };
+        let committed = commit(
+            store,
+            account.id,
+            mentions,
+            reading.skipped_ids,
+            new_cursor,
+            charge,
+        )
+        .await;
+        drop(reservation);
+        match committed {
             Ok(done) => {
                 SyncCounters::add(&counters.pages_committed, 1);
                 SyncCounters::add(&counters.inserted, done.inserted as u64);
@@ -334,6 +389,7 @@ async fn fetch_page(
     account: &Account,
     since_id: Option<u64>,
     page_token: Option<&str>,
+    max_results: u32,
 ) -> Result<XResponse<MentionsPage>, CallError> {
     tokens
         .with_token(account.id, |access| {
@@ -342,7 +398,13 @@ async fn fetch_page(
             let page_token = page_token.map(str::to_string);
             async move {
                 client
-                    .mentions_page(&access, &user_id, since_id, page_token.as_deref())
+                    .mentions_page_sized(
+                        &access,
+                        &user_id,
+                        since_id,
+                        page_token.as_deref(),
+                        max_results,
+                    )
                     .await
             }
         })
@@ -365,10 +427,17 @@ async fn commit(
     mentions: Vec<Mention>,
     unreadable: Vec<u64>,
     new_cursor: Option<u64>,
+    charge: ReadCharge,
 ) -> Result<crate::store::PageCommit, StoreError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
-        store.commit_fetched_page(account, &mentions, &unreadable, new_cursor)
+        store.commit_fetched_page_charged(
+            account,
+            &mentions,
+            &unreadable,
+            new_cursor,
+            Some(&charge),
+        )
     })
     .await
     .unwrap_or_else(|e| Err(StoreError::Invalid(format!("the store task failed: {e}"))))
@@ -434,10 +503,7 @@ fn classify_x(e: XError) -> PollError {
             "X refuses the account's token even after a refresh: press R to reauthorize, or run `perch accounts reauthorize @handle`".into(),
         ),
         XError::Server { .. } | XError::Network(_) => PollError::Transient(e.to_string()),
-        XError::CreditsDepleted { detail } => PollError::Blocked {
-            detail: format!("X: {detail}"),
-            remedy: "Add credits to the developer account in the X developer portal (developer.x.com)".into(),
-        },
+        XError::CreditsDepleted { detail } => PollError::CreditsDepleted(detail),
         XError::Forbidden { detail, reason, problem_type, .. } => {
             let remedy = if reason.as_deref() == Some("client-not-enrolled")
                 || problem_type.as_deref() == Some("client-forbidden")
@@ -494,10 +560,10 @@ mod tests {
         };
         assert!(detail.contains("approved developer account"), "{detail}");
         assert!(remedy.contains("developer portal"), "{remedy}");
-        let PollError::Blocked { detail, .. } = classify_x(XError::CreditsDepleted {
+        let PollError::CreditsDepleted(detail) = classify_x(XError::CreditsDepleted {
             detail: "Your enrolled account [1] does not have any credits".into(),
         }) else {
-            panic!("402 is for the user to fix")
+            panic!("402 stops every account")
         };
         assert!(detail.contains("does not have any credits"), "{detail}");
         assert!(matches!(

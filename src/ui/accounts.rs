@@ -69,6 +69,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         if let Some(third) = schedule_line(state, row, full, theme, now) {
             row_lines.push(third);
         }
+        if let Some(cost) = crate::ui::costs::account_line(state, a.id, width, theme) {
+            row_lines.push(cost);
+        }
         rows.push((row_lines, state.account_selected == i + 1));
     }
 

@@ -55,6 +55,17 @@ pub fn draw(frame: &mut Frame, screen: Rect, state: &AppState, c: &Composer, the
         context,
     );
     frame.render_widget(&c.editor, editor);
+    if c.refusal.is_none()
+        && let Some(note) = &c.cost_note
+    {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                text::truncate_to_width(note, width),
+                theme.error,
+            )),
+            refusal,
+        );
+    }
     if let Some(reason) = &c.refusal {
         frame.render_widget(
             Paragraph::new(Span::styled(

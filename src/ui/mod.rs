@@ -10,6 +10,7 @@ mod badges;
 mod composer;
 mod confirm;
 mod confirm_remove;
+mod costs;
 mod detail;
 mod feed;
 mod help;

@@ -60,14 +60,27 @@ pub fn draw(
         inner.width.saturating_sub(2),
         inner.height,
     );
-    let [figures, chart_title, chart, axis, recent] = Layout::vertical([
+    let [figures, chart_title, chart, axis, cost, recent] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(1),
         Constraint::Length(6),
         Constraint::Length(1),
+        Constraint::Length(if view.costs.reconciliation.is_some() {
+            5
+        } else {
+            4
+        }),
         Constraint::Min(0),
     ])
     .areas(inner);
+    frame.render_widget(
+        Paragraph::new(crate::ui::costs::stats_lines(
+            &view.costs,
+            theme,
+            usize::from(cost.width),
+        )),
+        cost,
+    );
 
     let synced = match s.last_synced {
         Some(t) => relative_time(t, now),

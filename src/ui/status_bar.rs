@@ -58,9 +58,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     };
     let mut first: Vec<Span> = vec![Span::styled(
         format!(
-            " {account} · {}{search} · {count}{marked} · {} pending │ ",
+            " {account} · {}{search} · {count}{marked} · {} pending{} │ ",
             state.status_filter.label(),
-            state.pending_total
+            state.pending_total,
+            crate::ui::costs::status_totals(state)
         ),
         theme.dim,
     )];

@@ -9,6 +9,7 @@
 pub mod activity;
 pub(crate) mod errors;
 mod ratelimit;
+mod usage;
 pub(crate) mod wire;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use ratelimit::{
     MAX_RESET_AHEAD, ResetTime, judge_reset, parse_rate_limit, parse_rate_limit_at,
     parse_retry_after,
 };
+pub use usage::parse_usage;
 pub use wire::unescape_entities;
 
 /// One `x-rate-limit-*` (or 24-hour) budget as the response headers reported it.
@@ -190,6 +192,7 @@ pub enum Endpoint {
     Mentions,
     CreateTweet,
     SendDm,
+    Usage,
 }
 
 /// How long to wait for a connection, and for a whole request, unless told otherwise.
@@ -210,6 +213,7 @@ impl Endpoint {
             Endpoint::Mentions => "users/mentions",
             Endpoint::CreateTweet => "create tweet",
             Endpoint::SendDm => "send DM",
+            Endpoint::Usage => "usage/tweets",
         }
     }
 }
@@ -371,6 +375,20 @@ impl XClient {
         since_id: Option<u64>,
         pagination_token: Option<&str>,
     ) -> Result<XResponse<MentionsPage>, XError> {
+        self.mentions_page_sized(token, user_id, since_id, pagination_token, 100)
+            .await
+    }
+
+    /// [`XClient::mentions_page`] asking for at most `max_results` posts (X serves 5 to 100; the
+    /// value is clamped): a page sized to what the budget still covers.
+    pub async fn mentions_page_sized(
+        &self,
+        token: &Secret,
+        user_id: &str,
+        since_id: Option<u64>,
+        pagination_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<XResponse<MentionsPage>, XError> {
         let user_id = user_id.trim();
         // A user id goes into the path: refuse anything that is not one rather than build an
         // unexpected URL.
@@ -381,7 +399,7 @@ impl XClient {
             });
         }
         let mut query = vec![
-            ("max_results", "100".to_string()),
+            ("max_results", max_results.clamp(5, 100).to_string()),
             ("expansions", MENTION_EXPANSIONS.to_string()),
             ("tweet.fields", MENTION_TWEET_FIELDS.to_string()),
             ("user.fields", USER_FIELDS.to_string()),
@@ -456,6 +474,29 @@ impl XClient {
             )
             .await?;
         interpret(Endpoint::SendDm, raw, wire::parse_dm)
+    }
+}
+
+impl XClient {
+    /// X's count of posts consumed (`GET /2/usage/tweets`), with the app-only Bearer token.
+    pub async fn usage_tweets(&self, bearer: &Secret) -> Result<crate::costs::XUsage, XError> {
+        let raw = self
+            .send(
+                Endpoint::Usage,
+                Method::GET,
+                "/2/usage/tweets",
+                bearer,
+                &[
+                    ("days", "31".to_string()),
+                    ("usage.fields", "daily_project_usage".to_string()),
+                ],
+                None,
+            )
+            .await?;
+        usage::parse_usage(&raw.body, Utc::now()).map_err(|detail| XError::Malformed {
+            detail: format!("usage/tweets: {detail}"),
+            transaction_id: raw.transaction_id,
+        })
     }
 }
 
