@@ -228,20 +228,7 @@ impl Store {
             return Ok(result);
         }
         for ((account, status), n) in new_by_status {
-            self.add_to_counter(
-                &writer,
-                &mut updates,
-                &mut batch,
-                &keys::status_count_key(account, status),
-                n,
-            )?;
-            self.add_to_counter(
-                &writer,
-                &mut updates,
-                &mut batch,
-                &keys::global_count_key(status),
-                n,
-            )?;
+            self.add_to_status_counts(&writer, &mut updates, &mut batch, account, status, n)?;
         }
         for ((account, day), n) in new_by_day {
             self.add_to_counter(

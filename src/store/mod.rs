@@ -810,20 +810,7 @@ impl Store {
         for status in MentionStatus::ALL {
             let n = by_status[status.code() as usize] as i64;
             if n > 0 {
-                self.add_to_counter(
-                    &writer,
-                    &mut updates,
-                    &mut batch,
-                    &keys::status_count_key(account, status),
-                    n,
-                )?;
-                self.add_to_counter(
-                    &writer,
-                    &mut updates,
-                    &mut batch,
-                    &keys::global_count_key(status),
-                    n,
-                )?;
+                self.add_to_status_counts(&writer, &mut updates, &mut batch, account, status, n)?;
             }
         }
         for (day, n) in by_day {
@@ -957,6 +944,33 @@ impl Store {
 
     /// Adds `delta` to the counter at `key` (written with `batch`). Counters never go below zero:
     /// a negative result means they were already wrong, and zero is the best repair.
+    /// Adds `delta` mentions of `status` to the account's count and to the all-accounts count,
+    /// which always move together.
+    fn add_to_status_counts(
+        &self,
+        writer: &WriterState,
+        updates: &mut CounterUpdates,
+        batch: &mut Batch,
+        account: uuid::Uuid,
+        status: MentionStatus,
+        delta: i64,
+    ) -> Result<()> {
+        self.add_to_counter(
+            writer,
+            updates,
+            batch,
+            &keys::status_count_key(account, status),
+            delta,
+        )?;
+        self.add_to_counter(
+            writer,
+            updates,
+            batch,
+            &keys::global_count_key(status),
+            delta,
+        )
+    }
+
     fn add_to_counter(
         &self,
         writer: &WriterState,
