@@ -1,0 +1,1 @@
+//! Finding the running service, and starting one in the background.
