@@ -12,7 +12,7 @@ use uuid::Uuid;
 pub type AccountId = Uuid;
 
 /// Why an account is or is not being polled.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
     Active,
@@ -41,7 +41,19 @@ impl fmt::Display for SyncStatus {
 }
 
 /// Where a mention is in triage.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MentionStatus {
     Pending,
@@ -100,8 +112,9 @@ impl fmt::Display for MentionStatus {
 
 /// One tracked X account. Its OAuth tokens are deliberately *not* part of this type: they live in
 /// their own store record ([`Tokens`]) so that printing or logging an account can never leak them.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Account {
+    #[schema(value_type = String, format = Uuid)]
     pub id: AccountId,
     pub twitter_id: String,
     pub twitter_username: String,
@@ -234,7 +247,7 @@ impl SentTo {
 }
 
 /// A reply (public post or DM) that perch sent for a mention.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Response {
     /// The post id (public reply) or DM event id.
     pub id: String,
@@ -243,7 +256,7 @@ pub struct Response {
 }
 
 /// How a mention relates to another post.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferenceKind {
     RepliedTo,
@@ -251,7 +264,7 @@ pub enum ReferenceKind {
 }
 
 /// A post the mention replies to or quotes, as far as the API returned it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct ReferencedPost {
     pub kind: ReferenceKind,
     pub tweet_id: String,
@@ -370,8 +383,9 @@ pub fn snowflake_time(id: u64) -> Option<DateTime<Utc>> {
 }
 
 /// Figures for one account's stats view and `perch accounts stats`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct AccountStats {
+    #[schema(value_type = String, format = Uuid)]
     pub account_id: AccountId,
     pub username: String,
     pub total_mentions: u64,

@@ -33,7 +33,9 @@ pub use attempt::rate_limited_message;
 pub use board::{OutboxBoard, RESOLVE_FIRST, Resolve, unconfirmed_notice, waiting_notice};
 
 /// A public reply or a direct message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyKind {
     Public,

@@ -15,6 +15,7 @@ mod costs;
 mod feed;
 mod import;
 pub mod keys;
+pub mod lookup;
 mod outbox;
 mod perms;
 pub mod recover;

@@ -28,7 +28,7 @@ pub const ENTRY: u8 = b'o';
 pub const CURRENT: u8 = b'O';
 
 /// Where one send is.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Recorded; the request has not left.
