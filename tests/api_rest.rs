@@ -979,3 +979,54 @@ async fn a_login_started_over_the_api_is_caught_on_the_loopback_listener() {
 
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_client_that_reads_nothing_is_told_it_lagged_and_closed() {
+    let world = ApiWorld::start_with(
+        1109,
+        Options {
+            accounts: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut stream = world
+        .http
+        .get(world.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // Far more than the backlog and the socket buffers hold, while the client reads nothing:
+    // the service neither blocks nor keeps them.
+    let message = "x".repeat(1000);
+    for _ in 0..40_000 {
+        world
+            .hub()
+            .publish(perch::service::ServiceEvent::Sync(
+                perch::sync::SyncEvent::Notice {
+                    account_id: None,
+                    message: message.clone(),
+                },
+            ));
+    }
+    let mut tail = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            tail.push_str(&String::from_utf8_lossy(&chunk));
+            if tail.len() > 4096 {
+                tail.drain(..tail.len() - 4096);
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream of a lagging client ends");
+    assert!(tail.contains("event: lagged"), "{tail}");
+    // The service still answers.
+    let (status, _) = world
+        .call(world.http.get(world.url("/api/v1/accounts/")))
+        .await;
+    assert_eq!(status, 200);
+
+    world.stop().await;
+}
