@@ -127,6 +127,16 @@ async fn accounts_endpoints_match_the_document_on_tcp_and_the_socket() {
     assert_eq!(status, 200);
     assert_eq!(served, world.doc);
 
+    // Paths and methods that are not there answer in the same shape.
+    let (status, body) = world
+        .call(world.http.get(world.url("/api/v1/nothing")))
+        .await;
+    assert_eq!((status, detail(&body)), (404, "Not Found"));
+    let (status, body) = world
+        .call(world.http.put(world.url("/api/v1/accounts/")))
+        .await;
+    assert_eq!((status, detail(&body)), (405, "Method Not Allowed"));
+
     let brand = world.account_id(BRAND).await;
     let one = "/api/v1/accounts/{account_id}";
     let (status, account) = world
@@ -1001,14 +1011,12 @@ async fn an_events_client_that_reads_nothing_is_told_it_lagged_and_closed() {
     // the service neither blocks nor keeps them.
     let message = "x".repeat(1000);
     for _ in 0..40_000 {
-        world
-            .hub()
-            .publish(perch::service::ServiceEvent::Sync(
-                perch::sync::SyncEvent::Notice {
-                    account_id: None,
-                    message: message.clone(),
-                },
-            ));
+        world.hub().publish(perch::service::ServiceEvent::Sync(
+            perch::sync::SyncEvent::Notice {
+                account_id: None,
+                message: message.clone(),
+            },
+        ));
     }
     let mut tail = String::new();
     let ended = tokio::time::timeout(Duration::from_secs(120), async {

@@ -99,13 +99,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn routes() -> Router<Arc<Hub>> {
     let (router, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
-    router.route(
-        "/api/v1/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
-    )
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        // FastAPI's answers for a path or method that is not there, with the same body shape.
+        .fallback(|| async { ApiError::not_found("Not Found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        })
 }
 
 /// A request that could not be served, as the original system says it: `{"detail": "..."}`.
