@@ -29,6 +29,9 @@ use perch::domain::{Account, AccountId, Mention, MentionStatus, Sender, SentTo};
 use perch::store::{FeedFilter, FeedPos, Store, mention_entries};
 use perch::ui::Theme;
 
+#[path = "perch-bench/rest.rs"]
+mod rest;
+
 #[derive(Parser, Debug)]
 #[command(
     about = "Measures perch (store, open, key to frame, memory, disk, counts) at 1k, 100k and 1M mentions"
@@ -58,6 +61,11 @@ struct Args {
     /// With `--import`: mentions per atomic import batch (default: perch's own).
     #[arg(long, default_value_t = perch::interop::import::IMPORT_BATCH)]
     import_batch: usize,
+    /// Also measure the REST API through a running service on the store (issue 11), over its
+    /// Unix socket: the round trip of `GET /api/v1/mentions/?limit=50` and the time from a page
+    /// committed to its `mentions_stored` event reaching an SSE client (p50, p99).
+    #[arg(long)]
+    rest: bool,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -187,6 +195,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 args.accounts,
                 args.import_batch,
                 r.ingest.perch_per_sec,
+            )?);
+        }
+        if args.rest {
+            r.rest = Some(rest::bench(
+                &dir,
+                &dir.join("perch"),
+                &bench_accounts(args.accounts),
             )?);
         }
         if !args.json {
@@ -413,6 +428,9 @@ struct SizeResult {
     /// With `--import` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     import: Option<ImportFigures>,
+    /// With `--rest` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rest: Option<rest::RestFigures>,
 }
 
 #[derive(Serialize, Debug)]
@@ -729,6 +747,7 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
         disk,
         counts,
         import: None,
+        rest: None,
     })
 }
 
@@ -1618,6 +1637,18 @@ fn print_table(r: &SizeResult) {
         format!("{:.0}/{:.0}", r.counts.stats_p50_us, r.counts.stats_p99_us),
         "independent of N",
     );
+    if let Some(rest) = &r.rest {
+        row(
+            "8 REST GET /api/v1/mentions/?limit=50 p50/p99 (ms)",
+            format!("{:.2}/{:.2}", rest.list_p50_ms, rest.list_p99_ms),
+            &format!("({} requests, Unix socket)", rest.list_requests),
+        );
+        row(
+            "  page committed -> SSE event p50/p99 (ms)",
+            format!("{:.2}/{:.2}", rest.sse_p50_ms, rest.sse_p99_ms),
+            "p99 <= 50",
+        );
+    }
     if let Some(im) = &r.import {
         row(
             "7 import mongo (messages/s)",

@@ -24,10 +24,11 @@ use super::shapes::{ApiEvent, MentionOut, SendEventState};
 use crate::domain::{AccountId, Mention};
 use crate::outbox::OutboxEvent;
 use crate::service::{Hub, ServiceEvent};
-use crate::store::{FeedFilter, Store};
+use crate::store::{FeedFilter, FeedPos, Store};
 use crate::sync::SyncEvent;
 
-/// How many rows at each end of an account's feed are searched for a page's new mentions.
+/// How many rows at each end of an account's feed are searched, at most, for a page's new
+/// mentions.
 const NEW_MENTION_SCAN: usize = 1_000;
 
 /// The live event stream.
@@ -96,29 +97,43 @@ pub async fn events(
     )
 }
 
-/// The mentions of `account` stored after `since`, newest first, at most `inserted`.
+/// The mentions of `account` stored after `since`, newest first, at most `inserted`: looked
+/// for a few rows at a time from the newest end of the account's feed (where a live poll
+/// stores), then from the oldest end (where a first backfill stores), each up to
+/// [`NEW_MENTION_SCAN`] rows.
 fn new_mentions(
     store: &Store,
     account: AccountId,
     since: DateTime<Utc>,
     inserted: usize,
 ) -> crate::store::Result<Vec<Mention>> {
+    const STEP: usize = 50;
     let filter = FeedFilter {
         account: Some(account),
         status: None,
     };
     let is_new = |m: &Mention| m.created_at > since;
-    let mut found: Vec<Mention> = store
-        .page_after(&filter, None, NEW_MENTION_SCAN)?
-        .into_iter()
-        .filter(is_new)
-        .collect();
-    if found.len() < inserted {
+    let mut found: Vec<Mention> = Vec::new();
+    let mut after = None;
+    let mut scanned = 0;
+    while found.len() < inserted && scanned < NEW_MENTION_SCAN {
+        let page = store.page_after(&filter, after, STEP)?;
+        let Some(last) = page.last() else { break };
+        after = Some(FeedPos::from(last));
+        scanned += page.len();
+        found.extend(page.into_iter().filter(is_new));
+    }
+    let mut before = None;
+    let mut scanned = 0;
+    while found.len() < inserted && scanned < NEW_MENTION_SCAN {
+        // The rows just above `before`, newest first (the oldest ones when `None`).
+        let page = store.page_before(&filter, before, STEP)?;
+        let Some(top) = page.first() else { break };
+        before = Some(FeedPos::from(top));
+        scanned += page.len();
         let known: std::collections::HashSet<_> = found.iter().map(|m| m.key()).collect();
         found.extend(
-            store
-                .page_before(&filter, None, NEW_MENTION_SCAN)?
-                .into_iter()
+            page.into_iter()
                 .filter(|m| is_new(m) && !known.contains(&m.key())),
         );
     }
