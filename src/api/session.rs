@@ -82,7 +82,13 @@ where
     ));
 
     loop {
-        let body = match protocol::tokio_io::read_frame(&mut reader).await {
+        // An upgraded connection is no longer the HTTP server's: it ends here when the service
+        // stops, so the dashboard hears of it at once (and reconnects to the next one).
+        let frame = tokio::select! {
+            frame = protocol::tokio_io::read_frame(&mut reader) => frame,
+            _ = hub.stopped() => break,
+        };
+        let body = match frame {
             Ok(Some(body)) => body,
             Ok(None) => break,
             Err(e) => {
@@ -245,7 +251,7 @@ fn to_value(value: &impl serde::Serialize) -> Result<serde_json::Value, String> 
 
 /// The requests that are one store call (blocking; run on the blocking pool).
 fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
-    use crate::app::FeedSource as _;
+    use crate::app::{FeedSource as _, StoreWrites};
     let store = &hub.store;
     let e = |e: crate::store::StoreError| e.to_string();
     match request {
@@ -282,7 +288,7 @@ fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
         Op::Draft { key } => to_value(&store.draft(key).map_err(e)?),
         Op::LastUndoAction => to_value(&store.last_undo_action().map_err(e)?),
         Op::AccountStats { account, now } => {
-            to_value(&FeedSourceExt::account_stats(store, &account, now).map_err(e)?)
+            to_value(&store.account_stats(&account, now).map_err(e)?)
         }
         Op::AccountCostStats { account, now } => {
             to_value(&store.account_cost_stats(account, now).map_err(e)?)
@@ -297,18 +303,8 @@ fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
             action,
             keys,
             status,
-        } => {
-            let changed = store.triage(action, &keys, status, Utc::now()).map_err(e)?;
-            // Bulk chunks: a flush between them keeps sled 0.34's background writes few (its
-            // pool deadlock, sled #804/#1412, needs a pile of them).
-            if keys.len() > 1
-                && let Err(err) = store.flush()
-            {
-                tracing::warn!("could not flush after a bulk change: {err}");
-            }
-            to_value(&changed.len())
-        }
-        Op::UndoStep { action } => to_value(&store.undo_step(action, Utc::now()).map_err(e)?),
+        } => to_value(&StoreWrites::triage(store, action, &keys, status).map_err(e)?),
+        Op::UndoStep { action } => to_value(&StoreWrites::undo_step(store, action).map_err(e)?),
         Op::PutDraft { key, draft } => to_value(&store.put_draft(key, &draft).map_err(e)?),
         Op::DeleteDraft { key } => to_value(&store.delete_draft(key).map_err(e)?),
         Op::Outbox { .. } | Op::Sync { .. } | Op::CompleteLogin { .. } => {
@@ -316,7 +312,3 @@ fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
         }
     }
 }
-
-/// `account_stats` through the trait (the store's own name is taken by nothing, but keep the
-/// call explicit).
-use crate::app::FeedSource as FeedSourceExt;

@@ -22,6 +22,6 @@ pub use composer::{Composer, Measure};
 pub use feed::{FeedRow, FeedWindow};
 pub use keymap::{Binding, Intent};
 pub use layout::{ScreenLayout, screen_layout};
-pub use source::FeedSource;
+pub use source::{FeedSource, StoreWrites};
 pub use state::{AccountRow, AppState, Mode, Notice, NoticeKind, Pane, SavedReplies, StatusFilter};
 pub use update::{Action, Effect, Job, update};

@@ -74,6 +74,49 @@ pub trait FeedSource {
     ) -> Result<(Totals, BTreeMap<AccountId, u64>), StoreError>;
 }
 
+/// The store writes the dashboard's effects make (triage, undo, drafts): carried out by the
+/// dashboard's executor, over the service connection, or on a store directly (tests).
+pub trait StoreWrites {
+    /// Sets `status` on `keys` as one step of undoable action `action`; returns how many changed.
+    fn triage(
+        &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: crate::domain::MentionStatus,
+    ) -> Result<usize, StoreError>;
+    fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError>;
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError>;
+    fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError>;
+}
+
+impl StoreWrites for Store {
+    fn triage(
+        &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: crate::domain::MentionStatus,
+    ) -> Result<usize, StoreError> {
+        let changed = Store::triage(self, action, keys, status, Utc::now())?;
+        // Bulk chunks: flushing between them keeps sled 0.34's background log writes few; a pile
+        // of them is what its pool deadlock (sled #804/#1412) needs.
+        if keys.len() > 1
+            && let Err(e) = self.flush()
+        {
+            tracing::warn!("could not flush after a bulk change: {e}");
+        }
+        Ok(changed.len())
+    }
+    fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError> {
+        Store::undo_step(self, action, Utc::now())
+    }
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError> {
+        Store::put_draft(self, key, draft)
+    }
+    fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError> {
+        Store::delete_draft(self, key)
+    }
+}
+
 impl FeedSource for Store {
     fn mention(&self, key: MentionKey) -> Result<Option<Mention>, StoreError> {
         Store::mention(self, key)

@@ -19,4 +19,4 @@ pub mod token;
 
 pub use hub::{Hub, ServiceEvent, ServiceInfo};
 pub use paths::ServicePaths;
-pub use run::{RunningService, ServiceError, start};
+pub use run::{RunningService, ServiceError, start, start_with};

@@ -46,6 +46,16 @@ pub struct RunningService {
 /// Starts the service for `config.data_dir`. `store` is an already open store to serve (the demo
 /// opens it first to log its accounts in); `None` opens it here.
 pub async fn start(config: Config, store: Option<Store>) -> Result<RunningService, ServiceError> {
+    start_with(config, store, axum::Router::new()).await
+}
+
+/// As [`start`], with `socket_routes` also served on the Unix socket only (the CLI's command
+/// forwarding, which lives with the CLI).
+pub async fn start_with(
+    config: Config,
+    store: Option<Store>,
+    socket_routes: axum::Router<Arc<Hub>>,
+) -> Result<RunningService, ServiceError> {
     crate::config::create_private_dir(&config.data_dir).map_err(|e| {
         ServiceError::Other(format!(
             "cannot create the store directory {}: {e}",
@@ -178,7 +188,8 @@ pub async fn start(config: Config, store: Option<Store>) -> Result<RunningServic
     helpers.push(tokio::spawn(watch_data_dir(hub.clone(), paths.clone())));
 
     let mut servers = Vec::new();
-    let router = crate::api::router(hub.clone(), crate::api::Transport::Unix);
+    let router = crate::api::router(hub.clone(), crate::api::Transport::Unix)
+        .merge(socket_routes.with_state(hub.clone()));
     let h = hub.clone();
     servers.push(tokio::spawn(async move {
         let shutdown = async move { h.stopped().await };

@@ -89,6 +89,10 @@ pub enum StoreError {
     Decode { what: String, detail: String },
     #[error("not found: {0}")]
     NotFound(String),
+    /// Read or written through the perch service, which could not be reached or answered with
+    /// this message (the dashboard is a client of the service).
+    #[error("{0}")]
+    Service(String),
     /// Another account already tracks this X user (accounts are unique by X user id).
     #[error(
         "X user {twitter_id} is already tracked as account {existing}; reauthorize that account instead of adding it again"
