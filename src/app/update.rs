@@ -976,6 +976,8 @@ fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), 
         }
         // The budget is the sync engine's business; the screen does not show it yet.
         SyncEvent::Budget { .. } => {}
+        // Recorded by `accounts::observe_sync`; the status bar and the account rows show them.
+        SyncEvent::StreamStatus(_) | SyncEvent::Subscriptions { .. } => state.dirty = true,
         SyncEvent::Notice { message, .. } => {
             state.dirty = true;
             state.info(text::sanitize(&message, true));

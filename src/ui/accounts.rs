@@ -152,7 +152,15 @@ fn schedule_line(
         return None;
     }
     let live = state.accounts_ui.live(a.id)?;
-    let next = live.next_poll_at.map(|at| next_poll_label(at, now));
+    // With a stream running, say how this account's mentions arrive.
+    let how = match state.accounts_ui.streamed(a.id) {
+        Some(true) => "streamed · ",
+        Some(false) => "polled only · ",
+        None => "",
+    };
+    let next = live
+        .next_poll_at
+        .map(|at| format!("{how}{}", next_poll_label(at, now)));
     let budget = live.budget.map(|b| format!("{}/{}", b.remaining, b.limit));
     // The longest wording that fits the pane.
     let candidates: Vec<String> = match (&next, &budget) {
