@@ -10,7 +10,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use perch::domain::{AccountId, Secret};
+use perch::domain::{AccountId, Arrival, Secret};
 use perch::sim::{self, Faults};
 use perch::sync::stream::{StreamSettings, StreamStatus};
 use perch::sync::subscriptions::{EVENT_TYPES, tag_for};

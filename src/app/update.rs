@@ -301,7 +301,26 @@ pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect
         });
     }
     search::schedule(state, &mut effects);
+    note_selected_arrivals(state, store);
     effects
+}
+
+/// Reads how the selected row's mentions arrived (stream or poll) when the selection changed.
+fn note_selected_arrivals(state: &mut AppState, store: &Store) {
+    let keys = state
+        .feed
+        .selected_row()
+        .map(|row| row.keys())
+        .unwrap_or_default();
+    let known: Vec<crate::domain::MentionKey> =
+        state.selected_arrivals.iter().map(|(k, _)| *k).collect();
+    if keys == known {
+        return;
+    }
+    state.selected_arrivals = keys
+        .into_iter()
+        .filter_map(|k| store.arrival(k).ok().map(|a| (k, a)))
+        .collect();
 }
 
 fn store_problem(e: &StoreError) -> String {

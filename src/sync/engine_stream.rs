@@ -421,7 +421,7 @@ impl Engine {
         let store = self.store.clone();
         // The poll's commit, with no cursor: see the module docs (the cursor invariant).
         let committed = tokio::task::spawn_blocking(move || {
-            store.commit_fetched_page_charged(account_id, &[mention], &[], None, Some(&charge))
+            store.commit_streamed_post(account_id, &mention, Some(&charge))
         })
         .await
         .unwrap_or_else(|e| Err(StoreError::Invalid(format!("the store task failed: {e}"))));
