@@ -241,6 +241,21 @@ async fn events_for_several_accounts_are_routed_to_each_and_stored_once_by_strea
             stored.len(),
             "account {i} stored a post twice"
         );
+        // How each arrived is recorded: the streamed one by stream (the poll that found it
+        // again does not change that), the backlog by poll.
+        for m in &stored {
+            let expected = if ids[i] == m.tweet_id || m.tweet_id == pair {
+                Arrival::Stream
+            } else {
+                Arrival::Poll
+            };
+            assert_eq!(
+                h.store.arrival(m.key()).unwrap(),
+                expected,
+                "{}",
+                m.tweet_id
+            );
+        }
     }
     engine.stop().await;
     h.sim.shutdown().await;
