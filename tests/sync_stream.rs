@@ -233,7 +233,7 @@ async fn events_for_several_accounts_are_routed_to_each_and_stored_once_by_strea
     assert_eq!(h.stored(0), before[0] + 2);
     assert_eq!(h.stored(1), before[1] + 2);
     assert_eq!(h.stored(2), before[2] + 1);
-    for i in 0..3 {
+    for (i, id) in ids.iter().enumerate() {
         let stored = h.mentions(i);
         let unique: HashSet<&str> = stored.iter().map(|m| m.tweet_id.as_str()).collect();
         assert_eq!(
@@ -244,7 +244,7 @@ async fn events_for_several_accounts_are_routed_to_each_and_stored_once_by_strea
         // How each arrived is recorded: the streamed one by stream (the poll that found it
         // again does not change that), the backlog by poll.
         for m in &stored {
-            let expected = if ids[i] == m.tweet_id || m.tweet_id == pair {
+            let expected = if *id == m.tweet_id || m.tweet_id == pair {
                 Arrival::Stream
             } else {
                 Arrival::Poll
