@@ -513,3 +513,68 @@ async fn the_disconnect_message_429_and_malformed_lines_are_understood() {
     engine.stop().await;
     h.sim.shutdown().await;
 }
+
+fn finished_events(engine: &Engine) -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
+    engine
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Finished { next_poll_at, .. } => Some(*next_poll_at),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_live_polling_slows_down_and_returns_to_normal_when_the_stream_drops() {
+    let h = start(1).await;
+    // A base of 2 s (at most 8 s when quiet); live, 200 times that: far beyond the patience.
+    let settings = SyncSettings {
+        poll_interval: Duration::from_secs(2),
+        stream: StreamSettings {
+            reconcile_factor: 200,
+            ..stream_settings().stream
+        },
+        ..stream_settings()
+    };
+    let engine = h.engine(settings);
+    until_live_and_caught_up(&h, &engine).await;
+    h.wait_until("the engine to know the subscriptions", |_| {
+        engine
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, SyncEvent::Subscriptions { subscriptions, .. } if subscriptions.streamed()))
+    })
+    .await;
+    let before = finished_events(&engine).len();
+    engine.send(Command::FetchNow(Some(h.accounts[0].id))).await;
+    h.wait_until("the fetch-now poll", |_| {
+        finished_events(&engine).len() > before
+    })
+    .await;
+    let next = finished_events(&engine)
+        .pop()
+        .flatten()
+        .expect("a next poll time");
+    assert!(
+        next > chrono::Utc::now() + chrono::Duration::seconds(90),
+        "a live account is polled as reconciliation, not every few seconds (next at {next})"
+    );
+    // The stream drops and cannot come back: the normal cadence at once.
+    h.set_faults(Faults {
+        stream_connect_503: true,
+        ..Faults::default()
+    });
+    h.control.drop_streams();
+    let before = finished_events(&engine).len();
+    h.wait_until("a poll on the normal cadence", |_| {
+        finished_events(&engine).len() > before
+    })
+    .await;
+    engine.stop().await;
+    h.sim.shutdown().await;
+}

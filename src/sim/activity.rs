@@ -100,6 +100,8 @@ pub(crate) enum StreamItem {
     Line(Arc<str>),
     /// Close every connection now (the control route's drop).
     Kick,
+    /// Every open connection goes silent now (no events, no heartbeats), as in a stall.
+    Stall,
 }
 
 /// The app's subscriptions, the open connections and the per-app call windows.
@@ -786,6 +788,13 @@ async fn serve_connection(
                     shared.world().activity.delivered += 1;
                 }
                 Ok(StreamItem::Kick) => return,
+                Ok(StreamItem::Stall) => {
+                    tokio::select! {
+                        _ = tx.closed() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                    }
+                    return;
+                }
                 // A reader this far behind is dropped, as X drops a SlowReader, without a word.
                 Err(broadcast::error::RecvError::Lagged(_)) => return,
                 Err(broadcast::error::RecvError::Closed) => return,

@@ -296,6 +296,12 @@ impl SimControl {
         self.shared.world().activity.delivered
     }
 
+    /// Makes every open stream connection go silent now (open, no bytes): a stall.
+    pub fn stall_streams(&self) {
+        let world = self.shared.world();
+        let _ = world.activity.feed.send(super::activity::StreamItem::Stall);
+    }
+
     /// Closes every open stream connection now, without a message.
     pub fn drop_streams(&self) {
         let world = self.shared.world();
