@@ -227,6 +227,12 @@ fn event_line(world: &World, post: &PostRecord, event_type: &str, sub: &SimSubsc
             json!([post.display_start.min(length), length]),
         );
         o.insert("lang".into(), json!("en"));
+        // Real deliveries say `retweet_count` (the v2 Tweet name); spec 2.167's Post requires
+        // `repost_count`. Both are sent, so a client must cope with either (ACTIVITY.md §5.2).
+        if let Some(Value::Object(metrics)) = o.get_mut("public_metrics") {
+            let reposts = metrics.get("retweet_count").cloned().unwrap_or(json!(0));
+            metrics.insert("repost_count".into(), reposts);
+        }
         o.insert("paid_partnership".into(), json!(false));
         // Real payloads carry `in_reply_to_tweet_id` beside `referenced_tweets` (§5.2).
         if let Some((_, parent)) = post
