@@ -390,14 +390,9 @@ impl Engine {
     }
 
     async fn handle_command(&mut self, command: Command) {
-        // Pausing deletes an account's subscriptions, resuming or adding creates them.
-        let accounts_change = matches!(
-            command,
-            Command::Pause(_)
-                | Command::Resume(_)
-                | Command::AccountAdded(_)
-                | Command::Remove { .. }
-        );
+        // Adding creates an account's subscriptions, removing deletes them (pausing and
+        // resuming go through `update_account`, which reconciles when pollability changes).
+        let accounts_change = matches!(command, Command::AccountAdded(_) | Command::Remove { .. });
         self.handle_command_inner(command).await;
         if accounts_change {
             self.reconcile().await;
@@ -884,8 +879,15 @@ impl Engine {
             .await;
         match result {
             Ok(Ok(Some(account))) => {
+                let mut pollable_changed = false;
                 if let Some(slot) = self.slots.get_mut(&id) {
+                    pollable_changed = is_pollable(&slot.account) != is_pollable(&account);
                     slot.account = account.clone();
+                }
+                // Paused by the budget, token expired, resumed by a new month...: the
+                // subscriptions follow (a paused account costs nothing).
+                if pollable_changed {
+                    self.reconcile().await;
                 }
                 let _ = self
                     .events
