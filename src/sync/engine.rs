@@ -248,8 +248,12 @@ impl Engine {
         self.start_stream(live_tx).await;
         loop {
             self.money_tick().await;
+            self.live_tick().await;
             self.start_due_polls(&done_tx).await;
-            let wake = self.next_wake().min(self.money.next_tick());
+            let mut wake = self.next_wake().min(self.money.next_tick());
+            if let Some(at) = self.live.next_tick() {
+                wake = wake.min(at);
+            }
             tokio::select! {
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => break,

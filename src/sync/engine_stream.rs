@@ -55,7 +55,13 @@ pub(super) struct Live {
     stop: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
     channels: Option<LiveChannels>,
+    /// A reconcile that failed in part (a limit, a refusal) is tried again then.
+    retry_at: Option<Instant>,
 }
+
+/// How long after a reconcile that failed in part it is tried again: one rate-limit window of
+/// the subscription calls (ACTIVITY.md §3.6).
+const RECONCILE_RETRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Live {
     pub fn new() -> Live {
@@ -73,6 +79,7 @@ impl Live {
             stop: None,
             task: None,
             channels: None,
+            retry_at: None,
         }
     }
 
@@ -101,6 +108,11 @@ impl Live {
             self.seen_set.remove(&old);
         }
         true
+    }
+
+    /// When the engine must wake for a retried reconcile.
+    pub fn next_tick(&self) -> Option<Instant> {
+        self.retry_at
     }
 
     /// Stops the stream task (the engine is stopping).
@@ -292,9 +304,19 @@ impl Engine {
         });
     }
 
+    /// Runs a reconcile that is due again.
+    pub(super) async fn live_tick(&mut self) {
+        if self.live.retry_at.is_some_and(|at| at <= Instant::now()) {
+            self.live.retry_at = None;
+            self.reconcile().await;
+        }
+    }
+
     pub(super) async fn on_reconciled(&mut self, done: Reconciled) {
         self.live.reconciling = false;
         self.live.not_offered = done.not_offered;
+        let failed = done.error.is_some() || done.accounts.values().any(|a| a.error.is_some());
+        self.live.retry_at = failed.then(|| Instant::now() + RECONCILE_RETRY);
         if let Some(error) = done.error {
             self.notice(None, error).await;
         } else {

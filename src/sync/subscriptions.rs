@@ -25,6 +25,9 @@ pub const EVENT_TYPES: [&str; 3] = [
     "post.quote.create",
 ];
 
+/// Subscriptions per app on a self-serve plan (ACTIVITY.md §3.6, raised from 1 000 in 2026-07).
+pub const MAX_APP_SUBSCRIPTIONS: usize = 1500;
+
 /// The tag of perch's subscription of `account` for `event_type`: `perch:<account id>:<event>`.
 pub fn tag_for(account: AccountId, event_type: &str) -> String {
     format!("perch:{account}:{event_type}")
@@ -53,6 +56,8 @@ pub struct Plan {
     pub delete: Vec<(String, String)>,
     /// What each wanted account keeps.
     pub kept: HashMap<AccountId, Vec<Subscription>>,
+    /// Subscriptions not asked for because the app's limit would be passed (mentions go first).
+    pub over_limit: Vec<(AccountId, &'static str)>,
 }
 
 /// Decides what to create and delete. `not_offered`: event types X refused as unknown this run
@@ -99,6 +104,15 @@ pub fn plan(wanted: &[Wanted], existing: &[Subscription], not_offered: &HashSet<
                 out.create.push((w.account_id, event));
             }
         }
+    }
+    // Never ask past the app's limit: every account's mention subscription first, then the
+    // replies and quotes, in account order.
+    let remaining = existing.len().saturating_sub(out.delete.len());
+    let room = MAX_APP_SUBSCRIPTIONS.saturating_sub(remaining);
+    if out.create.len() > room {
+        let rank = |event: &str| EVENT_TYPES.iter().position(|e| *e == event).unwrap_or(9);
+        out.create.sort_by_key(|(_, event)| rank(event));
+        out.over_limit = out.create.split_off(room);
     }
     out
 }
@@ -188,6 +202,16 @@ pub async fn reconcile(
                 error: None,
             },
         );
+    }
+    for (account, event) in &plan.over_limit {
+        let entry = out.accounts.entry(*account).or_default();
+        let message = format!(
+            "not subscribed to {event}: the app's subscription limit ({MAX_APP_SUBSCRIPTIONS} on a self-serve plan) is reached; polled"
+        );
+        entry.error = Some(match entry.error.take() {
+            Some(before) => format!("{before}; {message}"),
+            None => message,
+        });
     }
     let users: HashMap<AccountId, &str> = wanted
         .iter()
@@ -318,6 +342,27 @@ mod tests {
         assert_eq!(deleted, ["2", "3"]);
         assert_eq!(p.create, vec![(a, EVENT_TYPES[1]), (a, EVENT_TYPES[2])]);
         assert_eq!(p.kept[&a].len(), 1);
+    }
+
+    #[test]
+    fn the_app_limit_is_never_passed_and_mentions_go_first() {
+        let wanted: Vec<Wanted> = (0..600u128)
+            .map(|i| Wanted {
+                account_id: account(i + 1),
+                user_id: (1000 + i).to_string(),
+            })
+            .collect();
+        let p = plan(&wanted, &[], &HashSet::new());
+        assert_eq!(p.create.len(), MAX_APP_SUBSCRIPTIONS);
+        assert_eq!(p.over_limit.len(), 600 * 3 - MAX_APP_SUBSCRIPTIONS);
+        // Every account got its mention subscription.
+        let mentions = p
+            .create
+            .iter()
+            .filter(|(_, e)| *e == EVENT_TYPES[0])
+            .count();
+        assert_eq!(mentions, 600);
+        assert!(p.over_limit.iter().all(|(_, e)| *e != EVENT_TYPES[0]));
     }
 
     #[test]
