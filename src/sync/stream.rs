@@ -46,6 +46,54 @@ pub enum StreamStatus {
     Off { reason: String },
 }
 
+/// The stream's state as the last events left it: what a client that attaches later (to the
+/// service) must be told first, since it missed those events. Fed every event the engine sends.
+#[derive(Debug, Default)]
+pub struct LiveSnapshot {
+    status: Option<StreamStatus>,
+    subscriptions: std::collections::BTreeMap<
+        crate::domain::AccountId,
+        super::subscriptions::AccountSubscriptions,
+    >,
+}
+
+impl LiveSnapshot {
+    pub fn observe(&mut self, event: &super::SyncEvent) {
+        use super::SyncEvent;
+        match event {
+            SyncEvent::StreamStatus(status) => self.status = Some(status.clone()),
+            SyncEvent::Subscriptions {
+                account_id,
+                subscriptions,
+            } => {
+                self.subscriptions
+                    .insert(*account_id, subscriptions.clone());
+            }
+            SyncEvent::AccountRemoved { account_id } => {
+                self.subscriptions.remove(account_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// The events that bring a new client up to date (none when there is no stream).
+    pub fn events(&self) -> Vec<super::SyncEvent> {
+        let Some(status) = &self.status else {
+            return Vec::new();
+        };
+        std::iter::once(super::SyncEvent::StreamStatus(status.clone()))
+            .chain(
+                self.subscriptions
+                    .iter()
+                    .map(|(id, subs)| super::SyncEvent::Subscriptions {
+                        account_id: *id,
+                        subscriptions: subs.clone(),
+                    }),
+            )
+            .collect()
+    }
+}
+
 /// Why the stream is off when there is no app token (shown once, as a notice).
 pub const NO_APP_TOKEN: &str = "no app token";
 
@@ -476,6 +524,33 @@ mod tests {
             judge_connect_error(&XError::Network("refused".into())),
             ConnectRefusal::Retry(Failure::Network, _)
         ));
+    }
+
+    #[test]
+    fn a_late_client_is_told_the_stream_state_and_every_account_s_subscriptions() {
+        use crate::sync::SyncEvent;
+        use crate::sync::subscriptions::AccountSubscriptions;
+        let mut snap = LiveSnapshot::default();
+        assert!(snap.events().is_empty(), "no stream: nothing to say");
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        snap.observe(&SyncEvent::StreamStatus(StreamStatus::Connecting));
+        snap.observe(&SyncEvent::StreamStatus(StreamStatus::Live));
+        for id in [a, b] {
+            snap.observe(&SyncEvent::Subscriptions {
+                account_id: id,
+                subscriptions: AccountSubscriptions::default(),
+            });
+        }
+        snap.observe(&SyncEvent::AccountRemoved { account_id: b });
+        let events = snap.events();
+        assert_eq!(events.len(), 2);
+        assert!(matches!(
+            &events[0],
+            SyncEvent::StreamStatus(StreamStatus::Live)
+        ));
+        assert!(
+            matches!(&events[1], SyncEvent::Subscriptions { account_id, .. } if *account_id == a)
+        );
     }
 
     #[test]
