@@ -96,8 +96,8 @@ pub struct SimSubscription {
 /// What goes to every open stream connection.
 #[derive(Clone, Debug)]
 pub(crate) enum StreamItem {
-    /// One NDJSON line (without its newline).
-    Line(Arc<str>),
+    /// One NDJSON line (without its newline), and who is billed for it: (user, post).
+    Line(Arc<str>, u64, u64),
     /// Close every connection now (the control route's drop).
     Kick,
     /// Every open connection goes silent now (no events, no heartbeats), as in a stall.
@@ -194,7 +194,10 @@ pub(crate) fn publish(world: &World, post_id: u64) {
         for sub in world.activity.subscriptions.values() {
             if sub.event_type == event_type && sub.user_id == user.to_string() {
                 let line = event_line(world, post, event_type, sub);
-                let _ = world.activity.feed.send(StreamItem::Line(line.into()));
+                let _ = world
+                    .activity
+                    .feed
+                    .send(StreamItem::Line(line.into(), user, post.id));
             }
         }
     }
@@ -782,7 +785,7 @@ async fn serve_connection(
                 }
             }
             item = feed.recv() => match item {
-                Ok(StreamItem::Line(line)) => {
+                Ok(StreamItem::Line(line, user, post)) => {
                     if faults.stream_malformed_lines
                         && tx.send(Bytes::from_static(b"{\"data\":{\"event_type\":7,\r\n")).await.is_err()
                     {
@@ -791,7 +794,10 @@ async fn serve_connection(
                     if tx.send(Bytes::from(format!("{line}\r\n"))).await.is_err() {
                         return;
                     }
-                    shared.world().activity.delivered += 1;
+                    let day = shared.clock.now().date_naive();
+                    let mut world = shared.world();
+                    world.activity.delivered += 1;
+                    world.billing.stream_event(user, day, post);
                 }
                 Ok(StreamItem::Kick) => return,
                 Ok(StreamItem::Stall) => {

@@ -245,6 +245,12 @@ pub async fn reconcile(
                     subscription_id: sub.subscription_id,
                 });
             }
+            // Someone made the same subscription meanwhile (X's answer to a duplicate is not
+            // documented; the simulator says 409 DuplicateSubscription): it exists, the next
+            // list shows it.
+            Err(CallError::X(XError::InvalidRequest { status: 409, .. })) => {
+                tracing::info!("{event} for {account} already exists");
+            }
             // An event type the enum does not hold: X does not offer it (yet). Not an error of
             // the account; not asked for again this run.
             Err(CallError::X(XError::InvalidRequest {

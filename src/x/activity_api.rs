@@ -12,6 +12,9 @@ use crate::domain::Secret;
 use super::activity::{Subscription, parse_subscription_created, parse_subscription_list};
 use super::{Endpoint, XClient, XError, errors, network_error, parse_rate_limit};
 
+/// How long the stream's response headers may take (X may hold them until its first heartbeat).
+const STREAM_HEADERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The most subscription pages perch follows in one listing (1 000 a page: far beyond 1 500).
 const MAX_LIST_PAGES: usize = 10;
 
@@ -151,13 +154,24 @@ impl XClient {
     /// `backfill_minutes`, `start_time` or `end_time`: self-serve apps get 400 for them (§4.1).
     pub async fn open_activity_stream(&self, app: &Secret) -> Result<reqwest::Response, XError> {
         let endpoint = Endpoint::ActivityStream;
-        let response = self
-            .stream_http
-            .get(format!("{}/2/activity/stream", self.api_base))
-            .bearer_auth(app.expose())
-            .send()
-            .await
-            .map_err(|e| network_error(endpoint, &e))?;
+        // X may send the headers only with the first heartbeat, ~20 s in (ACTIVITY.md §4.3): no
+        // short time-to-headers timeout, but a bound all the same.
+        let response = tokio::time::timeout(
+            STREAM_HEADERS_TIMEOUT,
+            self.stream_http
+                .get(format!("{}/2/activity/stream", self.api_base))
+                .bearer_auth(app.expose())
+                .send(),
+        )
+        .await
+        .map_err(|_| {
+            XError::Network(format!(
+                "{} timed out: no answer in {} s",
+                endpoint.name(),
+                STREAM_HEADERS_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| network_error(endpoint, &e))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(response);
