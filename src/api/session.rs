@@ -85,7 +85,13 @@ where
     let events = tokio::spawn(forward_events(subscribed, out_tx.clone(), owned.clone()));
 
     loop {
-        let body = match protocol::tokio_io::read_frame(&mut reader).await {
+        // An upgraded connection is no longer the HTTP server's: it ends here when the service
+        // stops, so the dashboard hears of it at once (and reconnects to the next one).
+        let frame = tokio::select! {
+            frame = protocol::tokio_io::read_frame(&mut reader) => frame,
+            _ = hub.stopped() => break,
+        };
+        let body = match frame {
             Ok(Some(body)) => body,
             Ok(None) => break,
             Err(e) => {

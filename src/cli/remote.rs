@@ -230,6 +230,15 @@ where
                     break;
                 }
             }
+            _ = hub.stopped() => {
+                command.abort();
+                let _ = send(&mut writer, &ToClient::Stderr(
+                    "perch: the perch service stopped before the command finished\n".into(),
+                ))
+                .await;
+                let _ = send(&mut writer, &ToClient::Exit(1)).await;
+                break;
+            }
             frame = read_frame(&mut reader) => match frame {
                 Ok(Some(body)) => match serde_json::from_slice::<FromClient>(&body) {
                     Ok(input) => {
