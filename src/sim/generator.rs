@@ -331,7 +331,9 @@ pub(crate) fn generate_mention(
         reply_to = Some(parent);
         let parent_author = world.posts.get(&parent).map(|p| p.author_id).unwrap_or(to);
         prefix = format!("@{} ", world.username(parent_author));
-        implicit = world.rng.random_bool(0.5);
+        // Half of them, chosen without drawing from the generator (so the rest of a seeded
+        // world stays what it was before implicit mentions existed).
+        implicit = parent.is_multiple_of(2);
         "thread"
     } else if roll < 0.36 && !own_posts.is_empty() {
         quote_of = Some(own_posts[world.rng.random_range(0..own_posts.len())]);
