@@ -185,7 +185,7 @@ async fn the_dashboard_loop_runs_against_a_real_service_and_survives_its_restart
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_for(&shown, "the draft after the restart", |s| {
-        s.contains("draft kept")
+        s.contains("draft kept") && s.contains("reconnected to the perch service")
     })
     .await;
 

@@ -289,6 +289,25 @@ async fn service_lifecycle_status_stop_second_refused_stale_socket_replaced() {
     env.ok(&["accounts", "list"]).await;
     let again = env.serve().await;
     env.stop(again).await;
+
+    // A socket directory open to other users is refused, by name.
+    let runtime = env.runtime_dir().join("perch");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = env.run(&["serve"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(&*runtime.to_string_lossy()), "{said}");
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // A service whose data directory disappears ends by itself.
+    let mut orphan = env.serve().await;
+    std::fs::remove_dir_all(env.data_dir()).unwrap();
+    let ended = tokio::time::timeout(GENEROUS, orphan.wait())
+        .await
+        .expect("the service ends when its data directory is gone")
+        .unwrap();
+    assert!(ended.code().is_some(), "it exits rather than being killed");
 }
 
 /// The output of every command is the same whether it ran here or in the service.

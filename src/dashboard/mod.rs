@@ -169,7 +169,12 @@ pub async fn run<S: Screen, C: Connection + 'static>(
                 None => break Err(anyhow::anyhow!("the terminal stopped sending input")),
             },
             event = incoming.recv(), if incoming_open => match event {
-                Some(i) => from_service(i),
+                Some(i) => {
+                    let mut actions = from_service(i);
+                    let first = actions.remove(0);
+                    pending.extend(actions);
+                    first
+                }
                 None => {
                     incoming_open = false;
                     Action::Notify {
@@ -195,7 +200,7 @@ pub async fn run<S: Screen, C: Connection + 'static>(
             pending.push_back(a);
         }
         while let Ok(i) = incoming.try_recv() {
-            pending.push_back(from_service(i));
+            pending.extend(from_service(i));
         }
         while let Ok(a) = login_rx.try_recv() {
             pending.push_back(a);
@@ -207,22 +212,28 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     outcome
 }
 
-/// What the service said, as an action for `update`.
-fn from_service(incoming: Incoming) -> Action {
+/// What the service said, as actions for `update` (never empty).
+fn from_service(incoming: Incoming) -> Vec<Action> {
     match incoming {
-        Incoming::Event(event) => match *event {
+        Incoming::Event(event) => vec![match *event {
             ServiceEvent::Sync(e) => Action::Sync(e),
             ServiceEvent::Outbox(e) => Action::Outbox(e),
-        },
+        }],
         Incoming::Lost(why) => {
             tracing::warn!("lost the service: {why}");
-            Action::Notify {
+            vec![Action::Notify {
                 text: format!("reconnecting… ({why}); your draft and selection are kept"),
                 is_error: true,
-            }
+            }]
         }
         // Everything may have changed while the connection was down: read it all again.
-        Incoming::Restored => Action::StoreChanged,
+        Incoming::Restored => vec![
+            Action::Notify {
+                text: "reconnected to the perch service".into(),
+                is_error: false,
+            },
+            Action::StoreChanged,
+        ],
     }
 }
 
