@@ -168,9 +168,9 @@ fn sync_event(e: SyncEvent) -> Option<ApiEvent> {
         // The engine's view of X's rate budget, and the Activity stream's connection and
         // subscriptions: not part of the API (yet). Mentions that arrive by stream are
         // committed as pages and reported as `mentions_stored` like polled ones.
-        SyncEvent::Budget { .. }
-        | SyncEvent::StreamStatus(_)
-        | SyncEvent::Subscriptions { .. } => return None,
+        SyncEvent::Budget { .. } | SyncEvent::StreamStatus(_) | SyncEvent::Subscriptions { .. } => {
+            return None;
+        }
     })
 }
 
