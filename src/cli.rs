@@ -1,7 +1,6 @@
 //! The command line: the TUI (default), `--demo`, the simulator, and the same operations as the
 //! TUI as scriptable commands with `--json`. Exit codes: 0 success, 1 failure, 2 usage.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,11 +10,14 @@ use crate::domain::{Account, MentionStatus};
 use crate::store::Store;
 
 mod accounts;
+pub mod console;
 mod costs;
 mod interop;
 mod mentions;
+pub(crate) mod remote;
 mod report;
 mod runtime;
+mod service;
 
 pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim_users};
 
@@ -84,6 +86,33 @@ pub enum Command {
     /// Get data out: for MongoDB (`mongoimport`), spreadsheets or scripts.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Run the perch service in the foreground (for systemd, launchd or a container): it owns the
+    /// store, polls, sends, and serves the dashboard, the CLI and the REST API.
+    Serve {
+        /// Started by a dashboard: say `ready` on stdout once serving, then let go of it.
+        #[arg(long, hide = true)]
+        background: bool,
+    },
+    /// The background service: status, stop, a systemd unit, the API token.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Is it running, since when, on which socket, the accounts and the last poll (exit code 3
+    /// when no service runs).
+    Status {
+        /// {"pid", "uptime_secs", "socket", "api_listen", "accounts", "last_poll_at"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the running service (exit code 3 when none runs).
+    Stop,
+    /// Print a systemd user unit for the service, and the commands to enable it.
+    Unit,
+    /// Print the bearer token TCP clients of the REST API must send (alone on stdout).
+    Token,
 }
 
 #[derive(Subcommand, Debug)]
@@ -412,12 +441,17 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(run(cli)) {
+    exit_code(runtime.block_on(run(cli)))
+}
+
+/// The exit code of a command's result, saying the failure (on the command's standard error).
+pub(crate) fn exit_code(result: CliResult) -> i32 {
+    match result {
         Ok(()) => 0,
         Err(failure) if failure.quiet => failure.code,
         Err(failure) => {
             // Failures often quote X or a stored record: nothing in them may drive the terminal.
-            eprintln!("perch: {}", crate::text::sanitize(&failure.message, false));
+            crate::errln!("perch: {}", crate::text::sanitize(&failure.message, false));
             failure.code
         }
     }
@@ -428,10 +462,75 @@ async fn run(cli: Cli) -> CliResult {
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
     }
-    let _log_guard = runtime::init_logging(&config);
+    // A service logs to a file of its own (named by its data directory), so `perch service
+    // status` can say where, and a dashboard's lines do not mix into it.
+    let log_file = match cli.command {
+        Some(Command::Serve { .. }) => {
+            crate::service::ServicePaths::new(&config.data_dir, &config.state_dir)
+                .log
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "perch.log".into())
+        }
+        _ => "perch.log".to_string(),
+    };
+    let _log_guard = runtime::init_logging(&config, &log_file);
     for warning in &config.warnings {
         eprintln!("perch: {warning}");
         tracing::warn!("{warning}");
+    }
+    // A command that needs the store goes to the running service, which holds it (the same
+    // command runs there, with its output and exit code sent back); with none running, it opens
+    // the store itself.
+    if !cli.demo
+        && cli.command.as_ref().is_some_and(Command::needs_store)
+        && let Some(socket) = remote::running_service(&config).await
+    {
+        if cli.command.as_ref().is_some_and(Command::only_prints) {
+            quiet_on_closed_pipe();
+        }
+        let code = remote::forward(&socket).await?;
+        return match code {
+            0 => Ok(()),
+            code => Err(Failure {
+                message: String::new(),
+                code,
+                quiet: true,
+            }),
+        };
+    }
+    dispatch(cli, config).await
+}
+
+impl Command {
+    /// Commands that only read the store and print (`... | head` is normal use).
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Accounts(
+                AccountsCommand::List { .. }
+                    | AccountsCommand::Show { .. }
+                    | AccountsCommand::Stats { .. }
+            ) | Command::Mentions(MentionsCommand::List { .. })
+                | Command::Export(_)
+                | Command::Costs { .. }
+        )
+    }
+
+    /// Whether the command reads or writes the store (and so runs in the service when one runs).
+    pub fn needs_store(&self) -> bool {
+        !matches!(
+            self,
+            Command::Sim(_) | Command::Serve { .. } | Command::Service(_)
+        )
+    }
+}
+
+/// Runs a parsed command with `config` (in this process, or in the service for a client).
+pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
+    // Never in the service: a closed client socket must be an error there, not its death.
+    if console::remote().is_none() && cli.command.as_ref().is_some_and(Command::only_prints) {
+        quiet_on_closed_pipe();
     }
     match cli.command {
         None => runtime::run_dashboard(config, cli.demo, cli.faults, cli.data_dir.is_some()).await,
@@ -441,43 +540,29 @@ async fn run(cli: Cli) -> CliResult {
              export the lines it prints",
         )),
         Some(Command::Login { headless }) => accounts::login(&config, headless, None).await,
-        Some(Command::Accounts(command)) => {
-            if matches!(
-                command,
-                AccountsCommand::List { .. }
-                    | AccountsCommand::Show { .. }
-                    | AccountsCommand::Stats { .. }
-            ) {
-                quiet_on_closed_pipe();
-            }
-            accounts::run(&config, command).await
-        }
-        Some(Command::Mentions(command)) => {
-            if matches!(command, MentionsCommand::List { .. }) {
-                quiet_on_closed_pipe();
-            }
-            mentions::run(&config, command).await
-        }
+        Some(Command::Accounts(command)) => accounts::run(&config, command).await,
+        Some(Command::Mentions(command)) => mentions::run(&config, command).await,
         Some(Command::Reply { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
         }
         Some(Command::Dm { id, text }) => {
             mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
         }
+        Some(Command::Serve { background }) => service::serve(config, background).await,
+        Some(Command::Service(command)) => match command {
+            ServiceCommand::Status { json } => service::status(&config, json).await,
+            ServiceCommand::Stop => service::stop(&config).await,
+            ServiceCommand::Unit => service::unit(&config),
+            ServiceCommand::Token => service::token(&config),
+        },
         Some(Command::Import(command)) => interop::import(&config, command).await,
-        Some(Command::Export(command)) => {
-            quiet_on_closed_pipe();
-            interop::export(&config, command).await
-        }
+        Some(Command::Export(command)) => interop::export(&config, command).await,
         Some(Command::Costs {
             account,
             month,
             json,
             prices,
-        }) => {
-            quiet_on_closed_pipe();
-            costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await
-        }
+        }) => costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await,
     }
 }
 
@@ -496,6 +581,10 @@ fn quiet_on_closed_pipe() {
 
 /// Opens the store for a command, in a blocking task.
 pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
+    // Run in the service for a client: the store the service holds.
+    if let Some(remote) = console::remote() {
+        return Ok(remote.hub.store.clone());
+    }
     let dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
@@ -551,8 +640,7 @@ pub(crate) fn parse_status(s: &str) -> Result<MentionStatus, Failure> {
 /// Prints a value as pretty JSON on stdout: every `--json` output goes through here.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> CliResult {
     let text = json_text(value)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")?;
+    crate::outln!("{text}");
     Ok(())
 }
 

@@ -43,6 +43,21 @@ pub(crate) struct ConfigFile {
     prices: PricesFile,
     #[serde(default)]
     accounts: BTreeMap<String, AccountConfig>,
+    /// Where the service also serves its HTTP API on TCP (`"127.0.0.1:8080"`); the Unix socket
+    /// is always there.
+    api_listen: Option<String>,
+    /// Allow a non-loopback `api_listen` (then put TLS in front: a reverse proxy).
+    api_allow_remote: Option<bool>,
+    #[serde(default)]
+    service: ServiceFile,
+}
+
+/// `[service]`: how the background service lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    /// End the service when the dashboard that started it quits.
+    stop_with_dashboard: Option<bool>,
 }
 
 /// `[prices]`: dollars per unit of each kind (COSTS.md's prices by default) and the date they
@@ -134,6 +149,13 @@ pub struct Config {
     pub budgets: Budgets,
     /// The app-only Bearer token (`app_bearer_token`, `PERCH_APP_BEARER_TOKEN`).
     pub app_bearer_token: Option<Secret>,
+    /// The TCP address the service's HTTP API also listens on (`api_listen`, `PERCH_API_LISTEN`).
+    pub api_listen: Option<std::net::SocketAddr>,
+    /// A non-loopback `api_listen` is allowed (`api_allow_remote`, `PERCH_API_ALLOW_REMOTE`).
+    pub api_allow_remote: bool,
+    /// End the service when the dashboard quits (`[service] stop_with_dashboard`,
+    /// `PERCH_SERVICE_STOP_WITH_DASHBOARD`).
+    pub stop_with_dashboard: bool,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -285,7 +307,43 @@ impl Config {
             .map(Secret::new)
             .or(file.app_bearer_token)
             .filter(|s| !s.expose().trim().is_empty());
+        let parse_bool = |name: &str, file_value: Option<bool>| -> Result<bool, ConfigError> {
+            match env.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(file_value.unwrap_or(false)),
+                Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+                Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off" | "") => Ok(false),
+                Some(v) => Err(ConfigError::Env {
+                    name: name.to_string(),
+                    message: format!("expected true or false, got {v:?}"),
+                }),
+            }
+        };
+        let api_allow_remote = parse_bool("PERCH_API_ALLOW_REMOTE", file.api_allow_remote)?;
+        let stop_with_dashboard = parse_bool(
+            "PERCH_SERVICE_STOP_WITH_DASHBOARD",
+            file.service.stop_with_dashboard,
+        )?;
+        let api_listen = match env.get("PERCH_API_LISTEN").cloned().or(file.api_listen) {
+            None => None,
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => {
+                let addr = v.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                    file_error(format!(
+                        "api_listen = {v:?} is not an address like \"127.0.0.1:8080\" (set it in the file or as PERCH_API_LISTEN)"
+                    ))
+                })?;
+                if !addr.ip().is_loopback() && !api_allow_remote {
+                    return Err(file_error(format!(
+                        "api_listen = {v:?} is not a loopback address: the API would be reachable from other machines without TLS. Set api_allow_remote = true (PERCH_API_ALLOW_REMOTE=true) only behind a TLS reverse proxy, or listen on 127.0.0.1"
+                    )));
+                }
+                Some(addr)
+            }
+        };
         let config = Config {
+            api_listen,
+            api_allow_remote,
+            stop_with_dashboard,
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,

@@ -95,7 +95,7 @@ pub fn report(
 }
 
 /// Today's and this month's totals, in µ$ (the status bar).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     pub today: u64,
     pub month: u64,
@@ -123,7 +123,7 @@ pub fn today_and_month(
 }
 
 /// The stats view's cost section for one account.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize)]
 pub struct AccountCostStats {
     /// µ$ per day, oldest first, the 30 days ending today.
     pub daily: Vec<(NaiveDate, u64)>,
@@ -179,7 +179,7 @@ pub fn account_cost_stats(
 }
 
 /// perch's post-read count this month beside X's own (`GET /2/usage/tweets`), when known.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, Serialize)]
 pub struct Reconciliation {
     pub perch_posts: u64,
     pub x_posts: u64,

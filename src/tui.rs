@@ -1,16 +1,12 @@
 //! The terminal side: setting the terminal up and putting it back (on quit, on error and on
-//! panic), reading keys on their own task, and the main loop, the only owner of `AppState`.
-//!
-//! The loop waits for one message, drains everything else already queued, applies it all with
-//! `app::update`, runs the effects, and draws at most once per frame interval, and only when the
-//! state says something visible changed.
+//! panic), reading keys on their own task, the external editor and OSC 52. The loop itself is in
+//! `dashboard`, generic over the screen; this module is its terminal [`Screen`].
 
-use std::collections::VecDeque;
 use std::io::stdout;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossterm::event::{
     Event, EventStream, KeyEventKind, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
     PushKeyboardEnhancementFlags,
@@ -18,46 +14,34 @@ use crossterm::event::{
 use crossterm::execute;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
 
 pub mod login;
 
-use crate::app::{self, Action, AppState, Effect, Job, SavedReplies};
+use crate::app::{Action, AppState};
+use crate::client::{Connection, Incoming};
 use crate::config::Config;
-use crate::domain::MentionKey;
-use crate::outbox::{OutboxCommand, OutboxEvent};
-use crate::store::Store;
-use crate::sync::{Command, SyncEvent};
+use crate::dashboard::{self, DashboardContext, Screen};
 use crate::ui::{self, Theme};
 
-/// What `run` needs: the store, the configuration, and the channels to the sync engine and the
-/// outbox worker (which the caller has already started).
-pub struct TuiContext {
-    pub store: Store,
+pub use crate::dashboard::run_store_effect;
+
+/// What the dashboard runs on, once `prepare` (connecting to the service, starting the demo...)
+/// is done.
+pub struct Prepared<C: Connection + 'static> {
+    pub connection: Arc<C>,
+    pub incoming: mpsc::Receiver<Incoming>,
     pub config: Config,
-    pub sync_commands: mpsc::Sender<Command>,
-    pub sync_events: mpsc::Receiver<SyncEvent>,
-    pub outbox_requests: mpsc::Sender<OutboxCommand>,
-    pub outbox_events: mpsc::Receiver<OutboxEvent>,
     /// A line shown in the status bar for the whole session, e.g. "demo: simulator at http://...".
     pub banner: Option<String>,
 }
 
-/// No more than this many frames a second: a burst of events costs one draw per frame.
-const FRAME: Duration = Duration::from_millis(33);
-
-/// Runs the dashboard until the user quits. The terminal is restored however this ends.
-pub async fn run(ctx: TuiContext) -> anyhow::Result<()> {
-    run_after("", async { Ok(ctx) }).await
-}
-
-/// Takes the terminal, draws a loading frame saying `loading` at once, then awaits `prepare`
-/// (opening the store, starting the demo...) and runs the dashboard on what it returns. The first
-/// frame is on screen within milliseconds however large the store is; if `prepare` fails, the
-/// terminal is restored before the error is returned.
-pub async fn run_after<F>(loading: &str, prepare: F) -> anyhow::Result<()>
+/// Takes the terminal, draws a loading frame saying `loading` at once, then awaits `prepare` and
+/// runs the dashboard on what it returns. The first frame is on screen within milliseconds; if
+/// `prepare` fails, the terminal is restored before the error is returned.
+pub async fn run_after<C, F>(loading: &str, prepare: F) -> anyhow::Result<()>
 where
-    F: std::future::Future<Output = anyhow::Result<TuiContext>>,
+    C: Connection + 'static,
+    F: std::future::Future<Output = anyhow::Result<Prepared<C>>>,
 {
     let mut terminal = TerminalGuard::enter()?;
     if !loading.is_empty() {
@@ -66,12 +50,72 @@ where
             .draw(|frame| ui::draw_loading(frame, &Theme::default(), loading))
             .context("could not draw to the terminal")?;
     }
-    let result = match prepare.await {
-        Ok(ctx) => event_loop(&mut terminal, ctx).await,
-        Err(e) => Err(e),
+    let prepared = match prepare.await {
+        Ok(p) => p,
+        Err(e) => {
+            drop(terminal);
+            return Err(e);
+        }
     };
-    drop(terminal);
+    let (input_tx, input_rx) = mpsc::channel::<Action>(256);
+    let reader = spawn_terminal_reader(input_tx.clone());
+    let mut screen = TerminalScreen {
+        guard: terminal,
+        reader,
+        input_tx,
+    };
+    let result = dashboard::run(
+        &mut screen,
+        DashboardContext {
+            connection: prepared.connection,
+            incoming: prepared.incoming,
+            input: input_rx,
+            config: prepared.config,
+            banner: prepared.banner,
+        },
+    )
+    .await;
+    screen.reader.abort();
+    drop(screen);
     result
+}
+
+/// The real terminal as the dashboard's screen.
+struct TerminalScreen {
+    guard: TerminalGuard,
+    reader: tokio::task::JoinHandle<()>,
+    input_tx: mpsc::Sender<Action>,
+}
+
+impl Screen for TerminalScreen {
+    fn size(&mut self) -> anyhow::Result<(u16, u16)> {
+        let size = self
+            .guard
+            .terminal
+            .size()
+            .context("could not read the terminal size")?;
+        Ok((size.width, size.height))
+    }
+
+    fn draw(&mut self, state: &AppState, theme: &Theme, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.guard
+            .terminal
+            .draw(|frame| ui::draw(frame, state, theme, now))
+            .context("could not draw to the terminal")?;
+        Ok(())
+    }
+
+    fn edit_externally(&mut self, draft: &str) -> Result<String, String> {
+        // The editor needs the terminal (and its keys) to itself.
+        self.reader.abort();
+        let result = self.guard.suspend_for_editor(draft);
+        self.reader = spawn_terminal_reader(self.input_tx.clone());
+        result
+    }
+
+    fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()> {
+        copy_to_clipboard(text)
+    }
 }
 
 /// Owns the terminal while the TUI runs. Dropping it (normal return, `?`, or unwinding from a
@@ -210,46 +254,6 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// A draft to measure (see `Effect::MeasureDraft`).
-struct MeasureRequest {
-    key: crate::domain::MentionKey,
-    generation: u64,
-    text: String,
-}
-
-/// Measures drafts off the key path, one at a time: while one is being measured, newer requests
-/// replace each other, so typing into a long word costs one measurement at a time, for the
-/// newest text, never a queue of stale ones. Each measurement is bounded (`text::post_length`).
-fn spawn_measurer(results: mpsc::Sender<Action>) -> mpsc::UnboundedSender<MeasureRequest> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<MeasureRequest>();
-    tokio::spawn(async move {
-        while let Some(mut request) = rx.recv().await {
-            while let Ok(newer) = rx.try_recv() {
-                request = newer;
-            }
-            let MeasureRequest {
-                key,
-                generation,
-                text,
-            } = request;
-            let Ok(length) =
-                tokio::task::spawn_blocking(move || crate::text::post_length(&text)).await
-            else {
-                continue;
-            };
-            let measured = Action::DraftMeasured {
-                key,
-                generation,
-                length,
-            };
-            if results.send(measured).await.is_err() {
-                break;
-            }
-        }
-    });
-    tx
-}
-
 /// Reads terminal events on its own task and forwards the ones the app cares about. Key
 /// releases and repeats (reported by enhanced keyboards) are dropped: only presses act.
 fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()> {
@@ -276,261 +280,6 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
     })
 }
 
-async fn event_loop(guard: &mut TerminalGuard, ctx: TuiContext) -> anyhow::Result<()> {
-    let TuiContext {
-        store,
-        config,
-        sync_commands,
-        mut sync_events,
-        outbox_requests,
-        mut outbox_events,
-        banner,
-    } = ctx;
-    let theme = Theme::from_env();
-    let mut state = AppState::new(banner);
-    state.saved_replies = SavedReplies::from_config(&config);
-    state.budgets = config.budgets.clone();
-
-    let (term_tx, mut term_rx) = mpsc::channel::<Action>(256);
-    let mut reader = spawn_terminal_reader(term_tx.clone());
-    // Logins (`a`, `R`) run as tasks that report here.
-    let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
-    let mut account_ops = login::AccountOps::new(store.clone(), config.clone(), login_tx);
-    // Effects that finish later (a browser that would not open, a draft measured off the key
-    // path) report here.
-    let (reports_tx, mut reports_rx) = mpsc::channel::<Action>(64);
-    // Drafts too slow to measure on a key press are measured here, newest request first.
-    let measurer = spawn_measurer(reports_tx.clone());
-
-    let size = guard
-        .terminal
-        .size()
-        .context("could not read the terminal size")?;
-    // Everything waiting to be applied, in arrival order.
-    let mut pending: VecDeque<Action> = VecDeque::from([
-        Action::Resize {
-            width: size.width,
-            height: size.height,
-        },
-        Action::StoreChanged,
-    ]);
-
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut last_draw: Option<Instant> = None;
-    let (mut sync_open, mut outbox_open) = (true, true);
-    // Steps of long jobs (search, bulk triage, undo), run one at a time when nothing else waits.
-    let mut idle: VecDeque<Job> = VecDeque::new();
-
-    // The selected mention as the user knows it: as last drawn, moved since only by their own
-    // keys (whose effect they can predict). Every key carries it, so a key acts on what the user
-    // saw even when an arrival changed the state after the last draw.
-    let mut seen: Option<MentionKey> = None;
-
-    let outcome: anyhow::Result<()> = loop {
-        // 1. Apply everything queued, running effects as they come.
-        while let Some(mut action) = pending.pop_front() {
-            let is_key = match &mut action {
-                Action::Key { seen: carried, .. } => {
-                    *carried = seen;
-                    true
-                }
-                _ => false,
-            };
-            let effects = app::update(&mut state, action, &store);
-            if is_key {
-                seen = selected_key(&state);
-            }
-            for effect in effects {
-                match effect {
-                    Effect::Account(e) => {
-                        if let Some(follow_up) = account_ops.run(e, &sync_commands) {
-                            pending.push_back(follow_up);
-                        }
-                    }
-                    Effect::Background(job) => idle.push_back(job),
-                    Effect::MeasureDraft {
-                        key,
-                        generation,
-                        text,
-                    } => {
-                        let _ = measurer.send(MeasureRequest {
-                            key,
-                            generation,
-                            text,
-                        });
-                    }
-                    Effect::EditExternally { key, text } => {
-                        // The editor needs the terminal (and its keys) to itself.
-                        reader.abort();
-                        let _ = (&mut reader).await;
-                        let result = guard.suspend_for_editor(&text);
-                        reader = spawn_terminal_reader(term_tx.clone());
-                        state.dirty = true;
-                        last_draw = None;
-                        pending.push_back(Action::EditorDone { key, result });
-                    }
-                    effect => {
-                        if let Some(follow_up) = run_effect(
-                            effect,
-                            &store,
-                            &sync_commands,
-                            &outbox_requests,
-                            &reports_tx,
-                        ) {
-                            pending.push_back(follow_up);
-                        }
-                    }
-                }
-            }
-        }
-        if state.quit {
-            break Ok(());
-        }
-
-        // 2. Draw once for the whole batch, if anything visible changed.
-        let frame_due = last_draw.map_or(Instant::now(), |t| t + FRAME);
-        if state.dirty && Instant::now() >= frame_due {
-            guard
-                .terminal
-                .draw(|frame| ui::draw(frame, &state, &theme, Utc::now()))
-                .context("could not draw to the terminal")?;
-            seen = selected_key(&state);
-            state.dirty = false;
-            last_draw = Some(Instant::now());
-        }
-
-        // 3. Wait for the next message (or the end of the frame interval if a draw is owed).
-        let first = tokio::select! {
-            biased;
-            event = term_rx.recv() => match event {
-                Some(a) => a,
-                None => break Err(anyhow::anyhow!("the terminal stopped sending input")),
-            },
-            event = sync_events.recv(), if sync_open => match event {
-                Some(e) => Action::Sync(e),
-                None => {
-                    sync_open = false;
-                    tracing::warn!("sync engine channel closed");
-                    Action::Notify {
-                        text: "the sync engine stopped: no new mentions will arrive (see the log file; restart perch)".into(),
-                        is_error: true,
-                    }
-                }
-            },
-            event = outbox_events.recv(), if outbox_open => match event {
-                Some(e) => Action::Outbox(e),
-                None => {
-                    outbox_open = false;
-                    tracing::warn!("outbox channel closed");
-                    Action::Notify {
-                        text: "the outbox stopped: replies cannot be sent (see the log file; restart perch)".into(),
-                        is_error: true,
-                    }
-                }
-            },
-            Some(action) = login_rx.recv() => action,
-            Some(action) = reports_rx.recv() => action,
-            _ = ticker.tick() => Action::Tick(Utc::now()),
-            // Lowest priority (`biased`): a job step only when no event is waiting, so keys and
-            // draws always come first.
-            _ = std::future::ready(()), if !idle.is_empty() => match idle.pop_front() {
-                Some(job) => Action::Continue(job),
-                None => continue,
-            },
-            _ = tokio::time::sleep_until(frame_due), if state.dirty => continue,
-        };
-        pending.push_back(first);
-        // Drain what else is already waiting, so a burst becomes one draw.
-        while let Ok(a) = term_rx.try_recv() {
-            pending.push_back(a);
-        }
-        while let Ok(e) = sync_events.try_recv() {
-            pending.push_back(Action::Sync(e));
-        }
-        while let Ok(e) = outbox_events.try_recv() {
-            pending.push_back(Action::Outbox(e));
-        }
-        while let Ok(a) = login_rx.try_recv() {
-            pending.push_back(a);
-        }
-        while let Ok(a) = reports_rx.try_recv() {
-            pending.push_back(a);
-        }
-    };
-
-    reader.abort();
-    outcome
-}
-
-fn selected_key(state: &AppState) -> Option<MentionKey> {
-    state
-        .feed
-        .selected_mention()
-        .map(crate::domain::Mention::key)
-}
-
-/// Carries out one effect. Returns an action to feed back when the effect has something to
-/// report (a failure, or a store write the screen must re-read).
-fn run_effect(
-    effect: Effect,
-    store: &Store,
-    sync_commands: &mpsc::Sender<Command>,
-    outbox_requests: &mpsc::Sender<OutboxCommand>,
-    reports: &mpsc::Sender<Action>,
-) -> Option<Action> {
-    match effect {
-        Effect::Send(request) => to_outbox(outbox_requests, OutboxCommand::Send(request)),
-        Effect::Outbox(command) => to_outbox(outbox_requests, command),
-        Effect::FetchNow(account) => command(sync_commands, Command::FetchNow(account)),
-        Effect::Pause(id) => command(sync_commands, Command::Pause(id)),
-        Effect::Resume(id) => command(sync_commands, Command::Resume(id)),
-        Effect::Triage { .. }
-        | Effect::Undo { .. }
-        | Effect::SaveDraft { .. }
-        | Effect::DeleteDraft { .. } => run_store_effect(store, &effect),
-        Effect::CopyToClipboard(text) => copy_to_clipboard(&text).err().map(|e| Action::Notify {
-            text: format!("could not copy the link: {e}"),
-            is_error: true,
-        }),
-        Effect::OpenUrl(url) => {
-            // Browsers can take a while to start; never hold up the screen for one. A failure
-            // comes back as an action, so the user hears of it (and gets the link instead).
-            let reports = reports.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = webbrowser::open(&url) {
-                    tracing::warn!("could not open {url} in a browser: {e}");
-                    let _ = reports.blocking_send(Action::OpenFailed {
-                        url,
-                        why: e.to_string(),
-                    });
-                }
-            });
-            None
-        }
-        // Handled by the loop itself (accounts go to `login::AccountOps`).
-        Effect::Account(_)
-        | Effect::Background(_)
-        | Effect::EditExternally { .. }
-        | Effect::MeasureDraft { .. }
-        | Effect::Quit => None,
-    }
-}
-
-/// Hands a command to the outbox worker; when it cannot take it, the UI hears why (as a refusal,
-/// so a reply it showed as on its way is shown as it really is).
-fn to_outbox(tx: &mpsc::Sender<OutboxCommand>, command: OutboxCommand) -> Option<Action> {
-    let why = match tx.try_send(command) {
-        Ok(()) => return None,
-        Err(mpsc::error::TrySendError::Full(c)) => (c, "the outbox is busy; try again in a moment"),
-        Err(mpsc::error::TrySendError::Closed(c)) => (c, "the outbox has stopped; restart perch"),
-    };
-    Some(Action::Outbox(OutboxEvent::Refused {
-        key: why.0.key(),
-        message: why.1.to_string(),
-    }))
-}
-
 /// OSC 52: the terminal puts the (base64) text on the clipboard. It works over SSH and in tmux
 /// (with `set-clipboard on`), where no local clipboard tool could.
 fn copy_to_clipboard(text: &str) -> std::io::Result<()> {
@@ -546,76 +295,6 @@ fn osc52(text: &str) -> String {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(text);
     format!("\x1b]52;c;{encoded}\x07")
-}
-
-fn command(tx: &mpsc::Sender<Command>, command: Command) -> Option<Action> {
-    match tx.try_send(command) {
-        Ok(()) => None,
-        Err(mpsc::error::TrySendError::Full(_)) => Some(Action::Notify {
-            text: "the sync engine is busy; try again in a moment".into(),
-            is_error: true,
-        }),
-        Err(mpsc::error::TrySendError::Closed(_)) => Some(Action::Notify {
-            text: "the sync engine has stopped; restart perch".into(),
-            is_error: true,
-        }),
-    }
-}
-
-/// Carries out the effects that write to the store (triage decisions, undo and drafts); other
-/// effects are ignored here. Public so tests can play the loop's part without a terminal.
-pub fn run_store_effect(store: &Store, effect: &Effect) -> Option<Action> {
-    match effect {
-        Effect::Triage {
-            action,
-            keys,
-            status,
-        } => Some(match store.triage(*action, keys, *status, Utc::now()) {
-            Ok(changed) => {
-                // Bulk chunks: flushing between them keeps sled 0.34's background log writes
-                // few; a pile of them is what its pool deadlock (sled #804/#1412) needs.
-                if keys.len() > 1
-                    && let Err(e) = store.flush()
-                {
-                    tracing::warn!("could not flush after a bulk change: {e}");
-                }
-                Action::Triaged {
-                    action: *action,
-                    changed: changed.len(),
-                }
-            }
-            Err(e) => {
-                tracing::warn!("could not record a status change: {e}");
-                Action::Notify {
-                    text: format!("could not record the change: {e}"),
-                    is_error: true,
-                }
-            }
-        }),
-        Effect::Undo { action } => Some(Action::Undone(
-            store.undo_step(*action, Utc::now()).map_err(|e| {
-                tracing::warn!("could not undo: {e}");
-                format!("could not undo: {e}")
-            }),
-        )),
-        Effect::SaveDraft { key, draft } => store.put_draft(*key, draft).err().map(|e| {
-            tracing::warn!("could not save a draft: {e}");
-            Action::Notify {
-                text: format!("could not save the draft (it is still in the composer): {e}"),
-                is_error: true,
-            }
-        }),
-        Effect::DeleteDraft { key } => store.delete_draft(*key).err().map(|e| {
-            tracing::warn!("could not delete a sent draft: {e}");
-            Action::Notify {
-                text: format!(
-                    "the reply went out, but its draft could not be deleted ({e}): the next reply to this mention starts from it"
-                ),
-                is_error: true,
-            }
-        }),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,16 @@ struct Setup {
     config: Config,
 }
 
+impl Setup {
+    /// Logins stored straight into the test's store (no service here).
+    fn logins(&self) -> Arc<dyn perch::tui::login::LoginSink> {
+        Arc::new(perch::tui::login::StoreLogins {
+            store: self.store.clone(),
+            client: perch::x::XClient::new(&self.config.api_base),
+        })
+    }
+}
+
 async fn setup(redirect_uri: &str) -> Setup {
     let sim = sim::start(SimConfig::for_tests(11), 0)
         .await
@@ -137,7 +147,7 @@ async fn the_browser_path_adds_the_account_through_the_loopback_listener() {
     let _task = LoginTask::spawn(
         1,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         browser("&sim_user=mara_quill", page.clone()),
         tx,
@@ -184,7 +194,7 @@ async fn the_paste_path_waits_through_a_bad_paste_and_takes_the_redirect_address
     let task = LoginTask::spawn(
         7,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         no_browser(),
         tx,
@@ -223,7 +233,7 @@ async fn a_denial_and_a_foreign_state_are_reported_as_such() {
     let _task = LoginTask::spawn(
         1,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         browser("&sim_deny=1", page),
         tx,
@@ -237,7 +247,7 @@ async fn a_denial_and_a_foreign_state_are_reported_as_such() {
     let task = LoginTask::spawn(
         2,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         no_browser(),
         tx,
@@ -264,7 +274,7 @@ async fn a_busy_port_and_a_missing_client_id_say_what_to_change() {
     let _task = LoginTask::spawn(
         1,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         no_browser(),
         tx,
@@ -287,14 +297,7 @@ async fn a_busy_port_and_a_missing_client_id_say_what_to_change() {
     let mut config = s.config.clone();
     config.client_id = None;
     let (tx, mut rx) = mpsc::channel(16);
-    let _task = LoginTask::spawn(
-        1,
-        LoginPurpose::Add,
-        s.store.clone(),
-        config,
-        no_browser(),
-        tx,
-    );
+    let _task = LoginTask::spawn(1, LoginPurpose::Add, s.logins(), config, no_browser(), tx);
     let events = reports_until_finished(&mut rx).await;
     let failure = finished(&events).as_ref().expect_err("no client id");
     assert_eq!(failure.kind, LoginFailureKind::NoClientId);
@@ -314,7 +317,7 @@ async fn reauthorizing_a_token_expired_account_restores_it_and_keeps_its_mention
     let _task = LoginTask::spawn(
         1,
         LoginPurpose::Add,
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         browser("&sim_user=nimbusnotes", Arc::new(Mutex::new(None))),
         tx,
@@ -359,7 +362,7 @@ async fn reauthorizing_a_token_expired_account_restores_it_and_keeps_its_mention
             twitter_id: account.twitter_id.clone(),
             handle: account.handle(),
         },
-        s.store.clone(),
+        s.logins(),
         s.config.clone(),
         browser("&sim_user=nimbusnotes", Arc::new(Mutex::new(None))),
         tx,

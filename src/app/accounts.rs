@@ -11,9 +11,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::app::keymap::{self, Intent};
+use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::domain::{AccountId, AccountStats, Mention, SyncStatus};
-use crate::store::{FeedFilter, Store, StoreError};
+use crate::store::{FeedFilter, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
 
@@ -266,11 +267,11 @@ pub struct StatsView {
 impl StatsView {
     /// Reads the view's figures from the store's counters (and one short page of mentions).
     pub fn load(
-        store: &Store,
+        store: &dyn FeedSource,
         account: &crate::domain::Account,
         now: DateTime<Utc>,
     ) -> Result<StatsView, StoreError> {
-        let stats = crate::stats::account_stats(store, account, now)?;
+        let stats = store.account_stats(account, now)?;
         let daily = store.daily_counts(account.id, now.date_naive(), STATS_DAYS)?;
         let recent = store.page_after(
             &FeedFilter {
@@ -285,7 +286,7 @@ impl StatsView {
             stats,
             daily,
             recent,
-            costs: crate::cost_report::account_cost_stats(store, account.id, now)?,
+            costs: store.account_cost_stats(account.id, now)?,
         })
     }
 }
@@ -442,7 +443,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
 pub fn after_sync(
     state: &mut AppState,
     event: &SyncEvent,
-    store: &Store,
+    store: &dyn FeedSource,
 ) -> Result<(), StoreError> {
     let refresh_for = match event {
         SyncEvent::PageCommitted {
@@ -461,7 +462,7 @@ pub fn after_sync(
     Ok(())
 }
 
-fn reload_stats(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn reload_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let now = state.accounts_ui.now();
     let Mode::Account(overlay) = &mut state.mode else {
         return Ok(());
@@ -545,7 +546,7 @@ pub fn open_detail(state: &mut AppState, account_id: AccountId) {
 }
 
 /// `s`: the stats view of the selected account.
-pub fn open_stats(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(id) = target_account(state) else {
         state.error("no account selected: pick one in the accounts pane (Tab), then press s");
         return Ok(());
@@ -560,7 +561,7 @@ pub fn open_stats(state: &mut AppState, store: &Store) -> Result<(), StoreError>
 }
 
 /// `D`: asks how to remove the selected account.
-pub fn open_remove(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub fn open_remove(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
         state.error("no account selected: pick one in the accounts pane (Tab), then press D");
         return Ok(());
@@ -614,7 +615,7 @@ pub fn is_listed(state: &AppState, account: &crate::domain::Account) -> bool {
 pub fn on_key(
     state: &mut AppState,
     key: KeyEvent,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<super::Effect>,
 ) -> Result<(), StoreError> {
     let Mode::Account(overlay) = &mut state.mode else {
@@ -732,7 +733,7 @@ fn account_intent_in_view(
     state: &mut AppState,
     account_id: AccountId,
     intent: Intent,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<super::Effect>,
 ) -> Result<(), StoreError> {
     let Some(row) = state.account(account_id) else {

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::cost_report::{self, Totals};
+use crate::app::source::FeedSource;
+use crate::cost_report::Totals;
 use crate::costs::{Budgets, CostKind, Month};
 use crate::domain::{AccountId, Mention};
 use crate::outbox::ReplyKind;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CostMeter {
@@ -24,11 +25,11 @@ pub struct CostMeter {
 
 impl CostMeter {
     pub fn load(
-        store: &Store,
+        store: &dyn FeedSource,
         budgets: &Budgets,
         now: DateTime<Utc>,
     ) -> Result<CostMeter, StoreError> {
-        let (totals, today_by_account) = cost_report::today_and_month(store, now)?;
+        let (totals, today_by_account) = store.cost_today_and_month(now)?;
         Ok(CostMeter {
             over_budget: budgets.monthly_micros.is_some_and(|b| totals.month >= b),
             totals,
@@ -45,7 +46,7 @@ impl CostMeter {
 
 /// What sending `text` in answer to `mention` will be billed as, and at what price.
 pub fn send_price(
-    store: &Store,
+    store: &dyn FeedSource,
     kind: ReplyKind,
     text: &str,
     mention: &Mention,
@@ -57,7 +58,7 @@ pub fn send_price(
 /// The composer's warning before a reply that costs $0.20 ("this reply costs $0.20: it contains
 /// a link"), or `None`.
 pub fn link_warning(
-    store: &Store,
+    store: &dyn FeedSource,
     kind: ReplyKind,
     text: &str,
     mention: &Mention,

@@ -8,8 +8,9 @@
 //! sit next to each other in the index (same tweet id): they are merged into one [`FeedRow`], so
 //! the post shows once with every account it was sent to.
 
+use crate::app::source::FeedSource;
 use crate::domain::{Mention, MentionKey};
-use crate::store::{FeedFilter, FeedPos, Result, Store};
+use crate::store::{FeedFilter, FeedPos, Result};
 
 /// Rows read per store call, at least (a screen's worth more when the screen is tall).
 const MIN_CHUNK: usize = 50;
@@ -192,7 +193,7 @@ impl FeedWindow {
     /// Up to `limit` matching mentions older than `after`, and whether the walk reached the end.
     fn fetch_older(
         &mut self,
-        store: &Store,
+        store: &dyn FeedSource,
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<(Vec<Mention>, bool)> {
@@ -217,7 +218,7 @@ impl FeedWindow {
     }
 
     /// Reads the newest rows and selects the first.
-    pub fn load_top(&mut self, store: &Store) -> Result<()> {
+    pub fn load_top(&mut self, store: &dyn FeedSource) -> Result<()> {
         if let Some(search) = &mut self.search {
             search.load_after = None;
         }
@@ -233,7 +234,7 @@ impl FeedWindow {
         Ok(())
     }
 
-    fn update_total(&mut self, store: &Store) -> Result<()> {
+    fn update_total(&mut self, store: &dyn FeedSource) -> Result<()> {
         self.total = match &self.search {
             None => store.count(&self.filter)?,
             Some(s) => {
@@ -246,7 +247,7 @@ impl FeedWindow {
 
     /// Reads the oldest rows and selects the last. A search has no oldest end until it has
     /// looked everywhere, so there this goes to the last row found so far.
-    pub fn load_bottom(&mut self, store: &Store) -> Result<()> {
+    pub fn load_bottom(&mut self, store: &dyn FeedSource) -> Result<()> {
         if self.search.is_some() {
             let last = self.rows.len().saturating_sub(1) as isize;
             return self.move_by(store, last - self.selected as isize);
@@ -271,7 +272,7 @@ impl FeedWindow {
     /// keeps its rows on the same lines, the new ones staying above the screen. If the selected
     /// row no longer matches the filter (say it was ignored while the filter shows pending), the
     /// next older row takes its place.
-    pub fn reload_around_selection(&mut self, store: &Store) -> Result<()> {
+    pub fn reload_around_selection(&mut self, store: &dyn FeedSource) -> Result<()> {
         if self.search.is_some() {
             return self.reload_search_rows(store);
         }
@@ -327,7 +328,7 @@ impl FeedWindow {
     /// A search's rows are re-read one by one (a status may have changed); rows that no longer
     /// match the filter drop out, the selection staying on its line. New posts are not added
     /// while the search is shown: running it again (`/`, Enter) finds them.
-    fn reload_search_rows(&mut self, store: &Store) -> Result<()> {
+    fn reload_search_rows(&mut self, store: &dyn FeedSource) -> Result<()> {
         let mut flat = Vec::new();
         let mut selected_flat = None;
         let mut dropped = 0u64;
@@ -358,7 +359,7 @@ impl FeedWindow {
     }
 
     /// Moves the selection by `delta` rows, reading more of the feed when it runs off the window.
-    pub fn move_by(&mut self, store: &Store, delta: isize) -> Result<()> {
+    pub fn move_by(&mut self, store: &dyn FeedSource, delta: isize) -> Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
@@ -391,7 +392,7 @@ impl FeedWindow {
     }
 
     /// The pane's height changed.
-    pub fn set_height(&mut self, store: &Store, height: usize) -> Result<()> {
+    pub fn set_height(&mut self, store: &dyn FeedSource, height: usize) -> Result<()> {
         self.height = height;
         self.keep_selection_visible();
         self.ensure_margin(store)?;
@@ -429,7 +430,7 @@ impl FeedWindow {
 
     /// The background search's next step: loads more hits while the window wants them, else
     /// counts further.
-    pub fn search_step(&mut self, store: &Store) -> Result<()> {
+    pub fn search_step(&mut self, store: &dyn FeedSource) -> Result<()> {
         if self.search_wants_rows() {
             self.extend_down(store)?;
         } else if let Some(search) = self.search.as_ref().filter(|s| !s.count_done) {
@@ -460,7 +461,7 @@ impl FeedWindow {
 
     /// Keeps at least a screen of rows loaded beyond what is visible, so the next move rarely
     /// waits for the store.
-    fn ensure_margin(&mut self, store: &Store) -> Result<()> {
+    fn ensure_margin(&mut self, store: &dyn FeedSource) -> Result<()> {
         let height = self.height.max(1);
         if !self.at_end && self.rows.len() < self.scroll + 2 * height {
             self.extend_down(store)?;
@@ -471,7 +472,7 @@ impl FeedWindow {
         Ok(())
     }
 
-    fn extend_down(&mut self, store: &Store) -> Result<()> {
+    fn extend_down(&mut self, store: &dyn FeedSource) -> Result<()> {
         let after = match &self.search {
             Some(s) => s.load_after,
             None => self.rows.last().map(FeedRow::last_pos),
@@ -491,7 +492,7 @@ impl FeedWindow {
         Ok(())
     }
 
-    fn extend_up(&mut self, store: &Store) -> Result<()> {
+    fn extend_up(&mut self, store: &dyn FeedSource) -> Result<()> {
         if self.search.is_some() {
             // A search window is never trimmed at the top, so there is nothing above it.
             self.at_top = true;
@@ -566,7 +567,7 @@ impl FeedWindow {
     }
 
     /// Counts rows newer than the newest one the user has had selected at the top.
-    fn count_new_above(&mut self, store: &Store) -> Result<()> {
+    fn count_new_above(&mut self, store: &dyn FeedSource) -> Result<()> {
         if self.at_top && self.selected == 0 {
             self.mark_seen_if_at_top();
             return Ok(());

@@ -6,9 +6,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::app::Job;
 use crate::app::feed::SearchScan;
+use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::app::update::Effect;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::text;
 
 /// The search query as the status bar shows it (sanitised, quoted).
@@ -22,7 +23,11 @@ pub fn open(state: &mut AppState) {
 }
 
 /// A key while typing the search.
-pub fn on_key(state: &mut AppState, store: &Store, key: KeyEvent) -> Result<(), StoreError> {
+pub fn on_key(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    key: KeyEvent,
+) -> Result<(), StoreError> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let mut query = state
         .feed
@@ -61,7 +66,7 @@ pub fn on_key(state: &mut AppState, store: &Store, key: KeyEvent) -> Result<(), 
 
 /// Reads the feed again from the top after a filter or the search changed (a search starts
 /// counting again).
-pub fn reload(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub fn reload(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     if let Some(s) = &mut state.feed.search {
         *s = SearchScan {
             query: std::mem::take(&mut s.query),
@@ -75,7 +80,7 @@ pub fn reload(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
 }
 
 /// `Esc`: back to the whole (filtered) feed.
-pub fn clear(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub fn clear(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     if state.feed.search.take().is_none() {
         return Ok(());
     }
@@ -86,7 +91,7 @@ pub fn clear(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
 }
 
 /// A background step of the search (finding more rows, or counting further).
-pub fn step(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub fn step(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     state.search_scheduled = false;
     if state.feed.search.is_none() {
         return Ok(());
@@ -107,7 +112,11 @@ pub fn schedule(state: &mut AppState, effects: &mut Vec<Effect>) {
 
 /// `n` / `N`: the next or previous match. The feed shows only matches, so that is the next or
 /// previous row; going past the last one found asks the search for more.
-pub fn next_match(state: &mut AppState, store: &Store, forward: bool) -> Result<(), StoreError> {
+pub fn next_match(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    forward: bool,
+) -> Result<(), StoreError> {
     if state.feed.search.is_none() {
         state.info("no search: / starts one, then n and N step through the matches");
         return Ok(());

@@ -7,10 +7,11 @@ use crate::app::Job;
 use crate::app::feed::SEARCH_SCAN_STEP;
 use crate::app::marks::{MarkedFilter, Marks};
 use crate::app::overlay::BulkConfirm;
+use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::app::update::{Effect, refresh};
 use crate::domain::{MentionKey, MentionStatus};
-use crate::store::{FeedPos, Store, StoreError, UndoStep};
+use crate::store::{FeedPos, StoreError, UndoStep};
 use crate::text;
 
 /// Mentions per store batch in a bulk action (and so per undo chunk).
@@ -64,7 +65,7 @@ fn join_handles(handles: &[String]) -> String {
 /// gets `status`, then the selection moves on, so one key per post clears a queue.
 pub fn triage_selected(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     status: MentionStatus,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
@@ -138,7 +139,7 @@ pub fn confirm_bulk(state: &mut AppState, status: MentionStatus) {
 /// The user said yes: the marks become a job, applied a chunk at a time.
 pub fn start_bulk(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     status: MentionStatus,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
@@ -168,7 +169,7 @@ pub fn start_bulk(
 /// loop is idle. When nothing is left, says what was done.
 pub fn bulk_step(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     let Some(job) = &mut state.bulk else {
@@ -238,7 +239,7 @@ pub fn bulk_step(
 /// The store recorded a triage chunk.
 pub fn on_triaged(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     action: u64,
     changed: usize,
 ) -> Result<(), StoreError> {
@@ -258,7 +259,7 @@ pub fn on_triaged(
 /// and asks first.
 pub fn start_undo(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     if state.bulk.is_some() {
@@ -306,7 +307,7 @@ pub fn describe_action(action: &crate::store::UndoAction) -> String {
 /// The store undid one chunk (or found nothing to undo).
 pub fn on_undo_step(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     step: Result<Option<UndoStep>, String>,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {

@@ -9,11 +9,12 @@ use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
+use crate::app::source::FeedSource;
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::app::{search, triage};
 use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
-use crate::store::{Draft, FeedFilter, Store, StoreError, UndoStep};
+use crate::store::{Draft, FeedFilter, StoreError, UndoStep};
 use crate::sync::SyncEvent;
 use crate::text;
 
@@ -152,7 +153,7 @@ pub enum Effect {
 }
 
 /// Applies one action to the state and returns the effects it calls for.
-pub fn update(state: &mut AppState, action: Action, store: &Store) -> Vec<Effect> {
+pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> Vec<Effect> {
     let mut effects = Vec::new();
     let result = match action {
         Action::Key { key, seen } => {
@@ -309,13 +310,13 @@ fn store_problem(e: &StoreError) -> String {
 }
 
 /// Re-reads accounts, counters and the feed window (keeping the selection).
-pub(crate) fn refresh(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+pub(crate) fn refresh(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     reload_accounts(state, store)?;
     state.outbox.reload(store)?;
     state.feed.reload_around_selection(store)
 }
 
-fn reload_accounts(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn reload_accounts(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let selected_id = state.selected_account().map(|a| a.account.id);
     let syncing: Vec<AccountId> = state
         .accounts
@@ -361,7 +362,7 @@ fn on_key(
     state: &mut AppState,
     key: KeyEvent,
     seen: Option<MentionKey>,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     match &mut state.mode {
@@ -502,7 +503,7 @@ fn aim_at_seen(state: &mut AppState, intent: Intent, seen: Option<MentionKey>) -
 fn on_intent(
     state: &mut AppState,
     intent: Intent,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     let page = state.feed.height.max(1) as isize;
@@ -605,7 +606,11 @@ fn on_intent(
     Ok(())
 }
 
-fn move_in_focus(state: &mut AppState, store: &Store, delta: isize) -> Result<(), StoreError> {
+fn move_in_focus(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    delta: isize,
+) -> Result<(), StoreError> {
     match state.focus {
         Pane::Accounts => {
             let last = state.accounts.len() as isize;
@@ -629,7 +634,11 @@ fn move_in_focus(state: &mut AppState, store: &Store, delta: isize) -> Result<()
 }
 
 /// Selecting a row of the accounts pane filters the feed to that account (row 0: all).
-fn select_account_row(state: &mut AppState, store: &Store, row: usize) -> Result<(), StoreError> {
+fn select_account_row(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    row: usize,
+) -> Result<(), StoreError> {
     let row = row.min(state.accounts.len());
     if row == state.account_selected {
         return Ok(());
@@ -641,7 +650,7 @@ fn select_account_row(state: &mut AppState, store: &Store, row: usize) -> Result
 }
 
 /// `Esc`: back to the feed; there, clear the marks, then the search.
-fn back(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn back(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     if state.focus != Pane::Feed {
         state.focus = Pane::Feed;
     } else if !state.marks.is_empty() {
@@ -656,7 +665,7 @@ fn back(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
 /// `i`/`p`/`x`: on everything marked (after a confirm), else on the selected post.
 fn triage_or_confirm(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     status: MentionStatus,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
@@ -669,7 +678,7 @@ fn triage_or_confirm(
 }
 
 /// `Space`: mark (or unmark) the selected post, then move down.
-fn mark_selected(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn mark_selected(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(row) = state.feed.selected_row() else {
         return Ok(());
     };
@@ -687,7 +696,7 @@ fn mark_selected(state: &mut AppState, store: &Store) -> Result<(), StoreError> 
 
 /// `V`: mark everything the feed's filters match (again: unmark all). Kept as the filter, not as
 /// keys, so it costs the same for ten mentions or a million.
-fn mark_all(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn mark_all(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let query = state.feed.search.as_ref().map(|s| s.query.clone());
     if let Marks::Matching(m) = &state.marks
         && m.filter == state.feed.filter
@@ -749,7 +758,7 @@ fn next_pane(state: &AppState, forward: bool) -> Pane {
 /// Enter on an unconfirmed reply sends it again.
 fn reopen_failed_or_focus_detail(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     let Some(row) = state.feed.selected_row() else {
@@ -782,7 +791,11 @@ fn reopen_failed_or_focus_detail(
 
 /// `r`/`d`: a reply goes out from exactly one account, so a post sent to several asks which
 /// (the first is the default).
-fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result<(), StoreError> {
+fn open_composer(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    kind: ReplyKind,
+) -> Result<(), StoreError> {
     let Some(row) = state.feed.selected_row() else {
         state.info("no mention selected");
         return Ok(());
@@ -797,7 +810,7 @@ fn open_composer(state: &mut AppState, store: &Store, kind: ReplyKind) -> Result
 
 fn open_composer_for(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     key: MentionKey,
     kind: ReplyKind,
 ) -> Result<(), StoreError> {
@@ -908,7 +921,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
 
 fn toggle_pause(
     state: &mut AppState,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     // The accounts pane's choice, else the account of the selected mention (which may be one
@@ -946,7 +959,11 @@ fn toggle_pause(
     Ok(())
 }
 
-fn on_sync(state: &mut AppState, event: SyncEvent, store: &Store) -> Result<(), StoreError> {
+fn on_sync(
+    state: &mut AppState,
+    event: SyncEvent,
+    store: &dyn FeedSource,
+) -> Result<(), StoreError> {
     match event {
         SyncEvent::Started { account_id } => set_syncing(state, account_id, true),
         SyncEvent::Finished { account_id, .. } => set_syncing(state, account_id, false),
@@ -1010,7 +1027,7 @@ fn set_syncing(state: &mut AppState, account_id: AccountId, syncing: bool) {
 fn on_outbox(
     state: &mut AppState,
     event: OutboxEvent,
-    store: &Store,
+    store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     // What the outbox holds for this mention now decides whether it shows as on its way.
@@ -1106,7 +1123,11 @@ fn on_outbox(
 }
 
 /// Shows the stored version of one mention's row (after the outbox changed it).
-fn reload_row(state: &mut AppState, store: &Store, key: MentionKey) -> Result<(), StoreError> {
+fn reload_row(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    key: MentionKey,
+) -> Result<(), StoreError> {
     if let Some(m) = store.mention(key)?
         && let Some(row) = state.feed.row_mut(key)
     {
@@ -1116,7 +1137,7 @@ fn reload_row(state: &mut AppState, store: &Store, key: MentionKey) -> Result<()
 }
 
 /// `Ctrl-T`: the saved replies of the replying account, filled in for this mention.
-fn open_templates(state: &mut AppState, store: &Store) -> Result<(), StoreError> {
+fn open_templates(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Mode::Compose(composer) = &state.mode else {
         return Ok(());
     };

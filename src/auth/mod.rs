@@ -156,6 +156,9 @@ pub enum AuthError {
     Io(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Storing the login through the perch service failed with this message.
+    #[error("{message}")]
+    Stored { message: String },
     #[error("after logging in, X did not return the account's profile: {0}")]
     X(XError),
     #[error(

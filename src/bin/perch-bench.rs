@@ -58,6 +58,10 @@ struct Args {
     /// With `--import`: mentions per atomic import batch (default: perch's own).
     #[arg(long, default_value_t = perch::interop::import::IMPORT_BATCH)]
     import_batch: usize,
+    /// Also measure the keys through a running perch service over its Unix socket (issue 11):
+    /// the same presses, the dashboard reading every page and count through the service.
+    #[arg(long)]
+    service: bool,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -189,6 +193,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 r.ingest.perch_per_sec,
                 args.keep,
             )?);
+        }
+        if args.service {
+            r.through_service = Some(bench_through_service(&dir, args.accounts)?);
         }
         if !args.json {
             print_table(&r);
@@ -414,6 +421,30 @@ struct SizeResult {
     /// With `--import` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     import: Option<ImportFigures>,
+    /// With `--service` only: the keys through a running service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    through_service: Option<ServiceFigures>,
+}
+
+/// `--service`: the same key presses with the dashboard reading through a perch service over its
+/// Unix socket (target: every key p99 ≤ 4 ms at 1M).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct ServiceFigures {
+    keys: KeyFigures,
+    /// The service's target for every key's p99 (ms).
+    target_p99_ms: f64,
+}
+
+/// Runs the keys through a service, in a fresh process (see the `app-service` child).
+fn bench_through_service(dir: &Path, m: u32) -> anyhow::Result<ServiceFigures> {
+    beat();
+    let (_, report) = spawn_child("app-service", &dir.join("perch"), m)?;
+    let keys: KeyFigures = serde_json::from_value(report["keys"].clone())
+        .map_err(|e| anyhow::anyhow!("the service child reported no keys ({e}): {report}"))?;
+    Ok(ServiceFigures {
+        keys,
+        target_p99_ms: 4.0,
+    })
 }
 
 #[derive(Serialize, Debug)]
@@ -730,6 +761,7 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
         disk,
         counts,
         import: None,
+        through_service: None,
     })
 }
 
@@ -938,9 +970,13 @@ const SCREEN: (u16, u16) = (120, 40);
 
 /// The app as the TUI loop runs it, minus the real terminal: the state, the store, and a
 /// TestBackend to draw into.
+/// What the app reads and writes through: the store itself, or a service connection.
+trait Source: perch::app::FeedSource + perch::app::StoreWrites {}
+impl<T: perch::app::FeedSource + perch::app::StoreWrites> Source for T {}
+
 struct App {
     state: AppState,
-    store: Store,
+    store: std::sync::Arc<dyn Source>,
     terminal: Terminal<TestBackend>,
     theme: Theme,
     /// Steps of long jobs (search, bulk triage) the loop runs when no key waits.
@@ -950,7 +986,7 @@ struct App {
 impl App {
     /// What `tui::run` does before its first draw: a fresh state, then the `Resize` and
     /// `StoreChanged` it queues first, then one draw.
-    fn start(store: Store) -> anyhow::Result<App> {
+    fn start(store: std::sync::Arc<dyn Source>) -> anyhow::Result<App> {
         let mut app = App {
             state: AppState::new(None),
             store,
@@ -972,10 +1008,11 @@ impl App {
     fn apply(&mut self, action: Action) {
         let mut pending = std::collections::VecDeque::from([action]);
         while let Some(action) = pending.pop_front() {
-            for effect in app::update(&mut self.state, action, &self.store) {
+            for effect in app::update(&mut self.state, action, &*self.store) {
                 if let Effect::Background(job) = effect {
                     self.idle.push_back(job);
-                } else if let Some(follow_up) = perch::tui::run_store_effect(&self.store, &effect) {
+                } else if let Some(follow_up) = perch::tui::run_store_effect(&*self.store, &effect)
+                {
                     pending.push_back(follow_up);
                 }
             }
@@ -1334,7 +1371,7 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
             say("FRAME")?;
             let store = Store::open(dir)?;
             let store_open_ms = started.elapsed().as_secs_f64() * 1e3;
-            let mut app = App::start(store)?;
+            let mut app = App::start(std::sync::Arc::new(store.clone()))?;
             anyhow::ensure!(
                 !app.state.feed.rows.is_empty(),
                 "the first frame shows no mentions (error: {:?})",
@@ -1347,7 +1384,7 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
             });
             if what == "app-browse" {
                 let keys = measure_keys(&mut app)?;
-                let (page_p50, page_p99, search_ms) = browse(&app.store, m)?;
+                let (page_p50, page_p99, search_ms) = browse(&store, m)?;
                 report["keys"] = serde_json::to_value(keys)?;
                 report["page_p50_us"] = json!(page_p50);
                 report["page_p99_us"] = json!(page_p99);
@@ -1356,9 +1393,54 @@ fn run_child(what: &str, dir: &Path, m: u32, started: Instant) -> anyhow::Result
             }
             say(&report.to_string())?;
         }
+        // The keys with the app reading through a perch service on this store, over its socket.
+        "app-service" => {
+            let report = service_keys(dir)?;
+            say(&report.to_string())?;
+        }
         other => anyhow::bail!("unknown child {other}"),
     }
     Ok(())
+}
+
+/// Starts a perch service on the store at `dir` (in this process, as `perch serve` would),
+/// connects to it as the dashboard does, and times the keys.
+fn service_keys(dir: &Path) -> anyhow::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let store = Store::open(dir)?;
+    let scratch = tempfile::tempdir()?;
+    let env: std::collections::BTreeMap<String, String> = [
+        (
+            "PERCH_CONFIG",
+            scratch.path().join("none.toml").display().to_string(),
+        ),
+        ("PERCH_DATA_DIR", dir.display().to_string()),
+        // Nothing listens there: the engine's polls fail at once and do not compete for long.
+        ("PERCH_API_BASE", "http://127.0.0.1:9".to_string()),
+        ("PERCH_POLL_INTERVAL", "3600".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = perch::config::Config::load_from(&env)?;
+    let service = runtime.block_on(perch::service::start(config.clone(), Some(store)))?;
+    let socket = service.paths.socket.clone();
+    let (link, mut incoming) = perch::client::Link::connect(&socket, config.pricing.clone(), None)?;
+    // The dashboard's loop would apply these; here they are only drained.
+    runtime.spawn(async move { while incoming.recv().await.is_some() {} });
+    let mut app = App::start(link.clone())?;
+    anyhow::ensure!(
+        !app.state.feed.rows.is_empty(),
+        "the first frame through the service shows no mentions (error: {:?})",
+        app.error_shown()
+    );
+    let keys = measure_keys(&mut app)?;
+    link.close();
+    runtime.block_on(service.shutdown());
+    Ok(json!({ "keys": keys }))
 }
 
 /// What a user does over a long session: page down a long way, jump to the end and page back up,
@@ -1624,6 +1706,15 @@ fn print_table(r: &SizeResult) {
         format!("{:.0}/{:.0}", r.counts.stats_p50_us, r.counts.stats_p99_us),
         "independent of N",
     );
+    if let Some(sf) = &r.through_service {
+        for f in &sf.keys.keys {
+            row(
+                &format!("8 via service {} p50/p99 (ms)", f.key),
+                format!("{:.2}/{:.2}", f.p50_ms, f.p99_ms),
+                &format!("<= {:.0}", sf.target_p99_ms),
+            );
+        }
+    }
     if let Some(im) = &r.import {
         row(
             "7 import mongo (messages/s)",

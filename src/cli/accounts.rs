@@ -1,7 +1,5 @@
 //! `perch login` and `perch accounts ...`.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use chrono::Utc;
 use serde_json::json;
 
@@ -20,8 +18,8 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
     // A reauthorization asks the authorize page for that account (`login_hint`) and refuses,
     // changing nothing, a login that comes back as anyone else.
     let (account, reauthorized) = if headless {
-        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-        let mut stdout = std::io::stdout();
+        let stdin = super::console::stdin_reader();
+        let mut stdout = super::console::stdout();
         auth::login_headless_as(
             &app.oauth,
             &app.store,
@@ -33,12 +31,22 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
         .await?
     } else {
         auth::login_with_listener_as(&app.oauth, &app.store, &app.client, expect, |url| {
-            println!("Opening your browser to authorize perch. If it does not open, visit:\n{url}");
+            crate::outln!(
+                "Opening your browser to authorize perch. If it does not open, visit:\n{url}"
+            );
         })
         .await?
     };
     app.store.flush()?;
-    println!(
+    // Run in the service: its engine polls the account now.
+    if let Some(remote) = super::console::remote() {
+        let _ = remote
+            .hub
+            .sync
+            .send(crate::sync::Command::AccountAdded(account.id))
+            .await;
+    }
+    crate::outln!(
         "{} {}",
         if reauthorized {
             "reauthorized"
@@ -80,12 +88,15 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 }));
             }
             if all.is_empty() {
-                println!("No accounts yet. Add one with `perch login`.");
+                crate::outln!("No accounts yet. Add one with `perch login`.");
                 return Ok(());
             }
-            println!(
+            crate::outln!(
                 "{:<18} {:<14} {:>8} {:>9}  LAST SYNCED",
-                "ACCOUNT", "STATUS", "PENDING", "MENTIONS"
+                "ACCOUNT",
+                "STATUS",
+                "PENDING",
+                "MENTIONS"
             );
             for a in &shown {
                 let pending = store.count(&FeedFilter {
@@ -96,7 +107,7 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                     account: Some(a.id),
                     status: None,
                 })?;
-                println!(
+                crate::outln!(
                     "{:<18} {:<14} {:>8} {:>9}  {}",
                     crate::text::sanitize(&a.handle(), true),
                     a.sync_status.as_str(),
@@ -107,7 +118,7 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                         .unwrap_or_else(|| "never".into())
                 );
             }
-            println!(
+            crate::outln!(
                 "{}: {active_count} active, {paused_count} paused{}",
                 crate::text::count(all.len() as u64, "account", "accounts"),
                 if include_inactive || paused_count == 0 {
@@ -123,37 +134,37 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             if json {
                 return print_json(&a);
             }
-            println!(
+            crate::outln!(
                 "{} ({})",
                 crate::text::sanitize(&a.handle(), true),
                 crate::text::sanitize(&a.display_name, true)
             );
-            println!("  X user id      {}", a.twitter_id);
-            println!("  perch id       {}", a.id);
-            println!(
+            crate::outln!("  X user id      {}", a.twitter_id);
+            crate::outln!("  perch id       {}", a.id);
+            crate::outln!(
                 "  status         {}{}",
                 a.sync_status,
                 if a.is_active { "" } else { " (not polled)" }
             );
             if let Some(e) = &a.error_message {
-                println!("  last error     {}", crate::text::sanitize(e, true));
+                crate::outln!("  last error     {}", crate::text::sanitize(e, true));
             }
-            println!(
+            crate::outln!(
                 "  added          {}",
                 a.added_at
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
-            println!(
+            crate::outln!(
                 "  last synced    {}",
                 a.last_synced_at
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                     .unwrap_or_else(|| "never".into())
             );
-            println!("  mentions       {}", a.total_mentions_tracked);
+            crate::outln!("  mentions       {}", a.total_mentions_tracked);
             let unreadable = store.unreadable_posts(a.id)?;
             if unreadable.count > 0 {
                 let ids: Vec<String> = unreadable.newest_ids.iter().map(u64::to_string).collect();
-                println!(
+                crate::outln!(
                     "  unreadable     {} post(s) X sent could not be read and were skipped (newest: {})",
                     unreadable.count,
                     ids.join(", ")
@@ -179,24 +190,29 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 } else {
                     format!("and keep its {mentions} stored mentions")
                 };
-                if !std::io::stdin().is_terminal() {
+                if !super::console::stdin_is_terminal() {
                     return Err(Failure::new(format!(
                         "not removing {} without confirmation: add --yes to remove it {what}",
                         a.handle()
                     )));
                 }
-                print!("Remove {} {what}? [y/N] ", a.handle());
-                std::io::stdout().flush()?;
-                let mut answer = String::new();
-                std::io::stdin().lock().read_line(&mut answer)?;
+                crate::outp!("Remove {} {what}? [y/N] ", a.handle());
+                let answer = super::console::read_line().await?.unwrap_or_default();
                 if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    println!("kept {}", a.handle());
+                    crate::outln!("kept {}", a.handle());
                     return Ok(());
                 }
             }
-            store.remove_account(a.id, delete_mentions)?;
-            store.flush()?;
-            println!(
+            match super::console::remote() {
+                // Run in the service: the engine removes it once any poll of it has finished
+                // (never half-deleted under a running poll).
+                Some(remote) => remove_through_engine(&remote.hub, a.id, delete_mentions).await?,
+                None => {
+                    store.remove_account(a.id, delete_mentions)?;
+                    store.flush()?;
+                }
+            }
+            crate::outln!(
                 "removed {}{}",
                 a.handle(),
                 if delete_mentions {
@@ -213,21 +229,21 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
             if json {
                 return print_json(&stats);
             }
-            println!("{}", a.handle());
-            println!("  total mentions     {}", stats.total_mentions);
-            println!("  pending            {}", stats.pending_mentions);
-            println!("  replied            {}", stats.replied_mentions);
-            println!(
+            crate::outln!("{}", a.handle());
+            crate::outln!("  total mentions     {}", stats.total_mentions);
+            crate::outln!("  pending            {}", stats.pending_mentions);
+            crate::outln!("  replied            {}", stats.replied_mentions);
+            crate::outln!(
                 "  tracked since      {} ({})",
                 stats.tracked_since.format("%Y-%m-%d"),
                 crate::text::count(stats.days_tracked, "day", "days")
             );
-            println!(
+            crate::outln!(
                 "  per day (average)  {:.2} ({} posted in those days)",
                 stats.avg_mentions_per_day,
                 crate::text::count(stats.mentions_while_tracked, "mention", "mentions")
             );
-            println!("  status             {}", stats.sync_status);
+            crate::outln!("  status             {}", stats.sync_status);
             Ok(())
         }
         AccountsCommand::Reauthorize { .. } => Ok(()),
@@ -253,14 +269,25 @@ fn set_active(store: &crate::store::Store, name: &str, active: bool) -> CliResul
     a.updated_at = Utc::now();
     store.put_account(&a)?;
     store.flush()?;
+    // Run in the service: its engine takes the change at once (it schedules from its own view).
+    if let Some(remote) = super::console::remote() {
+        let command = if active {
+            crate::sync::Command::Resume(a.id)
+        } else {
+            crate::sync::Command::Pause(a.id)
+        };
+        remote.hub.sync.try_send(command).map_err(|_| {
+            Failure::new("the service's sync engine is busy or stopped; run the command again")
+        })?;
+    }
     if active {
-        println!(
+        crate::outln!(
             "resumed {}; the dashboard fetches it at once when it runs (or now: `perch mentions fetch --account {}`)",
             a.handle(),
             a.handle()
         );
     } else {
-        println!(
+        crate::outln!(
             "paused {}; it is not polled until `perch accounts resume {}`",
             a.handle(),
             a.handle()
@@ -283,10 +310,55 @@ fn dashboard_key(command: &AccountsCommand) -> &'static str {
 
 /// Opens the store; when a running dashboard holds it, says so and names the dashboard's key for
 /// the same operation (sled allows one process per store).
+/// Asks the service's engine to remove the account and waits (bounded) until it has.
+async fn remove_through_engine(
+    hub: &crate::service::Hub,
+    account_id: crate::domain::AccountId,
+    delete_mentions: bool,
+) -> Result<(), Failure> {
+    use crate::service::ServiceEvent;
+    use crate::sync::SyncEvent;
+    let mut events = hub.subscribe();
+    hub.sync
+        .send(crate::sync::Command::Remove {
+            account_id,
+            delete_mentions,
+        })
+        .await
+        .map_err(|_| Failure::new("the service's sync engine has stopped; restart the service"))?;
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(ServiceEvent::Sync(SyncEvent::AccountRemoved { account_id: id }))
+                    if id == account_id =>
+                {
+                    return Ok(());
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err(Failure::new(
+                        "the service stopped before removing the account",
+                    ));
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .map_err(|_| {
+            Failure::new(
+                "the service has not removed the account within 60 s (a poll of it may be stuck); check `perch accounts list`",
+            )
+        })?
+}
+
 async fn open_accounts_store(
     config: &Config,
     in_dashboard: &str,
 ) -> Result<crate::store::Store, Failure> {
+    if let Some(remote) = super::console::remote() {
+        return Ok(remote.hub.store.clone());
+    }
     let dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir))
         .await

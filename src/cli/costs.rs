@@ -39,7 +39,7 @@ pub async fn run(
         if stale {
             let client = crate::x::XClient::new(&config.api_base);
             if let Err(e) = crate::sync::spend::refresh_x_usage(&client, &store, bearer).await {
-                eprintln!("perch: {}", crate::text::sanitize(&e, true));
+                crate::errln!("perch: {}", crate::text::sanitize(&e, true));
             }
         }
     }
@@ -48,28 +48,28 @@ pub async fn run(
         return print_json(&report);
     }
     let prices = &config.pricing.prices;
-    println!(
+    crate::outln!(
         "Cost estimate for {month} (USD, at X's prices of {}; X's console has the real bill)",
         prices.date
     );
-    println!(
+    crate::outln!(
         "today {}  ·  {month} {}",
         fmt(report.today_usd),
         fmt(report.month_usd)
     );
     for a in &report.accounts {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "{}  today {}  ·  {month} {}",
             crate::text::sanitize(&a.account, true),
             fmt(a.today_usd),
             fmt(a.month_usd)
         );
         if a.by_kind.is_empty() {
-            println!("  nothing billable yet");
+            crate::outln!("  nothing billable yet");
         }
         for (kind, k) in &a.by_kind {
-            println!(
+            crate::outln!(
                 "  {:<17} {:>7} × {:<7} = {}",
                 kind.as_str(),
                 k.count,
@@ -80,8 +80,8 @@ pub async fn run(
         if let Some(account) = accounts.iter().find(|x| x.handle() == a.account) {
             let stats = cost_report::account_cost_stats(&store, account.id, now)?;
             match stats.per_handled_mention {
-                Some(m) => println!("  per handled mention: {}", costs::format_usd(m)),
-                None => println!("  per handled mention: none handled yet"),
+                Some(m) => crate::outln!("  per handled mention: {}", costs::format_usd(m)),
+                None => crate::outln!("  per handled mention: none handled yet"),
             }
             let days: Vec<String> = store
                 .account_cost_rows(account.id, month.first_day(), month.last_day())?
@@ -96,16 +96,16 @@ pub async fn run(
                 })
                 .collect();
             if !days.is_empty() {
-                println!("  per day: {}", days.join(" · "));
+                crate::outln!("  per day: {}", days.join(" · "));
             }
         }
     }
     if let Some(r) = cost_report::reconciliation(&store, now)? {
-        println!();
-        println!("{}", r.line());
+        crate::outln!();
+        crate::outln!("{}", r.line());
     } else if config.app_bearer_token.is_none() {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "(set app_bearer_token or PERCH_APP_BEARER_TOKEN to compare with X's own post count)"
         );
     }
@@ -135,13 +135,13 @@ fn print_prices(config: &Config, json: bool) -> CliResult {
             "prices": by,
         }));
     }
-    println!(
+    crate::outln!(
         "X API prices perch estimates with (USD, taken from X's pricing page of {}; override in [prices] of {})",
         prices.date,
         config.config_path.display()
     );
     for k in CostKind::ALL {
-        println!(
+        crate::outln!(
             "  {:<17} {:>7}  per {}",
             k.as_str(),
             costs::format_price(prices.of(k)),
@@ -153,9 +153,11 @@ fn print_prices(config: &Config, json: bool) -> CliResult {
         );
     }
     match &config.pricing.app_owner {
-        Some(owner) => println!("app owner: @{owner} (its own mentions are owned reads)"),
+        Some(owner) => crate::outln!("app owner: @{owner} (its own mentions are owned reads)"),
         None => {
-            println!("app owner: not set (app_owner = \"@handle\" makes its mentions owned reads)")
+            crate::outln!(
+                "app owner: not set (app_owner = \"@handle\" makes its mentions owned reads)"
+            )
         }
     }
     Ok(())

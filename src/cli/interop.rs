@@ -2,8 +2,6 @@
 //! `crate::interop`. There is no service yet (issue 11): these open the store directly, as the
 //! other commands do, so a running dashboard must be closed first.
 
-use std::io::{IsTerminal, Write};
-
 use chrono::{DateTime, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -26,7 +24,7 @@ struct Bar {
 impl Bar {
     fn new() -> Bar {
         Bar {
-            enabled: std::io::stderr().is_terminal(),
+            enabled: super::console::stderr_is_terminal(),
             bar: None,
         }
     }
@@ -63,6 +61,9 @@ impl ImportProgress for Bar {
 /// Opens the store for an import or export; a store held by a running perch gets a message that
 /// says what to do.
 async fn open(config: &Config) -> Result<Store, Failure> {
+    if let Some(remote) = super::console::remote() {
+        return Ok(remote.hub.store.clone());
+    }
     let dir = config.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
@@ -98,8 +99,11 @@ pub async fn import(config: &Config, command: ImportCommand) -> CliResult {
         dry_run,
         ..ImportOptions::default()
     };
+    let engine_store = store.clone();
+    // Made here, where the console is known (a client's stderr never gets a bar).
+    let mut bar = Bar::new();
     let report = tokio::task::spawn_blocking(move || {
-        interop::import_mongo(&store, &sources, options, Utc::now(), &mut Bar::new())
+        interop::import_mongo(&store, &sources, options, Utc::now(), &mut bar)
     })
     .await
     .map_err(|e| Failure::new(format!("import task failed: {e}")))?
@@ -107,6 +111,18 @@ pub async fn import(config: &Config, command: ImportCommand) -> CliResult {
         ImportError::Input { .. } => Failure::usage(e.to_string()),
         other => Failure::new(other.to_string()),
     })?;
+    // Run in the service: its engine starts tracking the imported accounts now.
+    if let Some(remote) = super::console::remote()
+        && !dry_run
+    {
+        for account in engine_store.accounts()? {
+            let _ = remote
+                .hub
+                .sync
+                .send(crate::sync::Command::AccountAdded(account.id))
+                .await;
+        }
+    }
     print_report(&report, json)?;
     if report.skipped > 0 {
         return Err(Failure::new(format!(
@@ -126,25 +142,21 @@ fn print_report(report: &ImportReport, json: bool) -> CliResult {
     if json {
         return super::print_json(report);
     }
-    let mut err = std::io::stderr().lock();
     for s in &report.skipped_lines {
-        writeln!(
-            err,
+        crate::errln!(
             "skipped {} line {}: {}",
             sanitize(&s.file, true),
             s.line,
             sanitize(&s.reason, true)
-        )?;
+        );
     }
     if report.skipped > report.skipped_lines.len() as u64 {
-        writeln!(
-            err,
+        crate::errln!(
             "… and {} more skipped lines",
             report.skipped - report.skipped_lines.len() as u64
-        )?;
+        );
     }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", sanitize(&report.summary(), false))?;
+    crate::outln!("{}", sanitize(&report.summary(), false));
     Ok(())
 }
 
@@ -162,14 +174,14 @@ pub async fn export(config: &Config, command: ExportCommand) -> CliResult {
             .await
             .map_err(|e| Failure::new(format!("export task failed: {e}")))??;
             if include_tokens {
-                eprintln!(
+                crate::errln!(
                     "warning: {} holds the access and refresh tokens of {} account(s): whoever reads it can act as them on X. \
                      The files are 0600; keep them private and delete them once imported.",
                     out.join("accounts.json").display(),
                     written.accounts
                 );
             }
-            println!(
+            crate::outln!(
                 "exported {} accounts and {} messages to {} (accounts.json, messages.json){}",
                 written.accounts,
                 written.messages,
@@ -200,8 +212,8 @@ pub async fn export(config: &Config, command: ExportCommand) -> CliResult {
                 status,
                 since,
             };
+            let mut out = super::console::stdout();
             tokio::task::spawn_blocking(move || {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 interop::export_mentions(&store, &selection, format, &mut out)
             })
             .await

@@ -1,7 +1,5 @@
 //! `perch mentions ...`, `perch reply` and `perch dm`.
 
-use std::io::Read;
-
 use chrono::Utc;
 use serde_json::json;
 
@@ -71,7 +69,7 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     Some(e) if e.state == OutboxState::Unconfirmed => "unconfirmed",
                     _ => m.status.as_str(),
                 };
-                println!(
+                crate::outln!(
                     "{}  {:<11} {:<16} {:<16} {}",
                     m.tweet_id,
                     shown,
@@ -84,7 +82,7 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 );
             }
             if rows.is_empty() {
-                println!("No mentions match.");
+                crate::outln!("No mentions match.");
             }
             Ok(())
         }
@@ -114,21 +112,22 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 let noun = entry.kind.noun();
                 if status == MentionStatus::Replied && entry.state == OutboxState::Unconfirmed {
                     store.outbox_mark_sent(key, now)?;
-                    println!(
+                    crate::outln!(
                         "{} is now replied (the unconfirmed {noun} is recorded as sent; X's id for it is unknown)",
                         mention.tweet_id
                     );
                     return Ok(());
                 }
                 store.outbox_cancel(key, now)?;
-                eprintln!(
+                crate::errln!(
                     "perch: the {} {noun} to {} is cancelled; its text is kept as the draft",
-                    entry.state, mention.tweet_id
+                    entry.state,
+                    mention.tweet_id
                 );
             }
             store.set_status(key, status, now)?;
             store.flush()?;
-            println!("{} is now {status}", mention.tweet_id);
+            crate::outln!("{} is now {status}", mention.tweet_id);
             Ok(())
         }
         MentionsCommand::Fetch { account, json } => fetch(config, account.as_deref(), json).await,
@@ -215,7 +214,7 @@ async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult 
 /// Running the same command again after an unconfirmed send is a retry of that entry: when X
 /// answers that the text is a duplicate, the first attempt did go out, and it is recorded as sent.
 pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> CliResult {
-    let text = read_text(text)?;
+    let text = read_text(text).await?;
     let problem = match kind {
         ReplyKind::Public => crate::text::check_post(&text),
         ReplyKind::Dm => crate::text::check_dm(&text),
@@ -238,14 +237,14 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
             .budgets
             .reached(month, &mention.sent_to.username, spent, spent_account)
     {
-        eprintln!(
+        crate::errln!(
             "perch: over budget ({}): sending anyway, as asked (this {} costs {})",
             reached.message(),
             send_kind.describe(),
             crate::costs::format_usd(price)
         );
     } else if send_kind == crate::costs::CostKind::ReplyWithUrl {
-        eprintln!(
+        crate::errln!(
             "perch: this reply costs {}: it contains a link",
             crate::costs::format_usd_cents(price)
         );
@@ -256,7 +255,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 && entry.kind == kind
                 && entry.text == text =>
         {
-            eprintln!(
+            crate::errln!(
                 "perch: the last {} to this mention is unconfirmed; sending it again",
                 kind.noun()
             );
@@ -264,8 +263,16 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         }
         _ => OutboxCommand::Send(SendRequest { key, kind, text }),
     };
-    let (commands, mut events) =
-        outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
+    // In the service, its outbox sends it (there is one sender per store); this command owns
+    // the send until X answers, so a client that goes away abandons it.
+    let remote = super::console::remote();
+    let (commands, mut events) = match &remote {
+        Some(remote) => {
+            super::console::own_send(key);
+            (remote.hub.outbox.clone(), outbox_events(&remote.hub))
+        }
+        None => outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone()),
+    };
     commands
         .send(command)
         .await
@@ -277,9 +284,10 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
-            _ = tokio::signal::ctrl_c(), if !cancelled => {
+            // A client's Ctrl-C ends its connection instead (and the service abandons the send).
+            _ = tokio::signal::ctrl_c(), if !cancelled && remote.is_none() => {
                 cancelled = true;
-                eprintln!("perch: cancelling (a request already on its way cannot be called back)");
+                crate::errln!("perch: cancelling (a request already on its way cannot be called back)");
                 let _ = commands.send(OutboxCommand::Cancel(key)).await;
                 continue;
             }
@@ -309,17 +317,17 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                     ReplyKind::Dm => "sent DM",
                 };
                 if response.id.is_empty() {
-                    println!(
+                    crate::outln!(
                         "{what} as {from} to {to}: X already had it (the earlier unconfirmed attempt went out); recorded as sent, X's id for it is unknown"
                     );
                 } else if kind == ReplyKind::Public {
-                    println!(
+                    crate::outln!(
                         "{what} as {from} to {to}: https://x.com/{}/status/{}",
                         clean(&mention.sent_to.username),
                         clean(&response.id)
                     );
                 } else {
-                    println!(
+                    crate::outln!(
                         "{what} as {from} to {to} (DM event {})",
                         clean(&response.id)
                     );
@@ -360,11 +368,10 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
 }
 
 /// TEXT as given, or standard input for `-` (one trailing line break dropped).
-fn read_text(text: &str) -> Result<String, Failure> {
+async fn read_text(text: &str) -> Result<String, Failure> {
     let text = if text == "-" {
-        let mut buf = String::new();
-        std::io::stdin()
-            .read_to_string(&mut buf)
+        let buf = super::console::read_all()
+            .await
             .map_err(|e| Failure::new(format!("cannot read the text from standard input: {e}")))?;
         let trimmed = buf.strip_suffix('\n').unwrap_or(&buf);
         trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
@@ -439,7 +446,32 @@ pub(crate) fn resolve_mention(store: &Store, id: &str) -> Result<Mention, Failur
 }
 
 /// Entries a killed perch left `sending` become unconfirmed (this process holds the store).
+/// The service's outbox events, as a receiver like the one `outbox::spawn` returns.
+fn outbox_events(hub: &crate::service::Hub) -> tokio::sync::mpsc::Receiver<OutboxEvent> {
+    let mut all = hub.subscribe();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            match all.recv().await {
+                Ok(crate::service::ServiceEvent::Outbox(event)) => {
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    rx
+}
+
 async fn recover_outbox(store: &Store) -> Result<(), Failure> {
+    // In the service, its outbox worker did this when it started; doing it again would call a
+    // send that is out right now unconfirmed.
+    if super::console::remote().is_some() {
+        return Ok(());
+    }
     let store = store.clone();
     tokio::task::spawn_blocking(move || outbox::recover(&store))
         .await

@@ -201,7 +201,7 @@ impl Report {
             }))?;
         } else {
             for a in &self.accounts {
-                println!("{}", a.line());
+                crate::outln!("{}", a.line());
             }
         }
         if failed == 0 {

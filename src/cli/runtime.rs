@@ -9,7 +9,6 @@ use crate::auth::{self, OAuthSettings, TokenManager};
 use crate::config::Config;
 use crate::sim::{self, SimConfig, SimHandle};
 use crate::store::Store;
-use crate::sync::{self, Command};
 use crate::x::XClient;
 
 use super::{CliResult, Failure, SimArgs, open_store};
@@ -25,6 +24,16 @@ pub struct App {
 impl App {
     pub async fn open(config: &Config) -> Result<App, Failure> {
         let oauth = OAuthSettings::from_config(config)?;
+        // Run in the service for a client: the service's own store, X client and token manager
+        // (one refresher per account, whoever asks).
+        if let Some(remote) = super::console::remote() {
+            return Ok(App {
+                store: remote.hub.store.clone(),
+                client: remote.hub.client.clone(),
+                tokens: remote.hub.tokens.clone(),
+                oauth,
+            });
+        }
         let store = open_store(config).await?;
         Ok(App {
             client: XClient::new(&config.api_base),
@@ -35,18 +44,18 @@ impl App {
     }
 }
 
-/// Logs go to `perch.log` in the state directory, never to the terminal the TUI draws on.
-/// `PERCH_LOG` sets the filter (default `perch=info`).
-pub fn init_logging(config: &Config) -> Option<WorkerGuard> {
+/// Logs go to `file` (`perch.log`, or a service's own log) in the state directory, never to the
+/// terminal the TUI draws on. `PERCH_LOG` sets the filter (default `perch=info`).
+pub fn init_logging(config: &Config, file: &str) -> Option<WorkerGuard> {
     let dir = &config.state_dir;
     // The appender would create the file with the umask (often 0644); it holds account
     // handles and X's messages, so it is created owner-only first.
     if crate::config::create_private_dir(dir).is_err()
-        || crate::config::create_private_file(&dir.join("perch.log")).is_err()
+        || crate::config::create_private_file(&dir.join(file)).is_err()
     {
         return None;
     }
-    let appender = tracing_appender::rolling::never(dir, "perch.log");
+    let appender = tracing_appender::rolling::never(dir, file);
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("PERCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("perch=info"));
@@ -201,82 +210,89 @@ pub async fn add_sim_accounts(app: &App, usernames: &[String]) -> Result<(), Fai
     Ok(())
 }
 
-/// `perch` (and `perch --demo`): the dashboard with its sync engine and outbox.
+/// `perch` (and `perch --demo`): the dashboard, a client of the perch service. Without `--demo`
+/// it connects to the service of the data directory, starting one in the background if none
+/// runs; the service keeps tracking after the dashboard quits. With `--demo`, the service runs in
+/// this process beside the simulator and ends with the dashboard.
 pub async fn run_dashboard(
     mut config: Config,
     demo: bool,
     faults: bool,
     keep_data_dir: bool,
 ) -> CliResult {
-    // Everything slow (the demo's simulator and logins, opening a large store) happens behind a
-    // loading frame, so something is on screen at once.
+    // Everything slow (the demo's simulator and logins, starting a service on a large store)
+    // happens behind a loading frame, so something is on screen at once.
     let loading = if demo {
         "starting the demo: the X API simulator and three demo accounts…"
     } else {
-        "opening the store…"
+        "connecting to the perch service…"
     };
     let mut demo_setup: Option<DemoSetup> = None;
-    let mut running: Option<(App, sync::SyncHandleParts)> = None;
+    let mut demo_service: Option<crate::service::RunningService> = None;
+    let mut link: Option<std::sync::Arc<crate::client::Link>> = None;
+    let mut started_here = false;
     let result = crate::tui::run_after(loading, async {
         let fail = |f: Failure| anyhow::anyhow!(f.message);
-        if demo {
-            demo_setup = Some(
-                DemoSetup::start(&mut config, faults, keep_data_dir)
-                    .await
-                    .map_err(fail)?,
-            );
-        }
-        let app = match App::open(&config).await {
-            Ok(app) => app,
-            Err(mut failure) if !demo => {
-                failure
-                    .message
-                    .push_str("\n(to try perch without an X app, run `perch --demo`)");
-                return Err(fail(failure));
-            }
-            Err(failure) => return Err(fail(failure)),
+        let (socket, banner) = if demo {
+            let mut setup = DemoSetup::start(&mut config, faults, keep_data_dir)
+                .await
+                .map_err(fail)?;
+            let app = App::open(&config).await.map_err(fail)?;
+            setup.add_accounts(&app).await.map_err(fail)?;
+            let banner = Some(format!("demo: X API simulator at {}", setup.sim.base_url()));
+            demo_setup = Some(setup);
+            let service = crate::service::start_with(
+                config.clone(),
+                Some(app.store.clone()),
+                super::remote::routes(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let socket = service.paths.socket.clone();
+            demo_service = Some(service);
+            (socket, banner)
+        } else {
+            let (socket, started) = super::service::ensure_running(&config)
+                .await
+                .map_err(fail)?;
+            started_here = started;
+            (socket, None)
         };
-        let banner = match demo_setup.as_mut() {
-            Some(setup) => {
-                setup.add_accounts(&app).await.map_err(fail)?;
-                Some(format!("demo: X API simulator at {}", setup.sim.base_url()))
-            }
-            None => None,
+        let restarter: Option<crate::client::session::Restarter> = if demo {
+            None
+        } else {
+            let data_dir = config.data_dir.clone();
+            Some(Box::new(move || {
+                crate::service::spawn::start_background(&data_dir)
+            }))
         };
-        let engine = sync::spawn(
-            app.store.clone(),
-            app.client.clone(),
-            app.tokens.clone(),
-            sync::SyncSettings::from_config(&config),
-        );
-        let (outbox_requests, outbox_events) =
-            crate::outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone());
-        let ctx = crate::tui::TuiContext {
-            store: app.store.clone(),
+        let pricing = config.pricing.clone();
+        let (connected, incoming) = tokio::task::spawn_blocking(move || {
+            crate::client::Link::connect(&socket, pricing, restarter)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the connect task failed: {e}"))?
+        .map_err(|e| anyhow::anyhow!("cannot connect to the perch service: {e}"))?;
+        link = Some(connected.clone());
+        Ok(crate::tui::Prepared {
+            connection: connected,
+            incoming,
             config: config.clone(),
-            sync_commands: engine.commands.clone(),
-            sync_events: engine.events,
-            outbox_requests,
-            outbox_events,
             banner,
-        };
-        running = Some((
-            app,
-            sync::SyncHandleParts {
-                commands: engine.commands,
-                task: engine.task,
-            },
-        ));
-        Ok(ctx)
+        })
     })
     .await;
-    if let Some((app, engine)) = running {
-        let _ = engine.commands.send(Command::Shutdown).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), engine.task).await;
-        let _ = app.store.flush();
+    if let Some(link) = &link {
+        link.close();
+    }
+    if let Some(service) = demo_service {
+        service.shutdown().await;
     }
     if let Some(setup) = demo_setup {
         setup.sim.shutdown().await;
+    }
+    if !demo && link.is_some() {
+        super::service::after_dashboard(&config, started_here).await;
     }
     result.map_err(|e| Failure::new(format!("{e:#}")))
 }

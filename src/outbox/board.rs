@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{OutboxCommand, ReplyKind};
+use crate::app::FeedSource;
 use crate::domain::MentionKey;
-use crate::store::{OutboxEntry, OutboxState, Store, StoreError};
+use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 /// How the user resolves a mention's outbox entry from the keyboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct OutboxBoard {
 
 impl OutboxBoard {
     /// Re-reads every unfinished entry.
-    pub fn reload(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub fn reload(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
         self.entries = store
             .outbox_open()?
             .into_iter()
@@ -58,7 +59,7 @@ impl OutboxBoard {
     }
 
     /// Re-reads one mention's entry (after an outbox event about it).
-    pub fn refresh(&mut self, store: &Store, key: MentionKey) -> Result<(), StoreError> {
+    pub fn refresh(&mut self, store: &dyn FeedSource, key: MentionKey) -> Result<(), StoreError> {
         match store.outbox_current(key)? {
             Some(entry) => {
                 self.entries.insert(key, entry);

@@ -52,7 +52,7 @@ impl ReplyKind {
 
 /// A request to send `text` in answer to the mention `key`. There is no account field on
 /// purpose: the outbox always uses the tokens of `key.account_id` (the account mentioned).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SendRequest {
     pub key: MentionKey,
     pub kind: ReplyKind,
@@ -60,7 +60,8 @@ pub struct SendRequest {
 }
 
 /// What the outbox worker is asked to do. Every command names a mention, never an account.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "request", rename_all = "snake_case")]
 pub enum OutboxCommand {
     /// Record and send a new reply or DM.
     Send(SendRequest),
@@ -71,6 +72,12 @@ pub enum OutboxCommand {
     /// Cancel the mention's queued or waiting entry, or say its unconfirmed one is not on X: the
     /// mention goes back to `pending`, the text stays as its draft.
     Cancel(MentionKey),
+    /// The client that asked for this send has gone (a dashboard quit, a CLI command killed, an
+    /// HTTP request dropped): the service does what perch did when its own process ended. A send
+    /// that has not left (queued, or waiting out a 429) is cancelled, the draft kept, never sent
+    /// later; one that has left is recorded `unconfirmed` at once, and X's answer, if it still
+    /// comes, settles it. Nothing happens to a send already finished.
+    Abandon(MentionKey),
 }
 
 impl From<SendRequest> for OutboxCommand {
@@ -83,14 +90,18 @@ impl OutboxCommand {
     pub fn key(&self) -> MentionKey {
         match self {
             OutboxCommand::Send(r) => r.key,
-            OutboxCommand::Retry(k) | OutboxCommand::MarkSent(k) | OutboxCommand::Cancel(k) => *k,
+            OutboxCommand::Retry(k)
+            | OutboxCommand::MarkSent(k)
+            | OutboxCommand::Cancel(k)
+            | OutboxCommand::Abandon(k) => *k,
         }
     }
 }
 
 /// What the outbox reports back (to the UI, or the CLI waiting on it). Every state change of an
 /// entry is in the store before its event is sent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboxEvent {
     /// The mention is `processing`: the request is on its way.
     Sending { key: MentionKey },
@@ -154,6 +165,9 @@ pub const UNCONFIRMED_LABEL: &str = "unconfirmed: check on X";
 
 /// The message an entry gets when perch stopped while it was `sending`. Stored on the mention
 /// and shown by the UI and the CLI, so it names no keys or commands: each adds its own.
+/// An abandoned send that had left (see [`OutboxCommand::Abandon`]).
+pub const CLIENT_LEFT_WHILE_SENDING: &str = "unconfirmed: check on X. The program that asked for this went away before X answered, so it may or may not have been posted.";
+
 pub const STOPPED_WHILE_SENDING: &str = "unconfirmed: check on X. perch stopped while sending this, before X answered, so it may or may not have been posted.";
 
 /// The message an entry gets when perch stopped before it left.

@@ -26,6 +26,10 @@ struct Job {
 
 type InFlight = Option<(Job, JoinHandle<Outcome>)>;
 
+/// The in-flight send whose client went away: recorded unconfirmed already; a 429 answer cancels
+/// it instead of queueing it for later.
+type Abandoned = Option<MentionKey>;
+
 pub(super) struct Worker {
     store: Store,
     client: XClient,
@@ -54,6 +58,7 @@ impl Worker {
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<OutboxCommand>) {
         self.recover().await;
         let mut in_flight: InFlight = None;
+        let mut abandoned: Abandoned = None;
         loop {
             if in_flight.is_none()
                 && let Some(job) = self.take_ready(Utc::now())
@@ -67,6 +72,12 @@ impl Worker {
             let busy_key = in_flight.as_ref().map(|(job, _)| job.key);
             tokio::select! {
                 command = commands.recv() => match command {
+                    Some(OutboxCommand::Abandon(key)) => {
+                        let busy = in_flight.as_ref().map(|(job, _)| *job).filter(|j| j.key == key);
+                        if self.abandon(key, busy).await {
+                            abandoned = Some(key);
+                        }
+                    }
                     Some(command) => self.handle(command, busy_key).await,
                     None => {
                         // Nobody is listening any more. A request already out still records its
@@ -76,7 +87,8 @@ impl Worker {
                 },
                 (job, outcome) = join(&mut in_flight) => {
                     in_flight = None;
-                    self.finish(job, outcome).await;
+                    let was_abandoned = abandoned.take() == Some(job.key);
+                    self.finish(job, outcome, was_abandoned).await;
                 }
                 _ = sleep_until(wake), if wake.is_some() => {}
             }
@@ -141,7 +153,58 @@ impl Worker {
         })
     }
 
-    async fn finish(&mut self, job: Job, outcome: Result<Outcome, tokio::task::JoinError>) {
+    /// [`OutboxCommand::Abandon`]. `in_flight` is the job when the send is out right now.
+    /// Returns true when the in-flight send was recorded unconfirmed (its outcome is then
+    /// settled by [`Worker::finish`]).
+    async fn abandon(&mut self, key: MentionKey, in_flight: Option<Job>) -> bool {
+        let now = Utc::now();
+        if let Some(job) = in_flight {
+            let seq = job.seq;
+            let message = super::CLIENT_LEFT_WHILE_SENDING;
+            return match blocking(&self.store, move |s| {
+                s.outbox_unconfirmed(key, seq, message, now)
+            })
+            .await
+            {
+                Ok(_) => {
+                    self.emit(OutboxEvent::Unconfirmed {
+                        key,
+                        kind: job.kind,
+                        message: message.to_string(),
+                    })
+                    .await;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("could not record an abandoned send as unconfirmed: {e}");
+                    false
+                }
+            };
+        }
+        // Not out: cancel it if it is still queued or waiting; anything else is finished.
+        let Some(job) = self.queue.iter().find(|j| j.key == key).copied() else {
+            return false;
+        };
+        self.queue.retain(|j| j.key != key);
+        match blocking(&self.store, move |s| s.outbox_cancel(key, now)).await {
+            Ok(_) => {
+                self.emit(OutboxEvent::Cancelled {
+                    key,
+                    kind: job.kind,
+                })
+                .await
+            }
+            Err(e) => tracing::warn!("could not cancel an abandoned send: {e}"),
+        }
+        false
+    }
+
+    async fn finish(
+        &mut self,
+        job: Job,
+        outcome: Result<Outcome, tokio::task::JoinError>,
+        abandoned: bool,
+    ) {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -167,6 +230,20 @@ impl Worker {
         };
         match outcome {
             Outcome::Done(event) => self.emit(event).await,
+            Outcome::Wait { .. } if abandoned => {
+                // X did not execute it, and the client that wanted it is gone: never sent later.
+                let (key, now) = (job.key, Utc::now());
+                match blocking(&self.store, move |s| s.outbox_cancel(key, now)).await {
+                    Ok(_) => {
+                        self.emit(OutboxEvent::Cancelled {
+                            key,
+                            kind: job.kind,
+                        })
+                        .await
+                    }
+                    Err(e) => tracing::warn!("could not cancel an abandoned send: {e}"),
+                }
+            }
             Outcome::Wait { until, event } => {
                 self.queue.push_back(Job {
                     not_before: Some(until),
@@ -221,6 +298,8 @@ impl Worker {
                     Err(e) => refused(&format!("nothing to mark as sent: {e}")),
                 }
             }
+            // Handled by `run`, which knows what is in flight.
+            OutboxCommand::Abandon(_) => return,
             OutboxCommand::Cancel(key) => {
                 match blocking(&self.store, move |s| s.outbox_cancel(key, now)).await {
                     Ok(entry) => {

@@ -88,6 +88,10 @@ pub enum StoreError {
     Decode { what: String, detail: String },
     #[error("not found: {0}")]
     NotFound(String),
+    /// Read or written through the perch service, which could not be reached or answered with
+    /// this message (the dashboard is a client of the service).
+    #[error("{0}")]
+    Service(String),
     /// Another account already tracks this X user (accounts are unique by X user id).
     #[error(
         "X user {twitter_id} is already tracked as account {existing}; reauthorize that account instead of adding it again"
@@ -153,14 +157,14 @@ fn is_disk_full_text(text: &str) -> bool {
 }
 
 /// Which mentions the feed shows. `None` means "any".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedFilter {
     pub account: Option<AccountId>,
     pub status: Option<MentionStatus>,
 }
 
 /// A position in a feed ordering (newest first): the (tweet id, account) of a row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FeedPos {
     pub tweet_id: u64,
     pub account_id: AccountId,
@@ -217,7 +221,7 @@ pub struct Draft {
 codec::serde_record!(Draft);
 
 /// One step of a search: the hits found, and where to continue.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchPage {
     /// Matching mentions, newest first.
     pub hits: Vec<Mention>,

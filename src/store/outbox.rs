@@ -302,7 +302,17 @@ impl Store {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry> {
-        let mut entry = self.entry_in(key, seq, &[OutboxState::Sending, OutboxState::Queued])?;
+        // `Unconfirmed`: its client went away while it was out (see `outbox_abandon_sending`) and
+        // X's answer, a refusal, came after all: it is known not to be on X.
+        let mut entry = self.entry_in(
+            key,
+            seq,
+            &[
+                OutboxState::Sending,
+                OutboxState::Queued,
+                OutboxState::Unconfirmed,
+            ],
+        )?;
         entry.state = OutboxState::Failed;
         entry.last_error = Some(message.to_string());
         entry.updated_at = now;
@@ -320,7 +330,10 @@ impl Store {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry> {
-        let mut entry = self.entry_in(key, seq, &[OutboxState::Sending])?;
+        // Already `Unconfirmed` when its client went away while it was out: the lost answer
+        // changes nothing.
+        let mut entry =
+            self.entry_in(key, seq, &[OutboxState::Sending, OutboxState::Unconfirmed])?;
         entry.state = OutboxState::Unconfirmed;
         entry.may_have_been_sent = true;
         entry.last_error = Some(message.to_string());
@@ -339,7 +352,10 @@ impl Store {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry> {
-        let mut entry = self.entry_in(key, seq, &[OutboxState::Sending])?;
+        // `Unconfirmed`: abandoned while out, and X said 429 (not executed); the worker cancels
+        // it straight after, since nobody is left to want it sent later.
+        let mut entry =
+            self.entry_in(key, seq, &[OutboxState::Sending, OutboxState::Unconfirmed])?;
         entry.state = OutboxState::Waiting;
         entry.not_before = Some(until);
         entry.last_error = Some(message.to_string());

@@ -52,7 +52,7 @@ struct Before {
 codec::serde_record!(UndoAction, Vec<Before>);
 
 /// One step of an undo.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UndoStep {
     pub action: UndoAction,
     /// Mentions put back to their previous status in this step.

@@ -7,7 +7,8 @@ use crate::domain::{Account, AccountId};
 
 /// What the engine tells the UI. The UI re-reads the store on these; it never gets mention data
 /// through the channel (the store is the source of truth).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncEvent {
     /// A poll of this account started (the UI shows a spinner).
     Started { account_id: AccountId },
@@ -42,7 +43,8 @@ pub enum SyncEvent {
 }
 
 /// What the UI and the CLI ask of the engine.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Poll now (one account, or all active ones), within the budget.
     FetchNow(Option<AccountId>),

@@ -12,24 +12,101 @@ use crate::app::accounts::{
     AccountEffect, LoginEvent, LoginFailure, LoginFailureKind, LoginPurpose, LoginSuccess,
 };
 use crate::auth::{self, AuthError, CallbackListener, OAuthSettings};
+use crate::client::Connection;
 use crate::config::Config;
+use crate::domain::{Account, AccountId, Tokens};
 use crate::store::Store;
 use crate::sync::Command;
 use crate::x::XClient;
+
+/// Where a finished login is stored: the service (through the dashboard's connection, which
+/// checks who the tokens belong to and tells the engine), or a store directly (tests).
+pub trait LoginSink: Send + Sync {
+    /// The account a reauthorization is for.
+    fn account(&self, id: AccountId) -> Result<Option<Account>, String>;
+    /// Stores the account the tokens belong to (`expected`: it must be this one).
+    fn complete(
+        &self,
+        tokens: Tokens,
+        expected: Option<Account>,
+    ) -> futures::future::BoxFuture<'_, Result<(Account, bool), String>>;
+}
+
+/// Logins stored straight into a store, checked with `client` (tests, and no service).
+pub struct StoreLogins {
+    pub store: Store,
+    pub client: XClient,
+}
+
+impl LoginSink for StoreLogins {
+    fn account(&self, id: AccountId) -> Result<Option<Account>, String> {
+        self.store.account(id).map_err(|e| e.to_string())
+    }
+    fn complete(
+        &self,
+        tokens: Tokens,
+        expected: Option<Account>,
+    ) -> futures::future::BoxFuture<'_, Result<(Account, bool), String>> {
+        Box::pin(async move {
+            let result = auth::complete_login_as(
+                &self.store,
+                &self.client,
+                tokens,
+                expected.as_ref(),
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| e.to_string());
+            // Durable before the engine is told (it reads the account back from the store).
+            let flushed = self.store.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || flushed.flush()).await {
+                tracing::warn!("store flush task failed after a login: {e}");
+            }
+            result
+        })
+    }
+}
+
+/// A dashboard's connection to the service stores logins there.
+pub struct ServiceLogins(pub std::sync::Arc<dyn Connection>);
+
+impl LoginSink for ServiceLogins {
+    fn account(&self, id: AccountId) -> Result<Option<Account>, String> {
+        self.0.account(id).map_err(|e| e.to_string())
+    }
+    fn complete(
+        &self,
+        tokens: Tokens,
+        expected: Option<Account>,
+    ) -> futures::future::BoxFuture<'_, Result<(Account, bool), String>> {
+        let connection = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                connection.complete_login(tokens, expected.map(|a| a.id))
+            })
+            .await
+            .map_err(|e| format!("the login task failed: {e}"))?
+        })
+    }
+}
 
 /// Opens the authorization URL somewhere a person can approve it (the real one starts a browser).
 pub type Opener = Box<dyn FnOnce(&str) + Send>;
 
 /// Carries out `Effect::Account`. Holds the one login that may run at a time.
 pub struct AccountOps {
-    store: Store,
+    store: std::sync::Arc<dyn LoginSink>,
     config: Config,
     reports: mpsc::Sender<Action>,
     login: Option<LoginTask>,
 }
 
 impl AccountOps {
-    pub fn new(store: Store, config: Config, reports: mpsc::Sender<Action>) -> AccountOps {
+    pub fn new(
+        store: std::sync::Arc<dyn LoginSink>,
+        config: Config,
+        reports: mpsc::Sender<Action>,
+    ) -> AccountOps {
         AccountOps {
             store,
             config,
@@ -39,7 +116,11 @@ impl AccountOps {
     }
 
     /// Runs one account effect; returns an action to feed back when it has something to say.
-    pub fn run(&mut self, effect: AccountEffect, sync: &mpsc::Sender<Command>) -> Option<Action> {
+    pub fn run(
+        &mut self,
+        effect: AccountEffect,
+        sync: &dyn Fn(Command) -> Option<Action>,
+    ) -> Option<Action> {
         match effect {
             AccountEffect::StartLogin { login_id, purpose } => {
                 // A new login replaces any other (its listener would hold the same port).
@@ -74,17 +155,14 @@ impl AccountOps {
                 }
                 None
             }
-            AccountEffect::Added(id) => super::command(sync, Command::AccountAdded(id)),
+            AccountEffect::Added(id) => sync(Command::AccountAdded(id)),
             AccountEffect::Remove {
                 account_id,
                 delete_mentions,
-            } => super::command(
-                sync,
-                Command::Remove {
-                    account_id,
-                    delete_mentions,
-                },
-            ),
+            } => sync(Command::Remove {
+                account_id,
+                delete_mentions,
+            }),
         }
     }
 }
@@ -129,7 +207,7 @@ impl LoginTask {
     pub fn spawn(
         login_id: u64,
         purpose: LoginPurpose,
-        store: Store,
+        store: std::sync::Arc<dyn LoginSink>,
         config: Config,
         open: Opener,
         reports: mpsc::Sender<Action>,
@@ -137,7 +215,7 @@ impl LoginTask {
         let (paste_tx, paste_rx) = mpsc::channel(4);
         let task = tokio::spawn(async move {
             let outcome = login(
-                login_id, &purpose, &store, &config, open, paste_rx, &reports,
+                login_id, &purpose, &*store, &config, open, paste_rx, &reports,
             )
             .await
             .map_err(|e| failure(&e));
@@ -168,7 +246,7 @@ impl LoginTask {
 async fn login(
     login_id: u64,
     purpose: &LoginPurpose,
-    store: &Store,
+    store: &dyn LoginSink,
     config: &Config,
     open: Opener,
     mut paste: mpsc::Receiver<String>,
@@ -181,7 +259,6 @@ async fn login(
         }
     };
     let mut settings = OAuthSettings::from_config(config)?;
-    let client = XClient::new(&config.api_base);
     // Listen before the browser opens, or a fast approval would find nobody there.
     let mut listener = CallbackListener::bind(&settings.redirect_uri).await?;
     settings.redirect_uri = listener.redirect_uri().to_string();
@@ -219,12 +296,17 @@ async fn login(
     report(LoginEvent::Exchanging { login_id }).await;
     // A reauthorization must come back as the account it is for, whatever the page did.
     let expected = match purpose {
-        LoginPurpose::Reauthorize { account_id, .. } => store.account(*account_id)?,
+        LoginPurpose::Reauthorize { account_id, .. } => store
+            .account(*account_id)
+            .map_err(|message| AuthError::Stored { message })?,
         _ => None,
     };
     let result = async {
         let tokens = auth::exchange_code(&settings, &request, &code).await?;
-        auth::complete_login_as(store, &client, tokens, expected.as_ref(), Utc::now()).await
+        store
+            .complete(tokens, expected)
+            .await
+            .map_err(|message| AuthError::Stored { message })
     }
     .await;
     if let Some(responder) = responder {
@@ -236,11 +318,6 @@ async fn login(
     let (account, reauthorized) = result?;
     if let LoginPurpose::Reauthorize { handle, .. } = purpose {
         tracing::info!("reauthorization of {handle} logged in {}", account.handle());
-    }
-    // Durable before the engine is told (it reads the account back from the store).
-    let flushed = store.clone();
-    if let Err(e) = tokio::task::spawn_blocking(move || flushed.flush()).await {
-        tracing::warn!("store flush task failed after a login: {e}");
     }
     Ok(LoginSuccess {
         account_id: account.id,

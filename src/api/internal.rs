@@ -1,0 +1,79 @@
+//! `perch service status` and `perch service stop`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::SyncStatus;
+use crate::service::Hub;
+
+pub fn routes() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/internal/v1/status", get(status))
+        .route("/internal/v1/stop", post(stop))
+}
+
+/// `perch service status --json`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ServiceStatus {
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub socket: String,
+    pub api_listen: Option<String>,
+    pub accounts: Vec<StatusAccount>,
+    pub last_poll_at: Option<DateTime<Utc>>,
+    pub data_dir: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct StatusAccount {
+    pub id: String,
+    pub username: String,
+    pub is_active: bool,
+    pub sync_status: SyncStatus,
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let store = hub.store.clone();
+    let accounts = match tokio::task::spawn_blocking(move || store.accounts()).await {
+        Ok(Ok(accounts)) => accounts,
+        Ok(Err(e)) => {
+            return super::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+        Err(e) => {
+            return super::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+    };
+    let info = &hub.info;
+    Json(ServiceStatus {
+        pid: info.pid,
+        uptime_secs: (Utc::now() - info.started_at).num_seconds().max(0) as u64,
+        socket: info.socket.display().to_string(),
+        api_listen: info.api_listen.map(|a| a.to_string()),
+        accounts: accounts
+            .into_iter()
+            .map(|a| StatusAccount {
+                id: a.id.to_string(),
+                username: a.handle(),
+                is_active: a.is_active,
+                sync_status: a.sync_status,
+                last_synced_at: a.last_synced_at,
+            })
+            .collect(),
+        last_poll_at: hub.last_poll_at(),
+        data_dir: info.data_dir.display().to_string(),
+    })
+    .into_response()
+}
+
+async fn stop(State(hub): State<Arc<Hub>>) -> Json<serde_json::Value> {
+    tracing::info!("stop requested by a client");
+    hub.request_stop();
+    Json(serde_json::json!({"stopping": true, "pid": hub.info.pid}))
+}

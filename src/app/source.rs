@@ -1,0 +1,205 @@
+//! What the dashboard reads: a read-only view of the store. `update` and the jobs it starts read
+//! through this trait only, so the same app runs over the store itself (tests, the benchmark) and
+//! over a connection to the perch service (the dashboard), which answers from its store.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::cost_report::Totals;
+use crate::costs::Pricing;
+use crate::domain::{Account, AccountId, Mention, MentionKey};
+use crate::store::{Draft, FeedFilter, FeedPos, SearchPage, Store, StoreError, UndoAction};
+
+/// The store reads the dashboard makes. Every method is a quick, bounded read (a page, a count,
+/// one record); none writes. The methods mirror `Store`'s (see there for what each returns).
+pub trait FeedSource {
+    fn mention(&self, key: MentionKey) -> Result<Option<Mention>, StoreError>;
+    fn count(&self, filter: &FeedFilter) -> Result<u64, StoreError>;
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>, StoreError>;
+    fn page_after(
+        &self,
+        filter: &FeedFilter,
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>, StoreError>;
+    fn search_page(
+        &self,
+        filter: &FeedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage, StoreError>;
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>, StoreError>;
+    fn draft(&self, key: MentionKey) -> Result<Option<Draft>, StoreError>;
+    fn last_undo_action(&self) -> Result<Option<UndoAction>, StoreError>;
+    /// The figures of one account's stats view (see `stats::account_stats`).
+    fn account_stats(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::AccountStats, StoreError>;
+    /// The cost section of one account's stats view.
+    fn account_cost_stats(
+        &self,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::cost_report::AccountCostStats, StoreError>;
+    /// Every outbox entry that still needs something (queued, waiting, unconfirmed...).
+    fn outbox_open(&self) -> Result<Vec<crate::store::OutboxEntry>, StoreError>;
+    /// The mention's newest outbox entry.
+    fn outbox_current(
+        &self,
+        key: MentionKey,
+    ) -> Result<Option<crate::store::OutboxEntry>, StoreError>;
+    /// The prices and app owner replies are priced with.
+    fn pricing(&self) -> Pricing;
+    /// Today's and this month's estimated spend, and today's per account (the status bar).
+    fn cost_today_and_month(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Totals, BTreeMap<AccountId, u64>), StoreError>;
+}
+
+/// The store writes the dashboard's effects make (triage, undo, drafts): carried out by the
+/// dashboard's executor, over the service connection, or on a store directly (tests).
+pub trait StoreWrites {
+    /// Sets `status` on `keys` as one step of undoable action `action`; returns how many changed.
+    fn triage(
+        &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: crate::domain::MentionStatus,
+    ) -> Result<usize, StoreError>;
+    fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError>;
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError>;
+    fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError>;
+}
+
+impl StoreWrites for Store {
+    fn triage(
+        &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: crate::domain::MentionStatus,
+    ) -> Result<usize, StoreError> {
+        let changed = Store::triage(self, action, keys, status, Utc::now())?;
+        // Bulk chunks: flushing between them keeps sled 0.34's background log writes few; a pile
+        // of them is what its pool deadlock (sled #804/#1412) needs.
+        if keys.len() > 1
+            && let Err(e) = self.flush()
+        {
+            tracing::warn!("could not flush after a bulk change: {e}");
+        }
+        Ok(changed.len())
+    }
+    fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError> {
+        Store::undo_step(self, action, Utc::now())
+    }
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError> {
+        Store::put_draft(self, key, draft)
+    }
+    fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError> {
+        Store::delete_draft(self, key)
+    }
+}
+
+impl FeedSource for Store {
+    fn mention(&self, key: MentionKey) -> Result<Option<Mention>, StoreError> {
+        Store::mention(self, key)
+    }
+    fn count(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
+        Store::count(self, filter)
+    }
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Store::account(self, id)
+    }
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Store::accounts(self)
+    }
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>, StoreError> {
+        Store::page_before(self, filter, before, limit)
+    }
+    fn page_after(
+        &self,
+        filter: &FeedFilter,
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>, StoreError> {
+        Store::page_after(self, filter, after, limit)
+    }
+    fn search_page(
+        &self,
+        filter: &FeedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage, StoreError> {
+        Store::search_page(self, filter, query, after, limit, max_scan)
+    }
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>, StoreError> {
+        Store::daily_counts(self, account, today, days)
+    }
+    fn draft(&self, key: MentionKey) -> Result<Option<Draft>, StoreError> {
+        Store::draft(self, key)
+    }
+    fn last_undo_action(&self) -> Result<Option<UndoAction>, StoreError> {
+        Store::last_undo_action(self)
+    }
+    fn account_stats(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::AccountStats, StoreError> {
+        crate::stats::account_stats(self, account, now)
+    }
+    fn account_cost_stats(
+        &self,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::cost_report::AccountCostStats, StoreError> {
+        crate::cost_report::account_cost_stats(self, account, now)
+    }
+    fn outbox_open(&self) -> Result<Vec<crate::store::OutboxEntry>, StoreError> {
+        Store::outbox_open(self)
+    }
+    fn outbox_current(
+        &self,
+        key: MentionKey,
+    ) -> Result<Option<crate::store::OutboxEntry>, StoreError> {
+        Store::outbox_current(self, key)
+    }
+    fn pricing(&self) -> Pricing {
+        Store::pricing(self)
+    }
+    fn cost_today_and_month(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Totals, BTreeMap<AccountId, u64>), StoreError> {
+        crate::cost_report::today_and_month(self, now)
+    }
+}

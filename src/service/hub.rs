@@ -1,0 +1,115 @@
+//! What a running service shares with everything that serves its clients (the REST API, the
+//! dashboard sessions, the CLI): the store, the engine's and the outbox's command channels, and
+//! one broadcast of everything they report.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::auth::{OAuthSettings, TokenManager};
+use crate::config::Config;
+use crate::domain::Secret;
+use crate::outbox::{OutboxCommand, OutboxEvent};
+use crate::store::Store;
+use crate::sync::{self, SyncEvent};
+use crate::x::XClient;
+
+/// One thing the engine or the outbox reported, as every client hears it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "source", content = "event", rename_all = "snake_case")]
+pub enum ServiceEvent {
+    Sync(SyncEvent),
+    Outbox(OutboxEvent),
+}
+
+/// How many events a slow client may fall behind before it misses some (and is told so).
+pub const EVENT_BACKLOG: usize = 4096;
+
+/// Facts about the running service, for `perch service status`.
+#[derive(Clone, Debug)]
+pub struct ServiceInfo {
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub socket: PathBuf,
+    pub api_listen: Option<std::net::SocketAddr>,
+    pub data_dir: PathBuf,
+}
+
+pub struct Hub {
+    pub store: Store,
+    pub config: Config,
+    pub client: XClient,
+    pub tokens: TokenManager,
+    /// `None` when no X app is configured (`client_id`): logins are refused with the hint.
+    pub oauth: Option<OAuthSettings>,
+    pub sync: mpsc::Sender<sync::Command>,
+    pub outbox: mpsc::Sender<OutboxCommand>,
+    pub info: ServiceInfo,
+    /// The bearer token TCP clients must present (the Unix socket needs none).
+    pub api_token: Secret,
+    events: broadcast::Sender<ServiceEvent>,
+    last_poll_at: Mutex<Option<DateTime<Utc>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Hub {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        config: Config,
+        client: XClient,
+        tokens: TokenManager,
+        sync: mpsc::Sender<sync::Command>,
+        outbox: mpsc::Sender<OutboxCommand>,
+        info: ServiceInfo,
+        api_token: Secret,
+    ) -> Hub {
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let (stop, _) = watch::channel(false);
+        Hub {
+            oauth: OAuthSettings::from_config(&config).ok(),
+            store,
+            config,
+            client,
+            tokens,
+            sync,
+            outbox,
+            info,
+            api_token,
+            events,
+            last_poll_at: Mutex::new(None),
+            stop,
+        }
+    }
+
+    /// Every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.events.subscribe()
+    }
+
+    /// Hands an event to every client listening (none listening is fine).
+    pub fn publish(&self, event: ServiceEvent) {
+        if let ServiceEvent::Sync(SyncEvent::Finished { .. }) = &event {
+            *self.last_poll_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// When the engine last finished a poll of any account (since this service started).
+    pub fn last_poll_at(&self) -> Option<DateTime<Utc>> {
+        *self.last_poll_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the service to end (the `stop` request, a signal, the data directory gone).
+    pub fn request_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Resolves once a stop was asked for.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}

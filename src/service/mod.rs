@@ -1,0 +1,22 @@
+//! The perch service: the one long-running owner of a data directory's store, sync engine and
+//! outbox. The dashboard, the CLI and HTTP clients are its clients, over an owner-only Unix socket
+//! (and, when `api_listen` is set, TCP with a bearer token). It keeps tracking when the dashboard
+//! is closed, because X serves only the newest 800 mentions of an account.
+//!
+//! - `paths.rs`: where the socket, lock, token, log and markers live.
+//! - `lock.rs`: one service per data directory.
+//! - `token.rs`: the API's bearer token.
+//! - `hub.rs`: what the API and sessions share (store, engine, outbox, event broadcast).
+//! - `run.rs`: starting and ending it.
+//! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
+
+pub mod hub;
+pub mod lock;
+pub mod paths;
+mod run;
+pub mod spawn;
+pub mod token;
+
+pub use hub::{Hub, ServiceEvent, ServiceInfo};
+pub use paths::ServicePaths;
+pub use run::{RunningService, ServiceError, start, start_with};

@@ -1,0 +1,604 @@
+//! The perch service end to end, with the real binary against a simulator started here:
+//! `perch serve` and `perch service status|stop|token`, a second service refused, a stale socket
+//! replaced, every CLI command printing the same with and without a service (the commands run in
+//! the service for their client), the dashboard quitting while the service keeps polling, and
+//! `kill -9` of the service in the middle of a send. Every service a test starts, it stops.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use perch::sim::{self, SimConfig, SimHandle};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Generous: the machine may be busy.
+const GENEROUS: Duration = Duration::from_secs(120);
+
+struct Env {
+    sim: SimHandle,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sim = sim::start(SimConfig::for_tests(21), 0)
+            .await
+            .expect("simulator starts");
+        Env {
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("xdg-state").join("perch")
+    }
+
+    /// `perch ARGS` with the environment pointing at the simulator and temporary directories.
+    fn command(&self, args: &[&str]) -> Command {
+        let root = self.dir.path();
+        let _ = std::fs::create_dir_all(self.runtime_dir());
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ =
+            std::fs::set_permissions(self.runtime_dir(), std::fs::Permissions::from_mode(0o700));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_perch"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("xdg-config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("xdg-state"))
+            .env("XDG_CACHE_HOME", root.join("xdg-cache"))
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .env("PERCH_CONFIG", root.join("nonexistent.toml"))
+            .env("PERCH_DATA_DIR", self.data_dir())
+            .env("PERCH_API_BASE", self.sim.api_base())
+            .env("PERCH_AUTHORIZE_URL", self.sim.authorize_url())
+            .env("PERCH_TOKEN_URL", self.sim.token_url())
+            .env("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID)
+            .env("PERCH_REDIRECT_URI", "http://127.0.0.1:8765/callback")
+            .env("PERCH_POLL_INTERVAL", "2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().expect("perch starts");
+        tokio::time::timeout(GENEROUS, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("perch {args:?} did not finish"))
+            .expect("perch runs")
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "perch {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+    }
+
+    /// `perch login --headless`, approved as `user` over HTTP, the redirect pasted back.
+    async fn login(&self, user: &str) {
+        let mut child = self
+            .command(&["login", "--headless"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("perch login starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(GENEROUS, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if line.starts_with("http://") {
+                    return line;
+                }
+            }
+            panic!("perch login printed no URL");
+        })
+        .await
+        .expect("the URL in time");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = browser
+            .get(format!("{url}&sim_user={user}"))
+            .send()
+            .await
+            .unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{location}\n").as_bytes())
+            .await
+            .unwrap();
+        drop(stdin);
+        while tokio::time::timeout(GENEROUS, lines.next_line())
+            .await
+            .expect("output in time")
+            .expect("read")
+            .is_some()
+        {}
+        let status = tokio::time::timeout(GENEROUS, child.wait())
+            .await
+            .expect("login ends")
+            .unwrap();
+        assert!(status.success(), "login of {user} failed");
+    }
+
+    /// Starts `perch serve` and waits until `perch service status` answers.
+    async fn serve(&self) -> Child {
+        let child = self
+            .command(&["serve"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perch serve starts");
+        self.wait_until("the service to answer", || async {
+            self.run(&["service", "status", "--json"])
+                .await
+                .status
+                .success()
+        })
+        .await;
+        child
+    }
+
+    /// Stops the running service and waits for `child` to end.
+    async fn stop(&self, mut child: Child) {
+        self.ok(&["service", "stop"]).await;
+        let status = tokio::time::timeout(GENEROUS, child.wait())
+            .await
+            .expect("the service ends after stop")
+            .unwrap();
+        assert!(status.success(), "perch serve ended with {status}");
+    }
+
+    async fn wait_until<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < GENEROUS, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A test that fails half-way must not leave its service behind: end any service still holding
+/// this data directory's lock.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let lock = self.data_dir().join("service.lock");
+        if lock.exists()
+            && let Some(pid) = perch::service::lock::ServiceLock::holder(&lock)
+            && pid > 0
+        {
+            // SAFETY: sending SIGTERM to a pid read from our own lock file.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_lifecycle_status_stop_second_refused_stale_socket_replaced() {
+    let env = Env::start().await;
+
+    // No service: status says so with exit code 3 (and so does stop).
+    let out = env.run(&["service", "status"]).await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no perch service is running"));
+    assert_eq!(env.run(&["service", "stop"]).await.status.code(), Some(3));
+
+    let service = env.serve().await;
+    let status = env.json(&["service", "status", "--json"]).await;
+    for key in [
+        "pid",
+        "uptime_secs",
+        "socket",
+        "api_listen",
+        "accounts",
+        "last_poll_at",
+    ] {
+        assert!(status.get(key).is_some(), "status lacks {key}: {status}");
+    }
+    let socket = PathBuf::from(status["socket"].as_str().unwrap());
+    assert!(
+        socket.starts_with(env.runtime_dir().join("perch")),
+        "{socket:?}"
+    );
+    assert!(socket.as_os_str().len() <= 107);
+    assert_eq!(mode(&socket), 0o600, "the socket is owner-only");
+    assert_eq!(
+        mode(socket.parent().unwrap()),
+        0o700,
+        "in an owner-only directory"
+    );
+    let token = env.ok(&["service", "token"]).await;
+    assert!(
+        token.trim().len() >= 40 && !token.trim().contains(' '),
+        "{token}"
+    );
+    assert_eq!(mode(&env.data_dir().join("service-token")), 0o600);
+    assert_eq!(mode(&env.data_dir().join("service.lock")), 0o600);
+    let log = std::fs::read_dir(env.state_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("service-"))
+        .expect("the service logs to the state directory");
+    assert_eq!(mode(&log.path()), 0o600);
+    assert!(
+        !std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains(token.trim())
+    );
+
+    // A second service on the same data directory refuses, naming the store.
+    let second = env.run(&["serve"]).await;
+    assert_eq!(second.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("already running"), "{said}");
+    assert!(said.contains(&*env.data_dir().to_string_lossy()), "{said}");
+
+    env.stop(service).await;
+    assert_eq!(env.run(&["service", "status"]).await.status.code(), Some(3));
+    assert!(!socket.exists(), "a stopped service removes its socket");
+
+    // A crash (kill -9) leaves the socket file: it is detected as stale and replaced.
+    let mut crashed = env.serve().await;
+    crashed.start_kill().unwrap();
+    let _ = crashed.wait().await;
+    assert!(socket.exists(), "kill -9 leaves the socket behind");
+    assert_eq!(env.run(&["service", "status"]).await.status.code(), Some(3));
+    // Commands run on their own meanwhile (nobody listens on the socket).
+    env.ok(&["accounts", "list"]).await;
+    let again = env.serve().await;
+    env.stop(again).await;
+
+    // A socket directory open to other users is refused, by name.
+    let runtime = env.runtime_dir().join("perch");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = env.run(&["serve"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(&*runtime.to_string_lossy()), "{said}");
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // A service whose data directory disappears ends by itself.
+    let mut orphan = env.serve().await;
+    std::fs::remove_dir_all(env.data_dir()).unwrap();
+    let ended = tokio::time::timeout(GENEROUS, orphan.wait())
+        .await
+        .expect("the service ends when its data directory is gone")
+        .unwrap();
+    assert!(ended.code().is_some(), "it exits rather than being killed");
+}
+
+/// The output of every command is the same whether it ran here or in the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_prints_the_same_with_and_without_a_service() {
+    let env = Env::start().await;
+    env.login("mara_quill").await;
+    env.login("nimbus_help").await;
+    env.ok(&["mentions", "fetch"]).await;
+    let list = env
+        .json(&["mentions", "list", "--json", "--limit", "3"])
+        .await;
+    let first = list["mentions"][0]["tweet_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = list["mentions"][1]["tweet_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let read_only: Vec<Vec<String>> = [
+        vec!["accounts", "list"],
+        vec!["accounts", "list", "--json", "--include-inactive"],
+        vec!["accounts", "show", "@mara_quill"],
+        vec!["accounts", "show", "@mara_quill", "--json"],
+        vec!["accounts", "show", "@nobody"],
+        vec!["accounts", "stats", "@nimbus_help", "--json"],
+        vec!["mentions", "list"],
+        vec!["mentions", "list", "--json", "--account", "@mara_quill"],
+        vec!["mentions", "list", "--status", "nonsense"],
+        vec!["mentions", "list", "--search", "battery"],
+        vec!["export", "mentions", "--format", "csv"],
+        vec![
+            "export",
+            "mentions",
+            "--format",
+            "jsonl",
+            "--account",
+            "@nimbus_help",
+        ],
+        vec!["costs", "--prices"],
+        vec!["reply", "999", "no such mention"],
+        vec!["mentions", "set-status", "999", "ignored"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    async fn run_all(
+        env: &Env,
+        commands: &[Vec<String>],
+    ) -> Vec<(String, Option<i32>, String, String)> {
+        let mut outs = Vec::new();
+        for command in commands {
+            let args: Vec<&str> = command.iter().map(String::as_str).collect();
+            let out = env.run(&args).await;
+            outs.push((
+                command.join(" "),
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        outs
+    }
+    // Mutating commands, each on its own mention or account in the two runs, with the same
+    // output but for the id.
+    let direct = run_all(&env, &read_only).await;
+    let set_direct = env
+        .run(&["mentions", "set-status", &first, "ignored"])
+        .await;
+    let pause_direct = env.run(&["accounts", "pause", "@mara_quill"]).await;
+    let resume_direct = env.run(&["accounts", "resume", "@mara_quill"]).await;
+
+    let service = env.serve().await;
+    // The service polls at once; wait for that first round so nothing moves under the reads.
+    env.wait_until("the service's first poll", || async {
+        let s = env.json(&["service", "status", "--json"]).await;
+        !s["last_poll_at"].is_null()
+    })
+    .await;
+    // Undo the direct run's change so the two runs read the same store.
+    env.ok(&["mentions", "set-status", &first, "pending"]).await;
+    let served = run_all(&env, &read_only).await;
+    let set_served = env
+        .run(&["mentions", "set-status", &second, "ignored"])
+        .await;
+    let pause_served = env.run(&["accounts", "pause", "@mara_quill"]).await;
+    let resume_served = env.run(&["accounts", "resume", "@mara_quill"]).await;
+    env.stop(service).await;
+
+    // The service polls while it runs, so sync times move; everything else must be equal.
+    let times =
+        regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)").unwrap();
+    let calm = |t: &str| times.replace_all(t, "TIME").into_owned();
+    for (d, s) in direct.iter().zip(&served) {
+        assert_eq!(
+            d.1, s.1,
+            "`perch {}`: exit code differs with a service",
+            d.0
+        );
+        assert_eq!(
+            calm(&d.2),
+            calm(&s.2),
+            "`perch {}`: stdout differs with a service",
+            d.0
+        );
+        assert_eq!(d.3, s.3, "`perch {}`: stderr differs with a service", d.0);
+    }
+    let same = |a: &Output, b: &Output, what: &str| {
+        assert_eq!(a.status.code(), b.status.code(), "{what}");
+        let strip = |o: &Output| {
+            String::from_utf8_lossy(&o.stdout)
+                .replace(&first, "ID")
+                .replace(&second, "ID")
+        };
+        assert_eq!(strip(a), strip(b), "{what}");
+        assert_eq!(a.stderr, b.stderr, "{what}");
+    };
+    same(&set_direct, &set_served, "set-status");
+    same(&pause_direct, &pause_served, "pause");
+    same(&resume_direct, &resume_served, "resume");
+    assert!(set_served.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_9_of_the_service_mid_send_leaves_the_reply_unconfirmed() {
+    let env = Env::start().await;
+    env.login("nimbus_help").await;
+    env.ok(&["mentions", "fetch"]).await;
+    let list = env
+        .json(&["mentions", "list", "--json", "--limit", "1"])
+        .await;
+    let id = list["mentions"][0]["tweet_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let total_before = env
+        .json(&["mentions", "list", "--json", "--limit", "500"])
+        .await["mentions"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let mut service = env.serve().await;
+    // Every answer from X now takes a minute: the reply is out when the service dies.
+    let control = env.sim.control();
+    control.set_faults(sim::Faults {
+        slow_response: Some(Duration::from_secs(60)),
+        slow_probability: 1.0,
+        ..sim::Faults::default()
+    });
+    let reply = env
+        .command(&["reply", &id, "on it, thanks for the report"])
+        .spawn()
+        .unwrap();
+    env.wait_until("the reply to be on its way", || async {
+        let v = env
+            .json(&["mentions", "list", "--json", "--limit", "1"])
+            .await;
+        v["mentions"][0]["status"] == "processing"
+    })
+    .await;
+    service.start_kill().unwrap();
+    let _ = service.wait().await;
+    let reply = tokio::time::timeout(GENEROUS, reply.wait_with_output())
+        .await
+        .expect("the client ends when its service dies")
+        .unwrap();
+    assert_ne!(
+        reply.status.code(),
+        Some(0),
+        "a reply cut off is not reported sent"
+    );
+    control.set_faults(sim::Faults::default());
+
+    // A new service finds the send interrupted: unconfirmed, never sent again by itself.
+    let service = env.serve().await;
+    let v = env
+        .json(&["mentions", "list", "--json", "--limit", "500"])
+        .await;
+    let m = &v["mentions"][0];
+    assert_eq!(m["tweet_id"], id.as_str());
+    assert_eq!(m["status"], "error", "{m}");
+    assert_eq!(m["outbox"]["state"], "unconfirmed", "{m}");
+    assert!(
+        v["mentions"].as_array().unwrap().len() >= total_before,
+        "nothing lost"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        control.posts().len() <= 1,
+        "the interrupted reply is never sent again by itself"
+    );
+    env.stop(service).await;
+}
+
+/// The dashboard, in a pseudo-terminal, starts a service; a command in "another pane" works while
+/// it runs; after `q` the service keeps polling and new mentions keep arriving in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_quits_and_the_service_keeps_polling() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+
+    let env = Env::start().await;
+    env.login("mara_quill").await;
+
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    // The same environment as `Env::command`.
+    let template = env.command(&[]);
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
+    cmd.env_clear();
+    for (k, v) in template.as_std().get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("TERM", "xterm-256color");
+    cmd.cwd(env.dir.path());
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(40, 120, 0)));
+    let raw = Arc::new(Mutex::new(Vec::<u8>::new()));
+    {
+        let (parser, raw) = (parser.clone(), raw.clone());
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                parser.lock().unwrap().process(&buf[..n]);
+                raw.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    let mut writer = pty.master.take_writer().unwrap();
+    let screen = || parser.lock().unwrap().screen().contents();
+    env.wait_until("the dashboard with the account's mentions", || async {
+        let s = screen();
+        s.contains("@mara_quill") && s.contains("pending")
+    })
+    .await;
+
+    // Another pane: a command runs beside the dashboard (through the service it started).
+    let listed = env
+        .json(&["mentions", "list", "--json", "--limit", "2"])
+        .await;
+    assert_eq!(listed["mentions"].as_array().unwrap().len(), 2);
+
+    writer.write_all(b"q").unwrap();
+    writer.flush().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < GENEROUS, "q did not end the dashboard");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "q exits 0");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let printed = String::from_utf8_lossy(&raw.lock().unwrap()).into_owned();
+    assert!(
+        printed.contains("perch keeps watching in the background"),
+        "the first quit says the service keeps watching"
+    );
+
+    // The service is still there, and still polling: a new mention on X reaches the store.
+    let status = env.json(&["service", "status", "--json"]).await;
+    assert_eq!(status["accounts"].as_array().unwrap().len(), 1);
+    env.sim
+        .control()
+        .inject_mention("mara_quill", None, "arrived with the dashboard closed")
+        .unwrap();
+    env.wait_until("the new mention in the store", || async {
+        let v = env
+            .json(&["mentions", "list", "--json", "--limit", "5"])
+            .await;
+        v.to_string().contains("arrived with the dashboard closed")
+    })
+    .await;
+    env.ok(&["service", "stop"]).await;
+    assert_eq!(env.run(&["service", "status"]).await.status.code(), Some(3));
+}

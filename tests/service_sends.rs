@@ -1,0 +1,194 @@
+//! Sends belong to their client until X answers (issue 11, item 5). A dashboard session asks the
+//! service for a reply and goes away: one that had left is unconfirmed at once and settled when
+//! X's answer arrives; one still waiting out a 429 is cancelled, its text kept as the draft, and
+//! never sent later.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use perch::cli::{App, add_sim_accounts};
+use perch::client::{Connection, Link};
+use perch::config::Config;
+use perch::domain::MentionStatus;
+use perch::outbox::{OutboxCommand, ReplyKind, SendRequest};
+use perch::sim::{self, Faults, SimConfig, SimHandle};
+use perch::store::{FeedFilter, OutboxState};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Setup {
+    sim: SimHandle,
+    _dir: tempfile::TempDir,
+    config: Config,
+    app: App,
+}
+
+async fn setup() -> Setup {
+    let sim = sim::start(SimConfig::for_tests(41), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env: BTreeMap<String, String> = [
+        (
+            "PERCH_CONFIG",
+            dir.path().join("none.toml").display().to_string(),
+        ),
+        (
+            "PERCH_DATA_DIR",
+            dir.path().join("store").display().to_string(),
+        ),
+        ("PERCH_API_BASE", sim.api_base()),
+        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
+        ("PERCH_TOKEN_URL", sim.token_url()),
+        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
+        ("PERCH_POLL_INTERVAL", "3600".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = Config::load_from(&env).unwrap();
+    let app = App::open(&config).await.unwrap();
+    add_sim_accounts(&app, &["nimbus_help".to_string()])
+        .await
+        .unwrap();
+    Setup {
+        sim,
+        _dir: dir,
+        config,
+        app,
+    }
+}
+
+async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connect(socket: &std::path::Path, config: &Config) -> std::sync::Arc<Link> {
+    let (socket, pricing) = (socket.to_path_buf(), config.pricing.clone());
+    let (link, mut incoming) =
+        tokio::task::spawn_blocking(move || Link::connect(&socket, pricing, None))
+            .await
+            .unwrap()
+            .unwrap();
+    tokio::spawn(async move { while incoming.recv().await.is_some() {} });
+    link
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_out_when_its_client_leaves_is_unconfirmed_then_settled_by_xs_answer() {
+    let s = setup().await;
+    let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
+        .await
+        .unwrap();
+    let store = service.hub.store.clone();
+    // The engine polls once at start: wait for the mentions.
+    let mention = wait_for("mentions", || {
+        store
+            .page_after(&FeedFilter::default(), None, 1)
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    let key = mention.key();
+    // X takes 3 s to answer: the request is out when the client goes.
+    s.sim.control().set_faults(Faults {
+        slow_response: Some(Duration::from_secs(3)),
+        slow_probability: 1.0,
+        ..Faults::default()
+    });
+    let link = connect(&service.paths.socket, &s.config).await;
+    let request = SendRequest {
+        key,
+        kind: ReplyKind::Public,
+        text: "looking into it now".into(),
+    };
+    let l = link.clone();
+    tokio::task::spawn_blocking(move || l.outbox(OutboxCommand::Send(request)))
+        .await
+        .unwrap()
+        .unwrap();
+    wait_for("the send to be out", || {
+        let e = store.outbox_current(key).ok()??;
+        (e.state == OutboxState::Sending).then_some(())
+    })
+    .await;
+    link.close();
+    let entry = wait_for("unconfirmed at once", || {
+        let e = store.outbox_current(key).ok()??;
+        (e.state == OutboxState::Unconfirmed).then_some(e)
+    })
+    .await;
+    assert!(entry.may_have_been_sent);
+
+    // X's answer arrives after all and settles it: sent, once.
+    // A finished entry is no longer the mention's current one: read the newest of its history.
+    wait_for("settled as sent", || {
+        let e = store.outbox_history(key).ok()?.pop()?;
+        (e.state == OutboxState::Sent).then_some(())
+    })
+    .await;
+    let m = store.mention(key).unwrap().unwrap();
+    assert_eq!(m.status, MentionStatus::Replied);
+    assert_eq!(s.sim.control().posts().len(), 1, "one post, never two");
+    service.shutdown().await;
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_waiting_out_a_429_when_its_client_leaves_is_cancelled_and_never_sent() {
+    let s = setup().await;
+    let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
+        .await
+        .unwrap();
+    let store = service.hub.store.clone();
+    let mention = wait_for("mentions", || {
+        store
+            .page_after(&FeedFilter::default(), None, 1)
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    let key = mention.key();
+    s.sim.control().set_faults(Faults {
+        rate_limit_storm: vec!["nimbus_help".into()],
+        ..Faults::default()
+    });
+    let link = connect(&service.paths.socket, &s.config).await;
+    let request = SendRequest {
+        key,
+        kind: ReplyKind::Public,
+        text: "keep this draft".into(),
+    };
+    let l = link.clone();
+    tokio::task::spawn_blocking(move || l.outbox(OutboxCommand::Send(request)))
+        .await
+        .unwrap()
+        .unwrap();
+    wait_for("the send to wait out the 429", || {
+        let e = store.outbox_current(key).ok()??;
+        (e.state == OutboxState::Waiting).then_some(())
+    })
+    .await;
+    link.close();
+    wait_for("cancelled", || {
+        let e = store.outbox_history(key).ok()?.pop()?;
+        (e.state == OutboxState::Cancelled).then_some(())
+    })
+    .await;
+    let m = store.mention(key).unwrap().unwrap();
+    assert_eq!(m.status, MentionStatus::Pending);
+    assert_eq!(store.draft(key).unwrap().unwrap().text, "keep this draft");
+    // The limit lifts: nothing goes out by itself.
+    s.sim.control().set_faults(Faults::default());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(s.sim.control().posts().is_empty());
+    service.shutdown().await;
+    s.sim.shutdown().await;
+}
