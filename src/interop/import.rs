@@ -21,7 +21,7 @@ use crate::store::{AccountImport, FeedFilter, MentionImport, Store, StoreError};
 /// Mentions per atomic batch. Large enough that the per-batch work (counters, cursor, one
 /// range read per account) is spread thin; small enough to keep memory small: sled holds every
 /// node version a batch replaces until the batch is applied, so an import's peak memory grows
-/// with its batch (100k messages: 60–66 MB at 100, 65–70 at 250, 85–123 at 1 000, against 53–63
+/// with its batch (100k messages: 60–67 MB at 100, 59–76 at 250, 79–139 at 1 000, against 52–68
 /// for perch's own ingest of them in pages of 100), while its speed did not measurably change.
 pub const IMPORT_BATCH: usize = 250;
 
