@@ -265,6 +265,35 @@ pub struct SimFaultArgs {
     /// characters long), and posts carry C1, DEL and bidi characters.
     #[arg(long)]
     pub hostile_senders: bool,
+    /// The Activity stream's faults (boxed: they would make every `Command` larger).
+    #[command(flatten)]
+    pub stream: Box<StreamFaultArgs>,
+}
+
+/// The Activity stream's faults for `perch sim` (part of [`SimFaultArgs`]).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StreamFaultArgs {
+    /// Activity stream: each connection goes silent (no events, no heartbeats) after SECS.
+    #[arg(long, value_name = "SECS")]
+    pub stream_stall_after: Option<u64>,
+    /// Activity stream: each connection is closed without a word after SECS.
+    #[arg(long, value_name = "SECS")]
+    pub stream_drop_after: Option<u64>,
+    /// Activity stream: each connection gets the operational-disconnect message after SECS.
+    #[arg(long, value_name = "SECS")]
+    pub stream_disconnect_after: Option<u64>,
+    /// Activity stream: connects are refused with 429.
+    #[arg(long)]
+    pub stream_429: bool,
+    /// Activity stream: connects are refused with 503.
+    #[arg(long)]
+    pub stream_503: bool,
+    /// Activity stream: a malformed line before every event.
+    #[arg(long)]
+    pub stream_malformed: bool,
+    /// Activity stream: a heartbeat every SECS seconds (default 10).
+    #[arg(long, value_name = "SECS")]
+    pub stream_heartbeat: Option<u64>,
 }
 
 fn parse_timed_user(s: &str) -> Result<(String, u64), String> {
@@ -316,6 +345,25 @@ impl SimFaultArgs {
             retry_after: self.retry_after.clone(),
             errors_only_sends: self.errors_only_sends,
             hostile_senders: self.hostile_senders,
+            stream_stall_after: self
+                .stream
+                .stream_stall_after
+                .map(std::time::Duration::from_secs),
+            stream_drop_after: self
+                .stream
+                .stream_drop_after
+                .map(std::time::Duration::from_secs),
+            stream_disconnect_after: self
+                .stream
+                .stream_disconnect_after
+                .map(std::time::Duration::from_secs),
+            stream_connect_429: self.stream.stream_429,
+            stream_connect_503: self.stream.stream_503,
+            stream_malformed_lines: self.stream.stream_malformed,
+            stream_heartbeat: self
+                .stream
+                .stream_heartbeat
+                .map(|s| std::time::Duration::from_secs(s.max(1))),
         }
     }
 }

@@ -13,6 +13,9 @@ pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
 pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
+/// While the stream is live, polls are this many times further apart.
+pub const DEFAULT_STREAM_RECONCILE_FACTOR: u32 = 4;
+
 pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
 
 /// The file as written by a person. Every key is optional.
@@ -37,6 +40,12 @@ pub(crate) struct ConfigFile {
     app_owner: Option<String>,
     /// The app-only Bearer token (usage reconciliation, the Activity stream).
     app_bearer_token: Option<Secret>,
+    /// The consumer API key and secret: perch mints the app Bearer with them when
+    /// `app_bearer_token` is not set.
+    api_key: Option<Secret>,
+    api_secret: Option<Secret>,
+    /// While the Activity stream is live, accounts are polled this many times less often.
+    stream_reconcile_factor: Option<u32>,
     /// What all accounts together may spend per UTC calendar month, in dollars.
     monthly_budget_usd: Option<f64>,
     #[serde(default)]
@@ -149,6 +158,13 @@ pub struct Config {
     pub budgets: Budgets,
     /// The app-only Bearer token (`app_bearer_token`, `PERCH_APP_BEARER_TOKEN`).
     pub app_bearer_token: Option<Secret>,
+    /// The consumer API key and secret (`api_key`/`api_secret`, `PERCH_API_KEY` /
+    /// `PERCH_API_SECRET`): to mint the app Bearer with client_credentials when none is set.
+    pub api_key: Option<Secret>,
+    pub api_secret: Option<Secret>,
+    /// While the Activity stream is live, accounts are polled this many times less often
+    /// (`stream_reconcile_factor`, default 4).
+    pub stream_reconcile_factor: u32,
     /// The TCP address the service's HTTP API also listens on (`api_listen`, `PERCH_API_LISTEN`).
     pub api_listen: Option<std::net::SocketAddr>,
     /// A non-loopback `api_listen` is allowed (`api_allow_remote`, `PERCH_API_ALLOW_REMOTE`).
@@ -307,6 +323,14 @@ impl Config {
             .map(Secret::new)
             .or(file.app_bearer_token)
             .filter(|s| !s.expose().trim().is_empty());
+        let secret = |name: &str, from_file: Option<Secret>| {
+            env.get(name)
+                .map(Secret::new)
+                .or(from_file)
+                .filter(|s| !s.expose().trim().is_empty())
+        };
+        let api_key = secret("PERCH_API_KEY", file.api_key);
+        let api_secret = secret("PERCH_API_SECRET", file.api_secret);
         let parse_bool = |name: &str, file_value: Option<bool>| -> Result<bool, ConfigError> {
             match env.get(name).map(|v| v.trim().to_ascii_lowercase()) {
                 None => Ok(file_value.unwrap_or(false)),
@@ -347,6 +371,12 @@ impl Config {
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,
+            api_key,
+            api_secret,
+            stream_reconcile_factor: file
+                .stream_reconcile_factor
+                .unwrap_or(DEFAULT_STREAM_RECONCILE_FACTOR)
+                .clamp(1, 60),
             warnings,
             data_dir: env
                 .get("PERCH_DATA_DIR")

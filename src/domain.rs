@@ -391,6 +391,24 @@ pub struct AccountStats {
     pub is_active: bool,
 }
 
+/// How a mention first reached perch: by a poll of the mentions timeline, or pushed by the
+/// Activity stream (issue 12).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    Poll,
+    Stream,
+}
+
+impl Arrival {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arrival::Poll => "poll",
+            Arrival::Stream => "stream",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

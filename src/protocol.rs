@@ -81,6 +81,10 @@ pub enum Request {
     OutboxCurrent {
         key: MentionKey,
     },
+    /// How a mention first arrived (stream or poll), issue 12.
+    Arrival {
+        key: MentionKey,
+    },
     CostTodayAndMonth {
         now: DateTime<Utc>,
     },

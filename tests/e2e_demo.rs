@@ -121,6 +121,17 @@ fn run_demo(args: &[&str]) {
         total(s).is_some_and(|now| now != first)
     });
 
+    // The Activity stream (issue 12): the status bar says it is live, and the newest mention,
+    // selected while no key was pressed, came by stream (the detail pane says so).
+    screen.wait_for("the stream to be live", Duration::from_secs(90), |s| {
+        s.contains("● live")
+    });
+    screen.wait_for(
+        "a mention pushed by the stream on the screen",
+        Duration::from_secs(120),
+        |s| s.contains("arrived by stream"),
+    );
+
     // Move around a little, then quit.
     writer.write_all(b"jjk").unwrap();
     writer.flush().unwrap();

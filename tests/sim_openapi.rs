@@ -225,3 +225,172 @@ async fn simulator_responses_match_the_openapi_schemas() {
     );
     sim.shutdown().await;
 }
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema draft 4 says it: `type: [T, "null"]` (a
+/// `nullable` without a `type` only loses its `null`, which is stricter, never looser).
+fn without_nullable(mut value: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                if o.remove("nullable") == Some(Value::Bool(true))
+                    && let Some(Value::String(t)) = o.get("type").cloned()
+                {
+                    o.insert("type".into(), json!([t, "null"]));
+                }
+                o.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
+/// Reads the simulator's Activity stream until the first event line (bounded).
+async fn first_stream_event(http: &reqwest::Client, sim: &perch::sim::SimHandle) -> Value {
+    let mut response = http
+        .get(format!("{}/2/activity/stream", sim.api_base()))
+        .bearer_auth(perch::sim::DEMO_APP_BEARER_TOKEN)
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(response.status(), 200);
+    let mut buf = Vec::new();
+    let mut injected = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event on the stream"
+        );
+        if !injected && sim.control().stream_connections() > 0 {
+            sim.control()
+                .inject_mention("nimbusnotes", Some("hanako_yamada"), "streamed & <checked>")
+                .unwrap();
+            injected = true;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(1), response.chunk()).await;
+        if let Ok(chunk) = chunk {
+            buf.extend_from_slice(&chunk.expect("stream reads").expect("stream stays open"));
+        }
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line).trim().to_string();
+            if !text.is_empty() {
+                return serde_json::from_str(&text).expect("an event line is JSON");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn simulator_activity_api_matches_the_openapi_schemas() {
+    let Some(dir) = common::x_api_dir() else {
+        return;
+    };
+    // Spec 2.167 (the one that has the Activity API), its OpenAPI 3.0 `nullable` turned into
+    // JSON Schema.
+    let openapi = without_nullable(common::read_json(&dir, "openapi-latest.json"));
+    let sim = start(SimConfig::for_tests(31)).await;
+    let http = http();
+    let brand = login(&http, &sim, "nimbusnotes").await;
+    let id = user_id(&sim, "nimbusnotes");
+
+    // The request perch sends is a valid CreateActivitySubscriptionRequest.
+    let request = json!({"event_type": "post.mention.create", "filter": {"user_id": id}, "tag": "perch:test:post.mention.create"});
+    assert!(validator(&openapi, "CreateActivitySubscriptionRequest").is_valid(&request));
+    let created = post(
+        &http,
+        &sim,
+        "/2/activity/subscriptions",
+        &brand.access,
+        &request,
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_valid(&openapi, "createActivitySubscription", "200", &created.body);
+    // The auth rules: the app Bearer may not create a private event's subscription; a user
+    // token may not list.
+    let by_app = post(
+        &http,
+        &sim,
+        "/2/activity/subscriptions",
+        perch::sim::DEMO_APP_BEARER_TOKEN,
+        &json!({"event_type": "post.mention.create", "filter": {"user_id": id}}),
+    )
+    .await;
+    assert_eq!(by_app.status, 403);
+    let by_user = get(&http, &sim, "/2/activity/subscriptions", &brand.access).await;
+    assert_eq!(by_user.status, 403);
+    // An unknown field is refused, as `additionalProperties: false` says.
+    let odd = post(
+        &http,
+        &sim,
+        "/2/activity/subscriptions",
+        &brand.access,
+        &json!({"event_type": "post.mention.create", "filter": {"user_id": id}, "backfill": 1}),
+    )
+    .await;
+    assert_eq!(odd.status, 400);
+
+    let listed = get(
+        &http,
+        &sim,
+        "/2/activity/subscriptions",
+        perch::sim::DEMO_APP_BEARER_TOKEN,
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    assert_valid(&openapi, "getActivitySubscriptions", "200", &listed.body);
+
+    // One event line, in the shape of ActivityStreamResponse, its payload a Post.
+    let line = first_stream_event(&http, &sim).await;
+    let errors: Vec<String> = validator(&openapi, "ActivityStreamResponse")
+        .iter_errors(&line)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    let payload_errors: Vec<String> = validator(&openapi, "Post")
+        .iter_errors(&line["data"]["payload"])
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty()
+            || payload_errors.is_empty() && errors.iter().all(|e| e.contains("/data/payload")),
+        "the stream line is not a valid ActivityStreamResponse:\n{}\n{line:#}",
+        errors.join("\n")
+    );
+    assert!(
+        payload_errors.is_empty(),
+        "the payload is not a valid Post:\n{}\n{line:#}",
+        payload_errors.join("\n")
+    );
+    assert_eq!(line["data"]["event_type"], "post.mention.create");
+    // Self-serve apps get 400 for the recovery parameters.
+    let backfill = get(
+        &http,
+        &sim,
+        "/2/activity/stream?backfill_minutes=2",
+        perch::sim::DEMO_APP_BEARER_TOKEN,
+    )
+    .await;
+    assert_eq!(backfill.status, 400);
+
+    let sub_id = created.body["data"]["subscription"]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = http
+        .delete(format!(
+            "{}/2/activity/subscriptions/{sub_id}",
+            sim.api_base()
+        ))
+        .bearer_auth(perch::sim::DEMO_APP_BEARER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let deleted: Value = response.json().await.unwrap();
+    assert_valid(&openapi, "deleteActivitySubscription", "200", &deleted);
+    sim.shutdown().await;
+}

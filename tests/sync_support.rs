@@ -251,6 +251,7 @@ impl Harness {
 pub struct Engine {
     pub commands: mpsc::Sender<Command>,
     pub events: Arc<Mutex<Vec<SyncEvent>>>,
+    pub counters: Arc<sync::SyncCounters>,
     task: JoinHandle<()>,
     drain: JoinHandle<()>,
 }
@@ -267,6 +268,7 @@ impl Engine {
         });
         Engine {
             commands: handle.commands,
+            counters: handle.counters.clone(),
             events,
             task: handle.task,
             drain,

@@ -75,11 +75,14 @@ where
     });
     // Sends this session asked for that X has not settled yet.
     let owned: Arc<Mutex<HashSet<MentionKey>>> = Arc::default();
-    let events = tokio::spawn(forward_events(
-        hub.subscribe(),
-        out_tx.clone(),
-        owned.clone(),
-    ));
+    let subscribed = hub.subscribe();
+    // The live stream's state first: this client missed the events that set it (issue 12).
+    for event in hub.live_events() {
+        if let Ok(body) = serde_json::to_vec(&ServerFrame::Event { event }) {
+            let _ = out_tx.try_send(body);
+        }
+    }
+    let events = tokio::spawn(forward_events(subscribed, out_tx.clone(), owned.clone()));
 
     loop {
         // An upgraded connection is no longer the HTTP server's: it ends here when the service
@@ -295,6 +298,7 @@ fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
         }
         Op::OutboxOpen => to_value(&store.outbox_open().map_err(e)?),
         Op::OutboxCurrent { key } => to_value(&store.outbox_current(key).map_err(e)?),
+        Op::Arrival { key } => to_value(&store.arrival(key).map_err(e)?),
         Op::CostTodayAndMonth { now } => {
             let (totals, per_account) = store.cost_today_and_month(now).map_err(e)?;
             to_value(&(totals, per_account))

@@ -36,6 +36,10 @@ pub struct AccountsUi {
     pub clock: Option<DateTime<Utc>>,
     /// Logins get increasing ids so a report from a cancelled one is recognised and dropped.
     pub last_login_id: u64,
+    /// The Activity stream, once the engine has said (`None`: it runs no stream).
+    pub stream: Option<crate::sync::stream::StreamStatus>,
+    /// Each account's Activity subscriptions, as the engine's last reconcile left them.
+    pub subscriptions: HashMap<AccountId, crate::sync::subscriptions::AccountSubscriptions>,
 }
 
 impl Default for AccountsUi {
@@ -45,6 +49,8 @@ impl Default for AccountsUi {
             live: HashMap::new(),
             clock: None,
             last_login_id: 0,
+            stream: None,
+            subscriptions: HashMap::new(),
         }
     }
 }
@@ -52,6 +58,14 @@ impl Default for AccountsUi {
 impl AccountsUi {
     pub fn live(&self, id: AccountId) -> Option<&LiveInfo> {
         self.live.get(&id)
+    }
+
+    /// Whether the account's mentions arrive by stream now (live, with a mention subscription);
+    /// `None` when perch runs no stream at all.
+    pub fn streamed(&self, id: AccountId) -> Option<bool> {
+        let stream = self.stream.as_ref()?;
+        let live = *stream == crate::sync::stream::StreamStatus::Live;
+        Some(live && self.subscriptions.get(&id).is_some_and(|s| s.streamed()))
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -424,8 +438,31 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
         SyncEvent::Notice {
             account_id: None, ..
         } => {}
+        SyncEvent::StreamStatus(status) => ui.stream = Some(status.clone()),
+        SyncEvent::Subscriptions {
+            account_id,
+            subscriptions,
+        } => {
+            let line = if subscriptions.subscriptions.is_empty() {
+                "no Activity subscriptions: polled only".to_string()
+            } else {
+                let kinds: Vec<&str> = subscriptions
+                    .subscriptions
+                    .iter()
+                    .map(|s| s.event_type.as_str())
+                    .collect();
+                format!("subscribed: {}", kinds.join(", "))
+            };
+            let log = ui.live.entry(*account_id).or_default();
+            log.push(now, line, false);
+            if let Some(error) = &subscriptions.error {
+                log.push(now, text::for_screen(error, true), true);
+            }
+            ui.subscriptions.insert(*account_id, subscriptions.clone());
+        }
         SyncEvent::AccountRemoved { account_id } => {
             ui.live.remove(account_id);
+            ui.subscriptions.remove(account_id);
             if let Some(handle) = state.account(*account_id).map(|r| r.account.handle()) {
                 state.info(format!("{} removed", text::sanitize(&handle, true)));
             }

@@ -65,6 +65,8 @@ pub trait FeedSource {
         &self,
         key: MentionKey,
     ) -> Result<Option<crate::store::OutboxEntry>, StoreError>;
+    /// How a mention first arrived: by stream or by poll (issue 12).
+    fn arrival(&self, key: MentionKey) -> Result<crate::domain::Arrival, StoreError>;
     /// The prices and app owner replies are priced with.
     fn pricing(&self) -> Pricing;
     /// Today's and this month's estimated spend, and today's per account (the status bar).
@@ -192,6 +194,9 @@ impl FeedSource for Store {
         key: MentionKey,
     ) -> Result<Option<crate::store::OutboxEntry>, StoreError> {
         Store::outbox_current(self, key)
+    }
+    fn arrival(&self, key: MentionKey) -> Result<crate::domain::Arrival, StoreError> {
+        Store::arrival(self, key)
     }
     fn pricing(&self) -> Pricing {
         Store::pricing(self)

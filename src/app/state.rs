@@ -167,6 +167,9 @@ pub struct AppState {
     pub pending_total: u64,
     /// Lines the detail pane is scrolled by.
     pub detail_scroll: u16,
+    /// How the selected row's mentions arrived (read from the store when the selection changes,
+    /// so the detail pane can show it without reading the store).
+    pub selected_arrivals: Vec<(crate::domain::MentionKey, crate::domain::Arrival)>,
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
     /// Outbox entries that still need something (waiting, unconfirmed...), read from the store.
@@ -221,6 +224,7 @@ impl AppState {
             },
             pending_total: 0,
             detail_scroll: 0,
+            selected_arrivals: Vec::new(),
             sending: HashSet::new(),
             outbox: crate::outbox::OutboxBoard::default(),
             notice: None,

@@ -302,7 +302,26 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
         });
     }
     search::schedule(state, &mut effects);
+    note_selected_arrivals(state, store);
     effects
+}
+
+/// Reads how the selected row's mentions arrived (stream or poll) when the selection changed.
+fn note_selected_arrivals(state: &mut AppState, store: &dyn FeedSource) {
+    let keys = state
+        .feed
+        .selected_row()
+        .map(|row| row.keys())
+        .unwrap_or_default();
+    let known: Vec<crate::domain::MentionKey> =
+        state.selected_arrivals.iter().map(|(k, _)| *k).collect();
+    if keys == known {
+        return;
+    }
+    state.selected_arrivals = keys
+        .into_iter()
+        .filter_map(|k| store.arrival(k).ok().map(|a| (k, a)))
+        .collect();
 }
 
 fn store_problem(e: &StoreError) -> String {
@@ -993,6 +1012,8 @@ fn on_sync(
         }
         // The budget is the sync engine's business; the screen does not show it yet.
         SyncEvent::Budget { .. } => {}
+        // Recorded by `accounts::observe_sync`; the status bar and the account rows show them.
+        SyncEvent::StreamStatus(_) | SyncEvent::Subscriptions { .. } => state.dirty = true,
         SyncEvent::Notice { message, .. } => {
             state.dirty = true;
             state.info(text::sanitize(&message, true));

@@ -5,6 +5,11 @@
 //!
 //! `cargo run --release --bin perch-soak -- --accounts 200 --rate 50 --minutes 3`
 //!
+//! With `--stream` the run has two phases of `--minutes` each, measured apart: polling only,
+//! then with the Activity stream (an engine that owns the stream, polling as reconciliation).
+//! `--stream-fault-every SECS` drops and stalls the stream in turn every SECS seconds of the
+//! second phase; the reconnect polls must lose nothing.
+//!
 //! The simulator runs in this process (so the memory figures include its growing world and its
 //! request log, capped at 200 000 entries). Exit status 1 when a duplicate or a budget violation
 //! was seen, or when mentions are missing at the end.
@@ -22,6 +27,8 @@ use perch::cli::{App, add_sim_accounts, sim_users};
 use perch::domain::{Mention, SyncStatus, snowflake_time};
 use perch::sim::{self, Faults, SimConfig};
 use perch::store::{FeedFilter, Store};
+use perch::sync::stream::StreamSettings;
+use perch::sync::stream::StreamStatus;
 use perch::sync::{self, Command, SyncCounters, SyncEvent, SyncSettings};
 use perch::x::XClient;
 
@@ -55,6 +62,92 @@ struct Args {
     backlog: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// A second phase with the Activity stream (see the module docs).
+    #[arg(long)]
+    stream: bool,
+    /// In the stream phase, drop (then, next time, stall) the stream every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    stream_fault_every: Option<u64>,
+}
+
+/// One measured phase: when the simulator created mentions during it, and what perch did.
+struct Phase {
+    name: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// A running engine and what the soak watches of it.
+struct RunningEngine {
+    commands: tokio::sync::mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
+    counters: Arc<SyncCounters>,
+    drain: tokio::task::JoinHandle<()>,
+    live: Arc<std::sync::atomic::AtomicBool>,
+    reconnects: Arc<AtomicU64>,
+}
+
+fn spawn_engine(
+    store: &Store,
+    app: &App,
+    settings: SyncSettings,
+    troubled: &Arc<AtomicU64>,
+) -> RunningEngine {
+    let engine = sync::spawn(
+        store.clone(),
+        app.client.clone(),
+        app.tokens.clone(),
+        settings,
+    );
+    let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reconnects = Arc::new(AtomicU64::new(0));
+    let drain = {
+        let (troubled, live, reconnects) = (troubled.clone(), live.clone(), reconnects.clone());
+        let mut events = engine.events;
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    SyncEvent::AccountUpdated(a) if a.sync_status != SyncStatus::Active => {
+                        troubled.fetch_add(1, Ordering::Relaxed);
+                        eprintln!(
+                            "  {} is {}: {}",
+                            a.handle(),
+                            a.sync_status,
+                            a.error_message.unwrap_or_default()
+                        );
+                    }
+                    SyncEvent::StreamStatus(status) => {
+                        // Every transition to live is a (re)connect.
+                        let is_live = status == StreamStatus::Live;
+                        if is_live && !live.swap(true, Ordering::Relaxed) {
+                            reconnects.fetch_add(1, Ordering::Relaxed);
+                        }
+                        live.store(is_live, Ordering::Relaxed);
+                        if let StreamStatus::Off { reason } = status {
+                            eprintln!("  stream off: {reason}");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    RunningEngine {
+        commands: engine.commands,
+        task: engine.task,
+        counters: engine.counters,
+        drain,
+        live,
+        reconnects,
+    }
+}
+
+impl RunningEngine {
+    async fn stop(self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.drain.abort();
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,6 +191,8 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         .await
         .context("cannot start the simulator")?;
     let control = handle.control();
+    // The soak measures syncing, not billing: the simulated app has unlimited credits.
+    control.set_credits(None);
     let dir = tempfile::Builder::new().prefix("perch-soak-").tempdir()?;
     let store = Store::open(&dir.path().join("store"))?;
     let oauth = OAuthSettings {
@@ -133,33 +228,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         max_in_flight: args.max_in_flight.max(1),
         ..SyncSettings::default()
     };
-    let engine = sync::spawn(
-        store.clone(),
-        app.client.clone(),
-        app.tokens.clone(),
-        settings,
-    );
-    let counters = engine.counters.clone();
     let troubled = Arc::new(AtomicU64::new(0));
-    let drain = {
-        let troubled = troubled.clone();
-        let mut events = engine.events;
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if let SyncEvent::AccountUpdated(a) = event
-                    && a.sync_status != SyncStatus::Active
-                {
-                    troubled.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
-                        "  {} is {}: {}",
-                        a.handle(),
-                        a.sync_status,
-                        a.error_message.unwrap_or_default()
-                    );
-                }
-            }
-        })
-    };
+    let mut engine = spawn_engine(&store, &app, settings.clone(), &troubled);
+    let mut counters = engine.counters.clone();
 
     // Let the first syncs backfill, then start the stream and measure from there.
     let backfill_started = Instant::now();
@@ -189,22 +260,68 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         ..Faults::default()
     });
     let run = Duration::from_secs_f64(args.minutes.max(0.0) * 60.0);
-    let started = Instant::now();
     let mut rss_samples: Vec<(u64, Option<u64>)> = Vec::new();
-    while started.elapsed() < run {
-        tokio::time::sleep(Duration::from_secs(30).min(run.saturating_sub(started.elapsed())))
-            .await;
-        let rss = rss_kib();
-        rss_samples.push((started.elapsed().as_secs(), rss));
+    let mut phases = Vec::new();
+    let first = if args.stream {
+        "polling only"
+    } else {
+        "polling"
+    };
+    phases.push(
+        run_phase(
+            first,
+            run,
+            &control,
+            &store,
+            &counters,
+            &mut rss_samples,
+            None,
+        )
+        .await?,
+    );
+    let mut stream_counters = None;
+    if args.stream {
+        // The same engine, now owning the stream: stop the polling-only one, start it.
+        engine.stop().await;
+        let streaming = SyncSettings {
+            app_bearer_token: Some(perch::domain::Secret::new(sim::DEMO_APP_BEARER_TOKEN)),
+            stream: StreamSettings {
+                enabled: true,
+                ..StreamSettings::default()
+            },
+            ..settings.clone()
+        };
+        engine = spawn_engine(&store, &app, streaming, &troubled);
+        counters = engine.counters.clone();
+        let wait_live = Instant::now();
+        while !engine.live.load(Ordering::Relaxed) && wait_live.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         println!(
-            "  t={:>4}s  page requests {:>6}  stored {:>7}  rss {}",
-            started.elapsed().as_secs(),
-            SyncCounters::get(&counters.page_requests),
-            store.count(&FeedFilter::default())?,
-            mib(rss)
+            "  stream {} after {:.1}s",
+            if engine.live.load(Ordering::Relaxed) {
+                "live"
+            } else {
+                "NOT live"
+            },
+            wait_live.elapsed().as_secs_f64()
         );
+        phases.push(
+            run_phase(
+                "with the stream",
+                run,
+                &control,
+                &store,
+                &counters,
+                &mut rss_samples,
+                args.stream_fault_every
+                    .map(|s| Duration::from_secs(s.max(1))),
+            )
+            .await?,
+        );
+        stream_counters = Some(counters.clone());
     }
-
     // Stop the stream; give perch time to catch up (one fetch-now for everyone, within budget).
     control.set_faults(Faults {
         high_mention_rate: Some(0.0),
@@ -253,9 +370,8 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         quiet_samples.push((quiet_started.elapsed().as_secs(), rss_kib()));
     }
     let quiet_requests = SyncCounters::get(&counters.page_requests) - requests_before_quiet;
-    let _ = engine.commands.send(Command::Shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), engine.task).await;
-    drain.abort();
+    let reconnects = engine.reconnects.load(Ordering::Relaxed);
+    engine.stop().await;
     let rss_after = rss_kib();
 
     // What the simulator saw.
@@ -280,6 +396,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     let mut records = 0u64;
     let mut unique: HashSet<(uuid::Uuid, String)> = HashSet::new();
     let mut delays: Vec<f64> = Vec::new();
+    let mut phase_delays: Vec<Vec<f64>> = vec![Vec::new(); phases.len()];
+    // The same, for the mentions that arrived by stream only.
+    let mut phase_streamed: Vec<Vec<f64>> = vec![Vec::new(); phases.len()];
     let mut counter_total = 0u64;
     for a in &accounts {
         let filter = FeedFilter {
@@ -293,7 +412,17 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
             if let Some(created) = m.tweet_id.parse::<u64>().ok().and_then(snowflake_time)
                 && created >= stream_started
             {
-                delays.push((m.created_at - created).num_milliseconds() as f64 / 1000.0);
+                let delay = (m.created_at - created).num_milliseconds() as f64 / 1000.0;
+                delays.push(delay);
+                if let Some(i) = phases
+                    .iter()
+                    .position(|p| created >= p.from && created < p.to)
+                {
+                    phase_delays[i].push(delay);
+                    if store.arrival(m.key())? == perch::domain::Arrival::Stream {
+                        phase_streamed[i].push(delay);
+                    }
+                }
             }
             unique.insert((a.id, m.tweet_id));
         }
@@ -360,6 +489,50 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for ((phase, delays), streamed) in phases
+        .iter()
+        .zip(phase_delays.iter_mut())
+        .zip(phase_streamed.iter_mut())
+    {
+        delays.sort_by(|a, b| a.total_cmp(b));
+        streamed.sort_by(|a, b| a.total_cmp(b));
+        let requests = log
+            .iter()
+            .filter(|r| r.at >= phase.from && r.at < phase.to)
+            .filter(|r| r.path.ends_with("/mentions") || r.path.starts_with("/2/activity"))
+            .count();
+        println!(
+            "phase: {:<16} {} mentions  delay p50 {:.2}s p90 {:.2}s p99 {:.2}s max {:.2}s  requests/mention {:.3}",
+            phase.name,
+            delays.len(),
+            percentile(delays, 50.0),
+            percentile(delays, 90.0),
+            percentile(delays, 99.0),
+            delays.last().copied().unwrap_or(f64::NAN),
+            requests as f64 / (delays.len().max(1)) as f64
+        );
+        if !streamed.is_empty() {
+            println!(
+                "  arrived by stream         {} mentions  delay p50 {:.2}s p90 {:.2}s p99 {:.2}s max {:.2}s; the other {} came by poll (implicit mentions XAA never sends, gaps)",
+                streamed.len(),
+                percentile(streamed, 50.0),
+                percentile(streamed, 90.0),
+                percentile(streamed, 99.0),
+                streamed.last().copied().unwrap_or(f64::NAN),
+                delays.len() - streamed.len()
+            );
+        }
+    }
+    if let Some(c) = &stream_counters {
+        println!(
+            "  stream                    {} events, {} mentions stored from them, {} unusable lines, {} (re)connects, {} stream connects seen by the simulator",
+            SyncCounters::get(&c.stream_events),
+            SyncCounters::get(&c.streamed),
+            SyncCounters::get(&c.stream_trouble),
+            reconnects,
+            control.stream_connects()
+        );
+    }
     if !quiet.is_zero() {
         println!(
             "  quiet phase               {quiet_requests} polls in {}s with no new mentions: caught up {}, {}",
@@ -374,4 +547,59 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     }
     handle.shutdown().await;
     Ok(duplicates == 0 && refused == 0 && missing == 0)
+}
+
+/// Runs one phase of `run` with the simulator creating mentions, printing a line every 30 s;
+/// with `faults`, drops and stalls the stream in turn at that period.
+async fn run_phase(
+    name: &'static str,
+    run: Duration,
+    control: &perch::sim::SimControl,
+    store: &Store,
+    counters: &Arc<SyncCounters>,
+    rss_samples: &mut Vec<(u64, Option<u64>)>,
+    faults: Option<Duration>,
+) -> anyhow::Result<Phase> {
+    let from = control.now();
+    let started = Instant::now();
+    let mut next_print = Duration::from_secs(30);
+    let mut next_fault = faults;
+    let mut stall = false;
+    while started.elapsed() < run {
+        let mut wake = next_print;
+        if let Some(f) = next_fault {
+            wake = wake.min(f);
+        }
+        let wake = wake.min(run);
+        tokio::time::sleep(wake.saturating_sub(started.elapsed())).await;
+        let now = started.elapsed();
+        if let (Some(at), Some(every)) = (next_fault, faults)
+            && now >= at
+        {
+            if stall {
+                control.stall_streams();
+            } else {
+                control.drop_streams();
+            }
+            stall = !stall;
+            next_fault = Some(at + every);
+        }
+        if now >= next_print || now >= run {
+            let rss = rss_kib();
+            rss_samples.push((now.as_secs(), rss));
+            println!(
+                "  [{name}] t={:>4}s  page requests {:>6}  stored {:>7}  rss {}",
+                now.as_secs(),
+                SyncCounters::get(&counters.page_requests),
+                store.count(&FeedFilter::default())?,
+                mib(rss)
+            );
+            next_print += Duration::from_secs(30);
+        }
+    }
+    Ok(Phase {
+        name,
+        from,
+        to: control.now(),
+    })
 }

@@ -49,6 +49,12 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     .map(|(m, entry)| {
                         let mut value = serde_json::to_value(m).unwrap_or_default();
                         if let Some(object) = value.as_object_mut() {
+                            // How it arrived (stream or poll): a store note beside the record.
+                            let arrived = store.arrival(m.key()).ok();
+                            object.insert(
+                                "arrived_by".into(),
+                                arrived.map_or(serde_json::Value::Null, |a| a.as_str().into()),
+                            );
                             object.insert(
                                 "outbox".into(),
                                 entry.as_ref().map_or(serde_json::Value::Null, entry_json),

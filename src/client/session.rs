@@ -415,6 +415,9 @@ impl FeedSource for Link {
     fn outbox_current(&self, key: MentionKey) -> Result<Option<OutboxEntry>, StoreError> {
         self.read(Request::OutboxCurrent { key })
     }
+    fn arrival(&self, key: MentionKey) -> Result<crate::domain::Arrival, StoreError> {
+        self.read(Request::Arrival { key })
+    }
     fn pricing(&self) -> Pricing {
         self.pricing.clone()
     }

@@ -51,6 +51,8 @@ pub struct Hub {
     pub api_token: Secret,
     events: broadcast::Sender<ServiceEvent>,
     last_poll_at: Mutex<Option<DateTime<Utc>>>,
+    /// The live stream's state, for clients that attach later (issue 12).
+    live: Mutex<sync::stream::LiveSnapshot>,
     stop: watch::Sender<bool>,
 }
 
@@ -80,6 +82,7 @@ impl Hub {
             api_token,
             events,
             last_poll_at: Mutex::new(None),
+            live: Mutex::default(),
             stop,
         }
     }
@@ -94,7 +97,24 @@ impl Hub {
         if let ServiceEvent::Sync(SyncEvent::Finished { .. }) = &event {
             *self.last_poll_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
         }
+        if let ServiceEvent::Sync(e) = &event {
+            self.live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(e);
+        }
         let _ = self.events.send(event);
+    }
+
+    /// The live stream's state as events, for a client that has just attached.
+    pub fn live_events(&self) -> Vec<ServiceEvent> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .events()
+            .into_iter()
+            .map(ServiceEvent::Sync)
+            .collect()
     }
 
     /// When the engine last finished a poll of any account (since this service started).

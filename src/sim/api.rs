@@ -205,7 +205,7 @@ fn escape(text: &str) -> String {
     html_escape::encode_text(text).into_owned()
 }
 
-fn user_json(world: &World, user: &UserRecord, fields: &HashSet<String>) -> Value {
+pub(crate) fn user_json(world: &World, user: &UserRecord, fields: &HashSet<String>) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), json!(user.id.to_string()));
     o.insert("name".into(), json!(user.name));
@@ -248,7 +248,7 @@ fn user_json(world: &World, user: &UserRecord, fields: &HashSet<String>) -> Valu
     Value::Object(o)
 }
 
-fn tweet_json(post: &PostRecord, fields: &HashSet<String>, hide_author: bool) -> Value {
+pub(crate) fn tweet_json(post: &PostRecord, fields: &HashSet<String>, hide_author: bool) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), json!(post.id.to_string()));
     o.insert("text".into(), json!(escape(&post.text)));

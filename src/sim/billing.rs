@@ -109,6 +109,16 @@ impl Billing {
         }
     }
 
+    /// A post event delivered on the Activity stream: billed as a post read, de-duplicated
+    /// within the UTC day together with the posts of mentions pages (COSTS.md §2, §4: the
+    /// reading that one post is one charge a day whichever way it came; X does not say).
+    pub fn stream_event(&mut self, user: u64, day: NaiveDate, post: u64) {
+        if self.seen.insert((day, b'P', post)) {
+            *self.posts_by_day.entry(day).or_default() += 1;
+            self.charge(user, "stream_event", 1, price::POST_READ);
+        }
+    }
+
     /// `GET /2/users/me`: one user returned.
     pub fn user_read(&mut self, user: u64, day: NaiveDate, returned: u64) {
         if self.seen.insert((day, b'U', returned)) {

@@ -136,6 +136,41 @@ impl SimControl {
         Ok(id.to_string())
     }
 
+    /// Creates an implicit mention of `to` now: a reply, deeper in a thread, whose only `@to` is
+    /// among the leading reply handles. The mentions timeline has it; the Activity API sends no
+    /// event for it (ACTIVITY.md §7). Returns the reply's id.
+    pub fn inject_implicit_mention(&self, to: &str) -> Result<String, SimError> {
+        let now = self.shared.clock.now();
+        let mut world = self.shared.world();
+        let to_id = self.sim_user_id(&world, to)?;
+        let (starter, replier) = match world.author_ids.as_slice() {
+            [a, b, ..] => (*a, *b),
+            _ => return Err(SimError::UnknownUser("(fewer than two authors)".into())),
+        };
+        let (to_name, starter_name) = (world.username(to_id), world.username(starter));
+        let parent = world.insert_post(PostDraft {
+            author_id: starter,
+            text: "thinking out loud about note apps today".into(),
+            at: now,
+            reply_to: None,
+            quote_of: None,
+            links: Vec::new(),
+            like_count: 0,
+            impression_count: 1,
+        });
+        let id = world.insert_post(PostDraft {
+            author_id: replier,
+            text: format!("@{starter_name} @{to_name} agreed, the sync is what sold me"),
+            at: now,
+            reply_to: Some(parent),
+            quote_of: None,
+            links: Vec::new(),
+            like_count: 0,
+            impression_count: 1,
+        });
+        Ok(id.to_string())
+    }
+
     /// Generates `count` mentions now, spread over the accounts. Returns their ids.
     pub fn generate_mentions(&self, count: usize) -> Vec<String> {
         let now = self.shared.clock.now();
@@ -214,6 +249,66 @@ impl SimControl {
     }
 }
 
+/// The Activity API side (`activity.rs`).
+impl SimControl {
+    /// The app's activity subscriptions, oldest first.
+    pub fn subscriptions(&self) -> Vec<super::SimSubscription> {
+        self.shared
+            .world()
+            .activity
+            .subscriptions
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates a subscription as if some client had (an earlier run, another tool): no auth
+    /// rules, no limits. For tests of orphans.
+    pub fn add_subscription(&self, event_type: &str, user_id: &str, tag: Option<&str>) -> String {
+        let now = self.shared.clock.now();
+        let mut world = self.shared.world();
+        let id = world.activity.allocate_id();
+        world.activity.subscriptions.insert(
+            id,
+            super::SimSubscription {
+                subscription_id: id.to_string(),
+                event_type: event_type.to_string(),
+                user_id: user_id.to_string(),
+                tag: tag.map(str::to_string),
+                created_at: now,
+            },
+        );
+        id.to_string()
+    }
+
+    /// Open Activity stream connections.
+    pub fn stream_connections(&self) -> usize {
+        self.shared.world().activity.connections
+    }
+
+    /// Stream connections accepted since the start.
+    pub fn stream_connects(&self) -> u64 {
+        self.shared.world().activity.connects
+    }
+
+    /// Events written to stream connections since the start.
+    pub fn stream_events_delivered(&self) -> u64 {
+        self.shared.world().activity.delivered
+    }
+
+    /// Makes every open stream connection go silent now (open, no bytes): a stall.
+    pub fn stall_streams(&self) {
+        let world = self.shared.world();
+        let _ = world.activity.feed.send(super::activity::StreamItem::Stall);
+    }
+
+    /// Closes every open stream connection now, without a message.
+    pub fn drop_streams(&self) {
+        let world = self.shared.world();
+        let _ = world.activity.feed.send(super::activity::StreamItem::Kick);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The HTTP face of the same operations.
 
@@ -231,6 +326,22 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__sim/clock", post(http_clock))
         .route("/__sim/bill", get(http_bill))
         .route("/__sim/credits", axum::routing::put(http_credits))
+        .route("/__sim/subscriptions", get(http_subscriptions))
+        .route("/__sim/stream/drop", post(http_drop_streams))
+}
+
+async fn http_subscriptions(State(shared): State<Arc<Shared>>) -> Response {
+    let c = control(shared);
+    ok(json!({
+        "subscriptions": c.subscriptions(),
+        "connections": c.stream_connections(),
+        "delivered": c.stream_events_delivered(),
+    }))
+}
+
+async fn http_drop_streams(State(shared): State<Arc<Shared>>) -> Response {
+    control(shared).drop_streams();
+    ok(json!({"dropped": true}))
 }
 
 fn control(shared: Arc<Shared>) -> SimControl {

@@ -76,6 +76,28 @@ pub struct Faults {
     /// characters, one 10 000 characters long, and display names and post text with C1, DEL and
     /// bidi controls.
     pub hostile_senders: bool,
+
+    // ---- the Activity stream (issue 12) -----------------------------------------------------
+    /// Each stream connection goes silent (open, no events, no heartbeats) this long after it
+    /// was opened.
+    #[serde(with = "millis_opt")]
+    pub stream_stall_after: Option<Duration>,
+    /// Each stream connection is closed without a word this long after it was opened.
+    #[serde(with = "millis_opt")]
+    pub stream_drop_after: Option<Duration>,
+    /// Each stream connection gets the in-stream operational-disconnect message and is closed
+    /// this long after it was opened.
+    #[serde(with = "millis_opt")]
+    pub stream_disconnect_after: Option<Duration>,
+    /// Stream connects are refused with 429.
+    pub stream_connect_429: bool,
+    /// Stream connects are refused with 503.
+    pub stream_connect_503: bool,
+    /// A malformed line goes out before every event.
+    pub stream_malformed_lines: bool,
+    /// The heartbeat interval (default 10 s).
+    #[serde(with = "millis_opt")]
+    pub stream_heartbeat: Option<Duration>,
 }
 
 impl Faults {
@@ -91,6 +113,10 @@ impl Faults {
             malformed_json_probability: 0.03,
             partial_errors: true,
             missing_authors: true,
+            // The stream drops every 45 s, and says so once in a while: the status bar shows
+            // it coming back, and the reconnect poll closes the gap.
+            stream_drop_after: Some(Duration::from_secs(45)),
+            stream_malformed_lines: false,
             ..Faults::default()
         }
     }

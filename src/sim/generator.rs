@@ -315,6 +315,10 @@ pub(crate) fn generate_mention(
     let mut quote_of = None;
     let mut prefix = String::new();
     let mut to2 = String::new();
+    // A reply deeper in a thread whose only @to is among the leading handles: an implicit
+    // mention. X's mentions timeline has it; the Activity API sends no event for it (ACTIVITY.md
+    // §7), so only the reconciliation poll finds it.
+    let mut implicit = false;
     let category = if roll < 0.10 && !others.is_empty() {
         let second = others[world.rng.random_range(0..others.len())];
         to2 = world.username(second);
@@ -327,6 +331,9 @@ pub(crate) fn generate_mention(
         reply_to = Some(parent);
         let parent_author = world.posts.get(&parent).map(|p| p.author_id).unwrap_or(to);
         prefix = format!("@{} ", world.username(parent_author));
+        // Half of them, chosen without drawing from the generator (so the rest of a seeded
+        // world stays what it was before implicit mentions existed).
+        implicit = parent.is_multiple_of(2);
         "thread"
     } else if roll < 0.36 && !own_posts.is_empty() {
         quote_of = Some(own_posts[world.rng.random_range(0..own_posts.len())]);
@@ -355,6 +362,9 @@ pub(crate) fn generate_mention(
         links.clear();
         let template = corpus.template(category, &mut world.rng).to_string();
         let mut candidate = fill(&template, corpus, world, &to_name, &to2, &mut links);
+        if implicit {
+            candidate = candidate.replace(&format!("@{to_name}"), &to_name);
+        }
         if !candidate
             .to_lowercase()
             .contains(&format!("@{}", to_name.to_lowercase()))

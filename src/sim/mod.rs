@@ -16,6 +16,7 @@
 //! | `GET /2/users/{id}/mentions` | newest first, exclusive `since_id`/`until_id` (u64), `start_time`/`end_time`, `max_results` 5-100 (default 10), opaque base36 `next_token`/`previous_token`, the 800-most-recent cap, only the requested `tweet.fields`/`expansions`/`user.fields`, de-duplicated `includes`, HTML-escaped text, `{"meta":{"result_count":0}}` when empty, 400 invalid-request in X's wording. |
 //! | `POST /2/tweets` | `TweetCreateRequest` checked (no unknown keys), twitter-text length, duplicate content 403, summoned-replies 403, missing parent 403; 201 with `location`. The post then exists: in its author's posts and in the mentions of every user it @mentions. |
 //! | `GET /2/usage/tweets` | app-only Bearer (`app_bearer_token`): posts consumed this month and per day (`days`, `usage.fields`), typed as openapi.json 2.159 |
+//! | `POST /oauth2/token`, `/2/activity/subscriptions[/{id}]`, `GET /2/activity/stream` | the X Activity API: see `activity.rs` |
 //! | `POST /2/dm_conversations/with/{participant_id}/messages` | 201 `{dm_conversation_id: "low-high", dm_event_id}`; 403 when the recipient does not accept DMs. |
 //!
 //! Billing (`billing.rs`): every successful resource call is billed at COSTS.md's prices against
@@ -45,9 +46,12 @@
 //! | `POST /__sim/clock` `{advance_ms}` | moves the simulator's clock forward |
 //! | `GET /__sim/bill` | the app's bill (`SimBill`): balance, spent, per user and kind, posts per day |
 //! | `PUT /__sim/credits` `{usd}` | sets the credit balance (`null`: unlimited) |
+//! | `GET /__sim/subscriptions` | `{"subscriptions":[SimSubscription], "connections": N, "delivered": N}` |
+//! | `POST /__sim/stream/drop` | closes every open Activity stream connection now |
 //!
 //! Errors from control routes are 400 `{"error": "..."}`.
 
+mod activity;
 mod api;
 mod billing;
 mod control;
@@ -70,6 +74,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use activity::{MAX_SUBSCRIPTIONS, SIM_API_KEY, SIM_API_SECRET, SimSubscription};
 pub use billing::{Charged, SimBill};
 pub use control::SimControl;
 pub use faults::Faults;
@@ -366,6 +371,18 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
             post(api::send_dm),
         )
         .route("/2/usage/tweets", get(api::usage_tweets))
+        .route("/oauth2/token", post(activity::app_token))
+        .route(
+            "/2/activity/subscriptions",
+            post(activity::create_subscription)
+                .get(activity::list_subscriptions)
+                .delete(activity::delete_subscriptions),
+        )
+        .route(
+            "/2/activity/subscriptions/{subscription_id}",
+            axum::routing::delete(activity::delete_subscription),
+        )
+        .route("/2/activity/stream", get(activity::stream))
         .merge(control::routes())
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -464,6 +481,8 @@ pub async fn start_standalone(config: SimConfig, port: u16) -> anyhow::Result<Si
     }
     // The simulator's made-up app Bearer token (usage reconciliation).
     println!("export PERCH_APP_BEARER_TOKEN={app_bearer}");
+    // ...or let perch mint it with client_credentials from these (made-up) consumer keys.
+    println!("# or: export PERCH_API_KEY={SIM_API_KEY} PERCH_API_SECRET={SIM_API_SECRET}");
     let users: Vec<String> = handle
         .control()
         .users()

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::activity::ActivityState;
 use super::billing::Billing;
 use super::faults::Faults;
 use super::generator::Corpus;
@@ -116,6 +117,9 @@ pub(crate) struct PostRecord {
     pub in_reply_to_user_id: Option<u64>,
     pub referenced: Vec<(RefKind, u64)>,
     pub mentions: Vec<MentionEntity>,
+    /// Where the text proper starts (code points): a reply's leading @handles come before it.
+    /// Mentions there are implicit, and fire no `post.mention.create` (ACTIVITY.md §2).
+    pub display_start: usize,
     pub urls: Vec<UrlEntity>,
     pub like_count: u64,
     pub reply_count: u64,
@@ -156,6 +160,8 @@ pub(crate) struct World {
     pub limits: RateLimiter,
     pub faults: Faults,
     pub billing: Billing,
+    /// The Activity API: subscriptions and open stream connections (`activity.rs`).
+    pub activity: ActivityState,
     pub rng: ChaCha8Rng,
     used_ids: HashSet<u64>,
     last_ms: i64,
@@ -179,6 +185,7 @@ impl World {
             limits: RateLimiter::default(),
             faults: config.faults.clone(),
             billing: Billing::new(config.credits_usd),
+            activity: ActivityState::default(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             used_ids: HashSet::new(),
             last_ms: 0,
@@ -256,6 +263,11 @@ impl World {
             referenced.push((RefKind::Quoted, quoted_id));
         }
         let mentions = self.mention_entities(&draft.text);
+        let display_start = if draft.reply_to.is_some() {
+            leading_handles_len(&draft.text)
+        } else {
+            0
+        };
         let urls = url_entities(&draft.text, &draft.links);
         for m in &mentions {
             if m.id != draft.author_id {
@@ -276,6 +288,7 @@ impl World {
                 in_reply_to_user_id,
                 referenced,
                 mentions,
+                display_start,
                 urls,
                 like_count: draft.like_count,
                 reply_count: 0,
@@ -284,6 +297,7 @@ impl World {
                 impression_count: draft.impression_count,
             },
         );
+        super::activity::publish(self, id);
         id
     }
 
@@ -329,6 +343,29 @@ impl World {
         }
         self.request_log.push_back(entry);
     }
+}
+
+/// The length in code points of the run of `@handle ` at the start of a reply: the handles X
+/// puts there itself, outside `display_text_range`.
+fn leading_handles_len(text: &str) -> usize {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut end = 0;
+    while i < chars.len() && chars[i] == '@' {
+        let mut j = i + 1;
+        while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+            j += 1;
+        }
+        if j == i + 1 || j >= chars.len() || !chars[j].is_whitespace() {
+            break;
+        }
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        end = j;
+        i = j;
+    }
+    end
 }
 
 /// URL entities for the short links placed in `text`.

@@ -52,6 +52,12 @@ pub const UNREADABLE: u8 = b'n';
 /// How many unreadable posts were skipped for an account: `N | account` → u64 BE.
 pub const UNREADABLE_COUNT: u8 = b'N';
 
+/// A mention that first arrived by the Activity stream: `w | account | tweet` → empty. Absent:
+/// it arrived by a poll (or was stored before perch had a stream). Written in the batch that
+/// stores the mention, so a record never exists without it; a separate key rather than a field
+/// of the record, so no record format changes and older perch versions simply ignore it.
+pub const STREAMED: u8 = b'w';
+
 /// The meta key holding the store's format number (one byte).
 pub const FORMAT_KEY: &[u8] = b"\x00format";
 
@@ -70,6 +76,12 @@ pub fn mention_key(account: AccountId, tweet: u64) -> [u8; 25] {
     let mut k = [0u8; 25];
     k[..17].copy_from_slice(&account_key(MENTION, account));
     k[17..].copy_from_slice(&tweet.to_be_bytes());
+    k
+}
+
+pub fn streamed_key(account: AccountId, tweet: u64) -> [u8; 25] {
+    let mut k = mention_key(account, tweet);
+    k[0] = STREAMED;
     k
 }
 

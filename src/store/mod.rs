@@ -30,7 +30,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sled::{Batch, IVec};
 
-use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, Tokens};
+use crate::domain::{Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, Tokens};
 use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
@@ -622,6 +622,7 @@ impl Store {
                 Err(e) => tracing::warn!(error = %e, "deleting an undecodable mention"),
             }
             batch.remove(&key);
+            batch.remove(&keys::streamed_key(id, tweet));
             for status in MentionStatus::ALL {
                 batch.remove(&keys::status_index_key(id, status, tweet));
             }
@@ -776,6 +777,57 @@ impl Store {
         new_cursor: Option<u64>,
         charge: Option<&ReadCharge>,
     ) -> Result<PageCommit> {
+        self.commit_page_from(
+            account,
+            mentions,
+            unreadable,
+            new_cursor,
+            charge,
+            Arrival::Poll,
+        )
+    }
+
+    /// A post delivered by the Activity stream, committed as a one-post page: the same record,
+    /// indexes, counters and batch as a polled page, never a cursor (the poll alone moves it,
+    /// see `sync/engine_stream.rs`), and a note that it arrived by stream.
+    pub fn commit_streamed_post(
+        &self,
+        account: AccountId,
+        mention: &Mention,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        self.commit_page_from(
+            account,
+            std::slice::from_ref(mention),
+            &[],
+            None,
+            charge,
+            Arrival::Stream,
+        )
+    }
+
+    /// How a stored mention first arrived.
+    pub fn arrival(&self, key: MentionKey) -> Result<Arrival> {
+        let streamed = self
+            .tree
+            .contains_key(keys::streamed_key(key.account_id, key.tweet_id))
+            .map_err(|e| self.err(e))?;
+        Ok(if streamed {
+            Arrival::Stream
+        } else {
+            Arrival::Poll
+        })
+    }
+
+    fn commit_page_from(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+        arrival: Arrival,
+    ) -> Result<PageCommit> {
         self.ensure_room()?;
         if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
             return Err(StoreError::Invalid(format!(
@@ -806,6 +858,9 @@ impl Store {
                 continue;
             }
             stage_new_mention(&mut batch, &mut writer.buf, m)?;
+            if arrival == Arrival::Stream {
+                batch.insert(&keys::streamed_key(account, tweet), &[]);
+            }
             by_status[m.status.code() as usize] += 1;
             *by_day.entry(keys::day_of(m.timestamp)).or_default() += 1;
             earliest = Some(earliest.map_or(m.created_at, |e| e.min(m.created_at)));

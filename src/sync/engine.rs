@@ -65,6 +65,8 @@ pub struct SyncSettings {
     pub usage_interval: Duration,
     /// Re-reads the budgets (from the config file) at each budget check; `None`: they are fixed.
     pub reload_budgets: Option<fn() -> Result<crate::costs::Budgets, String>>,
+    /// The Activity stream (off by default; on for the dashboard's or the service's engine).
+    pub stream: super::stream::StreamSettings,
 }
 
 impl SyncSettings {
@@ -94,6 +96,15 @@ impl SyncSettings {
                     .map(|c| c.budgets)
                     .map_err(|e| e.to_string())
             }),
+            // Whoever builds settings from the config runs the engine of the dashboard or the
+            // service: the one process that holds the stream. CLI commands use `fetch_once`.
+            stream: super::stream::StreamSettings {
+                enabled: true,
+                reconcile_factor: cfg.stream_reconcile_factor.max(1),
+                api_key: cfg.api_key.clone(),
+                api_secret: cfg.api_secret.clone(),
+                ..super::stream::StreamSettings::default()
+            },
             ..SyncSettings::default()
         }
     }
@@ -125,6 +136,7 @@ impl Default for SyncSettings {
             app_bearer_token: None,
             usage_interval: Duration::from_secs(3600),
             reload_budgets: None,
+            stream: super::stream::StreamSettings::default(),
         }
     }
 }
@@ -167,6 +179,7 @@ pub fn spawn(
         slots: HashMap::new(),
         app_day: None,
         events: event_tx,
+        live: Live::new(),
     };
     let task = tokio::spawn(engine.run(command_rx));
     SyncHandle {
@@ -215,29 +228,44 @@ struct Engine {
     counters: Arc<SyncCounters>,
     /// Budgets, the 402 stop and the usage reconciliation (`engine_costs.rs`).
     money: Money,
+    /// The Activity stream and the subscriptions (`engine_stream.rs`).
+    live: Live,
 }
 
 #[path = "engine_costs.rs"]
 mod engine_costs;
 use engine_costs::{Money, MoneyEvent};
 
+#[path = "engine_stream.rs"]
+mod engine_stream;
+use engine_stream::{Live, live_channels};
+
 impl Engine {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.load_accounts().await;
         let (done_tx, mut done_rx) = mpsc::channel::<PollOutcome>(64);
+        let (live_tx, mut live_rx) = live_channels();
+        self.start_stream(live_tx).await;
         loop {
             self.money_tick().await;
+            self.live_tick().await;
             self.start_due_polls(&done_tx).await;
-            let wake = self.next_wake().min(self.money.next_tick());
+            let mut wake = self.next_wake().min(self.money.next_tick());
+            if let Some(at) = self.live.next_tick() {
+                wake = wake.min(at);
+            }
             tokio::select! {
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => break,
                     Some(command) => self.handle_command(command).await,
                 },
                 Some(outcome) = done_rx.recv() => self.finish_poll(outcome).await,
+                Some(msg) = live_rx.stream_rx.recv() => self.on_stream(msg).await,
+                Some(done) = live_rx.reconciled_rx.recv() => self.on_reconciled(done).await,
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
+        self.live.shutdown();
         tracing::info!("sync engine stopped");
     }
 
@@ -366,6 +394,16 @@ impl Engine {
     }
 
     async fn handle_command(&mut self, command: Command) {
+        // Adding creates an account's subscriptions, removing deletes them (pausing and
+        // resuming go through `update_account`, which reconciles when pollability changes).
+        let accounts_change = matches!(command, Command::AccountAdded(_) | Command::Remove { .. });
+        self.handle_command_inner(command).await;
+        if accounts_change {
+            self.reconcile().await;
+        }
+    }
+
+    async fn handle_command_inner(&mut self, command: Command) {
         match command {
             Command::FetchNow(Some(id)) => self.fetch_now(id).await,
             Command::FetchNow(None) => {
@@ -534,6 +572,8 @@ impl Engine {
             .filter(|s| is_pollable(&s.account))
             .count();
         let settings = self.settings.clone();
+        // While the stream delivers this account's mentions, polling is reconciliation: slower.
+        let factor = self.interval_factor(id);
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
@@ -547,7 +587,7 @@ impl Engine {
             self.remove_now(id, delete_mentions).await;
             return;
         }
-        let base = settings.interval_for(&slot.account);
+        let base = settings.interval_for(&slot.account).saturating_mul(factor);
         // One more poll right away if fetch-now was pressed meanwhile (the gate still applies).
         slot.urgent = std::mem::take(&mut slot.again);
         let mut synced_at: Option<DateTime<Utc>> = None;
@@ -843,8 +883,15 @@ impl Engine {
             .await;
         match result {
             Ok(Ok(Some(account))) => {
+                let mut pollable_changed = false;
                 if let Some(slot) = self.slots.get_mut(&id) {
+                    pollable_changed = is_pollable(&slot.account) != is_pollable(&account);
                     slot.account = account.clone();
+                }
+                // Paused by the budget, token expired, resumed by a new month...: the
+                // subscriptions follow (a paused account costs nothing).
+                if pollable_changed {
+                    self.reconcile().await;
                 }
                 let _ = self
                     .events

@@ -40,6 +40,14 @@ pub enum SyncEvent {
     },
     /// An account was removed from the store (and from the schedule).
     AccountRemoved { account_id: AccountId },
+    /// The Activity stream's state changed (`● live`, `reconnecting in 8s`, `off: <reason>`).
+    StreamStatus(stream::StreamStatus),
+    /// An account's Activity subscriptions, as the last reconcile left them (none: it is
+    /// polled only).
+    Subscriptions {
+        account_id: AccountId,
+        subscriptions: subscriptions::AccountSubscriptions,
+    },
 }
 
 /// What the UI and the CLI ask of the engine.
@@ -67,6 +75,8 @@ pub mod page;
 mod poll;
 pub mod schedule;
 pub mod spend;
+pub mod stream;
+pub mod subscriptions;
 
 pub use engine::{SyncHandle, SyncHandleParts, SyncSettings, rate_limited_message, spawn};
 pub use once::{FetchResult, FetchStop, fetch_once};
@@ -82,12 +92,19 @@ pub struct SyncCounters {
     /// Mentions newly stored.
     pub inserted: std::sync::atomic::AtomicU64,
     /// Posts X returned that the store already had (dropped, never stored twice). Zero when the
-    /// cursor is used right and no poll was interrupted.
+    /// cursor is used right and no poll was interrupted, and nothing came by stream first (a
+    /// streamed mention is found again by the reconciliation poll).
     pub refetched: std::sync::atomic::AtomicU64,
     /// Polls that ended in an error of any kind.
     pub failed_polls: std::sync::atomic::AtomicU64,
     /// Polls the budget gate held back until a reset.
     pub held_back: std::sync::atomic::AtomicU64,
+    /// Activity stream events received (every kind).
+    pub stream_events: std::sync::atomic::AtomicU64,
+    /// Mentions newly stored from the stream (also counted in `inserted`).
+    pub streamed: std::sync::atomic::AtomicU64,
+    /// Stream lines or events perch could not use (logged, never fatal).
+    pub stream_trouble: std::sync::atomic::AtomicU64,
 }
 
 impl SyncCounters {

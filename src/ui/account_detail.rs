@@ -92,6 +92,31 @@ pub fn draw(
         None => "unknown until the first poll".to_string(),
     };
     lines.push(field("budget", vec![Span::raw(budget)], theme));
+    if state.accounts_ui.stream.is_some() {
+        let subs = state.accounts_ui.subscriptions.get(&a.id);
+        let how = match (state.accounts_ui.streamed(a.id), subs) {
+            (Some(true), Some(s)) => {
+                let kinds: Vec<&str> = s
+                    .subscriptions
+                    .iter()
+                    .map(|s| s.event_type.as_str())
+                    .collect();
+                format!("streamed ({})", kinds.join(", "))
+            }
+            (_, Some(s)) if s.streamed() => "subscribed; the stream is down: polled".to_string(),
+            _ => "polled only (no Activity subscription)".to_string(),
+        };
+        lines.push(field("arrival", vec![Span::raw(how)], theme));
+        if let Some(error) = subs.and_then(|s| s.error.as_deref()) {
+            for (i, l) in wrap(&text::for_screen(error, true), value_width)
+                .into_iter()
+                .enumerate()
+            {
+                let label = if i == 0 { "subscribe" } else { "" };
+                lines.push(field(label, vec![Span::styled(l, theme.error)], theme));
+            }
+        }
+    }
     lines.push(field(
         "mentions",
         vec![Span::raw(format!(

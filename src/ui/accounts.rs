@@ -155,16 +155,33 @@ fn schedule_line(
     let next = live.next_poll_at.map(|at| next_poll_label(at, now));
     let budget = live.budget.map(|b| format!("{}/{}", b.remaining, b.limit));
     // The longest wording that fits the pane.
-    let candidates: Vec<String> = match (&next, &budget) {
+    let mut candidates: Vec<String> = match (&next, &budget) {
         (Some(n), Some(b)) => vec![
-            format!("  next poll {n} · {b} left"),
-            format!("  next {n} · {b}"),
-            format!("  {n} · {b}"),
+            format!("next poll {n} · {b} left"),
+            format!("next {n} · {b}"),
+            format!("{n} · {b}"),
         ],
-        (Some(n), None) => vec![format!("  next poll {n}"), format!("  next {n}")],
-        (None, Some(b)) => vec![format!("  budget {b} left"), format!("  budget {b}")],
-        (None, None) => return None,
+        (Some(n), None) => vec![format!("next poll {n}"), format!("next {n}")],
+        (None, Some(b)) => vec![format!("budget {b} left"), format!("budget {b}")],
+        (None, None) => Vec::new(),
     };
+    // With a stream running, say first how this account's mentions arrive.
+    let how = match state.accounts_ui.streamed(a.id) {
+        Some(true) => Some("streamed"),
+        Some(false) => Some("polled only"),
+        None => None,
+    };
+    if let Some(how) = how {
+        candidates = candidates
+            .into_iter()
+            .map(|c| format!("{how} · {c}"))
+            .chain([how.to_string()])
+            .collect();
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let candidates: Vec<String> = candidates.into_iter().map(|c| format!("  {c}")).collect();
     let text_line = candidates
         .iter()
         .find(|c| text::width(c) <= width)

@@ -97,6 +97,14 @@ fn lines<'a>(
             ));
         }
         status_line.push(Span::styled(status.as_str(), theme.mention_status(status)));
+        // Pushed by the Activity stream (polled mentions, the usual case, say nothing).
+        let streamed = state
+            .selected_arrivals
+            .iter()
+            .any(|(k, a)| *k == each.key() && *a == crate::domain::Arrival::Stream);
+        if streamed {
+            status_line.push(Span::styled(" (arrived by stream)", theme.dim));
+        }
     }
     out.push(Line::from(status_line));
     out.push(Line::default());

@@ -65,6 +65,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         ),
         theme.dim,
     )];
+    first.extend(stream_state(state, theme, now));
     first.extend(sync_state(state, theme, now));
     let used: usize = first.iter().map(|s| s.width()).sum();
     if let Some(banner) = &state.banner {
@@ -186,6 +187,35 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
         ),
         theme.info,
     )]
+}
+
+/// The Activity stream, when perch runs one: `● live ·`, `reconnecting in 8s ·`, `off: reason ·`.
+/// Without an app token nothing is shown here (the engine said so once, as a notice).
+fn stream_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Span<'a>> {
+    use crate::sync::stream::{NO_APP_TOKEN, StreamStatus};
+    let (label, style) = match &state.accounts_ui.stream {
+        None => return Vec::new(),
+        Some(StreamStatus::Off { reason }) if reason == NO_APP_TOKEN => return Vec::new(),
+        Some(StreamStatus::Live) => ("● live".to_string(), theme.info),
+        Some(StreamStatus::Connecting) => ("○ connecting".to_string(), theme.dim),
+        Some(StreamStatus::Reconnecting { at, .. }) => {
+            let secs = (*at - now).num_seconds();
+            let when = if secs <= 0 {
+                "reconnecting".to_string()
+            } else {
+                format!("reconnecting in {secs}s")
+            };
+            (when, theme.sync_status(SyncStatus::RateLimited))
+        }
+        Some(StreamStatus::Off { reason }) => (
+            format!("off: {}", text::for_screen(reason, true)),
+            theme.error,
+        ),
+    };
+    vec![
+        Span::styled(label, style),
+        Span::styled(" · ".to_string(), theme.dim),
+    ]
 }
 
 fn hint_line<'a>(hints: &[(&'a str, &'a str)], theme: &Theme) -> Line<'a> {

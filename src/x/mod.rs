@@ -7,6 +7,7 @@
 //! - `activity`: the X Activity API stream's lines and subscription bodies.
 
 pub mod activity;
+mod activity_api;
 pub(crate) mod errors;
 mod ratelimit;
 mod usage;
@@ -193,6 +194,12 @@ pub enum Endpoint {
     CreateTweet,
     SendDm,
     Usage,
+    /// `POST /oauth2/token` with client_credentials: the app Bearer.
+    AppToken,
+    /// `/2/activity/subscriptions`.
+    Subscriptions,
+    /// `GET /2/activity/stream`.
+    ActivityStream,
 }
 
 /// How long to wait for a connection, and for a whole request, unless told otherwise.
@@ -214,6 +221,9 @@ impl Endpoint {
             Endpoint::CreateTweet => "create tweet",
             Endpoint::SendDm => "send DM",
             Endpoint::Usage => "usage/tweets",
+            Endpoint::AppToken => "oauth2/token (app)",
+            Endpoint::Subscriptions => "activity/subscriptions",
+            Endpoint::ActivityStream => "activity/stream",
         }
     }
 }
@@ -250,6 +260,9 @@ struct RawResponse {
 pub struct XClient {
     api_base: String,
     http: reqwest::Client,
+    /// For the Activity stream: a connect timeout but no total one (the response never ends;
+    /// the reader's stall timer watches it instead).
+    stream_http: reqwest::Client,
 }
 
 impl std::fmt::Debug for XClient {
@@ -280,9 +293,19 @@ impl XClient {
                 tracing::warn!("cannot build the configured HTTP client ({e}); using defaults");
                 reqwest::Client::default()
             });
+        let stream_http = reqwest::Client::builder()
+            .user_agent(concat!("perch/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot build the stream's HTTP client ({e}); using defaults");
+                reqwest::Client::default()
+            });
         XClient {
             api_base: api_base.trim_end_matches('/').to_string(),
             http,
+            stream_http,
         }
     }
 
