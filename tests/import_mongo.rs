@@ -847,3 +847,105 @@ fn cli_export_with_tokens_writes_0600_files_and_warns() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// A file far longer than what the reading thread hands over at a time (chunks of 256
+/// documents, a few in flight): broken lines at chunk edges and in the middle are listed in
+/// file order with their line numbers, every other message is imported once, and the counts,
+/// cursor and report are the same whatever the batch size (and in a dry run).
+#[test]
+fn a_long_file_read_ahead_in_chunks_imports_in_file_order() {
+    use std::io::Write;
+    const MESSAGES: u64 = 3_000;
+    let broken = [1u64, 256, 257, 1_000, 1_537, 2_999, MESSAGES];
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("messages.json");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    let first_tweet: u64 = 1_984_545_978_446_774_272;
+    for line in 1..=MESSAGES {
+        if broken.contains(&line) {
+            writeln!(out, "{{\"tweet_id\": \"{line}\", \"status\": ").unwrap();
+            continue;
+        }
+        let doc = serde_json::json!({
+            "_id": {"$oid": format!("65a1b2c3d4e5f6{line:010x}")},
+            "tweet_id": (first_tweet + line).to_string(),
+            "timestamp": {"$date": "2025-11-01T09:00:07.000Z"},
+            // An escaped quote and a non-ASCII escape: not borrowed from the line.
+            "text": format!("@nimbus_help long file \"message\" {line} caf\u{e9}"),
+            "sender": {"twitter_id": "1810000000000000011", "username": "@river_otter"},
+            "sent_to": {"twitter_id": "1720000000000000001", "username": "@nimbus_help"},
+            "status": if line % 3 == 0 { "replied" } else { "pending" },
+            "public_response": if line % 3 == 0 { Value::from("thanks") } else { Value::Null },
+        });
+        writeln!(out, "{doc}").unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    let sources = MongoSources {
+        accounts: Some(fixture("lines_relaxed/accounts.json")),
+        users: None,
+        messages: file,
+    };
+    let good = MESSAGES - broken.len() as u64;
+    let mut reports = Vec::new();
+    for (batch, dry_run) in [
+        (7, true),
+        (7, false),
+        (interop::import::IMPORT_BATCH, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let options = ImportOptions { dry_run, batch };
+        let report = interop::import_mongo(&store, &sources, options, now(), &mut Quiet)
+            .expect("import runs");
+        let lines: Vec<u64> = report.skipped_lines.iter().map(|s| s.line).collect();
+        assert_eq!(lines, broken, "{:?}", report.skipped_lines);
+        assert!(
+            report
+                .skipped_lines
+                .iter()
+                .all(|s| s.reason.starts_with("not JSON")),
+            "{:?}",
+            report.skipped_lines
+        );
+        assert_eq!(report.messages.added, good);
+        let stored = store.count(&FeedFilter::default()).unwrap();
+        if dry_run {
+            assert_eq!(stored, 0, "a dry run writes nothing");
+        } else {
+            assert_eq!(stored, good);
+            let nimbus = store
+                .accounts()
+                .unwrap()
+                .into_iter()
+                .find(|a| a.twitter_id == "1720000000000000001")
+                .unwrap();
+            assert_eq!(
+                store.cursor(nimbus.id).unwrap(),
+                Some(first_tweet + MESSAGES - 2),
+                "the cursor is the newest imported tweet (the last two lines are broken)"
+            );
+            let m = store
+                .mention(perch::domain::MentionKey {
+                    account_id: nimbus.id,
+                    tweet_id: first_tweet + 2,
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.text, "@nimbus_help long file \"message\" 2 caf\u{e9}");
+        }
+        reports.push(report);
+    }
+    let replied = (1..=MESSAGES)
+        .filter(|l| l % 3 == 0 && !broken.contains(l))
+        .count() as u64;
+    for r in &reports {
+        assert_eq!(r.messages.by_status.replied, replied);
+        assert_eq!(r.messages.by_status.pending, good - replied);
+        assert_eq!(r.skipped, broken.len() as u64);
+    }
+    assert_eq!(
+        reports[1], reports[2],
+        "the batch size changes nothing reported"
+    );
+}

@@ -199,6 +199,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 args.accounts,
                 args.import_batch,
                 r.ingest.perch_per_sec,
+                args.keep,
             )?);
         }
         if args.rest {
@@ -822,6 +823,7 @@ fn bench_import(
     m: u32,
     batch: usize,
     ingest_per_sec: f64,
+    keep: bool,
 ) -> anyhow::Result<ImportFigures> {
     use std::io::Write;
     let src = dir.join("import-src");
@@ -857,7 +859,11 @@ fn bench_import(
     report["ingest_per_sec"] = ingest["ingest_per_sec"].clone();
     report["ingest_cpu_secs"] = ingest["ingest_cpu_secs"].clone();
     report["ingest_peak_rss_kb"] = ingest["peak_rss_kb"].clone();
-    std::fs::remove_dir_all(&src)?;
+    // With `--keep` the files stay too, so the import child can be rerun (or profiled) alone:
+    // `perch-bench child import DIR/nN --mentions N`.
+    if !keep {
+        std::fs::remove_dir_all(&src)?;
+    }
     let get = |k: &str| report[k].as_f64().unwrap_or(0.0);
     let import_per_sec = get("import_per_sec");
     Ok(ImportFigures {

@@ -322,9 +322,10 @@ pub fn parse_document(json: &[u8]) -> Result<bson::Document, String> {
 }
 
 /// One document's text → `T`, whose Extended JSON fields are `bson` types (read by the `bson`
-/// crate's deserializer) and the rest plain serde fields. For messages, of which there may be
-/// millions: no map of every key is built, and unknown fields (`_id`, …) are skipped unread.
-pub fn parse_as<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+/// crate's deserializer) and the rest plain serde fields; `T` may borrow strings from `json`.
+/// For messages, of which there may be millions: no map of every key is built, and unknown
+/// fields (`_id`, …) are skipped unread.
+pub fn parse_as<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Result<T, String> {
     // mongoexport --jsonArray puts a comma after each document on its own line in some versions.
     let json = json.strip_suffix(b",").unwrap_or(json);
     if json.first() != Some(&b'{') {

@@ -6,6 +6,8 @@
 //! Times: MongoDB keeps milliseconds, so a time exported from perch comes back to the
 //! millisecond.
 
+use std::borrow::Cow;
+
 use bson::{Bson, Document, oid::ObjectId};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -29,22 +31,23 @@ pub struct ImportedAccount {
     pub source_id: Option<String>,
 }
 
-/// How a message document names its account, in the order it is tried.
+/// How a message document names its account, in the order it is tried (borrowed from the
+/// document's line where it can be: it is only needed until the account is found).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct AccountLink {
+pub struct AccountLink<'a> {
     /// `sent_to.account_id`: the account's `id` in the old system (or perch's id).
-    pub account_id: Option<String>,
+    pub account_id: Option<Cow<'a, str>>,
     /// `sent_to.twitter_id`.
-    pub twitter_id: Option<String>,
+    pub twitter_id: Option<Cow<'a, str>>,
     /// The legacy `user` field: the old user's `twitter_id`, or the account `id`.
-    pub user: Option<String>,
+    pub user: Option<Cow<'a, str>>,
 }
 
 /// A message document, read; its `sent_to` is filled in once its account is known.
 #[derive(Clone, Debug)]
-pub struct ImportedMessage {
+pub struct ImportedMessage<'a> {
     pub mention: Mention,
-    pub link: AccountLink,
+    pub link: AccountLink<'a>,
     /// It was `processing` and is imported as `error`.
     pub was_processing: bool,
     /// `sent_to.username` / `display_name` as the document had them (kept over the account's
@@ -69,8 +72,24 @@ fn value_text(value: Bson) -> Option<String> {
     }
 }
 
-fn value_non_empty(value: Option<Bson>) -> Option<String> {
-    value.and_then(value_text).filter(|s| !s.trim().is_empty())
+/// A field of a message as text (see [`value_text`]), borrowed from the line when it was a
+/// plain JSON string.
+fn field_text(value: Field<'_>) -> Option<Cow<'_, str>> {
+    match value {
+        Field::Absent => None,
+        Field::Text(s) => Some(s),
+        Field::Other(b) => value_text(*b).map(Cow::Owned),
+    }
+}
+
+/// A non-blank text field of a message.
+fn field_non_empty(value: Field<'_>) -> Option<Cow<'_, str>> {
+    field_text(value).filter(|s| !s.trim().is_empty())
+}
+
+/// A non-blank text field of a message, to keep.
+fn field_owned(value: Field<'_>) -> Option<String> {
+    field_non_empty(value).map(Cow::into_owned)
 }
 
 /// A string field; numbers and ObjectIds are accepted as their text (ids are sometimes numbers).
@@ -93,9 +112,10 @@ fn non_empty(doc: &Document, key: &str) -> Option<String> {
 }
 
 /// A handle without its `@` (the old system stored `"@user"`).
-fn handle(s: Option<String>) -> Option<String> {
-    s.map(|h| h.trim().trim_start_matches('@').to_string())
-        .filter(|h| !h.is_empty())
+fn handle<S: AsRef<str>>(s: Option<S>) -> Option<String> {
+    let s = s?;
+    let h = s.as_ref().trim().trim_start_matches('@');
+    (!h.is_empty()).then(|| h.to_string())
 }
 
 /// A time field: a BSON date, or an ISO 8601 string (how a pydantic model without a date type
@@ -389,65 +409,185 @@ impl<'de> serde::de::Visitor<'de> for ExtDateVisitor {
     }
 }
 
-/// A `messages` document as it is read from the file: the fields perch uses, each either a
-/// plain value or an Extended JSON value read by the `bson` crate; other fields (`_id`, …) are
-/// skipped. `null` reads as absent.
+/// A field of a `messages` document as it is read from the line: a plain JSON string, borrowed
+/// from the line unless it has escapes (most of a message is such strings, and most of them
+/// are copied once more into the mention or not kept at all); anything else as the `bson`
+/// crate's Extended JSON reader makes of it (`{"$oid"}`, `{"$numberLong"}`, `{"$binary"}`,
+/// numbers, embedded documents, arrays, …); or absent (missing, or `null`).
+#[derive(Default)]
+enum Field<'a> {
+    #[default]
+    Absent,
+    Text(Cow<'a, str>),
+    Other(Box<Bson>),
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field<'a>, D::Error> {
+        d.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl FieldVisitor {
+    /// A value that is not a string: read by the `bson` crate's own deserializer.
+    fn bson<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Field<'de>, D::Error> {
+        use serde::Deserialize;
+        Ok(Field::Other(Box::new(Bson::deserialize(d)?)))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an Extended JSON value")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Absent)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Absent)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+        d.deserialize_any(FieldVisitor)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Field<'de>, E> {
+        FieldVisitor::bson(serde::de::value::BoolDeserializer::new(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Field<'de>, E> {
+        FieldVisitor::bson(serde::de::value::I64Deserializer::new(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Field<'de>, E> {
+        FieldVisitor::bson(serde::de::value::U64Deserializer::new(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Field<'de>, E> {
+        FieldVisitor::bson(serde::de::value::F64Deserializer::new(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+        FieldVisitor::bson(serde::de::value::MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Field<'de>, A::Error> {
+        FieldVisitor::bson(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
+}
+
+/// A `messages` document as it is read from the file: the fields perch uses (see [`Field`]);
+/// other fields (`_id`, …) are skipped unread.
 #[derive(serde::Deserialize, Default)]
-pub struct MessageFields {
-    id: Option<Bson>,
-    tweet_id: Option<Bson>,
+pub struct MessageFields<'a> {
+    #[serde(default, borrow)]
+    id: Field<'a>,
+    #[serde(default, borrow)]
+    tweet_id: Field<'a>,
     #[serde(default)]
     timestamp: ExtDate,
-    text: Option<Bson>,
-    sender: Option<SenderFields>,
-    sent_to: Option<SentToFields>,
+    #[serde(default, borrow)]
+    text: Field<'a>,
+    #[serde(default, borrow)]
+    sender: Option<SenderFields<'a>>,
+    #[serde(default, borrow)]
+    sent_to: Option<SentToFields<'a>>,
     /// The legacy link to the account: a twitter_id or account id (or an embedded user).
-    user: Option<Bson>,
-    status: Option<Bson>,
-    public_response: Option<Bson>,
-    dm_response: Option<Bson>,
+    #[serde(default, borrow)]
+    user: Field<'a>,
+    #[serde(default, borrow)]
+    status: Field<'a>,
+    #[serde(default, borrow)]
+    public_response: Field<'a>,
+    #[serde(default, borrow)]
+    dm_response: Field<'a>,
     #[serde(default)]
     created_at: ExtDate,
     #[serde(default)]
     updated_at: ExtDate,
-    error_message: Option<Bson>,
-    conversation_id: Option<Bson>,
-    referenced_posts: Option<Bson>,
+    #[serde(default, borrow)]
+    error_message: Field<'a>,
+    #[serde(default, borrow)]
+    conversation_id: Field<'a>,
+    #[serde(default, borrow)]
+    referenced_posts: Field<'a>,
 }
 
 #[derive(serde::Deserialize, Default)]
-struct SenderFields {
-    twitter_id: Option<Bson>,
-    username: Option<Bson>,
-    display_name: Option<Bson>,
-    profile_image_url: Option<Bson>,
+struct SenderFields<'a> {
+    #[serde(default, borrow)]
+    twitter_id: Field<'a>,
+    #[serde(default, borrow)]
+    username: Field<'a>,
+    #[serde(default, borrow)]
+    display_name: Field<'a>,
+    #[serde(default, borrow)]
+    profile_image_url: Field<'a>,
 }
 
 #[derive(serde::Deserialize, Default)]
-struct SentToFields {
-    account_id: Option<Bson>,
-    twitter_id: Option<Bson>,
-    username: Option<Bson>,
-    display_name: Option<Bson>,
+struct SentToFields<'a> {
+    #[serde(default, borrow)]
+    account_id: Field<'a>,
+    #[serde(default, borrow)]
+    twitter_id: Field<'a>,
+    #[serde(default, borrow)]
+    username: Field<'a>,
+    #[serde(default, borrow)]
+    display_name: Field<'a>,
+}
+
+/// A response field of a message (see [`response`]).
+fn field_response(
+    value: Field<'_>,
+    key: &str,
+    fallback_time: DateTime<Utc>,
+) -> Result<Option<Response>, String> {
+    match value {
+        Field::Absent => Ok(None),
+        Field::Text(s) if s.is_empty() => Ok(None),
+        Field::Text(s) => Ok(Some(Response {
+            id: String::new(),
+            text: s.into_owned(),
+            sent_at: fallback_time,
+        })),
+        Field::Other(b) => response(Some(&b), key, fallback_time),
+    }
 }
 
 /// Reads a `messages` document from its JSON text (see [`message_from`]).
-pub fn message_from_json(json: &[u8]) -> Result<ImportedMessage, String> {
+pub fn message_from_json(json: &[u8]) -> Result<ImportedMessage<'_>, String> {
     message_from(super::documents::parse_as::<MessageFields>(json)?)
 }
 
 /// Reads a `messages` document. Its account is not known yet: `sent_to` holds a placeholder
 /// until [`ImportedMessage::send_to`].
-pub fn message_from(doc: MessageFields) -> Result<ImportedMessage, String> {
-    let tweet_id = value_non_empty(doc.tweet_id).ok_or("no tweet_id")?;
-    let tweet_id = match tweet_id.trim() {
-        trimmed if trimmed.len() == tweet_id.len() => tweet_id,
-        trimmed => trimmed.to_string(),
-    };
+pub fn message_from(doc: MessageFields<'_>) -> Result<ImportedMessage<'_>, String> {
+    let tweet_id = field_non_empty(doc.tweet_id).ok_or("no tweet_id")?;
+    let tweet_id = tweet_id.trim();
     let tweet: u64 = tweet_id
         .parse()
         .map_err(|_| format!("tweet_id {tweet_id:?} is not a post id (a decimal number)"))?;
-    let (status, was_processing) = match value_non_empty(doc.status) {
+    let tweet_id = tweet_id.to_string();
+    let (status, was_processing) = match field_non_empty(doc.status) {
         None => (MentionStatus::Pending, false),
         Some(s) => match MentionStatus::parse(&s) {
             Some(MentionStatus::Processing) => (MentionStatus::Error, true),
@@ -468,38 +608,51 @@ pub fn message_from(doc: MessageFields) -> Result<ImportedMessage, String> {
     let updated_at = doc.updated_at.0.unwrap_or(created_at);
     let sender = doc.sender.unwrap_or_default();
     let sender = Sender {
-        twitter_id: value_non_empty(sender.twitter_id),
-        username: handle(value_non_empty(sender.username)),
-        display_name: value_non_empty(sender.display_name),
-        profile_image_url: value_non_empty(sender.profile_image_url),
+        twitter_id: field_owned(sender.twitter_id),
+        username: handle(field_non_empty(sender.username)),
+        display_name: field_owned(sender.display_name),
+        profile_image_url: field_owned(sender.profile_image_url),
     };
     let sent_to = doc.sent_to.unwrap_or_default();
     let user = match doc.user {
         // Some old documents embedded the user: take its ids.
-        Some(Bson::Document(u)) => non_empty(&u, "twitter_id").or_else(|| non_empty(&u, "id")),
-        other => value_non_empty(other),
+        Field::Other(u) => match *u {
+            Bson::Document(u) => non_empty(&u, "twitter_id")
+                .or_else(|| non_empty(&u, "id"))
+                .map(Cow::Owned),
+            other => value_text(other)
+                .filter(|s| !s.trim().is_empty())
+                .map(Cow::Owned),
+        },
+        other => field_non_empty(other),
     };
     let link = AccountLink {
-        account_id: value_non_empty(sent_to.account_id),
-        twitter_id: value_non_empty(sent_to.twitter_id),
+        account_id: field_non_empty(sent_to.account_id),
+        twitter_id: field_non_empty(sent_to.twitter_id),
         user,
     };
     if link == AccountLink::default() {
         return Err("no account: neither sent_to nor user names one".into());
     }
-    let public_response = response(doc.public_response.as_ref(), "public_response", updated_at)?;
-    let dm_response = response(doc.dm_response.as_ref(), "dm_response", updated_at)?;
-    let mut error_message = value_non_empty(doc.error_message);
+    let public_response = field_response(doc.public_response, "public_response", updated_at)?;
+    let dm_response = field_response(doc.dm_response, "dm_response", updated_at)?;
+    let mut error_message = field_owned(doc.error_message);
     if was_processing {
         error_message = Some(PROCESSING_MESSAGE.to_string());
     }
-    let source_id = value_non_empty(doc.id).and_then(|s| Uuid::parse_str(s.trim()).ok());
+    let source_id = field_non_empty(doc.id).and_then(|s| Uuid::parse_str(s.trim()).ok());
+    let referenced_posts = match doc.referenced_posts {
+        Field::Other(b) => referenced_posts(Some(&b)),
+        _ => Vec::new(),
+    };
     Ok(ImportedMessage {
         mention: Mention {
             id: source_id.unwrap_or(Uuid::nil()),
             tweet_id,
             timestamp,
-            text: doc.text.and_then(value_text).unwrap_or_default(),
+            text: field_text(doc.text)
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
             sender,
             sent_to: SentTo {
                 account_id: Uuid::nil(),
@@ -510,30 +663,32 @@ pub fn message_from(doc: MessageFields) -> Result<ImportedMessage, String> {
             status,
             public_response,
             dm_response,
-            conversation_id: value_non_empty(doc.conversation_id),
-            referenced_posts: referenced_posts(doc.referenced_posts.as_ref()),
+            conversation_id: field_owned(doc.conversation_id),
+            referenced_posts,
             error_message,
             created_at,
             updated_at,
         },
         link,
         was_processing,
-        sent_to_username: handle(value_non_empty(sent_to.username)),
-        sent_to_display_name: value_non_empty(sent_to.display_name),
+        sent_to_username: handle(field_non_empty(sent_to.username)),
+        sent_to_display_name: field_owned(sent_to.display_name),
     })
 }
 
-impl ImportedMessage {
+impl ImportedMessage<'_> {
     /// Ties the message to the perch account it was sent to.
     pub fn send_to(mut self, account: &Account) -> Mention {
-        let mut sent_to = SentTo::account(account);
-        if let Some(u) = self.sent_to_username.take() {
-            sent_to.username = u;
-        }
-        if let Some(d) = self.sent_to_display_name.take() {
-            sent_to.display_name = d;
-        }
-        self.mention.sent_to = sent_to;
+        self.mention.sent_to = SentTo {
+            account_id: account.id,
+            twitter_id: account.twitter_id.clone(),
+            username: self
+                .sent_to_username
+                .unwrap_or_else(|| account.twitter_username.clone()),
+            display_name: self
+                .sent_to_display_name
+                .unwrap_or_else(|| account.display_name.clone()),
+        };
         if self.mention.id.is_nil() {
             self.mention.id = derived_id(&["mention", &account.twitter_id, &self.mention.tweet_id]);
         }
@@ -708,6 +863,36 @@ mod tests {
         assert_eq!(c.sent_at.timestamp_millis(), 5000);
         assert_eq!(r("d").unwrap().unwrap().text, "no id");
         assert!(r("e").is_err());
+    }
+
+    #[test]
+    fn message_fields_read_plain_escaped_numeric_and_extended_json_values() {
+        // Escaped strings (not borrowable), numbers and `$oid`/`$numberInt` values as text,
+        // `null` as absent, an embedded document as a response.
+        let m = message_from_json(
+            br#"{"tweet_id": 1578516295611748353, "text": "say \"hi\" caf\u00e9",
+                 "sender": {"username": "@ann", "twitter_id": {"$numberInt": "7"}},
+                 "user": {"$oid": "5f1d7f3e9c1b2a0012345678"}, "status": null,
+                 "public_response": {"text": "done", "id": {"$numberLong": "99"}},
+                 "dm_response": "", "conversation_id": "  ", "referenced_posts": []}"#,
+        )
+        .unwrap();
+        assert_eq!(m.mention.tweet_id, "1578516295611748353");
+        assert_eq!(m.mention.text, "say \"hi\" caf\u{e9}");
+        assert_eq!(m.mention.sender.username.as_deref(), Some("ann"));
+        assert_eq!(m.mention.sender.twitter_id.as_deref(), Some("7"));
+        assert_eq!(m.link.user.as_deref(), Some("5f1d7f3e9c1b2a0012345678"));
+        assert_eq!(m.mention.status, MentionStatus::Pending);
+        let public = m.mention.public_response.as_ref().unwrap();
+        assert_eq!((public.text.as_str(), public.id.as_str()), ("done", "99"));
+        assert_eq!(m.mention.dm_response, None);
+        assert_eq!(m.mention.conversation_id, None);
+        // A response that is neither null, a string nor an object is refused, and so is
+        // malformed Extended JSON (read by the `bson` crate).
+        let bad = message_from_json(br#"{"tweet_id": "1", "user": "7", "dm_response": [1]}"#);
+        assert!(bad.unwrap_err().contains("dm_response is neither"));
+        let bad = message_from_json(br#"{"tweet_id": "1", "user": {"$oid": "nothex"}}"#);
+        assert!(bad.unwrap_err().starts_with("not valid Extended JSON"));
     }
 
     #[test]
