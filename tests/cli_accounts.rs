@@ -387,7 +387,7 @@ async fn account_commands_end_to_end() {
         .iter()
         .map(|m| m["sent_to"]["username"].as_str().unwrap())
         .collect();
-    assert!(to.iter().all(|u| *u == "mara_quill"), "{to:?}");
+    assert!(to.iter().all(|u| *u == "@mara_quill"), "{to:?}");
 
     // While another perch holds the store, a command says so and what to do.
     let held = perch::store::Store::open(&env.data_dir()).expect("hold the store");

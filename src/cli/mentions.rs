@@ -48,6 +48,10 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                     .iter()
                     .map(|(m, entry)| {
                         let mut value = serde_json::to_value(m).unwrap_or_default();
+                        // The original system writes handles with their `@` ("@user"), and so
+                        // do the REST API and this output.
+                        with_at(&mut value["sender"]["username"]);
+                        with_at(&mut value["sent_to"]["username"]);
                         if let Some(object) = value.as_object_mut() {
                             // How it arrived (stream or poll): a store note beside the record.
                             let arrived = store.arrival(m.key()).ok();
@@ -483,6 +487,13 @@ async fn recover_outbox(store: &Store) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))??;
     Ok(())
+}
+
+/// A handle as the original system writes it: one leading `@` (nothing for `null`).
+fn with_at(value: &mut serde_json::Value) {
+    if let Some(name) = value.as_str() {
+        *value = crate::api::rest::shapes::at(name).into();
+    }
 }
 
 /// An outbox entry for `--json` (ids as strings, as everywhere in perch's JSON).
