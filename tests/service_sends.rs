@@ -192,38 +192,3 @@ async fn a_send_waiting_out_a_429_when_its_client_leaves_is_cancelled_and_never_
     service.shutdown().await;
     s.sim.shutdown().await;
 }
-
-/// A client that connects and sends nothing is closed after the header-read timeout (it cannot
-/// hold the service's resources forever), while an upgraded dashboard session may stay quiet as
-/// long as it likes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_connection_is_closed_but_a_quiet_session_stays() {
-    use tokio::io::AsyncReadExt as _;
-    let s = setup().await;
-    let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
-        .await
-        .unwrap();
-    let link = connect(&service.paths.socket, &s.config).await;
-    let mut silent = tokio::net::UnixStream::connect(&service.paths.socket)
-        .await
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(PATIENCE, silent.read(&mut buf))
-        .await
-        .expect("the service closes a connection that sends nothing");
-    assert!(
-        matches!(read, Ok(0) | Err(_)),
-        "closed, not answered: {read:?}"
-    );
-    // The session said nothing all that time and still answers.
-    let l = link.clone();
-    let count = tokio::task::spawn_blocking(move || {
-        perch::app::FeedSource::count(&*l, &FeedFilter::default())
-    })
-    .await
-    .unwrap();
-    assert!(count.is_ok(), "{count:?}");
-    link.close();
-    service.shutdown().await;
-    s.sim.shutdown().await;
-}

@@ -8,10 +8,8 @@
 //! - `token.rs`: the API's bearer token.
 //! - `hub.rs`: what the API and sessions share (store, engine, outbox, event broadcast).
 //! - `run.rs`: starting and ending it.
-//! - `http.rs`: serving a listener (header-read timeout, drain on stop).
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
-pub mod http;
 pub mod hub;
 pub mod lock;
 pub mod paths;

@@ -190,10 +190,28 @@ pub async fn start_with(
     let mut servers = Vec::new();
     let router = crate::api::router(hub.clone(), crate::api::Transport::Unix)
         .merge(socket_routes.with_state(hub.clone()));
-    servers.push(tokio::spawn(super::http::serve(unix, router, hub.clone())));
+    let h = hub.clone();
+    servers.push(tokio::spawn(async move {
+        let shutdown = async move { h.stopped().await };
+        if let Err(e) = axum::serve(unix, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("the socket server stopped: {e}");
+        }
+    }));
     if let Some(tcp) = tcp {
         let router = crate::api::router(hub.clone(), crate::api::Transport::Tcp);
-        servers.push(tokio::spawn(super::http::serve(tcp, router, hub.clone())));
+        let h = hub.clone();
+        servers.push(tokio::spawn(async move {
+            let shutdown = async move { h.stopped().await };
+            if let Err(e) = axum::serve(tcp, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("the TCP API server stopped: {e}");
+            }
+        }));
     }
     tracing::info!(
         socket = %paths.socket.display(),
