@@ -654,26 +654,16 @@ pub(crate) fn warn_if_disk_full(store: &Store) {
 
 /// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.
 pub(crate) fn find_account(store: &Store, name: &str) -> Result<Account, Failure> {
-    let accounts = store.accounts()?;
-    let wanted = name.trim().trim_start_matches('@');
-    let found = accounts.iter().find(|a| {
-        a.twitter_username.eq_ignore_ascii_case(wanted)
-            || a.twitter_id == wanted
-            || a.id.to_string() == wanted
-    });
-    match found {
-        Some(a) => Ok(a.clone()),
-        None if accounts.is_empty() => Err(Failure::new(format!(
-            "no account {name}: perch tracks no accounts yet (add one with `perch login`)"
-        ))),
-        None => Err(Failure::new(format!(
-            "no account {name}; known accounts: {}",
-            accounts
-                .iter()
-                .map(Account::handle)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+    crate::store::lookup::find_account(store, name).map_err(Failure::from_lookup)
+}
+
+impl Failure {
+    /// A lookup that found nothing (or too much) is a failure; an id of the wrong form is usage.
+    pub(crate) fn from_lookup(e: crate::store::lookup::LookupError) -> Failure {
+        match e {
+            crate::store::lookup::LookupError::Malformed(m) => Failure::usage(m),
+            other => Failure::new(other.to_string()),
+        }
     }
 }
 
