@@ -6,9 +6,10 @@ mod ui_fixture;
 use chrono::Duration;
 use crossterm::event::KeyCode;
 use perch::app::{Action, Effect, Mode, Pane};
+use perch::domain::{Account, AccountId};
 use perch::domain::{MentionKey, MentionStatus, Response};
 use perch::outbox::{OutboxEvent, ReplyKind, SendRequest};
-use perch::store::FeedPos;
+use perch::store::{FeedFilter, FeedPos, StoreError};
 use perch::sync::SyncEvent;
 use ui_fixture::{Fixture, mention, now};
 
@@ -814,4 +815,156 @@ fn notices_expire_and_carry_no_stale_figures() {
     assert!(state.notice.is_some());
     fx.apply(&mut state, Action::Tick(now() + Duration::seconds(11)));
     assert!(state.notice.is_none(), "then gone");
+}
+
+/// The store as the dashboard reads it over the service, with the Activity stream committing a
+/// mention while the dashboard is still reading its first window: the first `page_before` (the
+/// window reading what is above its first row) finds a post that arrived a moment earlier.
+struct ArrivingMidRead<'a> {
+    fx: &'a Fixture,
+    arrival: std::cell::RefCell<Option<perch::domain::Mention>>,
+}
+
+impl ArrivingMidRead<'_> {
+    fn commit_arrival(&self) {
+        if let Some(m) = self.arrival.borrow_mut().take() {
+            let acme = m.sent_to.account_id;
+            self.fx
+                .store
+                .commit_page(acme, std::slice::from_ref(&m), Some(m.tweet_id_u64()))
+                .unwrap();
+        }
+    }
+}
+
+impl perch::app::FeedSource for ArrivingMidRead<'_> {
+    fn mention(&self, key: MentionKey) -> Result<Option<perch::domain::Mention>, StoreError> {
+        self.fx.store.mention(key)
+    }
+    fn count(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
+        perch::app::FeedSource::count(&self.fx.store, filter)
+    }
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        self.fx.store.account(id)
+    }
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.fx.store.accounts()
+    }
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<perch::domain::Mention>, StoreError> {
+        self.commit_arrival();
+        self.fx.store.page_before(filter, before, limit)
+    }
+    fn page_after(
+        &self,
+        filter: &FeedFilter,
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<perch::domain::Mention>, StoreError> {
+        self.fx.store.page_after(filter, after, limit)
+    }
+    fn search_page(
+        &self,
+        filter: &FeedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<perch::store::SearchPage, StoreError> {
+        self.fx
+            .store
+            .search_page(filter, query, after, limit, max_scan)
+    }
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: chrono::NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(chrono::NaiveDate, u64)>, StoreError> {
+        self.fx.store.daily_counts(account, today, days)
+    }
+    fn draft(&self, key: MentionKey) -> Result<Option<perch::store::Draft>, StoreError> {
+        self.fx.store.draft(key)
+    }
+    fn last_undo_action(&self) -> Result<Option<perch::store::UndoAction>, StoreError> {
+        self.fx.store.last_undo_action()
+    }
+    fn account_stats(
+        &self,
+        account: &Account,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<perch::domain::AccountStats, StoreError> {
+        perch::app::FeedSource::account_stats(&self.fx.store, account, now)
+    }
+    fn account_cost_stats(
+        &self,
+        account: AccountId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<perch::cost_report::AccountCostStats, StoreError> {
+        perch::app::FeedSource::account_cost_stats(&self.fx.store, account, now)
+    }
+    fn outbox_open(&self) -> Result<Vec<perch::store::OutboxEntry>, StoreError> {
+        perch::app::FeedSource::outbox_open(&self.fx.store)
+    }
+    fn outbox_current(
+        &self,
+        key: MentionKey,
+    ) -> Result<Option<perch::store::OutboxEntry>, StoreError> {
+        perch::app::FeedSource::outbox_current(&self.fx.store, key)
+    }
+    fn arrival(&self, key: MentionKey) -> Result<perch::domain::Arrival, StoreError> {
+        perch::app::FeedSource::arrival(&self.fx.store, key)
+    }
+    fn pricing(&self) -> perch::costs::Pricing {
+        perch::app::FeedSource::pricing(&self.fx.store)
+    }
+    fn cost_today_and_month(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<
+        (
+            perch::cost_report::Totals,
+            std::collections::BTreeMap<AccountId, u64>,
+        ),
+        StoreError,
+    > {
+        perch::app::FeedSource::cost_today_and_month(&self.fx.store, now)
+    }
+}
+
+/// Repro of the flaky `e2e_demo` run: a mention streamed in while the dashboard read its first
+/// window (between the resize's two reads) left the selection one row down although no key had
+/// been pressed, and from then on the feed no longer followed the newest row: new mentions
+/// stayed above the screen and the top row stayed days old. Until the first key press the feed
+/// follows the newest row, however its first window was read.
+#[test]
+fn before_any_key_the_feed_follows_the_newest_row_even_if_one_arrived_mid_read() {
+    let fx = Fixture::new(20);
+    let acme = fx.accounts[0].clone();
+    let streamed = mention(&acme, 300, 1_995_000_000_000_000_000, now());
+    let source = ArrivingMidRead {
+        fx: &fx,
+        arrival: std::cell::RefCell::new(Some(streamed.clone())),
+    };
+    let mut state = perch::app::AppState::new(None);
+    perch::app::update(
+        &mut state,
+        Action::Resize {
+            width: 80,
+            height: 24,
+        },
+        &source,
+    );
+    perch::app::update(&mut state, Action::StoreChanged, &source);
+    assert_eq!(selected_tweet(&state), Some(streamed.tweet_id.clone()));
+
+    // The next arrival is shown at the top and selected, as the one before was.
+    let newer = arrive(&fx, &mut state, 1, 1_996_000_000_000_000_000);
+    assert_eq!(state.feed.selected, 0);
+    assert_eq!(state.feed.scroll, 0);
+    assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
 }

@@ -279,7 +279,10 @@ impl FeedWindow {
         let Some(anchor) = self.selected_pos() else {
             return self.load_top(store);
         };
-        if self.untouched && self.selected == 0 {
+        // Until the first key press the feed follows the newest row, wherever the selection
+        // is: a window read while mentions streamed in (a resize reads what is above its first
+        // row) can have its selection one row down without the user having moved it.
+        if self.untouched {
             return self.load_top(store);
         }
         let line = self.selected_line();
