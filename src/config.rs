@@ -59,6 +59,9 @@ pub(crate) struct ConfigFile {
     api_allow_remote: Option<bool>,
     #[serde(default)]
     service: ServiceFile,
+    /// `[notify]`: bell, title, desktop notifications, the hook, quiet hours (`notify/config.rs`).
+    #[serde(default)]
+    notify: crate::notify::NotifyFile,
 }
 
 /// `[service]`: how the background service lives.
@@ -129,6 +132,9 @@ pub struct AccountConfig {
     /// Saved replies, with `{sender}`, `{sender_name}` and `{account}` placeholders.
     #[serde(default)]
     pub templates: Vec<String>,
+    /// `notify = false` or `{ bell = .., desktop = .., hook = .., on_new_mentions = .. }`: this
+    /// account's notifications, over `[notify]` (`notify/config.rs`).
+    pub notify: Option<crate::notify::AccountNotify>,
 }
 
 /// The effective configuration.
@@ -172,6 +178,8 @@ pub struct Config {
     /// End the service when the dashboard quits (`[service] stop_with_dashboard`,
     /// `PERCH_SERVICE_STOP_WITH_DASHBOARD`).
     pub stop_with_dashboard: bool,
+    /// What perch does when new mentions arrive (`[notify]`, `[accounts.<handle>] notify`).
+    pub notify: crate::notify::NotifySettings,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -364,7 +372,13 @@ impl Config {
                 Some(addr)
             }
         };
+        let notify = crate::notify::NotifySettings::from_file(
+            &file.notify,
+            file.accounts.iter().map(|(h, a)| (h, a.notify.as_ref())),
+        )
+        .map_err(file_error)?;
         let config = Config {
+            notify,
             api_listen,
             api_allow_remote,
             stop_with_dashboard,

@@ -12,6 +12,7 @@ pub mod costs;
 pub mod dashboard;
 pub mod domain;
 pub mod interop;
+pub mod notify;
 pub mod outbox;
 pub mod protocol;
 pub mod service;

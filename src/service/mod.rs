@@ -8,10 +8,12 @@
 //! - `token.rs`: the API's bearer token.
 //! - `hub.rs`: what the API and sessions share (store, engine, outbox, event broadcast).
 //! - `run.rs`: starting and ending it.
+//! - `notifier.rs`: desktop notifications and the `on_new_mentions` hook for new mentions.
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
 pub mod hub;
 pub mod lock;
+mod notifier;
 pub mod paths;
 mod run;
 pub mod spawn;

@@ -186,6 +186,8 @@ pub async fn start_with(
         }
     }));
     helpers.push(tokio::spawn(watch_data_dir(hub.clone(), paths.clone())));
+    // Desktop notifications and the hook, when configured (they work with no dashboard open).
+    helpers.extend(super::notifier::spawn(hub.clone()));
 
     let mut servers = Vec::new();
     let router = crate::api::router(hub.clone(), crate::api::Transport::Unix)

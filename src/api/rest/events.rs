@@ -101,7 +101,7 @@ pub async fn events(
 /// for a few rows at a time from the newest end of the account's feed (where a live poll
 /// stores), then from the oldest end (where a first backfill stores), each up to
 /// [`NEW_MENTION_SCAN`] rows.
-fn new_mentions(
+pub(crate) fn new_mentions(
     store: &Store,
     account: AccountId,
     since: DateTime<Utc>,

@@ -33,6 +33,10 @@ mod mentions;
 mod send;
 pub mod shapes;
 
+/// The mentions a committed page stored, read back from the store (the service's notifier uses it
+/// too, so both find the same ones).
+pub(crate) use events::new_mentions;
+
 /// The document's fixed parts; the paths and schemas come from the handlers.
 #[derive(utoipa::OpenApi)]
 #[openapi(
