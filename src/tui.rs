@@ -116,6 +116,49 @@ impl Screen for TerminalScreen {
     fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()> {
         copy_to_clipboard(text)
     }
+
+    fn bell(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut out = stdout();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+
+    fn set_title(&mut self, title: &str) -> std::io::Result<()> {
+        set_title(title)
+    }
+}
+
+/// perch changed the terminal title (and saved the old one on the terminal's title stack): it
+/// must be put back on every way out, the panic hook included, which is why this is a static.
+static TITLE_SET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets the terminal title. The first time, the terminal's own title is pushed on its title
+/// stack (xterm's `CSI 22;0 t`, which tmux and most terminals accept or ignore) so that
+/// [`restore_title`] can pop it back.
+fn set_title(title: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = stdout();
+    if !TITLE_SET.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        out.write_all(b"\x1b[22;0t")?;
+    }
+    // Our own text, but sanitised anyway: a control character would end the sequence early.
+    execute!(
+        out,
+        crossterm::terminal::SetTitle(crate::text::sanitize(title, true))
+    )
+}
+
+/// Puts the terminal title back, if perch set one: an empty title first (so a terminal with no
+/// title stack does not keep showing a stale count), then the saved one popped.
+fn restore_title() {
+    use std::io::Write as _;
+    if TITLE_SET.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        let mut out = stdout();
+        let _ = execute!(out, crossterm::terminal::SetTitle(""));
+        let _ = out.write_all(b"\x1b[23;0t");
+        let _ = out.flush();
+    }
 }
 
 /// Owns the terminal while the TUI runs. Dropping it (normal return, `?`, or unwinding from a
@@ -149,6 +192,7 @@ impl TerminalGuard {
         let _ = execute!(stdout(), crossterm::event::EnableBracketedPaste);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            restore_title();
             let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
             if keyboard_enhanced {
                 let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
@@ -246,6 +290,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        restore_title();
         let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);

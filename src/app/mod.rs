@@ -10,6 +10,7 @@ pub mod feed;
 pub mod keymap;
 pub mod layout;
 pub mod marks;
+pub mod notify;
 pub mod overlay;
 pub mod search;
 pub mod source;

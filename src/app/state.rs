@@ -207,6 +207,8 @@ pub struct AppState {
     /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
     /// Anything else `u` would undo is asked about first.
     pub undo_ready: Option<u64>,
+    /// The terminal bell and title for new mentions (`[notify]`, `app/notify.rs`).
+    pub alerts: crate::app::notify::TerminalAlerts,
 }
 
 impl AppState {
@@ -244,6 +246,7 @@ impl AppState {
             budgets: Default::default(),
             reply_again: None,
             undo_ready: None,
+            alerts: Default::default(),
         }
     }
 

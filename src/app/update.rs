@@ -149,6 +149,10 @@ pub enum Effect {
     },
     /// Logins, adding and removing accounts (see `app::accounts`).
     Account(AccountEffect),
+    /// Ring the terminal bell: new mentions opened a burst (`app::notify`).
+    Bell,
+    /// Set the terminal title (`perch · 12 pending`); the terminal restores the old one on exit.
+    SetTitle(String),
     Quit,
 }
 
@@ -216,6 +220,17 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
         }
         Action::Sync(event) => {
             accounts::observe_sync(state, &event);
+            if let SyncEvent::PageCommitted {
+                account_id,
+                inserted,
+            } = &event
+            {
+                effects.extend(crate::app::notify::on_new_mentions(
+                    state,
+                    *account_id,
+                    *inserted,
+                ));
+            }
             let after = event.clone();
             on_sync(state, event, store).and_then(|()| accounts::after_sync(state, &after, store))
         }
@@ -303,6 +318,8 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
     }
     search::schedule(state, &mut effects);
     note_selected_arrivals(state, store);
+    // The terminal title follows the pending count, whatever changed it.
+    effects.extend(crate::app::notify::title(state));
     effects
 }
 

@@ -35,6 +35,15 @@ pub trait Screen {
     fn edit_externally(&mut self, draft: &str) -> Result<String, String>;
     /// Puts `text` on the clipboard (OSC 52 on a terminal).
     fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()>;
+    /// Rings the bell. A screen with no bell (a test backend) does nothing.
+    fn bell(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Sets the window title (and restores the previous one when the screen ends). A screen
+    /// with no title (a test backend) does nothing.
+    fn set_title(&mut self, _title: &str) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What `run` needs besides the screen.
@@ -67,6 +76,7 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     let mut state = AppState::new(banner);
     state.saved_replies = SavedReplies::from_config(&config);
     state.budgets = config.budgets.clone();
+    state.alerts = app::notify::TerminalAlerts::new(config.notify.clone());
 
     // Logins (`a`, `R`) run as tasks that report here.
     let (login_tx, mut login_rx) = mpsc::channel::<Action>(64);
@@ -131,6 +141,16 @@ pub async fn run<S: Screen, C: Connection + 'static>(
                         state.dirty = true;
                         last_draw = None;
                         pending.push_back(Action::EditorDone { key, result });
+                    }
+                    Effect::Bell => {
+                        if let Err(e) = screen.bell() {
+                            tracing::debug!("could not ring the bell: {e}");
+                        }
+                    }
+                    Effect::SetTitle(title) => {
+                        if let Err(e) = screen.set_title(&title) {
+                            tracing::debug!("could not set the terminal title: {e}");
+                        }
                     }
                     Effect::CopyToClipboard(text) => {
                         if let Err(e) = screen.copy_to_clipboard(&text) {
@@ -282,6 +302,8 @@ fn run_effect(
         | Effect::EditExternally { .. }
         | Effect::MeasureDraft { .. }
         | Effect::CopyToClipboard(_)
+        | Effect::Bell
+        | Effect::SetTitle(_)
         | Effect::Quit => None,
     }
 }

@@ -7,14 +7,17 @@
 //! (`notify::burst`), and when a burst closes it becomes one desktop notification and one hook
 //! run for its account, unless it is quiet hours (local time).
 //!
-//! An account's first sync (its backfill of up to 800 older mentions, while its
-//! `last_synced_at` is still unset) notifies nothing: those mentions are not news.
+//! An account's first sync (its backfill of up to 800 older mentions) notifies nothing: those
+//! mentions are not news. Which accounts have synced is known from the store when the notifier
+//! starts and from the events after that (the `AccountUpdated` that records an account's first
+//! `last_synced_at` comes after that poll's `PageCommitted`s), never by reading the account when
+//! a page's event is handled: by then the poll may have finished.
 //!
 //! Nothing here can hold up the engine: events come from the broadcast (a notifier that falls
 //! behind misses some, and logs it), store reads are in `spawn_blocking`, desktop sends and hooks
 //! run on tasks of their own behind a bounded, merging queue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -41,13 +44,28 @@ pub(crate) fn spawn(hub: Arc<Hub>) -> Option<tokio::task::JoinHandle<()>> {
     if !anything {
         return None;
     }
+    // Read before subscribing: an account that finishes its first sync in between is taken for
+    // unsynced until its next poll (one poll not notified), never the other way round (a
+    // backfill notified).
+    let synced: HashSet<AccountId> = match hub.store.accounts() {
+        Ok(accounts) => accounts
+            .into_iter()
+            .filter(|a| a.last_synced_at.is_some())
+            .map(|a| a.id)
+            .collect(),
+        Err(e) => {
+            tracing::warn!("notifications: cannot read the accounts: {e}");
+            HashSet::new()
+        }
+    };
     let events = hub.subscribe();
-    Some(tokio::spawn(run(hub, settings, events)))
+    Some(tokio::spawn(run(hub, settings, synced, events)))
 }
 
 async fn run(
     hub: Arc<Hub>,
     settings: NotifySettings,
+    mut synced: HashSet<AccountId>,
     mut events: tokio::sync::broadcast::Receiver<ServiceEvent>,
 ) {
     let origin = Instant::now();
@@ -81,7 +99,7 @@ async fn run(
                     if let Some(newest) = found.iter().map(|m| m.created_at).max() {
                         seen.insert(account_id, newest.max(since));
                     }
-                    if account.last_synced_at.is_none() {
+                    if !synced.contains(&account_id) {
                         tracing::debug!(account = %account.handle(), inserted, "first sync of the account: not notified");
                         continue;
                     }
@@ -90,9 +108,15 @@ async fn run(
                     }
                     bursts.add(account_id, inserted, found, origin.elapsed());
                 }
+                Ok(ServiceEvent::Sync(SyncEvent::AccountUpdated(account))) => {
+                    if account.last_synced_at.is_some() {
+                        synced.insert(account.id);
+                    }
+                }
                 Ok(ServiceEvent::Sync(SyncEvent::AccountRemoved { account_id })) => {
                     bursts.forget(account_id);
                     seen.remove(&account_id);
+                    synced.remove(&account_id);
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -198,7 +222,7 @@ async fn hook_worker(hub: Arc<Hub>, queue: Arc<HookQueue>, timeout: std::time::D
             Some(HookNews::Failed(problem)) => {
                 hook::log_failure(&job, &outcome);
                 format!(
-                    "the on_new_mentions hook failed for @{} ({problem}); perch keeps running it and says when it works again (details in the log)",
+                    "the on_new_mentions hook failed for @{} ({problem}); perch keeps running it for new mentions and says so once it succeeds (details in the log)",
                     job.account_username
                 )
             }
