@@ -372,6 +372,38 @@ mod tests {
         }
     }
 
+    /// Through the real config loader: `[notify]` and an account's `notify` beside its other
+    /// keys, and a bad value named with the file and its line.
+    #[test]
+    fn the_config_file_carries_the_settings_and_names_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[notify]\nbell = true\nquiet = \"22:00-08:00\"\n\
+             [accounts.acme]\ntemplates = [\"hi\"]\nnotify = false\n",
+        )
+        .unwrap();
+        let env = BTreeMap::from([("PERCH_CONFIG".to_string(), path.display().to_string())]);
+        let cfg = crate::config::Config::load_from(&env).unwrap();
+        assert!(cfg.notify.bell);
+        assert!(cfg.notify.is_quiet(t(23, 0)));
+        assert!(!cfg.notify.for_account("ACME").bell);
+        assert!(cfg.notify.for_account("other").bell);
+        std::fs::write(
+            &path,
+            "poll_interval_secs = 30\n[notify]\nquiet = \"late\"\n",
+        )
+        .unwrap();
+        let err = crate::config::Config::load_from(&env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("line 3") && err.contains("HH:MM-HH:MM"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn an_empty_command_is_no_hook() {
         let s = settings("[notify]\non_new_mentions = \"  \"\n").unwrap();
