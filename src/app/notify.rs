@@ -81,7 +81,9 @@ pub fn on_new_mentions(
 
 /// The title for the pending count, when it is on and changed since it was last set.
 pub fn title(state: &mut AppState) -> Option<Effect> {
-    if !state.alerts.settings.title {
+    // Not before the first tick: the loop ticks once the store has been read, so the first
+    // title is the real count, not a "0 pending" flash while loading.
+    if !state.alerts.settings.title || state.accounts_ui.clock.is_none() {
         return None;
     }
     let title = message::title(state.pending_total);
