@@ -16,6 +16,8 @@ use perch::sync::SyncEvent;
 use serde_json::Value;
 
 const GENEROUS: Duration = Duration::from_secs(120);
+/// The simulator's first configured user (`SimControl::users()[0]`).
+const SIM_FIRST_USER: &str = support::BRAND;
 
 struct World {
     sim: SimHandle,
@@ -26,14 +28,27 @@ struct World {
 
 /// A simulator, its users logged in, and a service whose hook is `hook`, polling every second;
 /// returns once every account's first sync (which notifies nothing) is done.
-async fn start(seed: u64, hook: String) -> World {
+/// `only`: the hook is that account's own (`[accounts.<only>] notify = { on_new_mentions }`),
+/// and the others have none; `None`: the global `[notify] on_new_mentions`.
+async fn start(seed: u64, hook: String, only: Option<&str>) -> World {
     let mut sim_config = SimConfig::for_tests(seed);
     sim_config.backlog_per_user = 3;
     let sim = sim::start(sim_config, 0).await.expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = support::config(&dir, &sim);
     config.poll_interval_secs = 1;
-    config.notify.on_new_mentions = Some(hook);
+    match only {
+        None => config.notify.on_new_mentions = Some(hook),
+        Some(handle) => {
+            config.notify.accounts.insert(
+                handle.to_string(),
+                perch::notify::AccountNotify {
+                    on_new_mentions: Some(hook),
+                    ..Default::default()
+                },
+            );
+        }
+    }
     config.notify.hook_timeout = Duration::from_secs(60);
     let app = match App::open(&config).await {
         Ok(app) => app,
@@ -113,7 +128,7 @@ fn write_script(dir: &Path) -> PathBuf {
     std::fs::write(
         &script,
         "#!/bin/sh\nout=\"$1/run-$$\"\ncat > \"$out.json.part\"\n\
-         printf '%s\\n%s\\n%s\\n' \"$PERCH_ACCOUNT\" \"$PERCH_COUNT\" \"$PERCH_MENTION_IDS\" > \"$out.env.part\"\n\
+         printf '%s\\n%s\\n%s\\n%s\\n' \"$PERCH_ACCOUNT\" \"$PERCH_COUNT\" \"$PERCH_MENTION_IDS\" \"${PERCH_LEAK_PROBE:-unset}\" > \"$out.env.part\"\n\
          mv \"$out.json.part\" \"$out.json\"\nmv \"$out.env.part\" \"$out.env\"\n",
     )
     .unwrap();
@@ -126,7 +141,17 @@ fn write_script(dir: &Path) -> PathBuf {
 async fn a_burst_of_new_mentions_runs_the_hook_once_with_the_mentions() {
     let out = tempfile::tempdir().unwrap();
     let script = write_script(out.path());
-    let world = start(71, format!("{} {}", script.display(), out.path().display())).await;
+    // A setting of perch's in the service's environment (as a secret like
+    // PERCH_CLIENT_SECRET would be): the hook must not see it.
+    // SAFETY: set before the service (and its threads that spawn hooks) starts; nothing in
+    // this test binary reads this variable otherwise.
+    unsafe { std::env::set_var("PERCH_LEAK_PROBE", "leaked") };
+    let world = start(
+        71,
+        format!("{} {}", script.display(), out.path().display()),
+        None,
+    )
+    .await;
     assert!(
         runs(out.path()).is_empty(),
         "the first sync notifies nothing"
@@ -144,15 +169,29 @@ async fn a_burst_of_new_mentions_runs_the_hook_once_with_the_mentions() {
     // burst has long closed, so its one run is all it made.
     let other = world.users[1].clone();
     let third = control.inject_mention(&other, None, "hello").unwrap();
-    wait_for("the second account's run", || runs(out.path()).len() >= 2).await;
+    let has = |env: &Vec<String>, id: &str| env[2].split(',').any(|i| i == id);
+    wait_for("the second account's run", || {
+        runs(out.path()).iter().any(|(env, _)| has(env, &third))
+    })
+    .await;
+    // Runs for anything else the simulator stored meanwhile are not this test's business; of
+    // the injected mentions, each is in exactly one run, and the first account's two in the same.
     let all = runs(out.path());
-    assert_eq!(all.len(), 2, "one run per burst: {all:?}");
+    for id in [&first, &second, &third] {
+        let with = all.iter().filter(|(env, _)| has(env, id)).count();
+        assert_eq!(with, 1, "one run per burst: {all:?}");
+    }
 
     let (env, doc) = all
         .iter()
-        .find(|(env, _)| env[0] == format!("@{to}"))
+        .find(|(env, _)| has(env, &first))
         .unwrap_or_else(|| panic!("no run for @{to}: {all:?}"));
+    assert_eq!(env[0], format!("@{to}"));
     assert_eq!(env[1], "2", "PERCH_COUNT: {env:?}");
+    assert_eq!(
+        env[3], "unset",
+        "perch's own PERCH_ settings are not passed to hooks"
+    );
     // Newest first: by post id, which orders by time (two posts of the same instant may come
     // either way round).
     let mut ids = [first.clone(), second.clone()];
@@ -176,8 +215,9 @@ async fn a_burst_of_new_mentions_runs_the_hook_once_with_the_mentions() {
 
     let (env, doc) = all
         .iter()
-        .find(|(env, _)| env[0] == format!("@{other}"))
+        .find(|(env, _)| has(env, &third))
         .expect("a run for the second account");
+    assert_eq!(env[0], format!("@{other}"));
     assert_eq!(env[1], "1");
     assert_eq!(env[2], third);
     assert_eq!(doc["mentions"][0]["tweet_id"], third);
@@ -190,13 +230,16 @@ async fn a_failing_hook_is_shown_once_with_its_exit_code_until_it_works_again() 
     let log = out.path().join("runs");
     // Fails (exit 7) on its first two runs, then succeeds.
     let hook = format!(
-        "n=$(cat {log} 2>/dev/null | wc -l); echo run >> {log}; [ \"$n\" -ge 2 ] && exit 0; exit 7",
+        "n=$(cat {log} 2>/dev/null | wc -l); echo \"$PERCH_ACCOUNT $PERCH_COUNT $PERCH_MENTION_IDS\" >> {log}; [ \"$n\" -ge 2 ] && exit 0; exit 7",
         log = log.display()
     );
-    let world = start(72, hook).await;
+    // Only the account the test writes to has the hook: a mention of another account that the
+    // simulator makes visible late (its backlog) cannot run it.
+    let world = start(72, hook, Some(SIM_FIRST_USER)).await;
     let hub = &world.service.as_ref().unwrap().hub;
     let mut events = hub.subscribe();
     let to = world.users[0].clone();
+    assert_eq!(to, SIM_FIRST_USER);
     let control = world.sim.control();
     let run_count = || {
         std::fs::read_to_string(&log)
@@ -234,7 +277,8 @@ async fn a_failing_hook_is_shown_once_with_its_exit_code_until_it_works_again() 
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(
         notices[0].contains("exit code 7") && notices[0].contains(&format!("@{to}")),
-        "{notices:?}"
+        "to @{to}: {notices:?}; runs: {:?}",
+        std::fs::read_to_string(&log)
     );
     assert_eq!(run_count(), 3);
     world.stop().await;

@@ -87,6 +87,13 @@ pub async fn run_hook(
     timeout: Duration,
 ) -> HookOutcome {
     let mut cmd = tokio::process::Command::new("sh");
+    // The hook sees perch's environment without perch's own settings (some of which are
+    // secrets: PERCH_CLIENT_SECRET, PERCH_APP_BEARER_TOKEN...), plus the variables made for it.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PERCH_") {
+            cmd.env_remove(name);
+        }
+    }
     cmd.arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

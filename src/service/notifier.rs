@@ -106,6 +106,11 @@ async fn run(
                     if !settings.for_account(&account.twitter_username).any() {
                         continue;
                     }
+                    // A burst of this account that is over goes out first, so these mentions
+                    // open a new one rather than stretch it.
+                    for burst in bursts.take_due(origin.elapsed()) {
+                        dispatch(&hub, &settings, &desktop, &queue, burst).await;
+                    }
                     bursts.add(account_id, inserted, found, origin.elapsed());
                 }
                 Ok(ServiceEvent::Sync(SyncEvent::AccountUpdated(account))) => {
@@ -201,11 +206,16 @@ async fn dispatch(
             account_username: account.twitter_username.clone(),
             burst,
         });
-        if let Queued::DroppedOldest { account_username } = queued {
-            tracing::warn!(
+        match queued {
+            Queued::Added => {}
+            Queued::Merged => tracing::debug!(
+                account = %account.handle(),
+                "the on_new_mentions hook is behind: this burst joins the one already waiting for the account"
+            ),
+            Queued::DroppedOldest { account_username } => tracing::warn!(
                 "the on_new_mentions hook is behind ({} bursts waiting): the waiting burst of @{account_username} was dropped",
                 hook::HOOK_QUEUE
-            );
+            ),
         }
     }
 }
