@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::costs::{Budgets, Prices, Pricing};
 use crate::domain::Secret;
 
+mod keys;
+pub use keys::{KeyEntry, KeysConfig};
+
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
@@ -59,6 +62,12 @@ pub(crate) struct ConfigFile {
     api_allow_remote: Option<bool>,
     #[serde(default)]
     service: ServiceFile,
+    /// `[keys]`: the key preset and the user's bindings (see `app::keymap_config`).
+    #[serde(default)]
+    keys: keys::KeysFile,
+    /// `keys` with its lines resolved (filled by `parse_file`).
+    #[serde(skip)]
+    keys_resolved: KeysConfig,
 }
 
 /// `[service]`: how the background service lives.
@@ -172,6 +181,8 @@ pub struct Config {
     /// End the service when the dashboard quits (`[service] stop_with_dashboard`,
     /// `PERCH_SERVICE_STOP_WITH_DASHBOARD`).
     pub stop_with_dashboard: bool,
+    /// `[keys]` as written (validated when the dashboard or `perch keys` builds the key map).
+    pub keys: KeysConfig,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -368,6 +379,7 @@ impl Config {
             api_listen,
             api_allow_remote,
             stop_with_dashboard,
+            keys: file.keys_resolved.clone(),
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,
@@ -452,6 +464,12 @@ impl Config {
 }
 
 pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    let mut file = parse_toml(path, text)?;
+    file.keys_resolved = file.keys.resolve(text);
+    Ok(file)
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str::<ConfigFile>(text).map_err(|e| {
         let line = e
             .span()

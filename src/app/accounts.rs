@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::app::keymap::{self, Intent};
+use crate::app::keymap::Intent;
 use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::domain::{AccountId, AccountStats, Mention, SyncStatus};
@@ -546,7 +546,13 @@ pub fn open_add_account(state: &mut AppState, effects: &mut Vec<super::Effect>) 
 /// `R`: the login again for the selected account.
 pub fn open_reauthorize(state: &mut AppState, effects: &mut Vec<super::Effect>) {
     let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press R");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Reauthorize),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return;
     };
     let purpose = LoginPurpose::Reauthorize {
@@ -585,7 +591,13 @@ pub fn open_detail(state: &mut AppState, account_id: AccountId) {
 /// `s`: the stats view of the selected account.
 pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(id) = target_account(state) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press s");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Stats),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let Some(account) = store.account(id)? else {
@@ -600,7 +612,13 @@ pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), St
 /// `D`: asks how to remove the selected account.
 pub fn open_remove(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press D");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::RemoveAccount),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let (account_id, handle) = (row.account.id, row.account.handle());
@@ -691,7 +709,7 @@ pub fn on_key(
                 KeyCode::Char('g') | KeyCode::Home => view.scroll = 0,
                 _ => {
                     // The account keys work here too, on this account.
-                    if let Some(intent) = keymap::normal_intent(&key) {
+                    if let Some(intent) = state.keymap.clone().normal.of_event(&key) {
                         account_intent_in_view(state, account_id, intent, store, effects)?;
                     }
                 }
@@ -703,7 +721,7 @@ pub fn on_key(
             match key.code {
                 KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') => state.mode = Mode::Normal,
                 _ => {
-                    if let Some(intent) = keymap::normal_intent(&key) {
+                    if let Some(intent) = state.keymap.clone().normal.of_event(&key) {
                         account_intent_in_view(state, account_id, intent, store, effects)?;
                     }
                 }

@@ -8,6 +8,7 @@ pub mod composer;
 pub mod costs;
 pub mod feed;
 pub mod keymap;
+pub mod keymap_config;
 pub mod layout;
 pub mod marks;
 pub mod overlay;
@@ -20,7 +21,7 @@ pub mod update;
 
 pub use composer::{Composer, Measure};
 pub use feed::{FeedRow, FeedWindow};
-pub use keymap::{Binding, Intent};
+pub use keymap::{Intent, Keymap};
 pub use layout::{ScreenLayout, screen_layout};
 pub use source::{FeedSource, StoreWrites};
 pub use state::{AccountRow, AppState, Mode, Notice, NoticeKind, Pane, SavedReplies, StatusFilter};

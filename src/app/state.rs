@@ -204,6 +204,11 @@ pub struct AppState {
     pub budgets: crate::costs::Budgets,
     /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
     pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
+    /// The key tables (the preset with the user's `[keys]` on top): what keys do, and the labels
+    /// the help, hints and messages show.
+    pub keymap: std::sync::Arc<crate::app::keymap::Keymap>,
+    /// The presses of a key sequence typed so far (`g` of `g g`).
+    pub keys_typed: Vec<crate::app::keymap::KeyPress>,
     /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
     /// Anything else `u` would undo is asked about first.
     pub undo_ready: Option<u64>,
@@ -243,6 +248,8 @@ impl AppState {
             costs: Default::default(),
             budgets: Default::default(),
             reply_again: None,
+            keymap: Default::default(),
+            keys_typed: Vec::new(),
             undo_ready: None,
         }
     }
