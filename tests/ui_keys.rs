@@ -173,3 +173,28 @@ fn a_sequence_binding_runs_on_its_last_press_only() {
     fx.key(&mut state, KeyCode::Char('j'));
     assert_eq!(state.feed.selected, 3);
 }
+
+/// Every action of every layer has a key in both presets (an action nobody can press is a bug),
+/// and every layer `perch keys` lists is one `[keys.<layer>]` accepts.
+#[test]
+fn every_action_of_every_layer_has_a_key_in_both_presets() {
+    use perch::app::keymap::{LAYERS, Preset};
+    for preset in [Preset::Vim, Preset::Emacs] {
+        let json = Keymap::preset(preset).to_json();
+        for (layer, actions) in keymap_config::action_names() {
+            assert!(LAYERS.contains(&layer), "{layer}");
+            let bound: Vec<&str> = json[layer]
+                .as_object()
+                .unwrap_or_else(|| panic!("{layer} is in the JSON"))
+                .values()
+                .filter_map(|v| v.as_str())
+                .collect();
+            for action in actions {
+                assert!(
+                    bound.contains(&action),
+                    "{preset:?}: {layer}.{action} has no key"
+                );
+            }
+        }
+    }
+}

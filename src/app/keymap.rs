@@ -291,6 +291,55 @@ pub enum PickerAction {
     Cancel,
 }
 
+/// Keys in the account detail and stats views (the normal layer's account keys work there too,
+/// on that view's account).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ViewAction {
+    Close,
+    ScrollDown,
+    ScrollUp,
+    PageDown,
+    PageUp,
+    ScrollTop,
+}
+
+/// Keys in the "remove this account?" dialog.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RemoveAction {
+    KeepMentions,
+    DeleteMentions,
+    Cancel,
+    /// The highlighted choice.
+    Confirm,
+    PreviousChoice,
+    NextChoice,
+}
+
+/// Keys in the login dialog (every other key types into its paste field).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum LoginAction {
+    /// Cancel the login (or close the dialog after a failure).
+    Cancel,
+    /// Use the pasted address; after a failure, try again.
+    Submit,
+    /// Copy the authorization link (OSC 52). A plain key does so only while nothing is pasted,
+    /// since a code may contain that letter.
+    CopyLink,
+    ClearInput,
+}
+
 /// A picker key as `update` uses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PickerKey {
@@ -546,6 +595,9 @@ impl LayerAction for ComposerAction {}
 impl LayerAction for ConfirmKey {}
 impl LayerAction for SearchKey {}
 impl LayerAction for PickerAction {}
+impl LayerAction for ViewAction {}
+impl LayerAction for RemoveAction {}
+impl LayerAction for LoginAction {}
 
 /// One layer's table: key sequences and their actions, in the order the help lists them.
 #[derive(Clone, Debug, PartialEq)]
@@ -651,7 +703,9 @@ impl<A: LayerAction> Layer<A> {
 }
 
 /// The name of each layer, as `[keys.<layer>]` and `perch keys --layer` write it.
-pub const LAYERS: &[&str] = &["normal", "search", "composer", "confirm", "picker"];
+pub const LAYERS: &[&str] = &[
+    "normal", "search", "composer", "confirm", "picker", "view", "remove", "login",
+];
 
 /// Every layer's table: what the dashboard dispatches on.
 #[derive(Clone, Debug, PartialEq)]
@@ -661,6 +715,11 @@ pub struct Keymap {
     pub composer: Layer<ComposerAction>,
     pub confirm: Layer<ConfirmKey>,
     pub picker: Layer<PickerAction>,
+    /// The account detail and stats views.
+    pub view: Layer<ViewAction>,
+    /// The "remove this account?" dialog.
+    pub remove: Layer<RemoveAction>,
+    pub login: Layer<LoginAction>,
 }
 
 /// The key presets `[keys] preset` chooses from.
@@ -713,6 +772,39 @@ impl Keymap {
                 ("esc", PickerAction::Cancel),
                 ("q", PickerAction::Cancel),
             ]),
+            view: Layer::new(&[
+                ("esc", ViewAction::Close),
+                ("q", ViewAction::Close),
+                ("j", ViewAction::ScrollDown),
+                ("down", ViewAction::ScrollDown),
+                ("k", ViewAction::ScrollUp),
+                ("up", ViewAction::ScrollUp),
+                ("pgdn", ViewAction::PageDown),
+                ("pgup", ViewAction::PageUp),
+                ("g", ViewAction::ScrollTop),
+                ("home", ViewAction::ScrollTop),
+            ]),
+            remove: Layer::new(&[
+                ("left", RemoveAction::PreviousChoice),
+                ("h", RemoveAction::PreviousChoice),
+                ("backtab", RemoveAction::PreviousChoice),
+                ("right", RemoveAction::NextChoice),
+                ("l", RemoveAction::NextChoice),
+                ("tab", RemoveAction::NextChoice),
+                ("enter", RemoveAction::Confirm),
+                ("k", RemoveAction::KeepMentions),
+                ("d", RemoveAction::DeleteMentions),
+                ("esc", RemoveAction::Cancel),
+                ("c", RemoveAction::Cancel),
+                ("n", RemoveAction::Cancel),
+            ]),
+            login: Layer::new(&[
+                ("enter", LoginAction::Submit),
+                ("esc", LoginAction::Cancel),
+                ("y", LoginAction::CopyLink),
+                ("ctrl-y", LoginAction::CopyLink),
+                ("ctrl-u", LoginAction::ClearInput),
+            ]),
         };
         if preset == Preset::Emacs {
             for (key, intent) in EMACS_NORMAL {
@@ -742,6 +834,25 @@ impl Keymap {
             map.confirm.set(
                 KeySeq::parse("ctrl-g").expect("parses"),
                 Some(ConfirmKey::No),
+            );
+            for (key, action) in [
+                ("ctrl-g", ViewAction::Close),
+                ("ctrl-n", ViewAction::ScrollDown),
+                ("ctrl-p", ViewAction::ScrollUp),
+                ("ctrl-v", ViewAction::PageDown),
+                ("alt-v", ViewAction::PageUp),
+                ("alt-<", ViewAction::ScrollTop),
+            ] {
+                map.view
+                    .set(KeySeq::parse(key).expect("parses"), Some(action));
+            }
+            map.remove.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(RemoveAction::Cancel),
+            );
+            map.login.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(LoginAction::Cancel),
             );
         }
         map
@@ -850,6 +961,9 @@ impl Keymap {
             "composer": layer(&self.composer),
             "confirm": layer(&self.confirm),
             "picker": layer(&self.picker),
+            "view": layer(&self.view),
+            "remove": layer(&self.remove),
+            "login": layer(&self.login),
         })
     }
 
@@ -867,6 +981,9 @@ impl Keymap {
             "composer" => lines(&self.composer),
             "confirm" => lines(&self.confirm),
             "picker" => lines(&self.picker),
+            "view" => lines(&self.view),
+            "remove" => lines(&self.remove),
+            "login" => lines(&self.login),
             _ => return None,
         })
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 use strum::IntoEnumIterator;
 
 use crate::app::keymap::{
-    ComposerAction, ConfirmKey, Intent, KeySeq, Keymap, Layer, LayerAction, PickerAction, Preset,
-    SearchKey,
+    ComposerAction, ConfirmKey, Intent, KeySeq, Keymap, Layer, LayerAction, LoginAction,
+    PickerAction, Preset, RemoveAction, SearchKey, ViewAction,
 };
 use crate::config::{KeyEntry, KeysConfig};
 
@@ -55,6 +55,9 @@ pub fn build(keys: &KeysConfig, file: &Path) -> Result<Keymap, String> {
             "composer" => apply(&mut map.composer, layer, entries, true, &at)?,
             "confirm" => apply(&mut map.confirm, layer, entries, false, &at)?,
             "picker" => apply(&mut map.picker, layer, entries, false, &at)?,
+            "view" => apply(&mut map.view, layer, entries, false, &at)?,
+            "remove" => apply(&mut map.remove, layer, entries, false, &at)?,
+            "login" => apply(&mut map.login, layer, entries, false, &at)?,
             other => return Err(format!("{}: unknown key layer {other}", file.display())),
         }
     }
@@ -144,5 +147,8 @@ pub fn action_names() -> Vec<(&'static str, Vec<&'static str>)> {
         ("composer", names::<ComposerAction>()),
         ("confirm", names::<ConfirmKey>()),
         ("picker", names::<PickerAction>()),
+        ("view", names::<ViewAction>()),
+        ("remove", names::<RemoveAction>()),
+        ("login", names::<LoginAction>()),
     ]
 }

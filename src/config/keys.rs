@@ -19,6 +19,9 @@ pub(crate) struct KeysFile {
     composer: Option<Table>,
     confirm: Option<Table>,
     picker: Option<Table>,
+    view: Option<Table>,
+    remove: Option<Table>,
+    login: Option<Table>,
 }
 
 /// One `"key" = "action"` line.
@@ -70,6 +73,9 @@ impl KeysFile {
                 layer("composer", &self.composer),
                 layer("confirm", &self.confirm),
                 layer("picker", &self.picker),
+                layer("view", &self.view),
+                layer("remove", &self.remove),
+                layer("login", &self.login),
             ]
             .into_iter()
             .flatten()

@@ -18,12 +18,16 @@ pub fn draw(
 ) {
     let screen = frame.area();
     match overlay {
-        AccountOverlay::Login(dialog) => add_account::draw(frame, screen, dialog, theme),
+        AccountOverlay::Login(dialog) => {
+            add_account::draw(frame, screen, dialog, &state.keymap, theme)
+        }
         AccountOverlay::Detail(view) => {
             account_detail::draw(frame, screen, state, view, theme, now)
         }
         AccountOverlay::Stats(view) => stats::draw(frame, screen, state, view, theme, now),
-        AccountOverlay::ConfirmRemove(dialog) => confirm_remove::draw(frame, screen, dialog, theme),
+        AccountOverlay::ConfirmRemove(dialog) => {
+            confirm_remove::draw(frame, screen, dialog, &state.keymap, theme)
+        }
     }
 }
 
@@ -62,10 +66,14 @@ pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
 }
 
 /// ` Esc close  P pause …` for a dialog's bottom border.
-pub(crate) fn key_hints<'a>(keys: &[(&'a str, &'a str)], theme: &Theme) -> Line<'a> {
+/// Keys with no binding (the user unbound them) are left out.
+pub(crate) fn key_hints<'a>(keys: Vec<(String, &'a str)>, theme: &Theme) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (key, what) in keys {
-        spans.push(Span::styled(*key, theme.key));
+        if key.is_empty() || key.starts_with("(unbound") {
+            continue;
+        }
+        spans.push(Span::styled(key, theme.key));
         spans.push(Span::styled(format!(" {what}  "), theme.dim));
     }
     Line::from(spans)
