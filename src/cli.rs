@@ -603,10 +603,10 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
         Some(Command::Accounts(command)) => accounts::run(&config, command).await,
         Some(Command::Mentions(command)) => mentions::run(&config, command).await,
         Some(Command::Reply { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Public).await
         }
         Some(Command::Dm { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Dm).await
         }
         Some(Command::Serve { background }) => service::serve(config, background).await,
         Some(Command::Service(command)) => match command {

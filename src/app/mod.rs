@@ -11,6 +11,7 @@ pub mod keymap;
 pub mod keymap_config;
 pub mod layout;
 pub mod marks;
+pub mod outbox_board;
 pub mod overlay;
 pub mod search;
 pub mod source;

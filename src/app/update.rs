@@ -8,12 +8,14 @@ use crate::app::accounts::{self, AccountEffect, LoginEvent};
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
+use crate::app::outbox_board::Resolve;
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::source::FeedSource;
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::app::{search, triage};
+use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
-use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, SendRequest};
 use crate::store::{Draft, FeedFilter, StoreError, UndoStep};
 use crate::sync::SyncEvent;
 use crate::text;
@@ -870,7 +872,8 @@ fn open_composer_for(
         return Ok(());
     }
     if state.outbox.unconfirmed(m.key()).is_some() {
-        state.error(crate::outbox::RESOLVE_FIRST);
+        let message = crate::app::outbox_board::resolve_first(&state.keymap);
+        state.error(message);
         return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
@@ -1095,10 +1098,13 @@ fn on_outbox(
         }
         OutboxEvent::Unconfirmed { key, kind, message } => {
             reload_row(state, store, key)?;
-            state.error(crate::outbox::unconfirmed_notice(kind, &message));
+            let notice =
+                crate::app::outbox_board::unconfirmed_notice(&state.keymap, kind, &message);
+            state.error(notice);
         }
         OutboxEvent::Waiting { until, .. } => {
-            state.info(crate::outbox::waiting_notice(until));
+            let notice = crate::app::outbox_board::waiting_notice(&state.keymap, until);
+            state.info(notice);
         }
         OutboxEvent::Cancelled { key, kind } => {
             reload_row(state, store, key)?;

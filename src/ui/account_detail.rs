@@ -12,7 +12,7 @@ use crate::app::accounts::{DetailView, is_polled, next_poll_label};
 use crate::app::keymap::{Intent, ViewAction};
 use crate::app::time::{compact_age, relative_time};
 use crate::text;
-use crate::ui::account_overlay::{field, key_hints, wrap};
+use crate::ui::widgets::{field, key_hints, wrap};
 use crate::ui::{Theme, centered};
 
 pub fn draw(

@@ -14,7 +14,7 @@ use crate::app::accounts::{LoginDialog, LoginPhase};
 use crate::app::keymap::{Keymap, LoginAction};
 use crate::text;
 use crate::ui::Theme;
-use crate::ui::account_overlay::{key_hints, wrap};
+use crate::ui::widgets::{key_hints, wrap};
 
 pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, k: &Keymap, theme: &Theme) {
     let width = screen.width;

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 use crate::app::accounts::{RemoveChoice, RemoveDialog};
 use crate::app::keymap::{Keymap, RemoveAction};
 use crate::text;
-use crate::ui::account_overlay::{key_hints, wrap};
+use crate::ui::widgets::{key_hints, wrap};
 use crate::ui::{Theme, centered};
 
 pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, keys: &Keymap, theme: &Theme) {

@@ -19,6 +19,7 @@ mod picker;
 mod stats;
 mod status_bar;
 pub mod theme;
+mod widgets;
 mod wrap;
 
 use chrono::{DateTime, Utc};

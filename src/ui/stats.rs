@@ -12,7 +12,7 @@ use crate::app::accounts::StatsView;
 use crate::app::keymap::{Intent, ViewAction};
 use crate::app::time::{compact_age, relative_time};
 use crate::text;
-use crate::ui::account_overlay::key_hints;
+use crate::ui::widgets::key_hints;
 use crate::ui::{Theme, centered};
 
 pub fn draw(
