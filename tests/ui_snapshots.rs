@@ -145,8 +145,9 @@ fn accounts_pane_and_status_bar_show_the_cost_estimate() {
             &newer,
             None,
             Some(&perch::store::ReadCharge {
-                // The meter counts by the real clock's day: today is when the read happened.
-                at: chrono::Utc::now(),
+                // The meter counts by the state's clock (the fixture's `now()`): today is when
+                // the read happened.
+                at: now(),
                 class: ResourceClass::Post,
                 kind: CostKind::PostRead,
                 ids: newer.iter().map(|m| m.tweet_id_u64()).collect(),

@@ -83,8 +83,12 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     let measurer = spawn_measurer(reports_tx.clone());
 
     let (width, height) = screen.size()?;
-    let mut pending: VecDeque<Action> =
-        VecDeque::from([Action::Resize { width, height }, Action::StoreChanged]);
+    // The clock first: `update` reads time from the state only.
+    let mut pending: VecDeque<Action> = VecDeque::from([
+        Action::Tick(Utc::now()),
+        Action::Resize { width, height },
+        Action::StoreChanged,
+    ]);
 
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);

@@ -201,9 +201,11 @@ impl Fixture {
             .status
     }
 
-    /// A state loaded as the event loop loads it: size first, then the store.
+    /// A state loaded as the event loop loads it: the clock (the fixture's `now()`), the size,
+    /// then the store.
     pub fn state(&self, width: u16, height: u16) -> AppState {
         let mut state = AppState::new(Some("demo: simulator at http://127.0.0.1:7878".into()));
+        self.apply(&mut state, Action::Tick(now()));
         self.apply(&mut state, Action::Resize { width, height });
         self.apply(&mut state, Action::StoreChanged);
         state
