@@ -15,8 +15,6 @@ use crossterm::execute;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
-pub mod login;
-
 use crate::app::{Action, AppState};
 use crate::client::{Connection, Incoming};
 use crate::config::Config;

@@ -22,8 +22,10 @@ use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::service::ServiceEvent;
 use crate::sync::Command;
-use crate::tui::login::{self, LoginSink};
+pub mod login;
+
 use crate::ui::Theme;
+use login::LoginSink;
 
 /// What the loop draws on and asks of the terminal.
 pub trait Screen {
