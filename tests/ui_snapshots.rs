@@ -4,19 +4,8 @@
 mod ui_fixture;
 
 use crossterm::event::KeyCode;
-use perch::app::{Action, AppState};
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
+use perch::app::Action;
+use ui_fixture::{Fixture, now, render};
 
 #[test]
 fn main_screen_80x24() {
