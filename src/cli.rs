@@ -13,6 +13,7 @@ mod accounts;
 pub mod console;
 mod costs;
 mod interop;
+mod keys;
 mod mentions;
 pub(crate) mod remote;
 mod report;
@@ -96,6 +97,16 @@ pub enum Command {
     /// The background service: status, stop, a systemd unit, the API token.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// The dashboard's effective key map: the preset with `[keys.<layer>]` from config.toml on
+    /// top. Its lines can be pasted into the config.
+    Keys {
+        /// One layer only: normal, search, composer, confirm or picker.
+        #[arg(long)]
+        layer: Option<String>,
+        /// {"normal": {"i": "ignore_and_next", ...}, ...}: layer → key → action.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -562,6 +573,7 @@ impl Command {
             ) | Command::Mentions(MentionsCommand::List { .. })
                 | Command::Export(_)
                 | Command::Costs { .. }
+                | Command::Keys { .. }
         )
     }
 
@@ -569,7 +581,7 @@ impl Command {
     pub fn needs_store(&self) -> bool {
         !matches!(
             self,
-            Command::Sim(_) | Command::Serve { .. } | Command::Service(_)
+            Command::Sim(_) | Command::Serve { .. } | Command::Service(_) | Command::Keys { .. }
         )
     }
 }
@@ -591,10 +603,10 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
         Some(Command::Accounts(command)) => accounts::run(&config, command).await,
         Some(Command::Mentions(command)) => mentions::run(&config, command).await,
         Some(Command::Reply { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Public).await
         }
         Some(Command::Dm { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Dm).await
         }
         Some(Command::Serve { background }) => service::serve(config, background).await,
         Some(Command::Service(command)) => match command {
@@ -603,6 +615,7 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             ServiceCommand::Unit => service::unit(&config),
             ServiceCommand::Token => service::token(&config),
         },
+        Some(Command::Keys { layer, json }) => keys::run(&config, layer.as_deref(), json),
         Some(Command::Import(command)) => interop::import(&config, command).await,
         Some(Command::Export(command)) => interop::export(&config, command).await,
         Some(Command::Costs {

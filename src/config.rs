@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::costs::{Budgets, Prices, Pricing};
 use crate::domain::Secret;
 
+mod keys;
+pub use keys::{KeyEntry, KeysConfig};
+
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
@@ -62,6 +65,15 @@ pub(crate) struct ConfigFile {
     /// `[notify]`: bell, title, desktop notifications, the hook, quiet hours (`notify/config.rs`).
     #[serde(default)]
     notify: crate::notify::NotifyFile,
+    /// `[keys]`: the key preset and the user's bindings (see `app::keymap_config`).
+    #[serde(default)]
+    keys: keys::KeysFile,
+    /// Clicks select rows and panes, the wheel scrolls (off by default: mouse capture stops the
+    /// terminal's own text selection).
+    mouse: Option<bool>,
+    /// `keys` with its lines resolved (filled by `parse_file`).
+    #[serde(skip)]
+    keys_resolved: KeysConfig,
 }
 
 /// `[service]`: how the background service lives.
@@ -180,6 +192,10 @@ pub struct Config {
     pub stop_with_dashboard: bool,
     /// What perch does when new mentions arrive (`[notify]`, `[accounts.<handle>] notify`).
     pub notify: crate::notify::NotifySettings,
+    /// `[keys]` as written (validated when the dashboard or `perch keys` builds the key map).
+    pub keys: KeysConfig,
+    /// The dashboard captures the mouse (`mouse = true`, `PERCH_MOUSE`).
+    pub mouse: bool,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -355,6 +371,7 @@ impl Config {
             "PERCH_SERVICE_STOP_WITH_DASHBOARD",
             file.service.stop_with_dashboard,
         )?;
+        let mouse = parse_bool("PERCH_MOUSE", file.mouse)?;
         let api_listen = match env.get("PERCH_API_LISTEN").cloned().or(file.api_listen) {
             None => None,
             Some(v) if v.trim().is_empty() => None,
@@ -382,6 +399,8 @@ impl Config {
             api_listen,
             api_allow_remote,
             stop_with_dashboard,
+            keys: file.keys_resolved.clone(),
+            mouse,
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,
@@ -466,6 +485,12 @@ impl Config {
 }
 
 pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    let mut file = parse_toml(path, text)?;
+    file.keys_resolved = file.keys.resolve(text);
+    Ok(file)
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str::<ConfigFile>(text).map_err(|e| {
         let line = e
             .span()

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use crossterm::event::{
-    Event, EventStream, KeyEventKind, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
-    PushKeyboardEnhancementFlags,
+    Event, EventStream, KeyEventKind, KeyboardEnhancementFlags, MouseButton, MouseEventKind,
+    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
-
-pub mod login;
 
 use crate::app::{Action, AppState};
 use crate::client::{Connection, Incoming};
@@ -38,12 +36,12 @@ pub struct Prepared<C: Connection + 'static> {
 /// Takes the terminal, draws a loading frame saying `loading` at once, then awaits `prepare` and
 /// runs the dashboard on what it returns. The first frame is on screen within milliseconds; if
 /// `prepare` fails, the terminal is restored before the error is returned.
-pub async fn run_after<C, F>(loading: &str, prepare: F) -> anyhow::Result<()>
+pub async fn run_after<C, F>(loading: &str, mouse: bool, prepare: F) -> anyhow::Result<()>
 where
     C: Connection + 'static,
     F: std::future::Future<Output = anyhow::Result<Prepared<C>>>,
 {
-    let mut terminal = TerminalGuard::enter()?;
+    let mut terminal = TerminalGuard::enter(mouse)?;
     if !loading.is_empty() {
         terminal
             .terminal
@@ -142,11 +140,8 @@ fn set_title(title: &str) -> std::io::Result<()> {
     if !TITLE_SET.swap(true, std::sync::atomic::Ordering::AcqRel) {
         out.write_all(b"\x1b[22;0t")?;
     }
-    // Our own text, but sanitised anyway: a control character would end the sequence early.
-    execute!(
-        out,
-        crossterm::terminal::SetTitle(crate::text::sanitize(title, true))
-    )
+    // `app::notify` made it (a count), so it holds no control character to end the sequence.
+    execute!(out, crossterm::terminal::SetTitle(title))
 }
 
 /// Puts the terminal title back, if perch set one: an empty title first (so a terminal with no
@@ -167,10 +162,12 @@ fn restore_title() {
 struct TerminalGuard {
     terminal: ratatui::DefaultTerminal,
     keyboard_enhanced: bool,
+    /// Mouse capture is on (`mouse = true`): released on every way out, as bracketed paste is.
+    mouse: bool,
 }
 
 impl TerminalGuard {
-    fn enter() -> anyhow::Result<TerminalGuard> {
+    fn enter(mouse: bool) -> anyhow::Result<TerminalGuard> {
         // `try_init` enables raw mode and the alternate screen and installs a panic hook that
         // restores both.
         let terminal = ratatui::try_init().context(
@@ -190,10 +187,14 @@ impl TerminalGuard {
         // instead of one key event (and one length count) per character. ratatui's `init` does
         // not enable it, so it is disabled here on every way out: drop, editor, panic.
         let _ = execute!(stdout(), crossterm::event::EnableBracketedPaste);
+        let mouse = mouse && execute!(stdout(), crossterm::event::EnableMouseCapture).is_ok();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_title();
             let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+            if mouse {
+                let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+            }
             if keyboard_enhanced {
                 let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
             }
@@ -202,6 +203,7 @@ impl TerminalGuard {
         Ok(TerminalGuard {
             terminal,
             keyboard_enhanced,
+            mouse,
         })
     }
 }
@@ -224,6 +226,9 @@ impl TerminalGuard {
 
         // Leave the screen as the shell had it, so the editor gets a normal terminal.
         let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+        if self.mouse {
+            let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+        }
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
@@ -268,6 +273,9 @@ impl TerminalGuard {
                 PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
             )?;
         }
+        if self.mouse {
+            execute!(stdout(), crossterm::event::EnableMouseCapture)?;
+        }
         self.terminal.clear()
     }
 }
@@ -292,6 +300,9 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_title();
         let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+        if self.mouse {
+            let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+        }
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
@@ -311,6 +322,17 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
                     Action::Key { key, seen: None }
                 }
                 Ok(Event::Paste(text)) => Action::Paste(text),
+                // Clicks and the wheel only: moves and drags would flood the loop for nothing.
+                Ok(Event::Mouse(m))
+                    if matches!(
+                        m.kind,
+                        MouseEventKind::Down(MouseButton::Left)
+                            | MouseEventKind::ScrollUp
+                            | MouseEventKind::ScrollDown
+                    ) =>
+                {
+                    Action::Mouse(m)
+                }
                 Ok(Event::Resize(width, height)) => Action::Resize { width, height },
                 Ok(_) => continue,
                 Err(e) => Action::Notify {

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::app::keymap::{self, Intent};
+use crate::app::keymap::{Intent, LoginAction, RemoveAction, ViewAction};
 use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::domain::{AccountId, AccountStats, Mention, SyncStatus};
@@ -122,6 +122,10 @@ pub fn is_polled(status: SyncStatus, is_active: bool) -> bool {
     is_active && !matches!(status, SyncStatus::Paused | SyncStatus::TokenExpired)
 }
 
+pub use crate::app::message::{
+    AccountEffect, LoginEvent, LoginFailure, LoginFailureKind, LoginPurpose, LoginSuccess,
+};
+
 // ---- overlays -----------------------------------------------------------------------------
 
 /// The account overlays, one at a time, in `Mode::Account`.
@@ -131,19 +135,6 @@ pub enum AccountOverlay {
     Detail(DetailView),
     Stats(Box<StatsView>),
     ConfirmRemove(RemoveDialog),
-}
-
-/// Why a login runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginPurpose {
-    /// `a`: add whichever account the user approves (an account already tracked is reauthorized).
-    Add,
-    /// `R`: log in again for this account; approving as someone else is reported.
-    Reauthorize {
-        account_id: AccountId,
-        twitter_id: String,
-        handle: String,
-    },
 }
 
 /// Where the login dialog is.
@@ -180,78 +171,6 @@ impl LoginDialog {
             LoginPurpose::Reauthorize { handle, .. } => {
                 format!("Reauthorize {}", text::for_screen(handle, true))
             }
-        }
-    }
-}
-
-/// The kinds of failure the dialog tells apart (each has its own heading and advice).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginFailureKind {
-    Denied,
-    StateMismatch,
-    CodeRejected,
-    PortBusy,
-    NoClientId,
-    Timeout,
-    /// A reauthorization approved by another X user than the account's.
-    WrongAccount,
-    /// Anything else (network, token endpoint, the store); the message says what.
-    Other,
-}
-
-impl LoginFailureKind {
-    pub fn heading(self) -> &'static str {
-        match self {
-            LoginFailureKind::Denied => "Authorization declined",
-            LoginFailureKind::StateMismatch => "Refused: the response does not match this login",
-            LoginFailureKind::CodeRejected => "X rejected the authorization code",
-            LoginFailureKind::PortBusy => "The callback port is busy",
-            LoginFailureKind::NoClientId => "No X client id configured",
-            LoginFailureKind::Timeout => "No answer from the browser",
-            LoginFailureKind::WrongAccount => "Logged in as another account",
-            LoginFailureKind::Other => "The login did not complete",
-        }
-    }
-}
-
-/// How a login failed: the kind, and the full message (what happened, what to do next).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginFailure {
-    pub kind: LoginFailureKind,
-    pub message: String,
-}
-
-/// A login that stored an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginSuccess {
-    pub account_id: AccountId,
-    pub handle: String,
-    /// The X user was already tracked: tokens and profile were updated, mentions kept.
-    pub reauthorized: bool,
-}
-
-/// What the login task reports (through `Action::Login`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginEvent {
-    /// The listener is up and this is the address to approve perch at.
-    Listening { login_id: u64, url: String },
-    /// The pasted text is not an authorization response; the login keeps waiting.
-    PasteRejected { login_id: u64, message: String },
-    /// A code arrived; it is being exchanged.
-    Exchanging { login_id: u64 },
-    Finished {
-        login_id: u64,
-        outcome: Result<LoginSuccess, LoginFailure>,
-    },
-}
-
-impl LoginEvent {
-    fn login_id(&self) -> u64 {
-        match self {
-            LoginEvent::Listening { login_id, .. }
-            | LoginEvent::PasteRejected { login_id, .. }
-            | LoginEvent::Exchanging { login_id }
-            | LoginEvent::Finished { login_id, .. } => *login_id,
         }
     }
 }
@@ -332,33 +251,12 @@ pub struct RemoveDialog {
     pub choice: RemoveChoice,
 }
 
-/// Work for the event loop (wrapped in `Effect::Account`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AccountEffect {
-    /// Bind the loopback listener, open the browser, wait for the callback or a paste.
-    StartLogin {
-        login_id: u64,
-        purpose: LoginPurpose,
-    },
-    /// Hand the paste field's text to the running login.
-    PasteLogin { login_id: u64, input: String },
-    /// Stop the login (the listener's port is freed).
-    CancelLogin { login_id: u64 },
-    /// Tell the sync engine an account was added or reauthorized (it polls it at once).
-    Added(AccountId),
-    /// Ask the sync engine to remove the account (after any poll in flight).
-    Remove {
-        account_id: AccountId,
-        delete_mentions: bool,
-    },
-}
-
 // ---- reacting to the engine and the clock ------------------------------------------------
 
 /// Records what a sync event says about an account (budget, next poll, the event log). Called
 /// for every event before the usual handling.
 pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
-    let now = state.accounts_ui.now();
+    let now = state.now();
     let ui = &mut state.accounts_ui;
     match event {
         SyncEvent::Started { account_id } => {
@@ -494,21 +392,7 @@ pub fn after_sync(
         && let AccountOverlay::Stats(view) = overlay.as_ref()
         && view.account_id == id
     {
-        reload_stats(state, store)?;
-    }
-    Ok(())
-}
-
-fn reload_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let now = state.accounts_ui.now();
-    let Mode::Account(overlay) = &mut state.mode else {
-        return Ok(());
-    };
-    let AccountOverlay::Stats(view) = overlay.as_mut() else {
-        return Ok(());
-    };
-    if let Some(account) = store.account(view.account_id)? {
-        **view = StatsView::load(store, &account, now)?;
+        state.reload_stats(store)?;
     }
     Ok(())
 }
@@ -543,10 +427,21 @@ pub fn open_add_account(state: &mut AppState, effects: &mut Vec<super::Effect>) 
     start_login(state, LoginPurpose::Add, effects);
 }
 
-/// `R`: the login again for the selected account.
-pub fn open_reauthorize(state: &mut AppState, effects: &mut Vec<super::Effect>) {
-    let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press R");
+/// `R`: the login again for `account` (the normal mode passes [`target_account`]; `None`: no
+/// account was chosen).
+pub fn open_reauthorize(
+    state: &mut AppState,
+    account: Option<AccountId>,
+    effects: &mut Vec<super::Effect>,
+) {
+    let Some(row) = account.and_then(|id| state.account(id)) else {
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Reauthorize),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return;
     };
     let purpose = LoginPurpose::Reauthorize {
@@ -582,25 +477,45 @@ pub fn open_detail(state: &mut AppState, account_id: AccountId) {
     })));
 }
 
-/// `s`: the stats view of the selected account.
-pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let Some(id) = target_account(state) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press s");
+/// `s`: the stats view of `account`.
+pub fn open_stats(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    account: Option<AccountId>,
+) -> Result<(), StoreError> {
+    let Some(id) = account else {
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Stats),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let Some(account) = store.account(id)? else {
         state.error("that account is no longer in the store");
         return Ok(());
     };
-    let view = StatsView::load(store, &account, state.accounts_ui.now())?;
+    let view = StatsView::load(store, &account, state.now())?;
     state.mode = Mode::Account(Box::new(AccountOverlay::Stats(Box::new(view))));
     Ok(())
 }
 
-/// `D`: asks how to remove the selected account.
-pub fn open_remove(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press D");
+/// `D`: asks how to remove `account`.
+pub fn open_remove(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    account: Option<AccountId>,
+) -> Result<(), StoreError> {
+    let Some(row) = account.and_then(|id| state.account(id)) else {
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::RemoveAccount),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let (account_id, handle) = (row.account.id, row.account.handle());
@@ -655,14 +570,16 @@ pub fn on_key(
     store: &dyn FeedSource,
     effects: &mut Vec<super::Effect>,
 ) -> Result<(), StoreError> {
+    let keys = state.keymap.clone();
     let Mode::Account(overlay) = &mut state.mode else {
         return Ok(());
     };
     match overlay.as_mut() {
         AccountOverlay::Login(dialog) => {
             let failed = matches!(dialog.phase, LoginPhase::Failed(_));
-            match key.code {
-                KeyCode::Esc => {
+            let action = keys.login.of_event(&key);
+            match action {
+                Some(LoginAction::Cancel) => {
                     if !failed {
                         effects.push(super::Effect::Account(AccountEffect::CancelLogin {
                             login_id: dialog.login_id,
@@ -671,62 +588,67 @@ pub fn on_key(
                     }
                     state.mode = Mode::Normal;
                 }
-                KeyCode::Enter | KeyCode::Char('r') if failed => {
+                Some(LoginAction::Submit) if failed => {
                     // Try again: a fresh login (new state, new verifier, new listener).
                     let purpose = dialog.purpose.clone();
                     start_login(state, purpose, effects);
                 }
-                _ => login_key(dialog, key, effects),
+                _ => login_key(dialog, key, action, effects),
             }
             Ok(())
         }
         AccountOverlay::Detail(view) => {
             let account_id = view.account_id;
-            match key.code {
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => state.mode = Mode::Normal,
-                KeyCode::Char('j') | KeyCode::Down => view.scroll = view.scroll.saturating_add(1),
-                KeyCode::Char('k') | KeyCode::Up => view.scroll = view.scroll.saturating_sub(1),
-                KeyCode::PageDown => view.scroll = view.scroll.saturating_add(10),
-                KeyCode::PageUp => view.scroll = view.scroll.saturating_sub(10),
-                KeyCode::Char('g') | KeyCode::Home => view.scroll = 0,
-                _ => {
+            match keys.view.of_event(&key) {
+                Some(ViewAction::Close) => state.mode = Mode::Normal,
+                Some(ViewAction::ScrollDown) => view.scroll = view.scroll.saturating_add(1),
+                Some(ViewAction::ScrollUp) => view.scroll = view.scroll.saturating_sub(1),
+                Some(ViewAction::PageDown) => view.scroll = view.scroll.saturating_add(10),
+                Some(ViewAction::PageUp) => view.scroll = view.scroll.saturating_sub(10),
+                Some(ViewAction::ScrollTop) => view.scroll = 0,
+                None => match keys.normal.of_event(&key) {
+                    // Enter (the normal layer's "open"), pressed on what is open, closes it.
+                    Some(Intent::Open) => state.mode = Mode::Normal,
                     // The account keys work here too, on this account.
-                    if let Some(intent) = keymap::normal_intent(&key) {
-                        account_intent_in_view(state, account_id, intent, store, effects)?;
+                    Some(intent) => {
+                        account_intent_in_view(state, account_id, intent, store, effects)?
                     }
-                }
+                    None => {}
+                },
             }
             Ok(())
         }
         AccountOverlay::Stats(view) => {
             let account_id = view.account_id;
-            match key.code {
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') => state.mode = Mode::Normal,
-                _ => {
-                    if let Some(intent) = keymap::normal_intent(&key) {
-                        account_intent_in_view(state, account_id, intent, store, effects)?;
+            match keys.view.of_event(&key) {
+                Some(ViewAction::Close) => state.mode = Mode::Normal,
+                Some(_) => {}
+                None => match keys.normal.of_event(&key) {
+                    // The key that opened the stats closes them.
+                    Some(Intent::Stats) => state.mode = Mode::Normal,
+                    Some(intent) => {
+                        account_intent_in_view(state, account_id, intent, store, effects)?
                     }
-                }
+                    None => {}
+                },
             }
             Ok(())
         }
         AccountOverlay::ConfirmRemove(dialog) => {
-            let chosen = match key.code {
-                KeyCode::Char('k') => Some(RemoveChoice::KeepMentions),
-                KeyCode::Char('d') => Some(RemoveChoice::DeleteMentions),
-                KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('n') => {
-                    Some(RemoveChoice::Cancel)
-                }
-                KeyCode::Enter => Some(dialog.choice),
-                KeyCode::Left | KeyCode::BackTab | KeyCode::Char('h') => {
+            let chosen = match keys.remove.of_event(&key) {
+                Some(RemoveAction::KeepMentions) => Some(RemoveChoice::KeepMentions),
+                Some(RemoveAction::DeleteMentions) => Some(RemoveChoice::DeleteMentions),
+                Some(RemoveAction::Cancel) => Some(RemoveChoice::Cancel),
+                Some(RemoveAction::Confirm) => Some(dialog.choice),
+                Some(RemoveAction::PreviousChoice) => {
                     dialog.choice = step_choice(dialog.choice, -1);
                     None
                 }
-                KeyCode::Right | KeyCode::Tab | KeyCode::Char('l') => {
+                Some(RemoveAction::NextChoice) => {
                     dialog.choice = step_choice(dialog.choice, 1);
                     None
                 }
-                _ => None,
+                None => None,
             };
             let Some(choice) = chosen else {
                 return Ok(());
@@ -795,25 +717,20 @@ fn account_intent_in_view(
             effects.push(super::Effect::FetchNow(Some(account_id)));
             state.info(format!("fetching {handle} now"));
         }
-        Intent::Reauthorize | Intent::Stats | Intent::RemoveAccount | Intent::Open => {
-            // Switch views: act as if the account were selected in the pane.
+        // Switch views, on this view's account.
+        Intent::Reauthorize => {
             state.mode = Mode::Normal;
-            let before = state.account_selected;
-            if let Some(i) = state
-                .accounts
-                .iter()
-                .position(|r| r.account.id == account_id)
-            {
-                state.account_selected = i + 1;
-            }
-            match intent {
-                Intent::Reauthorize => open_reauthorize(state, effects),
-                Intent::Stats => open_stats(state, store)?,
-                Intent::RemoveAccount => open_remove(state, store)?,
-                _ => open_detail(state, account_id),
-            }
-            state.account_selected = before;
+            open_reauthorize(state, Some(account_id), effects);
         }
+        Intent::Stats => {
+            state.mode = Mode::Normal;
+            open_stats(state, store, Some(account_id))?;
+        }
+        Intent::RemoveAccount => {
+            state.mode = Mode::Normal;
+            open_remove(state, store, Some(account_id))?;
+        }
+        Intent::Open => open_detail(state, account_id),
         Intent::Quit => {
             state.mode = Mode::Normal;
         }
@@ -822,11 +739,17 @@ fn account_intent_in_view(
     Ok(())
 }
 
-fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::Effect>) {
+fn login_key(
+    dialog: &mut LoginDialog,
+    key: KeyEvent,
+    action: Option<LoginAction>,
+    effects: &mut Vec<super::Effect>,
+) {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match (&dialog.phase, key.code) {
+    let plain_char = matches!(key.code, KeyCode::Char(_)) && !ctrl;
+    match (&dialog.phase, action) {
         (LoginPhase::Failed(_), _) => {}
-        (LoginPhase::Waiting { .. }, KeyCode::Enter) => {
+        (LoginPhase::Waiting { .. }, Some(LoginAction::Submit)) => {
             let input = dialog.paste.trim().to_string();
             if input.is_empty() {
                 dialog.paste_error = Some(
@@ -842,20 +765,25 @@ fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::E
         }
         // `y` copies the link (OSC 52), for a browser on another machine: while nothing has been
         // pasted yet (a code may contain a y), or with Ctrl at any time.
-        (LoginPhase::Waiting { url }, KeyCode::Char('y')) if ctrl || dialog.paste.is_empty() => {
+        (LoginPhase::Waiting { url }, Some(LoginAction::CopyLink))
+            if !plain_char || dialog.paste.is_empty() =>
+        {
             effects.push(super::Effect::CopyToClipboard(url.clone()));
             dialog.copied = true;
         }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Backspace) => {
-            dialog.paste.pop();
-        }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Char('u')) if ctrl => {
+        (LoginPhase::Starting | LoginPhase::Waiting { .. }, Some(LoginAction::ClearInput)) => {
             dialog.paste.clear();
         }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Char(c)) if !ctrl => {
-            dialog.paste.push(c);
-            dialog.paste_error = None;
-        }
+        (LoginPhase::Starting | LoginPhase::Waiting { .. }, _) => match key.code {
+            KeyCode::Backspace => {
+                dialog.paste.pop();
+            }
+            KeyCode::Char(c) if !ctrl => {
+                dialog.paste.push(c);
+                dialog.paste_error = None;
+            }
+            _ => {}
+        },
         _ => {}
     }
 }
@@ -888,6 +816,7 @@ pub fn on_paste(state: &mut AppState, pasted: &str) -> bool {
 /// A report from the login task. Reports from a login that is no longer shown are dropped (a
 /// success is still handed to the sync engine, since the account was stored).
 pub fn on_login_event(state: &mut AppState, event: LoginEvent, effects: &mut Vec<super::Effect>) {
+    let keys = state.keymap.clone();
     let current = match &mut state.mode {
         Mode::Account(overlay) => match overlay.as_mut() {
             AccountOverlay::Login(d) if d.login_id == event.login_id() => Some(d),
@@ -939,7 +868,8 @@ pub fn on_login_event(state: &mut AppState, event: LoginEvent, effects: &mut Vec
                 && *account_id != success.account_id
             {
                 let message = format!(
-                    "you approved perch as {got} while reauthorizing {handle}: {got} was {what}, and {handle} still needs a new login. Log in to X as {handle} (or log out there first), then press Enter to try again",
+                    "you approved perch as {got} while reauthorizing {handle}: {got} was {what}, and {handle} still needs a new login. Log in to X as {handle} (or log out there first), then press {retry} to try again",
+                    retry = keys.login.label(LoginAction::Submit),
                     got = success.handle,
                     what = if success.reauthorized {
                         "updated"

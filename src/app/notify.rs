@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::app::message::Effect;
 use crate::app::state::AppState;
-use crate::app::update::Effect;
 use crate::domain::AccountId;
 use crate::notify::{Bursts, NotifySettings, message};
 
@@ -60,7 +60,7 @@ pub fn on_new_mentions(
     if inserted == 0 {
         return None;
     }
-    let now = state.accounts_ui.now();
+    let now = state.now();
     let row = state.account(account_id)?;
     // Never synced yet: this is its backfill, not news.
     row.account.last_synced_at?;
@@ -81,9 +81,9 @@ pub fn on_new_mentions(
 
 /// The title for the pending count, when it is on and changed since it was last set.
 pub fn title(state: &mut AppState) -> Option<Effect> {
-    // Not before the first tick: the loop ticks once the store has been read, so the first
-    // title is the real count, not a "0 pending" flash while loading.
-    if !state.alerts.settings.title || state.accounts_ui.clock.is_none() {
+    // Not before the accounts are read (the first title is the real count, not a "0 pending"
+    // flash while loading), nor with no account to count for.
+    if !state.alerts.settings.title || state.accounts.is_empty() {
         return None;
     }
     let title = message::title(state.pending_total);

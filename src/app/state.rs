@@ -6,13 +6,16 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use crate::app::accounts::{self, AccountOverlay, StatsView};
 use crate::app::composer::Composer;
 use crate::app::feed::FeedWindow;
 use crate::app::layout::{ScreenLayout, screen_layout};
 use crate::app::marks::Marks;
 use crate::app::overlay::{AccountPicker, BulkConfirm};
+use crate::app::source::FeedSource;
 use crate::app::triage::{BulkJob, UndoJob};
 use crate::domain::{Account, AccountId, MentionKey, MentionStatus};
+use crate::store::{FeedFilter, StoreError};
 use ratatui::layout::Rect;
 
 /// The panes Tab moves between.
@@ -173,7 +176,7 @@ pub struct AppState {
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
     /// Outbox entries that still need something (waiting, unconfirmed...), read from the store.
-    pub outbox: crate::outbox::OutboxBoard,
+    pub outbox: crate::app::outbox_board::OutboxBoard,
     pub notice: Option<Notice>,
     /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
     pub banner: Option<String>,
@@ -203,7 +206,12 @@ pub struct AppState {
     /// The monthly budgets from the config (replies over budget ask first).
     pub budgets: crate::costs::Budgets,
     /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
-    pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
+    pub reply_again: Option<(MentionKey, crate::domain::ReplyKind)>,
+    /// The key tables (the preset with the user's `[keys]` on top): what keys do, and the labels
+    /// the help, hints and messages show.
+    pub keymap: std::sync::Arc<crate::app::keymap::Keymap>,
+    /// The presses of a key sequence typed so far (`g` of `g g`).
+    pub keys_typed: Vec<crate::app::keymap::KeyPress>,
     /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
     /// Anything else `u` would undo is asked about first.
     pub undo_ready: Option<u64>,
@@ -212,6 +220,80 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Re-reads accounts, counters and the feed window (keeping the selection).
+    /// The clock as of the last `Action::Tick` (the event loop sends one before anything else;
+    /// only a state that was never ticked, in a test, falls back to the system clock). `update`
+    /// reads time only here, so it can be driven with any clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.accounts_ui.now()
+    }
+
+    pub fn refresh(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        self.reload_accounts(store)?;
+        self.outbox.reload(store)?;
+        self.feed.reload_around_selection(store)
+    }
+
+    /// Re-reads the accounts pane's rows, the cost meter and the pending count, keeping the
+    /// selected account.
+    pub fn reload_accounts(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        let state = self;
+        let selected_id = state.selected_account().map(|a| a.account.id);
+        let syncing: Vec<AccountId> = state
+            .accounts
+            .iter()
+            .filter(|a| a.syncing)
+            .map(|a| a.account.id)
+            .collect();
+        let mut rows = Vec::new();
+        for account in store.accounts()? {
+            if !accounts::is_listed(state, &account) {
+                continue;
+            }
+            let pending = store.count(&FeedFilter {
+                account: Some(account.id),
+                status: Some(MentionStatus::Pending),
+            })?;
+            rows.push(AccountRow {
+                syncing: syncing.contains(&account.id),
+                account,
+                pending,
+            });
+        }
+        state.accounts = rows;
+        state.costs = crate::app::costs::CostMeter::load(store, &state.budgets, state.now())?;
+        state.pending_total = store.count(&FeedFilter {
+            account: None,
+            status: Some(MentionStatus::Pending),
+        })?;
+        // Keep the same account selected if it is still there.
+        state.account_selected = match selected_id {
+            Some(id) => state
+                .accounts
+                .iter()
+                .position(|a| a.account.id == id)
+                .map_or(0, |i| i + 1),
+            None => 0,
+        };
+        Ok(())
+    }
+
+    /// Re-reads the open stats view's figures (new mentions for its account arrived).
+    pub fn reload_stats(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        let state = self;
+        let now = state.now();
+        let Mode::Account(overlay) = &mut state.mode else {
+            return Ok(());
+        };
+        let AccountOverlay::Stats(view) = overlay.as_mut() else {
+            return Ok(());
+        };
+        if let Some(account) = store.account(view.account_id)? {
+            **view = StatsView::load(store, &account, now)?;
+        }
+        Ok(())
+    }
+
     /// An empty state; the first `Action::Resize` and `Action::StoreChanged` fill it.
     pub fn new(banner: Option<String>) -> AppState {
         AppState {
@@ -228,7 +310,7 @@ impl AppState {
             detail_scroll: 0,
             selected_arrivals: Vec::new(),
             sending: HashSet::new(),
-            outbox: crate::outbox::OutboxBoard::default(),
+            outbox: crate::app::outbox_board::OutboxBoard::default(),
             notice: None,
             banner,
             size: (80, 24),
@@ -245,6 +327,8 @@ impl AppState {
             costs: Default::default(),
             budgets: Default::default(),
             reply_again: None,
+            keymap: Default::default(),
+            keys_typed: Vec::new(),
             undo_ready: None,
             alerts: Default::default(),
         }

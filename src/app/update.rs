@@ -4,78 +4,24 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::app::accounts::{self, AccountEffect, LoginEvent};
+use crate::app::accounts;
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
+use crate::app::message::AccountEffect;
+pub use crate::app::message::{Action, Effect, Job};
+use crate::app::message::{PointerKind, PointerTarget};
+use crate::app::outbox_board::Resolve;
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::source::FeedSource;
-use crate::app::state::{AccountRow, AppState, Mode, Pane};
+use crate::app::state::{AppState, Mode, Pane};
 use crate::app::{search, triage};
+use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
-use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
-use crate::store::{Draft, FeedFilter, StoreError, UndoStep};
+use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, SendRequest};
+use crate::store::{Draft, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
-
-/// Everything the state reacts to.
-#[derive(Clone, Debug)]
-pub enum Action {
-    /// A key press (releases and repeats are filtered out by the terminal reader), with the
-    /// mention the user could see selected when they pressed it: the selected feed row as last
-    /// drawn, as moved since by the user's own earlier keys (`None`: no row was selected). Keys
-    /// that act on a mention act on that one, never on one that arrived, or slid into the
-    /// selection, after the screen the user read was drawn. The event loop fills it in.
-    Key {
-        key: KeyEvent,
-        seen: Option<MentionKey>,
-    },
-    /// Text pasted into the terminal.
-    Paste(String),
-    Resize {
-        width: u16,
-        height: u16,
-    },
-    /// The once-a-second clock (relative times, spinner).
-    Tick(DateTime<Utc>),
-    Sync(SyncEvent),
-    Outbox(OutboxEvent),
-    /// The store changed under us (an effect the loop ran wrote to it): re-read what is shown.
-    StoreChanged,
-    /// Something the loop wants the user to know (an effect failed, a channel closed).
-    Notify {
-        text: String,
-        is_error: bool,
-    },
-    /// The loop is idle: take the next step of a background job.
-    Continue(Job),
-    /// The store applied a chunk of triage action `action`, changing `changed` mentions.
-    Triaged {
-        action: u64,
-        changed: usize,
-    },
-    /// The store undid a chunk of a triage action (`None`: there was nothing to undo), or could
-    /// not (the message says why).
-    Undone(Result<Option<UndoStep>, String>),
-    /// `$EDITOR` returned: the new draft for the mention, or why it could not be used.
-    EditorDone {
-        key: MentionKey,
-        result: Result<String, String>,
-    },
-    /// A report from the add-account / reauthorize login task.
-    Login(LoginEvent),
-    /// `o` could not open a browser.
-    OpenFailed {
-        url: String,
-        why: String,
-    },
-    /// The length of the draft of `key` at edit `generation`, measured off the key path.
-    DraftMeasured {
-        key: MentionKey,
-        generation: u64,
-        length: text::PostLength,
-    },
-}
 
 impl Action {
     /// A key press by a user who sees `state` as it is now (the selection on screen is the
@@ -89,73 +35,6 @@ impl Action {
     }
 }
 
-/// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Job {
-    /// Find and count more hits of the current search.
-    Search,
-    /// Apply the next chunk of the bulk triage.
-    Bulk,
-    /// Undo the next chunk of the running undo.
-    Undo,
-}
-
-/// Work for the event loop. `update` never does I/O beyond reading the store.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    /// Hand a reply to the outbox (it sends from `key.account_id`, the mentioned account).
-    Send(SendRequest),
-    /// Resolve or call back an outbox entry (retry, mark sent, cancel).
-    Outbox(OutboxCommand),
-    FetchNow(Option<AccountId>),
-    Pause(AccountId),
-    Resume(AccountId),
-    /// Write a triage decision (one chunk of undo action `action`) to the store, then report
-    /// `Action::Triaged`.
-    Triage {
-        action: u64,
-        keys: Vec<MentionKey>,
-        status: MentionStatus,
-    },
-    /// Undo one chunk of `action` (the newest when `None`), then report `Action::Undone`.
-    Undo {
-        action: Option<u64>,
-    },
-    /// Feed `Action::Continue(job)` back when no other event is waiting.
-    Background(Job),
-    /// Put text on the clipboard with OSC 52 (works over SSH).
-    CopyToClipboard(String),
-    /// Suspend the screen, edit the draft in `$EDITOR`, then report `Action::EditorDone`.
-    EditExternally {
-        key: MentionKey,
-        text: String,
-    },
-    /// Keep a draft reply in the store (it survives a failed send, a quit or a crash).
-    SaveDraft {
-        key: MentionKey,
-        draft: Draft,
-    },
-    /// The reply went out: its draft is no longer needed.
-    DeleteDraft {
-        key: MentionKey,
-    },
-    OpenUrl(String),
-    /// Measure the draft of `key` (edit `generation`) off the key path, then report
-    /// `Action::DraftMeasured`. Only the newest request per draft matters.
-    MeasureDraft {
-        key: MentionKey,
-        generation: u64,
-        text: String,
-    },
-    /// Logins, adding and removing accounts (see `app::accounts`).
-    Account(AccountEffect),
-    /// Ring the terminal bell: new mentions opened a burst (`app::notify`).
-    Bell,
-    /// Set the terminal title (`perch · 12 pending`); the terminal restores the old one on exit.
-    SetTitle(String),
-    Quit,
-}
-
 /// Applies one action to the state and returns the effects it calls for.
 pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> Vec<Effect> {
     let mut effects = Vec::new();
@@ -165,6 +44,14 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
             // The first key press, whatever it is, ends "follow the newest row".
             state.feed.untouched = false;
             on_key(state, key, seen, store, &mut effects)
+        }
+        // The dashboard turns mouse events into `Pointer`s; one that reaches `update` raw (a
+        // test, a loop without a screen) means nothing.
+        Action::Mouse(_) => Ok(()),
+        Action::Pointer { target, what } => {
+            state.dirty = true;
+            state.feed.untouched = false;
+            on_pointer(state, store, target, what)
         }
         Action::Paste(text) => {
             if let Mode::Compose(c) = &mut state.mode {
@@ -240,7 +127,7 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
         }
         Action::StoreChanged => {
             state.dirty = true;
-            refresh(state, store)
+            state.refresh(store)
         }
         Action::Notify { text, is_error } => {
             state.dirty = true;
@@ -282,7 +169,7 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
                 .iter()
                 .any(|e| matches!(e, Effect::Account(AccountEffect::Added(_))))
             {
-                refresh(state, store)
+                state.refresh(store)
             } else {
                 Ok(())
             }
@@ -345,55 +232,6 @@ fn store_problem(e: &StoreError) -> String {
     format!("could not read the store: {e}")
 }
 
-/// Re-reads accounts, counters and the feed window (keeping the selection).
-pub(crate) fn refresh(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    reload_accounts(state, store)?;
-    state.outbox.reload(store)?;
-    state.feed.reload_around_selection(store)
-}
-
-fn reload_accounts(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let selected_id = state.selected_account().map(|a| a.account.id);
-    let syncing: Vec<AccountId> = state
-        .accounts
-        .iter()
-        .filter(|a| a.syncing)
-        .map(|a| a.account.id)
-        .collect();
-    let mut rows = Vec::new();
-    for account in store.accounts()? {
-        if !accounts::is_listed(state, &account) {
-            continue;
-        }
-        let pending = store.count(&FeedFilter {
-            account: Some(account.id),
-            status: Some(MentionStatus::Pending),
-        })?;
-        rows.push(AccountRow {
-            syncing: syncing.contains(&account.id),
-            account,
-            pending,
-        });
-    }
-    state.accounts = rows;
-    state.costs =
-        crate::app::costs::CostMeter::load(store, &state.budgets, state.accounts_ui.now())?;
-    state.pending_total = store.count(&FeedFilter {
-        account: None,
-        status: Some(MentionStatus::Pending),
-    })?;
-    // Keep the same account selected if it is still there.
-    state.account_selected = match selected_id {
-        Some(id) => state
-            .accounts
-            .iter()
-            .position(|a| a.account.id == id)
-            .map_or(0, |i| i + 1),
-        None => 0,
-    };
-    Ok(())
-}
-
 fn on_key(
     state: &mut AppState,
     key: KeyEvent,
@@ -401,6 +239,8 @@ fn on_key(
     store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
+    let keys = state.keymap.clone();
+    let state_now = state.now();
     match &mut state.mode {
         Mode::Help => {
             // Any key closes the help; `q` there means "close", not "quit".
@@ -410,11 +250,14 @@ fn on_key(
         Mode::Search => search::on_key(state, store, key),
         Mode::Confirm(confirm) => {
             let status = confirm.status;
-            match keymap::confirm_key(&key) {
+            match keymap::confirm_key(&keys, &key) {
                 Some(true) => triage::start_bulk(state, store, status, effects)?,
                 Some(false) => {
                     state.mode = Mode::Normal;
-                    state.info("nothing changed (the marks are kept; Esc clears them)");
+                    let esc = state.keymap.key(Intent::Back);
+                    state.info(format!(
+                        "nothing changed (the marks are kept; {esc} clears them)"
+                    ));
                 }
                 None => {}
             }
@@ -422,7 +265,7 @@ fn on_key(
         }
         Mode::ConfirmUndo(action) => {
             let id = action.id;
-            match keymap::confirm_key(&key) {
+            match keymap::confirm_key(&keys, &key) {
                 Some(true) => {
                     state.mode = Mode::Normal;
                     triage::undo(state, id, effects);
@@ -436,7 +279,7 @@ fn on_key(
             Ok(())
         }
         Mode::PickAccount(picker) => {
-            match keymap::picker_key(&key) {
+            match keymap::picker_key(&keys, &key) {
                 keymap::PickerKey::Move(delta) => {
                     let last = picker.choices.len().saturating_sub(1) as isize;
                     picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;
@@ -455,11 +298,11 @@ fn on_key(
             Ok(())
         }
         Mode::Compose(composer) if composer.templates.is_some() => {
-            on_template_key(composer, key);
+            on_template_key(&keys, composer, key);
             Ok(())
         }
         Mode::Compose(composer) => {
-            match keymap::composer_key(&key) {
+            match keymap::composer_key(&keys, &key) {
                 ComposerKey::Send => send(state, effects),
                 ComposerKey::ExternalEditor => {
                     effects.push(Effect::EditExternally {
@@ -473,9 +316,11 @@ fn on_key(
                         effects.push(Effect::DeleteDraft { key: composer.key });
                         state.mode = Mode::Normal;
                     } else {
-                        effects.push(save_draft(composer, Utc::now()));
+                        let now = state_now;
+                        effects.push(save_draft(composer, now));
                         state.mode = Mode::Normal;
-                        state.info("draft kept: r or d on this mention reopens it");
+                        let (r, d) = (keys.key(Intent::ReplyPublic), keys.key(Intent::ReplyDm));
+                        state.info(format!("draft kept: {r} or {d} on this mention reopens it"));
                     }
                 }
                 ComposerKey::Edit => {
@@ -490,7 +335,15 @@ fn on_key(
         }
         Mode::Account(_) => accounts::on_key(state, key, store, effects),
         Mode::Normal => {
-            let intent = keymap::normal_intent(&key);
+            let Some(press) = keymap::KeyPress::from_event(&key) else {
+                return Ok(());
+            };
+            let intent = match state.keymap.normal.step(&mut state.keys_typed, press) {
+                keymap::Step::Action(intent) => Some(intent),
+                // The first key of a sequence (`g` of `g g`): wait for the next.
+                keymap::Step::Pending => return Ok(()),
+                keymap::Step::None => None,
+            };
             // "Press r again to reply once more" holds for the very next key only.
             if !matches!(intent, Some(Intent::ReplyPublic | Intent::ReplyDm)) {
                 state.reply_again = None;
@@ -624,15 +477,24 @@ fn on_intent(
             state.info("fetching all active accounts now");
         }
         Intent::AddAccount => accounts::open_add_account(state, effects),
-        Intent::Reauthorize => accounts::open_reauthorize(state, effects),
+        Intent::Reauthorize => {
+            let account = accounts::target_account(state);
+            accounts::open_reauthorize(state, account, effects)
+        }
         Intent::ToggleShowPaused => {
             accounts::toggle_show_paused(state);
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
             state.feed.filter.account = state.selected_account().map(|a| a.account.id);
             state.feed.reload_around_selection(store)?;
         }
-        Intent::Stats => accounts::open_stats(state, store)?,
-        Intent::RemoveAccount => accounts::open_remove(state, store)?,
+        Intent::Stats => {
+            let account = accounts::target_account(state);
+            accounts::open_stats(state, store, account)?
+        }
+        Intent::RemoveAccount => {
+            let account = accounts::target_account(state);
+            accounts::open_remove(state, store, account)?
+        }
         Intent::Help => state.mode = Mode::Help,
         Intent::Quit => {
             state.quit = true;
@@ -665,6 +527,58 @@ fn move_in_focus(
             let scroll = i64::from(state.detail_scroll) + delta as i64;
             state.detail_scroll = scroll.clamp(0, i64::from(u16::MAX)) as u16;
             Ok(())
+        }
+    }
+}
+
+/// Rows one wheel notch moves.
+const WHEEL_STEP: isize = 3;
+
+/// A click selects what is under it (and focuses its pane); the wheel moves the selection of the
+/// pane under the pointer (the detail pane: scrolls it). Only in the normal mode: a click never
+/// reaches into an open overlay, the composer or the search line.
+fn on_pointer(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    target: PointerTarget,
+    what: PointerKind,
+) -> Result<(), StoreError> {
+    if !matches!(state.mode, Mode::Normal) {
+        return Ok(());
+    }
+    state.reply_again = None;
+    let pane = match target {
+        PointerTarget::Accounts(_) => Pane::Accounts,
+        PointerTarget::Feed(_) => Pane::Feed,
+        PointerTarget::Detail => Pane::Detail,
+    };
+    match what {
+        PointerKind::Click => {
+            state.focus = pane;
+            match target {
+                PointerTarget::Accounts(Some(row)) => select_account_row(state, store, row)?,
+                PointerTarget::Feed(Some(row)) => {
+                    let before = state.feed.selected_pos();
+                    let delta = row as isize - state.feed.selected as isize;
+                    state.feed.move_by(store, delta)?;
+                    if state.feed.selected_pos() != before {
+                        state.detail_scroll = 0;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        PointerKind::WheelUp | PointerKind::WheelDown => {
+            let delta = if what == PointerKind::WheelUp {
+                -WHEEL_STEP
+            } else {
+                WHEEL_STEP
+            };
+            let focus = std::mem::replace(&mut state.focus, pane);
+            let moved = move_in_focus(state, store, delta);
+            state.focus = focus;
+            moved
         }
     }
 }
@@ -720,12 +634,20 @@ fn mark_selected(state: &mut AppState, store: &dyn FeedSource) -> Result<(), Sto
     };
     let mentions = row.mentions().to_vec();
     if !state.marks.toggle(&mentions) {
-        state.error("this mention is outside what V marked: Esc clears the marks");
+        let (v, esc) = (
+            state.keymap.key(Intent::MarkAll),
+            state.keymap.key(Intent::Back),
+        );
+        state.error(format!(
+            "this mention is outside what {v} marked: {esc} clears the marks"
+        ));
         return Ok(());
     }
     let n = state.marks.count_label();
     state.info(format!(
-        "{n} marked: i, p or x applies to all of them, Esc clears"
+        "{n} marked: {} applies to all of them, {} clears",
+        state.keymap.triage_keys(),
+        state.keymap.key(Intent::Back)
     ));
     state.feed.move_by(store, 1)
 }
@@ -765,7 +687,10 @@ fn mark_all(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreErr
     });
     let n = state.marks.count_label();
     state.info(format!(
-        "marked all {n} matching: i, p or x applies to them, Space unmarks one, Esc clears"
+        "marked all {n} matching: {} applies to them, {} unmarks one, {} clears",
+        state.keymap.triage_keys(),
+        state.keymap.key(Intent::Mark),
+        state.keymap.key(Intent::Back)
     ));
     Ok(())
 }
@@ -863,7 +788,8 @@ fn open_composer_for(
         return Ok(());
     }
     if state.outbox.unconfirmed(m.key()).is_some() {
-        state.error(crate::outbox::RESOLVE_FIRST);
+        let message = crate::app::outbox_board::resolve_first(&state.keymap);
+        state.error(message);
         return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
@@ -887,8 +813,12 @@ fn open_composer_for(
     if let Some(response) = answered
         && state.reply_again != Some((m.key(), kind))
     {
-        let when = crate::app::time::relative_time(response.sent_at, Utc::now());
-        let key = if kind == ReplyKind::Public { 'r' } else { 'd' };
+        let when = crate::app::time::relative_time(response.sent_at, state.now());
+        let key = state.keymap.key(if kind == ReplyKind::Public {
+            Intent::ReplyPublic
+        } else {
+            Intent::ReplyDm
+        });
         state.info(format!(
             "{} already sent {when}: press {key} again to send another",
             kind.noun()
@@ -917,6 +847,11 @@ fn save_draft(composer: &Composer, now: DateTime<Utc>) -> Effect {
 }
 
 fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let now = state.now();
+    let (send_key, close_key) = (
+        state.keymap.composer.label(keymap::ComposerAction::Send),
+        state.keymap.composer.label(keymap::ComposerAction::Close),
+    );
     let Mode::Compose(composer) = &mut state.mode else {
         return;
     };
@@ -928,7 +863,9 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     // Replies and DMs stay allowed over the budget, after asking once.
     if state.costs.over_budget && !composer.over_budget_confirmed {
         composer.over_budget_confirmed = true;
-        state.error("over budget: send anyway? (Ctrl-S again sends it, Esc keeps the draft)");
+        state.error(format!(
+            "over budget: send anyway? ({send_key} again sends it, {close_key} keeps the draft)"
+        ));
         return;
     }
     let request = SendRequest {
@@ -947,7 +884,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
         ),
     };
     // The draft stays until the outbox says it was sent, so a failure loses nothing.
-    effects.push(save_draft(composer, Utc::now()));
+    effects.push(save_draft(composer, now));
     state.sending.insert(request.key);
     state.undo_ready = None;
     state.mode = Mode::Normal;
@@ -1009,7 +946,7 @@ fn on_sync(
         } => {
             if inserted > 0 {
                 state.dirty = true;
-                refresh(state, store)?;
+                state.refresh(store)?;
             }
         }
         SyncEvent::AccountUpdated(account) => {
@@ -1021,10 +958,10 @@ fn on_sync(
                 .find(|a| a.account.id == account.id)
             {
                 // Paused while paused ones are hidden: it leaves the list.
-                Some(_) if !listed => reload_accounts(state, store)?,
+                Some(_) if !listed => state.reload_accounts(store)?,
                 Some(row) => row.account = account,
                 // A new account: read the list again (it is small) to place it in order.
-                None => reload_accounts(state, store)?,
+                None => state.reload_accounts(store)?,
             }
         }
         // The budget is the sync engine's business; the screen does not show it yet.
@@ -1037,13 +974,13 @@ fn on_sync(
         }
         SyncEvent::AccountRemoved { account_id } => {
             state.dirty = true;
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
             if state.feed.filter.account == Some(account_id) {
                 // The feed was showing only that account: fall back to all accounts.
                 state.feed.filter.account = None;
                 search::reload(state, store)?;
             } else {
-                refresh(state, store)?;
+                state.refresh(store)?;
             }
         }
     }
@@ -1088,10 +1025,13 @@ fn on_outbox(
         }
         OutboxEvent::Unconfirmed { key, kind, message } => {
             reload_row(state, store, key)?;
-            state.error(crate::outbox::unconfirmed_notice(kind, &message));
+            let notice =
+                crate::app::outbox_board::unconfirmed_notice(&state.keymap, kind, &message);
+            state.error(notice);
         }
         OutboxEvent::Waiting { until, .. } => {
-            state.info(crate::outbox::waiting_notice(until));
+            let notice = crate::app::outbox_board::waiting_notice(&state.keymap, until);
+            state.info(notice);
         }
         OutboxEvent::Cancelled { key, kind } => {
             reload_row(state, store, key)?;
@@ -1099,7 +1039,7 @@ fn on_outbox(
                 "{} not sent; the mention is pending again and the draft is kept",
                 kind.noun()
             ));
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
         OutboxEvent::Refused { key, message } => {
             reload_row(state, store, key)?;
@@ -1134,7 +1074,7 @@ fn on_outbox(
                 ReplyKind::Dm => "DM sent",
             };
             state.info(what);
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
         OutboxEvent::Failed { key, kind, message } => {
             state.sending.remove(&key);
@@ -1154,7 +1094,7 @@ fn on_outbox(
             state.error(format!(
                 "{kind_word} not sent: {message}. The draft is kept: Enter reopens it"
             ));
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
     }
     Ok(())
@@ -1230,11 +1170,11 @@ fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve)
 }
 
 /// Keys while the saved-reply picker is open.
-fn on_template_key(composer: &mut Composer, key: KeyEvent) {
+fn on_template_key(keys: &keymap::Keymap, composer: &mut Composer, key: KeyEvent) {
     let Some(picker) = &mut composer.templates else {
         return;
     };
-    match keymap::picker_key(&key) {
+    match keymap::picker_key(keys, &key) {
         keymap::PickerKey::Move(delta) => {
             let last = picker.items.len().saturating_sub(1) as isize;
             picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;

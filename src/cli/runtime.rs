@@ -220,6 +220,8 @@ pub async fn run_dashboard(
     faults: bool,
     keep_data_dir: bool,
 ) -> CliResult {
+    // A bad `[keys]` is reported before the terminal changes (the dashboard builds the same map).
+    crate::app::keymap_config::build(&config.keys, &config.config_path).map_err(Failure::new)?;
     // Everything slow (the demo's simulator and logins, starting a service on a large store)
     // happens behind a loading frame, so something is on screen at once.
     let loading = if demo {
@@ -231,7 +233,7 @@ pub async fn run_dashboard(
     let mut demo_service: Option<crate::service::RunningService> = None;
     let mut link: Option<std::sync::Arc<crate::client::Link>> = None;
     let mut started_here = false;
-    let result = crate::tui::run_after(loading, async {
+    let result = crate::tui::run_after(loading, config.mouse, async {
         let fail = |f: Failure| anyhow::anyhow!(f.message);
         let (socket, banner) = if demo {
             let mut setup = DemoSetup::start(&mut config, faults, keep_data_dir)

@@ -22,8 +22,10 @@ use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::service::ServiceEvent;
 use crate::sync::Command;
-use crate::tui::login::{self, LoginSink};
+pub mod login;
+
 use crate::ui::Theme;
+use login::LoginSink;
 
 /// What the loop draws on and asks of the terminal.
 pub trait Screen {
@@ -74,6 +76,11 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     } = ctx;
     let theme = Theme::from_env();
     let mut state = AppState::new(banner);
+    // Checked before the terminal was taken over (`run_dashboard`); the default keys otherwise.
+    match crate::app::keymap_config::build(&config.keys, &config.config_path) {
+        Ok(keymap) => state.keymap = Arc::new(keymap),
+        Err(e) => state.error(e),
+    }
     state.saved_replies = SavedReplies::from_config(&config);
     state.budgets = config.budgets.clone();
     state.alerts = app::notify::TerminalAlerts::new(config.notify.clone());
@@ -88,8 +95,12 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     let measurer = spawn_measurer(reports_tx.clone());
 
     let (width, height) = screen.size()?;
-    let mut pending: VecDeque<Action> =
-        VecDeque::from([Action::Resize { width, height }, Action::StoreChanged]);
+    // The clock first: `update` reads time from the state only.
+    let mut pending: VecDeque<Action> = VecDeque::from([
+        Action::Tick(Utc::now()),
+        Action::Resize { width, height },
+        Action::StoreChanged,
+    ]);
 
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -112,6 +123,22 @@ pub async fn run<S: Screen, C: Connection + 'static>(
                 }
                 _ => false,
             };
+            // A mouse event means what is drawn under it (the state as it is now, as for keys).
+            if let Action::Mouse(m) = &action {
+                let what = match m.kind {
+                    crossterm::event::MouseEventKind::ScrollUp => {
+                        app::message::PointerKind::WheelUp
+                    }
+                    crossterm::event::MouseEventKind::ScrollDown => {
+                        app::message::PointerKind::WheelDown
+                    }
+                    _ => app::message::PointerKind::Click,
+                };
+                match crate::ui::hit_test(&state, &theme, Utc::now(), state.size, m.column, m.row) {
+                    Some(target) => action = Action::Pointer { target, what },
+                    None => continue,
+                }
+            }
             let effects = app::update(&mut state, action, &*connection);
             if is_key {
                 seen = selected_key(&state);

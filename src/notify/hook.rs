@@ -296,11 +296,10 @@ impl HookQueue {
     }
 }
 
-/// Runs one job: builds its environment and document, runs it, logs how it went.
-pub async fn run_job(job: &HookJob, timeout: Duration) -> HookOutcome {
+/// Runs one job with `stdin` (the burst as the caller's JSON document) and the burst's
+/// environment, and logs how it went.
+pub async fn run_job(job: &HookJob, stdin: Vec<u8>, timeout: Duration) -> HookOutcome {
     let env = crate::notify::message::hook_env(&job.account_username, &job.burst);
-    let document = crate::notify::message::HookDocument::new(&job.account_username, &job.burst);
-    let stdin = serde_json::to_vec_pretty(&document).unwrap_or_default();
     let outcome = run_hook(&job.command, &env, stdin, timeout).await;
     match outcome.problem() {
         None => tracing::debug!(

@@ -1,8 +1,6 @@
 //! What a notification says: the desktop notification's summary and body, the terminal title,
 //! and what a hook is given (its environment and the JSON document on its stdin). Pure.
 
-use serde::Serialize;
-
 use crate::domain::Mention;
 use crate::notify::burst::Burst;
 use crate::text;
@@ -76,34 +74,6 @@ fn shorten(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
-}
-
-/// The JSON document a hook reads on stdin.
-#[derive(Debug, Serialize)]
-pub struct HookDocument {
-    /// `"@handle"`.
-    pub account: String,
-    pub account_id: crate::domain::AccountId,
-    /// How many new mentions the burst had (may be more than `mentions` holds).
-    pub count: usize,
-    /// The newest of them, newest first, in the REST API's shape.
-    pub mentions: Vec<crate::api::rest::shapes::MentionOut>,
-}
-
-impl HookDocument {
-    pub fn new(account_username: &str, burst: &Burst) -> HookDocument {
-        HookDocument {
-            account: handle(account_username),
-            account_id: burst.account_id,
-            count: burst.count,
-            mentions: burst
-                .mentions
-                .iter()
-                .take(HOOK_MAX_IDS)
-                .map(|m| crate::api::rest::shapes::MentionOut::new(m, None))
-                .collect(),
-        }
-    }
 }
 
 /// The hook's environment: `PERCH_ACCOUNT` (`@handle`), `PERCH_COUNT`, `PERCH_MENTION_IDS`

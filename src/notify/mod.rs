@@ -8,7 +8,8 @@
 //! are the dashboard's (`app/notify.rs` decides, as effects; `tui.rs` writes them). Quiet hours
 //! silence the bell, desktop notifications and hooks; the title keeps counting.
 //!
-//! May use: domain, text, api's response shapes (the hook's JSON is the REST API's mention).
+//! May use: domain, text (see docs/ARCHITECTURE.md). The hook's JSON document is built by the
+//! service (it is the REST API's mention shape).
 
 pub mod burst;
 pub mod config;

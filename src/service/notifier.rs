@@ -25,6 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::hub::{Hub, ServiceEvent};
+use crate::api::rest::shapes::MentionOut;
 use crate::domain::{Account, AccountId, Mention};
 use crate::notify::desktop::Desktop;
 use crate::notify::hook::{self, FailureLatch, HookJob, HookNews, HookQueue, Queued};
@@ -225,7 +226,9 @@ async fn hook_worker(hub: Arc<Hub>, queue: Arc<HookQueue>, timeout: std::time::D
     let mut latch = FailureLatch::default();
     loop {
         let job = queue.next().await;
-        let outcome = hook::run_job(&job, timeout).await;
+        let document = HookDocument::new(&job.account_username, &job.burst);
+        let stdin = serde_json::to_vec_pretty(&document).unwrap_or_default();
+        let outcome = hook::run_job(&job, stdin, timeout).await;
         let news = latch.observe(&outcome);
         let message = match news {
             None => continue,
@@ -245,6 +248,34 @@ async fn hook_worker(hub: Arc<Hub>, queue: Arc<HookQueue>, timeout: std::time::D
             account_id: Some(job.burst.account_id),
             message,
         }));
+    }
+}
+
+/// The JSON document a hook reads on stdin.
+#[derive(Debug, serde::Serialize)]
+struct HookDocument {
+    /// `"@handle"`.
+    account: String,
+    account_id: crate::domain::AccountId,
+    /// How many new mentions the burst had (may be more than `mentions` holds).
+    count: usize,
+    /// The newest of them, newest first, in the REST API's shape.
+    mentions: Vec<MentionOut>,
+}
+
+impl HookDocument {
+    fn new(account_username: &str, burst: &Burst) -> HookDocument {
+        HookDocument {
+            account: message::handle(account_username),
+            account_id: burst.account_id,
+            count: burst.count,
+            mentions: burst
+                .mentions
+                .iter()
+                .take(message::HOOK_MAX_IDS)
+                .map(|m| MentionOut::new(m, None))
+                .collect(),
+        }
     }
 }
 
