@@ -246,11 +246,21 @@ async fn a_failing_hook_is_shown_once_with_its_exit_code_until_it_works_again() 
             .map(|t| t.lines().count())
             .unwrap_or(0)
     };
+    // A dashboard that attaches while the hook is failing is told as it attaches.
+    let standing = || {
+        hub.live_events().iter().any(|e| {
+            matches!(e, ServiceEvent::Sync(SyncEvent::Notice { message, .. })
+                if message.contains("exit code 7"))
+        })
+    };
     for burst in 1..=3 {
         control
             .inject_mention(&to, None, &format!("burst {burst}"))
             .unwrap();
         wait_for("the hook's run", || run_count() >= burst).await;
+        if burst == 2 {
+            wait_for("the failure to stand for new clients", standing).await;
+        }
     }
     // Every notice about the hook, up to the one saying it works again (published after the
     // third run, so the first two runs' notices, if any, came before it).
@@ -281,5 +291,9 @@ async fn a_failing_hook_is_shown_once_with_its_exit_code_until_it_works_again() 
         std::fs::read_to_string(&log)
     );
     assert_eq!(run_count(), 3);
+    assert!(
+        !standing(),
+        "once it works, new clients are not told of the old failure"
+    );
     world.stop().await;
 }

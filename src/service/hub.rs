@@ -53,6 +53,9 @@ pub struct Hub {
     last_poll_at: Mutex<Option<DateTime<Utc>>>,
     /// The live stream's state, for clients that attach later (issue 12).
     live: Mutex<sync::stream::LiveSnapshot>,
+    /// A problem that lasts (the `on_new_mentions` hook failing), told again to each client
+    /// that attaches while it lasts.
+    standing_notice: Mutex<Option<SyncEvent>>,
     stop: watch::Sender<bool>,
 }
 
@@ -83,6 +86,7 @@ impl Hub {
             events,
             last_poll_at: Mutex::new(None),
             live: Mutex::default(),
+            standing_notice: Mutex::default(),
             stop,
         }
     }
@@ -106,15 +110,38 @@ impl Hub {
         let _ = self.events.send(event);
     }
 
-    /// The live stream's state as events, for a client that has just attached.
+    /// The live stream's state (and a standing problem, if any) as events, for a client that
+    /// has just attached.
     pub fn live_events(&self) -> Vec<ServiceEvent> {
-        self.live
+        let mut events: Vec<ServiceEvent> = self
+            .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .events()
             .into_iter()
             .map(ServiceEvent::Sync)
-            .collect()
+            .collect();
+        if let Some(notice) = self
+            .standing_notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            events.push(ServiceEvent::Sync(notice));
+        }
+        events
+    }
+
+    /// Tells every client `notice` now, and each client that attaches later until it is
+    /// cleared (`None`: the problem is over).
+    pub fn set_standing_notice(&self, notice: Option<SyncEvent>) {
+        *self
+            .standing_notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = notice.clone();
+        if let Some(notice) = notice {
+            self.publish(ServiceEvent::Sync(notice));
+        }
     }
 
     /// When the engine last finished a poll of any account (since this service started).

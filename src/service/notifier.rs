@@ -230,24 +230,28 @@ async fn hook_worker(hub: Arc<Hub>, queue: Arc<HookQueue>, timeout: std::time::D
         let stdin = serde_json::to_vec_pretty(&document).unwrap_or_default();
         let outcome = hook::run_job(&job, stdin, timeout).await;
         let news = latch.observe(&outcome);
-        let message = match news {
-            None => continue,
+        let notice = |message: String| SyncEvent::Notice {
+            account_id: Some(job.burst.account_id),
+            message,
+        };
+        match news {
+            None => {}
             Some(HookNews::Failed(problem)) => {
                 hook::log_failure(&job, &outcome);
-                format!(
+                // Standing: a dashboard opened later hears of it too (once, as it attaches).
+                hub.set_standing_notice(Some(notice(format!(
                     "the on_new_mentions hook failed for @{} ({problem}); perch keeps running it for new mentions and says so once it succeeds (details in the log)",
                     job.account_username
-                )
+                ))));
             }
             Some(HookNews::Recovered) => {
                 tracing::info!("the on_new_mentions hook works again");
-                "the on_new_mentions hook works again".to_string()
+                hub.set_standing_notice(None);
+                hub.publish(ServiceEvent::Sync(notice(
+                    "the on_new_mentions hook works again".to_string(),
+                )));
             }
-        };
-        hub.publish(ServiceEvent::Sync(SyncEvent::Notice {
-            account_id: Some(job.burst.account_id),
-            message,
-        }));
+        }
     }
 }
 
