@@ -297,3 +297,62 @@ async fn a_failing_hook_is_shown_once_with_its_exit_code_until_it_works_again() 
     );
     world.stop().await;
 }
+
+/// Is `pid` a live process (not gone, not a zombie waiting to be reaped)?
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "pid (comm) S ...": the state follows the last ')'.
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|s| s != "Z")
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_hangs_holds_up_nothing_and_dies_with_the_service() {
+    let out = tempfile::tempdir().unwrap();
+    let pid_file = out.path().join("pid");
+    // Writes its pid, then becomes a sleep that outlives the test unless perch kills it.
+    let hook = format!("echo $$ > {}; exec sleep 600", pid_file.display());
+    let world = start(73, hook, Some(SIM_FIRST_USER)).await;
+    let to = world.users[0].clone();
+    let control = world.sim.control();
+    control.inject_mention(&to, None, "first").unwrap();
+    wait_for("the hook to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| !t.trim().is_empty())
+    })
+    .await;
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+
+    // While it hangs (its timeout is a minute away), the engine keeps storing mentions.
+    let second = control.inject_mention(&to, None, "second").unwrap();
+    let store = world.service.as_ref().unwrap().hub.store.clone();
+    wait_for("the next mention stored while the hook hangs", || {
+        store.accounts().unwrap_or_default().iter().any(|a| {
+            store
+                .mention(perch::domain::MentionKey {
+                    account_id: a.id,
+                    tweet_id: second.parse().unwrap(),
+                })
+                .ok()
+                .flatten()
+                .is_some()
+        })
+    })
+    .await;
+    assert!(
+        alive(pid),
+        "the hook is still running: nothing waited for it"
+    );
+
+    // Stopping the service ends the hook with it.
+    world.stop().await;
+    wait_for("the hook to be killed with the service", || !alive(pid)).await;
+}
