@@ -190,7 +190,8 @@ async fn dispatch(
     };
     let channels = settings.for_account(&account.twitter_username);
     if settings.is_quiet_now() {
-        tracing::info!(
+        // Debug level: in quiet hours this would be a line per burst all night.
+        tracing::debug!(
             account = %account.handle(),
             count = burst.count,
             "quiet hours: new mentions not notified"
