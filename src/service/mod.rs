@@ -11,6 +11,7 @@
 //! - `notifier.rs`: desktop notifications and the `on_new_mentions` hook for new mentions.
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
+mod head_deadline;
 pub mod hub;
 pub mod lock;
 mod notifier;
