@@ -104,7 +104,9 @@ async fn run(
                         tracing::debug!(account = %account.handle(), inserted, "first sync of the account: not notified");
                         continue;
                     }
-                    if !settings.for_account(&account.twitter_username).any() {
+                    // The bell is the dashboard's: here only desktop notifications and hooks.
+                    let channels = settings.for_account(&account.twitter_username);
+                    if !channels.desktop && channels.hook.is_none() {
                         continue;
                     }
                     // A burst of this account that is over goes out first, so these mentions
