@@ -4,10 +4,12 @@
 //!
 //! Why not hyper's own `header_read_timeout`: it also closes a keep-alive connection that is idle
 //! between requests, and an HTTP client that reuses a pooled connection just as the server closes
-//! it gets `IncompleteMessage` for a request that was fine (that is what a first attempt did in
-//! CI). Here only the *first* head is bounded: once a client has sent a whole request it is a
-//! real client, its keep-alive connection and its upgraded session (the dashboard's, a CLI
-//! command's) may stay quiet as long as they like.
+//! it gets `IncompleteMessage` for a request that was fine. (A first attempt with it failed in
+//! CI with that error; the cause there turned out to be another close, after a refused body,
+//! which `api::close_when_body_left_unread` now announces; the idle close remains a race worth
+//! not having.) Here only the *first* head is bounded: once a client has sent a whole request it
+//! is a real client, and its keep-alive connection and its upgraded session (the dashboard's, a
+//! CLI command's) may stay quiet as long as they like.
 
 use std::io;
 use std::pin::Pin;
