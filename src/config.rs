@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::costs::{Budgets, Prices, Pricing};
 use crate::domain::Secret;
 
+pub mod theme;
+pub use theme::{ThemeBase, ThemeSettings};
+
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.x.com/2/oauth2/token";
@@ -59,6 +62,11 @@ pub(crate) struct ConfigFile {
     api_allow_remote: Option<bool>,
     #[serde(default)]
     service: ServiceFile,
+    /// `[theme]`: read with its spans by `theme::parse_theme_section` (into `theme_settings`).
+    #[serde(rename = "theme")]
+    _theme: Option<serde::de::IgnoredAny>,
+    #[serde(skip)]
+    theme_settings: ThemeSettings,
 }
 
 /// `[service]`: how the background service lives.
@@ -172,6 +180,8 @@ pub struct Config {
     /// End the service when the dashboard quits (`[service] stop_with_dashboard`,
     /// `PERCH_SERVICE_STOP_WITH_DASHBOARD`).
     pub stop_with_dashboard: bool,
+    /// `[theme]`: the base theme and the style overrides (`PERCH_THEME` sets the base).
+    pub theme: ThemeSettings,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -364,7 +374,15 @@ impl Config {
                 Some(addr)
             }
         };
+        let mut theme = file.theme_settings;
+        if let Some(base) = env.get("PERCH_THEME") {
+            theme.base = ThemeBase::parse(base).ok_or_else(|| ConfigError::Env {
+                name: "PERCH_THEME".into(),
+                message: format!("expected dark, light or auto, got {base:?}"),
+            })?;
+        }
         let config = Config {
+            theme,
             api_listen,
             api_allow_remote,
             stop_with_dashboard,
@@ -452,19 +470,22 @@ impl Config {
 }
 
 pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str::<ConfigFile>(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let error_at = |span: Option<std::ops::Range<usize>>, message: &str| {
+        let line = span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = match line {
-            Some(line) => format!("line {line}: {}", e.message()),
-            None => e.message().to_string(),
+            Some(line) => format!("line {line}: {message}"),
+            None => message.to_string(),
         };
         ConfigError::File {
             path: path.to_path_buf(),
             message,
         }
-    })
+    };
+    let mut file =
+        toml::from_str::<ConfigFile>(text).map_err(|e| error_at(e.span(), e.message()))?;
+    file.theme_settings =
+        theme::parse_theme_section(text).map_err(|e| error_at(Some(e.span), &e.message))?;
+    Ok(file)
 }
 
 /// Creates `dir` (and its parents) readable by the owner only (0700 on Unix): perch's data and

@@ -35,6 +35,11 @@ pub trait Screen {
     fn edit_externally(&mut self, draft: &str) -> Result<String, String>;
     /// Puts `text` on the clipboard (OSC 52 on a terminal).
     fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()>;
+    /// The background colour the terminal reported, for `[theme] base = "auto"` (asked before
+    /// keys are read, so the answer never arrives as key presses); `None` when unknown.
+    fn background(&self) -> Option<crate::ui::palette::Rgb> {
+        None
+    }
 }
 
 /// What `run` needs besides the screen.
@@ -63,7 +68,11 @@ pub async fn run<S: Screen, C: Connection + 'static>(
         config,
         banner,
     } = ctx;
-    let theme = Theme::from_env();
+    let theme = Theme::from_settings(
+        &config.theme,
+        screen.background(),
+        Theme::no_color_from_env(),
+    );
     let mut state = AppState::new(banner);
     state.saved_replies = SavedReplies::from_config(&config);
     state.budgets = config.budgets.clone();
