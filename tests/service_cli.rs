@@ -602,3 +602,97 @@ async fn the_dashboard_quits_and_the_service_keeps_polling() {
     env.ok(&["service", "stop"]).await;
     assert_eq!(env.run(&["service", "status"]).await.status.code(), Some(3));
 }
+
+/// `perch __complete-accounts -- WORDS` (what the completion scripts call) prints the handles
+/// of the store where an account goes, and nothing elsewhere: read from the store when no
+/// service runs, and through the service when one holds the store. The bash script, sourced in
+/// a real bash, completes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_handles_complete_from_the_store_and_through_the_service() {
+    let env = Env::start().await;
+    env.login("mara_quill").await;
+    env.login("nimbus_help").await;
+    let complete = |words: &'static [&'static str]| {
+        let env = &env;
+        async move {
+            let mut args = vec!["__complete-accounts", "--"];
+            args.extend_from_slice(words);
+            let out = env.run(&args).await;
+            assert!(out.status.success(), "{words:?}: {out:?}");
+            assert!(out.stderr.is_empty(), "{words:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let both = "mara_quill\nnimbus_help\n";
+    assert_eq!(complete(&["accounts", "show"]).await, both);
+    assert_eq!(complete(&["mentions", "list", "--account"]).await, both);
+    assert_eq!(complete(&["accounts", "list"]).await, "");
+    assert_eq!(complete(&["accounts", "show", "mara_quill"]).await, "");
+    // Another data directory on the line: that store (there is none: nothing, none created).
+    let elsewhere = env.dir.path().join("elsewhere");
+    let out = env
+        .run(&[
+            "__complete-accounts",
+            "--",
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+            "accounts",
+            "show",
+        ])
+        .await;
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    assert!(!elsewhere.exists());
+
+    // The real bash script, sourced, asked as bash asks at a Tab.
+    let bash_complete = |line: &'static str| {
+        let env = &env;
+        async move {
+            let script = env.ok(&["completions", "bash"]).await;
+            let perch = env.command(&[]);
+            let mut bash = tokio::process::Command::new("bash");
+            for (key, value) in perch.as_std().get_envs() {
+                if let Some(value) = value {
+                    bash.env(key, value);
+                }
+            }
+            let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+            bash.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+            bash.arg("-c").arg(format!(
+                "{script}\nCOMP_WORDS=({line}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
+                 _perch_with_accounts perch \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            ));
+            bash.kill_on_drop(true);
+            let out = tokio::time::timeout(GENEROUS, bash.output())
+                .await
+                .expect("bash in time")
+                .expect("bash runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    if std::process::Command::new("bash")
+        .arg("-c")
+        .arg("true")
+        .status()
+        .is_ok()
+    {
+        assert_eq!(
+            bash_complete("perch accounts pause m").await,
+            "mara_quill\n"
+        );
+        assert_eq!(bash_complete("perch accounts show ''").await, both);
+        let commands = bash_complete("perch acc").await;
+        assert_eq!(
+            commands, "accounts\n",
+            "clap's completion still completes commands"
+        );
+    }
+
+    // With a service holding the store (which a second process cannot open), the handles come
+    // through it.
+    let service = env.serve().await;
+    assert_eq!(complete(&["accounts", "remove", "--yes"]).await, both);
+    assert_eq!(complete(&["costs", "--account"]).await, both);
+    assert_eq!(complete(&["accounts"]).await, "");
+    env.stop(service).await;
+}
