@@ -549,6 +549,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_theme_examples_are_valid() {
+        let readme = include_str!("../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .filter(|block| block.contains("[theme]"))
+            .collect();
+        assert!(blocks.len() >= 2, "the README's [theme] examples");
+        for block in blocks {
+            let settings =
+                parse_theme_section(block).unwrap_or_else(|e| panic!("{block}: {}", e.message));
+            assert_ne!(settings, ThemeSettings::default(), "{block}");
+        }
+    }
+
+    #[test]
     fn the_span_points_at_the_mistake() {
         let text = "[theme]\nbase = \"dark\"\n\nsecondary = \"nope\"\n";
         let e = parse_theme_section(text).unwrap_err();
