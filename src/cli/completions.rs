@@ -448,6 +448,31 @@ mod tests {
             assert!(title.contains(env!("CARGO_PKG_VERSION")), "{title}");
             assert!(page.contains(".SH SYNOPSIS"), "{page}");
         }
+        // Where groff is installed, it reads every page without a warning.
+        for path in [vec![], vec!["accounts".to_string(), "remove".to_string()]] {
+            let page = man_page(&path).unwrap();
+            let Ok(mut groff) = std::process::Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+            else {
+                break;
+            };
+            use std::io::Write as _;
+            groff
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(page.as_bytes())
+                .unwrap();
+            let out = groff.wait_with_output().unwrap();
+            let warnings = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && warnings.is_empty(),
+                "{path:?}: {warnings}"
+            );
+        }
         let top = man_page(&[]).unwrap();
         for command in visible_commands() {
             assert!(top.contains(&command), "{command}");

@@ -115,8 +115,15 @@ mod unix {
         let mut chunk = [0u8; 256];
         while reply.len() < max && !has_da1_answer(&reply) {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !readable(fd, left)? {
+            if left.is_zero() {
                 break;
+            }
+            match readable(fd, left) {
+                Ok(true) => {}
+                Ok(false) => break,
+                // A signal (a resize): wait again, for what is left of the time.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
             let n = read(fd, &mut chunk)?;
             if n == 0 {
@@ -127,7 +134,7 @@ mod unix {
         Ok(reply)
     }
 
-    /// Waits up to `timeout` for `fd` to have input.
+    /// Waits up to `timeout` for `fd` to have input (`Interrupted` when a signal came first).
     fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
         let mut poll = libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -138,14 +145,7 @@ mod unix {
         // SAFETY: one valid pollfd, for the duration of the call.
         let n = unsafe { libc::poll(&mut poll, 1, millis) };
         match n {
-            n if n < 0 => {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
+            n if n < 0 => Err(std::io::Error::last_os_error()),
             0 => Ok(false),
             _ => Ok(poll.revents & libc::POLLIN != 0),
         }
