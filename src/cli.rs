@@ -113,6 +113,9 @@ pub enum Command {
     /// far, after `perch`) are followed by an account.
     #[command(name = "__complete-accounts", hide = true)]
     CompleteAccounts {
+        /// The word being completed: when it starts with `@`, so do the handles printed.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        current: String,
         #[arg(last = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
@@ -539,9 +542,9 @@ async fn run(cli: Cli) -> CliResult {
             crate::outp!("{}", completions::man_page(&command)?);
             return Ok(());
         }
-        Some(Command::CompleteAccounts { words }) => {
+        Some(Command::CompleteAccounts { words, current }) => {
             quiet_on_closed_pipe();
-            return completions::complete_accounts(words, cli.data_dir).await;
+            return completions::complete_accounts(words, &current, cli.data_dir).await;
         }
         _ => {}
     }
@@ -656,8 +659,8 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
         }) => costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await,
         // In the service, for a client that forwarded it (the client's own process answers the
         // others before it gets here).
-        Some(Command::CompleteAccounts { words }) => {
-            completions::served_accounts(&config, words).await
+        Some(Command::CompleteAccounts { words, current }) => {
+            completions::served_accounts(&config, words, &current).await
         }
         Some(Command::Completions { shell }) => {
             crate::outp!("{}", completions::script(shell));

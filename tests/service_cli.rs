@@ -643,8 +643,9 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
     assert!(!elsewhere.exists());
 
-    // The real bash script, sourced, asked as bash asks at a Tab.
-    let bash_complete = |line: &'static str| {
+    // The real bash script, sourced, asked as bash asks at a Tab: COMP_LINE and COMP_POINT,
+    // and COMP_WORDS split at COMP_WORDBREAKS (bash's default here, with its `@`).
+    let bash_complete = |line: &'static str, wordbreaks: &'static str| {
         let env = &env;
         async move {
             let script = env.ok(&["completions", "bash"]).await;
@@ -657,10 +658,23 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
             }
             let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
             bash.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+            let mut words: Vec<String> = line.split(' ').map(String::from).collect();
+            if wordbreaks.contains('@')
+                && let Some(last) = words.pop()
+            {
+                match last.strip_prefix('@') {
+                    Some(rest) => words.extend(["@".to_string(), rest.to_string()]),
+                    None => words.push(last),
+                }
+            }
+            let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
             bash.arg("-c").arg(format!(
-                "{script}\nCOMP_WORDS=({line}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
-                 COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
-                 _perch_with_accounts perch \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+                "{script}\nCOMP_WORDBREAKS='{wordbreaks}'; COMP_WORDS=({}); \
+                 COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_LINE='{line}'; \
+                 COMP_POINT=${{#COMP_LINE}}; _perch_with_accounts perch \
+                 \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                quoted.join(" ")
             ));
             bash.kill_on_drop(true);
             let out = tokio::time::timeout(GENEROUS, bash.output())
@@ -676,12 +690,23 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
         .status()
         .is_ok()
     {
+        // bash's default, but for the quotes (the script quotes it in '').
+        let breaks = "@><=;|&(:";
         assert_eq!(
-            bash_complete("perch accounts pause m").await,
+            bash_complete("perch accounts pause m", breaks).await,
             "mara_quill\n"
         );
-        assert_eq!(bash_complete("perch accounts show ''").await, both);
-        let commands = bash_complete("perch acc").await;
+        assert_eq!(bash_complete("perch accounts show ", breaks).await, both);
+        // `@n`: bash replaces what follows the @ (with @ in COMP_WORDBREAKS), else the word.
+        assert_eq!(
+            bash_complete("perch mentions list --account @n", breaks).await,
+            "nimbus_help\n"
+        );
+        assert_eq!(
+            bash_complete("perch mentions list --account @n", "><=;|&(:").await,
+            "@nimbus_help\n"
+        );
+        let commands = bash_complete("perch acc", breaks).await;
         assert_eq!(
             commands, "accounts\n",
             "clap's completion still completes commands"
@@ -693,6 +718,19 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
     let service = env.serve().await;
     assert_eq!(complete(&["accounts", "remove", "--yes"]).await, both);
     assert_eq!(complete(&["costs", "--account"]).await, both);
+    let out = env
+        .ok(&[
+            "__complete-accounts",
+            "--current=@m",
+            "--",
+            "accounts",
+            "show",
+        ])
+        .await;
+    assert_eq!(
+        out, "@mara_quill\n@nimbus_help\n",
+        "the shell filters by what is typed"
+    );
     assert_eq!(complete(&["accounts"]).await, "");
     env.stop(service).await;
 }

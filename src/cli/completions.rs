@@ -75,11 +75,25 @@ fn visible_tree(command: &clap::Command) -> clap::Command {
 /// bash: complete handles where perch says an account goes, else clap's completion.
 const BASH_GLUE: &str = r#"# Account handles, from the store (perch decides where a handle goes).
 _perch_with_accounts() {
-    local handles
-    handles="$("${COMP_WORDS[0]}" __complete-accounts -- "${COMP_WORDS[@]:1:COMP_CWORD-1}" 2>/dev/null)"
+    # The words as typed, split on blanks only (COMP_WORDS also splits at @ = : ...).
+    local line="${COMP_LINE:0:COMP_POINT}" cur="" handles
+    local -a words
+    read -ra words <<< "$line"
+    if [[ -n "$line" && "$line" != *[[:space:]] && ${#words[@]} -gt 0 ]]; then
+        cur="${words[${#words[@]}-1]}"
+        unset "words[${#words[@]}-1]"
+    fi
+    if [[ ${#words[@]} -gt 0 ]]; then
+        handles="$("${words[0]}" __complete-accounts --current="$cur" -- "${words[@]:1}" 2>/dev/null)"
+    fi
     if [[ -n "$handles" ]]; then
+        # With @ in COMP_WORDBREAKS (bash's default) bash replaces only what follows the @.
+        if [[ "$cur" == @* && "$COMP_WORDBREAKS" == *@* ]]; then
+            cur="${cur#@}"
+            handles="${handles//@/}"
+        fi
         local IFS=$'\n'
-        COMPREPLY=($(compgen -W "$handles" -- "${COMP_WORDS[COMP_CWORD]}"))
+        COMPREPLY=($(compgen -W "$handles" -- "$cur"))
         return 0
     fi
     _perch "$@"
@@ -95,7 +109,8 @@ fi
 const FISH_GLUE: &str = r#"# Account handles, from the store (perch decides where a handle goes).
 function __perch_accounts
     set -l words (commandline -opc)
-    $words[1] __complete-accounts -- $words[2..-1] 2>/dev/null
+    set -l current (commandline -ct)
+    $words[1] __complete-accounts --current="$current" -- $words[2..-1] 2>/dev/null
 end
 function __perch_wants_account
     set -l handles (__perch_accounts)
@@ -111,7 +126,7 @@ fn zsh_with_glue(generated: &str) -> String {
     const WRAPPER: &str = r#"# Account handles, from the store (perch decides where a handle goes).
 _perch() {
     local -a handles
-    handles=(${(f)"$(${words[1]} __complete-accounts -- "${(@)words[2,CURRENT-1]}" 2>/dev/null)"})
+    handles=(${(f)"$(${words[1]} __complete-accounts --current="${words[CURRENT]}" -- "${(@)words[2,CURRENT-1]}" 2>/dev/null)"})
     if (( ${#handles} )); then
         compadd -a handles
         return
@@ -223,11 +238,13 @@ pub fn account_goes_next(words: &[String]) -> (bool, Option<String>) {
     (is_account, data_dir)
 }
 
-/// `perch __complete-accounts -- WORDS...` in the shell's process: the handles, one a line, when
-/// an account goes after WORDS; nothing otherwise, and nothing (exit 0) on any error. Called
+/// `perch __complete-accounts --current=WORD -- WORDS...` in the shell's process: the handles,
+/// one a line, when an account goes after WORDS (as `@handle` when WORD starts with `@`, so the
+/// shell's matching keeps them); nothing otherwise, and nothing (exit 0) on any error. Called
 /// before the configuration is loaded for anything else, so a broken config file prints nothing.
 pub async fn complete_accounts(
     words: Vec<String>,
+    current: &str,
     data_dir: Option<std::path::PathBuf>,
 ) -> CliResult {
     let (is_account, dir_on_line) = account_goes_next(&words);
@@ -249,7 +266,7 @@ pub async fn complete_accounts(
             }
             None => {
                 for handle in stored_handles(&config).await.unwrap_or_default() {
-                    crate::outln!("{handle}");
+                    crate::outln!("{}{handle}", at_sign(current));
                 }
             }
         }
@@ -259,7 +276,7 @@ pub async fn complete_accounts(
 }
 
 /// `perch __complete-accounts` run by the service for a client: the handles in its store.
-pub async fn served_accounts(config: &Config, words: Vec<String>) -> CliResult {
+pub async fn served_accounts(config: &Config, words: Vec<String>, current: &str) -> CliResult {
     if !account_goes_next(&words).0 {
         return Ok(());
     }
@@ -268,7 +285,7 @@ pub async fn served_accounts(config: &Config, words: Vec<String>) -> CliResult {
     };
     for account in store.accounts().unwrap_or_default() {
         if is_handle(&account.twitter_username) {
-            crate::outln!("{}", account.twitter_username);
+            crate::outln!("{}{}", at_sign(current), account.twitter_username);
         }
     }
     Ok(())
@@ -296,6 +313,11 @@ async fn stored_handles(config: &Config) -> Option<Vec<String>> {
             .filter(|h| is_handle(h))
             .collect(),
     )
+}
+
+/// `@` when the word being completed starts with one.
+fn at_sign(current: &str) -> &'static str {
+    if current.starts_with('@') { "@" } else { "" }
 }
 
 /// Only what X allows in a handle reaches the shell (a stored record is not trusted to be one).
