@@ -163,3 +163,152 @@ fn render_with_styles(theme: &Theme, width: u16, height: u16) -> String {
 fn the_light_theme_as_drawn() {
     insta::assert_snapshot!("light_100x30", render_with_styles(&Theme::light(), 100, 30));
 }
+
+/// The screen as an SVG image: each cell's background, its text in its colour (xterm's
+/// palette, as the contrast check assumes), bold and underline; on the terminal `terminal`
+/// describes (default foreground, background).
+fn render_svg(theme: &Theme, (term_fg, term_bg): (Rgb, Rgb), width: u16, height: u16) -> String {
+    const CELL_W: u32 = 9;
+    const CELL_H: u32 = 18;
+    let fx = Fixture::new(40);
+    let mut state = fx.state(width, height);
+    fx.press(&mut state, KeyCode::Char('j'), 2);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, &state, theme, now()))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"15\">\n\
+         <rect width=\"{w}\" height=\"{h}\" fill=\"{bg}\"/>\n",
+        w = u32::from(width) * CELL_W,
+        h = u32::from(height) * CELL_H,
+        bg = hex(term_bg)
+    );
+    // Per row: runs of cells with one background as one rectangle, runs of one-cell
+    // characters in one style as one text stretched to their cells (so the grid holds whatever
+    // the font), and every other character on its own.
+    for y in 0..height {
+        let py = u32::from(y) * CELL_H;
+        // Backgrounds first, then the text over them.
+        let (mut rects, mut texts) = (String::new(), String::new());
+        let mut bg_run: Option<(u32, u32, Rgb)> = None;
+        let mut text_run: Option<(u32, String, (Rgb, bool, bool))> = None;
+        let flush_bg = |run: Option<(u32, u32, Rgb)>, svg: &mut String| {
+            if let Some((from, cells, bg)) = run
+                && bg != term_bg
+            {
+                svg.push_str(&format!(
+                    "<rect x=\"{}\" y=\"{py}\" width=\"{}\" height=\"{CELL_H}\" fill=\"{}\"/>\n",
+                    from * CELL_W,
+                    cells * CELL_W,
+                    hex(bg)
+                ));
+            }
+        };
+        let flush_text = |run: Option<(u32, String, (Rgb, bool, bool))>, svg: &mut String| {
+            let Some((from, text, (fg, bold, underline))) = run else {
+                return;
+            };
+            if text.trim().is_empty() {
+                return;
+            }
+            let cells = text.chars().count() as u32;
+            svg.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" fill=\"{}\"{}{} textLength=\"{}\" \
+                 lengthAdjust=\"spacingAndGlyphs\" xml:space=\"preserve\">{}</text>\n",
+                from * CELL_W,
+                py + CELL_H - 5,
+                hex(fg),
+                if bold { " font-weight=\"bold\"" } else { "" },
+                if underline {
+                    " text-decoration=\"underline\""
+                } else {
+                    ""
+                },
+                cells * CELL_W,
+                escape(&text)
+            ));
+        };
+        for x in 0..width {
+            let cell = &buffer[(x, y)];
+            let modifier = cell.modifier;
+            let (mut fg, mut bg) = (rgb_of(cell.fg, term_fg), rgb_of(cell.bg, term_bg));
+            if modifier.contains(ratatui::style::Modifier::REVERSED) {
+                std::mem::swap(&mut fg, &mut bg);
+            }
+            let x = u32::from(x);
+            bg_run = match bg_run {
+                Some((from, cells, b)) if b == bg => Some((from, cells + 1, b)),
+                other => {
+                    flush_bg(other, &mut rects);
+                    Some((x, 1, bg))
+                }
+            };
+            let style = (
+                fg,
+                modifier.contains(ratatui::style::Modifier::BOLD),
+                modifier.contains(ratatui::style::Modifier::UNDERLINED),
+            );
+            let symbol = cell.symbol();
+            let narrow =
+                symbol.chars().count() == 1 && unicode_width::UnicodeWidthStr::width(symbol) == 1;
+            if !narrow {
+                flush_text(text_run.take(), &mut texts);
+                if !symbol.is_empty() {
+                    flush_text(Some((x, symbol.to_string(), style)), &mut texts);
+                }
+                continue;
+            }
+            text_run = match text_run {
+                Some((from, mut text, s)) if s == style => {
+                    text.push_str(symbol);
+                    Some((from, text, s))
+                }
+                other => {
+                    flush_text(other, &mut texts);
+                    Some((x, symbol.to_string(), style))
+                }
+            };
+        }
+        flush_bg(bg_run, &mut rects);
+        flush_text(text_run, &mut texts);
+        svg.push_str(&rects);
+        svg.push_str(&texts);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The "done when" of issue 15 ("the light theme is readable on a light terminal"), as images
+/// anyone can open: `docs/screenshots/{light,dark}-theme.svg`, checked to be up to date (write
+/// them again with `PERCH_WRITE_SCREENSHOTS=1 cargo test --test ui_theme`).
+#[test]
+fn the_screenshots_in_docs_are_up_to_date() {
+    for (name, theme, terminal) in [
+        ("light", Theme::light(), LIGHT_TERMINAL),
+        ("dark", Theme::dark(), DARK_TERMINAL),
+    ] {
+        let svg = render_svg(&theme, terminal, 100, 30);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/screenshots")
+            .join(format!("{name}-theme.svg"));
+        if std::env::var_os("PERCH_WRITE_SCREENSHOTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &svg).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == svg,
+            "{} is out of date: run PERCH_WRITE_SCREENSHOTS=1 cargo test --test ui_theme",
+            path.display()
+        );
+    }
+}
