@@ -14,6 +14,7 @@ pub mod completions;
 pub mod console;
 mod costs;
 mod interop;
+mod keys;
 mod mentions;
 pub(crate) mod remote;
 mod report;
@@ -97,6 +98,16 @@ pub enum Command {
     /// The background service: status, stop, a systemd unit, the API token.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// The dashboard's effective key map: the preset with `[keys.<layer>]` from config.toml on
+    /// top. Its lines can be pasted into the config.
+    Keys {
+        /// One layer only: normal, search, composer, confirm or picker.
+        #[arg(long)]
+        layer: Option<String>,
+        /// {"normal": {"i": "ignore_and_next", ...}, ...}: layer → key → action.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (account handles complete from the store): e.g.
     /// `perch completions bash > ~/.local/share/bash-completion/completions/perch`.
     Completions {
@@ -604,6 +615,7 @@ impl Command {
             ) | Command::Mentions(MentionsCommand::List { .. })
                 | Command::Export(_)
                 | Command::Costs { .. }
+                | Command::Keys { .. }
         )
     }
 
@@ -614,6 +626,7 @@ impl Command {
             Command::Sim(_)
                 | Command::Serve { .. }
                 | Command::Service(_)
+                | Command::Keys { .. }
                 | Command::Completions { .. }
                 | Command::Man { .. }
         )
@@ -637,10 +650,10 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
         Some(Command::Accounts(command)) => accounts::run(&config, command).await,
         Some(Command::Mentions(command)) => mentions::run(&config, command).await,
         Some(Command::Reply { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Public).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Public).await
         }
         Some(Command::Dm { id, text }) => {
-            mentions::reply(&config, &id, &text, crate::outbox::ReplyKind::Dm).await
+            mentions::reply(&config, &id, &text, crate::domain::ReplyKind::Dm).await
         }
         Some(Command::Serve { background }) => service::serve(config, background).await,
         Some(Command::Service(command)) => match command {
@@ -649,6 +662,7 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             ServiceCommand::Unit => service::unit(&config),
             ServiceCommand::Token => service::token(&config),
         },
+        Some(Command::Keys { layer, json }) => keys::run(&config, layer.as_deref(), json),
         Some(Command::Import(command)) => interop::import(&config, command).await,
         Some(Command::Export(command)) => interop::export(&config, command).await,
         Some(Command::Costs {

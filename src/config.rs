@@ -9,6 +9,8 @@ use serde::Deserialize;
 use crate::costs::{Budgets, Prices, Pricing};
 use crate::domain::Secret;
 
+mod keys;
+pub use keys::{KeyEntry, KeysConfig};
 pub mod theme;
 pub use theme::{ThemeBase, ThemeSettings};
 
@@ -62,6 +64,12 @@ pub(crate) struct ConfigFile {
     api_allow_remote: Option<bool>,
     #[serde(default)]
     service: ServiceFile,
+    /// `[keys]`: the key preset and the user's bindings (see `app::keymap_config`).
+    #[serde(default)]
+    keys: keys::KeysFile,
+    /// `keys` with its lines resolved (filled by `parse_file`).
+    #[serde(skip)]
+    keys_resolved: KeysConfig,
     /// `[theme]`: read with its spans by `theme::parse_theme_section` (into `theme_settings`).
     #[serde(rename = "theme")]
     _theme: Option<serde::de::IgnoredAny>,
@@ -180,6 +188,8 @@ pub struct Config {
     /// End the service when the dashboard quits (`[service] stop_with_dashboard`,
     /// `PERCH_SERVICE_STOP_WITH_DASHBOARD`).
     pub stop_with_dashboard: bool,
+    /// `[keys]` as written (validated when the dashboard or `perch keys` builds the key map).
+    pub keys: KeysConfig,
     /// `[theme]`: the base theme and the style overrides (`PERCH_THEME` sets the base).
     pub theme: ThemeSettings,
     /// Things about the configuration the user should hear once (on stderr and in the log),
@@ -386,6 +396,7 @@ impl Config {
             api_listen,
             api_allow_remote,
             stop_with_dashboard,
+            keys: file.keys_resolved.clone(),
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,
@@ -483,6 +494,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigEr
     };
     let mut file =
         toml::from_str::<ConfigFile>(text).map_err(|e| error_at(e.span(), e.message()))?;
+    file.keys_resolved = file.keys.resolve(text);
     file.theme_settings =
         theme::parse_theme_section(text).map_err(|e| error_at(Some(e.span), &e.message))?;
     Ok(file)

@@ -503,3 +503,21 @@ mod tests {
         }
     }
 }
+
+/// A public reply or a direct message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    Public,
+    Dm,
+}
+
+impl ReplyKind {
+    /// "reply" or "DM", for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ReplyKind::Public => "reply",
+            ReplyKind::Dm => "DM",
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, NaiveDate, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::app::keymap::{self, Intent};
+use crate::app::keymap::{Intent, LoginAction, RemoveAction, ViewAction};
 use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
 use crate::domain::{AccountId, AccountStats, Mention, SyncStatus};
@@ -546,7 +546,13 @@ pub fn open_add_account(state: &mut AppState, effects: &mut Vec<super::Effect>) 
 /// `R`: the login again for the selected account.
 pub fn open_reauthorize(state: &mut AppState, effects: &mut Vec<super::Effect>) {
     let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press R");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Reauthorize),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return;
     };
     let purpose = LoginPurpose::Reauthorize {
@@ -585,7 +591,13 @@ pub fn open_detail(state: &mut AppState, account_id: AccountId) {
 /// `s`: the stats view of the selected account.
 pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(id) = target_account(state) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press s");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::Stats),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let Some(account) = store.account(id)? else {
@@ -600,7 +612,13 @@ pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), St
 /// `D`: asks how to remove the selected account.
 pub fn open_remove(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
     let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
-        state.error("no account selected: pick one in the accounts pane (Tab), then press D");
+        let (tab, key) = (
+            state.keymap.key(Intent::NextPane),
+            state.keymap.key(Intent::RemoveAccount),
+        );
+        state.error(format!(
+            "no account selected: pick one in the accounts pane ({tab}), then press {key}"
+        ));
         return Ok(());
     };
     let (account_id, handle) = (row.account.id, row.account.handle());
@@ -655,14 +673,16 @@ pub fn on_key(
     store: &dyn FeedSource,
     effects: &mut Vec<super::Effect>,
 ) -> Result<(), StoreError> {
+    let keys = state.keymap.clone();
     let Mode::Account(overlay) = &mut state.mode else {
         return Ok(());
     };
     match overlay.as_mut() {
         AccountOverlay::Login(dialog) => {
             let failed = matches!(dialog.phase, LoginPhase::Failed(_));
-            match key.code {
-                KeyCode::Esc => {
+            let action = keys.login.of_event(&key);
+            match action {
+                Some(LoginAction::Cancel) => {
                     if !failed {
                         effects.push(super::Effect::Account(AccountEffect::CancelLogin {
                             login_id: dialog.login_id,
@@ -671,62 +691,67 @@ pub fn on_key(
                     }
                     state.mode = Mode::Normal;
                 }
-                KeyCode::Enter | KeyCode::Char('r') if failed => {
+                Some(LoginAction::Submit) if failed => {
                     // Try again: a fresh login (new state, new verifier, new listener).
                     let purpose = dialog.purpose.clone();
                     start_login(state, purpose, effects);
                 }
-                _ => login_key(dialog, key, effects),
+                _ => login_key(dialog, key, action, effects),
             }
             Ok(())
         }
         AccountOverlay::Detail(view) => {
             let account_id = view.account_id;
-            match key.code {
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => state.mode = Mode::Normal,
-                KeyCode::Char('j') | KeyCode::Down => view.scroll = view.scroll.saturating_add(1),
-                KeyCode::Char('k') | KeyCode::Up => view.scroll = view.scroll.saturating_sub(1),
-                KeyCode::PageDown => view.scroll = view.scroll.saturating_add(10),
-                KeyCode::PageUp => view.scroll = view.scroll.saturating_sub(10),
-                KeyCode::Char('g') | KeyCode::Home => view.scroll = 0,
-                _ => {
+            match keys.view.of_event(&key) {
+                Some(ViewAction::Close) => state.mode = Mode::Normal,
+                Some(ViewAction::ScrollDown) => view.scroll = view.scroll.saturating_add(1),
+                Some(ViewAction::ScrollUp) => view.scroll = view.scroll.saturating_sub(1),
+                Some(ViewAction::PageDown) => view.scroll = view.scroll.saturating_add(10),
+                Some(ViewAction::PageUp) => view.scroll = view.scroll.saturating_sub(10),
+                Some(ViewAction::ScrollTop) => view.scroll = 0,
+                None => match keys.normal.of_event(&key) {
+                    // Enter (the normal layer's "open"), pressed on what is open, closes it.
+                    Some(Intent::Open) => state.mode = Mode::Normal,
                     // The account keys work here too, on this account.
-                    if let Some(intent) = keymap::normal_intent(&key) {
-                        account_intent_in_view(state, account_id, intent, store, effects)?;
+                    Some(intent) => {
+                        account_intent_in_view(state, account_id, intent, store, effects)?
                     }
-                }
+                    None => {}
+                },
             }
             Ok(())
         }
         AccountOverlay::Stats(view) => {
             let account_id = view.account_id;
-            match key.code {
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('s') => state.mode = Mode::Normal,
-                _ => {
-                    if let Some(intent) = keymap::normal_intent(&key) {
-                        account_intent_in_view(state, account_id, intent, store, effects)?;
+            match keys.view.of_event(&key) {
+                Some(ViewAction::Close) => state.mode = Mode::Normal,
+                Some(_) => {}
+                None => match keys.normal.of_event(&key) {
+                    // The key that opened the stats closes them.
+                    Some(Intent::Stats) => state.mode = Mode::Normal,
+                    Some(intent) => {
+                        account_intent_in_view(state, account_id, intent, store, effects)?
                     }
-                }
+                    None => {}
+                },
             }
             Ok(())
         }
         AccountOverlay::ConfirmRemove(dialog) => {
-            let chosen = match key.code {
-                KeyCode::Char('k') => Some(RemoveChoice::KeepMentions),
-                KeyCode::Char('d') => Some(RemoveChoice::DeleteMentions),
-                KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('n') => {
-                    Some(RemoveChoice::Cancel)
-                }
-                KeyCode::Enter => Some(dialog.choice),
-                KeyCode::Left | KeyCode::BackTab | KeyCode::Char('h') => {
+            let chosen = match keys.remove.of_event(&key) {
+                Some(RemoveAction::KeepMentions) => Some(RemoveChoice::KeepMentions),
+                Some(RemoveAction::DeleteMentions) => Some(RemoveChoice::DeleteMentions),
+                Some(RemoveAction::Cancel) => Some(RemoveChoice::Cancel),
+                Some(RemoveAction::Confirm) => Some(dialog.choice),
+                Some(RemoveAction::PreviousChoice) => {
                     dialog.choice = step_choice(dialog.choice, -1);
                     None
                 }
-                KeyCode::Right | KeyCode::Tab | KeyCode::Char('l') => {
+                Some(RemoveAction::NextChoice) => {
                     dialog.choice = step_choice(dialog.choice, 1);
                     None
                 }
-                _ => None,
+                None => None,
             };
             let Some(choice) = chosen else {
                 return Ok(());
@@ -822,11 +847,17 @@ fn account_intent_in_view(
     Ok(())
 }
 
-fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::Effect>) {
+fn login_key(
+    dialog: &mut LoginDialog,
+    key: KeyEvent,
+    action: Option<LoginAction>,
+    effects: &mut Vec<super::Effect>,
+) {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match (&dialog.phase, key.code) {
+    let plain_char = matches!(key.code, KeyCode::Char(_)) && !ctrl;
+    match (&dialog.phase, action) {
         (LoginPhase::Failed(_), _) => {}
-        (LoginPhase::Waiting { .. }, KeyCode::Enter) => {
+        (LoginPhase::Waiting { .. }, Some(LoginAction::Submit)) => {
             let input = dialog.paste.trim().to_string();
             if input.is_empty() {
                 dialog.paste_error = Some(
@@ -842,20 +873,25 @@ fn login_key(dialog: &mut LoginDialog, key: KeyEvent, effects: &mut Vec<super::E
         }
         // `y` copies the link (OSC 52), for a browser on another machine: while nothing has been
         // pasted yet (a code may contain a y), or with Ctrl at any time.
-        (LoginPhase::Waiting { url }, KeyCode::Char('y')) if ctrl || dialog.paste.is_empty() => {
+        (LoginPhase::Waiting { url }, Some(LoginAction::CopyLink))
+            if !plain_char || dialog.paste.is_empty() =>
+        {
             effects.push(super::Effect::CopyToClipboard(url.clone()));
             dialog.copied = true;
         }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Backspace) => {
-            dialog.paste.pop();
-        }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Char('u')) if ctrl => {
+        (LoginPhase::Starting | LoginPhase::Waiting { .. }, Some(LoginAction::ClearInput)) => {
             dialog.paste.clear();
         }
-        (LoginPhase::Starting | LoginPhase::Waiting { .. }, KeyCode::Char(c)) if !ctrl => {
-            dialog.paste.push(c);
-            dialog.paste_error = None;
-        }
+        (LoginPhase::Starting | LoginPhase::Waiting { .. }, _) => match key.code {
+            KeyCode::Backspace => {
+                dialog.paste.pop();
+            }
+            KeyCode::Char(c) if !ctrl => {
+                dialog.paste.push(c);
+                dialog.paste_error = None;
+            }
+            _ => {}
+        },
         _ => {}
     }
 }
@@ -888,6 +924,7 @@ pub fn on_paste(state: &mut AppState, pasted: &str) -> bool {
 /// A report from the login task. Reports from a login that is no longer shown are dropped (a
 /// success is still handed to the sync engine, since the account was stored).
 pub fn on_login_event(state: &mut AppState, event: LoginEvent, effects: &mut Vec<super::Effect>) {
+    let keys = state.keymap.clone();
     let current = match &mut state.mode {
         Mode::Account(overlay) => match overlay.as_mut() {
             AccountOverlay::Login(d) if d.login_id == event.login_id() => Some(d),
@@ -939,7 +976,8 @@ pub fn on_login_event(state: &mut AppState, event: LoginEvent, effects: &mut Vec
                 && *account_id != success.account_id
             {
                 let message = format!(
-                    "you approved perch as {got} while reauthorizing {handle}: {got} was {what}, and {handle} still needs a new login. Log in to X as {handle} (or log out there first), then press Enter to try again",
+                    "you approved perch as {got} while reauthorizing {handle}: {got} was {what}, and {handle} still needs a new login. Log in to X as {handle} (or log out there first), then press {retry} to try again",
+                    retry = keys.login.label(LoginAction::Submit),
                     got = success.handle,
                     what = if success.reauthorized {
                         "updated"

@@ -4,8 +4,8 @@
 use ratatui_textarea::{TextArea, WrapMode};
 
 use crate::app::overlay::TemplatePicker;
+use crate::domain::ReplyKind;
 use crate::domain::{Mention, MentionKey};
-use crate::outbox::ReplyKind;
 use crate::text;
 
 /// How far the draft's length is known.

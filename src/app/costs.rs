@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::app::source::FeedSource;
 use crate::cost_report::Totals;
 use crate::costs::{Budgets, CostKind, Month};
+use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention};
-use crate::outbox::ReplyKind;
 use crate::store::StoreError;
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,10 +1,35 @@
-//! Which key does what. One table per mode is both the key map and the `?` help, so a key cannot
-//! work without being listed (a test checks every intent has a line).
+//! Which key does what, one table per layer (normal, search, composer, confirm, picker). A
+//! binding is a key sequence and an action; what the action does, its help line, its help
+//! section and its status-bar hint belong to the action. The help, the hints and every message
+//! that names a key are made from the tables, so a key the user remapped shows its new label
+//! everywhere. The tables start from a preset (`vim`, today's keys, or `emacs`) and the user's
+//! `[keys.<layer>]` config replaces the preset's binding on each key it names (see
+//! `keymap_config`).
+
+use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::{Deserialize, Serialize};
+use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
-/// What the user asked for in the normal (browsing) mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What the user asked for in the normal (browsing) mode. The snake_case names are the action
+/// names of `[keys.normal]` and `perch keys --json`; they are stable.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Intent {
     Down,
     Up,
@@ -21,8 +46,14 @@ pub enum Intent {
     OpenInBrowser,
     CopyLink,
     CycleStatusFilter,
+    #[serde(rename = "ignore_and_next")]
+    #[strum(serialize = "ignore_and_next")]
     Ignore,
+    #[serde(rename = "reopen_and_next")]
+    #[strum(serialize = "reopen_and_next")]
     Reopen,
+    #[serde(rename = "mark_replied_and_next")]
+    #[strum(serialize = "mark_replied_and_next")]
     MarkReplied,
     Undo,
     MarkSent,
@@ -30,6 +61,8 @@ pub enum Intent {
     Search,
     NextMatch,
     PrevMatch,
+    #[serde(rename = "mark_and_next")]
+    #[strum(serialize = "mark_and_next")]
     Mark,
     MarkAll,
     TogglePause,
@@ -42,6 +75,30 @@ pub enum Intent {
     RemoveAccount,
     Help,
     Quit,
+}
+
+/// The help overlay's sections over the normal layer, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+pub enum Section {
+    Moving,
+    Mentions,
+    Outbox,
+    SearchAndMarks,
+    Accounts,
+    General,
+}
+
+impl Section {
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Moving => "Moving",
+            Section::Mentions => "Mentions",
+            Section::Outbox => "Outbox",
+            Section::SearchAndMarks => "Search and marks",
+            Section::Accounts => "Accounts",
+            Section::General => "General",
+        }
+    }
 }
 
 impl Intent {
@@ -64,275 +121,124 @@ impl Intent {
                 | Intent::TogglePause
         )
     }
-}
 
-/// One key press pattern: a key code and the modifiers that must be held (Shift is ignored for
-/// characters, since `G` already says it).
-#[derive(Clone, Copy, Debug)]
-pub struct KeyPress {
-    pub code: KeyCode,
-    pub modifiers: KeyModifiers,
-}
+    /// The action's stable name (`ignore_and_next`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
 
-const fn key(code: KeyCode) -> KeyPress {
-    KeyPress {
-        code,
-        modifiers: KeyModifiers::NONE,
+    /// What the help says it does. A pair (`Up` after `Down`) shares the line of the first, whose
+    /// text names both.
+    pub fn help(self) -> &'static str {
+        match self {
+            Intent::Down | Intent::Up => "next / previous row",
+            Intent::Top => "first row (newest)",
+            Intent::Bottom => "last row (oldest)",
+            Intent::PageDown | Intent::PageUp => "one screen down / up",
+            Intent::NextPane | Intent::PrevPane => "next / previous pane",
+            Intent::Open => "detail; draft; send again",
+            Intent::Back => "back to the feed",
+            Intent::ReplyPublic => "reply publicly",
+            Intent::ReplyDm => "reply by DM",
+            Intent::OpenInBrowser => "open the post in the browser",
+            Intent::CopyLink => "copy the post's link (OSC 52)",
+            Intent::CycleStatusFilter => "status filter (cycles)",
+            Intent::Ignore => "ignore, then next",
+            Intent::Reopen => "back to pending, then next",
+            Intent::MarkReplied => "replied elsewhere, then next",
+            Intent::Undo => "undo last triage (repeats)",
+            Intent::MarkSent => "it is on X: mark it sent",
+            Intent::CancelSend => "cancel waiting / unconfirmed",
+            Intent::Search => "search: filters the feed",
+            Intent::NextMatch | Intent::PrevMatch => "next / previous match (/@x: handles)",
+            Intent::Mark => "mark / unmark, then next",
+            Intent::MarkAll => "mark all matching",
+            Intent::TogglePause => "pause / resume the account",
+            Intent::FetchAccount => "fetch now (selected account)",
+            Intent::FetchAll => "fetch all accounts now",
+            Intent::AddAccount => "add an account (log in)",
+            Intent::Reauthorize => "reauthorize the account",
+            Intent::ToggleShowPaused => "show / hide paused accounts",
+            Intent::Stats => "the account's stats",
+            Intent::RemoveAccount => "remove the account (asks)",
+            Intent::Help => "this help",
+            Intent::Quit => "quit (drafts are kept)",
+        }
+    }
+
+    /// Whether the help lists this action on the line of the one before it (`j k ↓ ↑  next /
+    /// previous row`), so the whole help fits an 80x24 screen.
+    pub fn shares_previous_line(self) -> bool {
+        matches!(
+            self,
+            Intent::Up | Intent::PageUp | Intent::PrevPane | Intent::PrevMatch
+        )
+    }
+
+    pub fn section(self) -> Section {
+        match self {
+            Intent::Down
+            | Intent::Up
+            | Intent::Top
+            | Intent::Bottom
+            | Intent::PageDown
+            | Intent::PageUp
+            | Intent::NextPane
+            | Intent::PrevPane
+            | Intent::Open
+            | Intent::Back => Section::Moving,
+            Intent::ReplyPublic
+            | Intent::ReplyDm
+            | Intent::OpenInBrowser
+            | Intent::CopyLink
+            | Intent::CycleStatusFilter
+            | Intent::Ignore
+            | Intent::Reopen
+            | Intent::MarkReplied
+            | Intent::Undo => Section::Mentions,
+            Intent::MarkSent | Intent::CancelSend => Section::Outbox,
+            Intent::Search
+            | Intent::NextMatch
+            | Intent::PrevMatch
+            | Intent::Mark
+            | Intent::MarkAll => Section::SearchAndMarks,
+            Intent::TogglePause
+            | Intent::FetchAccount
+            | Intent::FetchAll
+            | Intent::AddAccount
+            | Intent::Reauthorize
+            | Intent::ToggleShowPaused
+            | Intent::Stats
+            | Intent::RemoveAccount => Section::Accounts,
+            Intent::Help | Intent::Quit => Section::General,
+        }
     }
 }
 
-const fn ctrl(code: KeyCode) -> KeyPress {
-    KeyPress {
-        code,
-        modifiers: KeyModifiers::CONTROL,
-    }
-}
-
-const fn ch(c: char) -> KeyPress {
-    key(KeyCode::Char(c))
-}
-
-/// A line of the key map and of the help overlay.
-#[derive(Clone, Copy, Debug)]
-pub struct Binding {
-    pub intent: Intent,
-    pub presses: &'static [KeyPress],
-    /// The keys as the help shows them (empty: listed on the line of the binding before).
-    pub keys: &'static str,
-    /// What they do (empty: listed on the line of the binding before).
-    pub help: &'static str,
-}
-
-impl Binding {
-    /// Whether the help shows this binding on the line of the one before it (a pair such as
-    /// `n N  next / previous match`, so the whole help fits an 80x24 screen).
-    pub fn shares_previous_line(&self) -> bool {
-        self.help.is_empty()
-    }
-}
-
-const fn bind(
-    intent: Intent,
-    presses: &'static [KeyPress],
-    keys: &'static str,
-    help: &'static str,
-) -> Binding {
-    Binding {
-        intent,
-        presses,
-        keys,
-        help,
-    }
-}
-
-/// A binding the help lists on the line of the binding before it, whose keys and text name both.
-const fn with_previous(intent: Intent, presses: &'static [KeyPress]) -> Binding {
-    bind(intent, presses, "", "")
-}
-
-/// The normal mode's keys, in the order the help lists them, by section.
-pub const NORMAL: &[Binding] = &[
-    bind(
-        Intent::Down,
-        &[ch('j'), key(KeyCode::Down)],
-        "j k ↓ ↑",
-        "next / previous row",
-    ),
-    with_previous(Intent::Up, &[ch('k'), key(KeyCode::Up)]),
-    bind(
-        Intent::Top,
-        &[ch('g'), key(KeyCode::Home)],
-        "g Home",
-        "first row (newest)",
-    ),
-    bind(
-        Intent::Bottom,
-        &[ch('G'), key(KeyCode::End)],
-        "G End",
-        "last row (oldest)",
-    ),
-    bind(
-        Intent::PageDown,
-        &[key(KeyCode::PageDown)],
-        "PgDn PgUp",
-        "one screen down / up",
-    ),
-    with_previous(Intent::PageUp, &[key(KeyCode::PageUp)]),
-    bind(
-        Intent::NextPane,
-        &[key(KeyCode::Tab)],
-        "Tab S-Tab",
-        "next / previous pane",
-    ),
-    with_previous(Intent::PrevPane, &[key(KeyCode::BackTab)]),
-    bind(
-        Intent::Open,
-        &[key(KeyCode::Enter)],
-        "Enter",
-        "detail; draft; send again",
-    ),
-    bind(
-        Intent::Back,
-        &[key(KeyCode::Esc)],
-        "Esc",
-        "back to the feed",
-    ),
-    bind(Intent::ReplyPublic, &[ch('r')], "r", "reply publicly"),
-    bind(Intent::ReplyDm, &[ch('d')], "d", "reply by DM"),
-    bind(
-        Intent::OpenInBrowser,
-        &[ch('o')],
-        "o",
-        "open the post in the browser",
-    ),
-    bind(
-        Intent::CopyLink,
-        &[ch('y')],
-        "y",
-        "copy the post's link (OSC 52)",
-    ),
-    bind(
-        Intent::CycleStatusFilter,
-        &[ch('f')],
-        "f",
-        "status filter (cycles)",
-    ),
-    bind(Intent::Ignore, &[ch('i')], "i", "ignore, then next"),
-    bind(
-        Intent::Reopen,
-        &[ch('p')],
-        "p",
-        "back to pending, then next",
-    ),
-    bind(
-        Intent::MarkReplied,
-        &[ch('x')],
-        "x",
-        "replied elsewhere, then next",
-    ),
-    bind(
-        Intent::Undo,
-        &[ch('u')],
-        "u",
-        "undo the last i/p/x (repeats)",
-    ),
-    bind(
-        Intent::MarkSent,
-        &[ch('M')],
-        "M",
-        "it is on X: mark it sent",
-    ),
-    bind(
-        Intent::CancelSend,
-        &[ch('c')],
-        "c",
-        "cancel waiting / unconfirmed",
-    ),
-    bind(Intent::Search, &[ch('/')], "/", "search: filters the feed"),
-    bind(
-        Intent::NextMatch,
-        &[ch('n')],
-        "n N",
-        "next / previous match (/@x: handles)",
-    ),
-    with_previous(Intent::PrevMatch, &[ch('N')]),
-    bind(
-        Intent::Mark,
-        &[key(KeyCode::Char(' '))],
-        "Space",
-        "mark / unmark, then next",
-    ),
-    bind(
-        Intent::MarkAll,
-        &[ch('V')],
-        "V",
-        "mark all matching; i p x ask",
-    ),
-    bind(
-        Intent::TogglePause,
-        &[ch('P')],
-        "P",
-        "pause / resume the account",
-    ),
-    bind(
-        Intent::FetchAccount,
-        &[ch('F')],
-        "F",
-        "fetch now (selected account)",
-    ),
-    bind(
-        Intent::FetchAll,
-        &[ctrl(KeyCode::Char('f'))],
-        "C-f",
-        "fetch all accounts now",
-    ),
-    bind(
-        Intent::AddAccount,
-        &[ch('a')],
-        "a",
-        "add an account (log in)",
-    ),
-    bind(
-        Intent::Reauthorize,
-        &[ch('R')],
-        "R",
-        "reauthorize the account",
-    ),
-    bind(
-        Intent::ToggleShowPaused,
-        &[ch('H')],
-        "H",
-        "show / hide paused accounts",
-    ),
-    bind(Intent::Stats, &[ch('s')], "s", "the account's stats"),
-    bind(
-        Intent::RemoveAccount,
-        &[ch('D')],
-        "D",
-        "remove the account (asks)",
-    ),
-    bind(Intent::Help, &[ch('?')], "?", "this help"),
-    bind(
-        Intent::Quit,
-        &[ch('q'), ctrl(KeyCode::Char('c'))],
-        "q C-c",
-        "quit (drafts are kept)",
-    ),
+/// The status bar's hints in the normal mode, in the order shown: the action and its word.
+const NORMAL_HINTS: &[(Intent, &str)] = &[
+    (Intent::Down, "move"),
+    (Intent::NextPane, "pane"),
+    (Intent::ReplyPublic, "reply"),
+    (Intent::ReplyDm, "DM"),
+    (Intent::Ignore, "ignore"),
+    (Intent::CycleStatusFilter, "filter"),
+    (Intent::Help, "help"),
+    (Intent::Quit, "quit"),
 ];
 
-/// Help sections over `NORMAL`: (title, number of bindings).
-pub const NORMAL_SECTIONS: &[(&str, usize)] = &[
-    ("Moving", 10),
-    ("Mentions", 9),
-    ("Outbox", 2),
-    ("Search and marks", 5),
-    ("Accounts", 8),
-    ("General", 2),
-];
-
-/// The composer's keys, for the help overlay (the editor handles the rest itself).
-pub const COMPOSER_HELP: &[(&str, &str)] = &[
-    ("C-s", "send (C-Enter also works)"),
-    ("Esc", "close, keep the draft"),
-    ("C-e C-t", "$EDITOR / saved replies"),
-    ("C-u C-r", "undo / redo (C-w: word)"),
-];
-
-fn press_matches(press: &KeyPress, event: &KeyEvent) -> bool {
-    if press.code != event.code {
-        return false;
-    }
-    // Shift is already part of what the key says ('G', '?', BackTab), so only Ctrl and Alt count.
-    let held = event.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-    held == press.modifiers
-}
-
-/// The normal-mode intent of a key press, if it has one.
-pub fn normal_intent(event: &KeyEvent) -> Option<Intent> {
-    NORMAL
-        .iter()
-        .find(|b| b.presses.iter().any(|p| press_matches(p, event)))
-        .map(|b| b.intent)
+/// The composer layer's actions (every other key goes to the editor).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ComposerAction {
+    Send,
+    /// Close the composer, keeping the draft.
+    Close,
+    ExternalEditor,
+    SavedReplies,
 }
 
 /// What a key does in the composer, before the editor sees it.
@@ -342,32 +248,99 @@ pub enum ComposerKey {
     Cancel,
     ExternalEditor,
     Templates,
+    /// The editor's own key.
     Edit,
 }
 
-pub fn composer_key(event: &KeyEvent) -> ComposerKey {
-    let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
-    match event.code {
-        KeyCode::Char('s') | KeyCode::Char('S') if ctrl => ComposerKey::Send,
-        KeyCode::Enter if ctrl => ComposerKey::Send,
-        KeyCode::Char('e') | KeyCode::Char('E') if ctrl => ComposerKey::ExternalEditor,
-        KeyCode::Char('t') | KeyCode::Char('T') if ctrl => ComposerKey::Templates,
-        KeyCode::Esc => ComposerKey::Cancel,
-        _ => ComposerKey::Edit,
-    }
+/// The answer to a y/n question.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ConfirmKey {
+    Yes,
+    No,
 }
 
-/// The answer to a y/n question: `Some(true)` yes, `Some(false)` no, `None` not an answer.
-pub fn confirm_key(event: &KeyEvent) -> Option<bool> {
-    match event.code {
-        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Some(true),
-        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(false),
-        KeyCode::Char('q') => Some(false),
-        _ => None,
-    }
+/// Keys while typing a search (every other key edits the query).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum SearchKey {
+    /// Keep the search and go back to the feed.
+    Keep,
+    /// Clear the search and go back to the feed.
+    Clear,
+    /// Empty the query.
+    ClearQuery,
 }
 
-/// Keys in a small picker (accounts, saved replies).
+/// Keys in a small picker (accounts, saved replies). Digits 1-9 always choose that item.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PickerAction {
+    Down,
+    Up,
+    Choose,
+    Cancel,
+}
+
+/// Keys in the account detail and stats views (the normal layer's account keys work there too,
+/// on that view's account).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ViewAction {
+    Close,
+    ScrollDown,
+    ScrollUp,
+    PageDown,
+    PageUp,
+    ScrollTop,
+}
+
+/// Keys in the "remove this account?" dialog.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RemoveAction {
+    KeepMentions,
+    DeleteMentions,
+    Cancel,
+    /// The highlighted choice.
+    Confirm,
+    PreviousChoice,
+    NextChoice,
+}
+
+/// Keys in the login dialog (every other key types into its paste field).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum LoginAction {
+    /// Cancel the login (or close the dialog after a failure).
+    Cancel,
+    /// Use the pasted address; after a failure, try again.
+    Submit,
+    /// Copy the authorization link (OSC 52). A plain key does so only while nothing is pasted,
+    /// since a code may contain that letter.
+    CopyLink,
+    ClearInput,
+}
+
+/// A picker key as `update` uses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PickerKey {
     Move(isize),
@@ -377,167 +350,940 @@ pub enum PickerKey {
     Other,
 }
 
-pub fn picker_key(event: &KeyEvent) -> PickerKey {
-    match event.code {
-        KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => PickerKey::Move(1),
-        KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => PickerKey::Move(-1),
-        KeyCode::Enter => PickerKey::Choose(None),
-        KeyCode::Char(c @ '1'..='9') => PickerKey::Choose(Some(c as usize - '1' as usize)),
-        KeyCode::Esc | KeyCode::Char('q') => PickerKey::Cancel,
-        _ => PickerKey::Other,
+/// One key press: a key code and the modifiers that count (Ctrl and Alt; Shift is already part
+/// of what a character says, `G`, and of BackTab).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyPress {
+    pub code: KeyCodeOrd,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+/// `KeyCode` with an order (for sorted, deterministic tables and output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyCodeOrd {
+    Char(char),
+    F(u8),
+    Named(Named),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter)]
+pub enum Named {
+    Enter,
+    Esc,
+    Tab,
+    BackTab,
+    Backspace,
+    Delete,
+    Insert,
+    Up,
+    Down,
+    Left,
+    Right,
+    Home,
+    End,
+    PageUp,
+    PageDown,
+}
+
+impl Named {
+    /// The config spelling (and its other accepted spellings).
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Named::Enter => &["enter", "return", "ret", "cr"],
+            Named::Esc => &["esc", "escape"],
+            Named::Tab => &["tab"],
+            Named::BackTab => &["backtab", "shift-tab", "s-tab"],
+            Named::Backspace => &["backspace", "bs"],
+            Named::Delete => &["delete", "del"],
+            Named::Insert => &["insert", "ins"],
+            Named::Up => &["up"],
+            Named::Down => &["down"],
+            Named::Left => &["left"],
+            Named::Right => &["right"],
+            Named::Home => &["home"],
+            Named::End => &["end"],
+            Named::PageUp => &["pageup", "pgup"],
+            Named::PageDown => &["pagedown", "pgdn"],
+        }
     }
+
+    /// How the help writes it.
+    fn label(self) -> &'static str {
+        match self {
+            Named::Enter => "Enter",
+            Named::Esc => "Esc",
+            Named::Tab => "Tab",
+            Named::BackTab => "S-Tab",
+            Named::Backspace => "Bksp",
+            Named::Delete => "Del",
+            Named::Insert => "Ins",
+            Named::Up => "↑",
+            Named::Down => "↓",
+            Named::Left => "←",
+            Named::Right => "→",
+            Named::Home => "Home",
+            Named::End => "End",
+            Named::PageUp => "PgUp",
+            Named::PageDown => "PgDn",
+        }
+    }
+}
+
+impl KeyPress {
+    pub const fn plain(code: KeyCodeOrd) -> KeyPress {
+        KeyPress {
+            code,
+            ctrl: false,
+            alt: false,
+        }
+    }
+
+    /// The press a terminal key event is, if it is one a table can bind.
+    pub fn from_event(event: &KeyEvent) -> Option<KeyPress> {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = event.modifiers.contains(KeyModifiers::ALT);
+        let code = match event.code {
+            // Ctrl letters arrive as either case depending on the terminal; they are one key.
+            KeyCode::Char(c) if ctrl => KeyCodeOrd::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) => KeyCodeOrd::Char(c),
+            KeyCode::F(n) => KeyCodeOrd::F(n),
+            KeyCode::Enter => KeyCodeOrd::Named(Named::Enter),
+            KeyCode::Esc => KeyCodeOrd::Named(Named::Esc),
+            KeyCode::Tab => KeyCodeOrd::Named(Named::Tab),
+            KeyCode::BackTab => KeyCodeOrd::Named(Named::BackTab),
+            KeyCode::Backspace => KeyCodeOrd::Named(Named::Backspace),
+            KeyCode::Delete => KeyCodeOrd::Named(Named::Delete),
+            KeyCode::Insert => KeyCodeOrd::Named(Named::Insert),
+            KeyCode::Up => KeyCodeOrd::Named(Named::Up),
+            KeyCode::Down => KeyCodeOrd::Named(Named::Down),
+            KeyCode::Left => KeyCodeOrd::Named(Named::Left),
+            KeyCode::Right => KeyCodeOrd::Named(Named::Right),
+            KeyCode::Home => KeyCodeOrd::Named(Named::Home),
+            KeyCode::End => KeyCodeOrd::Named(Named::End),
+            KeyCode::PageUp => KeyCodeOrd::Named(Named::PageUp),
+            KeyCode::PageDown => KeyCodeOrd::Named(Named::PageDown),
+            _ => return None,
+        };
+        Some(KeyPress { code, ctrl, alt })
+    }
+
+    /// Reads one press as the config writes it: `j`, `J`, `?`, `space`, `ctrl-s`, `C-s`,
+    /// `alt-x`, `M-x`, `enter`, `pgdn`, `f5`, `shift-tab`.
+    pub fn parse(text: &str) -> Option<KeyPress> {
+        let mut rest = text;
+        let mut ctrl = false;
+        let mut alt = false;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            // A modifier prefix only when something follows it ("c" alone is the letter c).
+            if let Some(p) = ["ctrl-", "c-"].iter().find(|p| lower.starts_with(**p))
+                && rest.len() > p.len()
+            {
+                ctrl = true;
+                rest = &rest[p.len()..];
+                continue;
+            }
+            if let Some(p) = ["alt-", "meta-", "m-", "a-"]
+                .iter()
+                .find(|p| lower.starts_with(**p))
+                && rest.len() > p.len()
+            {
+                alt = true;
+                rest = &rest[p.len()..];
+                continue;
+            }
+            break;
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_control() => {
+                KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c })
+            }
+            _ => {
+                let lower = rest.to_ascii_lowercase();
+                if lower == "space" || lower == "spc" {
+                    KeyCodeOrd::Char(' ')
+                } else if let Some(n) = lower
+                    .strip_prefix('f')
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .filter(|n| (1..=24).contains(n))
+                {
+                    KeyCodeOrd::F(n)
+                } else {
+                    let named = Named::iter().find(|n| n.names().contains(&lower.as_str()))?;
+                    KeyCodeOrd::Named(named)
+                }
+            }
+        };
+        Some(KeyPress { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for KeyPress {
+    /// How the help writes a press: `j`, `C-f`, `M-x`, `Space`, `↓`, `S-Tab`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("C-")?;
+        }
+        if self.alt {
+            f.write_str("M-")?;
+        }
+        match self.code {
+            KeyCodeOrd::Char(' ') => f.write_str("Space"),
+            KeyCodeOrd::Char(c) => write!(f, "{c}"),
+            KeyCodeOrd::F(n) => write!(f, "F{n}"),
+            KeyCodeOrd::Named(n) => f.write_str(n.label()),
+        }
+    }
+}
+
+/// A key sequence: one press, or several typed one after the other (`g g`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeySeq(pub Vec<KeyPress>);
+
+/// The longest sequence a binding may have.
+pub const MAX_SEQUENCE: usize = 3;
+
+impl KeySeq {
+    pub fn one(press: KeyPress) -> KeySeq {
+        KeySeq(vec![press])
+    }
+
+    /// Reads a sequence as the config writes it: presses separated by spaces (`"g g"`,
+    /// `"ctrl-x ctrl-c"`); a lone space is `space`.
+    pub fn parse(text: &str) -> Option<KeySeq> {
+        if text == " " {
+            return Some(KeySeq::one(KeyPress::plain(KeyCodeOrd::Char(' '))));
+        }
+        let presses: Option<Vec<KeyPress>> = text.split_whitespace().map(KeyPress::parse).collect();
+        let presses = presses?;
+        if presses.is_empty() || presses.len() > MAX_SEQUENCE {
+            return None;
+        }
+        Some(KeySeq(presses))
+    }
+
+    fn starts_with(&self, prefix: &[KeyPress]) -> bool {
+        self.0.len() >= prefix.len() && self.0[..prefix.len()] == *prefix
+    }
+}
+
+impl fmt::Display for KeySeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An action a layer can bind: its stable name comes from strum, its list from the enum.
+pub trait LayerAction: Copy + Eq + fmt::Debug + IntoEnumIterator + Into<&'static str> {
+    fn action_name(self) -> &'static str {
+        self.into()
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        Self::iter().find(|a| a.action_name() == name)
+    }
+}
+impl LayerAction for Intent {}
+impl LayerAction for ComposerAction {}
+impl LayerAction for ConfirmKey {}
+impl LayerAction for SearchKey {}
+impl LayerAction for PickerAction {}
+impl LayerAction for ViewAction {}
+impl LayerAction for RemoveAction {}
+impl LayerAction for LoginAction {}
+
+/// One layer's table: key sequences and their actions, in the order the help lists them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer<A> {
+    pub bindings: Vec<(KeySeq, A)>,
+}
+
+/// What a press means given the presses typed before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<A> {
+    Action(A),
+    /// The start of a longer sequence: wait for the next press.
+    Pending,
+    None,
+}
+
+impl<A: LayerAction> Layer<A> {
+    fn new(bindings: &[(&str, A)]) -> Layer<A> {
+        Layer {
+            bindings: bindings
+                .iter()
+                .map(|(k, a)| (KeySeq::parse(k).expect("a preset key parses"), *a))
+                .collect(),
+        }
+    }
+
+    /// The action of a single press (layers without sequences; overlays that take the normal
+    /// layer's account keys).
+    pub fn single(&self, press: KeyPress) -> Option<A> {
+        self.bindings
+            .iter()
+            .find(|(k, _)| k.0.len() == 1 && k.0[0] == press)
+            .map(|(_, a)| *a)
+    }
+
+    /// The action of a terminal key event (single presses).
+    pub fn of_event(&self, event: &KeyEvent) -> Option<A> {
+        self.single(KeyPress::from_event(event)?)
+    }
+
+    /// Feeds one press into a pending sequence (`typed`, cleared when it ends).
+    pub fn step(&self, typed: &mut Vec<KeyPress>, press: KeyPress) -> Step<A> {
+        typed.push(press);
+        if let Some((_, a)) = self.bindings.iter().find(|(k, _)| k.0 == *typed) {
+            typed.clear();
+            return Step::Action(*a);
+        }
+        if typed.len() < MAX_SEQUENCE && self.bindings.iter().any(|(k, _)| k.starts_with(typed)) {
+            return Step::Pending;
+        }
+        // Not a sequence after all: the last press may start (or be) one of its own.
+        let retry = typed.len() > 1;
+        typed.clear();
+        if retry {
+            return self.step(typed, press);
+        }
+        Step::None
+    }
+
+    /// Every sequence bound to `action`, in table order.
+    pub fn keys_of(&self, action: A) -> impl Iterator<Item = &KeySeq> {
+        self.bindings
+            .iter()
+            .filter(move |(_, a)| *a == action)
+            .map(|(k, _)| k)
+    }
+
+    /// The label messages use for `action`: its first key, or `(unbound: name)`.
+    pub fn label(&self, action: A) -> String {
+        self.keys_of(action).next().map_or_else(
+            || format!("(unbound: {})", action.action_name()),
+            |k| k.to_string(),
+        )
+    }
+
+    /// All keys of `action`, as the help shows them (`j ↓`).
+    pub fn labels(&self, action: A) -> String {
+        self.keys_of(action)
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Binds `key` to `action` (None: unbinds it), replacing whatever the table had on that key
+    /// and on any sequence that starts with it or that it starts with (they would shadow it).
+    pub fn set(&mut self, key: KeySeq, action: Option<A>) {
+        let clashes = |k: &KeySeq| k.starts_with(&key.0) || key.starts_with(&k.0);
+        match self.bindings.iter().position(|(k, _)| clashes(k)) {
+            Some(at) => {
+                self.bindings.retain(|(k, _)| !clashes(k));
+                if let Some(action) = action {
+                    let at = at.min(self.bindings.len());
+                    self.bindings.insert(at, (key, action));
+                }
+            }
+            None => {
+                if let Some(action) = action {
+                    self.bindings.push((key, action));
+                }
+            }
+        }
+    }
+}
+
+/// The name of each layer, as `[keys.<layer>]` and `perch keys --layer` write it.
+pub const LAYERS: &[&str] = &[
+    "normal", "search", "composer", "confirm", "picker", "view", "remove", "login",
+];
+
+/// Every layer's table: what the dashboard dispatches on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keymap {
+    pub normal: Layer<Intent>,
+    pub search: Layer<SearchKey>,
+    pub composer: Layer<ComposerAction>,
+    pub confirm: Layer<ConfirmKey>,
+    pub picker: Layer<PickerAction>,
+    /// The account detail and stats views.
+    pub view: Layer<ViewAction>,
+    /// The "remove this account?" dialog.
+    pub remove: Layer<RemoveAction>,
+    pub login: Layer<LoginAction>,
+}
+
+/// The key presets `[keys] preset` chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Preset {
+    Vim,
+    Emacs,
+}
+
+impl Default for Keymap {
+    fn default() -> Keymap {
+        Keymap::preset(Preset::Vim)
+    }
+}
+
+impl Keymap {
+    pub fn preset(preset: Preset) -> Keymap {
+        let mut map = Keymap {
+            normal: Layer::new(VIM_NORMAL),
+            search: Layer::new(&[
+                ("enter", SearchKey::Keep),
+                ("esc", SearchKey::Clear),
+                ("ctrl-u", SearchKey::ClearQuery),
+            ]),
+            composer: Layer::new(&[
+                ("ctrl-s", ComposerAction::Send),
+                ("ctrl-enter", ComposerAction::Send),
+                ("esc", ComposerAction::Close),
+                ("ctrl-e", ComposerAction::ExternalEditor),
+                ("ctrl-t", ComposerAction::SavedReplies),
+            ]),
+            confirm: Layer::new(&[
+                ("y", ConfirmKey::Yes),
+                ("Y", ConfirmKey::Yes),
+                ("enter", ConfirmKey::Yes),
+                ("n", ConfirmKey::No),
+                ("N", ConfirmKey::No),
+                ("esc", ConfirmKey::No),
+                ("q", ConfirmKey::No),
+            ]),
+            picker: Layer::new(&[
+                ("j", PickerAction::Down),
+                ("down", PickerAction::Down),
+                ("tab", PickerAction::Down),
+                ("k", PickerAction::Up),
+                ("up", PickerAction::Up),
+                ("backtab", PickerAction::Up),
+                ("enter", PickerAction::Choose),
+                ("esc", PickerAction::Cancel),
+                ("q", PickerAction::Cancel),
+            ]),
+            view: Layer::new(&[
+                ("esc", ViewAction::Close),
+                ("q", ViewAction::Close),
+                ("j", ViewAction::ScrollDown),
+                ("down", ViewAction::ScrollDown),
+                ("k", ViewAction::ScrollUp),
+                ("up", ViewAction::ScrollUp),
+                ("pgdn", ViewAction::PageDown),
+                ("pgup", ViewAction::PageUp),
+                ("g", ViewAction::ScrollTop),
+                ("home", ViewAction::ScrollTop),
+            ]),
+            remove: Layer::new(&[
+                ("left", RemoveAction::PreviousChoice),
+                ("h", RemoveAction::PreviousChoice),
+                ("backtab", RemoveAction::PreviousChoice),
+                ("right", RemoveAction::NextChoice),
+                ("l", RemoveAction::NextChoice),
+                ("tab", RemoveAction::NextChoice),
+                ("enter", RemoveAction::Confirm),
+                ("k", RemoveAction::KeepMentions),
+                ("d", RemoveAction::DeleteMentions),
+                ("esc", RemoveAction::Cancel),
+                ("c", RemoveAction::Cancel),
+                ("n", RemoveAction::Cancel),
+            ]),
+            login: Layer::new(&[
+                ("enter", LoginAction::Submit),
+                ("esc", LoginAction::Cancel),
+                ("y", LoginAction::CopyLink),
+                ("ctrl-y", LoginAction::CopyLink),
+                ("ctrl-u", LoginAction::ClearInput),
+            ]),
+        };
+        if preset == Preset::Emacs {
+            for (key, intent) in EMACS_NORMAL {
+                let key = KeySeq::parse(key).expect("a preset key parses");
+                map.normal.set(key, Some(*intent));
+            }
+            for (key, action) in [
+                ("ctrl-n", PickerAction::Down),
+                ("ctrl-p", PickerAction::Up),
+                ("ctrl-g", PickerAction::Cancel),
+            ] {
+                map.picker
+                    .set(KeySeq::parse(key).expect("parses"), Some(action));
+            }
+            map.search.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(SearchKey::Clear),
+            );
+            map.composer.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(ComposerAction::Close),
+            );
+            map.composer.set(
+                KeySeq::parse("ctrl-c ctrl-c").expect("parses"),
+                Some(ComposerAction::Send),
+            );
+            map.confirm.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(ConfirmKey::No),
+            );
+            for (key, action) in [
+                ("ctrl-g", ViewAction::Close),
+                ("ctrl-n", ViewAction::ScrollDown),
+                ("ctrl-p", ViewAction::ScrollUp),
+                ("ctrl-v", ViewAction::PageDown),
+                ("alt-v", ViewAction::PageUp),
+                ("alt-<", ViewAction::ScrollTop),
+            ] {
+                map.view
+                    .set(KeySeq::parse(key).expect("parses"), Some(action));
+            }
+            map.remove.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(RemoveAction::Cancel),
+            );
+            map.login.set(
+                KeySeq::parse("ctrl-g").expect("parses"),
+                Some(LoginAction::Cancel),
+            );
+        }
+        map
+    }
+
+    /// The normal layer's help, section by section: (title, [(keys, what they do)]). Actions
+    /// with no key are left out; a pair shares the line of its first action.
+    pub fn help_sections(&self) -> Vec<(&'static str, Vec<(String, &'static str)>)> {
+        Section::iter()
+            .map(|section| {
+                let mut lines: Vec<(String, &'static str)> = Vec::new();
+                for intent in Intent::iter().filter(|i| i.section() == section) {
+                    let keys = self.normal.labels(intent);
+                    if keys.is_empty() {
+                        continue;
+                    }
+                    match lines.last_mut() {
+                        Some((shown, help))
+                            if intent.shares_previous_line() && *help == intent.help() =>
+                        {
+                            shown.push(' ');
+                            shown.push_str(&keys);
+                        }
+                        _ => lines.push((keys, intent.help())),
+                    }
+                }
+                (section.title(), lines)
+            })
+            .collect()
+    }
+
+    /// The composer's help lines.
+    pub fn composer_help(&self) -> Vec<(String, &'static str)> {
+        let c = &self.composer;
+        vec![
+            (c.labels(ComposerAction::Send), "send"),
+            (c.labels(ComposerAction::Close), "close, keep the draft"),
+            (c.labels(ComposerAction::ExternalEditor), "$EDITOR"),
+            (c.labels(ComposerAction::SavedReplies), "saved replies"),
+            ("C-u C-r".to_string(), "undo / redo (C-w: word)"),
+        ]
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+    }
+
+    /// The status bar's hints in the normal mode: (key label, word). `j/k` for the pair.
+    pub fn normal_hints(&self) -> Vec<(String, &'static str)> {
+        NORMAL_HINTS
+            .iter()
+            .filter_map(|&(intent, word)| {
+                let first = self.normal.keys_of(intent).next()?.to_string();
+                let label = match intent {
+                    Intent::Down => match self.normal.keys_of(Intent::Up).next() {
+                        Some(up) => format!("{first}/{up}"),
+                        None => first,
+                    },
+                    _ => first,
+                };
+                Some((label, word))
+            })
+            .collect()
+    }
+
+    /// The composer's hints.
+    pub fn composer_hints(&self) -> Vec<(String, &'static str)> {
+        [
+            (ComposerAction::Send, "send"),
+            (ComposerAction::ExternalEditor, "$EDITOR"),
+            (ComposerAction::SavedReplies, "saved replies"),
+            (ComposerAction::Close, "close, keep draft"),
+        ]
+        .into_iter()
+        .filter_map(|(a, word)| Some((self.composer.keys_of(a).next()?.to_string(), word)))
+        .collect()
+    }
+
+    /// The triage keys as a message names them: `i, p or x`.
+    pub fn triage_keys(&self) -> String {
+        format!(
+            "{}, {} or {}",
+            self.key(Intent::Ignore),
+            self.key(Intent::Reopen),
+            self.key(Intent::MarkReplied)
+        )
+    }
+
+    /// The label of a normal-mode action for a message ("press R to reauthorize").
+    pub fn key(&self, intent: Intent) -> String {
+        self.normal.label(intent)
+    }
+
+    /// The effective map as `perch keys --json` prints it: layer → key → action.
+    pub fn to_json(&self) -> serde_json::Value {
+        fn layer<A: LayerAction>(l: &Layer<A>) -> serde_json::Value {
+            let map: serde_json::Map<String, serde_json::Value> = l
+                .bindings
+                .iter()
+                .map(|(k, a)| (k.config_string(), a.action_name().into()))
+                .collect();
+            serde_json::Value::Object(map)
+        }
+        serde_json::json!({
+            "normal": layer(&self.normal),
+            "search": layer(&self.search),
+            "composer": layer(&self.composer),
+            "confirm": layer(&self.confirm),
+            "picker": layer(&self.picker),
+            "view": layer(&self.view),
+            "remove": layer(&self.remove),
+            "login": layer(&self.login),
+        })
+    }
+
+    /// One layer as lines of `key  action` (`perch keys`).
+    pub fn layer_lines(&self, name: &str) -> Option<Vec<(String, &'static str)>> {
+        fn lines<A: LayerAction>(l: &Layer<A>) -> Vec<(String, &'static str)> {
+            l.bindings
+                .iter()
+                .map(|(k, a)| (k.config_string(), a.action_name()))
+                .collect()
+        }
+        Some(match name {
+            "normal" => lines(&self.normal),
+            "search" => lines(&self.search),
+            "composer" => lines(&self.composer),
+            "confirm" => lines(&self.confirm),
+            "picker" => lines(&self.picker),
+            "view" => lines(&self.view),
+            "remove" => lines(&self.remove),
+            "login" => lines(&self.login),
+            _ => return None,
+        })
+    }
+}
+
+impl KeyPress {
+    /// How the config writes it (`ctrl-s`, `J`, `space`, `pgdn`): what `perch keys` prints, so
+    /// its output can be pasted into the config.
+    pub fn config_string(&self) -> String {
+        let mut out = String::new();
+        if self.ctrl {
+            out.push_str("ctrl-");
+        }
+        if self.alt {
+            out.push_str("alt-");
+        }
+        match self.code {
+            KeyCodeOrd::Char(' ') => out.push_str("space"),
+            KeyCodeOrd::Char(c) => out.push(c),
+            KeyCodeOrd::F(n) => out.push_str(&format!("f{n}")),
+            KeyCodeOrd::Named(n) => out.push_str(n.names()[0]),
+        }
+        out
+    }
+}
+
+impl KeySeq {
+    pub fn config_string(&self) -> String {
+        self.0
+            .iter()
+            .map(KeyPress::config_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Today's keys: the `vim` preset's normal layer, in the order the help lists them.
+const VIM_NORMAL: &[(&str, Intent)] = &[
+    ("j", Intent::Down),
+    ("down", Intent::Down),
+    ("k", Intent::Up),
+    ("up", Intent::Up),
+    ("g", Intent::Top),
+    ("home", Intent::Top),
+    ("G", Intent::Bottom),
+    ("end", Intent::Bottom),
+    ("pgdn", Intent::PageDown),
+    ("pgup", Intent::PageUp),
+    ("tab", Intent::NextPane),
+    ("backtab", Intent::PrevPane),
+    ("enter", Intent::Open),
+    ("esc", Intent::Back),
+    ("r", Intent::ReplyPublic),
+    ("d", Intent::ReplyDm),
+    ("o", Intent::OpenInBrowser),
+    ("y", Intent::CopyLink),
+    ("f", Intent::CycleStatusFilter),
+    ("i", Intent::Ignore),
+    ("p", Intent::Reopen),
+    ("x", Intent::MarkReplied),
+    ("u", Intent::Undo),
+    ("M", Intent::MarkSent),
+    ("c", Intent::CancelSend),
+    ("/", Intent::Search),
+    ("n", Intent::NextMatch),
+    ("N", Intent::PrevMatch),
+    ("space", Intent::Mark),
+    ("V", Intent::MarkAll),
+    ("P", Intent::TogglePause),
+    ("F", Intent::FetchAccount),
+    ("ctrl-f", Intent::FetchAll),
+    ("a", Intent::AddAccount),
+    ("R", Intent::Reauthorize),
+    ("H", Intent::ToggleShowPaused),
+    ("s", Intent::Stats),
+    ("D", Intent::RemoveAccount),
+    ("?", Intent::Help),
+    ("q", Intent::Quit),
+    ("ctrl-c", Intent::Quit),
+];
+
+/// The `emacs` preset: the `vim` table with emacs motions on top (C-n/C-p, M-</M->, C-v/M-v,
+/// C-g, C-s for search, C-x C-c to quit). The letters stay: triage keys have no emacs meaning.
+const EMACS_NORMAL: &[(&str, Intent)] = &[
+    ("ctrl-n", Intent::Down),
+    ("ctrl-p", Intent::Up),
+    ("alt-<", Intent::Top),
+    ("alt->", Intent::Bottom),
+    ("ctrl-v", Intent::PageDown),
+    ("alt-v", Intent::PageUp),
+    ("ctrl-g", Intent::Back),
+    ("ctrl-s", Intent::Search),
+    ("ctrl-r", Intent::PrevMatch),
+    ("ctrl-x ctrl-c", Intent::Quit),
+];
+
+/// The picker key of a terminal event under `map`.
+pub fn picker_key(map: &Keymap, event: &KeyEvent) -> PickerKey {
+    if let KeyCode::Char(c @ '1'..='9') = event.code
+        && !event.modifiers.contains(KeyModifiers::CONTROL)
+    {
+        return PickerKey::Choose(Some(c as usize - '1' as usize));
+    }
+    match map.picker.of_event(event) {
+        Some(PickerAction::Down) => PickerKey::Move(1),
+        Some(PickerAction::Up) => PickerKey::Move(-1),
+        Some(PickerAction::Choose) => PickerKey::Choose(None),
+        Some(PickerAction::Cancel) => PickerKey::Cancel,
+        None => PickerKey::Other,
+    }
+}
+
+/// The composer key of a terminal event under `map` (`Edit`: the editor's).
+pub fn composer_key(map: &Keymap, event: &KeyEvent) -> ComposerKey {
+    match map.composer.of_event(event) {
+        Some(ComposerAction::Send) => ComposerKey::Send,
+        Some(ComposerAction::Close) => ComposerKey::Cancel,
+        Some(ComposerAction::ExternalEditor) => ComposerKey::ExternalEditor,
+        Some(ComposerAction::SavedReplies) => ComposerKey::Templates,
+        None => ComposerKey::Edit,
+    }
+}
+
+/// The answer to a y/n question: `Some(true)` yes, `Some(false)` no, `None` not an answer.
+pub fn confirm_key(map: &Keymap, event: &KeyEvent) -> Option<bool> {
+    map.confirm.of_event(event).map(|k| k == ConfirmKey::Yes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const EVERY_INTENT: [Intent; 36] = [
-        Intent::Down,
-        Intent::Up,
-        Intent::Top,
-        Intent::Bottom,
-        Intent::PageDown,
-        Intent::PageUp,
-        Intent::NextPane,
-        Intent::PrevPane,
-        Intent::Open,
-        Intent::Back,
-        Intent::ReplyPublic,
-        Intent::ReplyDm,
-        Intent::OpenInBrowser,
-        Intent::CopyLink,
-        Intent::CycleStatusFilter,
-        Intent::Ignore,
-        Intent::Reopen,
-        Intent::MarkReplied,
-        Intent::Undo,
-        Intent::MarkSent,
-        Intent::CancelSend,
-        Intent::Search,
-        Intent::NextMatch,
-        Intent::PrevMatch,
-        Intent::Mark,
-        Intent::MarkAll,
-        Intent::TogglePause,
-        Intent::FetchAccount,
-        Intent::FetchAll,
-        Intent::AddAccount,
-        Intent::Reauthorize,
-        Intent::ToggleShowPaused,
-        Intent::Stats,
-        Intent::RemoveAccount,
-        Intent::Help,
-        Intent::Quit,
-    ];
-
-    /// How the help writes a key press.
-    fn label(press: &KeyPress) -> String {
-        let key = match press.code {
-            KeyCode::Char(' ') => "Space".to_string(),
-            KeyCode::Char(c) => c.to_string(),
-            KeyCode::Down => "↓".into(),
-            KeyCode::Up => "↑".into(),
-            KeyCode::Home => "Home".into(),
-            KeyCode::End => "End".into(),
-            KeyCode::PageDown => "PgDn".into(),
-            KeyCode::PageUp => "PgUp".into(),
-            KeyCode::Tab => "Tab".into(),
-            KeyCode::BackTab => "S-Tab".into(),
-            KeyCode::Enter => "Enter".into(),
-            KeyCode::Esc => "Esc".into(),
-            other => format!("{other:?}"),
-        };
-        if press.modifiers.contains(KeyModifiers::CONTROL) {
-            format!("C-{key}")
-        } else {
-            key
-        }
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyPress {
+        KeyPress::from_event(&KeyEvent::new(code, modifiers)).unwrap()
     }
 
     #[test]
-    fn every_intent_has_a_help_line_and_a_key() {
-        for intent in EVERY_INTENT {
-            let b = NORMAL.iter().find(|b| b.intent == intent);
-            let b = b.unwrap_or_else(|| panic!("{intent:?} is not in the key map"));
-            assert!(!b.presses.is_empty(), "{intent:?}");
-        }
-        // Every key appears on its help line (its own, or the line it shares with the binding
-        // before it), and that line says what it does.
-        for (i, b) in NORMAL.iter().enumerate() {
-            let line = NORMAL[..=i]
-                .iter()
-                .rev()
-                .find(|l| !l.shares_previous_line())
-                .unwrap_or_else(|| panic!("{:?} shares a line with nothing", b.intent));
-            assert!(!line.help.is_empty(), "{:?}", b.intent);
-            let shown: Vec<&str> = line.keys.split_whitespace().collect();
-            for press in b.presses {
-                let l = label(press);
-                assert!(
-                    shown.contains(&l.as_str()),
-                    "{:?}: {l} is not on its help line {:?}",
-                    b.intent,
-                    line.keys
-                );
+    fn every_action_has_a_key_and_a_help_line_in_both_presets() {
+        for preset in Preset::iter() {
+            let map = Keymap::preset(preset);
+            let help = map.help_sections();
+            for intent in Intent::iter() {
+                let keys = map.normal.labels(intent);
+                assert!(!keys.is_empty(), "{preset:?}: {intent:?} has no key");
+                let (_, lines) = help
+                    .iter()
+                    .find(|(title, _)| *title == intent.section().title())
+                    .unwrap();
+                let line = lines
+                    .iter()
+                    .find(|(_, text)| *text == intent.help())
+                    .unwrap_or_else(|| panic!("{intent:?} has no help line"));
+                for key in keys.split(' ') {
+                    assert!(
+                        line.0.split(' ').any(|k| k == key),
+                        "{preset:?}: {intent:?}: {key} is not on its help line {:?}",
+                        line.0
+                    );
+                }
             }
         }
-        // A shared line never crosses a help section.
-        let mut start = 0;
-        for (title, n) in NORMAL_SECTIONS {
-            assert!(
-                !NORMAL[start].shares_previous_line(),
-                "section {title} starts on another's line"
-            );
-            start += n;
-        }
-        assert_eq!(NORMAL.len(), EVERY_INTENT.len());
-        let sectioned: usize = NORMAL_SECTIONS.iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            sectioned,
-            NORMAL.len(),
-            "every binding belongs to a help section"
-        );
     }
 
     #[test]
-    fn no_key_press_is_bound_to_two_intents() {
-        let presses: Vec<(KeyPress, Intent)> = NORMAL
-            .iter()
-            .flat_map(|b| b.presses.iter().map(move |p| (*p, b.intent)))
-            .collect();
-        for (i, (a, first)) in presses.iter().enumerate() {
-            for (b, second) in &presses[i + 1..] {
-                assert!(
-                    a.code != b.code || a.modifiers != b.modifiers,
-                    "{:?} is bound to both {first:?} and {second:?}",
-                    a.code
-                );
+    fn action_names_are_snake_case_the_same_through_serde_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for intent in Intent::iter() {
+            let name = intent.name();
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(seen.insert(name), "{name} twice");
+            let through_serde = serde_json::to_value(intent).unwrap();
+            assert_eq!(through_serde, serde_json::Value::from(name));
+            assert_eq!(Intent::from_name(name), Some(intent));
+        }
+        assert_eq!(Intent::Ignore.name(), "ignore_and_next");
+        assert_eq!(Intent::ReplyPublic.name(), "reply_public");
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_a_layer_of_either_preset() {
+        for preset in Preset::iter() {
+            let map = Keymap::preset(preset);
+            let keys: Vec<&KeySeq> = map.normal.bindings.iter().map(|(k, _)| k).collect();
+            for (i, a) in keys.iter().enumerate() {
+                for b in &keys[i + 1..] {
+                    assert!(
+                        !(a.starts_with(&b.0) || b.starts_with(&a.0)),
+                        "{preset:?}: {a} and {b} clash"
+                    );
+                }
             }
         }
     }
 
     #[test]
     fn shifted_letters_and_control_keys_are_told_apart() {
-        let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
-        assert_eq!(normal_intent(&shift_g), Some(Intent::Bottom));
-        let ctrl_f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL);
-        assert_eq!(normal_intent(&ctrl_f), Some(Intent::FetchAll));
-        let f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
-        assert_eq!(normal_intent(&f), Some(Intent::CycleStatusFilter));
-        let back_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
-        assert_eq!(normal_intent(&back_tab), Some(Intent::PrevPane));
+        let map = Keymap::default();
+        let n = &map.normal;
+        assert_eq!(
+            n.single(press(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Intent::Bottom)
+        );
+        assert_eq!(
+            n.single(press(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+            Some(Intent::FetchAll)
+        );
+        // Some terminals report Ctrl-F with the capital letter.
+        assert_eq!(
+            n.single(press(
+                KeyCode::Char('F'),
+                KeyModifiers::CONTROL | KeyModifiers::SHIFT
+            )),
+            Some(Intent::FetchAll)
+        );
+        assert_eq!(
+            n.single(press(KeyCode::Char('f'), KeyModifiers::NONE)),
+            Some(Intent::CycleStatusFilter)
+        );
+        assert_eq!(
+            n.single(press(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Intent::PrevPane)
+        );
     }
 
     #[test]
     fn composer_sends_on_ctrl_s_and_ctrl_enter_only() {
-        let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
-        assert_eq!(composer_key(&ctrl_s), ComposerKey::Send);
-        let ctrl_enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::CONTROL);
-        assert_eq!(composer_key(&ctrl_enter), ComposerKey::Send);
-        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-        assert_eq!(composer_key(&enter), ComposerKey::Edit);
-        let s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE);
-        assert_eq!(composer_key(&s), ComposerKey::Edit);
+        let map = Keymap::default();
+        let key = |code, m| composer_key(&map, &KeyEvent::new(code, m));
+        assert_eq!(
+            key(KeyCode::Char('s'), KeyModifiers::CONTROL),
+            ComposerKey::Send
+        );
+        assert_eq!(
+            key(KeyCode::Enter, KeyModifiers::CONTROL),
+            ComposerKey::Send
+        );
+        assert_eq!(key(KeyCode::Enter, KeyModifiers::NONE), ComposerKey::Edit);
+        assert_eq!(
+            key(KeyCode::Char('s'), KeyModifiers::NONE),
+            ComposerKey::Edit
+        );
+    }
+
+    #[test]
+    fn key_strings_parse_and_print_back() {
+        for (text, label, config) in [
+            ("j", "j", "j"),
+            ("J", "J", "J"),
+            ("ctrl-s", "C-s", "ctrl-s"),
+            ("C-S", "C-s", "ctrl-s"),
+            ("alt-x", "M-x", "alt-x"),
+            ("space", "Space", "space"),
+            ("pgdn", "PgDn", "pagedown"),
+            ("shift-tab", "S-Tab", "backtab"),
+            ("f5", "F5", "f5"),
+            ("c", "c", "c"),
+            ("-", "-", "-"),
+            ("ctrl--", "C--", "ctrl--"),
+        ] {
+            let p = KeyPress::parse(text).unwrap_or_else(|| panic!("{text} parses"));
+            assert_eq!(p.to_string(), label, "{text}");
+            assert_eq!(p.config_string(), config, "{text}");
+            assert_eq!(KeyPress::parse(&p.config_string()), Some(p), "{text}");
+        }
+        for bad in ["", "ctrl-", "jj", "f99", "hyper-x", "\u{1b}"] {
+            assert_eq!(KeyPress::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(KeySeq::parse("g g").unwrap().to_string(), "g g");
+        assert_eq!(KeySeq::parse("a b c d"), None, "too long");
+    }
+
+    #[test]
+    fn sequences_wait_for_their_next_press_and_fall_back_to_single_keys() {
+        let mut map = Keymap::default();
+        map.normal
+            .set(KeySeq::parse("g g").unwrap(), Some(Intent::Top));
+        let g = KeyPress::parse("g").unwrap();
+        let j = KeyPress::parse("j").unwrap();
+        let mut typed = Vec::new();
+        assert_eq!(map.normal.step(&mut typed, g), Step::Pending);
+        assert_eq!(map.normal.step(&mut typed, g), Step::Action(Intent::Top));
+        assert!(typed.is_empty());
+        // `g j`: not a sequence; `j` still moves.
+        assert_eq!(map.normal.step(&mut typed, g), Step::Pending);
+        assert_eq!(map.normal.step(&mut typed, j), Step::Action(Intent::Down));
+        // The preset's single `g` gave way to the sequence.
+        assert_eq!(map.normal.single(g), None);
+    }
+
+    #[test]
+    fn hints_and_labels_follow_a_remapped_key() {
+        let mut map = Keymap::default();
+        map.normal.set(KeySeq::parse("i").unwrap(), None);
+        map.normal
+            .set(KeySeq::parse("e").unwrap(), Some(Intent::Ignore));
+        assert_eq!(map.key(Intent::Ignore), "e");
+        assert!(map.normal_hints().contains(&("e".to_string(), "ignore")));
+        let mentions = &map.help_sections()[1].1;
+        assert!(mentions.contains(&("e".to_string(), "ignore, then next")));
+        map.normal.set(KeySeq::parse("R").unwrap(), None);
+        assert_eq!(map.key(Intent::Reauthorize), "(unbound: reauthorize)");
     }
 }

@@ -1,8 +1,8 @@
 //! Small modal choices: the bulk confirm, the "reply as which account?" picker and the saved-reply
 //! picker. Each holds only what it needs to finish the action it interrupts.
 
+use crate::domain::ReplyKind;
 use crate::domain::{Mention, MentionKey, MentionStatus};
-use crate::outbox::ReplyKind;
 use crate::text;
 
 /// "Ignore 37 mentions? y/n".

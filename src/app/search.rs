@@ -4,6 +4,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::app::keymap::SearchKey;
+
 use crate::app::Job;
 use crate::app::feed::SearchScan;
 use crate::app::source::FeedSource;
@@ -35,19 +37,23 @@ pub fn on_key(
         .as_ref()
         .map(|s| s.query.clone())
         .unwrap_or_default();
-    match key.code {
-        KeyCode::Esc => {
+    match state.keymap.search.of_event(&key) {
+        Some(SearchKey::Clear) => {
             state.mode = Mode::Normal;
             return clear(state, store);
         }
-        KeyCode::Enter => {
+        Some(SearchKey::Keep) => {
             state.mode = Mode::Normal;
             if query.trim().is_empty() {
                 return clear(state, store);
             }
             return Ok(());
         }
-        KeyCode::Char('u') if ctrl => query.clear(),
+        Some(SearchKey::ClearQuery) => query.clear(),
+        None => {}
+    }
+    // Every other key edits the query.
+    match key.code {
         KeyCode::Backspace => {
             query.pop();
         }

@@ -173,7 +173,7 @@ pub struct AppState {
     /// Replies handed to the outbox and not yet reported back: shown as `processing`.
     pub sending: HashSet<MentionKey>,
     /// Outbox entries that still need something (waiting, unconfirmed...), read from the store.
-    pub outbox: crate::outbox::OutboxBoard,
+    pub outbox: crate::app::outbox_board::OutboxBoard,
     pub notice: Option<Notice>,
     /// Shown in the status bar for the whole session (e.g. "demo: simulator at http://...").
     pub banner: Option<String>,
@@ -203,7 +203,12 @@ pub struct AppState {
     /// The monthly budgets from the config (replies over budget ask first).
     pub budgets: crate::costs::Budgets,
     /// `r`/`d` on a mention already answered asked to be pressed again: this mention and kind.
-    pub reply_again: Option<(MentionKey, crate::outbox::ReplyKind)>,
+    pub reply_again: Option<(MentionKey, crate::domain::ReplyKind)>,
+    /// The key tables (the preset with the user's `[keys]` on top): what keys do, and the labels
+    /// the help, hints and messages show.
+    pub keymap: std::sync::Arc<crate::app::keymap::Keymap>,
+    /// The presses of a key sequence typed so far (`g` of `g g`).
+    pub keys_typed: Vec<crate::app::keymap::KeyPress>,
     /// The triage action the user just did (and can see the effect of): `u` undoes it at once.
     /// Anything else `u` would undo is asked about first.
     pub undo_ready: Option<u64>,
@@ -226,7 +231,7 @@ impl AppState {
             detail_scroll: 0,
             selected_arrivals: Vec::new(),
             sending: HashSet::new(),
-            outbox: crate::outbox::OutboxBoard::default(),
+            outbox: crate::app::outbox_board::OutboxBoard::default(),
             notice: None,
             banner,
             size: (80, 24),
@@ -243,6 +248,8 @@ impl AppState {
             costs: Default::default(),
             budgets: Default::default(),
             reply_again: None,
+            keymap: Default::default(),
+            keys_typed: Vec::new(),
             undo_ready: None,
         }
     }

@@ -8,12 +8,14 @@ use crate::app::accounts::{self, AccountEffect, LoginEvent};
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
+use crate::app::outbox_board::Resolve;
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::source::FeedSource;
 use crate::app::state::{AccountRow, AppState, Mode, Pane};
 use crate::app::{search, triage};
+use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
-use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, Resolve, SendRequest};
+use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, SendRequest};
 use crate::store::{Draft, FeedFilter, StoreError, UndoStep};
 use crate::sync::SyncEvent;
 use crate::text;
@@ -384,6 +386,7 @@ fn on_key(
     store: &dyn FeedSource,
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
+    let keys = state.keymap.clone();
     match &mut state.mode {
         Mode::Help => {
             // Any key closes the help; `q` there means "close", not "quit".
@@ -393,11 +396,14 @@ fn on_key(
         Mode::Search => search::on_key(state, store, key),
         Mode::Confirm(confirm) => {
             let status = confirm.status;
-            match keymap::confirm_key(&key) {
+            match keymap::confirm_key(&keys, &key) {
                 Some(true) => triage::start_bulk(state, store, status, effects)?,
                 Some(false) => {
                     state.mode = Mode::Normal;
-                    state.info("nothing changed (the marks are kept; Esc clears them)");
+                    let esc = state.keymap.key(Intent::Back);
+                    state.info(format!(
+                        "nothing changed (the marks are kept; {esc} clears them)"
+                    ));
                 }
                 None => {}
             }
@@ -405,7 +411,7 @@ fn on_key(
         }
         Mode::ConfirmUndo(action) => {
             let id = action.id;
-            match keymap::confirm_key(&key) {
+            match keymap::confirm_key(&keys, &key) {
                 Some(true) => {
                     state.mode = Mode::Normal;
                     triage::undo(state, id, effects);
@@ -419,7 +425,7 @@ fn on_key(
             Ok(())
         }
         Mode::PickAccount(picker) => {
-            match keymap::picker_key(&key) {
+            match keymap::picker_key(&keys, &key) {
                 keymap::PickerKey::Move(delta) => {
                     let last = picker.choices.len().saturating_sub(1) as isize;
                     picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;
@@ -438,11 +444,11 @@ fn on_key(
             Ok(())
         }
         Mode::Compose(composer) if composer.templates.is_some() => {
-            on_template_key(composer, key);
+            on_template_key(&keys, composer, key);
             Ok(())
         }
         Mode::Compose(composer) => {
-            match keymap::composer_key(&key) {
+            match keymap::composer_key(&keys, &key) {
                 ComposerKey::Send => send(state, effects),
                 ComposerKey::ExternalEditor => {
                     effects.push(Effect::EditExternally {
@@ -458,7 +464,8 @@ fn on_key(
                     } else {
                         effects.push(save_draft(composer, Utc::now()));
                         state.mode = Mode::Normal;
-                        state.info("draft kept: r or d on this mention reopens it");
+                        let (r, d) = (keys.key(Intent::ReplyPublic), keys.key(Intent::ReplyDm));
+                        state.info(format!("draft kept: {r} or {d} on this mention reopens it"));
                     }
                 }
                 ComposerKey::Edit => {
@@ -473,7 +480,15 @@ fn on_key(
         }
         Mode::Account(_) => accounts::on_key(state, key, store, effects),
         Mode::Normal => {
-            let intent = keymap::normal_intent(&key);
+            let Some(press) = keymap::KeyPress::from_event(&key) else {
+                return Ok(());
+            };
+            let intent = match state.keymap.normal.step(&mut state.keys_typed, press) {
+                keymap::Step::Action(intent) => Some(intent),
+                // The first key of a sequence (`g` of `g g`): wait for the next.
+                keymap::Step::Pending => return Ok(()),
+                keymap::Step::None => None,
+            };
             // "Press r again to reply once more" holds for the very next key only.
             if !matches!(intent, Some(Intent::ReplyPublic | Intent::ReplyDm)) {
                 state.reply_again = None;
@@ -703,12 +718,20 @@ fn mark_selected(state: &mut AppState, store: &dyn FeedSource) -> Result<(), Sto
     };
     let mentions = row.mentions().to_vec();
     if !state.marks.toggle(&mentions) {
-        state.error("this mention is outside what V marked: Esc clears the marks");
+        let (v, esc) = (
+            state.keymap.key(Intent::MarkAll),
+            state.keymap.key(Intent::Back),
+        );
+        state.error(format!(
+            "this mention is outside what {v} marked: {esc} clears the marks"
+        ));
         return Ok(());
     }
     let n = state.marks.count_label();
     state.info(format!(
-        "{n} marked: i, p or x applies to all of them, Esc clears"
+        "{n} marked: {} applies to all of them, {} clears",
+        state.keymap.triage_keys(),
+        state.keymap.key(Intent::Back)
     ));
     state.feed.move_by(store, 1)
 }
@@ -748,7 +771,10 @@ fn mark_all(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreErr
     });
     let n = state.marks.count_label();
     state.info(format!(
-        "marked all {n} matching: i, p or x applies to them, Space unmarks one, Esc clears"
+        "marked all {n} matching: {} applies to them, {} unmarks one, {} clears",
+        state.keymap.triage_keys(),
+        state.keymap.key(Intent::Mark),
+        state.keymap.key(Intent::Back)
     ));
     Ok(())
 }
@@ -846,7 +872,8 @@ fn open_composer_for(
         return Ok(());
     }
     if state.outbox.unconfirmed(m.key()).is_some() {
-        state.error(crate::outbox::RESOLVE_FIRST);
+        let message = crate::app::outbox_board::resolve_first(&state.keymap);
+        state.error(message);
         return Ok(());
     }
     if kind == ReplyKind::Dm && m.sender.twitter_id.is_none() {
@@ -1071,10 +1098,13 @@ fn on_outbox(
         }
         OutboxEvent::Unconfirmed { key, kind, message } => {
             reload_row(state, store, key)?;
-            state.error(crate::outbox::unconfirmed_notice(kind, &message));
+            let notice =
+                crate::app::outbox_board::unconfirmed_notice(&state.keymap, kind, &message);
+            state.error(notice);
         }
         OutboxEvent::Waiting { until, .. } => {
-            state.info(crate::outbox::waiting_notice(until));
+            let notice = crate::app::outbox_board::waiting_notice(&state.keymap, until);
+            state.info(notice);
         }
         OutboxEvent::Cancelled { key, kind } => {
             reload_row(state, store, key)?;
@@ -1213,11 +1243,11 @@ fn resolve_outbox(state: &mut AppState, effects: &mut Vec<Effect>, how: Resolve)
 }
 
 /// Keys while the saved-reply picker is open.
-fn on_template_key(composer: &mut Composer, key: KeyEvent) {
+fn on_template_key(keys: &keymap::Keymap, composer: &mut Composer, key: KeyEvent) {
     let Some(picker) = &mut composer.templates else {
         return;
     };
-    match keymap::picker_key(&key) {
+    match keymap::picker_key(keys, &key) {
         keymap::PickerKey::Move(delta) => {
             let last = picker.items.len().saturating_sub(1) as isize;
             picker.selected = (picker.selected as isize + delta).clamp(0, last) as usize;

@@ -220,6 +220,8 @@ pub async fn run_dashboard(
     faults: bool,
     keep_data_dir: bool,
 ) -> CliResult {
+    // A bad `[keys]` is reported before the terminal changes (the dashboard builds the same map).
+    crate::app::keymap_config::build(&config.keys, &config.config_path).map_err(Failure::new)?;
     // Everything slow (the demo's simulator and logins, starting a service on a large store)
     // happens behind a loading frame, so something is on screen at once.
     let loading = if demo {

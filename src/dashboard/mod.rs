@@ -74,6 +74,11 @@ pub async fn run<S: Screen, C: Connection + 'static>(
         Theme::no_color_from_env(),
     );
     let mut state = AppState::new(banner);
+    // Checked before the terminal was taken over (`run_dashboard`); the default keys otherwise.
+    match crate::app::keymap_config::build(&config.keys, &config.config_path) {
+        Ok(keymap) => state.keymap = Arc::new(keymap),
+        Err(e) => state.error(e),
+    }
     state.saved_replies = SavedReplies::from_config(&config);
     state.budgets = config.budgets.clone();
 

@@ -14,10 +14,8 @@
 //!
 //! - `worker.rs`: the task that owns sending (one request at a time, waits, commands).
 //! - `attempt.rs`: one request to X and what its outcome means.
-//! - `board.rs`: the UI's view of unfinished entries.
 
 mod attempt;
-mod board;
 mod worker;
 
 use chrono::{DateTime, Utc};
@@ -28,29 +26,9 @@ use crate::domain::{MentionKey, Response};
 use crate::store::{Store, StoreError};
 use crate::x::XClient;
 
+pub use crate::domain::ReplyKind;
 pub use crate::store::{OutboxEntry, OutboxState};
 pub use attempt::rate_limited_message;
-pub use board::{OutboxBoard, RESOLVE_FIRST, Resolve, unconfirmed_notice, waiting_notice};
-
-/// A public reply or a direct message.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyKind {
-    Public,
-    Dm,
-}
-
-impl ReplyKind {
-    /// "reply" or "DM", for messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            ReplyKind::Public => "reply",
-            ReplyKind::Dm => "DM",
-        }
-    }
-}
 
 /// A request to send `text` in answer to the mention `key`. There is no account field on
 /// purpose: the outbox always uses the tokens of `key.account_id` (the account mentioned).

@@ -24,8 +24,8 @@ use sled::Batch;
 
 use super::{Result, Store, StoreError, keys};
 use crate::costs::{ByKind, CostKind, Month, Pricing, ResourceClass, Use, XUsage};
+use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention, ReferenceKind};
-use crate::outbox::ReplyKind;
 
 /// Cost counter: `$ | day | account | kind`.
 pub const COST: u8 = b'$';

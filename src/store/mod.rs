@@ -31,8 +31,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sled::{Batch, IVec};
 
+use crate::domain::ReplyKind;
 use crate::domain::{Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, Tokens};
-use crate::outbox::ReplyKind;
 
 pub use codec::RECORD_FORMAT;
 pub use costs::{CostRow, ReadCharge, send_kind};

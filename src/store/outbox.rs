@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use sled::Batch;
 
 use super::{CounterUpdates, Draft, FeedFilter, Result, Store, StoreError, codec, keys};
+use crate::domain::ReplyKind;
 use crate::domain::{Mention, MentionKey, MentionStatus, Response};
-use crate::outbox::ReplyKind;
 
 /// Outbox entry record: `o | account | tweet | seq`.
 pub const ENTRY: u8 = b'o';

@@ -9,9 +9,10 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 use crate::app::AppState;
 use crate::app::accounts::{DetailView, is_polled, next_poll_label};
+use crate::app::keymap::{Intent, ViewAction};
 use crate::app::time::{compact_age, relative_time};
 use crate::text;
-use crate::ui::account_overlay::{field, key_hints, wrap};
+use crate::ui::widgets::{field, key_hints, wrap};
 use crate::ui::{Theme, centered};
 
 pub fn draw(
@@ -153,15 +154,25 @@ pub fn draw(
         .border_style(account_style)
         .title(Span::styled(format!(" {handle} "), account_style))
         .title_bottom(key_hints(
-            &[
-                ("Esc", "close"),
-                ("j/k", "log"),
-                ("P", "pause/resume"),
-                ("F", "fetch"),
-                ("R", "reauth"),
-                ("s", "stats"),
-                ("D", "remove"),
-            ],
+            {
+                let k = &state.keymap;
+                vec![
+                    (k.view.label(ViewAction::Close), "close"),
+                    (
+                        format!(
+                            "{}/{}",
+                            k.view.label(ViewAction::ScrollDown),
+                            k.view.label(ViewAction::ScrollUp)
+                        ),
+                        "log",
+                    ),
+                    (k.key(Intent::TogglePause), "pause/resume"),
+                    (k.key(Intent::FetchAccount), "fetch"),
+                    (k.key(Intent::Reauthorize), "reauth"),
+                    (k.key(Intent::Stats), "stats"),
+                    (k.key(Intent::RemoveAccount), "remove"),
+                ]
+            },
             theme,
         ));
     let inner = block.inner(area);

@@ -11,16 +11,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::app::accounts::{LoginDialog, LoginPhase};
+use crate::app::keymap::{Keymap, LoginAction};
 use crate::text;
 use crate::ui::Theme;
-use crate::ui::account_overlay::{key_hints, wrap};
+use crate::ui::widgets::{key_hints, wrap};
 
-pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme) {
+pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, k: &Keymap, theme: &Theme) {
     let width = screen.width;
     // One column of margin each side.
     let inner_width = usize::from(width.saturating_sub(2)).max(1);
     let mut lines: Vec<Line> = Vec::new();
-    let mut keys: Vec<(&str, &str)> = vec![("Esc", "cancel")];
+    let label = |a: LoginAction| k.login.label(a);
+    let mut keys: Vec<(String, &str)> = vec![(label(LoginAction::Cancel), "cancel")];
     match &dialog.phase {
         LoginPhase::Starting => {
             lines.push(Line::styled("Starting the login…", theme.info));
@@ -41,7 +43,10 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
             }
             lines.push(Line::default());
             for l in wrap(
-                "Then paste the address the browser ends up on (or just the code) and press Enter:",
+                &format!(
+                    "Then paste the address the browser ends up on (or just the code) and press {}:",
+                    label(LoginAction::Submit)
+                ),
                 inner_width,
             ) {
                 lines.push(Line::raw(l));
@@ -51,10 +56,10 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
             }
             paste_field(&mut lines, dialog, inner_width, theme);
             keys = vec![
-                ("y", "copy link"),
-                ("Enter", "use the pasted address"),
-                ("C-u", "clear"),
-                ("Esc", "cancel"),
+                (label(LoginAction::CopyLink), "copy link"),
+                (label(LoginAction::Submit), "use the pasted address"),
+                (label(LoginAction::ClearInput), "clear"),
+                (label(LoginAction::Cancel), "cancel"),
             ];
         }
         LoginPhase::Exchanging => {
@@ -70,7 +75,10 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
             for l in wrap(&text::for_screen(&failure.message, true), inner_width) {
                 lines.push(Line::raw(l));
             }
-            keys = vec![("Enter", "try again"), ("Esc", "close")];
+            keys = vec![
+                (label(LoginAction::Submit), "try again"),
+                (label(LoginAction::Cancel), "close"),
+            ];
         }
     }
 
@@ -78,7 +86,7 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &LoginDialog, theme: &Theme
         .borders(Borders::TOP | Borders::BOTTOM)
         .border_style(theme.border_focused)
         .title(Span::styled(format!(" {} ", dialog.title()), theme.title))
-        .title_bottom(key_hints(&keys, theme));
+        .title_bottom(key_hints(keys, theme));
     let needed = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let height = needed.min(screen.height);
     let body = Paragraph::new(lines);

@@ -7,6 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
+use crate::app::keymap::ComposerAction;
 use crate::app::{AppState, Composer};
 use crate::text;
 use crate::ui::{Theme, centered};
@@ -24,9 +25,15 @@ pub fn draw(frame: &mut Frame, screen: Rect, state: &AppState, c: &Composer, the
             Line::from(Span::styled(format!(" {} ", c.counter()), counter_style)).right_aligned(),
         )
         .title_bottom(Line::from(vec![
-            Span::styled(" C-s", theme.key),
+            Span::styled(
+                format!(" {}", state.keymap.composer.label(ComposerAction::Send)),
+                theme.key,
+            ),
             Span::styled(" send  ", theme.dim),
-            Span::styled("Esc", theme.key),
+            Span::styled(
+                state.keymap.composer.label(ComposerAction::Close),
+                theme.key,
+            ),
             Span::styled(" close, keep draft ", theme.dim),
         ]));
     let inner = block.inner(area);

@@ -7,11 +7,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 use crate::app::accounts::{RemoveChoice, RemoveDialog};
+use crate::app::keymap::{Keymap, RemoveAction};
 use crate::text;
-use crate::ui::account_overlay::{key_hints, wrap};
+use crate::ui::widgets::{key_hints, wrap};
 use crate::ui::{Theme, centered};
 
-pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, theme: &Theme) {
+pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, keys: &Keymap, theme: &Theme) {
     let width = 64.min(screen.width);
     let inner_width = usize::from(width.saturating_sub(4));
     let handle = text::for_screen(&dialog.handle, true);
@@ -30,9 +31,15 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, theme: &Them
     let mut buttons = vec![Span::raw(" ")];
     for choice in RemoveChoice::ALL {
         let (key, label) = match choice {
-            RemoveChoice::KeepMentions => ("k", "keep mentions"),
-            RemoveChoice::DeleteMentions => ("d", "delete mentions"),
-            RemoveChoice::Cancel => ("Esc", "cancel"),
+            RemoveChoice::KeepMentions => (
+                keys.remove.label(RemoveAction::KeepMentions),
+                "keep mentions",
+            ),
+            RemoveChoice::DeleteMentions => (
+                keys.remove.label(RemoveAction::DeleteMentions),
+                "delete mentions",
+            ),
+            RemoveChoice::Cancel => (keys.remove.label(RemoveAction::Cancel), "cancel"),
         };
         let style = if choice == dialog.choice {
             theme.selected
@@ -50,7 +57,20 @@ pub fn draw(frame: &mut Frame, screen: Rect, dialog: &RemoveDialog, theme: &Them
         .border_type(BorderType::Rounded)
         .border_style(theme.error)
         .title(Span::styled(format!(" Remove {handle}? "), theme.title))
-        .title_bottom(key_hints(&[("←/→", "choose"), ("Enter", "confirm")], theme));
+        .title_bottom(key_hints(
+            vec![
+                (
+                    format!(
+                        "{}/{}",
+                        keys.remove.label(RemoveAction::PreviousChoice),
+                        keys.remove.label(RemoveAction::NextChoice)
+                    ),
+                    "choose",
+                ),
+                (keys.remove.label(RemoveAction::Confirm), "confirm"),
+            ],
+            theme,
+        ));
     let inner = block.inner(area);
     frame.render_widget(Clear, area);
     frame.render_widget(block, area);

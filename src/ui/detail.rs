@@ -149,9 +149,12 @@ fn lines<'a>(
     }
     out.push(Line::from(vec![
         Span::styled(clean(&m.url()), theme.dim),
-        Span::styled("  o", theme.key),
+        Span::styled(
+            format!("  {}", state.keymap.key(crate::app::Intent::OpenInBrowser)),
+            theme.key,
+        ),
         Span::styled(" opens · ", theme.dim),
-        Span::styled("y", theme.key),
+        Span::styled(state.keymap.key(crate::app::Intent::CopyLink), theme.key),
         Span::styled(" copies", theme.dim),
     ]));
 

@@ -79,7 +79,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         };
         block = block.title_top(
             Line::from(Span::styled(
-                format!(" ▲ {}{more} new (g) ", feed.new_above),
+                format!(
+                    " ▲ {}{more} new ({}) ",
+                    feed.new_above,
+                    state.keymap.key(crate::app::Intent::Top)
+                ),
                 theme.marker,
             ))
             .right_aligned(),
@@ -89,14 +93,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
     frame.render_widget(block, area);
 
     if feed.rows.is_empty() {
+        let keys = &state.keymap;
         let hint = if feed.searching() {
-            "Searching…"
+            "Searching…".to_string()
         } else if feed.search.is_some() {
-            "Nothing matches this search (Esc clears it)."
+            format!(
+                "Nothing matches this search ({} clears it).",
+                keys.key(crate::app::Intent::Back)
+            )
         } else if state.status_filter.status().is_some() || state.selected_account().is_some() {
-            "No mentions match these filters (f changes the status filter)."
+            format!(
+                "No mentions match these filters ({} changes the status filter).",
+                keys.key(crate::app::Intent::CycleStatusFilter)
+            )
         } else {
-            "No mentions yet: they appear here as soon as a sync stores them."
+            "No mentions yet: they appear here as soon as a sync stores them.".to_string()
         };
         frame.render_widget(
             Paragraph::new(Span::styled(hint, theme.dim))

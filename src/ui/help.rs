@@ -6,35 +6,24 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
-use crate::app::keymap::{COMPOSER_HELP, NORMAL, NORMAL_SECTIONS};
+use crate::app::keymap::Keymap;
 use crate::text;
 use crate::ui::{Theme, centered};
 
 const KEY_COLUMN: usize = 10;
 
 /// A help section: its title and its (keys, what they do) lines.
-pub type Section = (&'static str, Vec<(&'static str, &'static str)>);
+pub type Section = (&'static str, Vec<(String, &'static str)>);
 
-/// Every help section, in order.
-pub fn sections() -> Vec<Section> {
-    let mut sections: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
-    let mut rest = NORMAL;
-    for (title, n) in NORMAL_SECTIONS {
-        let (these, after) = rest.split_at((*n).min(rest.len()));
-        let lines = these
-            .iter()
-            .filter(|b| !b.shares_previous_line())
-            .map(|b| (b.keys, b.help))
-            .collect();
-        sections.push((title, lines));
-        rest = after;
-    }
-    sections.push(("Composer", COMPOSER_HELP.to_vec()));
+/// Every help section, in order, made from the key tables (so a remapped key shows its label).
+pub fn sections(keymap: &Keymap) -> Vec<Section> {
+    let mut sections = keymap.help_sections();
+    sections.push(("Composer", keymap.composer_help()));
     sections
 }
 
-pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
-    let sections = sections();
+pub fn draw(frame: &mut Frame, screen: Rect, keymap: &Keymap, theme: &Theme) {
+    let sections = sections(keymap);
     let room = usize::from(screen.height.saturating_sub(2)).max(1);
     // Fill columns in order, a section never split; then a blank line between the sections of a
     // column where there is room for all of them.
@@ -56,7 +45,7 @@ pub fn draw(frame: &mut Frame, screen: Rect, theme: &Theme) {
                     let keys = if text::width(keys) <= KEY_COLUMN - 2 {
                         text::fit_width(keys, KEY_COLUMN - 2)
                     } else {
-                        keys.to_string()
+                        keys.clone()
                     };
                     lines.push(Line::from(vec![
                         Span::styled(format!(" {keys} "), theme.key),

@@ -20,6 +20,7 @@ mod picker;
 mod stats;
 mod status_bar;
 pub mod theme;
+mod widgets;
 mod wrap;
 
 use chrono::{DateTime, Utc};
@@ -50,7 +51,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
     status_bar::draw(frame, layout.status, state, theme, now);
     match &state.mode {
         Mode::Normal | Mode::Search => {}
-        Mode::Help => help::draw(frame, frame.area(), theme),
+        Mode::Help => help::draw(frame, frame.area(), &state.keymap, theme),
         Mode::Compose(c) => {
             composer::draw(frame, frame.area(), state, c, theme);
             if let Some(picker) = &c.templates {

@@ -9,9 +9,10 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, BorderType, Clear, Paragr
 
 use crate::app::AppState;
 use crate::app::accounts::StatsView;
+use crate::app::keymap::{Intent, ViewAction};
 use crate::app::time::{compact_age, relative_time};
 use crate::text;
-use crate::ui::account_overlay::key_hints;
+use crate::ui::widgets::key_hints;
 use crate::ui::{Theme, centered};
 
 pub fn draw(
@@ -42,13 +43,16 @@ pub fn draw(
             account_style,
         ))
         .title_bottom(key_hints(
-            &[
-                ("Esc", "close"),
-                ("P", "pause/resume"),
-                ("F", "fetch"),
-                ("Enter", "detail"),
-                ("D", "remove"),
-            ],
+            {
+                let k = &state.keymap;
+                vec![
+                    (k.view.label(ViewAction::Close), "close"),
+                    (k.key(Intent::TogglePause), "pause/resume"),
+                    (k.key(Intent::FetchAccount), "fetch"),
+                    (k.key(Intent::Open), "detail"),
+                    (k.key(Intent::RemoveAccount), "remove"),
+                ]
+            },
             theme,
         ));
     let inner = block.inner(area);

@@ -7,27 +7,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::app::{AppState, Mode, NoticeKind};
+use crate::app::keymap::SearchKey;
+use crate::app::{AppState, Intent, Mode, NoticeKind};
 use crate::domain::SyncStatus;
 use crate::text;
 use crate::ui::{Theme, spinner};
-
-const NORMAL_HINTS: &[(&str, &str)] = &[
-    ("j/k", "move"),
-    ("Tab", "pane"),
-    ("r", "reply"),
-    ("d", "DM"),
-    ("i", "ignore"),
-    ("f", "filter"),
-    ("?", "help"),
-    ("q", "quit"),
-];
-const COMPOSER_HINTS: &[(&str, &str)] = &[
-    ("C-s", "send"),
-    ("C-e", "$EDITOR"),
-    ("C-t", "saved replies"),
-    ("Esc", "close, keep draft"),
-];
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let width = usize::from(area.width);
@@ -85,7 +69,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             Span::styled(" /", theme.key),
             Span::raw(text::truncate_to_width(&query, width.saturating_sub(40))),
             Span::styled("▏", theme.key),
-            Span::styled("  Enter keeps the search · Esc clears it", theme.dim),
+            Span::styled(
+                format!(
+                    "  {} keeps the search · {} clears it",
+                    state.keymap.search.label(SearchKey::Keep),
+                    state.keymap.search.label(SearchKey::Clear)
+                ),
+                theme.dim,
+            ),
         ])
     } else {
         match &state.notice {
@@ -107,7 +98,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
                     .unwrap_or_default();
                 Line::from(Span::styled(
                     text::truncate_to_width(
-                        &format!(" @{handle}: token expired — press R to reauthorize"),
+                        &format!(
+                            " @{handle}: token expired — press {} to reauthorize",
+                            state.keymap.key(Intent::Reauthorize)
+                        ),
                         width,
                     ),
                     theme.sync_status(SyncStatus::TokenExpired),
@@ -115,8 +109,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
             }
             None => {
                 let hints = match state.mode {
-                    Mode::Compose(_) => COMPOSER_HINTS,
-                    _ => NORMAL_HINTS,
+                    Mode::Compose(_) => state.keymap.composer_hints(),
+                    _ => state.keymap.normal_hints(),
                 };
                 hint_line(hints, theme)
             }
@@ -156,7 +150,10 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
     if let Some(row) = troubled {
         let a = &row.account;
         let what = match a.sync_status {
-            SyncStatus::TokenExpired => "token expired — press R to reauthorize".to_string(),
+            SyncStatus::TokenExpired => format!(
+                "token expired — press {} to reauthorize",
+                state.keymap.key(Intent::Reauthorize)
+            ),
             // The engine writes "rate limited until 14:05" (local time) into the account.
             SyncStatus::RateLimited => a
                 .error_message
@@ -176,7 +173,10 @@ fn sync_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<Sp
     }
     if state.accounts.is_empty() {
         return vec![Span::styled(
-            "no accounts yet: press a to add one",
+            format!(
+                "no accounts yet: press {} to add one",
+                state.keymap.key(Intent::AddAccount)
+            ),
             theme.dim,
         )];
     }
@@ -218,10 +218,10 @@ fn stream_state<'a>(state: &AppState, theme: &Theme, now: DateTime<Utc>) -> Vec<
     ]
 }
 
-fn hint_line<'a>(hints: &[(&'a str, &'a str)], theme: &Theme) -> Line<'a> {
+fn hint_line<'a>(hints: Vec<(String, &'a str)>, theme: &Theme) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (key, what) in hints {
-        spans.push(Span::styled(*key, theme.key));
+        spans.push(Span::styled(key, theme.key));
         spans.push(Span::styled(format!(" {what}  "), theme.dim));
     }
     Line::from(spans)

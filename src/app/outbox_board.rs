@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{OutboxCommand, ReplyKind};
 use crate::app::FeedSource;
-use crate::domain::MentionKey;
+use crate::app::keymap::{Intent, Keymap};
+use crate::domain::{MentionKey, ReplyKind};
+use crate::outbox::OutboxCommand;
 use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 /// How the user resolves a mention's outbox entry from the keyboard.
@@ -23,22 +24,32 @@ pub enum Resolve {
 }
 
 /// Said when the user tries to write a new reply to a mention whose last one is unconfirmed.
-pub const RESOLVE_FIRST: &str = "the last reply to this mention is unconfirmed: check on X (o), then M if it is there, Enter to send it again, or c if it is not";
+pub fn resolve_first(keys: &Keymap) -> String {
+    format!(
+        "the last reply to this mention is unconfirmed: check on X ({}), then {} if it is there, {} to send it again, or {} if it is not",
+        keys.key(Intent::OpenInBrowser),
+        keys.key(Intent::MarkSent),
+        keys.key(Intent::Open),
+        keys.key(Intent::CancelSend)
+    )
+}
 
 /// The status-bar notice for an entry that became unconfirmed.
-pub fn unconfirmed_notice(kind: ReplyKind, message: &str) -> String {
+pub fn unconfirmed_notice(keys: &Keymap, kind: ReplyKind, message: &str) -> String {
     let detail = crate::text::sanitize(message, true);
     format!(
-        "{} unconfirmed: check on X (o opens the post). {detail}",
-        kind.noun()
+        "{} unconfirmed: check on X ({} opens the post). {detail}",
+        kind.noun(),
+        keys.key(Intent::OpenInBrowser)
     )
 }
 
 /// The status-bar notice for a rate-limited entry.
-pub fn waiting_notice(until: DateTime<Utc>) -> String {
+pub fn waiting_notice(keys: &Keymap, until: DateTime<Utc>) -> String {
     format!(
-        "{} (c cancels; the draft is kept)",
-        super::attempt::rate_limited_message(until)
+        "{} ({} cancels; the draft is kept)",
+        crate::outbox::rate_limited_message(until),
+        keys.key(Intent::CancelSend)
     )
 }
 
