@@ -713,6 +713,74 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
         );
     }
 
+    // zsh and fish, where installed: fish's own completion engine (`complete -C`), and zsh's
+    // wrapper with `compadd` standing in for the completion system (which needs a terminal).
+    let shell_env = |program: &str| {
+        let perch = env.command(&[]);
+        let mut shell = tokio::process::Command::new(program);
+        for (key, value) in perch.as_std().get_envs() {
+            if let Some(value) = value {
+                shell.env(key, value);
+            }
+        }
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+        shell.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+        shell.kill_on_drop(true);
+        shell
+    };
+    let has = |program: &str| {
+        std::process::Command::new(program)
+            .arg("-c")
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has("fish") {
+        let script = env.dir.path().join("perch.fish");
+        std::fs::write(&script, env.ok(&["completions", "fish"]).await).unwrap();
+        let mut fish = shell_env("fish");
+        fish.arg("--no-config").arg("-c").arg(format!(
+            "source {}; complete -C 'perch accounts show '; echo ==; complete -C 'perch mentions list --account @'",
+            script.display()
+        ));
+        let out = tokio::time::timeout(GENEROUS, fish.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (show, at) = text.split_once("==\n").unwrap_or_else(|| panic!("{text}"));
+        let lines = |s: &str| -> Vec<String> {
+            s.lines()
+                .map(|l| l.split('\t').next().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(lines(show), ["mara_quill", "nimbus_help"], "{text}");
+        assert_eq!(lines(at), ["@mara_quill", "@nimbus_help"], "{text}");
+    }
+    if has("zsh") {
+        let script = env.dir.path().join("_perch");
+        std::fs::write(&script, env.ok(&["completions", "zsh"]).await).unwrap();
+        let mut zsh = shell_env("zsh");
+        zsh.arg("-f").arg("-c").arg(format!(
+            "compdef() {{ : }}; source {}; compadd() {{ print -l -- \"${{(@P)${{@[-1]}}}}\" }}; \
+             words=(perch accounts resume ''); CURRENT=4; _perch; print -- --; \
+             words=(perch --data-dir {} costs --account @m); CURRENT=6; _perch",
+            script.display(),
+            env.data_dir().display()
+        ));
+        let out = tokio::time::timeout(GENEROUS, zsh.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text,
+            "mara_quill\nnimbus_help\n--\n@mara_quill\n@nimbus_help\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     // With a service holding the store (which a second process cannot open), the handles come
     // through it.
     let service = env.serve().await;

@@ -45,7 +45,7 @@ pub fn script(shell: CompletionShell) -> String {
     match shell {
         CompletionShell::Bash => format!("{generated}\n{BASH_GLUE}"),
         CompletionShell::Zsh => zsh_with_glue(&generated),
-        CompletionShell::Fish => format!("{generated}\n{FISH_GLUE}"),
+        CompletionShell::Fish => format!("{generated}\n{FISH_GLUE}{}", fish_account_options()),
     }
 }
 
@@ -118,6 +118,29 @@ function __perch_wants_account
 end
 complete -c perch -n __perch_wants_account -f -a '(__perch_accounts)'
 "#;
+
+/// fish takes the values of an option from that option's own rules only: one more rule for each
+/// option that takes an account (`--account`), from the clap definitions.
+fn fish_account_options() -> String {
+    fn collect(command: &clap::Command, longs: &mut std::collections::BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_id() == "account"
+                && let Some(long) = arg.get_long()
+            {
+                longs.insert(long.to_string());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, longs);
+        }
+    }
+    let mut longs = std::collections::BTreeSet::new();
+    collect(&Cli::command(), &mut longs);
+    longs
+        .iter()
+        .map(|long| format!("complete -c perch -l {long} -x -a '(__perch_accounts)'\n"))
+        .collect()
+}
 
 /// zsh: clap's `_perch` becomes `_perch_clap`, and `_perch` tries the handles first. The file
 /// works both sourced and autoloaded from `$fpath` (clap's closing lines call or register
