@@ -16,7 +16,6 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
 pub mod background;
-pub mod login;
 
 use crate::app::{Action, AppState};
 use crate::client::{Connection, Incoming};

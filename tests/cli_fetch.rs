@@ -2,7 +2,7 @@
 //! stored and, when it stopped early, why; exit 1 when any account could not be fetched in full;
 //! one attempt per account, so it ends within the request timeout; nothing to do ends at once.
 
-#[path = "outbox_support.rs"]
+#[path = "support/outbox.rs"]
 mod support;
 
 use perch::sim::SimConfig;

@@ -2,7 +2,7 @@
 //! against a simulator, with accounts added in-process first. They answer from the right account,
 //! through the outbox, with exit codes 0 (done), 1 (not done) and 2 (the command is wrong).
 
-#[path = "outbox_support.rs"]
+#[path = "support/outbox.rs"]
 mod support;
 
 use perch::domain::{Mention, MentionStatus};

@@ -3,7 +3,7 @@
 //! charge commits with the page, or neither does). A second run finishes the backfill and `perch
 //! costs --json` agrees with the simulator's own bill, in exactly the JSON shape.
 
-#[path = "outbox_support.rs"]
+#[path = "support/outbox.rs"]
 mod support;
 
 use std::collections::BTreeSet;

@@ -2,7 +2,7 @@
 //! and DM perch records agrees exactly with what the simulator billed; owned reads; the monthly
 //! budget stops reads before they are sent; 402 CreditsDepleted stops every account.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! `perch reply` again (the script's retry) is told by X that the text is a duplicate, which perch
 //! records as already sent. The real `perch` binary, a real simulator, `kill -9`.
 
-#[path = "outbox_support.rs"]
+#[path = "support/outbox.rs"]
 mod support;
 
 use perch::domain::MentionStatus;

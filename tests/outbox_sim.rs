@@ -3,7 +3,7 @@
 //! whose answer is lost is never sent twice, a retry that X calls a duplicate is recorded as sent,
 //! 429s wait for the reset, and refusals are explained.
 
-#[path = "outbox_support.rs"]
+#[path = "support/outbox.rs"]
 mod support;
 
 use std::time::Duration;

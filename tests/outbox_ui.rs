@@ -7,21 +7,10 @@ mod ui_fixture;
 
 use chrono::Utc;
 use crossterm::event::KeyCode;
-use perch::app::{Action, AppState, Effect, Mode};
+use perch::app::{Action, Effect, Mode};
 use perch::domain::{MentionKey, MentionStatus};
 use perch::outbox::{self, OutboxCommand, OutboxEvent, OutboxState, ReplyKind};
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
+use ui_fixture::{Fixture, now, render};
 
 /// The store as a killed perch leaves it after `start-up repair`: the first mention's reply was
 /// `sending`, and is now unconfirmed.

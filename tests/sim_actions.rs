@@ -1,7 +1,7 @@
 //! Replies, DMs, rate limits, headers, the control routes and fault injection on the simulator,
 //! over loopback HTTP (CONTRACT.md §4-7).
 
-#[path = "sim_support.rs"]
+#[path = "support/sim.rs"]
 mod support;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `GET /2/users/{id}/mentions` and `/2/users/me` on the simulator, over loopback HTTP, against
 //! CONTRACT.md §2-3 and §9.
 
-#[path = "sim_support.rs"]
+#[path = "support/sim.rs"]
 mod support;
 
 use std::collections::HashSet;

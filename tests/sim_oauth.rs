@@ -1,6 +1,6 @@
 //! The simulator's OAuth 2.0 endpoints behave as CONTRACT.md §1 says X's do, over real loopback HTTP.
 
-#[path = "sim_support.rs"]
+#[path = "support/sim.rs"]
 mod support;
 
 use std::time::Duration;

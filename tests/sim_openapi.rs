@@ -3,7 +3,7 @@
 //! jsonschema crate with every `$ref` resolved inside the OpenAPI document, not by hand.
 
 mod common;
-#[path = "sim_support.rs"]
+#[path = "support/sim.rs"]
 mod support;
 
 use jsonschema::{Draft, Validator};

@@ -2,7 +2,7 @@
 //! recovered from by itself (except an expired grant) and leaves the other accounts alone.
 //! Assertions are on the store and on the simulator's request log.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::time::Duration;

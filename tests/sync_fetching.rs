@@ -2,7 +2,7 @@
 //! first-sync backfill, restarts, and pages that are only partly good. Assertions are on the
 //! store and on the simulator's request log.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::collections::HashSet;

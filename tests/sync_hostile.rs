@@ -4,7 +4,7 @@
 //! passes a post that was not stored), the poll ends, the account says what happened, and the
 //! account recovers by itself once X behaves.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::time::Duration;

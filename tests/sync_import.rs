@@ -2,7 +2,7 @@
 //! expired access token is refreshed on the first poll, with no new login), and the first poll
 //! asks X only for what is newer than the newest imported mention.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The sync engine's schedule against the simulator over loopback: many accounts at once with one
 //! failing, bounded concurrency, fetch-now coalescing, pause and resume.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! invariant, and the stream's failures (401, stall, disconnect message, 429, malformed lines).
 //! No test asserts on a duration; each waits for a condition with generous patience.
 
-#[path = "sync_support.rs"]
+#[path = "support/sync.rs"]
 mod support;
 
 use std::collections::HashSet;

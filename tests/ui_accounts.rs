@@ -18,17 +18,9 @@ use perch::sync::SyncEvent;
 use perch::ui::{Theme, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, mention, now};
+use ui_fixture::{Fixture, mention, now, render};
 
 const SIM_URL: &str = "http://127.0.0.1:8787/i/oauth2/authorize?response_type=code&client_id=perch-demo&state=Qk9PTVNUQVRF&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=tweet.read+users.read+tweet.write+dm.read+dm.write+offline.access";
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
 
 /// A state whose clock has ticked at the fixture's time (sync events are stamped with it).
 fn state_at(fx: &Fixture, width: u16, height: u16) -> AppState {

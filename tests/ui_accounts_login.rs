@@ -11,10 +11,10 @@ use std::time::Duration;
 use perch::app::Action;
 use perch::app::accounts::{LoginEvent, LoginFailureKind, LoginPurpose, LoginSuccess};
 use perch::config::Config;
+use perch::dashboard::login::{LoginTask, Opener};
 use perch::domain::SyncStatus;
 use perch::sim::{self, SimConfig, SimHandle};
 use perch::store::{FeedFilter, Store};
-use perch::tui::login::{LoginTask, Opener};
 use tokio::sync::mpsc;
 
 /// Everything here talks over sockets on a possibly busy machine: wait generously.
@@ -29,8 +29,8 @@ struct Setup {
 
 impl Setup {
     /// Logins stored straight into the test's store (no service here).
-    fn logins(&self) -> Arc<dyn perch::tui::login::LoginSink> {
-        Arc::new(perch::tui::login::StoreLogins {
+    fn logins(&self) -> Arc<dyn perch::dashboard::login::LoginSink> {
+        Arc::new(perch::dashboard::login::StoreLogins {
             store: self.store.clone(),
             client: perch::x::XClient::new(&self.config.api_base),
         })

@@ -5,21 +5,10 @@
 mod ui_fixture;
 
 use crossterm::event::KeyCode;
-use perch::app::{Action, AppState};
+use perch::app::Action;
 use perch::domain::SyncStatus;
 use perch::sync::SyncEvent;
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal
-}
+use ui_fixture::{Fixture, now, render_terminal as render};
 
 #[test]
 fn every_screen_draws_on_tiny_terminals_without_panicking() {

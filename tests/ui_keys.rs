@@ -14,10 +14,7 @@ use perch::app::keymap_config;
 use perch::app::{Effect, Mode};
 use perch::config::Config;
 use perch::domain::MentionStatus;
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
+use ui_fixture::Fixture;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,14 +38,6 @@ fn error_of(name: &str) -> String {
     let message = keymap_of(name).expect_err("the fixture is invalid");
     let path = fixture(name).display().to_string();
     message.replace(&path, "FILE")
-}
-
-fn render(state: &perch::app::AppState) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
 }
 
 #[test]
@@ -122,7 +111,7 @@ fn a_remapped_ignore_key_works_and_every_label_says_it() {
     state.keymap = Arc::new(keymap_of("remap_ignore.toml").unwrap());
     state.dirty = true;
 
-    let hints = render(&state);
+    let hints = ui_fixture::render(&state, 120, 40);
     let last = hints.lines().nth(39).unwrap_or_default().to_string();
     assert!(last.contains("e ignore"), "hint line: {last}");
     assert!(!last.contains("i ignore"), "hint line: {last}");
@@ -141,7 +130,7 @@ fn a_remapped_ignore_key_works_and_every_label_says_it() {
     // The help lists `e`, never `i`, for ignoring.
     fx.key(&mut state, KeyCode::Char('?'));
     assert!(matches!(state.mode, Mode::Help));
-    let help = render(&state);
+    let help = ui_fixture::render(&state, 120, 40);
     assert!(help.contains("e        ignore, then next"), "{help}");
     assert!(!help.contains("i        ignore"), "{help}");
     fx.key(&mut state, KeyCode::Esc);

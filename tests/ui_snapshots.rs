@@ -4,19 +4,8 @@
 mod ui_fixture;
 
 use crossterm::event::KeyCode;
-use perch::app::{Action, AppState};
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
+use perch::app::Action;
+use ui_fixture::{Fixture, now, render};
 
 #[test]
 fn main_screen_80x24() {
@@ -145,8 +134,9 @@ fn accounts_pane_and_status_bar_show_the_cost_estimate() {
             &newer,
             None,
             Some(&perch::store::ReadCharge {
-                // The meter counts by the real clock's day: today is when the read happened.
-                at: chrono::Utc::now(),
+                // The meter counts by the state's clock (the fixture's `now()`): today is when
+                // the read happened.
+                at: now(),
                 class: ResourceClass::Post,
                 kind: CostKind::PostRead,
                 ids: newer.iter().map(|m| m.tweet_id_u64()).collect(),

@@ -8,18 +8,7 @@ use perch::app::{Action, AppState};
 use perch::sync::SyncEvent;
 use perch::sync::stream::{NO_APP_TOKEN, StreamStatus};
 use perch::sync::subscriptions::{AccountSubscriptions, SubscriptionInfo};
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
+use ui_fixture::{Fixture, now, render};
 
 fn status(fx: &Fixture, state: &mut AppState, status: StreamStatus) {
     fx.apply(state, Action::Sync(SyncEvent::StreamStatus(status)));

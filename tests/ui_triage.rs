@@ -8,18 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use perch::app::{Action, AppState, Effect, Job, Mode, Pane, SavedReplies, update};
 use perch::domain::{MentionStatus, Response};
 use perch::store::FeedFilter;
-use perch::ui::{Theme, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ui_fixture::{Fixture, now};
-
-fn render(state: &AppState, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw(frame, state, &Theme::default(), now()))
-        .expect("draw");
-    terminal.backend().to_string()
-}
+use ui_fixture::{Fixture, now, render};
 
 fn notice(state: &AppState) -> String {
     state

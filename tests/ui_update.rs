@@ -968,3 +968,24 @@ fn before_any_key_the_feed_follows_the_newest_row_even_if_one_arrived_mid_read()
     assert_eq!(state.feed.scroll, 0);
     assert_eq!(selected_tweet(&state), Some(newer[0].tweet_id.clone()));
 }
+
+/// `update` takes time from the state's last tick, never from the system clock: a draft kept by
+/// Esc carries the tick's time (so a test, or a replay, can drive it with any clock).
+#[test]
+fn update_reads_the_clock_from_the_last_tick() {
+    let fx = Fixture::new(5);
+    let mut state = fx.state(80, 24);
+    let then = now() - Duration::days(400);
+    fx.apply(&mut state, Action::Tick(then));
+    fx.key(&mut state, KeyCode::Char('r'));
+    fx.chars(&mut state, "on it");
+    let effects = fx.key(&mut state, KeyCode::Esc);
+    let saved: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SaveDraft { draft, .. } => Some(draft.updated_at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(saved, vec![then]);
+}

@@ -122,6 +122,10 @@ pub fn is_polled(status: SyncStatus, is_active: bool) -> bool {
     is_active && !matches!(status, SyncStatus::Paused | SyncStatus::TokenExpired)
 }
 
+pub use crate::app::message::{
+    AccountEffect, LoginEvent, LoginFailure, LoginFailureKind, LoginPurpose, LoginSuccess,
+};
+
 // ---- overlays -----------------------------------------------------------------------------
 
 /// The account overlays, one at a time, in `Mode::Account`.
@@ -131,19 +135,6 @@ pub enum AccountOverlay {
     Detail(DetailView),
     Stats(Box<StatsView>),
     ConfirmRemove(RemoveDialog),
-}
-
-/// Why a login runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginPurpose {
-    /// `a`: add whichever account the user approves (an account already tracked is reauthorized).
-    Add,
-    /// `R`: log in again for this account; approving as someone else is reported.
-    Reauthorize {
-        account_id: AccountId,
-        twitter_id: String,
-        handle: String,
-    },
 }
 
 /// Where the login dialog is.
@@ -180,78 +171,6 @@ impl LoginDialog {
             LoginPurpose::Reauthorize { handle, .. } => {
                 format!("Reauthorize {}", text::for_screen(handle, true))
             }
-        }
-    }
-}
-
-/// The kinds of failure the dialog tells apart (each has its own heading and advice).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginFailureKind {
-    Denied,
-    StateMismatch,
-    CodeRejected,
-    PortBusy,
-    NoClientId,
-    Timeout,
-    /// A reauthorization approved by another X user than the account's.
-    WrongAccount,
-    /// Anything else (network, token endpoint, the store); the message says what.
-    Other,
-}
-
-impl LoginFailureKind {
-    pub fn heading(self) -> &'static str {
-        match self {
-            LoginFailureKind::Denied => "Authorization declined",
-            LoginFailureKind::StateMismatch => "Refused: the response does not match this login",
-            LoginFailureKind::CodeRejected => "X rejected the authorization code",
-            LoginFailureKind::PortBusy => "The callback port is busy",
-            LoginFailureKind::NoClientId => "No X client id configured",
-            LoginFailureKind::Timeout => "No answer from the browser",
-            LoginFailureKind::WrongAccount => "Logged in as another account",
-            LoginFailureKind::Other => "The login did not complete",
-        }
-    }
-}
-
-/// How a login failed: the kind, and the full message (what happened, what to do next).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginFailure {
-    pub kind: LoginFailureKind,
-    pub message: String,
-}
-
-/// A login that stored an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginSuccess {
-    pub account_id: AccountId,
-    pub handle: String,
-    /// The X user was already tracked: tokens and profile were updated, mentions kept.
-    pub reauthorized: bool,
-}
-
-/// What the login task reports (through `Action::Login`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoginEvent {
-    /// The listener is up and this is the address to approve perch at.
-    Listening { login_id: u64, url: String },
-    /// The pasted text is not an authorization response; the login keeps waiting.
-    PasteRejected { login_id: u64, message: String },
-    /// A code arrived; it is being exchanged.
-    Exchanging { login_id: u64 },
-    Finished {
-        login_id: u64,
-        outcome: Result<LoginSuccess, LoginFailure>,
-    },
-}
-
-impl LoginEvent {
-    fn login_id(&self) -> u64 {
-        match self {
-            LoginEvent::Listening { login_id, .. }
-            | LoginEvent::PasteRejected { login_id, .. }
-            | LoginEvent::Exchanging { login_id }
-            | LoginEvent::Finished { login_id, .. } => *login_id,
         }
     }
 }
@@ -332,33 +251,12 @@ pub struct RemoveDialog {
     pub choice: RemoveChoice,
 }
 
-/// Work for the event loop (wrapped in `Effect::Account`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AccountEffect {
-    /// Bind the loopback listener, open the browser, wait for the callback or a paste.
-    StartLogin {
-        login_id: u64,
-        purpose: LoginPurpose,
-    },
-    /// Hand the paste field's text to the running login.
-    PasteLogin { login_id: u64, input: String },
-    /// Stop the login (the listener's port is freed).
-    CancelLogin { login_id: u64 },
-    /// Tell the sync engine an account was added or reauthorized (it polls it at once).
-    Added(AccountId),
-    /// Ask the sync engine to remove the account (after any poll in flight).
-    Remove {
-        account_id: AccountId,
-        delete_mentions: bool,
-    },
-}
-
 // ---- reacting to the engine and the clock ------------------------------------------------
 
 /// Records what a sync event says about an account (budget, next poll, the event log). Called
 /// for every event before the usual handling.
 pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
-    let now = state.accounts_ui.now();
+    let now = state.now();
     let ui = &mut state.accounts_ui;
     match event {
         SyncEvent::Started { account_id } => {
@@ -494,21 +392,7 @@ pub fn after_sync(
         && let AccountOverlay::Stats(view) = overlay.as_ref()
         && view.account_id == id
     {
-        reload_stats(state, store)?;
-    }
-    Ok(())
-}
-
-fn reload_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let now = state.accounts_ui.now();
-    let Mode::Account(overlay) = &mut state.mode else {
-        return Ok(());
-    };
-    let AccountOverlay::Stats(view) = overlay.as_mut() else {
-        return Ok(());
-    };
-    if let Some(account) = store.account(view.account_id)? {
-        **view = StatsView::load(store, &account, now)?;
+        state.reload_stats(store)?;
     }
     Ok(())
 }
@@ -543,9 +427,14 @@ pub fn open_add_account(state: &mut AppState, effects: &mut Vec<super::Effect>) 
     start_login(state, LoginPurpose::Add, effects);
 }
 
-/// `R`: the login again for the selected account.
-pub fn open_reauthorize(state: &mut AppState, effects: &mut Vec<super::Effect>) {
-    let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
+/// `R`: the login again for `account` (the normal mode passes [`target_account`]; `None`: no
+/// account was chosen).
+pub fn open_reauthorize(
+    state: &mut AppState,
+    account: Option<AccountId>,
+    effects: &mut Vec<super::Effect>,
+) {
+    let Some(row) = account.and_then(|id| state.account(id)) else {
         let (tab, key) = (
             state.keymap.key(Intent::NextPane),
             state.keymap.key(Intent::Reauthorize),
@@ -588,9 +477,13 @@ pub fn open_detail(state: &mut AppState, account_id: AccountId) {
     })));
 }
 
-/// `s`: the stats view of the selected account.
-pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let Some(id) = target_account(state) else {
+/// `s`: the stats view of `account`.
+pub fn open_stats(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    account: Option<AccountId>,
+) -> Result<(), StoreError> {
+    let Some(id) = account else {
         let (tab, key) = (
             state.keymap.key(Intent::NextPane),
             state.keymap.key(Intent::Stats),
@@ -604,14 +497,18 @@ pub fn open_stats(state: &mut AppState, store: &dyn FeedSource) -> Result<(), St
         state.error("that account is no longer in the store");
         return Ok(());
     };
-    let view = StatsView::load(store, &account, state.accounts_ui.now())?;
+    let view = StatsView::load(store, &account, state.now())?;
     state.mode = Mode::Account(Box::new(AccountOverlay::Stats(Box::new(view))));
     Ok(())
 }
 
-/// `D`: asks how to remove the selected account.
-pub fn open_remove(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let Some(row) = target_account(state).and_then(|id| state.account(id)) else {
+/// `D`: asks how to remove `account`.
+pub fn open_remove(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    account: Option<AccountId>,
+) -> Result<(), StoreError> {
+    let Some(row) = account.and_then(|id| state.account(id)) else {
         let (tab, key) = (
             state.keymap.key(Intent::NextPane),
             state.keymap.key(Intent::RemoveAccount),
@@ -820,25 +717,20 @@ fn account_intent_in_view(
             effects.push(super::Effect::FetchNow(Some(account_id)));
             state.info(format!("fetching {handle} now"));
         }
-        Intent::Reauthorize | Intent::Stats | Intent::RemoveAccount | Intent::Open => {
-            // Switch views: act as if the account were selected in the pane.
+        // Switch views, on this view's account.
+        Intent::Reauthorize => {
             state.mode = Mode::Normal;
-            let before = state.account_selected;
-            if let Some(i) = state
-                .accounts
-                .iter()
-                .position(|r| r.account.id == account_id)
-            {
-                state.account_selected = i + 1;
-            }
-            match intent {
-                Intent::Reauthorize => open_reauthorize(state, effects),
-                Intent::Stats => open_stats(state, store)?,
-                Intent::RemoveAccount => open_remove(state, store)?,
-                _ => open_detail(state, account_id),
-            }
-            state.account_selected = before;
+            open_reauthorize(state, Some(account_id), effects);
         }
+        Intent::Stats => {
+            state.mode = Mode::Normal;
+            open_stats(state, store, Some(account_id))?;
+        }
+        Intent::RemoveAccount => {
+            state.mode = Mode::Normal;
+            open_remove(state, store, Some(account_id))?;
+        }
+        Intent::Open => open_detail(state, account_id),
         Intent::Quit => {
             state.mode = Mode::Normal;
         }

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use crate::app::accounts::{self, AccountOverlay, StatsView};
 use crate::app::composer::Composer;
 use crate::app::feed::FeedWindow;
 use crate::app::layout::{ScreenLayout, screen_layout};
 use crate::app::marks::Marks;
 use crate::app::overlay::{AccountPicker, BulkConfirm};
+use crate::app::source::FeedSource;
 use crate::app::triage::{BulkJob, UndoJob};
 use crate::domain::{Account, AccountId, MentionKey, MentionStatus};
+use crate::store::{FeedFilter, StoreError};
 use ratatui::layout::Rect;
 
 /// The panes Tab moves between.
@@ -215,6 +218,80 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Re-reads accounts, counters and the feed window (keeping the selection).
+    /// The clock as of the last `Action::Tick` (the event loop sends one before anything else;
+    /// only a state that was never ticked, in a test, falls back to the system clock). `update`
+    /// reads time only here, so it can be driven with any clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.accounts_ui.now()
+    }
+
+    pub fn refresh(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        self.reload_accounts(store)?;
+        self.outbox.reload(store)?;
+        self.feed.reload_around_selection(store)
+    }
+
+    /// Re-reads the accounts pane's rows, the cost meter and the pending count, keeping the
+    /// selected account.
+    pub fn reload_accounts(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        let state = self;
+        let selected_id = state.selected_account().map(|a| a.account.id);
+        let syncing: Vec<AccountId> = state
+            .accounts
+            .iter()
+            .filter(|a| a.syncing)
+            .map(|a| a.account.id)
+            .collect();
+        let mut rows = Vec::new();
+        for account in store.accounts()? {
+            if !accounts::is_listed(state, &account) {
+                continue;
+            }
+            let pending = store.count(&FeedFilter {
+                account: Some(account.id),
+                status: Some(MentionStatus::Pending),
+            })?;
+            rows.push(AccountRow {
+                syncing: syncing.contains(&account.id),
+                account,
+                pending,
+            });
+        }
+        state.accounts = rows;
+        state.costs = crate::app::costs::CostMeter::load(store, &state.budgets, state.now())?;
+        state.pending_total = store.count(&FeedFilter {
+            account: None,
+            status: Some(MentionStatus::Pending),
+        })?;
+        // Keep the same account selected if it is still there.
+        state.account_selected = match selected_id {
+            Some(id) => state
+                .accounts
+                .iter()
+                .position(|a| a.account.id == id)
+                .map_or(0, |i| i + 1),
+            None => 0,
+        };
+        Ok(())
+    }
+
+    /// Re-reads the open stats view's figures (new mentions for its account arrived).
+    pub fn reload_stats(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
+        let state = self;
+        let now = state.now();
+        let Mode::Account(overlay) = &mut state.mode else {
+            return Ok(());
+        };
+        let AccountOverlay::Stats(view) = overlay.as_mut() else {
+            return Ok(());
+        };
+        if let Some(account) = store.account(view.account_id)? {
+            **view = StatsView::load(store, &account, now)?;
+        }
+        Ok(())
+    }
+
     /// An empty state; the first `Action::Resize` and `Action::StoreChanged` fill it.
     pub fn new(banner: Option<String>) -> AppState {
         AppState {

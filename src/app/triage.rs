@@ -9,7 +9,7 @@ use crate::app::marks::{MarkedFilter, Marks};
 use crate::app::overlay::BulkConfirm;
 use crate::app::source::FeedSource;
 use crate::app::state::{AppState, Mode};
-use crate::app::update::{Effect, refresh};
+use crate::app::update::Effect;
 use crate::domain::{MentionKey, MentionStatus};
 use crate::store::{FeedPos, StoreError, UndoStep};
 use crate::text;
@@ -95,7 +95,7 @@ pub fn triage_selected(
         state.feed.move_by(store, 1)?;
         return Ok(());
     }
-    let action = state.next_action_id(chrono::Utc::now());
+    let action = state.next_action_id(state.now());
     let keys: Vec<MentionKey> = to_change.iter().map(|m| m.key()).collect();
     let message = if mentions.len() > 1 {
         let handles: Vec<String> = to_change
@@ -153,7 +153,7 @@ pub fn start_bulk(
             done: false,
         },
     };
-    let action = state.next_action_id(chrono::Utc::now());
+    let action = state.next_action_id(state.now());
     state.undo_ready = Some(action);
     state.bulk = Some(BulkJob {
         action,
@@ -251,7 +251,7 @@ pub fn on_triaged(
         state.info(format!("{status}: {applied} so far…"));
     }
     state.dirty = true;
-    refresh(state, store)
+    state.refresh(store)
 }
 
 /// `u`: undo the newest triage action, a chunk at a time. When that is not what the user just
@@ -317,7 +317,7 @@ pub fn on_undo_step(
         Err(why) => {
             state.undoing = None;
             state.error(why);
-            return refresh(state, store);
+            return state.refresh(store);
         }
     };
     let Some(job) = &mut state.undoing else {
@@ -346,7 +346,7 @@ pub fn on_undo_step(
         if state.feed.search.is_some() {
             // A search window only re-reads the rows it holds; the mentions undo brought back
             // into the filter are found by searching again.
-            refresh(state, store)?;
+            state.refresh(store)?;
             return crate::app::search::reload(state, store);
         }
     } else {
@@ -354,7 +354,7 @@ pub fn on_undo_step(
         state.info(format!("undoing… {restored} so far"));
         effects.push(Effect::Background(Job::Undo));
     }
-    refresh(state, store)
+    state.refresh(store)
 }
 
 /// The next chunk of the running undo.

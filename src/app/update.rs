@@ -4,80 +4,23 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::app::accounts::{self, AccountEffect, LoginEvent};
+use crate::app::accounts;
 use crate::app::composer::Composer;
 use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
+use crate::app::message::AccountEffect;
+pub use crate::app::message::{Action, Effect, Job};
 use crate::app::outbox_board::Resolve;
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::source::FeedSource;
-use crate::app::state::{AccountRow, AppState, Mode, Pane};
+use crate::app::state::{AppState, Mode, Pane};
 use crate::app::{search, triage};
 use crate::domain::ReplyKind;
 use crate::domain::{AccountId, Mention, MentionKey, MentionStatus, SyncStatus};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, SendRequest};
-use crate::store::{Draft, FeedFilter, StoreError, UndoStep};
+use crate::store::{Draft, StoreError};
 use crate::sync::SyncEvent;
 use crate::text;
-
-/// Everything the state reacts to.
-#[derive(Clone, Debug)]
-pub enum Action {
-    /// A key press (releases and repeats are filtered out by the terminal reader), with the
-    /// mention the user could see selected when they pressed it: the selected feed row as last
-    /// drawn, as moved since by the user's own earlier keys (`None`: no row was selected). Keys
-    /// that act on a mention act on that one, never on one that arrived, or slid into the
-    /// selection, after the screen the user read was drawn. The event loop fills it in.
-    Key {
-        key: KeyEvent,
-        seen: Option<MentionKey>,
-    },
-    /// Text pasted into the terminal.
-    Paste(String),
-    Resize {
-        width: u16,
-        height: u16,
-    },
-    /// The once-a-second clock (relative times, spinner).
-    Tick(DateTime<Utc>),
-    Sync(SyncEvent),
-    Outbox(OutboxEvent),
-    /// The store changed under us (an effect the loop ran wrote to it): re-read what is shown.
-    StoreChanged,
-    /// Something the loop wants the user to know (an effect failed, a channel closed).
-    Notify {
-        text: String,
-        is_error: bool,
-    },
-    /// The loop is idle: take the next step of a background job.
-    Continue(Job),
-    /// The store applied a chunk of triage action `action`, changing `changed` mentions.
-    Triaged {
-        action: u64,
-        changed: usize,
-    },
-    /// The store undid a chunk of a triage action (`None`: there was nothing to undo), or could
-    /// not (the message says why).
-    Undone(Result<Option<UndoStep>, String>),
-    /// `$EDITOR` returned: the new draft for the mention, or why it could not be used.
-    EditorDone {
-        key: MentionKey,
-        result: Result<String, String>,
-    },
-    /// A report from the add-account / reauthorize login task.
-    Login(LoginEvent),
-    /// `o` could not open a browser.
-    OpenFailed {
-        url: String,
-        why: String,
-    },
-    /// The length of the draft of `key` at edit `generation`, measured off the key path.
-    DraftMeasured {
-        key: MentionKey,
-        generation: u64,
-        length: text::PostLength,
-    },
-}
 
 impl Action {
     /// A key press by a user who sees `state` as it is now (the selection on screen is the
@@ -89,69 +32,6 @@ impl Action {
             seen: state.feed.selected_mention().map(Mention::key),
         }
     }
-}
-
-/// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Job {
-    /// Find and count more hits of the current search.
-    Search,
-    /// Apply the next chunk of the bulk triage.
-    Bulk,
-    /// Undo the next chunk of the running undo.
-    Undo,
-}
-
-/// Work for the event loop. `update` never does I/O beyond reading the store.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    /// Hand a reply to the outbox (it sends from `key.account_id`, the mentioned account).
-    Send(SendRequest),
-    /// Resolve or call back an outbox entry (retry, mark sent, cancel).
-    Outbox(OutboxCommand),
-    FetchNow(Option<AccountId>),
-    Pause(AccountId),
-    Resume(AccountId),
-    /// Write a triage decision (one chunk of undo action `action`) to the store, then report
-    /// `Action::Triaged`.
-    Triage {
-        action: u64,
-        keys: Vec<MentionKey>,
-        status: MentionStatus,
-    },
-    /// Undo one chunk of `action` (the newest when `None`), then report `Action::Undone`.
-    Undo {
-        action: Option<u64>,
-    },
-    /// Feed `Action::Continue(job)` back when no other event is waiting.
-    Background(Job),
-    /// Put text on the clipboard with OSC 52 (works over SSH).
-    CopyToClipboard(String),
-    /// Suspend the screen, edit the draft in `$EDITOR`, then report `Action::EditorDone`.
-    EditExternally {
-        key: MentionKey,
-        text: String,
-    },
-    /// Keep a draft reply in the store (it survives a failed send, a quit or a crash).
-    SaveDraft {
-        key: MentionKey,
-        draft: Draft,
-    },
-    /// The reply went out: its draft is no longer needed.
-    DeleteDraft {
-        key: MentionKey,
-    },
-    OpenUrl(String),
-    /// Measure the draft of `key` (edit `generation`) off the key path, then report
-    /// `Action::DraftMeasured`. Only the newest request per draft matters.
-    MeasureDraft {
-        key: MentionKey,
-        generation: u64,
-        text: String,
-    },
-    /// Logins, adding and removing accounts (see `app::accounts`).
-    Account(AccountEffect),
-    Quit,
 }
 
 /// Applies one action to the state and returns the effects it calls for.
@@ -227,7 +107,7 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
         }
         Action::StoreChanged => {
             state.dirty = true;
-            refresh(state, store)
+            state.refresh(store)
         }
         Action::Notify { text, is_error } => {
             state.dirty = true;
@@ -269,7 +149,7 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
                 .iter()
                 .any(|e| matches!(e, Effect::Account(AccountEffect::Added(_))))
             {
-                refresh(state, store)
+                state.refresh(store)
             } else {
                 Ok(())
             }
@@ -330,55 +210,6 @@ fn store_problem(e: &StoreError) -> String {
     format!("could not read the store: {e}")
 }
 
-/// Re-reads accounts, counters and the feed window (keeping the selection).
-pub(crate) fn refresh(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    reload_accounts(state, store)?;
-    state.outbox.reload(store)?;
-    state.feed.reload_around_selection(store)
-}
-
-fn reload_accounts(state: &mut AppState, store: &dyn FeedSource) -> Result<(), StoreError> {
-    let selected_id = state.selected_account().map(|a| a.account.id);
-    let syncing: Vec<AccountId> = state
-        .accounts
-        .iter()
-        .filter(|a| a.syncing)
-        .map(|a| a.account.id)
-        .collect();
-    let mut rows = Vec::new();
-    for account in store.accounts()? {
-        if !accounts::is_listed(state, &account) {
-            continue;
-        }
-        let pending = store.count(&FeedFilter {
-            account: Some(account.id),
-            status: Some(MentionStatus::Pending),
-        })?;
-        rows.push(AccountRow {
-            syncing: syncing.contains(&account.id),
-            account,
-            pending,
-        });
-    }
-    state.accounts = rows;
-    state.costs =
-        crate::app::costs::CostMeter::load(store, &state.budgets, state.accounts_ui.now())?;
-    state.pending_total = store.count(&FeedFilter {
-        account: None,
-        status: Some(MentionStatus::Pending),
-    })?;
-    // Keep the same account selected if it is still there.
-    state.account_selected = match selected_id {
-        Some(id) => state
-            .accounts
-            .iter()
-            .position(|a| a.account.id == id)
-            .map_or(0, |i| i + 1),
-        None => 0,
-    };
-    Ok(())
-}
-
 fn on_key(
     state: &mut AppState,
     key: KeyEvent,
@@ -387,6 +218,7 @@ fn on_key(
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     let keys = state.keymap.clone();
+    let state_now = state.now();
     match &mut state.mode {
         Mode::Help => {
             // Any key closes the help; `q` there means "close", not "quit".
@@ -462,7 +294,8 @@ fn on_key(
                         effects.push(Effect::DeleteDraft { key: composer.key });
                         state.mode = Mode::Normal;
                     } else {
-                        effects.push(save_draft(composer, Utc::now()));
+                        let now = state_now;
+                        effects.push(save_draft(composer, now));
                         state.mode = Mode::Normal;
                         let (r, d) = (keys.key(Intent::ReplyPublic), keys.key(Intent::ReplyDm));
                         state.info(format!("draft kept: {r} or {d} on this mention reopens it"));
@@ -622,15 +455,24 @@ fn on_intent(
             state.info("fetching all active accounts now");
         }
         Intent::AddAccount => accounts::open_add_account(state, effects),
-        Intent::Reauthorize => accounts::open_reauthorize(state, effects),
+        Intent::Reauthorize => {
+            let account = accounts::target_account(state);
+            accounts::open_reauthorize(state, account, effects)
+        }
         Intent::ToggleShowPaused => {
             accounts::toggle_show_paused(state);
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
             state.feed.filter.account = state.selected_account().map(|a| a.account.id);
             state.feed.reload_around_selection(store)?;
         }
-        Intent::Stats => accounts::open_stats(state, store)?,
-        Intent::RemoveAccount => accounts::open_remove(state, store)?,
+        Intent::Stats => {
+            let account = accounts::target_account(state);
+            accounts::open_stats(state, store, account)?
+        }
+        Intent::RemoveAccount => {
+            let account = accounts::target_account(state);
+            accounts::open_remove(state, store, account)?
+        }
         Intent::Help => state.mode = Mode::Help,
         Intent::Quit => {
             state.quit = true;
@@ -897,8 +739,12 @@ fn open_composer_for(
     if let Some(response) = answered
         && state.reply_again != Some((m.key(), kind))
     {
-        let when = crate::app::time::relative_time(response.sent_at, Utc::now());
-        let key = if kind == ReplyKind::Public { 'r' } else { 'd' };
+        let when = crate::app::time::relative_time(response.sent_at, state.now());
+        let key = state.keymap.key(if kind == ReplyKind::Public {
+            Intent::ReplyPublic
+        } else {
+            Intent::ReplyDm
+        });
         state.info(format!(
             "{} already sent {when}: press {key} again to send another",
             kind.noun()
@@ -927,6 +773,11 @@ fn save_draft(composer: &Composer, now: DateTime<Utc>) -> Effect {
 }
 
 fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let now = state.now();
+    let (send_key, close_key) = (
+        state.keymap.composer.label(keymap::ComposerAction::Send),
+        state.keymap.composer.label(keymap::ComposerAction::Close),
+    );
     let Mode::Compose(composer) = &mut state.mode else {
         return;
     };
@@ -938,7 +789,9 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     // Replies and DMs stay allowed over the budget, after asking once.
     if state.costs.over_budget && !composer.over_budget_confirmed {
         composer.over_budget_confirmed = true;
-        state.error("over budget: send anyway? (Ctrl-S again sends it, Esc keeps the draft)");
+        state.error(format!(
+            "over budget: send anyway? ({send_key} again sends it, {close_key} keeps the draft)"
+        ));
         return;
     }
     let request = SendRequest {
@@ -957,7 +810,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
         ),
     };
     // The draft stays until the outbox says it was sent, so a failure loses nothing.
-    effects.push(save_draft(composer, Utc::now()));
+    effects.push(save_draft(composer, now));
     state.sending.insert(request.key);
     state.undo_ready = None;
     state.mode = Mode::Normal;
@@ -1019,7 +872,7 @@ fn on_sync(
         } => {
             if inserted > 0 {
                 state.dirty = true;
-                refresh(state, store)?;
+                state.refresh(store)?;
             }
         }
         SyncEvent::AccountUpdated(account) => {
@@ -1031,10 +884,10 @@ fn on_sync(
                 .find(|a| a.account.id == account.id)
             {
                 // Paused while paused ones are hidden: it leaves the list.
-                Some(_) if !listed => reload_accounts(state, store)?,
+                Some(_) if !listed => state.reload_accounts(store)?,
                 Some(row) => row.account = account,
                 // A new account: read the list again (it is small) to place it in order.
-                None => reload_accounts(state, store)?,
+                None => state.reload_accounts(store)?,
             }
         }
         // The budget is the sync engine's business; the screen does not show it yet.
@@ -1047,13 +900,13 @@ fn on_sync(
         }
         SyncEvent::AccountRemoved { account_id } => {
             state.dirty = true;
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
             if state.feed.filter.account == Some(account_id) {
                 // The feed was showing only that account: fall back to all accounts.
                 state.feed.filter.account = None;
                 search::reload(state, store)?;
             } else {
-                refresh(state, store)?;
+                state.refresh(store)?;
             }
         }
     }
@@ -1112,7 +965,7 @@ fn on_outbox(
                 "{} not sent; the mention is pending again and the draft is kept",
                 kind.noun()
             ));
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
         OutboxEvent::Refused { key, message } => {
             reload_row(state, store, key)?;
@@ -1147,7 +1000,7 @@ fn on_outbox(
                 ReplyKind::Dm => "DM sent",
             };
             state.info(what);
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
         OutboxEvent::Failed { key, kind, message } => {
             state.sending.remove(&key);
@@ -1167,7 +1020,7 @@ fn on_outbox(
             state.error(format!(
                 "{kind_word} not sent: {message}. The draft is kept: Enter reopens it"
             ));
-            reload_accounts(state, store)?;
+            state.reload_accounts(store)?;
         }
     }
     Ok(())

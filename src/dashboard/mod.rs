@@ -22,8 +22,10 @@ use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::service::ServiceEvent;
 use crate::sync::Command;
-use crate::tui::login::{self, LoginSink};
+pub mod login;
+
 use crate::ui::Theme;
+use login::LoginSink;
 
 /// What the loop draws on and asks of the terminal.
 pub trait Screen {
@@ -92,8 +94,12 @@ pub async fn run<S: Screen, C: Connection + 'static>(
     let measurer = spawn_measurer(reports_tx.clone());
 
     let (width, height) = screen.size()?;
-    let mut pending: VecDeque<Action> =
-        VecDeque::from([Action::Resize { width, height }, Action::StoreChanged]);
+    // The clock first: `update` reads time from the state only.
+    let mut pending: VecDeque<Action> = VecDeque::from([
+        Action::Tick(Utc::now()),
+        Action::Resize { width, height },
+        Action::StoreChanged,
+    ]);
 
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);

@@ -9,11 +9,28 @@ use perch::domain::{
     SyncStatus,
 };
 use perch::store::Store;
+use perch::ui::{Theme, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use uuid::Uuid;
 
 /// The clock every test and snapshot uses.
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 26, 12, 0, 0).unwrap()
+}
+
+/// The screen a `width`x`height` terminal shows for `state` (default theme, the fixture's clock).
+pub fn render(state: &AppState, width: u16, height: u16) -> String {
+    render_terminal(state, width, height).backend().to_string()
+}
+
+/// As [`render`], keeping the terminal (for tests that look at cells and their styles).
+pub fn render_terminal(state: &AppState, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, state, &Theme::default(), now()))
+        .expect("draw");
+    terminal
 }
 
 pub struct Fixture {
@@ -201,9 +218,11 @@ impl Fixture {
             .status
     }
 
-    /// A state loaded as the event loop loads it: size first, then the store.
+    /// A state loaded as the event loop loads it: the clock (the fixture's `now()`), the size,
+    /// then the store.
     pub fn state(&self, width: u16, height: u16) -> AppState {
         let mut state = AppState::new(Some("demo: simulator at http://127.0.0.1:7878".into()));
+        self.apply(&mut state, Action::Tick(now()));
         self.apply(&mut state, Action::Resize { width, height });
         self.apply(&mut state, Action::StoreChanged);
         state
