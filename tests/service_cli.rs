@@ -781,6 +781,85 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
         );
     }
 
+    // zsh's real completion system, the script autoloaded from $fpath as the README says to
+    // install it, in a pseudo-terminal: Tab after `m` puts the handle on the line.
+    if has("zsh") {
+        let fpath = env.dir.path().join("zfunc");
+        std::fs::create_dir_all(&fpath).unwrap();
+        std::fs::write(fpath.join("_perch"), env.ok(&["completions", "zsh"]).await).unwrap();
+        let zsh_path = std::process::Command::new("sh")
+            .args(["-c", "command -v zsh"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let mut cmd = portable_pty::CommandBuilder::new(zsh_path);
+        cmd.args(["-f", "-i"]);
+        for (key, value) in env.command(&[]).as_std().get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+        cmd.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+        cmd.env("TERM", "xterm");
+        // portable-pty starts in $HOME, which the test's environment only names.
+        cmd.cwd(env.dir.path());
+        let line = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let pty = portable_pty::native_pty_system()
+                .openpty(portable_pty::PtySize {
+                    rows: 10,
+                    cols: 100,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .expect("a pseudo-terminal");
+            let mut child = pty.slave.spawn_command(cmd).expect("zsh starts");
+            drop(pty.slave);
+            let parser = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(10, 100, 0)));
+            let mut reader = pty.master.try_clone_reader().unwrap();
+            let feed = parser.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    feed.lock().unwrap().process(&buf[..n]);
+                }
+            });
+            let mut writer = pty.master.take_writer().unwrap();
+            let screen = || parser.lock().unwrap().screen().contents();
+            let wait = |what: &str, check: &dyn Fn(&str) -> bool| {
+                let start = Instant::now();
+                while !check(&screen()) {
+                    assert!(start.elapsed() < GENEROUS, "zsh: no {what}:\n{}", screen());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            };
+            writer
+                .write_all(
+                    format!(
+                        "PS1='ready> '; fpath=({} $fpath); autoload -U compinit; compinit -u -D\r",
+                        fpath.display()
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+            wait("prompt", &|s| s.contains("ready> "));
+            writer.write_all(b"perch accounts show m\t").unwrap();
+            wait("completion", &|s| s.contains("show mara_quill"));
+            let line = screen();
+            let _ = writer.write_all(b"\x03exit\r");
+            let _ = child.kill();
+            let _ = child.wait();
+            line
+        })
+        .await
+        .unwrap();
+        assert!(line.contains("perch accounts show mara_quill"), "{line}");
+    }
+
     // With a service holding the store (which a second process cannot open), the handles come
     // through it.
     let service = env.serve().await;
