@@ -67,6 +67,9 @@ pub(crate) struct ConfigFile {
     /// `[keys]`: the key preset and the user's bindings (see `app::keymap_config`).
     #[serde(default)]
     keys: keys::KeysFile,
+    /// Clicks select rows and panes, the wheel scrolls (off by default: mouse capture stops the
+    /// terminal's own text selection).
+    mouse: Option<bool>,
     /// `keys` with its lines resolved (filled by `parse_file`).
     #[serde(skip)]
     keys_resolved: KeysConfig,
@@ -190,6 +193,8 @@ pub struct Config {
     pub stop_with_dashboard: bool,
     /// `[keys]` as written (validated when the dashboard or `perch keys` builds the key map).
     pub keys: KeysConfig,
+    /// The dashboard captures the mouse (`mouse = true`, `PERCH_MOUSE`).
+    pub mouse: bool,
     /// `[theme]`: the base theme and the style overrides (`PERCH_THEME` sets the base).
     pub theme: ThemeSettings,
     /// Things about the configuration the user should hear once (on stderr and in the log),
@@ -367,6 +372,7 @@ impl Config {
             "PERCH_SERVICE_STOP_WITH_DASHBOARD",
             file.service.stop_with_dashboard,
         )?;
+        let mouse = parse_bool("PERCH_MOUSE", file.mouse)?;
         let api_listen = match env.get("PERCH_API_LISTEN").cloned().or(file.api_listen) {
             None => None,
             Some(v) if v.trim().is_empty() => None,
@@ -397,6 +403,7 @@ impl Config {
             api_allow_remote,
             stop_with_dashboard,
             keys: file.keys_resolved.clone(),
+            mouse,
             pricing: Pricing { prices, app_owner },
             budgets,
             app_bearer_token,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use crossterm::event::{
-    Event, EventStream, KeyEventKind, KeyboardEnhancementFlags, PopKeyboardEnhancementFlags,
-    PushKeyboardEnhancementFlags,
+    Event, EventStream, KeyEventKind, KeyboardEnhancementFlags, MouseButton, MouseEventKind,
+    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
 use futures::StreamExt as _;
@@ -40,12 +40,17 @@ pub struct Prepared<C: Connection + 'static> {
 /// `prepare` fails, the terminal is restored before the error is returned. `theme` is the
 /// configuration's `[theme]`: with `base = "auto"` the terminal is asked for its background
 /// first, before anything reads keys.
-pub async fn run_after<C, F>(loading: &str, theme: &ThemeSettings, prepare: F) -> anyhow::Result<()>
+pub async fn run_after<C, F>(
+    loading: &str,
+    mouse: bool,
+    theme: &ThemeSettings,
+    prepare: F,
+) -> anyhow::Result<()>
 where
     C: Connection + 'static,
     F: std::future::Future<Output = anyhow::Result<Prepared<C>>>,
 {
-    let mut terminal = TerminalGuard::enter()?;
+    let mut terminal = TerminalGuard::enter(mouse)?;
     let background = if theme.base == ThemeBase::Auto {
         let answer = background::query(background::TIMEOUT);
         tracing::info!("the terminal's background: {answer:?}");
@@ -141,10 +146,12 @@ impl Screen for TerminalScreen {
 struct TerminalGuard {
     terminal: ratatui::DefaultTerminal,
     keyboard_enhanced: bool,
+    /// Mouse capture is on (`mouse = true`): released on every way out, as bracketed paste is.
+    mouse: bool,
 }
 
 impl TerminalGuard {
-    fn enter() -> anyhow::Result<TerminalGuard> {
+    fn enter(mouse: bool) -> anyhow::Result<TerminalGuard> {
         // `try_init` enables raw mode and the alternate screen and installs a panic hook that
         // restores both.
         let terminal = ratatui::try_init().context(
@@ -164,9 +171,13 @@ impl TerminalGuard {
         // instead of one key event (and one length count) per character. ratatui's `init` does
         // not enable it, so it is disabled here on every way out: drop, editor, panic.
         let _ = execute!(stdout(), crossterm::event::EnableBracketedPaste);
+        let mouse = mouse && execute!(stdout(), crossterm::event::EnableMouseCapture).is_ok();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+            if mouse {
+                let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+            }
             if keyboard_enhanced {
                 let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
             }
@@ -175,6 +186,7 @@ impl TerminalGuard {
         Ok(TerminalGuard {
             terminal,
             keyboard_enhanced,
+            mouse,
         })
     }
 }
@@ -197,6 +209,9 @@ impl TerminalGuard {
 
         // Leave the screen as the shell had it, so the editor gets a normal terminal.
         let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+        if self.mouse {
+            let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+        }
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
@@ -241,6 +256,9 @@ impl TerminalGuard {
                 PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
             )?;
         }
+        if self.mouse {
+            execute!(stdout(), crossterm::event::EnableMouseCapture)?;
+        }
         self.terminal.clear()
     }
 }
@@ -264,6 +282,9 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let _ = execute!(stdout(), crossterm::event::DisableBracketedPaste);
+        if self.mouse {
+            let _ = execute!(stdout(), crossterm::event::DisableMouseCapture);
+        }
         if self.keyboard_enhanced {
             let _ = execute!(stdout(), PopKeyboardEnhancementFlags);
         }
@@ -283,6 +304,17 @@ fn spawn_terminal_reader(tx: mpsc::Sender<Action>) -> tokio::task::JoinHandle<()
                     Action::Key { key, seen: None }
                 }
                 Ok(Event::Paste(text)) => Action::Paste(text),
+                // Clicks and the wheel only: moves and drags would flood the loop for nothing.
+                Ok(Event::Mouse(m))
+                    if matches!(
+                        m.kind,
+                        MouseEventKind::Down(MouseButton::Left)
+                            | MouseEventKind::ScrollUp
+                            | MouseEventKind::ScrollDown
+                    ) =>
+                {
+                    Action::Mouse(m)
+                }
                 Ok(Event::Resize(width, height)) => Action::Resize { width, height },
                 Ok(_) => continue,
                 Err(e) => Action::Notify {

@@ -2,94 +2,87 @@
 //! newcomer's first command: the dashboard opens, three demo accounts appear, mentions arrive
 //! from the simulator, and `q` leaves the terminal as it was.
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[path = "support/pty.rs"]
+mod pty;
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::time::Duration;
 
-const ROWS: u16 = 40;
-const COLS: u16 = 120;
-
-/// The screen as the terminal would show it, fed by a reader thread.
-struct Screen {
-    parser: Arc<Mutex<vt100::Parser>>,
-}
-
-impl Screen {
-    fn contents(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-    fn alternate(&self) -> bool {
-        self.parser.lock().unwrap().screen().alternate_screen()
-    }
-    /// Waits (generously: CI machines are slow and busy) until `check` holds.
-    fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let text = self.contents();
-            if check(&text) {
-                return text;
-            }
-            if start.elapsed() > timeout {
-                panic!("timed out waiting for {what}; the screen was:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
+use pty::Perch;
 
 #[test]
 fn demo_shows_three_accounts_and_live_mentions_then_quits_cleanly() {
-    run_demo(&["--demo"]);
+    run_demo(&["--demo"], true);
 }
 
-/// `--demo --faults` must start too: its faults hit the stream, never the demo's own logins.
+/// `--demo --faults` must start too: its faults hit the stream, never the demo's own logins. With
+/// them the stream is dropped every 45 s, so whether the newest mention on screen came by stream
+/// at a given moment is luck: only the start, the stream state and the quit are checked.
 #[test]
 fn demo_with_faults_starts_streams_and_quits_cleanly() {
-    run_demo(&["--demo", "--faults"]);
+    run_demo(&["--demo", "--faults"], false);
 }
 
-fn run_demo(args: &[&str]) {
-    let home = tempfile::tempdir().unwrap();
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: ROWS,
-            cols: COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("open a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-    cmd.args(args);
-    // Keep the test away from the real user's files.
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("PERCH_CONFIG", home.path().join("none.toml"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env_remove("PERCH_DATA_DIR");
-    let mut child = pty.slave.spawn_command(cmd).expect("start perch --demo");
-    drop(pty.slave);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    {
-        let parser = parser.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                parser.lock().unwrap().process(&buf[..n]);
-            }
+/// Issue 15's "done when", in the real binary: a config remapping `i` to `e` makes `e` ignore,
+/// and the hint line says `e`.
+#[test]
+fn a_remapped_key_works_in_the_real_dashboard_and_its_hint_says_so() {
+    let config = "[keys.normal]\n\"i\" = \"none\"\n\"e\" = \"ignore_and_next\"\n";
+    let mut perch = Perch::start(&["--demo"], Some(config));
+    let screen = perch
+        .screen
+        .wait_for("mentions and the hints", Duration::from_secs(90), |s| {
+            s.contains("pending") && s.contains("e ignore")
         });
-    }
-    let mut writer = pty.master.take_writer().unwrap();
-    let screen = Screen { parser };
+    assert!(!screen.contains("i ignore"), "{screen}");
+    // Move off the top first, so arrivals do not move the row under the key.
+    perch.send(b"j");
+    std::thread::sleep(Duration::from_millis(500));
+    perch.send(b"e");
+    perch
+        .screen
+        .wait_for("the ignored mention", Duration::from_secs(60), |s| {
+            s.contains("ignored")
+        });
+    let status = perch.quit();
+    assert!(status.success(), "perch exited with {status:?}");
+}
 
+/// `mouse = true`: the dashboard captures the mouse, a click selects the feed row under it, and
+/// quitting releases the mouse (the terminal's own selection works again).
+#[test]
+fn with_mouse_on_a_click_selects_a_row_and_quitting_releases_the_mouse() {
+    let mut perch = Perch::start(&["--demo"], Some("mouse = true\n"));
+    perch
+        .screen
+        .wait_for("mentions", Duration::from_secs(90), |s| {
+            s.contains("pending")
+        });
+    assert!(perch.screen.mouse_captured(), "mouse capture is on");
+    // A left click (SGR encoding, 1-based) on the feed's third row: column 50, screen line 4.
+    perch.send(b"\x1b[<0;50;4M\x1b[<0;50;4m");
+    // The selection marker leaves the top row (arrivals can only push it further down).
+    let feed_marker_line = |s: &str| {
+        s.lines()
+            .position(|l| l.chars().skip(26).take(8).any(|c| c == '›'))
+            .unwrap_or(0)
+    };
+    perch
+        .screen
+        .wait_for("the clicked row selected", Duration::from_secs(30), |s| {
+            feed_marker_line(s) >= 3
+        });
+    let status = perch.quit();
+    assert!(status.success(), "perch exited with {status:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !perch.screen.mouse_captured(),
+        "mouse capture is released on exit"
+    );
+}
+
+fn run_demo(args: &[&str], expect_streamed_mention: bool) {
+    let mut perch = Perch::start(args, None);
+    let screen = &perch.screen;
     let shown = screen.wait_for("the three demo accounts", Duration::from_secs(90), |s| {
         s.contains("All accounts") && s.matches('@').count() >= 3
     });
@@ -121,39 +114,28 @@ fn run_demo(args: &[&str]) {
         total(s).is_some_and(|now| now != first)
     });
 
-    // The Activity stream (issue 12): the status bar says it is live, and the newest mention,
-    // selected while no key was pressed, came by stream (the detail pane says so).
+    // The Activity stream (issue 12): the status bar says it is live (or, with faults, that it
+    // is reconnecting), and without faults the newest mention, selected while no key was
+    // pressed, came by stream (the detail pane says so).
     screen.wait_for("the stream to be live", Duration::from_secs(90), |s| {
-        s.contains("● live")
+        s.contains("● live") || (!expect_streamed_mention && s.contains("reconnecting"))
     });
-    screen.wait_for(
-        "a mention pushed by the stream on the screen",
-        Duration::from_secs(120),
-        |s| s.contains("arrived by stream"),
-    );
+    if expect_streamed_mention {
+        screen.wait_for(
+            "a mention pushed by the stream on the screen",
+            Duration::from_secs(120),
+            |s| s.contains("arrived by stream"),
+        );
+    }
 
     // Move around a little, then quit.
-    writer.write_all(b"jjk").unwrap();
-    writer.flush().unwrap();
+    perch.send(b"jjk");
     std::thread::sleep(Duration::from_millis(300));
-    writer.write_all(b"q").unwrap();
-    writer.flush().unwrap();
-
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("perch did not exit after q; screen:\n{}", screen.contents());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = perch.quit();
     assert!(status.success(), "perch exited with {status:?}");
     std::thread::sleep(Duration::from_millis(200));
     assert!(
-        !screen.alternate(),
+        !perch.screen.alternate(),
         "the terminal is back on the main screen after quitting"
     );
 }

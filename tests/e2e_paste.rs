@@ -4,41 +4,14 @@
 //! it is under ten times the limit) while typed keys keep being answered; and a 100 000-character
 //! word is shown as `>2800/280` at once, without a parse.
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[path = "support/pty.rs"]
+mod pty;
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::time::Duration;
 
-const ROWS: u16 = 40;
-const COLS: u16 = 120;
+use pty::Perch;
+
 const PATIENCE: Duration = Duration::from_secs(120);
-
-struct Screen {
-    parser: Arc<Mutex<vt100::Parser>>,
-}
-
-impl Screen {
-    fn contents(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-    fn bracketed_paste(&self) -> bool {
-        self.parser.lock().unwrap().screen().bracketed_paste()
-    }
-    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let text = self.contents();
-            if check(&text) {
-                return text;
-            }
-            if start.elapsed() > PATIENCE {
-                panic!("timed out waiting for {what}; the screen was:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
 
 /// The composer's exact counter ("231/280"), if the screen shows one.
 fn counter(screen: &str) -> Option<usize> {
@@ -55,107 +28,56 @@ fn counter(screen: &str) -> Option<usize> {
     (before == ' ').then(|| digits.parse().ok())?
 }
 
-fn paste(writer: &mut dyn Write, text: &str) {
-    writer.write_all(b"\x1b[200~").unwrap();
-    writer.write_all(text.as_bytes()).unwrap();
-    writer.write_all(b"\x1b[201~").unwrap();
-    writer.flush().unwrap();
+fn paste(perch: &mut Perch, text: &str) {
+    let mut bytes = b"\x1b[200~".to_vec();
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(b"\x1b[201~");
+    perch.send(&bytes);
 }
 
 #[test]
 fn a_long_paste_is_one_event_measured_off_the_key_path_and_far_over_reads_over() {
-    let home = tempfile::tempdir().unwrap();
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: ROWS,
-            cols: COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("open a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-    cmd.arg("--demo");
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("PERCH_CONFIG", home.path().join("none.toml"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env_remove("PERCH_DATA_DIR");
-    let mut child = pty.slave.spawn_command(cmd).expect("start perch --demo");
-    drop(pty.slave);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
-    let mut reader = pty.master.try_clone_reader().unwrap();
+    let mut perch = Perch::start(&["--demo"], None);
     {
-        let parser = parser.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                parser.lock().unwrap().process(&buf[..n]);
-            }
-        });
-    }
-    let mut writer = pty.master.take_writer().unwrap();
-    let screen = Screen { parser };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        screen.wait_for("mentions", |s| s.contains("pending"));
+        perch
+            .screen
+            .wait_for("mentions", PATIENCE, |s| s.contains("pending"));
         assert!(
-            screen.bracketed_paste(),
+            perch.screen.bracketed_paste(),
             "the dashboard turns bracketed paste on"
         );
 
-        writer.write_all(b"r").unwrap();
-        writer.flush().unwrap();
-        let opened = screen.wait_for("the composer", |s| {
+        perch.send(b"r");
+        let opened = perch.screen.wait_for("the composer", PATIENCE, |s| {
             s.contains("replying as") && counter(s).is_some()
         });
         // The `@sender ` prefill is counted too.
         let prefill = counter(&opened).unwrap();
 
         // 2 000 characters without a space: twitter-text's quadratic case, exact under 2 800.
-        paste(&mut *writer, &"a.".repeat(1000));
+        paste(&mut perch, &"a.".repeat(1000));
         // Typed keys are answered while it is being measured.
-        writer.write_all(b" ok").unwrap();
-        writer.flush().unwrap();
-        screen.wait_for("the exact length of the paste and the typed keys", |s| {
-            counter(s) == Some(prefill + 2003)
-        });
+        perch.send(b" ok");
+        perch.screen.wait_for(
+            "the exact length of the paste and the typed keys",
+            PATIENCE,
+            |s| counter(s) == Some(prefill + 2003),
+        );
 
         // Far over the limit: over at once, without a parse.
-        paste(&mut *writer, &"b.".repeat(50_000));
-        screen.wait_for("the bounded count", |s| s.contains(">2800/280"));
+        paste(&mut perch, &"b.".repeat(50_000));
+        perch
+            .screen
+            .wait_for("the bounded count", PATIENCE, |s| s.contains(">2800/280"));
 
-        writer.write_all(b"\x1b").unwrap(); // Esc: close, keep the draft
-        writer.flush().unwrap();
+        perch.send(b"\x1b"); // Esc: close, keep the draft
         std::thread::sleep(Duration::from_millis(500));
-        writer.write_all(b"q").unwrap();
-        writer.flush().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!("perch did not exit after q; screen:\n{}", screen.contents());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let status = perch.quit();
         assert!(status.success(), "perch exited with {status:?}");
         std::thread::sleep(Duration::from_millis(200));
         assert!(
-            !screen.bracketed_paste(),
+            !perch.screen.bracketed_paste(),
             "bracketed paste is off again after quitting"
         );
-    }));
-    if result.is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
     }
 }

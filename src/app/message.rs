@@ -26,6 +26,14 @@ pub enum Action {
     },
     /// Text pasted into the terminal.
     Paste(String),
+    /// A mouse event as the terminal reported it (with `mouse = true`); the event loop turns it
+    /// into a [`Action::Pointer`] by looking at what is drawn where (`ui::hit_test`).
+    Mouse(crossterm::event::MouseEvent),
+    /// A click or a wheel turn on something on screen.
+    Pointer {
+        target: PointerTarget,
+        what: PointerKind,
+    },
     Resize {
         width: u16,
         height: u16,
@@ -69,6 +77,25 @@ pub enum Action {
         generation: u64,
         length: text::PostLength,
     },
+}
+
+/// What is under the mouse pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointerTarget {
+    /// The accounts pane: a row of it (0 = "All accounts"), or its empty part.
+    Accounts(Option<usize>),
+    /// The mention feed: a row of the loaded window (an index into `FeedWindow::rows`), or its
+    /// border or empty part.
+    Feed(Option<usize>),
+    Detail,
+}
+
+/// What the mouse did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointerKind {
+    Click,
+    WheelUp,
+    WheelDown,
 }
 
 /// Work done in steps while nothing else is waiting, so big jobs never freeze the screen.

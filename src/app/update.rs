@@ -10,6 +10,7 @@ use crate::app::keymap::{self, ComposerKey, Intent};
 use crate::app::marks::{MarkedFilter, Marks};
 use crate::app::message::AccountEffect;
 pub use crate::app::message::{Action, Effect, Job};
+use crate::app::message::{PointerKind, PointerTarget};
 use crate::app::outbox_board::Resolve;
 use crate::app::overlay::{AccountPicker, TemplatePicker, fill_template};
 use crate::app::source::FeedSource;
@@ -43,6 +44,14 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
             // The first key press, whatever it is, ends "follow the newest row".
             state.feed.untouched = false;
             on_key(state, key, seen, store, &mut effects)
+        }
+        // The dashboard turns mouse events into `Pointer`s; one that reaches `update` raw (a
+        // test, a loop without a screen) means nothing.
+        Action::Mouse(_) => Ok(()),
+        Action::Pointer { target, what } => {
+            state.dirty = true;
+            state.feed.untouched = false;
+            on_pointer(state, store, target, what)
         }
         Action::Paste(text) => {
             if let Mode::Compose(c) = &mut state.mode {
@@ -505,6 +514,58 @@ fn move_in_focus(
             let scroll = i64::from(state.detail_scroll) + delta as i64;
             state.detail_scroll = scroll.clamp(0, i64::from(u16::MAX)) as u16;
             Ok(())
+        }
+    }
+}
+
+/// Rows one wheel notch moves.
+const WHEEL_STEP: isize = 3;
+
+/// A click selects what is under it (and focuses its pane); the wheel moves the selection of the
+/// pane under the pointer (the detail pane: scrolls it). Only in the normal mode: a click never
+/// reaches into an open overlay, the composer or the search line.
+fn on_pointer(
+    state: &mut AppState,
+    store: &dyn FeedSource,
+    target: PointerTarget,
+    what: PointerKind,
+) -> Result<(), StoreError> {
+    if !matches!(state.mode, Mode::Normal) {
+        return Ok(());
+    }
+    state.reply_again = None;
+    let pane = match target {
+        PointerTarget::Accounts(_) => Pane::Accounts,
+        PointerTarget::Feed(_) => Pane::Feed,
+        PointerTarget::Detail => Pane::Detail,
+    };
+    match what {
+        PointerKind::Click => {
+            state.focus = pane;
+            match target {
+                PointerTarget::Accounts(Some(row)) => select_account_row(state, store, row)?,
+                PointerTarget::Feed(Some(row)) => {
+                    let before = state.feed.selected_pos();
+                    let delta = row as isize - state.feed.selected as isize;
+                    state.feed.move_by(store, delta)?;
+                    if state.feed.selected_pos() != before {
+                        state.detail_scroll = 0;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        PointerKind::WheelUp | PointerKind::WheelDown => {
+            let delta = if what == PointerKind::WheelUp {
+                -WHEEL_STEP
+            } else {
+                WHEEL_STEP
+            };
+            let focus = std::mem::replace(&mut state.focus, pane);
+            let moved = move_in_focus(state, store, delta);
+            state.focus = focus;
+            moved
         }
     }
 }

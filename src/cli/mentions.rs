@@ -4,7 +4,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::domain::{Mention, MentionKey, MentionStatus, SyncStatus};
+use crate::domain::{Mention, MentionStatus, SyncStatus};
 use crate::outbox::{
     self, OutboxCommand, OutboxEntry, OutboxEvent, OutboxState, ReplyKind, SendRequest,
 };
@@ -397,62 +397,13 @@ async fn read_text(text: &str) -> Result<String, Failure> {
 }
 
 /// Finds a mention by post id (`1234`, or `@handle:1234` when the post mentions several tracked
-/// accounts) or by its perch id (uuid).
+/// accounts) or by its perch id (uuid): the REST API's resolver, with the CLI's hint.
 pub(crate) fn resolve_mention(store: &Store, id: &str) -> Result<Mention, Failure> {
-    let id = id.trim();
-    let (account, tweet) = match id.split_once(':') {
-        Some((handle, tweet)) => (Some(find_account(store, handle)?), tweet),
-        None => (None, id),
-    };
-    if let Ok(tweet_id) = tweet.parse::<u64>() {
-        let accounts = match account {
-            Some(a) => vec![a],
-            None => store.accounts()?,
-        };
-        let found: Vec<Mention> = accounts
-            .iter()
-            .filter_map(|a| {
-                store
-                    .mention(MentionKey {
-                        account_id: a.id,
-                        tweet_id,
-                    })
-                    .transpose()
-            })
-            .collect::<Result<_, _>>()?;
-        return match found.len() {
-            0 => Err(Failure::new(format!(
-                "no stored mention with post id {tweet_id} (see `perch mentions list`)"
-            ))),
-            1 => Ok(found.into_iter().next().expect("one element")),
-            _ => Err(Failure::new(format!(
-                "post {tweet_id} mentions several tracked accounts; name one: {}",
-                found
-                    .iter()
-                    .map(|m| format!("@{}:{tweet_id}", m.sent_to.username))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        };
-    }
-    if let Ok(uuid) = uuid::Uuid::parse_str(tweet) {
-        // perch ids are not indexed: walk the feed newest first (fine for scripts).
-        let mut after = None;
-        loop {
-            let page = store.page_after(&FeedFilter::default(), after, 500)?;
-            if let Some(m) = page.iter().find(|m| m.id == uuid) {
-                return Ok(m.clone());
-            }
-            match page.last() {
-                Some(last) => after = Some(last.key().into()),
-                None => break,
-            }
-        }
-        return Err(Failure::new(format!("no stored mention with id {uuid}")));
-    }
-    Err(Failure::usage(format!(
-        "{id:?} is not a mention id: use the post id (e.g. 1578516295611748353), @handle:postid, or the uuid"
-    )))
+    use crate::store::lookup::{LookupError, find_mention};
+    find_mention(store, id).map_err(|e| match e {
+        LookupError::NotFound(m) => Failure::new(format!("{m} (see `perch mentions list`)")),
+        e => Failure::from_lookup(e),
+    })
 }
 
 /// Entries a killed perch left `sending` become unconfirmed (this process holds the store).

@@ -122,6 +122,22 @@ pub async fn run<S: Screen, C: Connection + 'static>(
                 }
                 _ => false,
             };
+            // A mouse event means what is drawn under it (the state as it is now, as for keys).
+            if let Action::Mouse(m) = &action {
+                let what = match m.kind {
+                    crossterm::event::MouseEventKind::ScrollUp => {
+                        app::message::PointerKind::WheelUp
+                    }
+                    crossterm::event::MouseEventKind::ScrollDown => {
+                        app::message::PointerKind::WheelDown
+                    }
+                    _ => app::message::PointerKind::Click,
+                };
+                match crate::ui::hit_test(&state, &theme, Utc::now(), state.size, m.column, m.row) {
+                    Some(target) => action = Action::Pointer { target, what },
+                    None => continue,
+                }
+            }
             let effects = app::update(&mut state, action, &*connection);
             if is_key {
                 seen = selected_key(&state);

@@ -20,10 +20,73 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         pane_block(state, Pane::Accounts, theme).title(Span::styled(" Accounts ", theme.title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    // One column is the selection marker, so the selection shows without colour (NO_COLOR).
-    let width = usize::from(inner.width);
-    if width < 2 {
+    let Some(rows) = pane_rows(state, usize::from(inner.width), theme, now) else {
         return;
+    };
+    let start = first_line(&rows, state.account_selected, usize::from(inner.height));
+    let mut lines = Vec::new();
+    for (row_lines, selected) in rows {
+        for (i, mut line) in row_lines.into_iter().enumerate() {
+            if i == 0 {
+                let marker = if selected { "›" } else { " " };
+                line.spans.insert(0, Span::styled(marker, theme.key));
+            }
+            lines.push(if selected {
+                line.style(theme.selected)
+            } else {
+                line
+            });
+        }
+    }
+    let visible: Vec<Line> = lines
+        .into_iter()
+        .skip(start)
+        .take(usize::from(inner.height))
+        .collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+}
+
+/// The pane row under line `line` of the pane's inside (0 = "All accounts"), as drawn for a
+/// pane `inner` cells wide and high: what a click there selects.
+pub fn row_at(
+    state: &AppState,
+    inner: Rect,
+    line: u16,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Option<usize> {
+    let rows = pane_rows(state, usize::from(inner.width), theme, now)?;
+    let mut at =
+        first_line(&rows, state.account_selected, usize::from(inner.height)) + usize::from(line);
+    for (i, (row_lines, _)) in rows.iter().enumerate() {
+        if at < row_lines.len() {
+            return Some(i);
+        }
+        at -= row_lines.len();
+    }
+    None
+}
+
+/// The first line shown: scrolled so the selected row is on screen (accounts are few; this
+/// rarely matters).
+fn first_line(rows: &[(Vec<Line>, bool)], selected: usize, height: usize) -> usize {
+    let selected = selected.min(rows.len().saturating_sub(1));
+    let lines_before: usize = rows[..selected].iter().map(|(l, _)| l.len()).sum();
+    let selected_lines = rows.get(selected).map_or(1, |(l, _)| l.len());
+    (lines_before + selected_lines).saturating_sub(height)
+}
+
+/// Each pane row's lines (without the selection marker) and whether it is selected, for a pane
+/// `width` cells wide inside its border (`None`: too narrow to draw).
+fn pane_rows(
+    state: &AppState,
+    width: usize,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) -> Option<Vec<(Vec<Line<'static>>, bool)>> {
+    // One column is the selection marker, so the selection shows without colour (NO_COLOR).
+    if width < 2 {
+        return None;
     }
     // The first line of a row is one column narrower (the marker); the lines under it start
     // with spaces and keep the whole width.
@@ -32,7 +95,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
 
     // The pending counts, in the pending status's colour.
     let pending_style = theme.mention_status(MentionStatus::Pending);
-    // (lines, is_selected) per pane row.
     let mut rows: Vec<(Vec<Line>, bool)> = Vec::new();
     let all = count_line(
         "All accounts",
@@ -91,31 +153,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now:
         rows.push((row_lines, state.account_selected == i + 1));
     }
 
-    // Scroll so the selected row is on screen (accounts are few; this rarely matters).
-    let height = usize::from(inner.height);
-    let mut start = 0;
-    let selected = state.account_selected.min(rows.len().saturating_sub(1));
-    let lines_before: usize = rows[..selected].iter().map(|(l, _)| l.len()).sum();
-    let selected_lines = rows.get(selected).map_or(1, |(l, _)| l.len());
-    if lines_before + selected_lines > height {
-        start = lines_before + selected_lines - height;
-    }
-    let mut lines = Vec::new();
-    for (row_lines, selected) in rows {
-        for (i, mut line) in row_lines.into_iter().enumerate() {
-            if i == 0 {
-                let marker = if selected { "›" } else { " " };
-                line.spans.insert(0, Span::styled(marker, theme.key));
-            }
-            lines.push(if selected {
-                line.style(theme.selected)
-            } else {
-                line
-            });
-        }
-    }
-    let visible: Vec<Line> = lines.into_iter().skip(start).take(height).collect();
-    frame.render_widget(Paragraph::new(visible), inner);
+    Some(rows)
 }
 
 /// `icon label ........ count`, fitted to `width` cells.
@@ -158,7 +196,13 @@ fn schedule_line(
     let a = &row.account;
     if a.sync_status == SyncStatus::TokenExpired {
         return Some(Line::styled(
-            text::truncate_to_width("  R reauthorizes", width),
+            text::truncate_to_width(
+                &format!(
+                    "  {} reauthorizes",
+                    state.keymap.key(crate::app::Intent::Reauthorize)
+                ),
+                width,
+            ),
             theme.sync_status(a.sync_status),
         ));
     }

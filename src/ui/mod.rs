@@ -65,6 +65,59 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
     }
 }
 
+/// What a click or a wheel turn at (`column`, `row`) of a `width`x`height` screen means, given
+/// what `draw` puts there for `state`: the pane under the pointer and, where there is one, the
+/// row. `None` over the status bar, and while an overlay, the composer or the search line is
+/// open (they take the screen's attention; their keys do the work).
+pub fn hit_test(
+    state: &AppState,
+    theme: &Theme,
+    now: DateTime<Utc>,
+    size: (u16, u16),
+    column: u16,
+    row: u16,
+) -> Option<crate::app::message::PointerTarget> {
+    use crate::app::message::PointerTarget;
+    if !matches!(state.mode, Mode::Normal) {
+        return None;
+    }
+    let layout = crate::app::screen_layout(Rect::new(0, 0, size.0, size.1));
+    let inside = |area: Rect| {
+        column >= area.x && column < area.right() && row >= area.y && row < area.bottom()
+    };
+    // The panes' insides, within their one-cell borders.
+    let inner = |area: Rect| {
+        Rect::new(
+            area.x + 1,
+            area.y + 1,
+            area.width.saturating_sub(2),
+            area.height.saturating_sub(2),
+        )
+    };
+    if let Some(area) = layout.accounts
+        && inside(area)
+    {
+        let body = inner(area);
+        let line = inside(body).then(|| row - body.y);
+        return Some(PointerTarget::Accounts(
+            line.and_then(|l| accounts::row_at(state, body, l, theme, now)),
+        ));
+    }
+    if inside(layout.feed) {
+        let body = inner(layout.feed);
+        let index = inside(body)
+            .then(|| state.feed.scroll + usize::from(row - body.y))
+            .filter(|i| *i < state.feed.rows.len());
+        return Some(PointerTarget::Feed(index));
+    }
+    if let Some(area) = layout.detail
+        && inside(area)
+    {
+        return Some(PointerTarget::Detail);
+    }
+    None
+}
+
 /// A pane's frame, highlighted when it has the focus.
 pub(crate) fn pane_block<'a>(state: &AppState, pane: Pane, theme: &Theme) -> Block<'a> {
     let focused = state.focus == pane && matches!(state.mode, Mode::Normal | Mode::Search);
