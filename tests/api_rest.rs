@@ -1038,3 +1038,70 @@ async fn an_events_client_that_reads_nothing_is_told_it_lagged_and_closed() {
 
     world.stop().await;
 }
+
+/// A request refused before its body was read (too large; no token) is answered with
+/// `Connection: close`, so a pooling client never sends its next request on the connection the
+/// server is about to close: the next request on the same client works. (Without the header the
+/// next request could fail with `IncompleteMessage`, as `mentions_are_listed_paged_found_and_triaged`
+/// did now and then on a busy machine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_closes_its_connection_and_the_client_goes_on() {
+    let world = ApiWorld::start(1120).await;
+    let huge = format!("{{\"text\": \"{}\"}}", "x".repeat(2 << 20));
+    let first = world.fetch_all().await;
+    assert!(first["ok"].as_bool().unwrap_or(false), "{first}");
+    let listed: Value = world
+        .http
+        .get(world.url("/api/v1/mentions/?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = listed["mentions"][0]["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        let response = world
+            .http
+            .post(world.url(&format!("/api/v1/mentions/{id}/reply")))
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .expect("the service answers");
+        assert_eq!(response.status().as_u16(), 413);
+        assert_eq!(
+            response
+                .headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok()),
+            Some("close")
+        );
+        // The next request on the same client goes through.
+        let next = world
+            .http
+            .get(world.url(&format!("/api/v1/mentions/{id}")))
+            .send()
+            .await
+            .expect("the next request is answered");
+        assert_eq!(next.status().as_u16(), 200);
+    }
+    // No token, with a body: refused unread, the connection closed too.
+    let anonymous = reqwest::Client::new();
+    let response = anonymous
+        .post(world.url(&format!("/api/v1/mentions/{id}/reply")))
+        .header("content-type", "application/json")
+        .body("{\"text\": \"hi\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
+    world.stop().await;
+}

@@ -192,3 +192,58 @@ async fn a_send_waiting_out_a_429_when_its_client_leaves_is_cancelled_and_never_
     service.shutdown().await;
     s.sim.shutdown().await;
 }
+
+/// A client that connects and sends nothing is closed once the first-request-head limit (10 s)
+/// has passed (it cannot hold the service's resources forever), while an upgraded dashboard
+/// session, and a keep-alive HTTP client, may stay quiet as long as they like: after the
+/// silent one is closed, both still answer on the connections they opened before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed_but_a_quiet_session_stays() {
+    use tokio::io::AsyncReadExt as _;
+    let s = setup().await;
+    let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
+        .await
+        .unwrap();
+    let link = connect(&service.paths.socket, &s.config).await;
+    // A keep-alive HTTP client of the socket, with one request made before the wait.
+    let http = reqwest::Client::builder()
+        .unix_socket(service.paths.socket.clone())
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    let token = std::fs::read_to_string(&service.paths.token).unwrap();
+    let status_of = |http: reqwest::Client, token: String| async move {
+        http.get("http://perch/api/v1/accounts/")
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .map(|r| r.status())
+    };
+    let first = status_of(http.clone(), token.clone()).await;
+    assert!(first.as_ref().is_ok_and(|s| s.is_success()), "{first:?}");
+    let mut silent = tokio::net::UnixStream::connect(&service.paths.socket)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(PATIENCE, silent.read(&mut buf))
+        .await
+        .expect("the service closes a connection that sends nothing");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not answered: {read:?}"
+    );
+    // The session said nothing all that time and still answers.
+    let l = link.clone();
+    let count = tokio::task::spawn_blocking(move || {
+        perch::app::FeedSource::count(&*l, &FeedFilter::default())
+    })
+    .await
+    .unwrap();
+    assert!(count.is_ok(), "{count:?}");
+    // The keep-alive connection was quiet as long, and is still good.
+    let again = status_of(http, token).await;
+    assert!(again.as_ref().is_ok_and(|s| s.is_success()), "{again:?}");
+    link.close();
+    service.shutdown().await;
+    s.sim.shutdown().await;
+}

@@ -45,7 +45,42 @@ pub fn router(hub: Arc<Hub>, transport: Transport) -> Router {
             auth::require_bearer,
         )),
     };
-    routes.with_state(hub)
+    routes
+        .layer(axum::middleware::from_fn(close_when_body_left_unread))
+        .with_state(hub)
+}
+
+/// A request refused before its body was read (too large, wrong type, no token) leaves the rest
+/// of that body on the connection, so hyper closes the connection after answering. Saying so in
+/// the answer (`Connection: close`) keeps a pooling client from sending its next request on a
+/// connection that is about to go (it would get a broken answer, `IncompleteMessage`, for a
+/// request that was fine).
+async fn close_when_body_left_unread(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    let refused_unread = matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+    );
+    if has_body && refused_unread {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// An error body in the original system's (FastAPI's) shape: `{"detail": "..."}`.

@@ -10,6 +10,7 @@
 //! - `run.rs`: starting and ending it.
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
+mod head_deadline;
 pub mod hub;
 pub mod lock;
 pub mod paths;

@@ -193,6 +193,10 @@ pub async fn start_with(
     let h = hub.clone();
     servers.push(tokio::spawn(async move {
         let shutdown = async move { h.stopped().await };
+        let unix = super::head_deadline::HeadDeadlineListener::new(
+            unix,
+            super::head_deadline::FIRST_REQUEST_HEAD,
+        );
         if let Err(e) = axum::serve(unix, router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -205,6 +209,10 @@ pub async fn start_with(
         let h = hub.clone();
         servers.push(tokio::spawn(async move {
             let shutdown = async move { h.stopped().await };
+            let tcp = super::head_deadline::HeadDeadlineListener::new(
+                tcp,
+                super::head_deadline::FIRST_REQUEST_HEAD,
+            );
             if let Err(e) = axum::serve(tcp, router)
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -186,6 +186,29 @@ impl Store {
         self.outbox_entry(key, seq)
     }
 
+    /// A mention as it is now, with its unfinished outbox entry, read as one consistent pair.
+    /// Two plain reads can straddle an outbox change and pair an old mention with a new entry
+    /// (a mention still `processing` whose send was just cancelled, shown with no entry at all).
+    /// The entry is read between two reads of the mention: when both give the same mention, the
+    /// store held that mention when the entry was read, so the pair is one the store really held
+    /// (outbox changes that matter, like a cancel, rewrite the mention in the same batch).
+    /// Otherwise it is read again, a few times at most: changes are rare and quick.
+    pub fn mention_with_outbox(&self, m: Mention) -> Result<(Mention, Option<OutboxEntry>)> {
+        let key = m.key();
+        let mut m = m;
+        for _ in 0..8 {
+            let entry = self.outbox_current(key)?;
+            match self.mention(key)? {
+                Some(now) if now == m => return Ok((m, entry)),
+                Some(now) => m = now,
+                // Removed meanwhile: what was read is the last there was.
+                None => return Ok((m, entry)),
+            }
+        }
+        let entry = self.outbox_current(key)?;
+        Ok((m, entry))
+    }
+
     /// Every unfinished entry, oldest first: what the outbox still has to do or the user still
     /// has to resolve.
     pub fn outbox_open(&self) -> Result<Vec<OutboxEntry>> {

@@ -122,8 +122,9 @@ pub async fn list(
             }
         };
         let mut out = Vec::with_capacity(mentions.len());
-        for m in &mentions {
-            out.push(MentionOut::new(m, store.outbox_current(m.key())?.as_ref()));
+        for m in mentions {
+            let (m, entry) = store.mention_with_outbox(m)?;
+            out.push(MentionOut::new(&m, entry.as_ref()));
         }
         Ok(MentionList {
             count: out.len(),
@@ -181,8 +182,8 @@ pub async fn get(
 
 pub(super) async fn mention_out(hub: &Hub, id: String) -> ApiResult<MentionOut> {
     blocking(hub, move |s| {
-        let m = find_mention(s, &id)?;
-        Ok(MentionOut::new(&m, s.outbox_current(m.key())?.as_ref()))
+        let (m, entry) = s.mention_with_outbox(find_mention(s, &id)?)?;
+        Ok(MentionOut::new(&m, entry.as_ref()))
     })
     .await
 }
@@ -274,7 +275,8 @@ pub async fn patch(
         let m = s
             .set_status(key, status, Utc::now())?
             .ok_or_else(|| ApiError::not_found("the mention was removed meanwhile"))?;
-        Ok(MentionOut::new(&m, s.outbox_current(key)?.as_ref()))
+        let (m, entry) = s.mention_with_outbox(m)?;
+        Ok(MentionOut::new(&m, entry.as_ref()))
     })
     .await?;
     Ok(Json(out))
