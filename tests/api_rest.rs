@@ -879,27 +879,8 @@ async fn an_account_is_added_through_the_api_callback() {
         },
     )
     .await;
-    let (status, login) = world
-        .checked(
-            Method::GET,
-            "/api/v1/auth/login",
-            "/api/v1/auth/login",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{login}");
-    let url = login["authorization_url"].as_str().unwrap();
     // The "browser": the simulator's authorize page redirects to the API's callback.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let redirect = browser
-        .get(format!("{url}&sim_user={FOUNDER}"))
-        .send()
-        .await
-        .unwrap();
-    let location = redirect.headers()["location"].to_str().unwrap().to_string();
+    let (_, location) = world.approve_login(FOUNDER).await;
     assert!(
         location.starts_with(&world.url(support::API_CALLBACK)),
         "{location}"
@@ -954,26 +935,7 @@ async fn a_login_started_over_the_api_is_caught_on_the_loopback_listener() {
         },
     )
     .await;
-    let (status, login) = world
-        .checked(
-            Method::GET,
-            "/api/v1/auth/login",
-            "/api/v1/auth/login",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{login}");
-    let url = login["authorization_url"].as_str().unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let redirect = browser
-        .get(format!("{url}&sim_user={SUPPORT}"))
-        .send()
-        .await
-        .unwrap();
-    let location = redirect.headers()["location"].to_str().unwrap().to_string();
+    let (browser, location) = world.approve_login(SUPPORT).await;
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     assert!(!location.contains("/api/v1/"), "{location}");
     let page = browser.get(&location).send().await.unwrap();

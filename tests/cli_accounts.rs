@@ -7,15 +7,16 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::Duration;
 
 use perch::sim::{self, SimConfig, SimHandle};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-/// Generous: the machine may be busy.
-const GENEROUS: Duration = Duration::from_secs(120);
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::GENEROUS;
 
 struct Env {
     sim: SimHandle,
@@ -39,54 +40,20 @@ impl Env {
 
     /// `perch ARGS` with the environment pointing at the simulator and temporary directories.
     fn command(&self, args: &[&str]) -> Command {
-        let root = self.dir.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_perch"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("xdg-config"))
-            .env("XDG_DATA_HOME", root.join("xdg-data"))
-            .env("XDG_STATE_HOME", root.join("xdg-state"))
-            .env("XDG_CACHE_HOME", root.join("xdg-cache"))
-            .env("PERCH_CONFIG", root.join("nonexistent.toml"))
-            .env("PERCH_DATA_DIR", self.data_dir())
-            .env("PERCH_API_BASE", self.sim.api_base())
-            .env("PERCH_AUTHORIZE_URL", self.sim.authorize_url())
-            .env("PERCH_TOKEN_URL", self.sim.token_url())
-            .env("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID)
-            .env("PERCH_REDIRECT_URI", "http://127.0.0.1:8765/callback")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
+        cli::perch_command(self.dir.path(), &self.data_dir(), &self.sim, args)
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let child = self.command(args).spawn().expect("perch starts");
-        tokio::time::timeout(GENEROUS, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("perch {args:?} did not finish"))
-            .expect("perch runs")
+        cli::run(self.command(args), args).await
     }
 
     /// Runs and expects exit code 0; returns stdout.
     async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.status.success(),
-            "perch {args:?} failed ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli::expect_ok(&self.run(args).await, args)
     }
 
     async fn json(&self, args: &[&str]) -> Value {
-        let text = self.ok(args).await;
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+        cli::parse_json(&self.ok(args).await, args)
     }
 
     /// `perch login --headless` as a script would do it: read the URL from its own line, approve

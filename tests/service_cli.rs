@@ -13,8 +13,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Generous: the machine may be busy.
-const GENEROUS: Duration = Duration::from_secs(120);
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::GENEROUS;
 
 struct Env {
     sim: SimHandle,
@@ -51,54 +53,22 @@ impl Env {
         use std::os::unix::fs::PermissionsExt as _;
         let _ =
             std::fs::set_permissions(self.runtime_dir(), std::fs::Permissions::from_mode(0o700));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_perch"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("xdg-config"))
-            .env("XDG_DATA_HOME", root.join("xdg-data"))
-            .env("XDG_STATE_HOME", root.join("xdg-state"))
-            .env("XDG_CACHE_HOME", root.join("xdg-cache"))
-            .env("XDG_RUNTIME_DIR", self.runtime_dir())
-            .env("PERCH_CONFIG", root.join("nonexistent.toml"))
-            .env("PERCH_DATA_DIR", self.data_dir())
-            .env("PERCH_API_BASE", self.sim.api_base())
-            .env("PERCH_AUTHORIZE_URL", self.sim.authorize_url())
-            .env("PERCH_TOKEN_URL", self.sim.token_url())
-            .env("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID)
-            .env("PERCH_REDIRECT_URI", "http://127.0.0.1:8765/callback")
-            .env("PERCH_POLL_INTERVAL", "2")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = cli::perch_command(root, &self.data_dir(), &self.sim, args);
+        cmd.env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .env("PERCH_POLL_INTERVAL", "2");
         cmd
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let child = self.command(args).spawn().expect("perch starts");
-        tokio::time::timeout(GENEROUS, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("perch {args:?} did not finish"))
-            .expect("perch runs")
+        cli::run(self.command(args), args).await
     }
 
     async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.status.success(),
-            "perch {args:?} failed ({:?}): {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli::expect_ok(&self.run(args).await, args)
     }
 
     async fn json(&self, args: &[&str]) -> Value {
-        let text = self.ok(args).await;
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+        cli::parse_json(&self.ok(args).await, args)
     }
 
     /// `perch login --headless`, approved as `user` over HTTP, the redirect pasted back.

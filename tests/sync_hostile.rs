@@ -13,7 +13,7 @@ use chrono::Utc;
 use perch::domain::SyncStatus;
 use perch::sim::Faults;
 use perch::sync::{Command, SyncEvent, SyncSettings};
-use support::{Harness, fast_settings, sim_config};
+use support::{Engine, Harness, fast_settings, sim_config};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +35,18 @@ fn cursor_within_store(h: &Harness, i: usize) -> bool {
         None => true,
         Some(c) => newest_stored(h, i).is_some_and(|n| c <= n),
     }
+}
+
+/// One account with `mentions` stored at the simulator, X behaving as `faults` says, and an
+/// engine that polls once at start (then hourly, so each test sees one poll's outcome).
+async fn hostile(mentions: usize, faults: Faults) -> (Harness, Engine) {
+    let h = Harness::start(sim_config(1, mentions), TIMEOUT).await;
+    h.set_faults(faults);
+    let engine = h.engine(SyncSettings {
+        poll_interval: Duration::from_secs(3600),
+        ..fast_settings()
+    });
+    (h, engine)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,15 +119,14 @@ async fn a_page_of_unreadable_posts_is_asked_for_again_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_unreadable_post_is_skipped_recorded_by_id_and_counted() {
-    let h = Harness::start(sim_config(1, 12), TIMEOUT).await;
-    h.set_faults(Faults {
-        bad_posts: true,
-        ..Faults::default()
-    });
-    let engine = h.engine(SyncSettings {
-        poll_interval: Duration::from_secs(3600),
-        ..fast_settings()
-    });
+    let (h, engine) = hostile(
+        12,
+        Faults {
+            bad_posts: true,
+            ..Faults::default()
+        },
+    )
+    .await;
     h.wait_until("the readable posts", |h| h.stored(0) == 11)
         .await;
     h.wait_for_status(0, SyncStatus::Active).await;
@@ -129,15 +140,14 @@ async fn one_unreadable_post_is_skipped_recorded_by_id_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_next_token_ends_the_poll_and_is_reported() {
-    let h = Harness::start(sim_config(1, 30), TIMEOUT).await;
-    h.set_faults(Faults {
-        repeat_next_token: true,
-        ..Faults::default()
-    });
-    let engine = h.engine(SyncSettings {
-        poll_interval: Duration::from_secs(3600),
-        ..fast_settings()
-    });
+    let (h, engine) = hostile(
+        30,
+        Faults {
+            repeat_next_token: true,
+            ..Faults::default()
+        },
+    )
+    .await;
     h.wait_until("a malformed-pagination error", |h| {
         message(h, 0).contains("malformed pagination")
     })
@@ -172,15 +182,14 @@ async fn a_repeated_next_token_ends_the_poll_and_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_pages_that_carry_a_token_end_the_poll() {
     // 150 mentions: two pages, the second of which comes back empty with a token.
-    let h = Harness::start(sim_config(1, 150), TIMEOUT).await;
-    h.set_faults(Faults {
-        empty_token_pages: true,
-        ..Faults::default()
-    });
-    let engine = h.engine(SyncSettings {
-        poll_interval: Duration::from_secs(3600),
-        ..fast_settings()
-    });
+    let (h, engine) = hostile(
+        150,
+        Faults {
+            empty_token_pages: true,
+            ..Faults::default()
+        },
+    )
+    .await;
     h.wait_until("a malformed-pagination error", |h| {
         message(h, 0).contains("malformed pagination")
     })
@@ -194,15 +203,14 @@ async fn empty_pages_that_carry_a_token_end_the_poll() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_that_never_end_stop_at_the_page_limit_each_poll() {
-    let h = Harness::start(sim_config(1, 20), TIMEOUT).await;
-    h.set_faults(Faults {
-        endless_pages: true,
-        ..Faults::default()
-    });
-    let engine = h.engine(SyncSettings {
-        poll_interval: Duration::from_secs(3600),
-        ..fast_settings()
-    });
+    let (h, engine) = hostile(
+        20,
+        Faults {
+            endless_pages: true,
+            ..Faults::default()
+        },
+    )
+    .await;
     h.wait_until("a malformed-pagination error", |h| {
         message(h, 0).contains("malformed pagination")
     })

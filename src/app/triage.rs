@@ -119,7 +119,8 @@ pub fn triage_selected(
             m.status = status;
         }
     }
-    state.info(format!("{message} (u undoes)"));
+    let undo = state.keymap.key(crate::app::Intent::Undo);
+    state.info(format!("{message} ({undo} undoes)"));
     state.detail_scroll = 0;
     state.feed.move_by(store, 1)
 }
@@ -217,7 +218,8 @@ pub fn bulk_step(
         let (status, applied) = (job.status, job.applied);
         state.bulk = None;
         let noun = if applied == 1 { "mention" } else { "mentions" };
-        state.info(format!("{status}: {applied} {noun} (u undoes)"));
+        let undo = state.keymap.key(crate::app::Intent::Undo);
+        state.info(format!("{status}: {applied} {noun} ({undo} undoes)"));
         state.dirty = true;
         return Ok(());
     }
@@ -263,7 +265,10 @@ pub fn start_undo(
     effects: &mut Vec<Effect>,
 ) -> Result<(), StoreError> {
     if state.bulk.is_some() {
-        state.error("a bulk action is still being applied; u undoes it once it finishes");
+        let undo = state.keymap.key(crate::app::Intent::Undo);
+        state.error(format!(
+            "a bulk action is still being applied; {undo} undoes it once it finishes"
+        ));
         return Ok(());
     }
     if state.undoing.is_some() {

@@ -1078,8 +1078,9 @@ fn on_outbox(
                 ReplyKind::Dm => "DM",
             };
             let message = text::sanitize(&message, true);
+            let enter = state.keymap.key(Intent::Open);
             state.error(format!(
-                "{kind_word} not sent: {message}. The draft is kept: Enter reopens it"
+                "{kind_word} not sent: {message}. The draft is kept: {enter} reopens it"
             ));
             state.reload_accounts(store)?;
         }

@@ -5,10 +5,33 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
+use crate::app::Intent;
+use crate::app::keymap::{ConfirmKey, Keymap};
 use crate::app::overlay::BulkConfirm;
 use crate::ui::{Theme, centered};
 
-pub fn draw(frame: &mut Frame, screen: Rect, confirm: &BulkConfirm, theme: &Theme) {
+/// The first key that answers yes (`y`).
+fn yes_keys(keys: &Keymap) -> String {
+    keys.confirm.label(ConfirmKey::Yes)
+}
+
+/// The keys that answer no, as the dialog shows them: the first one, and Esc when it is bound
+/// too (`n Esc`).
+fn no_keys(keys: &Keymap) -> String {
+    let no: Vec<String> = keys
+        .confirm
+        .keys_of(ConfirmKey::No)
+        .map(|k| k.to_string())
+        .collect();
+    let first = no.first().cloned().unwrap_or_default();
+    if first != "Esc" && no.iter().any(|k| k == "Esc") {
+        format!("{first} Esc")
+    } else {
+        first
+    }
+}
+
+pub fn draw(frame: &mut Frame, screen: Rect, confirm: &BulkConfirm, keys: &Keymap, theme: &Theme) {
     let question = confirm.question();
     let width = (question.chars().count() as u16 + 6).max(40);
     let area = centered(screen, width, 5);
@@ -22,11 +45,11 @@ pub fn draw(frame: &mut Frame, screen: Rect, confirm: &BulkConfirm, theme: &Them
     let lines = vec![
         Line::from(Span::styled(question, theme.title)).centered(),
         Line::from(vec![
-            Span::styled("y", theme.key),
+            Span::styled(yes_keys(keys), theme.key),
             Span::styled(" yes   ", theme.dim),
-            Span::styled("n Esc", theme.key),
+            Span::styled(no_keys(keys), theme.key),
             Span::styled(" no   ", theme.dim),
-            Span::styled("u", theme.key),
+            Span::styled(keys.key(Intent::Undo), theme.key),
             Span::styled(" undoes it later", theme.dim),
         ])
         .centered(),
@@ -39,6 +62,7 @@ pub fn draw_undo(
     frame: &mut Frame,
     screen: Rect,
     action: &crate::store::UndoAction,
+    keys: &Keymap,
     theme: &Theme,
 ) {
     let question = format!(
@@ -59,9 +83,9 @@ pub fn draw_undo(
         Line::from(Span::styled(question, theme.title)).centered(),
         Line::from(Span::styled(note, theme.dim)).centered(),
         Line::from(vec![
-            Span::styled("y", theme.key),
+            Span::styled(yes_keys(keys), theme.key),
             Span::styled(" undo it   ", theme.dim),
-            Span::styled("n Esc", theme.key),
+            Span::styled(no_keys(keys), theme.key),
             Span::styled(" keep it", theme.dim),
         ])
         .centered(),

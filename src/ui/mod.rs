@@ -55,11 +55,11 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: &Theme, now: DateTime<Ut
         Mode::Compose(c) => {
             composer::draw(frame, frame.area(), state, c, theme);
             if let Some(picker) = &c.templates {
-                picker::draw_templates(frame, frame.area(), picker, theme);
+                picker::draw_templates(frame, frame.area(), picker, &state.keymap, theme);
             }
         }
-        Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, theme),
-        Mode::ConfirmUndo(a) => confirm::draw_undo(frame, frame.area(), a, theme),
+        Mode::Confirm(c) => confirm::draw(frame, frame.area(), c, &state.keymap, theme),
+        Mode::ConfirmUndo(a) => confirm::draw_undo(frame, frame.area(), a, &state.keymap, theme),
         Mode::PickAccount(p) => picker::draw_accounts(frame, frame.area(), state, p, theme),
         Mode::Account(overlay) => account_overlay::draw(frame, state, overlay, theme, now),
     }

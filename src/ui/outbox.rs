@@ -5,7 +5,7 @@
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::app::AppState;
+use crate::app::{AppState, Intent};
 use crate::domain::{Mention, MentionStatus};
 use crate::outbox::{OutboxState, ReplyKind, UNCONFIRMED_LABEL};
 use crate::ui::Theme;
@@ -46,12 +46,13 @@ pub fn detail_lines<'a>(state: &AppState, m: &Mention, theme: &Theme) -> Vec<Lin
                     theme.dim,
                 ));
             }
+            let k = &state.keymap;
             out.push(keys_line(
                 &[
-                    ("o", "open the post"),
-                    ("M", "it is there"),
-                    ("Enter", "send again"),
-                    ("c", "it is not there"),
+                    (k.key(Intent::OpenInBrowser), "open the post"),
+                    (k.key(Intent::MarkSent), "it is there"),
+                    (k.key(Intent::Open), "send again"),
+                    (k.key(Intent::CancelSend), "it is not there"),
                 ],
                 theme,
             ));
@@ -62,20 +63,26 @@ pub fn detail_lines<'a>(state: &AppState, m: &Mention, theme: &Theme) -> Vec<Lin
                 .map(crate::outbox::rate_limited_message)
                 .unwrap_or_else(|| "rate limited: sending later".into());
             out.push(Line::styled(format!("{noun} {when}"), theme.info));
-            out.push(keys_line(&[("c", "cancel (the draft is kept)")], theme));
+            out.push(keys_line(
+                &[(
+                    state.keymap.key(Intent::CancelSend),
+                    "cancel (the draft is kept)",
+                )],
+                theme,
+            ));
         }
         _ => return Vec::new(),
     }
     out
 }
 
-fn keys_line<'a>(keys: &[(&str, &str)], theme: &Theme) -> Line<'a> {
+fn keys_line<'a>(keys: &[(String, &str)], theme: &Theme) -> Line<'a> {
     let mut spans = Vec::new();
     for (i, (key, what)) in keys.iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled(" · ", theme.dim));
         }
-        spans.push(Span::styled(key.to_string(), theme.key));
+        spans.push(Span::styled(key.clone(), theme.key));
         spans.push(Span::raw(format!(" {what}")));
     }
     Line::from(spans)

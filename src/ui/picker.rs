@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 use crate::app::AppState;
+use crate::app::keymap::{Keymap, PickerAction};
 use crate::app::overlay::{AccountPicker, TemplatePicker};
 use crate::text;
 use crate::ui::{Theme, centered};
@@ -33,12 +34,19 @@ pub fn draw_accounts(
         picker.title(),
         &items,
         picker.selected,
+        &state.keymap,
         theme,
     );
 }
 
 /// The saved replies of the replying account, filled in.
-pub fn draw_templates(frame: &mut Frame, screen: Rect, picker: &TemplatePicker, theme: &Theme) {
+pub fn draw_templates(
+    frame: &mut Frame,
+    screen: Rect,
+    picker: &TemplatePicker,
+    keys: &Keymap,
+    theme: &Theme,
+) {
     let items: Vec<(String, Style)> = picker
         .items
         .iter()
@@ -50,6 +58,7 @@ pub fn draw_templates(frame: &mut Frame, screen: Rect, picker: &TemplatePicker, 
         "Saved replies",
         &items,
         picker.selected,
+        keys,
         theme,
     );
 }
@@ -60,6 +69,7 @@ fn draw_list(
     title: &str,
     items: &[(String, Style)],
     selected: usize,
+    keys: &Keymap,
     theme: &Theme,
 ) {
     let width = screen.width.saturating_sub(4).min(72);
@@ -73,11 +83,14 @@ fn draw_list(
         .border_style(theme.border_focused)
         .title(Span::styled(format!(" {title} "), theme.title))
         .title_bottom(Line::from(vec![
-            Span::styled(" Enter", theme.key),
+            Span::styled(
+                format!(" {}", keys.picker.label(PickerAction::Choose)),
+                theme.key,
+            ),
             Span::styled(" choose  ", theme.dim),
             Span::styled("1-9", theme.key),
             Span::styled(" pick  ", theme.dim),
-            Span::styled("Esc", theme.key),
+            Span::styled(keys.picker.label(PickerAction::Cancel), theme.key),
             Span::styled(" cancel ", theme.dim),
         ]));
     let inner = block.inner(area);

@@ -161,6 +161,38 @@ impl ApiWorld {
         &self.service.as_ref().expect("running").hub
     }
 
+    /// Starts a login over the API (`GET /api/v1/auth/login`) and approves it at the
+    /// simulator's authorize page as `user`, as a browser would, without following the
+    /// redirect: returns that browser and where X sends it back (the callback address).
+    pub async fn approve_login(&self, user: &str) -> (reqwest::Client, String) {
+        let (status, login) = self
+            .checked(
+                reqwest::Method::GET,
+                "/api/v1/auth/login",
+                "/api/v1/auth/login",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{login}");
+        let url = login["authorization_url"]
+            .as_str()
+            .expect("an authorization_url");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a browser client");
+        let redirect = browser
+            .get(format!("{url}&sim_user={user}"))
+            .send()
+            .await
+            .expect("the authorize page answers");
+        let location = redirect.headers()["location"]
+            .to_str()
+            .expect("a redirect")
+            .to_string();
+        (browser, location)
+    }
+
     /// Sends a request and returns (status, JSON body).
     pub async fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.send().await.expect("the API answers");
