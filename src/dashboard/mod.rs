@@ -37,6 +37,11 @@ pub trait Screen {
     fn edit_externally(&mut self, draft: &str) -> Result<String, String>;
     /// Puts `text` on the clipboard (OSC 52 on a terminal).
     fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()>;
+    /// The background colour the terminal reported, for `[theme] base = "auto"` (asked before
+    /// keys are read, so the answer never arrives as key presses); `None` when unknown.
+    fn background(&self) -> Option<crate::ui::palette::Rgb> {
+        None
+    }
 }
 
 /// What `run` needs besides the screen.
@@ -65,7 +70,11 @@ pub async fn run<S: Screen, C: Connection + 'static>(
         config,
         banner,
     } = ctx;
-    let theme = Theme::from_env();
+    let theme = Theme::from_settings(
+        &config.theme,
+        screen.background(),
+        Theme::no_color_from_env(),
+    );
     let mut state = AppState::new(banner);
     // Checked before the terminal was taken over (`run_dashboard`); the default keys otherwise.
     match crate::app::keymap_config::build(&config.keys, &config.config_path) {
