@@ -10,6 +10,7 @@ use crate::domain::{Account, MentionStatus};
 use crate::store::Store;
 
 mod accounts;
+pub mod completions;
 pub mod console;
 mod costs;
 mod interop;
@@ -106,6 +107,28 @@ pub enum Command {
         /// {"normal": {"i": "ignore_and_next", ...}, ...}: layer → key → action.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (account handles complete from the store): e.g.
+    /// `perch completions bash > ~/.local/share/bash-completion/completions/perch`.
+    Completions {
+        #[arg(value_enum)]
+        shell: completions::CompletionShell,
+    },
+    /// Print the man page (roff) of perch, or of one of its commands (`perch man accounts`):
+    /// e.g. `perch man > ~/.local/share/man/man1/perch.1`.
+    Man {
+        /// The command whose page to print (`accounts`, `mentions list`, ...).
+        command: Vec<String>,
+    },
+    /// For the completion scripts: the account handles, when WORDS (the command line typed so
+    /// far, after `perch`) are followed by an account.
+    #[command(name = "__complete-accounts", hide = true)]
+    CompleteAccounts {
+        /// The word being completed: when it starts with `@`, so do the handles printed.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        current: String,
+        #[arg(last = true, allow_hyphen_values = true)]
+        words: Vec<String>,
     },
 }
 
@@ -517,6 +540,25 @@ pub(crate) fn exit_code(result: CliResult) -> i32 {
 }
 
 async fn run(cli: Cli) -> CliResult {
+    // Generated from the clap definitions alone: they work with a broken config file too (a
+    // shell's startup file may run them), and a Tab never prints an error.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            quiet_on_closed_pipe();
+            crate::outp!("{}", completions::script(shell));
+            return Ok(());
+        }
+        Some(Command::Man { command }) => {
+            quiet_on_closed_pipe();
+            crate::outp!("{}", completions::man_page(&command)?);
+            return Ok(());
+        }
+        Some(Command::CompleteAccounts { words, current }) => {
+            quiet_on_closed_pipe();
+            return completions::complete_accounts(words, &current, cli.data_dir).await;
+        }
+        _ => {}
+    }
     let mut config = Config::load()?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
@@ -581,7 +623,12 @@ impl Command {
     pub fn needs_store(&self) -> bool {
         !matches!(
             self,
-            Command::Sim(_) | Command::Serve { .. } | Command::Service(_) | Command::Keys { .. }
+            Command::Sim(_)
+                | Command::Serve { .. }
+                | Command::Service(_)
+                | Command::Keys { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
         )
     }
 }
@@ -624,6 +671,19 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             json,
             prices,
         }) => costs::run(&config, account.as_deref(), month.as_deref(), json, prices).await,
+        // In the service, for a client that forwarded it (the client's own process answers the
+        // others before it gets here).
+        Some(Command::CompleteAccounts { words, current }) => {
+            completions::served_accounts(&config, words, &current).await
+        }
+        Some(Command::Completions { shell }) => {
+            crate::outp!("{}", completions::script(shell));
+            Ok(())
+        }
+        Some(Command::Man { command }) => {
+            crate::outp!("{}", completions::man_page(&command)?);
+            Ok(())
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use crate::domain::Secret;
 
 mod keys;
 pub use keys::{KeyEntry, KeysConfig};
+pub mod theme;
+pub use theme::{ThemeBase, ThemeSettings};
 
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://x.com/i/oauth2/authorize";
@@ -74,6 +76,11 @@ pub(crate) struct ConfigFile {
     /// `keys` with its lines resolved (filled by `parse_file`).
     #[serde(skip)]
     keys_resolved: KeysConfig,
+    /// `[theme]`: read with its spans by `theme::parse_theme_section` (into `theme_settings`).
+    #[serde(rename = "theme")]
+    _theme: Option<serde::de::IgnoredAny>,
+    #[serde(skip)]
+    theme_settings: ThemeSettings,
 }
 
 /// `[service]`: how the background service lives.
@@ -196,6 +203,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// The dashboard captures the mouse (`mouse = true`, `PERCH_MOUSE`).
     pub mouse: bool,
+    /// `[theme]`: the base theme and the style overrides (`PERCH_THEME` sets the base).
+    pub theme: ThemeSettings,
     /// Things about the configuration the user should hear once (on stderr and in the log),
     /// none of them an error: e.g. `PERCH_CONFIG` names a file that does not exist.
     pub warnings: Vec<String>,
@@ -394,8 +403,16 @@ impl Config {
             file.accounts.iter().map(|(h, a)| (h, a.notify.as_ref())),
         )
         .map_err(file_error)?;
+        let mut theme = file.theme_settings;
+        if let Some(base) = env.get("PERCH_THEME") {
+            theme.base = ThemeBase::parse(base).ok_or_else(|| ConfigError::Env {
+                name: "PERCH_THEME".into(),
+                message: format!("expected dark, light or auto, got {base:?}"),
+            })?;
+        }
         let config = Config {
             notify,
+            theme,
             api_listen,
             api_allow_remote,
             stop_with_dashboard,
@@ -485,25 +502,23 @@ impl Config {
 }
 
 pub(crate) fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    let mut file = parse_toml(path, text)?;
-    file.keys_resolved = file.keys.resolve(text);
-    Ok(file)
-}
-
-fn parse_toml(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    toml::from_str::<ConfigFile>(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let error_at = |span: Option<std::ops::Range<usize>>, message: &str| {
+        let line = span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = match line {
-            Some(line) => format!("line {line}: {}", e.message()),
-            None => e.message().to_string(),
+            Some(line) => format!("line {line}: {message}"),
+            None => message.to_string(),
         };
         ConfigError::File {
             path: path.to_path_buf(),
             message,
         }
-    })
+    };
+    let mut file =
+        toml::from_str::<ConfigFile>(text).map_err(|e| error_at(e.span(), e.message()))?;
+    file.keys_resolved = file.keys.resolve(text);
+    file.theme_settings =
+        theme::parse_theme_section(text).map_err(|e| error_at(Some(e.span), &e.message))?;
+    Ok(file)
 }
 
 /// Creates `dir` (and its parents) readable by the owner only (0700 on Unix): perch's data and

@@ -15,9 +15,11 @@ use crossterm::execute;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 
+pub mod background;
+
 use crate::app::{Action, AppState};
 use crate::client::{Connection, Incoming};
-use crate::config::Config;
+use crate::config::{Config, ThemeBase, ThemeSettings};
 use crate::dashboard::{self, DashboardContext, Screen};
 use crate::ui::{self, Theme};
 
@@ -35,17 +37,32 @@ pub struct Prepared<C: Connection + 'static> {
 
 /// Takes the terminal, draws a loading frame saying `loading` at once, then awaits `prepare` and
 /// runs the dashboard on what it returns. The first frame is on screen within milliseconds; if
-/// `prepare` fails, the terminal is restored before the error is returned.
-pub async fn run_after<C, F>(loading: &str, mouse: bool, prepare: F) -> anyhow::Result<()>
+/// `prepare` fails, the terminal is restored before the error is returned. `theme` is the
+/// configuration's `[theme]`: with `base = "auto"` the terminal is asked for its background
+/// first, before anything reads keys.
+pub async fn run_after<C, F>(
+    loading: &str,
+    mouse: bool,
+    theme: &ThemeSettings,
+    prepare: F,
+) -> anyhow::Result<()>
 where
     C: Connection + 'static,
     F: std::future::Future<Output = anyhow::Result<Prepared<C>>>,
 {
     let mut terminal = TerminalGuard::enter(mouse)?;
+    let background = if theme.base == ThemeBase::Auto {
+        let answer = background::query(background::TIMEOUT);
+        tracing::info!("the terminal's background: {answer:?}");
+        answer
+    } else {
+        None
+    };
     if !loading.is_empty() {
+        let theme = Theme::from_settings(theme, background, Theme::no_color_from_env());
         terminal
             .terminal
-            .draw(|frame| ui::draw_loading(frame, &Theme::default(), loading))
+            .draw(|frame| ui::draw_loading(frame, &theme, loading))
             .context("could not draw to the terminal")?;
     }
     let prepared = match prepare.await {
@@ -61,6 +78,7 @@ where
         guard: terminal,
         reader,
         input_tx,
+        background,
     };
     let result = dashboard::run(
         &mut screen,
@@ -83,6 +101,8 @@ struct TerminalScreen {
     guard: TerminalGuard,
     reader: tokio::task::JoinHandle<()>,
     input_tx: mpsc::Sender<Action>,
+    /// What the terminal said its background is (asked only for `base = "auto"`).
+    background: Option<crate::ui::palette::Rgb>,
 }
 
 impl Screen for TerminalScreen {
@@ -113,6 +133,10 @@ impl Screen for TerminalScreen {
 
     fn copy_to_clipboard(&mut self, text: &str) -> std::io::Result<()> {
         copy_to_clipboard(text)
+    }
+
+    fn background(&self) -> Option<crate::ui::palette::Rgb> {
+        self.background
     }
 
     fn bell(&mut self) -> std::io::Result<()> {

@@ -572,3 +572,282 @@ async fn the_dashboard_quits_and_the_service_keeps_polling() {
     env.ok(&["service", "stop"]).await;
     assert_eq!(env.run(&["service", "status"]).await.status.code(), Some(3));
 }
+
+/// `perch __complete-accounts -- WORDS` (what the completion scripts call) prints the handles
+/// of the store where an account goes, and nothing elsewhere: read from the store when no
+/// service runs, and through the service when one holds the store. The bash script, sourced in
+/// a real bash, completes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_handles_complete_from_the_store_and_through_the_service() {
+    let env = Env::start().await;
+    env.login("mara_quill").await;
+    env.login("nimbus_help").await;
+    let complete = |words: &'static [&'static str]| {
+        let env = &env;
+        async move {
+            let mut args = vec!["__complete-accounts", "--"];
+            args.extend_from_slice(words);
+            let out = env.run(&args).await;
+            assert!(out.status.success(), "{words:?}: {out:?}");
+            assert!(out.stderr.is_empty(), "{words:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let both = "mara_quill\nnimbus_help\n";
+    assert_eq!(complete(&["accounts", "show"]).await, both);
+    assert_eq!(complete(&["mentions", "list", "--account"]).await, both);
+    assert_eq!(complete(&["accounts", "list"]).await, "");
+    assert_eq!(complete(&["accounts", "show", "mara_quill"]).await, "");
+    // Another data directory on the line: that store (there is none: nothing, none created).
+    let elsewhere = env.dir.path().join("elsewhere");
+    let out = env
+        .run(&[
+            "__complete-accounts",
+            "--",
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+            "accounts",
+            "show",
+        ])
+        .await;
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    assert!(!elsewhere.exists());
+
+    // The real bash script, sourced, asked as bash asks at a Tab: COMP_LINE and COMP_POINT,
+    // and COMP_WORDS split at COMP_WORDBREAKS (bash's default here, with its `@`).
+    let bash_complete = |line: &'static str, wordbreaks: &'static str| {
+        let env = &env;
+        async move {
+            let script = env.ok(&["completions", "bash"]).await;
+            let perch = env.command(&[]);
+            let mut bash = tokio::process::Command::new("bash");
+            for (key, value) in perch.as_std().get_envs() {
+                if let Some(value) = value {
+                    bash.env(key, value);
+                }
+            }
+            let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+            bash.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+            let mut words: Vec<String> = line.split(' ').map(String::from).collect();
+            if wordbreaks.contains('@')
+                && let Some(last) = words.pop()
+            {
+                match last.strip_prefix('@') {
+                    Some(rest) => words.extend(["@".to_string(), rest.to_string()]),
+                    None => words.push(last),
+                }
+            }
+            let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+            bash.arg("-c").arg(format!(
+                "{script}\nCOMP_WORDBREAKS='{wordbreaks}'; COMP_WORDS=({}); \
+                 COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_LINE='{line}'; \
+                 COMP_POINT=${{#COMP_LINE}}; _perch_with_accounts perch \
+                 \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                quoted.join(" ")
+            ));
+            bash.kill_on_drop(true);
+            let out = tokio::time::timeout(GENEROUS, bash.output())
+                .await
+                .expect("bash in time")
+                .expect("bash runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    if std::process::Command::new("bash")
+        .arg("-c")
+        .arg("true")
+        .status()
+        .is_ok()
+    {
+        // bash's default, but for the quotes (the script quotes it in '').
+        let breaks = "@><=;|&(:";
+        assert_eq!(
+            bash_complete("perch accounts pause m", breaks).await,
+            "mara_quill\n"
+        );
+        assert_eq!(bash_complete("perch accounts show ", breaks).await, both);
+        // `@n`: bash replaces what follows the @ (with @ in COMP_WORDBREAKS), else the word.
+        assert_eq!(
+            bash_complete("perch mentions list --account @n", breaks).await,
+            "nimbus_help\n"
+        );
+        assert_eq!(
+            bash_complete("perch mentions list --account @n", "><=;|&(:").await,
+            "@nimbus_help\n"
+        );
+        let commands = bash_complete("perch acc", breaks).await;
+        assert_eq!(
+            commands, "accounts\n",
+            "clap's completion still completes commands"
+        );
+    }
+
+    // zsh and fish, where installed: fish's own completion engine (`complete -C`), and zsh's
+    // wrapper with `compadd` standing in for the completion system (which needs a terminal).
+    let shell_env = |program: &str| {
+        let perch = env.command(&[]);
+        let mut shell = tokio::process::Command::new(program);
+        for (key, value) in perch.as_std().get_envs() {
+            if let Some(value) = value {
+                shell.env(key, value);
+            }
+        }
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+        shell.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+        shell.kill_on_drop(true);
+        shell
+    };
+    let has = |program: &str| {
+        std::process::Command::new(program)
+            .arg("-c")
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has("fish") {
+        let script = env.dir.path().join("perch.fish");
+        std::fs::write(&script, env.ok(&["completions", "fish"]).await).unwrap();
+        let mut fish = shell_env("fish");
+        fish.arg("--no-config").arg("-c").arg(format!(
+            "source {}; complete -C 'perch accounts show '; echo ==; complete -C 'perch mentions list --account @'",
+            script.display()
+        ));
+        let out = tokio::time::timeout(GENEROUS, fish.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (show, at) = text.split_once("==\n").unwrap_or_else(|| panic!("{text}"));
+        let lines = |s: &str| -> Vec<String> {
+            s.lines()
+                .map(|l| l.split('\t').next().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(lines(show), ["mara_quill", "nimbus_help"], "{text}");
+        assert_eq!(lines(at), ["@mara_quill", "@nimbus_help"], "{text}");
+    }
+    if has("zsh") {
+        let script = env.dir.path().join("_perch");
+        std::fs::write(&script, env.ok(&["completions", "zsh"]).await).unwrap();
+        let mut zsh = shell_env("zsh");
+        zsh.arg("-f").arg("-c").arg(format!(
+            "compdef() {{ : }}; source {}; compadd() {{ print -l -- \"${{(@P)${{@[-1]}}}}\" }}; \
+             words=(perch accounts resume ''); CURRENT=4; _perch; print -- --; \
+             words=(perch --data-dir {} costs --account @m); CURRENT=6; _perch",
+            script.display(),
+            env.data_dir().display()
+        ));
+        let out = tokio::time::timeout(GENEROUS, zsh.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text,
+            "mara_quill\nnimbus_help\n--\n@mara_quill\n@nimbus_help\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // zsh's real completion system, the script autoloaded from $fpath as the README says to
+    // install it, in a pseudo-terminal: Tab after `m` puts the handle on the line.
+    if has("zsh") {
+        let fpath = env.dir.path().join("zfunc");
+        std::fs::create_dir_all(&fpath).unwrap();
+        std::fs::write(fpath.join("_perch"), env.ok(&["completions", "zsh"]).await).unwrap();
+        let zsh_path = std::process::Command::new("sh")
+            .args(["-c", "command -v zsh"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let mut cmd = portable_pty::CommandBuilder::new(zsh_path);
+        cmd.args(["-f", "-i"]);
+        for (key, value) in env.command(&[]).as_std().get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_perch")).parent().unwrap();
+        cmd.env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()));
+        cmd.env("TERM", "xterm");
+        // portable-pty starts in $HOME, which the test's environment only names.
+        cmd.cwd(env.dir.path());
+        let line = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let pty = portable_pty::native_pty_system()
+                .openpty(portable_pty::PtySize {
+                    rows: 10,
+                    cols: 100,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .expect("a pseudo-terminal");
+            let mut child = pty.slave.spawn_command(cmd).expect("zsh starts");
+            drop(pty.slave);
+            let parser = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(10, 100, 0)));
+            let mut reader = pty.master.try_clone_reader().unwrap();
+            let feed = parser.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    feed.lock().unwrap().process(&buf[..n]);
+                }
+            });
+            let mut writer = pty.master.take_writer().unwrap();
+            let screen = || parser.lock().unwrap().screen().contents();
+            let wait = |what: &str, check: &dyn Fn(&str) -> bool| {
+                let start = Instant::now();
+                while !check(&screen()) {
+                    assert!(start.elapsed() < GENEROUS, "zsh: no {what}:\n{}", screen());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            };
+            writer
+                .write_all(
+                    format!(
+                        "PS1='ready> '; fpath=({} $fpath); autoload -U compinit; compinit -u -D\r",
+                        fpath.display()
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+            wait("prompt", &|s| s.contains("ready> "));
+            writer.write_all(b"perch accounts show m\t").unwrap();
+            wait("completion", &|s| s.contains("show mara_quill"));
+            let line = screen();
+            let _ = writer.write_all(b"\x03exit\r");
+            let _ = child.kill();
+            let _ = child.wait();
+            line
+        })
+        .await
+        .unwrap();
+        assert!(line.contains("perch accounts show mara_quill"), "{line}");
+    }
+
+    // With a service holding the store (which a second process cannot open), the handles come
+    // through it.
+    let service = env.serve().await;
+    assert_eq!(complete(&["accounts", "remove", "--yes"]).await, both);
+    assert_eq!(complete(&["costs", "--account"]).await, both);
+    let out = env
+        .ok(&[
+            "__complete-accounts",
+            "--current=@m",
+            "--",
+            "accounts",
+            "show",
+        ])
+        .await;
+    assert_eq!(
+        out, "@mara_quill\n@nimbus_help\n",
+        "the shell filters by what is typed"
+    );
+    assert_eq!(complete(&["accounts"]).await, "");
+    env.stop(service).await;
+}

@@ -233,7 +233,8 @@ pub async fn run_dashboard(
     let mut demo_service: Option<crate::service::RunningService> = None;
     let mut link: Option<std::sync::Arc<crate::client::Link>> = None;
     let mut started_here = false;
-    let result = crate::tui::run_after(loading, config.mouse, async {
+    let theme = config.theme.clone();
+    let result = crate::tui::run_after(loading, config.mouse, &theme, async {
         let fail = |f: Failure| anyhow::anyhow!(f.message);
         let (socket, banner) = if demo {
             let mut setup = DemoSetup::start(&mut config, faults, keep_data_dir)

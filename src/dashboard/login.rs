@@ -97,6 +97,8 @@ pub type Opener = Box<dyn FnOnce(&str) + Send>;
 pub struct AccountOps {
     store: std::sync::Arc<dyn LoginSink>,
     config: Config,
+    /// The login dialog's keys, for the messages that name them (the dashboard's own map).
+    keys: crate::app::keymap::Layer<crate::app::keymap::LoginAction>,
     reports: mpsc::Sender<Action>,
     login: Option<LoginTask>,
 }
@@ -107,9 +109,13 @@ impl AccountOps {
         config: Config,
         reports: mpsc::Sender<Action>,
     ) -> AccountOps {
+        let keys = crate::app::keymap_config::build(&config.keys, &config.config_path)
+            .unwrap_or_default()
+            .login;
         AccountOps {
             store,
             config,
+            keys,
             reports,
             login: None,
         }
@@ -132,7 +138,8 @@ impl AccountOps {
                     self.config.clone(),
                     {
                         let reports = self.reports.clone();
-                        Box::new(move |url: &str| open_browser(url, reports))
+                        let copy = self.keys.label(crate::app::keymap::LoginAction::CopyLink);
+                        Box::new(move |url: &str| open_browser(url, &copy, reports))
                     },
                     self.reports.clone(),
                 ));
@@ -144,8 +151,10 @@ impl AccountOps {
                     login_id,
                     outcome: Err(LoginFailure {
                         kind: LoginFailureKind::Other,
-                        message: "this login has already ended; press Enter to start a new one"
-                            .into(),
+                        message: format!(
+                            "this login has already ended; press {} to start a new one",
+                            self.keys.label(crate::app::keymap::LoginAction::Submit)
+                        ),
                     }),
                 })),
             },
@@ -167,8 +176,9 @@ impl AccountOps {
     }
 }
 
-fn open_browser(url: &str, reports: mpsc::Sender<Action>) {
+fn open_browser(url: &str, copy_key: &str, reports: mpsc::Sender<Action>) {
     let url = url.to_string();
+    let copy_key = copy_key.to_string();
     // `webbrowser` may block while it starts a process. A failure is told (the dialog shows the
     // URL, and `y` copies it).
     tokio::task::spawn_blocking(move || {
@@ -178,7 +188,7 @@ fn open_browser(url: &str, reports: mpsc::Sender<Action>) {
             );
             let _ = reports.blocking_send(Action::Notify {
                 text: format!(
-                    "no browser could be opened ({e}): press y to copy the link and open it in a browser"
+                    "no browser could be opened ({e}): press {copy_key} to copy the link and open it in a browser"
                 ),
                 is_error: true,
             });

@@ -46,6 +46,11 @@ pub trait Screen {
     fn set_title(&mut self, _title: &str) -> std::io::Result<()> {
         Ok(())
     }
+    /// The background colour the terminal reported, for `[theme] base = "auto"` (asked before
+    /// keys are read, so the answer never arrives as key presses); `None` when unknown.
+    fn background(&self) -> Option<crate::ui::palette::Rgb> {
+        None
+    }
 }
 
 /// What `run` needs besides the screen.
@@ -74,7 +79,11 @@ pub async fn run<S: Screen, C: Connection + 'static>(
         config,
         banner,
     } = ctx;
-    let theme = Theme::from_env();
+    let theme = Theme::from_settings(
+        &config.theme,
+        screen.background(),
+        Theme::no_color_from_env(),
+    );
     let mut state = AppState::new(banner);
     // Checked before the terminal was taken over (`run_dashboard`); the default keys otherwise.
     match crate::app::keymap_config::build(&config.keys, &config.config_path) {

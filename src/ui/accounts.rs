@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::accounts::{is_polled, next_poll_label};
 use crate::app::time::relative_time;
 use crate::app::{AccountRow, AppState, Pane};
-use crate::domain::SyncStatus;
+use crate::domain::{MentionStatus, SyncStatus};
 use crate::text;
 use crate::ui::{Theme, pane_block, spinner};
 
@@ -93,8 +93,17 @@ fn pane_rows(
     let full = width;
     let width = width - 1;
 
+    // The pending counts, in the pending status's colour.
+    let pending_style = theme.mention_status(MentionStatus::Pending);
     let mut rows: Vec<(Vec<Line>, bool)> = Vec::new();
-    let all = count_line("All accounts", state.pending_total, width, theme.title, "");
+    let all = count_line(
+        "All accounts",
+        state.pending_total,
+        width,
+        theme.title,
+        "",
+        pending_style,
+    );
     rows.push((vec![all], state.account_selected == 0));
     for (i, row) in state.accounts.iter().enumerate() {
         let a = &row.account;
@@ -108,7 +117,14 @@ fn pane_rows(
         } else {
             theme.account(state.account_colour_index(a.id))
         };
-        let first = count_line(&handle, row.pending, width, handle_style, icon);
+        let first = count_line(
+            &handle,
+            row.pending,
+            width,
+            handle_style,
+            icon,
+            pending_style,
+        );
         let synced = match a.last_synced_at {
             Some(t) => relative_time(t, now),
             None => "never synced".to_string(),
@@ -147,6 +163,7 @@ fn count_line(
     width: usize,
     label_style: ratatui::style::Style,
     icon: &str,
+    count_style: ratatui::style::Style,
 ) -> Line<'static> {
     let count_text = if count > 0 {
         count.to_string()
@@ -163,10 +180,7 @@ fn count_line(
         Span::styled(prefix, label_style),
         Span::styled(text::fit_width(label, label_w), label_style),
         Span::raw(" "),
-        Span::styled(
-            count_text,
-            ratatui::style::Style::new().fg(ratatui::style::Color::Yellow),
-        ),
+        Span::styled(count_text, count_style),
     ])
 }
 

@@ -15,6 +15,7 @@ mod detail;
 mod feed;
 mod help;
 mod outbox;
+pub mod palette;
 mod picker;
 mod stats;
 mod status_bar;
