@@ -137,13 +137,21 @@ pub enum ServerFrame {
 
 /// Writes one frame (blocking).
 pub fn write_frame(out: &mut impl std::io::Write, body: &[u8]) -> std::io::Result<()> {
+    out.write_all(&framed(body)?)?;
+    out.flush()
+}
+
+/// The length prefix and the body in one buffer, so a frame is one write (one syscall) and the
+/// reader is not woken for the four length bytes alone before the body follows.
+fn framed(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let len = u32::try_from(body.len())
         .ok()
         .filter(|l| (*l as usize) <= MAX_FRAME)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"))?;
-    out.write_all(&len.to_be_bytes())?;
-    out.write_all(body)?;
-    out.flush()
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(body);
+    Ok(frame)
 }
 
 /// Reads one frame (blocking); `Ok(None)` at a clean end of stream.
@@ -176,14 +184,7 @@ pub mod tokio_io {
         out: &mut (impl tokio::io::AsyncWrite + Unpin),
         body: &[u8],
     ) -> std::io::Result<()> {
-        let len = u32::try_from(body.len())
-            .ok()
-            .filter(|l| (*l as usize) <= MAX_FRAME)
-            .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large")
-            })?;
-        out.write_all(&len.to_be_bytes()).await?;
-        out.write_all(body).await?;
+        out.write_all(&super::framed(body)?).await?;
         out.flush().await
     }
 
@@ -206,5 +207,42 @@ pub mod tokio_io {
         let mut body = vec![0u8; len];
         input.read_exact(&mut body).await?;
         Ok(Some(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each write a frame takes.
+    struct Writes(Vec<Vec<u8>>);
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_frame_is_written_in_one_write_and_reads_back() {
+        let mut out = Writes(Vec::new());
+        write_frame(&mut out, br#"{"id":1}"#).expect("written");
+        assert_eq!(out.0.len(), 1, "the length and the body in one write");
+        let mut input = std::io::Cursor::new(out.0.concat());
+        let body = read_frame(&mut input).expect("read");
+        assert_eq!(body.as_deref(), Some(&br#"{"id":1}"#[..]));
+        assert_eq!(read_frame(&mut input).expect("clean end"), None);
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused_before_anything_is_written() {
+        let mut out = Writes(Vec::new());
+        let body = vec![b' '; MAX_FRAME + 1];
+        assert!(write_frame(&mut out, &body).is_err());
+        assert!(out.0.is_empty(), "nothing of it went out");
     }
 }
