@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use perch::sim::SimConfig;
+use perch::sim::{SimConfig, SimHandle};
 use serde_json::json;
 use support::*;
 
@@ -14,13 +14,40 @@ const FULL: &str = "expansions=author_id,in_reply_to_user_id,referenced_tweets.i
     &tweet.fields=created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,entities\
     &user.fields=name,username,profile_image_url";
 
+/// One account's view of a fresh simulator, logged in: what nearly every test here starts with.
+struct Timeline {
+    sim: SimHandle,
+    http: reqwest::Client,
+    tokens: Tokens,
+    /// The account's X user id.
+    id: String,
+}
+
+impl Timeline {
+    async fn open(config: SimConfig, user: &str) -> Timeline {
+        let sim = start(config).await;
+        let http = http();
+        let tokens = login(&http, &sim, user).await;
+        let id = user_id(&sim, user);
+        Timeline {
+            sim,
+            http,
+            tokens,
+            id,
+        }
+    }
+
+    /// `GET path_and_query` with the account's own token.
+    async fn get(&self, path_and_query: &str) -> Answer {
+        get(&self.http, &self.sim, path_and_query, &self.tokens.access).await
+    }
+}
+
 #[tokio::test]
 async fn pages_cover_every_mention_once_newest_first() {
-    let sim = start(SimConfig::for_tests(10)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbusnotes").await;
-    let id = user_id(&sim, "nimbusnotes");
-    let total = sim.control().mention_count("nimbusnotes").unwrap();
+    let t = Timeline::open(SimConfig::for_tests(10), "nimbusnotes").await;
+    let id = &t.id;
+    let total = t.sim.control().mention_count("nimbusnotes").unwrap();
     assert!(total >= 12, "backlog present: {total}");
 
     let mut seen = Vec::new();
@@ -28,10 +55,10 @@ async fn pages_cover_every_mention_once_newest_first() {
     let mut pages = Vec::new();
     loop {
         let mut path = format!("/2/users/{id}/mentions?max_results=5");
-        if let Some(t) = &token {
-            path.push_str(&format!("&pagination_token={t}"));
+        if let Some(next) = &token {
+            path.push_str(&format!("&pagination_token={next}"));
         }
-        let page = get(&http, &sim, &path, &tokens.access).await;
+        let page = t.get(&path).await;
         assert_eq!(page.status, 200, "{}", page.body);
         let page_ids = ids(&page.body);
         assert_eq!(page.body["meta"]["result_count"], page_ids.len());
@@ -53,104 +80,76 @@ async fn pages_cover_every_mention_once_newest_first() {
     let back = pages[1]["meta"]["previous_token"]
         .as_str()
         .expect("previous_token on page 2");
-    let first_again = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=5&pagination_token={back}"),
-        &tokens.access,
-    )
-    .await;
+    let first_again = t
+        .get(&format!(
+            "/2/users/{id}/mentions?max_results=5&pagination_token={back}"
+        ))
+        .await;
     assert_eq!(ids(&first_again.body), ids(&pages[0]));
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn since_id_is_exclusive_and_compared_as_a_number() {
-    let sim = start(SimConfig::for_tests(11)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbusnotes").await;
-    let id = user_id(&sim, "nimbusnotes");
-    let all = ids(&get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=100"),
-        &tokens.access,
-    )
-    .await
-    .body);
+    let t = Timeline::open(SimConfig::for_tests(11), "nimbusnotes").await;
+    let id = &t.id;
+    let all = ids(&t
+        .get(&format!("/2/users/{id}/mentions?max_results=100"))
+        .await
+        .body);
     let pivot = all[3];
-    let newer = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=100&since_id={pivot}"),
-        &tokens.access,
-    )
-    .await;
+    let newer = t
+        .get(&format!(
+            "/2/users/{id}/mentions?max_results=100&since_id={pivot}"
+        ))
+        .await;
     assert_eq!(ids(&newer.body), all[..3].to_vec());
 
     // A shorter id is numerically smaller even though "9" > "1..." as a string.
-    let everything = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=100&since_id=9"),
-        &tokens.access,
-    )
-    .await;
+    let everything = t
+        .get(&format!(
+            "/2/users/{id}/mentions?max_results=100&since_id=9"
+        ))
+        .await;
     assert_eq!(ids(&everything.body).len(), all.len());
 
-    let until = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=100&until_id={pivot}"),
-        &tokens.access,
-    )
-    .await;
+    let until = t
+        .get(&format!(
+            "/2/users/{id}/mentions?max_results=100&until_id={pivot}"
+        ))
+        .await;
     assert_eq!(ids(&until.body), all[4..].to_vec());
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn nothing_new_is_exactly_the_empty_meta() {
-    let sim = start(SimConfig::for_tests(12)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbusnotes").await;
-    let id = user_id(&sim, "nimbusnotes");
-    let newest = ids(&get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions"),
-        &tokens.access,
-    )
-    .await
-    .body)[0];
-    let empty = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?since_id={newest}&{FULL}"),
-        &tokens.access,
-    )
-    .await;
+    let t = Timeline::open(SimConfig::for_tests(12), "nimbusnotes").await;
+    let id = &t.id;
+    let newest = ids(&t.get(&format!("/2/users/{id}/mentions")).await.body)[0];
+    let empty = t
+        .get(&format!("/2/users/{id}/mentions?since_id={newest}&{FULL}"))
+        .await;
     assert_eq!(empty.status, 200);
     assert_eq!(empty.body, json!({"meta": {"result_count": 0}}));
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn only_the_800_most_recent_mentions_are_reachable() {
-    let sim = start(SimConfig::for_tests(13)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbus_help").await;
-    let id = user_id(&sim, "nimbus_help");
-    sim.control()
+    let t = Timeline::open(SimConfig::for_tests(13), "nimbus_help").await;
+    let id = &t.id;
+    t.sim
+        .control()
         .generate_mentions_for("nimbus_help", 850)
         .unwrap();
-    let total = sim.control().mention_count("nimbus_help").unwrap();
+    let total = t.sim.control().mention_count("nimbus_help").unwrap();
     assert!(total > 850);
 
     let mut seen = Vec::new();
     let mut path = format!("/2/users/{id}/mentions?max_results=100");
     loop {
-        let page = get(&http, &sim, &path, &tokens.access).await;
+        let page = t.get(&path).await;
         assert_eq!(page.status, 200);
         seen.extend(ids(&page.body));
         match page.body["meta"]["next_token"].as_str() {
@@ -165,31 +164,21 @@ async fn only_the_800_most_recent_mentions_are_reachable() {
 
     // Asking for what lies beyond the cap finds nothing.
     let oldest = *seen.last().unwrap();
-    let beyond = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?until_id={oldest}"),
-        &tokens.access,
-    )
-    .await;
+    let beyond = t
+        .get(&format!("/2/users/{id}/mentions?until_id={oldest}"))
+        .await;
     assert_eq!(beyond.body, json!({"meta": {"result_count": 0}}));
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn only_requested_fields_and_deduplicated_includes() {
-    let sim = start(SimConfig::for_tests(14)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbusnotes").await;
-    let id = user_id(&sim, "nimbusnotes");
+    let t = Timeline::open(SimConfig::for_tests(14), "nimbusnotes").await;
+    let id = &t.id;
 
-    let bare = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=20"),
-        &tokens.access,
-    )
-    .await;
+    let bare = t
+        .get(&format!("/2/users/{id}/mentions?max_results=20"))
+        .await;
     for post in bare.body["data"].as_array().unwrap() {
         let keys: HashSet<&str> = post
             .as_object()
@@ -205,13 +194,9 @@ async fn only_requested_fields_and_deduplicated_includes() {
     }
     assert!(bare.body.get("includes").is_none());
 
-    let full = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=100&{FULL}"),
-        &tokens.access,
-    )
-    .await;
+    let full = t
+        .get(&format!("/2/users/{id}/mentions?max_results=100&{FULL}"))
+        .await;
     let data = full.body["data"].as_array().unwrap();
     let users = full.body["includes"]["users"].as_array().unwrap();
     let user_ids: Vec<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
@@ -263,16 +248,15 @@ async fn only_requested_fields_and_deduplicated_includes() {
     for r in referenced {
         assert!(included.contains(&r), "{r} in includes.tweets");
     }
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn text_is_html_escaped_and_posts_mentioning_two_accounts_reach_both() {
-    let sim = start(SimConfig::for_tests(15)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "mara_quill").await;
-    let id = user_id(&sim, "mara_quill");
-    let injected = sim
+    let t = Timeline::open(SimConfig::for_tests(15), "mara_quill").await;
+    let id = &t.id;
+    let injected = t
+        .sim
         .control()
         .inject_mention(
             "mara_quill",
@@ -280,13 +264,7 @@ async fn text_is_html_escaped_and_posts_mentioning_two_accounts_reach_both() {
             "@mara_quill @nimbusnotes Q&A <3 > \u{1b}[31mred",
         )
         .unwrap();
-    let page = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?{FULL}"),
-        &tokens.access,
-    )
-    .await;
+    let page = t.get(&format!("/2/users/{id}/mentions?{FULL}")).await;
     let post = &page.body["data"][0];
     assert_eq!(post["id"], injected);
     assert_eq!(
@@ -295,33 +273,27 @@ async fn text_is_html_escaped_and_posts_mentioning_two_accounts_reach_both() {
     );
     assert_eq!(post["entities"]["mentions"].as_array().unwrap().len(), 2);
 
-    let brand = login(&http, &sim, "nimbusnotes").await;
-    let brand_id = user_id(&sim, "nimbusnotes");
+    let brand = login(&t.http, &t.sim, "nimbusnotes").await;
+    let brand_id = user_id(&t.sim, "nimbusnotes");
     let brand_page = get(
-        &http,
-        &sim,
+        &t.http,
+        &t.sim,
         &format!("/2/users/{brand_id}/mentions"),
         &brand.access,
     )
     .await;
     assert_eq!(brand_page.body["data"][0]["id"], injected);
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn bad_parameters_get_xs_invalid_request_bodies() {
-    let sim = start(SimConfig::for_tests(16)).await;
-    let http = http();
-    let tokens = login(&http, &sim, "nimbusnotes").await;
-    let id = user_id(&sim, "nimbusnotes");
+    let t = Timeline::open(SimConfig::for_tests(16), "nimbusnotes").await;
+    let id = &t.id;
 
-    let too_many = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?max_results=200"),
-        &tokens.access,
-    )
-    .await;
+    let too_many = t
+        .get(&format!("/2/users/{id}/mentions?max_results=200"))
+        .await;
     assert_eq!(too_many.status, 400);
     assert_eq!(
         too_many.body,
@@ -329,26 +301,16 @@ async fn bad_parameters_get_xs_invalid_request_bodies() {
                "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
                "type": "https://api.twitter.com/2/problems/invalid-request"})
     );
-    let bad_since = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?since_id=abc"),
-        &tokens.access,
-    )
-    .await;
+    let bad_since = t.get(&format!("/2/users/{id}/mentions?since_id=abc")).await;
     assert_eq!(bad_since.status, 400);
     assert_eq!(
         bad_since.body["errors"][0]["message"],
         "The `since_id` query parameter value [abc] is not valid"
     );
 
-    let bad_field = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?tweet.fields=colour"),
-        &tokens.access,
-    )
-    .await;
+    let bad_field = t
+        .get(&format!("/2/users/{id}/mentions?tweet.fields=colour"))
+        .await;
     assert_eq!(bad_field.status, 400);
     assert!(
         bad_field.body["errors"][0]["message"]
@@ -357,24 +319,14 @@ async fn bad_parameters_get_xs_invalid_request_bodies() {
             .starts_with("The `tweet.fields` query parameter value [colour] is not one of [")
     );
 
-    let bad_token = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?pagination_token=zzzz"),
-        &tokens.access,
-    )
-    .await;
+    let bad_token = t
+        .get(&format!("/2/users/{id}/mentions?pagination_token=zzzz"))
+        .await;
     assert_eq!(bad_token.status, 400);
 
-    let unknown_param = get(
-        &http,
-        &sim,
-        &format!("/2/users/{id}/mentions?colour=red"),
-        &tokens.access,
-    )
-    .await;
+    let unknown_param = t.get(&format!("/2/users/{id}/mentions?colour=red")).await;
     assert_eq!(unknown_param.status, 400);
-    sim.shutdown().await;
+    t.sim.shutdown().await;
 }
 
 #[tokio::test]
