@@ -7,7 +7,10 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+#[path = "support/pty.rs"]
+mod pty;
+
+use portable_pty::{PtySize, native_pty_system};
 
 /// What the terminal was asked to do besides drawing.
 #[derive(Default)]
@@ -65,17 +68,9 @@ fn demo_mentions_ring_set_the_title_and_run_the_hook_and_quitting_restores_the_t
             pixel_height: 0,
         })
         .expect("open a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-    cmd.arg("--demo");
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("PERCH_CONFIG", &config);
-    cmd.env("TERM", "xterm-256color");
+    let mut cmd = pty::perch_command(home.path(), &["--demo"], &config);
     // No D-Bus session here (desktop = true must stay quiet and harmless without one).
     cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
-    cmd.env_remove("PERCH_DATA_DIR");
     let mut child = pty.slave.spawn_command(cmd).expect("start perch --demo");
     drop(pty.slave);
 

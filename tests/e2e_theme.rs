@@ -7,7 +7,10 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+#[path = "support/pty.rs"]
+mod pty;
+
+use portable_pty::{PtySize, native_pty_system};
 
 const ROWS: u16 = 30;
 const COLS: u16 = 100;
@@ -23,16 +26,8 @@ fn auto_theme_asks_the_terminal_and_the_answer_never_becomes_keys() {
             pixel_height: 0,
         })
         .expect("open a pseudo-terminal");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-    cmd.arg("--demo");
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("PERCH_CONFIG", home.path().join("none.toml"));
+    let mut cmd = pty::perch_command(home.path(), &["--demo"], &home.path().join("none.toml"));
     cmd.env("PERCH_THEME", "auto");
-    cmd.env("TERM", "xterm-256color");
-    cmd.env_remove("PERCH_DATA_DIR");
     cmd.env_remove("NO_COLOR");
     let mut child = pty.slave.spawn_command(cmd).expect("start perch --demo");
     drop(pty.slave);

@@ -78,6 +78,26 @@ pub struct Perch {
     pub home: tempfile::TempDir,
 }
 
+/// `perch ARGS` kept away from the real user's files: home, config, data and state under `home`,
+/// the config file `config` (it need not exist), and no inherited `PERCH_DATA_DIR`. The tests that
+/// read the terminal their own way (answering queries, recording titles) start perch with this too.
+pub fn perch_command(
+    home: &std::path::Path,
+    args: &[&str],
+    config: &std::path::Path,
+) -> CommandBuilder {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
+    cmd.args(args);
+    cmd.env("HOME", home);
+    cmd.env("XDG_CONFIG_HOME", home.join("config"));
+    cmd.env("XDG_DATA_HOME", home.join("data"));
+    cmd.env("XDG_STATE_HOME", home.join("state"));
+    cmd.env("PERCH_CONFIG", config);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("PERCH_DATA_DIR");
+    cmd
+}
+
 impl Perch {
     /// Starts `perch ARGS` with a private home. `config` is written to the config file
     /// `PERCH_CONFIG` names (none: that file does not exist, so the defaults apply).
@@ -95,16 +115,7 @@ impl Perch {
                 pixel_height: 0,
             })
             .expect("open a pseudo-terminal");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_perch"));
-        cmd.args(args);
-        // Keep the test away from the real user's files.
-        cmd.env("HOME", home.path());
-        cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-        cmd.env("XDG_DATA_HOME", home.path().join("data"));
-        cmd.env("XDG_STATE_HOME", home.path().join("state"));
-        cmd.env("PERCH_CONFIG", &config_path);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("PERCH_DATA_DIR");
+        let cmd = perch_command(home.path(), args, &config_path);
         let child = pty.slave.spawn_command(cmd).expect("start perch");
         drop(pty.slave);
 
