@@ -2,8 +2,9 @@
 //!
 //! - `rest.rs`: the original system's REST API under `/api/v1/` (accounts, mentions, auth, SSE
 //!   events, the OpenAPI document).
-//! - `session.rs`: the dashboard's session (`/internal/v1/session`, an upgraded connection
-//!   speaking `protocol`), its fast path for hot reads, commands and pushed events.
+//! - `session.rs`: the dashboard's session (`/internal/v1/session` and `.../session/events`, two
+//!   upgraded connections speaking `protocol`), its fast path for hot reads and commands, and
+//!   its pushed events.
 //! - `internal.rs`: `perch service status` and `stop` (`/internal/v1/status`, `/internal/v1/stop`).
 //! - `auth.rs`: TCP clients must send `Authorization: Bearer <token>`; the socket's file mode is
 //!   its protection, so it needs none.

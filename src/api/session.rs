@@ -1,10 +1,19 @@
-//! The dashboard's session, server side: an upgraded connection speaking `protocol`. Requests are
-//! answered in order (a triage and the read after it see each other); the service's events are
-//! pushed on the same connection. When the connection ends, however it ends, the sends this
-//! session asked for and X has not answered are abandoned (`OutboxCommand::Abandon`): a dashboard
-//! that quits or is killed leaves nothing to go out later unasked.
+//! The dashboard's session, server side: two upgraded connections speaking `protocol`.
+//!
+//! - The **calls** connection (`/internal/v1/session`): requests, each answered in order (a
+//!   triage and the read after it see each other), the reply written by the connection's own task
+//!   the moment it is ready. When it ends, however it ends, the sends this session asked for and X
+//!   has not answered are abandoned (`OutboxCommand::Abandon`): a dashboard that quits or is
+//!   killed leaves nothing to go out later unasked.
+//! - The **events** connection (`/internal/v1/session/events`): the service's events, pushed.
+//!
+//! Why two: on one connection, a client needs a reader thread that hands each reply to its
+//! caller, and that hand-off is a thread wake-up on every read of the key path (tens of
+//! microseconds each, hundreds at the tail on a busy machine; issue 11). On its own connection a
+//! reply is read by the caller that waits for it.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,76 +23,94 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use chrono::Utc;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt as _;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::domain::MentionKey;
 use crate::outbox::{OutboxCommand, OutboxEvent};
-use crate::protocol::{self, Request as Op, RequestFrame, ServerFrame, UPGRADE};
+use crate::protocol::{
+    self, CALLS_PATH, CALLS_UPGRADE, EVENTS_PATH, EVENTS_UPGRADE, Request as Op, RequestFrame,
+    ServerFrame,
+};
 use crate::service::{Hub, ServiceEvent};
 
 pub fn routes() -> Router<Arc<Hub>> {
-    Router::new().route("/internal/v1/session", get(upgrade))
+    Router::new()
+        .route(CALLS_PATH, get(upgrade_calls))
+        .route(EVENTS_PATH, get(upgrade_events))
 }
 
 /// Frames queued for one client before it counts as not reading: then the session is closed (the
 /// client reconnects and re-reads), so a stuck client costs bounded memory.
 const OUTGOING_BACKLOG: usize = 1024;
 
-async fn upgrade(State(hub): State<Arc<Hub>>, mut request: Request) -> Response {
+/// The longest one frame may take to go out before the client counts as not reading (it is
+/// then disconnected; a dashboard reconnects and re-reads).
+const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+async fn upgrade_calls(State(hub): State<Arc<Hub>>, request: Request) -> Response {
+    upgrade(
+        request,
+        CALLS_UPGRADE,
+        "the dashboard's session",
+        move |io| serve_calls(hub, io),
+    )
+}
+
+async fn upgrade_events(State(hub): State<Arc<Hub>>, request: Request) -> Response {
+    upgrade(
+        request,
+        EVENTS_UPGRADE,
+        "the dashboard's events",
+        move |io| serve_events(hub, io),
+    )
+}
+
+/// Answers an upgrade to `token` with 101 and hands the upgraded connection to `serve`.
+fn upgrade<F, Fut>(mut request: Request, token: &str, what: &str, serve: F) -> Response
+where
+    F: FnOnce(Upgraded) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let wants = request
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case(UPGRADE));
+        .is_some_and(|v| v.eq_ignore_ascii_case(token));
     if !wants {
         return super::error(
             StatusCode::UPGRADE_REQUIRED,
             format!(
-                "this endpoint is the dashboard's session: send `Connection: Upgrade` and `Upgrade: {UPGRADE}`"
+                "this endpoint is {what}: send `Connection: Upgrade` and `Upgrade: {token}` (a perch of another version sends another token)"
             ),
         );
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run(hub, TokioIo::new(upgraded)).await,
+            Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
             Err(e) => tracing::warn!("a session upgrade failed: {e}"),
         }
     });
     (
         StatusCode::SWITCHING_PROTOCOLS,
-        [(header::CONNECTION, "upgrade"), (header::UPGRADE, UPGRADE)],
+        [
+            (header::CONNECTION, "upgrade".to_string()),
+            (header::UPGRADE, token.to_string()),
+        ],
     )
         .into_response()
 }
 
-async fn run<S>(hub: Arc<Hub>, stream: S)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+/// The calls connection: reads a request, carries it out, writes its reply; until the client
+/// goes or the service stops.
+async fn serve_calls(hub: Arc<Hub>, stream: Upgraded) {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTGOING_BACKLOG);
-    let writer_task = tokio::spawn(async move {
-        while let Some(body) = out_rx.recv().await {
-            if protocol::tokio_io::write_frame(&mut writer, &body)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
     // Sends this session asked for that X has not settled yet.
     let owned: Arc<Mutex<HashSet<MentionKey>>> = Arc::default();
-    let subscribed = hub.subscribe();
-    // The live stream's state first: this client missed the events that set it (issue 12).
-    for event in hub.live_events() {
-        if let Ok(body) = serde_json::to_vec(&ServerFrame::Event { event }) {
-            let _ = out_tx.try_send(body);
-        }
-    }
-    let events = tokio::spawn(forward_events(subscribed, out_tx.clone(), owned.clone()));
-
+    let settling = tokio::spawn(forget_settled(hub.subscribe(), owned.clone()));
     loop {
         // An upgraded connection is no longer the HTTP server's: it ends here when the service
         // stops, so the dashboard hears of it at once (and reconnects to the next one).
@@ -118,16 +145,15 @@ where
             id: frame.id,
             result,
         };
-        let Ok(body) = serde_json::to_vec(&reply) else {
+        let Ok(body) = reply.encode() else {
             break;
         };
-        if out_tx.send(body).await.is_err() {
+        if let Err(e) = write_bounded(&mut writer, &body).await {
+            tracing::debug!("a session ended: {e}");
             break;
         }
     }
-    events.abort();
-    drop(out_tx);
-    let _ = writer_task.await;
+    settling.abort();
     let abandoned: Vec<MentionKey> = lock(&owned).drain().collect();
     for key in abandoned {
         tracing::info!(
@@ -142,33 +168,88 @@ where
     }
 }
 
+/// Writes one frame, giving up after [`WRITE_LIMIT`].
+async fn write_bounded<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_LIMIT, protocol::tokio_io::write_frame(writer, body)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client has not read a frame in 30 s",
+        )),
+    }
+}
+
+/// The events connection: the live stream's state, then every event as it happens; until the
+/// client goes, falls behind, or the service stops.
+async fn serve_events(hub: Arc<Hub>, stream: Upgraded) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTGOING_BACKLOG);
+    let subscribed = hub.subscribe();
+    // The live stream's state first: this client missed the events that set it (issue 12).
+    for event in hub.live_events() {
+        if let Ok(body) = (ServerFrame::Event { event }).encode() {
+            let _ = out_tx.try_send(body);
+        }
+    }
+    let forwarding = tokio::spawn(forward_events(subscribed, out_tx));
+    let writing = async {
+        while let Some(body) = out_rx.recv().await {
+            if write_bounded(&mut writer, &body).await.is_err() {
+                break;
+            }
+        }
+    };
+    // The client sends nothing here: a read ends when it closes the connection (or sends what it
+    // should not), and the connection's task with it.
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        _ = writing => {}
+        _ = reader.read(&mut byte) => {}
+        _ = hub.stopped() => {}
+    }
+    forwarding.abort();
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn forward_events(
+/// Forgets the sends of `owned` as X settles them (nothing of them can leave later).
+async fn forget_settled(
     mut events: broadcast::Receiver<ServiceEvent>,
-    out: mpsc::Sender<Vec<u8>>,
     owned: Arc<Mutex<HashSet<MentionKey>>>,
 ) {
+    loop {
+        match events.recv().await {
+            Ok(ServiceEvent::Outbox(e)) if settles(&e) => {
+                lock(&owned).remove(&e.key());
+            }
+            Ok(_) => {}
+            // Missed events may have settled some: the outbox ignores an abandon of a settled
+            // send, so keeping them is harmless.
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn forward_events(mut events: broadcast::Receiver<ServiceEvent>, out: mpsc::Sender<Vec<u8>>) {
     loop {
         let event = match events.recv().await {
             Ok(event) => event,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!("a session missed {n} events; closing it so it re-reads");
-                if let Ok(body) = serde_json::to_vec(&ServerFrame::Lagged) {
+                if let Ok(body) = ServerFrame::Lagged.encode() {
                     let _ = out.try_send(body);
                 }
                 return;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if let ServiceEvent::Outbox(e) = &event
-            && settles(e)
-        {
-            lock(&owned).remove(&e.key());
-        }
-        let Ok(body) = serde_json::to_vec(&ServerFrame::Event { event }) else {
+        let Ok(body) = (ServerFrame::Event { event }).encode() else {
             continue;
         };
         if out.try_send(body).is_err() {
@@ -191,10 +272,11 @@ fn settles(event: &OutboxEvent) -> bool {
 }
 
 /// Carries out one request against the service's store, engine or outbox.
-async fn execute(hub: &Arc<Hub>, request: Op) -> Result<serde_json::Value, String> {
+/// The answer is in the reply codec (`protocol::encode_answer`).
+async fn execute(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
     match request {
         Op::Outbox { command } => match hub.outbox.try_send(command) {
-            Ok(()) => Ok(serde_json::Value::Null),
+            Ok(()) => answer(&()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err("the outbox is busy; try again in a moment".into())
             }
@@ -203,7 +285,7 @@ async fn execute(hub: &Arc<Hub>, request: Op) -> Result<serde_json::Value, Strin
             }
         },
         Op::Sync { command } => match hub.sync.try_send(command) {
-            Ok(()) => Ok(serde_json::Value::Null),
+            Ok(()) => answer(&()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err("the sync engine is busy; try again in a moment".into())
             }
@@ -227,14 +309,53 @@ async fn execute(hub: &Arc<Hub>, request: Op) -> Result<serde_json::Value, Strin
             .map_err(|e| e.to_string())?;
             let store = hub.store.clone();
             let _ = tokio::task::spawn_blocking(move || store.flush()).await;
-            to_value(&(account, reauthorized))
+            answer(&(account, reauthorized))
         }
-        other => {
-            let hub = hub.clone();
-            tokio::task::spawn_blocking(move || store_request(&hub, other))
-                .await
-                .map_err(|e| format!("the store task failed: {e}"))?
+        // A read that takes tens of microseconds is done here: handing it to the blocking pool
+        // and back costs two thread wake-ups, more than the read (issue 11's key path).
+        quick if is_quick(&quick) => store_request(hub, quick),
+        other => run_blocking(hub, other).await,
+    }
+}
+
+/// Runs a longer store request (a bounded scan, a write) off the runtime's hands. On a
+/// multi-threaded runtime that is `block_in_place`: this thread becomes a blocking one while
+/// another takes over its tasks, and the reply goes out from here, with no hand-off to a pool
+/// thread and back (two wake-ups). A current-thread runtime (some tests) cannot do that, so there
+/// it goes to the blocking pool.
+async fn run_blocking(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(|| store_request(hub, request));
+    }
+    let hub = hub.clone();
+    tokio::task::spawn_blocking(move || store_request(&hub, request))
+        .await
+        .map_err(|e| format!("the store task failed: {e}"))?
+}
+
+/// The largest page read done on the session's own task (the dashboard asks for a screen or a
+/// chunk of rows: well under this).
+const QUICK_PAGE: usize = 256;
+
+/// Whether a request is a bounded read of a few records, quick enough to run on the session's
+/// task. Scans (search, the open outbox, cost totals) and writes (which may flush) go to the
+/// blocking pool, so they never hold up a runtime thread.
+fn is_quick(request: &Op) -> bool {
+    match request {
+        Op::Mention { .. }
+        | Op::Count { .. }
+        | Op::Account { .. }
+        | Op::Accounts
+        | Op::Draft { .. }
+        | Op::LastUndoAction
+        | Op::OutboxCurrent { .. }
+        | Op::Arrival { .. } => true,
+        Op::PageBefore { limit, .. } | Op::PageAfter { limit, .. } | Op::EndPage { limit, .. } => {
+            *limit <= QUICK_PAGE
         }
+        Op::Arrivals { keys } => keys.len() <= QUICK_PAGE,
+        _ => false,
     }
 }
 
@@ -248,37 +369,37 @@ async fn read<T: Send + 'static>(
         .map_err(|e| format!("the store task failed: {e}"))?
 }
 
-fn to_value(value: &impl serde::Serialize) -> Result<serde_json::Value, String> {
-    serde_json::to_value(value).map_err(|e| format!("cannot encode the answer: {e}"))
+fn answer(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
+    protocol::encode_answer(value)
 }
 
 /// The requests that are one store call (blocking; run on the blocking pool).
-fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
+fn store_request(hub: &Hub, request: Op) -> Result<Vec<u8>, String> {
     use crate::app::{FeedSource as _, StoreWrites};
     let store = &hub.store;
     let e = |e: crate::store::StoreError| e.to_string();
     match request {
-        Op::Mention { key } => to_value(&store.mention(key).map_err(e)?),
-        Op::Count { filter } => to_value(&store.count(&filter).map_err(e)?),
-        Op::Account { id } => to_value(&store.account(id).map_err(e)?),
-        Op::Accounts => to_value(&store.accounts().map_err(e)?),
+        Op::Mention { key } => answer(&store.mention(key).map_err(e)?),
+        Op::Count { filter } => answer(&store.count(&filter).map_err(e)?),
+        Op::Account { id } => answer(&store.account(id).map_err(e)?),
+        Op::Accounts => answer(&store.accounts().map_err(e)?),
         Op::PageBefore {
             filter,
             before,
             limit,
-        } => to_value(&store.page_before(&filter, before, limit).map_err(e)?),
+        } => answer(&store.page_before(&filter, before, limit).map_err(e)?),
         Op::PageAfter {
             filter,
             after,
             limit,
-        } => to_value(&store.page_after(&filter, after, limit).map_err(e)?),
+        } => answer(&store.page_after(&filter, after, limit).map_err(e)?),
         Op::SearchPage {
             filter,
             query,
             after,
             limit,
             max_scan,
-        } => to_value(
+        } => answer(
             &store
                 .search_page(&filter, &query, after, limit, max_scan)
                 .map_err(e)?,
@@ -287,30 +408,42 @@ fn store_request(hub: &Hub, request: Op) -> Result<serde_json::Value, String> {
             account,
             today,
             days,
-        } => to_value(&store.daily_counts(account, today, days).map_err(e)?),
-        Op::Draft { key } => to_value(&store.draft(key).map_err(e)?),
-        Op::LastUndoAction => to_value(&store.last_undo_action().map_err(e)?),
+        } => answer(&store.daily_counts(account, today, days).map_err(e)?),
+        Op::Draft { key } => answer(&store.draft(key).map_err(e)?),
+        Op::LastUndoAction => answer(&store.last_undo_action().map_err(e)?),
         Op::AccountStats { account, now } => {
-            to_value(&store.account_stats(&account, now).map_err(e)?)
+            answer(&store.account_stats(&account, now).map_err(e)?)
         }
         Op::AccountCostStats { account, now } => {
-            to_value(&store.account_cost_stats(account, now).map_err(e)?)
+            answer(&store.account_cost_stats(account, now).map_err(e)?)
         }
-        Op::OutboxOpen => to_value(&store.outbox_open().map_err(e)?),
-        Op::OutboxCurrent { key } => to_value(&store.outbox_current(key).map_err(e)?),
-        Op::Arrival { key } => to_value(&store.arrival(key).map_err(e)?),
+        Op::OutboxOpen => answer(&store.outbox_open().map_err(e)?),
+        Op::OutboxCurrent { key } => answer(&store.outbox_current(key).map_err(e)?),
+        Op::Arrival { key } => answer(&store.arrival(key).map_err(e)?),
+        Op::EndPage {
+            filter,
+            newest,
+            limit,
+        } => answer(&store.end_page(&filter, newest, limit).map_err(e)?),
+        Op::Arrivals { keys } => answer(&store.arrivals(&keys).map_err(e)?),
+        Op::AccountFigures {
+            id,
+            now,
+            days,
+            recent,
+        } => answer(&store.account_figures(id, now, days, recent).map_err(e)?),
         Op::CostTodayAndMonth { now } => {
             let (totals, per_account) = store.cost_today_and_month(now).map_err(e)?;
-            to_value(&(totals, per_account))
+            answer(&(totals, per_account))
         }
         Op::Triage {
             action,
             keys,
             status,
-        } => to_value(&StoreWrites::triage(store, action, &keys, status).map_err(e)?),
-        Op::UndoStep { action } => to_value(&StoreWrites::undo_step(store, action).map_err(e)?),
-        Op::PutDraft { key, draft } => to_value(&store.put_draft(key, &draft).map_err(e)?),
-        Op::DeleteDraft { key } => to_value(&store.delete_draft(key).map_err(e)?),
+        } => answer(&StoreWrites::triage(store, action, &keys, status).map_err(e)?),
+        Op::UndoStep { action } => answer(&StoreWrites::undo_step(store, action).map_err(e)?),
+        Op::PutDraft { key, draft } => answer(&store.put_draft(key, &draft).map_err(e)?),
+        Op::DeleteDraft { key } => answer(&store.delete_draft(key).map_err(e)?),
         Op::Outbox { .. } | Op::Sync { .. } | Op::CompleteLogin { .. } => {
             Err("internal: an async request reached the store path".into())
         }

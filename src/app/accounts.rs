@@ -198,29 +198,23 @@ pub struct StatsView {
 }
 
 impl StatsView {
-    /// Reads the view's figures from the store's counters (and one short page of mentions).
+    /// Reads the view's figures from the store's counters (and one short page of mentions), in
+    /// one read; `None` when the account is no longer in the store.
     pub fn load(
         store: &dyn FeedSource,
-        account: &crate::domain::Account,
+        id: AccountId,
         now: DateTime<Utc>,
-    ) -> Result<StatsView, StoreError> {
-        let stats = store.account_stats(account, now)?;
-        let daily = store.daily_counts(account.id, now.date_naive(), STATS_DAYS)?;
-        let recent = store.page_after(
-            &FeedFilter {
-                account: Some(account.id),
-                status: None,
-            },
-            None,
-            STATS_RECENT,
-        )?;
-        Ok(StatsView {
-            account_id: account.id,
-            stats,
-            daily,
-            recent,
-            costs: store.account_cost_stats(account.id, now)?,
-        })
+    ) -> Result<Option<StatsView>, StoreError> {
+        let Some(figures) = store.account_figures(id, now, STATS_DAYS, STATS_RECENT)? else {
+            return Ok(None);
+        };
+        Ok(Some(StatsView {
+            account_id: figures.account.id,
+            stats: figures.stats,
+            daily: figures.daily,
+            recent: figures.recent,
+            costs: figures.costs,
+        }))
     }
 }
 
@@ -493,11 +487,10 @@ pub fn open_stats(
         ));
         return Ok(());
     };
-    let Some(account) = store.account(id)? else {
+    let Some(view) = StatsView::load(store, id, state.now())? else {
         state.error("that account is no longer in the store");
         return Ok(());
     };
-    let view = StatsView::load(store, &account, state.now())?;
     state.mode = Mode::Account(Box::new(AccountOverlay::Stats(Box::new(view))));
     Ok(())
 }

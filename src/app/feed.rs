@@ -223,13 +223,21 @@ impl FeedWindow {
             search.load_after = None;
         }
         let chunk = self.chunk();
-        let (mentions, end) = self.fetch_older(store, None, chunk)?;
-        self.rows = group(mentions, self.merge()).0;
+        if self.search.is_none() {
+            // The page and the count in one read (one round trip through the service).
+            let (mentions, total) = store.end_page(&self.filter, true, chunk)?;
+            self.at_end = mentions.len() < chunk;
+            self.rows = group(mentions, self.merge()).0;
+            self.total = total;
+        } else {
+            let (mentions, end) = self.fetch_older(store, None, chunk)?;
+            self.rows = group(mentions, self.merge()).0;
+            self.at_end = end;
+            self.update_total(store)?;
+        }
         self.at_top = true;
-        self.at_end = end;
         self.selected = 0;
         self.scroll = 0;
-        self.update_total(store)?;
         self.mark_seen_if_at_top();
         Ok(())
     }
@@ -252,9 +260,9 @@ impl FeedWindow {
             let last = self.rows.len().saturating_sub(1) as isize;
             return self.move_by(store, last - self.selected as isize);
         }
-        self.total = store.count(&self.filter)?;
         let chunk = self.chunk();
-        let mentions = store.page_before(&self.filter, None, chunk)?;
+        let (mentions, total) = store.end_page(&self.filter, false, chunk)?;
+        self.total = total;
         self.at_end = true;
         self.at_top = mentions.len() < chunk;
         self.rows = group(mentions, self.merge()).0;

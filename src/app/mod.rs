@@ -27,6 +27,6 @@ pub use feed::{FeedRow, FeedWindow};
 pub use keymap::{Intent, Keymap};
 pub use layout::{ScreenLayout, screen_layout};
 pub use message::{Action, Effect, Job};
-pub use source::{FeedSource, StoreWrites};
+pub use source::{AccountFigures, FeedSource, StoreWrites};
 pub use state::{AccountRow, AppState, Mode, Notice, NoticeKind, Pane, SavedReplies, StatusFilter};
 pub use update::update;

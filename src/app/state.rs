@@ -288,8 +288,8 @@ impl AppState {
         let AccountOverlay::Stats(view) = overlay.as_mut() else {
             return Ok(());
         };
-        if let Some(account) = store.account(view.account_id)? {
-            **view = StatsView::load(store, &account, now)?;
+        if let Some(loaded) = StatsView::load(store, view.account_id, now)? {
+            **view = loaded;
         }
         Ok(())
     }

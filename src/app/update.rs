@@ -222,10 +222,12 @@ fn note_selected_arrivals(state: &mut AppState, store: &dyn FeedSource) {
     if keys == known {
         return;
     }
-    state.selected_arrivals = keys
-        .into_iter()
-        .filter_map(|k| store.arrival(k).ok().map(|a| (k, a)))
-        .collect();
+    // One read for the row's mentions (one round trip through the service); if it fails the
+    // detail shows no arrival, which is what it showed before the read.
+    state.selected_arrivals = match store.arrivals(&keys) {
+        Ok(arrivals) => keys.into_iter().zip(arrivals).collect(),
+        Err(_) => Vec::new(),
+    };
 }
 
 fn store_problem(e: &StoreError) -> String {

@@ -1,0 +1,164 @@
+//! The dashboard reads through the service what it would read from the store itself (issue 11):
+//! every read, and the combined reads that make one key one round trip (a page and its count, a
+//! row's arrivals, the stats view's figures), give the same answer over the session's socket as
+//! from the store, through the session protocol's binary replies. A real service, a real socket.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use perch::app::FeedSource;
+use perch::cli::{App, add_sim_accounts};
+use perch::client::Link;
+use perch::config::Config;
+use perch::domain::{AccountId, MentionStatus};
+use perch::sim::{self, SimConfig};
+use perch::store::{FeedFilter, Store};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Reads `read` from the store and through the link until the store holds still across the
+/// link's read (the service may store a page meanwhile), and asserts both say the same.
+fn agree<T: serde::Serialize>(
+    what: &str,
+    store: &Store,
+    link: &Link,
+    read: impl Fn(&dyn FeedSource) -> Result<T, perch::store::StoreError>,
+) {
+    let json = |v: &T| serde_json::to_value(v).expect("serialisable");
+    for _ in 0..50 {
+        let before = json(&read(store).expect("the store's read"));
+        let via = json(&read(link).unwrap_or_else(|e| panic!("{what} through the service: {e}")));
+        let after = json(&read(store).expect("the store's read"));
+        if before != after {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        // Not assert_eq: the values are whole pages, too long to read in a failure.
+        assert!(via == before, "{what}: the service and the store disagree");
+        return;
+    }
+    panic!("{what}: the store never held still");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_read_through_the_service_matches_the_store() {
+    let sim = sim::start(SimConfig::for_tests(57), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env: BTreeMap<String, String> = [
+        (
+            "PERCH_CONFIG",
+            dir.path().join("none.toml").display().to_string(),
+        ),
+        (
+            "PERCH_DATA_DIR",
+            dir.path().join("store").display().to_string(),
+        ),
+        ("PERCH_API_BASE", sim.api_base()),
+        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
+        ("PERCH_TOKEN_URL", sim.token_url()),
+        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
+        ("PERCH_POLL_INTERVAL", "3600".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = Config::load_from(&env).unwrap();
+    let app = App::open(&config).await.unwrap();
+    add_sim_accounts(&app, &["nimbus_help".to_string()])
+        .await
+        .unwrap();
+    let store = app.store.clone();
+    let service = perch::service::start(config.clone(), Some(store.clone()))
+        .await
+        .unwrap();
+    let (socket, pricing) = (service.paths.socket.clone(), config.pricing.clone());
+    let (link, mut incoming) =
+        tokio::task::spawn_blocking(move || Link::connect(&socket, pricing, None))
+            .await
+            .unwrap()
+            .unwrap();
+    tokio::spawn(async move { while incoming.recv().await.is_some() {} });
+
+    // The service's first poll stores the account's mentions.
+    let start = Instant::now();
+    while store.count(&FeedFilter::default()).unwrap() < 5 {
+        assert!(start.elapsed() < PATIENCE, "the first poll stored nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let l: Arc<Link> = link.clone();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || compare_reads(&s, &l))
+        .await
+        .unwrap();
+
+    link.close();
+    service.shutdown().await;
+    sim.shutdown().await;
+}
+
+fn compare_reads(store: &Store, link: &Link) {
+    let account = store.accounts().unwrap().remove(0);
+    let id = account.id;
+    let now = Utc::now();
+    let filters = [
+        FeedFilter::default(),
+        FeedFilter {
+            account: Some(id),
+            status: None,
+        },
+        FeedFilter {
+            account: Some(id),
+            status: Some(MentionStatus::Pending),
+        },
+        FeedFilter {
+            account: None,
+            status: Some(MentionStatus::Replied),
+        },
+    ];
+    for filter in &filters {
+        for newest in [true, false] {
+            agree(
+                &format!("end_page {filter:?} newest={newest}"),
+                store,
+                link,
+                |s| s.end_page(filter, newest, 7),
+            );
+        }
+        agree(&format!("count {filter:?}"), store, link, |s| {
+            s.count(filter)
+        });
+        let page = store.page_after(filter, None, 6).unwrap();
+        if let Some(middle) = page.get(2) {
+            let pos = perch::store::FeedPos::from(middle.key());
+            agree("page_after a position", store, link, |s| {
+                s.page_after(filter, Some(pos), 3)
+            });
+            agree("page_before a position", store, link, |s| {
+                s.page_before(filter, Some(pos), 3)
+            });
+        }
+    }
+    let keys: Vec<_> = store
+        .page_after(&FeedFilter::default(), None, 4)
+        .unwrap()
+        .iter()
+        .map(|m| m.key())
+        .collect();
+    assert!(!keys.is_empty());
+    agree("arrivals of a row", store, link, |s| s.arrivals(&keys));
+    agree("one mention", store, link, |s| s.mention(keys[0]));
+    agree("the stats view's figures", store, link, |s| {
+        s.account_figures(id, now, 30, 20)
+    });
+    agree(
+        "the figures of an account not in the store",
+        store,
+        link,
+        |s| s.account_figures(AccountId::new_v4(), now, 30, 20),
+    );
+    agree("accounts", store, link, |s| s.accounts());
+    agree("the cost bar", store, link, |s| s.cost_today_and_month(now));
+    agree("the open outbox", store, link, |s| s.outbox_open());
+}
