@@ -162,3 +162,66 @@ fn compare_reads(store: &Store, link: &Link) {
     agree("the cost bar", store, link, |s| s.cost_today_and_month(now));
     agree("the open outbox", store, link, |s| s.outbox_open());
 }
+
+/// A service that upgrades both connections and then never answers: a call waits for it, and
+/// closing the link (the dashboard quitting) ends that wait at once, not after the 30 s reply
+/// limit, with an error rather than an answer.
+#[test]
+fn closing_the_link_ends_a_call_the_service_never_answers() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let mute = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(
+                    stream.read(&mut byte).unwrap(),
+                    1,
+                    "a whole upgrade request"
+                );
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let token = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Upgrade: "))
+                .unwrap()
+                .to_string();
+            write!(
+                stream,
+                "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: {token}\r\n\r\n"
+            )
+            .unwrap();
+            held.push(stream);
+        }
+        // Read (and ignore) whatever comes, answering nothing, until the client hangs up.
+        let mut buf = [0u8; 1024];
+        while held[0].read(&mut buf).is_ok_and(|n| n > 0) {}
+    });
+    let (link, _incoming) = Link::connect(&socket, perch::costs::Pricing::default(), None).unwrap();
+    let caller = {
+        let link = link.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let result = link.count(&FeedFilter::default());
+            (result, start.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    link.close();
+    let (result, waited) = caller.join().unwrap();
+    assert!(
+        result.is_err(),
+        "no answer came, yet the call said {result:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "the call waited {waited:?} after the link was closed"
+    );
+    mute.join().unwrap();
+}

@@ -63,11 +63,13 @@ pub trait Connection: FeedSource + StoreWrites + Send + Sync {
     ) -> Result<(Account, bool), String>;
 }
 
-/// Where a caller waits for its reply: the answer's bytes in the reply codec, or why not.
 /// One session with the service: its calls and events connections.
 pub struct Session {
     /// The calls connection, held by a caller for its whole round trip.
     calls: Mutex<UnixStream>,
+    /// A handle to shut the calls connection down without waiting for a caller's round trip
+    /// (closing wakes a caller blocked in its read).
+    calls_handle: UnixStream,
     /// The events connection (a handle to shut it down; the reader thread reads its clone).
     events: UnixStream,
     next_id: AtomicU64,
@@ -92,6 +94,7 @@ impl Session {
         // from a service that has gone wakes at once.
         let calls_handle = calls.try_clone()?;
         let session = Arc::new(Session {
+            calls_handle: calls.try_clone()?,
             calls: Mutex::new(calls),
             events: events_stream,
             next_id: AtomicU64::new(1),
@@ -140,7 +143,7 @@ impl Session {
     /// Ends the session (the service abandons the sends it owned and X has not answered).
     pub fn close(&self) {
         self.alive.store(false, Ordering::SeqCst);
-        let _ = lock(&self.calls).shutdown(std::net::Shutdown::Both);
+        let _ = self.calls_handle.shutdown(std::net::Shutdown::Both);
         let _ = self.events.shutdown(std::net::Shutdown::Both);
     }
 }
