@@ -202,15 +202,20 @@ fn round_trip(
     }
 }
 
-/// How long a caller watches for its reply before it sleeps in the read.
-const WATCH_FOR_REPLY: Duration = Duration::from_micros(200);
+/// How long a caller watches for its reply before it sleeps in the read. A page of the feed
+/// comes back in 0.2–0.5 ms and a search step in under 1 ms (issue 11's traces at 1M), so 1 ms
+/// covers nearly every read of a key; a longer call (a bulk write) sleeps after it, as before.
+const WATCH_FOR_REPLY: Duration = Duration::from_millis(1);
 
-/// Watches the calls connection for up to [`WATCH_FOR_REPLY`] before the blocking read. Most
-/// replies come within that, and a thread that is awake when its reply arrives reads it at once;
-/// one asleep in `read` is woken by the kernel, and on a virtual machine whose CPU has gone idle
-/// that wake-up is tens of microseconds, at the tail milliseconds (issue 11: measured at 60 µs
-/// p50 and 0.4–1 ms p99 per reply on the 2-core machine of README section 8). Any error here is
-/// left for the blocking read to report.
+/// Watches the calls connection for up to [`WATCH_FOR_REPLY`] before the blocking read. A thread
+/// that is awake when its reply arrives reads it at once; one asleep in `read` is woken by the
+/// kernel, and on a virtual machine whose CPU has gone idle that wake-up costs about 150 µs per
+/// reply, at the tail milliseconds (issue 11, README section 8).
+///
+/// Between looks the caller yields its CPU (`sched_yield`) rather than spinning: on two cores
+/// the service's thread answering this very request may need the CPU the caller holds, and a
+/// spinning caller made it wait (measured at 1M, the slowest key's p99: 2.0–2.5 ms spinning for
+/// 1 ms, 1.7–1.9 ms yielding). Any error here is left for the blocking read to report.
 fn await_reply_briefly(calls: &UnixStream) {
     use std::os::fd::AsRawFd as _;
     let deadline = std::time::Instant::now() + WATCH_FOR_REPLY;
@@ -227,7 +232,9 @@ fn await_reply_briefly(calls: &UnixStream) {
         if ready != 0 || std::time::Instant::now() >= deadline {
             return;
         }
-        std::hint::spin_loop();
+        // SAFETY: takes no arguments and touches no memory; it only lets another runnable thread
+        // have this CPU before the next look.
+        unsafe { libc::sched_yield() };
     }
 }
 
