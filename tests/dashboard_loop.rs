@@ -4,7 +4,9 @@
 //! pushed to the screen, a restart of the service shows "reconnecting…" and keeps the open draft,
 //! and `q` ends the loop. No copy of the executor lives here: the loop under test is the real one.
 
-use std::collections::BTreeMap;
+#[path = "support/sim_env.rs"]
+mod sim_env;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,6 @@ use crossterm::event::{KeyCode, KeyEvent};
 use perch::app::{Action, AppState};
 use perch::cli::{App, add_sim_accounts};
 use perch::client::Link;
-use perch::config::Config;
 use perch::dashboard::{self, DashboardContext, Screen};
 use perch::domain::MentionStatus;
 use perch::sim::{self, SimConfig};
@@ -84,25 +85,7 @@ async fn wait_for(shown: &Mutex<String>, what: &str, check: impl Fn(&str) -> boo
 async fn the_dashboard_loop_runs_against_a_real_service_and_survives_its_restart() {
     let sim = sim::start(SimConfig::for_tests(31), 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env: BTreeMap<String, String> = [
-        (
-            "PERCH_CONFIG",
-            dir.path().join("none.toml").display().to_string(),
-        ),
-        (
-            "PERCH_DATA_DIR",
-            dir.path().join("store").display().to_string(),
-        ),
-        ("PERCH_API_BASE", sim.api_base()),
-        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
-        ("PERCH_TOKEN_URL", sim.token_url()),
-        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
-        ("PERCH_POLL_INTERVAL", "1".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let config = Config::load_from(&env).unwrap();
+    let config = sim_env::config(&sim, dir.path(), &[("PERCH_POLL_INTERVAL", "1")]);
     let app = App::open(&config).await.unwrap();
     add_sim_accounts(&app, &["mara_quill".to_string()])
         .await

@@ -3,7 +3,9 @@
 //! row's arrivals, the stats view's figures), give the same answer over the session's socket as
 //! from the store, through the session protocol's binary replies. A real service, a real socket.
 
-use std::collections::BTreeMap;
+#[path = "support/sim_env.rs"]
+mod sim_env;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,6 @@ use chrono::Utc;
 use perch::app::FeedSource;
 use perch::cli::{App, add_sim_accounts};
 use perch::client::Link;
-use perch::config::Config;
 use perch::domain::{AccountId, MentionStatus};
 use perch::sim::{self, SimConfig};
 use perch::store::{FeedFilter, Store};
@@ -46,25 +47,7 @@ fn agree<T: serde::Serialize>(
 async fn every_dashboard_read_through_the_service_matches_the_store() {
     let sim = sim::start(SimConfig::for_tests(57), 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env: BTreeMap<String, String> = [
-        (
-            "PERCH_CONFIG",
-            dir.path().join("none.toml").display().to_string(),
-        ),
-        (
-            "PERCH_DATA_DIR",
-            dir.path().join("store").display().to_string(),
-        ),
-        ("PERCH_API_BASE", sim.api_base()),
-        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
-        ("PERCH_TOKEN_URL", sim.token_url()),
-        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
-        ("PERCH_POLL_INTERVAL", "3600".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let config = Config::load_from(&env).unwrap();
+    let config = sim_env::config(&sim, dir.path(), &[("PERCH_POLL_INTERVAL", "3600")]);
     let app = App::open(&config).await.unwrap();
     add_sim_accounts(&app, &["nimbus_help".to_string()])
         .await

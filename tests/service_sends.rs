@@ -3,7 +3,9 @@
 //! X's answer arrives; one still waiting out a 429 is cancelled, its text kept as the draft, and
 //! never sent later.
 
-use std::collections::BTreeMap;
+#[path = "support/sim_env.rs"]
+mod sim_env;
+
 use std::time::{Duration, Instant};
 
 use perch::cli::{App, add_sim_accounts};
@@ -26,25 +28,7 @@ struct Setup {
 async fn setup() -> Setup {
     let sim = sim::start(SimConfig::for_tests(41), 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env: BTreeMap<String, String> = [
-        (
-            "PERCH_CONFIG",
-            dir.path().join("none.toml").display().to_string(),
-        ),
-        (
-            "PERCH_DATA_DIR",
-            dir.path().join("store").display().to_string(),
-        ),
-        ("PERCH_API_BASE", sim.api_base()),
-        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
-        ("PERCH_TOKEN_URL", sim.token_url()),
-        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
-        ("PERCH_POLL_INTERVAL", "3600".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let config = Config::load_from(&env).unwrap();
+    let config = sim_env::config(&sim, dir.path(), &[("PERCH_POLL_INTERVAL", "3600")]);
     let app = App::open(&config).await.unwrap();
     add_sim_accounts(&app, &["nimbus_help".to_string()])
         .await

@@ -4,7 +4,9 @@
 //! denial, state mismatch, a busy port, no client id; and a reauthorization that restores
 //! `active` without losing the account's mentions.
 
-use std::collections::BTreeMap;
+#[path = "support/sim_env.rs"]
+mod sim_env;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,25 +44,7 @@ async fn setup(redirect_uri: &str) -> Setup {
         .await
         .expect("simulator starts");
     let dir = tempfile::tempdir().unwrap();
-    let env: BTreeMap<String, String> = [
-        (
-            "PERCH_CONFIG",
-            dir.path().join("none.toml").display().to_string(),
-        ),
-        (
-            "PERCH_DATA_DIR",
-            dir.path().join("store").display().to_string(),
-        ),
-        ("PERCH_API_BASE", sim.api_base()),
-        ("PERCH_AUTHORIZE_URL", sim.authorize_url()),
-        ("PERCH_TOKEN_URL", sim.token_url()),
-        ("PERCH_CLIENT_ID", sim::DEMO_CLIENT_ID.to_string()),
-        ("PERCH_REDIRECT_URI", redirect_uri.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let config = Config::load_from(&env).expect("config");
+    let config = sim_env::config(&sim, dir.path(), &[("PERCH_REDIRECT_URI", redirect_uri)]);
     let store = Store::open(&config.data_dir).expect("store");
     Setup {
         sim,
