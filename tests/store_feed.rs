@@ -191,6 +191,64 @@ fn duplicate_page_inserts_nothing_and_keeps_triage_state() {
     assert_eq!(store.count(&FeedFilter::default()).unwrap(), 11);
 }
 
+/// A post that arrived as a stream's reply or quote event has no author (ACTIVITY.md §5.2); when
+/// a poll returns it again with its author, the stored mention takes the sender and keeps its
+/// triage state. A copy without an author never erases a known sender.
+#[test]
+fn a_later_copy_names_the_unknown_sender_of_a_stored_mention_and_keeps_its_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let a = account(1, "acme");
+    let polled = mention(&a, tweet(1), "hello");
+    // The stream's event names the author's id only.
+    let mut streamed = polled.clone();
+    streamed.sender = perch::domain::Sender {
+        twitter_id: polled.sender.twitter_id.clone(),
+        ..Default::default()
+    };
+    store.commit_streamed_post(a.id, &streamed, None).unwrap();
+    store
+        .set_status(streamed.key(), MentionStatus::Ignored, t0())
+        .unwrap();
+
+    let done = store
+        .commit_page(a.id, std::slice::from_ref(&polled), Some(tweet(1)))
+        .unwrap();
+    assert_eq!(
+        (done.inserted, done.duplicates, done.senders_filled),
+        (0, 1, 1)
+    );
+    let stored = store.mention(polled.key()).unwrap().unwrap();
+    assert_eq!(stored.sender, polled.sender);
+    assert_eq!(
+        stored.status,
+        MentionStatus::Ignored,
+        "the triage state stays"
+    );
+    assert_eq!(
+        store
+            .count(&FeedFilter {
+                account: Some(a.id),
+                status: Some(MentionStatus::Ignored),
+            })
+            .unwrap(),
+        1
+    );
+
+    // A copy without an author again (the stream's, later) leaves the named sender alone.
+    let again = store.commit_streamed_post(a.id, &streamed, None).unwrap();
+    assert_eq!((again.duplicates, again.senders_filled), (1, 0));
+    assert_eq!(
+        store
+            .mention(polled.key())
+            .unwrap()
+            .unwrap()
+            .sender
+            .username,
+        polled.sender.username
+    );
+}
+
 #[test]
 fn page_commit_is_all_or_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -474,6 +474,7 @@ fn enter_on_an_account_opens_its_detail_with_what_the_engine_reported() {
         SyncEvent::Finished {
             account_id: acme,
             inserted: 0,
+            senders_filled: 0,
             next_poll_at: Some(next),
         },
     ] {
@@ -688,6 +689,7 @@ fn snapshot_account_detail_80x24() {
         SyncEvent::Finished {
             account_id: bluebird,
             inserted: 2,
+            senders_filled: 0,
             next_poll_at: Some(now() + Duration::seconds(40)),
         },
     ] {
@@ -717,6 +719,7 @@ fn snapshot_accounts_pane_with_schedule_and_a_token_expired_account() {
         Action::Sync(SyncEvent::Finished {
             account_id: acme,
             inserted: 0,
+            senders_filled: 0,
             next_poll_at: Some(now() + Duration::seconds(40)),
         }),
     );

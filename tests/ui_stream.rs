@@ -80,6 +80,7 @@ fn account_rows_and_detail_say_streamed_or_polled_and_a_streamed_mention_says_so
             Action::Sync(SyncEvent::Finished {
                 account_id: a.id,
                 inserted: 0,
+                senders_filled: 0,
                 next_poll_at: Some(now() + chrono::Duration::seconds(240)),
             }),
         );
@@ -112,4 +113,54 @@ fn account_rows_and_detail_say_streamed_or_polled_and_a_streamed_mention_says_so
     // A polled mention says nothing of the kind.
     fx.key(&mut state, crossterm::event::KeyCode::Char('j'));
     assert!(!render(&state, 120, 40).contains("arrived by stream"));
+}
+
+/// A reply or quote event comes without its author (ACTIVITY.md §5.2), so the row says the sender
+/// is unknown; the next poll returns the post with its author, and the row on screen names the
+/// sender once that poll finishes, with no key pressed.
+#[test]
+fn a_streamed_reply_without_its_author_is_named_on_screen_after_the_next_poll() {
+    let fx = Fixture::new(10);
+    let mut state = fx.state(120, 40);
+    let acme = fx.accounts[0].clone();
+    let mut polled = ui_fixture::mention(&acme, 3, 1_994_000_000_000_000_000, now());
+    // A sender no other row has, so the screen names them only if this row does.
+    polled.sender.username = Some("quokka_fan".into());
+    polled.sender.display_name = Some("Quokka Fan".into());
+    let named = "quokka_fan";
+    let mut pushed = polled.clone();
+    pushed.sender = perch::domain::Sender {
+        twitter_id: polled.sender.twitter_id.clone(),
+        ..Default::default()
+    };
+    fx.store
+        .commit_streamed_post(acme.id, &pushed, None)
+        .unwrap();
+    fx.apply(
+        &mut state,
+        Action::Sync(SyncEvent::PageCommitted {
+            account_id: acme.id,
+            inserted: 1,
+        }),
+    );
+    assert!(
+        !render(&state, 120, 40).contains(named),
+        "the stream gave no author: the sender is not named yet"
+    );
+    let done = fx
+        .store
+        .commit_page(acme.id, std::slice::from_ref(&polled), None)
+        .unwrap();
+    assert_eq!(done.senders_filled, 1);
+    fx.apply(
+        &mut state,
+        Action::Sync(SyncEvent::Finished {
+            account_id: acme.id,
+            inserted: 0,
+            senders_filled: done.senders_filled,
+            next_poll_at: None,
+        }),
+    );
+    let screen = render(&state, 120, 40);
+    assert!(screen.contains(named), "{screen}");
 }

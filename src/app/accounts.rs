@@ -273,6 +273,7 @@ pub fn observe_sync(state: &mut AppState, event: &SyncEvent) {
             account_id,
             inserted,
             next_poll_at,
+            ..
         } => {
             let live = ui.live.entry(*account_id).or_default();
             live.next_poll_at = *next_poll_at;

@@ -941,7 +941,18 @@ fn on_sync(
 ) -> Result<(), StoreError> {
     match event {
         SyncEvent::Started { account_id } => set_syncing(state, account_id, true),
-        SyncEvent::Finished { account_id, .. } => set_syncing(state, account_id, false),
+        SyncEvent::Finished {
+            account_id,
+            senders_filled,
+            ..
+        } => {
+            set_syncing(state, account_id, false);
+            // Rows on screen may have shown these senders as unknown: read them again.
+            if senders_filled > 0 {
+                state.dirty = true;
+                state.refresh(store)?;
+            }
+        }
         SyncEvent::PageCommitted {
             account_id: _,
             inserted,

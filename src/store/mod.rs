@@ -191,8 +191,11 @@ impl From<&Mention> for FeedPos {
 pub struct PageCommit {
     /// Mentions that were new and are now stored.
     pub inserted: usize,
-    /// Mentions that were already stored (left untouched: their triage state is kept).
+    /// Mentions that were already stored (their triage state is kept).
     pub duplicates: usize,
+    /// Of the duplicates, stored mentions whose sender was unknown and that this page's copy
+    /// named: the sender is filled in, nothing else changes (see `Store::commit_page`).
+    pub senders_filled: usize,
     /// Unreadable posts recorded for the first time.
     pub unreadable: usize,
     /// What the page's read was charged (see `store/costs.rs`), in the same batch.
@@ -714,7 +717,10 @@ impl Store {
 
     /// Commits one fetched page atomically: new mention records, their index entries, the
     /// per-account/per-status/per-day counters, and (when given) the account's cursor. Mentions
-    /// already stored are skipped, never overwritten. The cursor never moves backwards (a page
+    /// already stored are skipped, never overwritten, with one exception: a stored mention whose
+    /// sender is unknown takes the sender of a later copy that names it (a post that arrived as a
+    /// stream's reply or quote event comes without its author, ACTIVITY.md §5.2, and the poll
+    /// that returns it again has the author). The cursor never moves backwards (a page
     /// older than the cursor leaves it where it is). Every mention must be `sent_to` `account`;
     /// a mention whose tweet id is not a decimal number is skipped with a warning.
     pub fn commit_page(
@@ -856,6 +862,13 @@ impl Store {
             };
             if !seen.insert(tweet) || stored.contains(&tweet) {
                 result.duplicates += 1;
+                if stored.contains(&tweet)
+                    && let Some(named) = self.sender_named_by(account, tweet, m)
+                {
+                    codec::encode_into(&named, &mut writer.buf, "mention")?;
+                    batch.insert(&keys::mention_key(account, tweet), writer.buf.as_slice());
+                    result.senders_filled += 1;
+                }
                 continue;
             }
             stage_new_mention(&mut batch, &mut writer.buf, m)?;
@@ -967,6 +980,34 @@ impl Store {
                 Ok(cursor)
             }
         }
+    }
+
+    /// The stored mention `tweet` of `account` with its sender taken from `copy`, when the stored
+    /// one's sender is unknown (no username) and `copy` names it; `None` otherwise. Only the
+    /// sender and `updated_at` change: the triage state is the stored one. A stored record that
+    /// cannot be read is left alone here (the page's other mentions must not fail with it).
+    fn sender_named_by(&self, account: AccountId, tweet: u64, copy: &Mention) -> Option<Mention> {
+        copy.sender.username.as_ref()?;
+        let key = MentionKey {
+            account_id: account,
+            tweet_id: tweet,
+        };
+        let mut stored = match self.mention(key) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
+                return None;
+            }
+        };
+        if stored.sender.username.is_some() {
+            return None;
+        }
+        let twitter_id = stored.sender.twitter_id.take();
+        stored.sender = copy.sender.clone();
+        stored.sender.twitter_id = stored.sender.twitter_id.take().or(twitter_id);
+        stored.updated_at = Utc::now();
+        Some(stored)
     }
 
     /// Which of `tweets` (of one account) are already stored. A new page is usually newer than

@@ -591,7 +591,7 @@ impl Engine {
         // One more poll right away if fetch-now was pressed meanwhile (the gate still applies).
         slot.urgent = std::mem::take(&mut slot.again);
         let mut synced_at: Option<DateTime<Utc>> = None;
-        let inserted = outcome.inserted;
+        let (inserted, senders_filled) = (outcome.inserted, outcome.senders_filled);
         let mut money_event: Option<MoneyEvent> = None;
         if outcome.unreadable > 0 {
             tracing::warn!(account = %slot.account.handle(), skipped = outcome.unreadable, "unreadable posts skipped and recorded");
@@ -839,6 +839,7 @@ impl Engine {
             .send(SyncEvent::Finished {
                 account_id: id,
                 inserted,
+                senders_filled,
                 next_poll_at,
             })
             .await;

@@ -21,6 +21,8 @@ pub enum SyncEvent {
     Finished {
         account_id: AccountId,
         inserted: usize,
+        /// Stored mentions whose unknown sender the poll filled in (the rows on screen change).
+        senders_filled: usize,
         next_poll_at: Option<DateTime<Utc>>,
     },
     /// The account record changed (status, error, last sync, ...): here is the new version.

@@ -71,6 +71,8 @@ pub struct PollOutcome {
     pub inserted: usize,
     /// Unreadable posts skipped (and recorded) by this poll.
     pub unreadable: usize,
+    /// Stored mentions whose unknown sender this poll's copies named (`PageCommit`).
+    pub senders_filled: usize,
     /// Pages read (responses that were stored).
     pub pages: usize,
     /// The budget after the last response.
@@ -126,6 +128,7 @@ pub async fn poll_account(
         account_id: account.id,
         inserted: 0,
         unreadable: 0,
+        senders_filled: 0,
         pages: 0,
         budget: job.budget,
         resume: None,
@@ -294,6 +297,7 @@ pub async fn poll_account(
                 outcome.pages += 1;
                 outcome.inserted += done.inserted;
                 outcome.unreadable += done.unreadable;
+                outcome.senders_filled += done.senders_filled;
                 if done.inserted > 0 {
                     let _ = events
                         .send(SyncEvent::PageCommitted {

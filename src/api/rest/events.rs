@@ -149,6 +149,7 @@ fn sync_event(e: SyncEvent) -> Option<ApiEvent> {
             account_id,
             inserted,
             next_poll_at,
+            ..
         } => ApiEvent::PollFinished {
             account_id,
             inserted,
