@@ -270,7 +270,15 @@ async fn accounts_endpoints_match_the_document_on_tcp_and_the_socket() {
         "{url}"
     );
 
-    // Remove, with its mentions.
+    // Remove, with its mentions; the account's grant is revoked at X as it goes.
+    let brand_id: perch::domain::AccountId = brand.parse().expect("an account id");
+    let tokens = world
+        .hub()
+        .store
+        .tokens(brand_id)
+        .unwrap()
+        .expect("the brand's stored tokens");
+    assert_eq!(users_me(&world, &tokens).await, 200, "a live grant first");
     let (status, removed) = world
         .checked(
             Method::DELETE,
@@ -285,8 +293,25 @@ async fn accounts_endpoints_match_the_document_on_tcp_and_the_socket() {
         .checked(Method::GET, one, &format!("/api/v1/accounts/{brand}"), None)
         .await;
     assert_eq!(status, 404);
+    assert_eq!(
+        users_me(&world, &tokens).await,
+        401,
+        "the removed account's access token still works at X: its grant was not revoked"
+    );
 
     world.stop().await;
+}
+
+/// The status X (the simulator) answers `GET /2/users/me` with for `tokens`' access token.
+async fn users_me(world: &ApiWorld, tokens: &perch::domain::Tokens) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/2/users/me", world.sim.api_base()))
+        .bearer_auth(tokens.access_token.expose())
+        .send()
+        .await
+        .expect("the simulator answers")
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

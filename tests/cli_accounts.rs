@@ -147,6 +147,18 @@ fn handles(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The status X (the simulator) answers `GET /2/users/me` with for `tokens`' access token.
+async fn users_me(sim: &SimHandle, tokens: &perch::domain::Tokens) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/2/users/me", sim.api_base()))
+        .bearer_auth(tokens.access_token.expose())
+        .send()
+        .await
+        .expect("the simulator answers")
+        .status()
+        .as_u16()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -327,9 +339,30 @@ async fn account_commands_end_to_end() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 
-    // Remove keeping mentions, then remove deleting them.
+    // Remove keeping mentions, then remove deleting them. The removed account's grant is
+    // revoked at X: its access token no longer works there.
+    let mara_tokens = {
+        let store = perch::store::Store::open(&env.data_dir()).expect("read the store");
+        let mara = store
+            .accounts()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.twitter_username == "mara_quill")
+            .expect("mara_quill is stored");
+        store.tokens(mara.id).unwrap().expect("mara_quill's tokens")
+    };
+    assert_eq!(
+        users_me(&env.sim, &mara_tokens).await,
+        200,
+        "a live grant first"
+    );
     env.ok(&["accounts", "remove", "@mara_quill", "--yes"])
         .await;
+    assert_eq!(
+        users_me(&env.sim, &mara_tokens).await,
+        401,
+        "the removed account's grant was not revoked at X"
+    );
     let said = env
         .ok(&[
             "accounts",

@@ -6,6 +6,7 @@
 //! - `listener`: the loopback HTTP listener that receives the browser's redirect.
 //! - `tokens`: [`TokenManager`], refresh and the retry-once-on-401 wrapper.
 //! - `oauth`: the `oauth2` crate client and how its errors map onto [`AuthError`].
+//! - `revoke`: ending the grant at X when an account is removed.
 
 // AuthError can carry an XError, which holds the rate-limit headers by value (the x contract).
 // Errors are rare and short-lived here, so their size costs nothing worth boxing for.
@@ -14,6 +15,7 @@
 mod listener;
 mod login;
 pub(crate) mod oauth;
+pub mod revoke;
 mod tokens;
 
 use std::path::PathBuf;

@@ -86,6 +86,11 @@ impl TokenManager {
         }
     }
 
+    /// The OAuth client settings (for revoking a grant, `auth::revoke`).
+    pub fn settings(&self) -> &OAuthSettings {
+        &self.inner.settings
+    }
+
     fn lock_for(&self, account: AccountId) -> Arc<tokio::sync::Mutex<()>> {
         // A poisoned map only means another thread panicked while inserting; the map is fine.
         let mut locks = self

@@ -208,8 +208,12 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                 // (never half-deleted under a running poll).
                 Some(remote) => remove_through_engine(&remote.hub, a.id, delete_mentions).await?,
                 None => {
+                    let tokens = store.tokens(a.id).ok().flatten();
                     store.remove_account(a.id, delete_mentions)?;
                     store.flush()?;
+                    if let Some(tokens) = tokens {
+                        revoke_after_removal(config, &a.handle(), &tokens).await;
+                    }
                 }
             }
             crate::outln!(
@@ -310,6 +314,19 @@ fn dashboard_key(command: &AccountsCommand) -> &'static str {
 
 /// Opens the store; when a running dashboard holds it, says so and names the dashboard's key for
 /// the same operation (sled allows one process per store).
+/// Revokes the removed account's grant at X (`auth::revoke`), as the engine does; a failure is
+/// said on standard error in the engine's words, and the removal stands (exit 0).
+async fn revoke_after_removal(config: &Config, handle: &str, tokens: &crate::domain::Tokens) {
+    let outcome = match crate::auth::OAuthSettings::from_config(config) {
+        Ok(settings) => crate::auth::revoke::revoke_grant(&settings, tokens).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(why) = outcome {
+        let message = crate::auth::revoke::not_revoked_message(handle, &why);
+        crate::errln!("perch: {}", crate::text::sanitize(&message, false));
+    }
+}
+
 /// Asks the service's engine to remove the account and waits (bounded) until it has.
 async fn remove_through_engine(
     hub: &crate::service::Hub,
@@ -333,6 +350,13 @@ async fn remove_through_engine(
                     if id == account_id =>
                 {
                     return Ok(());
+                }
+                // The engine could not revoke the grant at X (it says so before the removal).
+                Ok(ServiceEvent::Sync(SyncEvent::Notice {
+                    account_id: Some(id),
+                    message,
+                })) if id == account_id => {
+                    crate::errln!("perch: {}", crate::text::sanitize(&message, false));
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {

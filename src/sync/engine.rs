@@ -540,14 +540,40 @@ impl Engine {
     }
 
     async fn remove_now(&mut self, id: AccountId, delete_mentions: bool) {
-        self.slots.remove(&id);
+        let handle = self.slots.remove(&id).map(|slot| slot.account.handle());
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.remove_account(id, delete_mentions)).await {
-            Ok(Ok(())) => {
-                let _ = self
-                    .events
-                    .send(SyncEvent::AccountRemoved { account_id: id })
-                    .await;
+        // The tokens and the account go in one step; the grant they belong to is revoked at X
+        // after it (`auth::revoke`), from the tokens read here.
+        let removed = tokio::task::spawn_blocking(move || {
+            let tokens = store.tokens(id).ok().flatten();
+            store.remove_account(id, delete_mentions).map(|()| tokens)
+        })
+        .await;
+        match removed {
+            Ok(Ok(tokens)) => {
+                // Off the engine's loop (a revoke may wait up to `REVOKE_LIMIT`), and before
+                // `AccountRemoved`, so whoever waits for the removal hears first that the revoke
+                // failed (the CLI says it the same with and without a service).
+                let settings = self.tokens.settings().clone();
+                let events = self.events.clone();
+                let handle = handle.unwrap_or_else(|| format!("account {id}"));
+                tokio::spawn(async move {
+                    if let Some(tokens) = tokens
+                        && let Err(why) =
+                            crate::auth::revoke::revoke_grant(&settings, &tokens).await
+                    {
+                        tracing::warn!(account = %handle, "the grant was not revoked: {why}");
+                        let _ = events
+                            .send(SyncEvent::Notice {
+                                account_id: Some(id),
+                                message: crate::auth::revoke::not_revoked_message(&handle, &why),
+                            })
+                            .await;
+                    }
+                    let _ = events
+                        .send(SyncEvent::AccountRemoved { account_id: id })
+                        .await;
+                });
             }
             Ok(Err(e)) => {
                 self.notice(Some(id), format!("removing the account failed: {e}"))
