@@ -87,8 +87,22 @@ pub async fn revoke_grant(settings: &OAuthSettings, tokens: &Tokens) -> Result<(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    // X's words, untrusted: whoever shows them sanitises them (the CLI's `errln`, the status
+    // bar's notice, sanitised in `app::update`).
     let said: String = body.chars().take(300).collect();
     Err(format!("X answered the revoke with {status}: {said}"))
+}
+
+/// What the engine and the CLI do once an account is removed: revoke its grant; `Err` is what
+/// to tell the user ([`not_revoked_message`]).
+pub async fn revoke_on_removal(
+    settings: &OAuthSettings,
+    handle: &str,
+    tokens: &Tokens,
+) -> Result<(), String> {
+    revoke_grant(settings, tokens)
+        .await
+        .map_err(|why| not_revoked_message(handle, &why))
 }
 
 /// What perch says when an account is removed but its grant could not be revoked.

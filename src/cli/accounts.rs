@@ -312,17 +312,17 @@ fn dashboard_key(command: &AccountsCommand) -> &'static str {
     }
 }
 
-/// Opens the store; when a running dashboard holds it, says so and names the dashboard's key for
-/// the same operation (sled allows one process per store).
 /// Revokes the removed account's grant at X (`auth::revoke`), as the engine does; a failure is
 /// said on standard error in the engine's words, and the removal stands (exit 0).
 async fn revoke_after_removal(config: &Config, handle: &str, tokens: &crate::domain::Tokens) {
     let outcome = match crate::auth::OAuthSettings::from_config(config) {
-        Ok(settings) => crate::auth::revoke::revoke_grant(&settings, tokens).await,
-        Err(e) => Err(e.to_string()),
+        Ok(settings) => crate::auth::revoke::revoke_on_removal(&settings, handle, tokens).await,
+        Err(e) => Err(crate::auth::revoke::not_revoked_message(
+            handle,
+            &e.to_string(),
+        )),
     };
-    if let Err(why) = outcome {
-        let message = crate::auth::revoke::not_revoked_message(handle, &why);
+    if let Err(message) = outcome {
         crate::errln!("perch: {}", crate::text::sanitize(&message, false));
     }
 }
@@ -376,6 +376,8 @@ async fn remove_through_engine(
         })?
 }
 
+/// Opens the store; when a running dashboard holds it, says so and names the dashboard's key for
+/// the same operation (sled allows one process per store).
 async fn open_accounts_store(
     config: &Config,
     in_dashboard: &str,

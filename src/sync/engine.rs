@@ -542,8 +542,8 @@ impl Engine {
     async fn remove_now(&mut self, id: AccountId, delete_mentions: bool) {
         let handle = self.slots.remove(&id).map(|slot| slot.account.handle());
         let store = self.store.clone();
-        // The tokens and the account go in one step; the grant they belong to is revoked at X
-        // after it (`auth::revoke`), from the tokens read here.
+        // The tokens are read before the removal deletes them: the grant they belong to is
+        // revoked at X after it (`auth::revoke`).
         let removed = tokio::task::spawn_blocking(move || {
             let tokens = store.tokens(id).ok().flatten();
             store.remove_account(id, delete_mentions).map(|()| tokens)
@@ -559,14 +559,15 @@ impl Engine {
                 let handle = handle.unwrap_or_else(|| format!("account {id}"));
                 tokio::spawn(async move {
                     if let Some(tokens) = tokens
-                        && let Err(why) =
-                            crate::auth::revoke::revoke_grant(&settings, &tokens).await
+                        && let Err(message) =
+                            crate::auth::revoke::revoke_on_removal(&settings, &handle, &tokens)
+                                .await
                     {
-                        tracing::warn!(account = %handle, "the grant was not revoked: {why}");
+                        tracing::warn!("{message}");
                         let _ = events
                             .send(SyncEvent::Notice {
                                 account_id: Some(id),
-                                message: crate::auth::revoke::not_revoked_message(&handle, &why),
+                                message,
                             })
                             .await;
                     }
