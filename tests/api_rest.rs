@@ -4,6 +4,8 @@
 //! (`{"detail"}` with 400/401/404/409/413/415/422); SSE delivering a new mention; a reply sent,
 //! and a reply whose request went away abandoned, never sent later.
 
+#[path = "support/sim_env.rs"]
+mod sim_env;
 #[path = "support/api.rs"]
 mod support;
 
@@ -278,7 +280,11 @@ async fn accounts_endpoints_match_the_document_on_tcp_and_the_socket() {
         .tokens(brand_id)
         .unwrap()
         .expect("the brand's stored tokens");
-    assert_eq!(users_me(&world, &tokens).await, 200, "a live grant first");
+    assert_eq!(
+        sim_env::users_me(&world.sim, &tokens).await,
+        200,
+        "a live grant first"
+    );
     let (status, removed) = world
         .checked(
             Method::DELETE,
@@ -294,24 +300,12 @@ async fn accounts_endpoints_match_the_document_on_tcp_and_the_socket() {
         .await;
     assert_eq!(status, 404);
     assert_eq!(
-        users_me(&world, &tokens).await,
+        sim_env::users_me(&world.sim, &tokens).await,
         401,
         "the removed account's access token still works at X: its grant was not revoked"
     );
 
     world.stop().await;
-}
-
-/// The status X (the simulator) answers `GET /2/users/me` with for `tokens`' access token.
-async fn users_me(world: &ApiWorld, tokens: &perch::domain::Tokens) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/2/users/me", world.sim.api_base()))
-        .bearer_auth(tokens.access_token.expose())
-        .send()
-        .await
-        .expect("the simulator answers")
-        .status()
-        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@ use tokio::process::Command;
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/sim_env.rs"]
+mod sim_env;
 
 use cli::GENEROUS;
 
@@ -145,18 +147,6 @@ fn handles(list: &Value) -> Vec<String> {
         .iter()
         .map(|a| a["twitter_username"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// The status X (the simulator) answers `GET /2/users/me` with for `tokens`' access token.
-async fn users_me(sim: &SimHandle, tokens: &perch::domain::Tokens) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/2/users/me", sim.api_base()))
-        .bearer_auth(tokens.access_token.expose())
-        .send()
-        .await
-        .expect("the simulator answers")
-        .status()
-        .as_u16()
 }
 
 fn stderr(out: &Output) -> String {
@@ -352,14 +342,14 @@ async fn account_commands_end_to_end() {
         store.tokens(mara.id).unwrap().expect("mara_quill's tokens")
     };
     assert_eq!(
-        users_me(&env.sim, &mara_tokens).await,
+        sim_env::users_me(&env.sim, &mara_tokens).await,
         200,
         "a live grant first"
     );
     env.ok(&["accounts", "remove", "@mara_quill", "--yes"])
         .await;
     assert_eq!(
-        users_me(&env.sim, &mara_tokens).await,
+        sim_env::users_me(&env.sim, &mara_tokens).await,
         401,
         "the removed account's grant was not revoked at X"
     );

@@ -1,5 +1,6 @@
 //! perch's configuration for a test that runs perch's own pieces (an `App`, a service) against a
-//! simulator: X's endpoints are the simulator's, and every file perch writes is under `home`.
+//! simulator: X's endpoints are the simulator's, and every file perch writes is under `home`. And
+//! what X (the simulator) says of a token perch held.
 //! Included with `#[path]` by the tests that need it.
 #![allow(dead_code)]
 
@@ -32,4 +33,17 @@ pub fn env(sim: &SimHandle, home: &Path, extra: &[(&str, &str)]) -> BTreeMap<Str
 /// The configuration of [`env`].
 pub fn config(sim: &SimHandle, home: &Path, extra: &[(&str, &str)]) -> Config {
     Config::load_from(&env(sim, home, extra)).expect("the test's config loads")
+}
+
+/// The status X (the simulator) answers `GET /2/users/me` with for `tokens`' access token: 200
+/// while its grant lives, 401 once it is revoked.
+pub async fn users_me(sim: &SimHandle, tokens: &perch::domain::Tokens) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/2/users/me", sim.api_base()))
+        .bearer_auth(tokens.access_token.expose())
+        .send()
+        .await
+        .expect("the simulator answers")
+        .status()
+        .as_u16()
 }
