@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod team;
+pub use team::{Access, AuditAction, AuditEntry, Person, Role, TeamEvent};
+
 /// perch's own id for a tracked account (stable across reauthorizations).
 pub type AccountId = Uuid;
 

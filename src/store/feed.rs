@@ -59,10 +59,20 @@ pub fn mention_owners(tree: &sled::Tree) -> sled::Result<Vec<AccountId>> {
 }
 
 impl FeedWalk {
-    pub fn new(dir: &Path, tree: &sled::Tree, filter: &FeedFilter, walk: Walk) -> Result<FeedWalk> {
-        let accounts = match filter.account {
-            Some(a) => vec![a],
-            None => mention_owners(tree).map_err(|e| sled_error(dir, e))?,
+    /// A walk over `filter`, limited to the accounts in `among` when given (a member's view of
+    /// "all accounts", issue 16): the merge then has one range per account of theirs.
+    pub fn among(
+        dir: &Path,
+        tree: &sled::Tree,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        walk: Walk,
+    ) -> Result<FeedWalk> {
+        let accounts = match (filter.account, among) {
+            (Some(a), Some(only)) => only.iter().copied().filter(|o| *o == a).collect(),
+            (Some(a), None) => vec![a],
+            (None, Some(only)) => only.to_vec(),
+            (None, None) => mention_owners(tree).map_err(|e| sled_error(dir, e))?,
         };
         let mut streams = Vec::with_capacity(accounts.len());
         for account in accounts {

@@ -58,6 +58,14 @@ pub const UNREADABLE_COUNT: u8 = b'N';
 /// of the record, so no record format changes and older perch versions simply ignore it.
 pub const STREAMED: u8 = b'w';
 
+/// A person on the team (issue 16): `P | name (utf-8)` → record.
+pub const PERSON: u8 = b'P';
+/// The audit log: `L | seq (u64 BE)` → record. Appended to only.
+pub const AUDIT: u8 = b'L';
+/// Who a mention is assigned to: `A | account | tweet` → record. Its own key rather than a field
+/// of the mention, so assigning never rewrites the mention (or its indexes).
+pub const ASSIGNED: u8 = b'A';
+
 /// The meta key holding the store's format number (one byte).
 pub const FORMAT_KEY: &[u8] = b"\x00format";
 
@@ -113,6 +121,12 @@ pub fn global_count_key(status: MentionStatus) -> [u8; 2] {
 pub fn draft_key(account: AccountId, tweet: u64) -> [u8; 25] {
     let mut k = mention_key(account, tweet);
     k[0] = DRAFT;
+    k
+}
+
+pub fn assigned_key(account: AccountId, tweet: u64) -> [u8; 25] {
+    let mut k = mention_key(account, tweet);
+    k[0] = ASSIGNED;
     k
 }
 

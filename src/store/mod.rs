@@ -20,6 +20,7 @@ mod outbox;
 mod perms;
 pub mod recover;
 pub mod space;
+mod team;
 mod undo;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,6 +40,9 @@ pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};
 pub use import::{AccountImport, MentionImport, MentionOutcome};
 pub use outbox::{OutboxEntry, OutboxState};
+pub use team::{
+    ASSIGNMENT_SCAN, AUDIT_SCAN, AssignRefusal, AssignedFilter, Assignment, AuditPage, AuditQuery,
+};
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 
 /// The store format this perch reads and writes (kept in the store's meta key). Format 2 (issue
@@ -101,6 +105,10 @@ pub enum StoreError {
         twitter_id: String,
         existing: AccountId,
     },
+    /// The change conflicts with what is stored (a person of that name exists, or none does);
+    /// the message says what to do.
+    #[error("{0}")]
+    Conflict(String),
     /// A caller passed something the store cannot accept (a programming error, reported, not
     /// panicked on).
     #[error("invalid store request: {0}")]
@@ -574,6 +582,8 @@ impl Store {
             let (key, _) = entry.map_err(|e| self.err(e))?;
             batch.remove(key);
         }
+        // Nobody keeps a grant to an account that is gone (a new login is a new grant).
+        self.stage_forget_grants(&mut batch, id)?;
         if delete_mentions {
             batch.remove(&keys::account_key(keys::FIRST_SEEN, id));
             for status in MentionStatus::ALL {
@@ -631,6 +641,7 @@ impl Store {
                 batch.remove(&keys::status_index_key(id, status, tweet));
             }
             batch.remove(&keys::draft_key(id, tweet));
+            batch.remove(&keys::assigned_key(id, tweet));
             deleted += 1;
         }
         if deleted == 0 {
@@ -1214,8 +1225,13 @@ impl Store {
         })
     }
 
-    fn walk(&self, filter: &FeedFilter, walk: Walk) -> Result<FeedWalk> {
-        FeedWalk::new(&self.dir, &self.tree, filter, walk)
+    fn walk_among(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        walk: Walk,
+    ) -> Result<FeedWalk> {
+        FeedWalk::among(&self.dir, &self.tree, filter, among, walk)
     }
 
     /// Up to `limit` mentions matching `filter`, newest first, strictly older than `after`
@@ -1226,7 +1242,18 @@ impl Store {
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        self.read_rows(filter, Walk::Older(after), limit)
+        self.read_rows(filter, None, Walk::Older(after), limit)
+    }
+
+    /// [`Store::page_after`] over the accounts in `among` only (a member's feed, issue 16).
+    pub fn page_after_among(
+        &self,
+        filter: &FeedFilter,
+        among: &[AccountId],
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        self.read_rows(filter, Some(among), Walk::Older(after), limit)
     }
 
     /// Up to `limit` mentions matching `filter` strictly newer than `before`, returned newest
@@ -1237,18 +1264,24 @@ impl Store {
         before: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        let mut out = self.read_rows(filter, Walk::Newer(before), limit)?;
+        let mut out = self.read_rows(filter, None, Walk::Newer(before), limit)?;
         out.reverse();
         Ok(out)
     }
 
     /// Up to `limit` decoded rows of `filter`'s feed, in the walk's own order.
-    fn read_rows(&self, filter: &FeedFilter, walk: Walk, limit: usize) -> Result<Vec<Mention>> {
+    fn read_rows(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        walk: Walk,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
         let mut out = Vec::with_capacity(limit.min(1024));
         if limit == 0 {
             return Ok(out);
         }
-        let mut walk = self.walk(filter, walk)?;
+        let mut walk = self.walk_among(filter, among, walk)?;
         while out.len() < limit {
             let Some((pos, bytes)) = walk.next_row()? else {
                 break;
@@ -1271,6 +1304,35 @@ impl Store {
         limit: usize,
         max_scan: usize,
     ) -> Result<SearchPage> {
+        self.search_page_among(filter, None, query, after, limit, max_scan)
+    }
+
+    /// [`Store::search_page`] over the accounts in `among` only, when given (issue 16).
+    pub fn search_page_among(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
+        self.scan_page_where(filter, among, query, |_| true, after, limit, max_scan)
+    }
+
+    /// [`Store::search_page_among`] keeping only the rows for which `keep` holds (the assignment
+    /// filter's "nobody", issue 16). `keep` sees the position only, before any decoding.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn scan_page_where(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        keep: impl Fn(FeedPos) -> bool,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
         let matcher = Matcher::new(query);
         let mut page = SearchPage {
             hits: Vec::new(),
@@ -1280,7 +1342,7 @@ impl Store {
         if limit == 0 || max_scan == 0 {
             return Ok(page);
         }
-        let mut walk = self.walk(filter, Walk::Older(after))?;
+        let mut walk = self.walk_among(filter, among, Walk::Older(after))?;
         let mut scanned = 0;
         while page.hits.len() < limit && scanned < max_scan {
             let Some((pos, bytes)) = walk.next_row()? else {
@@ -1290,7 +1352,7 @@ impl Store {
             scanned += 1;
             page.resume_after = Some(pos);
             // Most rows do not match: skip decoding them when the raw record cannot match.
-            if !matcher.may_match_record(&bytes) {
+            if !keep(pos) || !matcher.may_match_record(&bytes) {
                 continue;
             }
             let m = self.decode_row(pos, &bytes)?;
@@ -1299,6 +1361,21 @@ impl Store {
             }
         }
         Ok(page)
+    }
+
+    /// [`Store::count`] over the accounts in `among` only (issue 16): the sum of their counters.
+    pub fn count_among(&self, filter: &FeedFilter, among: &[AccountId]) -> Result<u64> {
+        let mut total = 0;
+        for &account in among {
+            if filter.account.is_some_and(|a| a != account) {
+                continue;
+            }
+            total += self.count(&FeedFilter {
+                account: Some(account),
+                status: filter.status,
+            })?;
+        }
+        Ok(total)
     }
 
     /// How many mentions match `filter`, from counters (never a scan).
