@@ -58,6 +58,8 @@ fn the_openapi_document_is_3_1_with_every_route_and_enums_as_enums() {
         ("/api/v1/mentions/{id}/reply", &["post"]),
         ("/api/v1/mentions/{id}/dm", &["post"]),
         ("/api/v1/events", &["get"]),
+        ("/api/v1/mentions/{id}/assign", &["post"]),
+        ("/api/v1/audit", &["get"]),
     ] {
         for m in methods {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");

@@ -15,7 +15,7 @@ use axum::Router;
 
 use crate::service::Hub;
 
-mod auth;
+pub mod auth;
 pub mod internal;
 pub mod rest;
 mod session;
@@ -40,7 +40,7 @@ pub fn router(hub: Arc<Hub>, transport: Transport) -> Router {
         .merge(session::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     let routes = match transport {
-        Transport::Unix => routes,
+        Transport::Unix => routes.layer(axum::middleware::from_fn(auth::socket_owner)),
         Transport::Tcp => routes.layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             auth::require_bearer,

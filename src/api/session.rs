@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::domain::MentionKey;
+use crate::domain::{AuditAction, AuditEntry, MentionKey};
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::protocol::{
     self, CALLS_PATH, CALLS_UPGRADE, EVENTS_PATH, EVENTS_UPGRADE, Request as Op, RequestFrame,
@@ -50,12 +50,18 @@ const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
-async fn upgrade_calls(State(hub): State<Arc<Hub>>, request: Request) -> Response {
+async fn upgrade_calls(
+    State(hub): State<Arc<Hub>>,
+    caller: super::auth::Caller,
+    request: Request,
+) -> Response {
+    // Everything this session changes is recorded under its person (the owner on the socket).
+    let who: Arc<str> = caller.name().into();
     upgrade(
         request,
         CALLS_UPGRADE,
         "the dashboard's session",
-        move |io| serve_calls(hub, io),
+        move |io| serve_calls(hub, who, io),
     )
 }
 
@@ -106,7 +112,7 @@ where
 
 /// The calls connection: reads a request, carries it out, writes its reply; until the client
 /// goes or the service stops.
-async fn serve_calls(hub: Arc<Hub>, stream: Upgraded) {
+async fn serve_calls(hub: Arc<Hub>, who: Arc<str>, stream: Upgraded) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     // Sends this session asked for that X has not settled yet.
     let owned: Arc<Mutex<HashSet<MentionKey>>> = Arc::default();
@@ -140,7 +146,7 @@ async fn serve_calls(hub: Arc<Hub>, stream: Upgraded) {
         {
             lock(&owned).insert(request.key);
         }
-        let result = execute(&hub, frame.request).await;
+        let result = execute(&hub, &who, frame.request).await;
         let reply = ServerFrame::Reply {
             id: frame.id,
             result,
@@ -273,10 +279,24 @@ fn settles(event: &OutboxEvent) -> bool {
 
 /// Carries out one request against the service's store, engine or outbox.
 /// The answer is in the reply codec (`protocol::encode_answer`).
-async fn execute(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
+async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>, String> {
     match request {
-        Op::Outbox { command } => match hub.outbox.try_send(command) {
-            Ok(()) => answer(&()),
+        Op::Outbox { command } => match hub.outbox.try_send(command.clone()) {
+            Ok(()) => {
+                if let OutboxCommand::Send(send) = command {
+                    let action = match send.kind {
+                        crate::domain::ReplyKind::Public => AuditAction::Reply,
+                        crate::domain::ReplyKind::Dm => AuditAction::Dm,
+                    };
+                    let (hub, who) = (hub.clone(), who.clone());
+                    // Off the session's path: the send is on its way whatever this does.
+                    tokio::task::spawn_blocking(move || {
+                        let entry = AuditEntry::new(&who, action, Utc::now(), send.text);
+                        audit_mention(&hub.store, entry, send.key);
+                    });
+                }
+                answer(&())
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err("the outbox is busy; try again in a moment".into())
             }
@@ -313,8 +333,8 @@ async fn execute(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
         }
         // A read that takes tens of microseconds is done here: handing it to the blocking pool
         // and back costs two thread wake-ups, more than the read (issue 11's key path).
-        quick if is_quick(&quick) => store_request(hub, quick),
-        other => run_blocking(hub, other).await,
+        quick if is_quick(&quick) => store_request(hub, who, quick),
+        other => run_blocking(hub, who, other).await,
     }
 }
 
@@ -323,13 +343,13 @@ async fn execute(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
 /// another takes over its tasks, and the reply goes out from here, with no hand-off to a pool
 /// thread and back (two wake-ups). A current-thread runtime (some tests) cannot do that, so there
 /// it goes to the blocking pool.
-async fn run_blocking(hub: &Arc<Hub>, request: Op) -> Result<Vec<u8>, String> {
+async fn run_blocking(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>, String> {
     use tokio::runtime::{Handle, RuntimeFlavor};
     if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        return tokio::task::block_in_place(|| store_request(hub, request));
+        return tokio::task::block_in_place(|| store_request(hub, who, request));
     }
-    let hub = hub.clone();
-    tokio::task::spawn_blocking(move || store_request(&hub, request))
+    let (hub, who) = (hub.clone(), who.clone());
+    tokio::task::spawn_blocking(move || store_request(&hub, &who, request))
         .await
         .map_err(|e| format!("the store task failed: {e}"))?
 }
@@ -374,7 +394,7 @@ fn answer(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
 }
 
 /// The requests that are one store call (blocking; run on the blocking pool).
-fn store_request(hub: &Hub, request: Op) -> Result<Vec<u8>, String> {
+fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
     use crate::app::{FeedSource as _, StoreWrites};
     let store = &hub.store;
     let e = |e: crate::store::StoreError| e.to_string();
@@ -440,12 +460,75 @@ fn store_request(hub: &Hub, request: Op) -> Result<Vec<u8>, String> {
             action,
             keys,
             status,
-        } => answer(&StoreWrites::triage(store, action, &keys, status).map_err(e)?),
-        Op::UndoStep { action } => answer(&StoreWrites::undo_step(store, action).map_err(e)?),
+        } => {
+            let changed = StoreWrites::triage(store, action, &keys, status).map_err(e)?;
+            audit_triage(store, who, status, &keys, changed);
+            answer(&changed)
+        }
+        Op::UndoStep { action } => {
+            let step = StoreWrites::undo_step(store, action).map_err(e)?;
+            if let Some(step) = &step
+                && step.restored > 0
+            {
+                let entry = AuditEntry::new(
+                    who,
+                    AuditAction::Undo,
+                    Utc::now(),
+                    format!(
+                        "undid \"{}\" on {} mentions",
+                        step.action.status, step.restored
+                    ),
+                );
+                record(store, entry);
+            }
+            answer(&step)
+        }
         Op::PutDraft { key, draft } => answer(&store.put_draft(key, &draft).map_err(e)?),
         Op::DeleteDraft { key } => answer(&store.delete_draft(key).map_err(e)?),
         Op::Outbox { .. } | Op::Sync { .. } | Op::CompleteLogin { .. } => {
             Err("internal: an async request reached the store path".into())
         }
+    }
+}
+
+/// Records a triage decision: an entry naming the mention for a single one, one entry per
+/// chunk for a bulk action (saying how many changed).
+fn audit_triage(
+    store: &crate::store::Store,
+    who: &str,
+    status: crate::domain::MentionStatus,
+    keys: &[MentionKey],
+    changed: usize,
+) {
+    match (keys, changed) {
+        (_, 0) => {}
+        ([one], _) => {
+            let entry = AuditEntry::new(who, AuditAction::Status, Utc::now(), status.to_string());
+            audit_mention(store, entry, *one);
+        }
+        (_, many) => {
+            let entry = AuditEntry::new(
+                who,
+                AuditAction::Status,
+                Utc::now(),
+                format!("{status} on {many} mentions (bulk)"),
+            );
+            record(store, entry);
+        }
+    }
+}
+
+/// Records an entry about one mention, naming the account it was sent to.
+fn audit_mention(store: &crate::store::Store, entry: AuditEntry, key: MentionKey) {
+    let handle = match store.account(key.account_id) {
+        Ok(Some(a)) => a.handle(),
+        _ => key.account_id.to_string(),
+    };
+    record(store, entry.mention(key, handle));
+}
+
+fn record(store: &crate::store::Store, entry: AuditEntry) {
+    if let Err(e) = store.append_audit(entry) {
+        tracing::warn!("could not record a dashboard action in the audit log: {e}");
     }
 }

@@ -37,6 +37,29 @@ pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
     Ok(Secret::new(token))
 }
 
+/// What every personal token starts with, so a token pasted in the wrong place is recognisable
+/// (and a secret scanner can find one committed by mistake).
+pub const PERSON_TOKEN_PREFIX: &str = "perch_p_";
+
+/// A new personal API token (issue 16): the prefix and 32 random bytes, base64url. Shown once by
+/// `perch team add`; the store keeps only [`hash`].
+pub fn new_person_token() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret::new(format!(
+        "{PERSON_TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// The hex SHA-256 of a token, as the store keeps it. The token has 256 random bits, so a plain
+/// hash (no salt, no slow KDF) is enough: there is no dictionary to try.
+pub fn hash(token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Compares a presented token with the real one in time independent of where they differ.
 pub fn matches(presented: &str, real: &Secret) -> bool {
     let (a, b) = (presented.as_bytes(), real.expose().as_bytes());
@@ -67,5 +90,17 @@ mod tests {
             !format!("{first:?}").contains(first.expose()),
             "Debug must not show it"
         );
+    }
+
+    #[test]
+    fn person_tokens_are_new_each_time_and_hash_to_64_hex_digits() {
+        let (a, b) = (new_person_token(), new_person_token());
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().starts_with(PERSON_TOKEN_PREFIX) && a.expose().len() > 48);
+        let h = hash(a.expose());
+        assert_eq!(h.len(), 64);
+        assert_eq!(h, hash(a.expose()));
+        assert_ne!(h, hash(b.expose()));
+        assert!(!h.contains(a.expose()));
     }
 }

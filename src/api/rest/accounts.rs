@@ -13,8 +13,9 @@ use utoipa::IntoParams;
 
 use super::extract::{Body, Params};
 use super::shapes::{AccountList, AccountPatch, AuthorizationUrl, ErrorBody, RemovedAccount};
-use super::{ApiError, ApiResult, blocking};
-use crate::domain::{Account, AccountStats, SyncStatus};
+use super::{ApiError, ApiResult, audit, blocking};
+use crate::api::auth::Caller;
+use crate::domain::{Account, AccountStats, AuditAction, AuditEntry, SyncStatus};
 use crate::service::{Hub, ServiceEvent};
 use crate::store::FeedFilter;
 use crate::store::lookup::find_account;
@@ -47,9 +48,15 @@ pub struct ListParams {
 )]
 pub async fn list(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<AccountList>> {
-    let all = blocking(&hub, |s| Ok(s.accounts()?)).await?;
+    // A member lists (and counts) only the accounts granted to them.
+    let all: Vec<Account> = blocking(&hub, |s| Ok(s.accounts()?))
+        .await?
+        .into_iter()
+        .filter(|a| caller.0.may_read(a.id))
+        .collect();
     let active_count = all.iter().filter(|a| a.is_active).count();
     let include_inactive = params.include_inactive.unwrap_or(false);
     Ok(Json(AccountList {
@@ -76,13 +83,17 @@ pub async fn list(
 )]
 pub async fn get(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<Account>> {
-    Ok(Json(account(&hub, account_id).await?))
+    Ok(Json(account(&hub, &caller, account_id).await?))
 }
 
-async fn account(hub: &Hub, name: String) -> ApiResult<Account> {
-    blocking(hub, move |s| Ok(find_account(s, &name)?)).await
+/// The account `name` finds, if the caller may see it (403 otherwise).
+async fn account(hub: &Hub, caller: &Caller, name: String) -> ApiResult<Account> {
+    let a = blocking(hub, move |s| Ok(find_account(s, &name)?)).await?;
+    caller.must_read(a.id, &a.handle())?;
+    Ok(a)
 }
 
 /// Pauses or resumes an account, in the sync engine at once: a paused account is not polled
@@ -102,9 +113,11 @@ async fn account(hub: &Hub, name: String) -> ApiResult<Account> {
 )]
 pub async fn patch(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(account_id): Path<String>,
     Body(change): Body<AccountPatch>,
 ) -> ApiResult<Json<Account>> {
+    caller.must_manage("pause or resume an account")?;
     let from_status = match change.sync_status {
         None => None,
         Some(SyncStatus::Active) => Some(true),
@@ -128,7 +141,7 @@ pub async fn patch(
             ));
         }
     };
-    let a = account(&hub, account_id).await?;
+    let a = account(&hub, &caller, account_id).await?;
     if active && a.sync_status == SyncStatus::TokenExpired {
         return Err(ApiError::conflict(format!(
             "{} needs a new login before it can sync: POST /api/v1/accounts/{}/reauthorize",
@@ -158,6 +171,17 @@ pub async fn patch(
             "the sync engine did not record the change in time; try again",
         ));
     }
+    audit(
+        &hub,
+        AuditEntry::new(
+            caller.name(),
+            AuditAction::AccountChange,
+            Utc::now(),
+            if active { "resumed" } else { "paused" },
+        )
+        .account(now.id, now.handle()),
+    )
+    .await?;
     Ok(Json(now))
 }
 
@@ -210,10 +234,12 @@ pub struct DeleteParams {
 )]
 pub async fn delete(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(account_id): Path<String>,
     Params(params): Params<DeleteParams>,
 ) -> ApiResult<(StatusCode, Json<RemovedAccount>)> {
-    let a = account(&hub, account_id).await?;
+    caller.must_manage("remove an account")?;
+    let a = account(&hub, &caller, account_id).await?;
     let delete_mentions = params.delete_messages.unwrap_or(false);
     let id = a.id;
     let mentions = blocking(&hub, move |s| {
@@ -249,6 +275,21 @@ pub async fn delete(
     } else {
         StatusCode::ACCEPTED
     };
+    audit(
+        &hub,
+        AuditEntry::new(
+            caller.name(),
+            AuditAction::AccountRemove,
+            Utc::now(),
+            match (removed, delete_mentions) {
+                (true, true) => format!("removed with its {mentions} mentions"),
+                (true, false) => format!("removed, its {mentions} mentions kept"),
+                (false, _) => "removal asked (after the running poll)".to_string(),
+            },
+        )
+        .account(id, a.handle()),
+    )
+    .await?;
     Ok((status, Json(body)))
 }
 
@@ -265,10 +306,12 @@ pub async fn delete(
 )]
 pub async fn stats(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<AccountStats>> {
     let stats = blocking(&hub, move |s| {
         let a = find_account(s, &account_id)?;
+        caller.must_read(a.id, &a.handle())?;
         Ok(crate::stats::account_stats(s, &a, Utc::now())?)
     })
     .await?;
@@ -291,9 +334,11 @@ pub async fn stats(
 )]
 pub async fn reauthorize(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<AuthorizationUrl>> {
-    let a = account(&hub, account_id).await?;
+    caller.must_manage("reauthorize an account")?;
+    let a = account(&hub, &caller, account_id).await?;
     let url = super::login::begin(&hub, Some(a)).await?;
     Ok(Json(AuthorizationUrl {
         authorization_url: url,

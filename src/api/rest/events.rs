@@ -21,7 +21,7 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::shapes::{ApiEvent, MentionOut, SendEventState};
-use crate::domain::{AccountId, Mention};
+use crate::domain::{AccountId, Mention, TeamEvent};
 use crate::outbox::OutboxEvent;
 use crate::service::{Hub, ServiceEvent};
 use crate::store::{FeedFilter, FeedPos, Store};
@@ -42,6 +42,7 @@ const NEW_MENTION_SCAN: usize = 1_000;
 )]
 pub async fn events(
     State(hub): State<Arc<Hub>>,
+    caller: crate::api::auth::Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut rx = hub.subscribe();
     let connected_at = Utc::now();
@@ -57,6 +58,10 @@ pub async fn events(
                 }
                 Err(RecvError::Closed) => return,
             };
+            // A member hears only about the accounts they may see (issue 16).
+            if about_account(&event).is_some_and(|a| !caller.0.may_read(a)) {
+                continue;
+            }
             let out = match event {
                 ServiceEvent::Sync(SyncEvent::PageCommitted {
                     account_id,
@@ -82,6 +87,7 @@ pub async fn events(
                 }
                 ServiceEvent::Sync(e) => sync_event(e),
                 ServiceEvent::Outbox(e) => Some(outbox_event(e)),
+                ServiceEvent::Team(e) => Some(team_event(e)),
             };
             if let Some(out) = out
                 && tx.send(sse(&out)).await.is_err()
@@ -95,6 +101,45 @@ pub async fn events(
             .interval(Duration::from_secs(15))
             .text("keep-alive"),
     )
+}
+
+/// The account an event is about, if it is about one.
+fn about_account(event: &ServiceEvent) -> Option<AccountId> {
+    match event {
+        ServiceEvent::Sync(e) => match e {
+            SyncEvent::Started { account_id }
+            | SyncEvent::PageCommitted { account_id, .. }
+            | SyncEvent::Finished { account_id, .. }
+            | SyncEvent::Budget { account_id, .. }
+            | SyncEvent::AccountRemoved { account_id }
+            | SyncEvent::Subscriptions { account_id, .. } => Some(*account_id),
+            SyncEvent::AccountUpdated(account) => Some(account.id),
+            SyncEvent::Notice { account_id, .. } => *account_id,
+            SyncEvent::StreamStatus(_) => None,
+        },
+        ServiceEvent::Outbox(e) => Some(e.key().account_id),
+        ServiceEvent::Team(e) => Some(e.account_id()),
+    }
+}
+
+fn team_event(event: TeamEvent) -> ApiEvent {
+    match event {
+        TeamEvent::Assigned {
+            key,
+            mention_id,
+            assigned_to,
+            by,
+            at,
+            ..
+        } => ApiEvent::MentionAssigned {
+            account_id: key.account_id,
+            mention_id,
+            tweet_id: key.tweet_id.to_string(),
+            assigned_to,
+            by,
+            at,
+        },
+    }
 }
 
 /// The mentions of `account` stored after `since`, newest first, at most `inserted`: looked

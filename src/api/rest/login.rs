@@ -179,7 +179,11 @@ fn auth_error(e: AuthError) -> ApiError {
         (status = 503, description = "No X app is configured (client_id)", body = ErrorBody),
     )
 )]
-pub async fn login(State(hub): State<Arc<Hub>>) -> ApiResult<Json<AuthorizationUrl>> {
+pub async fn login(
+    State(hub): State<Arc<Hub>>,
+    caller: crate::api::auth::Caller,
+) -> ApiResult<Json<AuthorizationUrl>> {
+    caller.must_manage("add an account")?;
     let url = begin(&hub, None).await?;
     Ok(Json(AuthorizationUrl {
         authorization_url: url,

@@ -19,12 +19,15 @@ use super::shapes::{
     ErrorBody, FetchOutcome, FetchReport, FetchStopReason, FetchStopped, MentionList, MentionOut,
     MentionPatch,
 };
-use super::{ApiError, ApiResult, blocking};
-use crate::domain::{Account, AccountId, MentionStatus, StatusRefusal, SyncStatus};
+use super::{ApiError, ApiResult, audit, blocking};
+use crate::api::auth::Caller;
+use crate::domain::{
+    Account, AccountId, AuditAction, AuditEntry, Mention, MentionStatus, StatusRefusal, SyncStatus,
+};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState};
 use crate::service::{Hub, ServiceEvent};
 use crate::store::lookup::{find_account, find_mention};
-use crate::store::{FeedFilter, FeedPos};
+use crate::store::{AssignedFilter, FeedFilter, FeedPos};
 use crate::sync::{self, SyncEvent};
 
 /// The page size when `limit` is not given, and the largest allowed.
@@ -52,6 +55,9 @@ pub struct ListParams {
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only the mentions assigned to this person (a name from `perch team list`, or `me`), or
+    /// to nobody (`none`).
+    assigned: Option<String>,
 }
 
 /// The mentions, newest first, a page at a time.
@@ -68,6 +74,7 @@ pub struct ListParams {
 )]
 pub async fn list(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<MentionList>> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
@@ -78,29 +85,86 @@ pub async fn list(
     }
     let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let search = params.search.filter(|q| !q.trim().is_empty());
+    let assigned = params
+        .assigned
+        .as_deref()
+        .map(|a| match a.trim().trim_start_matches('@') {
+            "none" => AssignedFilter::Nobody,
+            "me" => AssignedFilter::To(caller.name().to_string()),
+            name => AssignedFilter::To(name.to_string()),
+        });
     let list = blocking(&hub, move |store| {
         let filter = FeedFilter {
             account: match &params.account_id {
-                Some(name) => Some(find_account(store, name)?.id),
+                Some(name) => {
+                    let a = find_account(store, name)?;
+                    caller.must_read(a.id, &a.handle())?;
+                    Some(a.id)
+                }
                 None => None,
             },
             status: params.status,
         };
-        let (mentions, next) = match &search {
-            None => {
-                let mut page = store.page_after(&filter, after, limit + 1)?;
+        // A member's "all accounts" is the accounts granted to them (issue 16).
+        let among: Option<Vec<AccountId>> =
+            (!caller.0.sees_everything()).then(|| caller.0.grants.keys().copied().collect());
+        let among = among.as_deref();
+        let mut total_matching = None;
+        let (mentions, next) = match (&assigned, &search) {
+            (Some(assigned), _) => {
+                let query = search.as_deref().unwrap_or("");
+                let mut hits = Vec::new();
+                let mut from = after;
+                let mut scanned_pages = 0usize;
+                let next = loop {
+                    let (step, total) = store.assigned_page(
+                        &filter,
+                        among,
+                        assigned,
+                        query,
+                        from,
+                        limit - hits.len(),
+                        10_000,
+                        if scanned_pages == 0 { COUNT_SCAN } else { 0 },
+                    )?;
+                    if scanned_pages == 0 {
+                        total_matching = total;
+                    }
+                    hits.extend(step.hits);
+                    scanned_pages += 1;
+                    if step.exhausted {
+                        break None;
+                    }
+                    from = step.resume_after;
+                    if hits.len() >= limit || scanned_pages * 10_000 >= SEARCH_SCAN {
+                        break from;
+                    }
+                };
+                (hits, next)
+            }
+            (None, None) => {
+                let mut page = match among {
+                    None => store.page_after(&filter, after, limit + 1)?,
+                    Some(only) => store.page_after_among(&filter, only, after, limit + 1)?,
+                };
                 let more = page.len() > limit;
                 page.truncate(limit);
                 let next = more.then(|| page.last().map(FeedPos::from)).flatten();
                 (page, next)
             }
-            Some(query) => {
+            (None, Some(query)) => {
                 let mut hits = Vec::new();
                 let mut from = after;
                 let mut scanned_pages = 0usize;
                 let next = loop {
-                    let step =
-                        store.search_page(&filter, query, from, limit - hits.len(), 10_000)?;
+                    let step = store.search_page_among(
+                        &filter,
+                        among,
+                        query,
+                        from,
+                        limit - hits.len(),
+                        10_000,
+                    )?;
                     hits.extend(step.hits);
                     scanned_pages += 1;
                     if step.exhausted {
@@ -114,17 +178,23 @@ pub async fn list(
                 (hits, next)
             }
         };
-        let total_matching = match &search {
-            None => Some(store.count(&filter)?),
-            Some(query) => {
-                let all = store.search_page(&filter, query, None, usize::MAX, COUNT_SCAN)?;
+        let total_matching = match (&assigned, &search) {
+            (Some(_), _) => total_matching,
+            (None, None) => Some(match among {
+                None => store.count(&filter)?,
+                Some(only) => store.count_among(&filter, only)?,
+            }),
+            (None, Some(query)) => {
+                let all =
+                    store.search_page_among(&filter, among, query, None, usize::MAX, COUNT_SCAN)?;
                 all.exhausted.then_some(all.hits.len() as u64)
             }
         };
         let mut out = Vec::with_capacity(mentions.len());
         for m in mentions {
             let (m, entry) = store.mention_with_outbox(m)?;
-            out.push(MentionOut::new(&m, entry.as_ref()));
+            let assignment = store.assignment(m.key())?;
+            out.push(MentionOut::new(&m, entry.as_ref()).assigned(assignment));
         }
         Ok(MentionList {
             count: out.len(),
@@ -175,15 +245,51 @@ fn decode_cursor(cursor: &str) -> ApiResult<FeedPos> {
 )]
 pub async fn get(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MentionOut>> {
-    Ok(Json(mention_out(&hub, id).await?))
+    Ok(Json(mention_out(&hub, &caller, id).await?))
 }
 
-pub(super) async fn mention_out(hub: &Hub, id: String) -> ApiResult<MentionOut> {
+pub(super) async fn mention_out(hub: &Hub, caller: &Caller, id: String) -> ApiResult<MentionOut> {
+    let caller = caller.clone();
+    blocking(hub, move |s| {
+        let m = find_mention(s, &id)?;
+        must_see(&caller, &m)?;
+        let (m, entry) = s.mention_with_outbox(m)?;
+        let assignment = s.assignment(m.key())?;
+        Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
+    })
+    .await
+}
+
+/// A mention the caller was already allowed to act on, read again after the action.
+pub(super) async fn mention_out_after(hub: &Hub, id: String) -> ApiResult<MentionOut> {
     blocking(hub, move |s| {
         let (m, entry) = s.mention_with_outbox(find_mention(s, &id)?)?;
-        Ok(MentionOut::new(&m, entry.as_ref()))
+        let assignment = s.assignment(m.key())?;
+        Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
+    })
+    .await
+}
+
+/// Refuses a caller who may not see `m`'s account (403 with the reason).
+pub(super) fn must_see(caller: &Caller, m: &Mention) -> Result<(), ApiError> {
+    Ok(caller.must_read(m.key().account_id, &handle_of(m))?)
+}
+
+/// The handle of the account a mention was sent to, `@name`.
+pub(super) fn handle_of(m: &Mention) -> String {
+    super::shapes::at(&m.sent_to.username)
+}
+
+/// The post a person asked about, found and checked in one step.
+pub(super) async fn visible_mention(hub: &Hub, caller: &Caller, id: String) -> ApiResult<Mention> {
+    let caller = caller.clone();
+    blocking(hub, move |s| {
+        let m = find_mention(s, &id)?;
+        must_see(&caller, &m)?;
+        Ok(m)
     })
     .await
 }
@@ -207,16 +313,16 @@ pub(super) async fn mention_out(hub: &Hub, id: String) -> ApiResult<MentionOut> 
 )]
 pub async fn patch(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(change): Body<MentionPatch>,
 ) -> ApiResult<Json<MentionOut>> {
     let status = change.status;
-    let (mention, entry) = blocking(&hub, move |s| {
-        let m = find_mention(s, &id)?;
-        let entry = s.outbox_current(m.key())?;
-        Ok((m, entry))
-    })
-    .await?;
+    let mention = visible_mention(&hub, &caller, id).await?;
+    let entry = {
+        let key = mention.key();
+        blocking(&hub, move |s| Ok(s.outbox_current(key)?)).await?
+    };
     match mention.status_change_refused(status) {
         Some(why @ StatusRefusal::SetByPerch(_)) => {
             return Err(ApiError::unprocessable(why.to_string()));
@@ -268,7 +374,18 @@ pub async fn patch(
             return Err(ApiError::conflict(message));
         }
         if marks_sent {
-            return Ok(Json(mention_out(&hub, key_id(&mention)).await?));
+            audit(
+                &hub,
+                AuditEntry::new(
+                    caller.name(),
+                    AuditAction::Status,
+                    Utc::now(),
+                    "replied (the unconfirmed reply recorded as sent)",
+                )
+                .mention(key, handle_of(&mention)),
+            )
+            .await?;
+            return Ok(Json(mention_out(&hub, &caller, key_id(&mention)).await?));
         }
     }
     let out = blocking(&hub, move |s| {
@@ -276,8 +393,20 @@ pub async fn patch(
             .set_status(key, status, Utc::now())?
             .ok_or_else(|| ApiError::not_found("the mention was removed meanwhile"))?;
         let (m, entry) = s.mention_with_outbox(m)?;
-        Ok(MentionOut::new(&m, entry.as_ref()))
+        let assignment = s.assignment(m.key())?;
+        Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
     })
+    .await?;
+    audit(
+        &hub,
+        AuditEntry::new(
+            caller.name(),
+            AuditAction::Status,
+            Utc::now(),
+            status.to_string(),
+        )
+        .mention(key, handle_of(&mention)),
+    )
     .await?;
     Ok(Json(out))
 }
@@ -310,13 +439,22 @@ pub struct FetchParams {
 )]
 pub async fn fetch_new(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Params(params): Params<FetchParams>,
 ) -> ApiResult<Json<FetchReport>> {
     let (targets, any) = blocking(&hub, move |s| {
-        let all = s.accounts()?;
+        let all: Vec<Account> = s
+            .accounts()?
+            .into_iter()
+            .filter(|a| caller.0.may_read(a.id))
+            .collect();
         let any = !all.is_empty();
         Ok(match params.account_id {
-            Some(name) => (vec![find_account(s, &name)?], any),
+            Some(name) => {
+                let a = find_account(s, &name)?;
+                caller.must_read(a.id, &a.handle())?;
+                (vec![a], any)
+            }
             None => (all.into_iter().filter(|a| a.is_active).collect(), any),
         })
     })
@@ -421,7 +559,7 @@ pub async fn fetch_new(
                 }
                 _ => {}
             },
-            Ok(Ok(ServiceEvent::Outbox(_))) => {}
+            Ok(Ok(ServiceEvent::Outbox(_) | ServiceEvent::Team(_))) => {}
         }
     }
     for (_, i) in waiting {

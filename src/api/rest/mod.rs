@@ -32,6 +32,7 @@ mod login;
 mod mentions;
 mod send;
 pub mod shapes;
+mod team;
 
 /// The mentions a committed page stored, read back from the store (the service's notifier uses it
 /// too, so both find the same ones).
@@ -55,6 +56,7 @@ token is needed (its file mode protects it); on TCP (`api_listen`) every request
         (name = "mentions", description = "Mentions, triage, replies and DMs"),
         (name = "auth", description = "Adding and reauthorizing accounts (OAuth 2.0 with PKCE)"),
         (name = "events", description = "Live events (Server-Sent Events)"),
+        (name = "team", description = "Working as a team: assignments and the audit log"),
     )
 )]
 struct ApiDoc;
@@ -93,6 +95,8 @@ fn api() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(send::reply))
         .routes(routes!(send::dm))
         .routes(routes!(events::events))
+        .routes(routes!(team::assign))
+        .routes(routes!(team::audit_log))
 }
 
 /// The generated OpenAPI 3.1 document.
@@ -161,6 +165,7 @@ impl From<StoreError> for ApiError {
             e @ StoreError::DiskFull { .. } => {
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
             }
+            StoreError::Conflict(m) => ApiError::conflict(m),
             e => ApiError::internal(e.to_string()),
         }
     }
@@ -182,6 +187,11 @@ impl From<LookupError> for ApiError {
 pub const AUTH_CALLBACK_PATH: &str = login::CALLBACK_PATH;
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Appends an entry to the audit log (issue 16).
+pub async fn audit(hub: &Hub, entry: crate::domain::AuditEntry) -> ApiResult<()> {
+    blocking(hub, move |s| Ok(s.append_audit(entry).map(|_| ())?)).await
+}
 
 /// Runs a store operation off the async threads (sled may block on a flush).
 pub async fn blocking<T: Send + 'static>(

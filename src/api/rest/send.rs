@@ -24,13 +24,14 @@ use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
 use super::extract::{Body, Params};
-use super::mentions::mention_out;
+use super::mentions::{handle_of, mention_out_after, visible_mention};
 use super::shapes::{ErrorBody, SendBody, SendOutcome};
-use super::{ApiError, ApiResult, blocking};
+use super::{ApiError, ApiResult, audit, blocking};
+use crate::api::auth::Caller;
+use crate::domain::{AuditAction, AuditEntry};
 use crate::domain::{MentionKey, Response as Posted};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, SendRequest};
 use crate::service::{Hub, ServiceEvent};
-use crate::store::lookup::find_mention;
 
 /// How long a request waits for X's answer to a send it holds: the X client's own timeouts
 /// bound each attempt well within it. Past it the send is abandoned (see the module doc).
@@ -68,12 +69,22 @@ pub struct SendParams {
 )]
 pub async fn reply(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(id): Path<String>,
     Params(params): Params<SendParams>,
     headers: HeaderMap,
     Body(body): Body<SendBody>,
 ) -> ApiResult<Response> {
-    send(hub, id, params, &headers, body.text, ReplyKind::Public).await
+    send(
+        hub,
+        caller,
+        id,
+        params,
+        &headers,
+        body.text,
+        ReplyKind::Public,
+    )
+    .await
 }
 
 /// Sends a direct message to the mention's author, from the account the mention was sent to.
@@ -97,12 +108,13 @@ pub async fn reply(
 )]
 pub async fn dm(
     State(hub): State<Arc<Hub>>,
+    caller: Caller,
     Path(id): Path<String>,
     Params(params): Params<SendParams>,
     headers: HeaderMap,
     Body(body): Body<SendBody>,
 ) -> ApiResult<Response> {
-    send(hub, id, params, &headers, body.text, ReplyKind::Dm).await
+    send(hub, caller, id, params, &headers, body.text, ReplyKind::Dm).await
 }
 
 /// Tells the outbox that the client of a send has gone, unless disarmed (the send reached an
@@ -134,8 +146,10 @@ impl Drop for AbandonOnDrop {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send(
     hub: Arc<Hub>,
+    caller: Caller,
     id: String,
     params: SendParams,
     headers: &HeaderMap,
@@ -158,20 +172,21 @@ async fn send(
                 v.split(',')
                     .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
             });
-    let (mention, current) = blocking(&hub, move |s| {
-        let m = find_mention(s, &id)?;
-        let current = s.outbox_current(m.key())?;
-        Ok((m, current))
-    })
-    .await?;
+    let mention = visible_mention(&hub, &caller, id).await?;
+    caller.must_reply(mention.key().account_id, &handle_of(&mention))?;
     let key = mention.key();
+    let current = blocking(&hub, move |s| Ok(s.outbox_current(key)?)).await?;
     // The same text again after an unconfirmed send is a retry of that entry: if X answers that
     // it is a duplicate, the first attempt went out, and it is recorded as sent.
     let command = match current {
         Some(e) if e.state == OutboxState::Unconfirmed && e.kind == kind && e.text == text => {
             OutboxCommand::Retry(key)
         }
-        _ => OutboxCommand::Send(SendRequest { key, kind, text }),
+        _ => OutboxCommand::Send(SendRequest {
+            key,
+            kind,
+            text: text.clone(),
+        }),
     };
     let id = format!("@{}:{}", mention.sent_to.username, mention.tweet_id);
     // Subscribed before the command goes, so no outcome can slip past.
@@ -181,6 +196,23 @@ async fn send(
         .send(command)
         .await
         .map_err(|_| ApiError::unavailable("the outbox has stopped (the service is ending)"))?;
+    // Who said what as the account: recorded when the outbox has the send (its outcome is the
+    // outbox's own record).
+    let action = match kind {
+        ReplyKind::Public => AuditAction::Reply,
+        ReplyKind::Dm => AuditAction::Dm,
+    };
+    // The send is on its way whatever happens here: a failure to record it must not read as a
+    // failure to send.
+    if let Err(e) = audit(
+        &hub,
+        AuditEntry::new(caller.name(), action, asked_at, text.clone())
+            .mention(key, handle_of(&mention)),
+    )
+    .await
+    {
+        tracing::warn!("could not record a send in the audit log: {}", e.detail);
+    }
     let mut guard = AbandonOnDrop {
         key,
         outbox: hub.outbox.clone(),
@@ -375,6 +407,6 @@ async fn outcome(
         message,
         until,
         response,
-        mention: mention_out(hub, id.to_string()).await?,
+        mention: mention_out_after(hub, id.to_string()).await?,
     })
 }

@@ -138,6 +138,25 @@ pub struct MentionOut {
     pub updated_at: DateTime<Utc>,
     /// The mention's unfinished or last failed send; `null` when there is none.
     pub outbox: Option<OutboxOut>,
+    /// Who on the team has the mention, and since when; `null`: nobody.
+    #[serde(default)]
+    pub assigned_to: Option<AssignedOut>,
+}
+
+/// Who a mention is assigned to.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
+pub struct AssignedOut {
+    pub person: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<crate::store::Assignment> for AssignedOut {
+    fn from(a: crate::store::Assignment) -> AssignedOut {
+        AssignedOut {
+            person: a.person,
+            at: a.at,
+        }
+    }
 }
 
 /// `name` with one leading `@` (a stored handle has none; never two).
@@ -173,7 +192,14 @@ impl MentionOut {
             created_at: m.created_at,
             updated_at: m.updated_at,
             outbox: outbox.map(OutboxOut::from),
+            assigned_to: None,
         }
+    }
+
+    /// With who the mention is assigned to.
+    pub fn assigned(mut self, assignment: Option<crate::store::Assignment>) -> MentionOut {
+        self.assigned_to = assignment.map(AssignedOut::from);
+        self
     }
 }
 
@@ -320,6 +346,16 @@ pub enum ApiEvent {
         message: Option<String>,
         until: Option<DateTime<Utc>>,
         response: Option<Response>,
+    },
+    /// A mention was assigned to a person (`assigned_to`), or unassigned (`null`), by `by`.
+    MentionAssigned {
+        #[schema(value_type = String, format = Uuid)]
+        account_id: AccountId,
+        mention_id: Uuid,
+        tweet_id: String,
+        assigned_to: Option<String>,
+        by: String,
+        at: DateTime<Utc>,
     },
     /// This client fell behind and missed `missed` events; the stream ends here. Reconnect and
     /// read the current state with the other endpoints.
