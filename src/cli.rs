@@ -20,6 +20,7 @@ pub(crate) mod remote;
 mod report;
 mod runtime;
 mod service;
+mod team;
 
 pub use runtime::{App, DemoSetup, FaultScript, TimedFault, add_sim_accounts, sim_users};
 
@@ -81,6 +82,27 @@ pub enum Command {
         /// Show the price table and the date it was taken from.
         #[arg(long)]
         prices: bool,
+    },
+    /// The people who use this service, their roles and the accounts each may see or reply as.
+    #[command(subcommand)]
+    Team(team::TeamCommand),
+    /// Who did what: status changes, assignments, replies, DMs, account and team changes.
+    Audit {
+        /// Only actions on this post (its X id).
+        #[arg(long)]
+        mention: Option<String>,
+        /// Only this person's actions (`owner`: the socket and the service token).
+        #[arg(long)]
+        person: Option<String>,
+        /// Only actions on or as this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many entries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// [{"seq", "at", "person", "action", "account", "account_id", "mention", "detail"}].
+        #[arg(long)]
+        json: bool,
     },
     /// Bring data in from the MongoDB mention tracker perch replaces.
     #[command(subcommand)]
@@ -459,11 +481,17 @@ pub enum MentionsCommand {
         search: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only the mentions assigned to this person (`me`: the owner), or to nobody (`none`).
+        #[arg(long)]
+        assigned: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Set a mention's status (ID is the mention's uuid or its post id).
     SetStatus { id: String, status: String },
+    /// Assign a mention to a person on the team (`perch team list`), take it (`me`), or
+    /// unassign it (`none`). Everyone's dashboard hears of it at once.
+    Assign { id: String, person: String },
     /// Fetch new mentions now (one account, or all active ones): one attempt per account, and
     /// a line per account saying what was stored and, if it stopped early, why. Exit 1 when any
     /// account could not be fetched in full.
@@ -616,6 +644,8 @@ impl Command {
                 | Command::Export(_)
                 | Command::Costs { .. }
                 | Command::Keys { .. }
+                | Command::Audit { .. }
+                | Command::Team(team::TeamCommand::List { .. })
         )
     }
 
@@ -663,6 +693,24 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             ServiceCommand::Token => service::token(&config),
         },
         Some(Command::Keys { layer, json }) => keys::run(&config, layer.as_deref(), json),
+        Some(Command::Team(command)) => team::run(&config, command).await,
+        Some(Command::Audit {
+            mention,
+            person,
+            account,
+            limit,
+            json,
+        }) => {
+            team::audit(
+                &config,
+                mention.as_deref(),
+                person.as_deref(),
+                account.as_deref(),
+                limit,
+                json,
+            )
+            .await
+        }
         Some(Command::Import(command)) => interop::import(&config, command).await,
         Some(Command::Export(command)) => interop::export(&config, command).await,
         Some(Command::Costs {

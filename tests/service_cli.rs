@@ -851,3 +851,185 @@ async fn account_handles_complete_from_the_store_and_through_the_service() {
     assert_eq!(complete(&["accounts"]).await, "");
     env.stop(service).await;
 }
+
+/// `perch team` and `perch audit` end to end (issue 16): a person added without a service gets a
+/// token printed once that the service's TCP API then accepts, showing only the account granted;
+/// `team list`, `grant` and `audit` answer the same through the service; `mentions assign`
+/// there reaches the person's live event stream and the `--assigned` filter; a removed person's
+/// token is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
+    let env = Env::start().await;
+    env.login("mara_quill").await;
+    env.login("nimbus_help").await;
+    // Without a service: the store itself.
+    let added = env.json(&["team", "add", "ana", "--json"]).await;
+    let token = added["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("perch_p_"), "{added}");
+    assert_eq!(added["role"], "member");
+    let refused = env.run(&["team", "add", "ana"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("already a person called ana"),
+        "{refused:?}"
+    );
+    let bad = env.run(&["team", "add", "Bad Name"]).await;
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    env.ok(&["team", "grant", "ana", "@nimbus_help", "reply"])
+        .await;
+
+    // With a service on TCP: her token works there, for her account only.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = {
+        let mut cmd = env.command(&["serve"]);
+        cmd.env("PERCH_API_LISTEN", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("perch serve starts");
+        env.wait_until("the service to answer", || async {
+            env.run(&["service", "status", "--json"])
+                .await
+                .status
+                .success()
+        })
+        .await;
+        child
+    };
+    let http = reqwest::Client::new();
+    let accounts = format!("http://127.0.0.1:{port}/api/v1/accounts/");
+    let response = http
+        .get(&accounts)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["accounts"][0]["twitter_username"], "nimbus_help");
+
+    // Through the service: list, another grant, the audit log.
+    let team = env.json(&["team", "list", "--json"]).await;
+    assert_eq!(team[0]["name"], "ana");
+    assert_eq!(team[0]["grants"]["@nimbus_help"], "reply", "{team}");
+    env.ok(&["team", "grant", "ana", "@mara_quill", "read"])
+        .await;
+    let list: Value = http
+        .get(&accounts)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 2, "the grant counts at once: {list}");
+    let audit = env.json(&["audit", "--json"]).await;
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("grant", "ana: read"),
+            ("grant", "ana: reply"),
+            ("person_add", "ana as member")
+        ],
+        "{audit}"
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["person"] == "owner")
+    );
+    let text = env.ok(&["audit", "--person", "owner"]).await;
+    assert!(text.contains("person_add"), "{text}");
+
+    // Assigning through the service: a client of its API hears it at once; the list filters.
+    env.ok(&["mentions", "fetch", "--account", "@nimbus_help"])
+        .await;
+    let hers = env
+        .json(&[
+            "mentions",
+            "list",
+            "--json",
+            "--account",
+            "@nimbus_help",
+            "--limit",
+            "1",
+        ])
+        .await;
+    let post = hers["mentions"][0]["tweet_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut events = http
+        .get(format!("http://127.0.0.1:{port}/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let said = env.ok(&["mentions", "assign", &post, "ana"]).await;
+    assert!(said.contains("assigned to ana"), "{said}");
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut buffer = String::new();
+        loop {
+            let chunk = events
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            // Whole frames only: a chunk can end inside one.
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                if frame.contains("event: mention_assigned")
+                    && let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: "))
+                {
+                    return serde_json::from_str::<Value>(data).unwrap();
+                }
+            }
+        }
+    })
+    .await
+    .expect("ana's client hears the assignment");
+    assert_eq!(heard["tweet_id"], post.as_str());
+    assert_eq!(heard["assigned_to"], "ana");
+    assert_eq!(heard["by"], "owner");
+    let mine = env
+        .json(&["mentions", "list", "--json", "--assigned", "ana"])
+        .await;
+    assert_eq!(mine["total_matching"], 1, "{mine}");
+    assert_eq!(mine["mentions"][0]["tweet_id"], post.as_str());
+    assert_eq!(mine["mentions"][0]["assigned_to"]["person"], "ana");
+    let text = env.ok(&["mentions", "list", "--assigned", "ana"]).await;
+    assert!(text.contains("→ana"), "{text}");
+    let refused = env.run(&["mentions", "assign", &post, "zed"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no person called zed"),
+        "{refused:?}"
+    );
+    let audit = env.json(&["audit", "--json", "--mention", &post]).await;
+    assert_eq!(audit[0]["action"], "assign", "{audit}");
+    assert_eq!(audit[0]["detail"], "ana");
+
+    env.ok(&["team", "remove", "ana"]).await;
+    let response = http
+        .get(&accounts)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    env.stop(child).await;
+}

@@ -216,6 +216,20 @@ pub async fn run(config: &Config, command: AccountsCommand) -> CliResult {
                     }
                 }
             }
+            super::team::record(
+                &store,
+                crate::domain::AuditEntry::new(
+                    crate::domain::team::OWNER_NAME,
+                    crate::domain::AuditAction::AccountRemove,
+                    Utc::now(),
+                    if delete_mentions {
+                        format!("removed with its {mentions} mentions")
+                    } else {
+                        format!("removed, its {mentions} mentions kept")
+                    },
+                )
+                .account(a.id, a.handle()),
+            );
             crate::outln!(
                 "removed {}{}",
                 a.handle(),
@@ -272,6 +286,16 @@ fn set_active(store: &crate::store::Store, name: &str, active: bool) -> CliResul
     a.error_message = None;
     a.updated_at = Utc::now();
     store.put_account(&a)?;
+    super::team::record(
+        store,
+        crate::domain::AuditEntry::new(
+            crate::domain::team::OWNER_NAME,
+            crate::domain::AuditAction::AccountChange,
+            a.updated_at,
+            if active { "resumed" } else { "paused" },
+        )
+        .account(a.id, a.handle()),
+    );
     store.flush()?;
     // Run in the service: its engine takes the change at once (it schedules from its own view).
     if let Some(remote) = super::console::remote() {

@@ -4,11 +4,12 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::domain::{Mention, MentionStatus, SyncStatus};
+use crate::domain::team::OWNER_NAME;
+use crate::domain::{AuditAction, AuditEntry, Mention, MentionStatus, SyncStatus, TeamEvent};
 use crate::outbox::{
     self, OutboxCommand, OutboxEntry, OutboxEvent, OutboxState, ReplyKind, SendRequest,
 };
-use crate::store::{FeedFilter, Store};
+use crate::store::{AssignedFilter, FeedFilter, Store};
 use crate::sync;
 
 use super::runtime::App;
@@ -23,6 +24,7 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
             status,
             search,
             limit,
+            assigned,
             json,
         } => {
             let store = open_store(config).await?;
@@ -34,19 +36,37 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 },
                 status: status.as_deref().map(parse_status).transpose()?,
             };
-            let mentions = match search.as_deref().filter(|q| !q.trim().is_empty()) {
-                Some(query) => search_all(&store, &filter, query, limit)?,
-                None => store.page_after(&filter, None, limit)?,
+            let query = search.as_deref().filter(|q| !q.trim().is_empty());
+            let assigned = assigned.as_deref().map(assigned_filter);
+            let mut assigned_total = None;
+            let mentions = match (&assigned, query) {
+                (Some(assigned), _) => {
+                    let (page, total) = store.assigned_page(
+                        &filter,
+                        None,
+                        assigned,
+                        query.unwrap_or(""),
+                        None,
+                        limit,
+                        SEARCH_SCAN,
+                        SEARCH_SCAN,
+                    )?;
+                    assigned_total = total;
+                    page.hits
+                }
+                (None, Some(query)) => search_all(&store, &filter, query, limit)?,
+                (None, None) => store.page_after(&filter, None, limit)?,
             };
             let mut rows = Vec::with_capacity(mentions.len());
             for m in mentions {
                 let entry = store.outbox_current(m.key())?;
-                rows.push((m, entry));
+                let assignment = store.assignment(m.key())?;
+                rows.push((m, entry, assignment));
             }
             if json {
                 let listed: Vec<serde_json::Value> = rows
                     .iter()
-                    .map(|(m, entry)| {
+                    .map(|(m, entry, assignment)| {
                         let mut value = serde_json::to_value(m).unwrap_or_default();
                         // The original system writes handles with their `@` ("@user"), and so
                         // do the REST API and this output.
@@ -63,6 +83,13 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                                 "outbox".into(),
                                 entry.as_ref().map_or(serde_json::Value::Null, entry_json),
                             );
+                            object.insert(
+                                "assigned_to".into(),
+                                assignment.as_ref().map_or(
+                                    serde_json::Value::Null,
+                                    |a| json!({"person": a.person, "at": a.at}),
+                                ),
+                            );
                         }
                         value
                     })
@@ -70,14 +97,23 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 return print_json(&json!({
                     "mentions": listed,
                     "count": listed.len(),
-                    "total_matching": if search.is_some() { None } else { Some(store.count(&filter)?) },
+                    "total_matching": match (&assigned, &search) {
+                        (Some(_), _) => assigned_total,
+                        (None, Some(_)) => None,
+                        (None, None) => Some(store.count(&filter)?),
+                    },
                 }));
             }
-            for (m, entry) in &rows {
+            for (m, entry, assignment) in &rows {
                 // An unconfirmed reply says so instead of the bare `error` status.
                 let shown = match entry {
                     Some(e) if e.state == OutboxState::Unconfirmed => "unconfirmed",
                     _ => m.status.as_str(),
+                };
+                // Who has it, when someone does ("→ana"), after the status.
+                let shown = match assignment {
+                    Some(a) => format!("{shown} →{}", clean(&a.person)),
+                    None => shown.to_string(),
                 };
                 crate::outln!(
                     "{}  {:<11} {:<16} {:<16} {}",
@@ -122,6 +158,16 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 let noun = entry.kind.noun();
                 if status == MentionStatus::Replied && entry.state == OutboxState::Unconfirmed {
                     store.outbox_mark_sent(key, now)?;
+                    super::team::record(
+                        &store,
+                        AuditEntry::new(
+                            OWNER_NAME,
+                            AuditAction::Status,
+                            now,
+                            "replied (the unconfirmed reply recorded as sent)",
+                        )
+                        .mention(key, format!("@{}", mention.sent_to.username)),
+                    );
                     crate::outln!(
                         "{} is now replied (the unconfirmed {noun} is recorded as sent; X's id for it is unknown)",
                         mention.tweet_id
@@ -136,11 +182,17 @@ pub async fn run(config: &Config, command: MentionsCommand) -> CliResult {
                 );
             }
             store.set_status(key, status, now)?;
+            super::team::record(
+                &store,
+                AuditEntry::new(OWNER_NAME, AuditAction::Status, now, status.to_string())
+                    .mention(key, format!("@{}", mention.sent_to.username)),
+            );
             store.flush()?;
             crate::outln!("{} is now {status}", mention.tweet_id);
             Ok(())
         }
         MentionsCommand::Fetch { account, json } => fetch(config, account.as_deref(), json).await,
+        MentionsCommand::Assign { id, person } => assign(config, &id, &person).await,
     }
 }
 
@@ -271,7 +323,11 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
             );
             OutboxCommand::Retry(key)
         }
-        _ => OutboxCommand::Send(SendRequest { key, kind, text }),
+        _ => OutboxCommand::Send(SendRequest {
+            key,
+            kind,
+            text: text.clone(),
+        }),
     };
     // In the service, its outbox sends it (there is one sender per store); this command owns
     // the send until X answers, so a client that goes away abandons it.
@@ -287,6 +343,15 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         .send(command)
         .await
         .map_err(|_| Failure::new("the outbox stopped before it could take the reply"))?;
+    let action = match kind {
+        ReplyKind::Public => AuditAction::Reply,
+        ReplyKind::Dm => AuditAction::Dm,
+    };
+    super::team::record(
+        &app.store,
+        AuditEntry::new(OWNER_NAME, action, Utc::now(), text.clone())
+            .mention(key, format!("@{}", mention.sent_to.username)),
+    );
     let from = format!("@{}", clean(&mention.sent_to.username));
     let to = clean(&mention.sender.handle());
     let mut cancelled = false;
@@ -460,6 +525,59 @@ fn entry_json(e: &OutboxEntry) -> serde_json::Value {
         "not_before": e.not_before,
         "updated_at": e.updated_at,
     })
+}
+
+/// How many rows `--assigned none` examines for its page, and to count a search's matches.
+const SEARCH_SCAN: usize = 200_000;
+
+/// `--assigned` / `assign`'s person: `none` (nobody), `me` (the owner: the CLI's person), or a
+/// name (a leading `@` allowed).
+fn assigned_filter(name: &str) -> AssignedFilter {
+    match name.trim().trim_start_matches('@') {
+        "none" => AssignedFilter::Nobody,
+        "me" => AssignedFilter::To(OWNER_NAME.to_string()),
+        other => AssignedFilter::To(other.to_string()),
+    }
+}
+
+/// `perch mentions assign ID PERSON`: as the owner, recorded in the audit log, and told to
+/// every client of the service when one runs.
+async fn assign(config: &Config, id: &str, person: &str) -> CliResult {
+    let store = open_store(config).await?;
+    let mention = resolve_mention(&store, id)?;
+    let person = match assigned_filter(person) {
+        AssignedFilter::To(name) => Some(name),
+        AssignedFilter::Nobody => None,
+    };
+    let key = mention.key();
+    let handle = format!("@{}", mention.sent_to.username);
+    let now = Utc::now();
+    let before = store
+        .assign_as(OWNER_NAME, key, &handle, person.as_deref(), now)?
+        .map_err(|refusal| Failure::new(refusal.to_string()))?;
+    store.flush()?;
+    if let Some(remote) = super::console::remote() {
+        remote
+            .hub
+            .publish(crate::service::ServiceEvent::Team(TeamEvent::Assigned {
+                key,
+                mention_id: mention.id,
+                handle: handle.clone(),
+                assigned_to: person.clone(),
+                by: OWNER_NAME.to_string(),
+                at: now,
+            }));
+    }
+    let was = before.map_or(String::new(), |a| format!(" (it was {})", clean(&a.person)));
+    match person {
+        Some(name) => crate::outln!(
+            "{} is now assigned to {}{was}",
+            mention.tweet_id,
+            clean(&name)
+        ),
+        None => crate::outln!("{} is now assigned to nobody{was}", mention.tweet_id),
+    }
+    Ok(())
 }
 
 fn search_all(

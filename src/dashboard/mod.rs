@@ -274,6 +274,10 @@ fn from_service(incoming: Incoming) -> Vec<Action> {
         Incoming::Event(event) => vec![match *event {
             ServiceEvent::Sync(e) => Action::Sync(e),
             ServiceEvent::Outbox(e) => Action::Outbox(e),
+            ServiceEvent::Team(e) => Action::Notify {
+                text: e.describe(),
+                is_error: false,
+            },
         }],
         Incoming::Lost(why) => {
             tracing::warn!("lost the service: {why}");

@@ -22,6 +22,8 @@ use crate::x::XClient;
 pub enum ServiceEvent {
     Sync(SyncEvent),
     Outbox(OutboxEvent),
+    /// Assignments (issue 16): made through the API or the CLI, heard by every client.
+    Team(crate::domain::TeamEvent),
 }
 
 /// How many events a slow client may fall behind before it misses some (and is told so).

@@ -1,0 +1,280 @@
+//! `perch team add|list|remove|grant` and `perch audit` (issue 16). Run by the owner (the CLI is
+//! the owner's: the Unix socket, or the store itself when no service runs), so every change is
+//! allowed here and recorded in the audit log under `owner`.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{CliResult, Failure, find_account, open_store, print_json};
+use crate::config::Config;
+use crate::domain::team::{OWNER_NAME, invalid_person_name};
+use crate::domain::{Access, AuditAction, AuditEntry, Person, Role};
+use crate::store::{AuditQuery, Store};
+use crate::text::sanitize;
+
+#[derive(Subcommand, Debug)]
+pub enum TeamCommand {
+    /// Add a person and print their personal API token (shown this once; perch keeps only its
+    /// hash). They send it as `Authorization: Bearer <token>` to the service's TCP API.
+    Add {
+        name: String,
+        /// owner, admin or member (default member: sees only the accounts granted).
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// {"name", "role", "token"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The people on the team, their roles and grants.
+    List {
+        /// [{"name", "role", "grants": {"@handle": "read"|"reply"}, "created_at"}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a person: their token stops working at once.
+    Remove { name: String },
+    /// Give a member access to an account: read (see and triage), reply (also reply and DM as
+    /// it), or none (take it away).
+    Grant {
+        name: String,
+        account: String,
+        access: String,
+    },
+}
+
+/// One person as `perch team list --json` prints them.
+#[derive(Serialize)]
+struct PersonOut {
+    name: String,
+    role: Role,
+    grants: BTreeMap<String, Access>,
+    created_at: chrono::DateTime<Utc>,
+}
+
+pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
+    let store = open_store(config).await?;
+    match command {
+        TeamCommand::Add { name, role, json } => add(&store, &name, &role, json),
+        TeamCommand::List { json } => list(&store, json),
+        TeamCommand::Remove { name } => {
+            if !store.remove_person(&name)? {
+                return Err(Failure::new(format!(
+                    "there is no person called {} (`perch team list` shows the team)",
+                    sanitize(&name, true)
+                )));
+            }
+            record(
+                &store,
+                AuditEntry::new(OWNER_NAME, AuditAction::PersonRemove, Utc::now(), &name),
+            );
+            store.flush()?;
+            crate::outln!("{name} removed: their token no longer works");
+            Ok(())
+        }
+        TeamCommand::Grant {
+            name,
+            account,
+            access,
+        } => grant(&store, &name, &account, &access),
+    }
+}
+
+fn add(store: &Store, name: &str, role: &str, json: bool) -> CliResult {
+    if let Some(why) = invalid_person_name(name) {
+        return Err(Failure::usage(why));
+    }
+    let role: Role = role.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--role {}: use owner, admin or member",
+            sanitize(role, true)
+        ))
+    })?;
+    let token = crate::service::token::new_person_token();
+    let now = Utc::now();
+    store.add_person(&Person {
+        name: name.to_string(),
+        role,
+        token_hash: crate::service::token::hash(token.expose()),
+        grants: BTreeMap::new(),
+        created_at: now,
+    })?;
+    record(
+        store,
+        AuditEntry::new(
+            OWNER_NAME,
+            AuditAction::PersonAdd,
+            now,
+            format!("{name} as {role}"),
+        ),
+    );
+    store.flush()?;
+    if json {
+        return print_json(&serde_json::json!({
+            "name": name,
+            "role": role,
+            "token": token.expose(),
+        }));
+    }
+    crate::outln!("{name} added as {role}. Their API token (shown only now):");
+    crate::outln!("{}", token.expose());
+    if role == Role::Member {
+        crate::outln!(
+            "A member sees no account until granted one: perch team grant {name} @handle read|reply"
+        );
+    }
+    Ok(())
+}
+
+fn list(store: &Store, json: bool) -> CliResult {
+    let accounts = store.accounts()?;
+    let handle = |id: crate::domain::AccountId| {
+        accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_string(), |a| a.handle())
+    };
+    let people: Vec<PersonOut> = store
+        .people()?
+        .into_iter()
+        .map(|p| PersonOut {
+            grants: p.grants.iter().map(|(id, a)| (handle(*id), *a)).collect(),
+            name: p.name,
+            role: p.role,
+            created_at: p.created_at,
+        })
+        .collect();
+    if json {
+        return print_json(&people);
+    }
+    if people.is_empty() {
+        crate::outln!("No people yet: only the owner uses this service (perch team add NAME)");
+        return Ok(());
+    }
+    for p in &people {
+        let grants = match p.role {
+            Role::Member if p.grants.is_empty() => "no accounts yet".to_string(),
+            Role::Member => p
+                .grants
+                .iter()
+                .map(|(h, a)| format!("{} {a}", sanitize(h, true)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "every account".to_string(),
+        };
+        crate::outln!("{:<16} {:<7} {grants}", p.name, p.role.to_string());
+    }
+    Ok(())
+}
+
+fn grant(store: &Store, name: &str, account: &str, access: &str) -> CliResult {
+    let access: Option<Access> = match access {
+        "none" => None,
+        other => Some(other.parse().map_err(|_| {
+            Failure::usage(format!(
+                "access {}: use read, reply or none",
+                sanitize(other, true)
+            ))
+        })?),
+    };
+    let Some(mut person) = store.person(name)? else {
+        return Err(Failure::new(format!(
+            "there is no person called {} (`perch team list` shows the team)",
+            sanitize(name, true)
+        )));
+    };
+    let a = find_account(store, account)?;
+    match access {
+        Some(access) => person.grants.insert(a.id, access),
+        None => person.grants.remove(&a.id),
+    };
+    store.update_person(&person)?;
+    let what = access.map_or("none".to_string(), |x| x.to_string());
+    record(
+        store,
+        AuditEntry::new(
+            OWNER_NAME,
+            AuditAction::Grant,
+            Utc::now(),
+            format!("{name}: {what}"),
+        )
+        .account(a.id, a.handle()),
+    );
+    store.flush()?;
+    if person.role != Role::Member {
+        crate::outln!(
+            "{name} is {}: they see every account anyway; the grant counts if they become a member",
+            person.role
+        );
+    } else {
+        crate::outln!("{name} now has {what} on {}", a.handle());
+    }
+    Ok(())
+}
+
+/// `perch audit`: who did what, newest first.
+pub async fn audit(
+    config: &Config,
+    mention: Option<&str>,
+    person: Option<&str>,
+    account: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> CliResult {
+    let store = open_store(config).await?;
+    let mention = mention
+        .map(|m| {
+            m.trim().parse::<u64>().map_err(|_| {
+                Failure::usage(format!(
+                    "--mention {}: give the post's X id (digits)",
+                    sanitize(m, true)
+                ))
+            })
+        })
+        .transpose()?;
+    let account = match account {
+        Some(name) => Some(find_account(&store, name)?.id),
+        None => None,
+    };
+    let page = store.audit(&AuditQuery {
+        person: person.map(str::to_string),
+        mention,
+        account,
+        among: None,
+        before: None,
+        limit,
+    })?;
+    if json {
+        return print_json(&page.entries);
+    }
+    if page.entries.is_empty() {
+        crate::outln!("No audit entries match.");
+    }
+    for e in &page.entries {
+        let on = match (&e.account, e.mention) {
+            (Some(a), Some(m)) => format!(" {}:{m}", sanitize(a, true)),
+            (Some(a), None) => format!(" {}", sanitize(a, true)),
+            _ => String::new(),
+        };
+        crate::outln!(
+            "{}  {:<10} {:<14}{on}  {}",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            sanitize(&e.person, true),
+            e.action.to_string(),
+            sanitize(&e.detail, true)
+        );
+    }
+    if page.next_before.is_some() {
+        crate::outln!("(more: raise --limit)");
+    }
+    Ok(())
+}
+
+/// Appends to the audit log; a failure is said on stderr (the action itself has happened).
+pub(crate) fn record(store: &Store, entry: AuditEntry) {
+    if let Err(e) = store.append_audit(entry) {
+        crate::errln!("perch: could not record this in the audit log: {e}");
+    }
+}
