@@ -621,3 +621,132 @@ async fn an_assignment_shows_on_the_mention_filters_the_list_and_reaches_live_cl
     assert_eq!(one["assigned_to"], Value::Null);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replying_shows_to_the_team_asks_before_sending_over_it_and_expires_when_its_client_vanishes()
+ {
+    let world = ApiWorld::start(1604).await;
+    // Short, so the test sees one run out; the rule is the same at the service's 30 s.
+    world.hub().set_presence_ttl(chrono::Duration::seconds(3));
+    let post = world
+        .sim
+        .control()
+        .inject_mention(SUPPORT, Some(BRAND), "is the export broken?")
+        .unwrap();
+    world.fetch_all().await;
+    let ana = add_person(&world, "ana", Role::Member, &[(SUPPORT, Access::Reply)]);
+    let bo = add_person(&world, "bo", Role::Member, &[(SUPPORT, Access::Reply)]);
+    let reader = add_person(&world, "cy", Role::Member, &[(SUPPORT, Access::Read)]);
+    let mut stream = world
+        .http
+        .get(world.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut buffer = String::new();
+    let presence = format!("/api/v1/mentions/{post}/presence");
+
+    // Only someone who may reply can be replying.
+    let (status, body) = world.call(reader.put(world.url(&presence))).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Ana opens the composer: everyone hears it, and the mention shows it.
+    let (status, body) = world.call(ana.put(world.url(&presence))).await;
+    assert_eq!(status, 200, "{body}");
+    world.validate("/api/v1/mentions/{id}/presence", "put", 200, &body);
+    assert_eq!(body["replying"][0]["person"], "ana");
+    assert_eq!(body["ttl_secs"], 3);
+    let heard = next_event(&mut stream, &mut buffer, "replying").await;
+    assert_eq!(
+        (&heard["person"], &heard["replying"], &heard["tweet_id"]),
+        (&json!("ana"), &json!(true), &json!(post))
+    );
+    let (_, seen) = world
+        .call(bo.get(world.url(&format!("/api/v1/mentions/{post}"))))
+        .await;
+    assert_eq!(seen["replying"][0]["person"], "ana", "{seen}");
+
+    // Bo sending over her open draft is asked first; on purpose, it goes.
+    let reply = format!("/api/v1/mentions/{post}/reply");
+    let (status, body) = world
+        .call(
+            bo.post(world.url(&reply))
+                .json(&json!({"text": "Looking into it now"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(detail(&body).contains("ana is replying"), "{body}");
+    assert!(detail(&body).contains("force"), "{body}");
+    let (_, still) = world
+        .call(
+            world
+                .http
+                .get(world.url(&format!("/api/v1/mentions/{post}"))),
+        )
+        .await;
+    assert_eq!(still["status"], "pending", "nothing was sent: {still}");
+    let (status, body) = world
+        .call(
+            bo.post(world.url(&reply))
+                .json(&json!({"text": "Looking into it now", "force": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "sent");
+
+    // Ana sends too: one post only, and she is told who replied and when.
+    let (status, body) = world
+        .call(
+            ana.post(world.url(&reply))
+                .json(&json!({"text": "It is fixed in 2.4", "force": true})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(detail(&body).contains("bo replied at "), "{body}");
+    let (_, log) = world
+        .call(
+            world
+                .http
+                .get(world.url(&format!("/api/v1/audit?mention={post}"))),
+        )
+        .await;
+    let replies: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "reply")
+        .map(|e| e["person"].as_str().unwrap())
+        .collect();
+    assert_eq!(replies, ["bo"], "a refused send is not in the log: {log}");
+
+    // Ana's client vanishes (no more touches): she stops showing, and everyone hears it.
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let e = next_event(&mut stream, &mut buffer, "replying").await;
+            if e["person"] == "ana" && e["replying"] == false {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("her presence expires");
+    assert_eq!(gone["tweet_id"], post.as_str());
+    let (_, seen) = world
+        .call(bo.get(world.url(&format!("/api/v1/mentions/{post}"))))
+        .await;
+    assert_eq!(seen["replying"], json!([]), "{seen}");
+
+    // Closing the composer ends it at once.
+    world.call(bo.put(world.url(&presence))).await;
+    let (status, body) = world.call(bo.delete(world.url(&presence))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["replying"], json!([]));
+    loop {
+        let e = next_event(&mut stream, &mut buffer, "replying").await;
+        if e["person"] == "bo" && e["replying"] == false {
+            break;
+        }
+    }
+    world.stop().await;
+}

@@ -12,7 +12,7 @@
 //! microseconds each, hundreds at the tail on a busy machine; issue 11). On its own connection a
 //! reply is read by the caller that waits for it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +27,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::domain::{AuditAction, AuditEntry, MentionKey};
-use crate::outbox::{OutboxCommand, OutboxEvent};
+use crate::outbox::{OutboxCommand, OutboxEvent, SendRequest};
 use crate::protocol::{
     self, CALLS_PATH, CALLS_UPGRADE, EVENTS_PATH, EVENTS_UPGRADE, Request as Op, RequestFrame,
     ServerFrame,
@@ -116,7 +116,14 @@ async fn serve_calls(hub: Arc<Hub>, who: Arc<str>, stream: Upgraded) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     // Sends this session asked for that X has not settled yet.
     let owned: Arc<Mutex<HashSet<MentionKey>>> = Arc::default();
-    let settling = tokio::spawn(forget_settled(hub.subscribe(), owned.clone()));
+    // Sends this session asked for that have not left yet: in the audit log when they do.
+    let unrecorded: Arc<Mutex<HashMap<MentionKey, SendRequest>>> = Arc::default();
+    let settling = tokio::spawn(forget_settled(
+        hub.clone(),
+        who.clone(),
+        owned.clone(),
+        unrecorded.clone(),
+    ));
     loop {
         // An upgraded connection is no longer the HTTP server's: it ends here when the service
         // stops, so the dashboard hears of it at once (and reconnects to the next one).
@@ -145,8 +152,19 @@ async fn serve_calls(hub: Arc<Hub>, who: Arc<str>, stream: Upgraded) {
         } = &frame.request
         {
             lock(&owned).insert(request.key);
+            // Before the outbox has it, so its `Sending` cannot come first.
+            lock(&unrecorded).insert(request.key, request.clone());
         }
+        let sent_key = match &frame.request {
+            Op::Outbox {
+                command: OutboxCommand::Send(request),
+            } => Some(request.key),
+            _ => None,
+        };
         let result = execute(&hub, &who, frame.request).await;
+        if let (Some(key), Err(_)) = (sent_key, &result) {
+            lock(&unrecorded).remove(&key);
+        }
         let reply = ServerFrame::Reply {
             id: frame.id,
             result,
@@ -223,13 +241,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Forgets the sends of `owned` as X settles them (nothing of them can leave later).
+/// Forgets the sends of `owned` as X settles them (nothing of them can leave later), and
+/// records each of `unrecorded` in the audit log, under `who`, when it leaves (never one the
+/// outbox refused or that was cancelled before it left).
 async fn forget_settled(
-    mut events: broadcast::Receiver<ServiceEvent>,
+    hub: Arc<Hub>,
+    who: Arc<str>,
     owned: Arc<Mutex<HashSet<MentionKey>>>,
+    unrecorded: Arc<Mutex<HashMap<MentionKey, SendRequest>>>,
 ) {
+    let mut events = hub.subscribe();
     loop {
-        match events.recv().await {
+        let event = events.recv().await;
+        if let Ok(ServiceEvent::Outbox(e)) = &event {
+            let key = e.key();
+            match e {
+                OutboxEvent::Sending { .. } => {
+                    if let Some(send) = lock(&unrecorded).remove(&key) {
+                        let action = match send.kind {
+                            crate::domain::ReplyKind::Public => AuditAction::Reply,
+                            crate::domain::ReplyKind::Dm => AuditAction::Dm,
+                        };
+                        let (hub, who) = (hub.clone(), who.clone());
+                        tokio::task::spawn_blocking(move || {
+                            let entry = AuditEntry::new(&who, action, Utc::now(), send.text);
+                            audit_mention(&hub.store, entry, key);
+                        });
+                    }
+                }
+                OutboxEvent::Waiting { .. } => {}
+                _ => {
+                    lock(&unrecorded).remove(&key);
+                }
+            }
+        }
+        match event {
             Ok(ServiceEvent::Outbox(e)) if settles(&e) => {
                 lock(&owned).remove(&e.key());
             }
@@ -282,21 +328,8 @@ fn settles(event: &OutboxEvent) -> bool {
 async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>, String> {
     match request {
         Op::Outbox { command } => match hub.outbox.try_send(command.clone()) {
-            Ok(()) => {
-                if let OutboxCommand::Send(send) = command {
-                    let action = match send.kind {
-                        crate::domain::ReplyKind::Public => AuditAction::Reply,
-                        crate::domain::ReplyKind::Dm => AuditAction::Dm,
-                    };
-                    let (hub, who) = (hub.clone(), who.clone());
-                    // Off the session's path: the send is on its way whatever this does.
-                    tokio::task::spawn_blocking(move || {
-                        let entry = AuditEntry::new(&who, action, Utc::now(), send.text);
-                        audit_mention(&hub.store, entry, send.key);
-                    });
-                }
-                answer(&())
-            }
+            // A send is recorded in the audit log when it leaves (`forget_settled`).
+            Ok(()) => answer(&()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err("the outbox is busy; try again in a moment".into())
             }

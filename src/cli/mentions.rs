@@ -343,15 +343,12 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         .send(command)
         .await
         .map_err(|_| Failure::new("the outbox stopped before it could take the reply"))?;
+    // Who said what as the account: recorded when it leaves, never for a refused send.
     let action = match kind {
         ReplyKind::Public => AuditAction::Reply,
         ReplyKind::Dm => AuditAction::Dm,
     };
-    super::team::record(
-        &app.store,
-        AuditEntry::new(OWNER_NAME, action, Utc::now(), text.clone())
-            .mention(key, format!("@{}", mention.sent_to.username)),
-    );
+    let mut recorded = false;
     let from = format!("@{}", clean(&mention.sent_to.username));
     let to = clean(&mention.sender.handle());
     let mut cancelled = false;
@@ -376,7 +373,16 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
             continue;
         }
         match event {
-            OutboxEvent::Sending { .. } => {}
+            OutboxEvent::Sending { .. } => {
+                if !recorded {
+                    recorded = true;
+                    super::team::record(
+                        &app.store,
+                        AuditEntry::new(OWNER_NAME, action, Utc::now(), text.clone())
+                            .mention(key, format!("@{}", mention.sent_to.username)),
+                    );
+                }
+            }
             // A command waits for nothing it cannot end: X's limit may not reset for hours
             // (DMs count per day), so the send is called back and the command says when to
             // run it again.

@@ -293,13 +293,23 @@ pub enum TeamEvent {
         by: String,
         at: DateTime<Utc>,
     },
+    /// `person` opened a mention's composer (`replying`), or closed it, sent, or vanished
+    /// (their presence expired).
+    Replying {
+        key: super::MentionKey,
+        /// The account's `@handle`.
+        handle: String,
+        person: String,
+        replying: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 impl TeamEvent {
     /// The account the event is about (a member hears only about their accounts).
     pub fn account_id(&self) -> AccountId {
         match self {
-            TeamEvent::Assigned { key, .. } => key.account_id,
+            TeamEvent::Assigned { key, .. } | TeamEvent::Replying { key, .. } => key.account_id,
         }
     }
 
@@ -316,6 +326,22 @@ impl TeamEvent {
                 Some(to) if to == by => format!("{by} took {handle}'s mention {}", key.tweet_id),
                 Some(to) => format!("{by} assigned {handle}'s mention {} to {to}", key.tweet_id),
                 None => format!("{by} unassigned {handle}'s mention {}", key.tweet_id),
+            },
+            TeamEvent::Replying {
+                key,
+                handle,
+                person,
+                replying,
+                ..
+            } => match replying {
+                true => format!(
+                    "{person} is replying to {handle}'s mention {}",
+                    key.tweet_id
+                ),
+                false => format!(
+                    "{person} stopped replying to {handle}'s mention {}",
+                    key.tweet_id
+                ),
             },
         };
         crate::text::sanitize(&line, true)

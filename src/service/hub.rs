@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::presence::{Presence, PresenceChange, Replying};
 use crate::auth::{OAuthSettings, TokenManager};
 use crate::config::Config;
-use crate::domain::Secret;
+use crate::domain::{MentionKey, Secret, TeamEvent};
 use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::store::Store;
 use crate::sync::{self, SyncEvent};
@@ -23,7 +24,7 @@ pub enum ServiceEvent {
     Sync(SyncEvent),
     Outbox(OutboxEvent),
     /// Assignments (issue 16): made through the API or the CLI, heard by every client.
-    Team(crate::domain::TeamEvent),
+    Team(TeamEvent),
 }
 
 /// How many events a slow client may fall behind before it misses some (and is told so).
@@ -59,6 +60,8 @@ pub struct Hub {
     /// that attaches while it lasts.
     standing_notice: Mutex<Option<SyncEvent>>,
     stop: watch::Sender<bool>,
+    /// Who has which mention's composer open (issue 16): memory only, it expires by itself.
+    presence: Mutex<Presence>,
 }
 
 impl Hub {
@@ -90,6 +93,7 @@ impl Hub {
             live: Mutex::default(),
             standing_notice: Mutex::default(),
             stop,
+            presence: Mutex::default(),
         }
     }
 
@@ -146,6 +150,71 @@ impl Hub {
         }
     }
 
+    /// `person` has `key`'s composer open now: every client hears that they are replying
+    /// (the first time), until they leave or stop touching it. Who is replying now.
+    pub fn touch_presence(&self, key: MentionKey, person: &str) -> Vec<Replying> {
+        let now = Utc::now();
+        let (changes, who) = {
+            let mut presence = lock(&self.presence);
+            let changes = presence.touch(key, person, now);
+            (changes, presence.who(key, now))
+        };
+        self.announce_presence(changes, now);
+        who
+    }
+
+    /// `person` closed `key`'s composer, or sent: they are no longer replying.
+    pub fn leave_presence(&self, key: MentionKey, person: &str) {
+        if lock(&self.presence).leave(key, person) {
+            let change = PresenceChange {
+                key,
+                person: person.to_string(),
+                replying: false,
+            };
+            self.announce_presence(vec![change], Utc::now());
+        }
+    }
+
+    /// Makes presence last `ttl` after each touch from now on (forgetting who is replying now).
+    pub fn set_presence_ttl(&self, ttl: chrono::Duration) {
+        *lock(&self.presence) = Presence::with_ttl(ttl);
+    }
+
+    /// How long presence lasts after a touch.
+    pub fn presence_ttl(&self) -> chrono::Duration {
+        lock(&self.presence).ttl()
+    }
+
+    /// Who is replying to `key` now.
+    pub fn replying(&self, key: MentionKey) -> Vec<Replying> {
+        lock(&self.presence).who(key, Utc::now())
+    }
+
+    /// Forgets the presences that ran out, telling every client (the service does this every
+    /// few seconds).
+    pub fn expire_presence(&self) {
+        let now = Utc::now();
+        let changes = lock(&self.presence).expire(now);
+        self.announce_presence(changes, now);
+    }
+
+    fn announce_presence(&self, changes: Vec<PresenceChange>, at: DateTime<Utc>) {
+        for change in changes {
+            // The handle is for people to read; an account removed meanwhile shows its id.
+            let handle = match self.store.account(change.key.account_id) {
+                Ok(Some(a)) => a.handle(),
+                _ => change.key.account_id.to_string(),
+            };
+            self.publish(ServiceEvent::Team(TeamEvent::Replying {
+                key: change.key,
+                handle,
+                person: change.person,
+                replying: change.replying,
+                at,
+            }));
+        }
+    }
+
     /// When the engine last finished a poll of any account (since this service started).
     pub fn last_poll_at(&self) -> Option<DateTime<Utc>> {
         *self.last_poll_at.lock().unwrap_or_else(|p| p.into_inner())
@@ -161,4 +230,8 @@ impl Hub {
         let mut rx = self.stop.subscribe();
         let _ = rx.wait_for(|stop| *stop).await;
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod lock;
 mod notifier;
 pub mod paths;
+pub mod presence;
 mod run;
 pub mod spawn;
 pub mod token;

@@ -188,6 +188,19 @@ pub async fn start_with(
     helpers.push(tokio::spawn(watch_data_dir(hub.clone(), paths.clone())));
     // Desktop notifications and the hook, when configured (they work with no dashboard open).
     helpers.extend(super::notifier::spawn(hub.clone()));
+    // Presence that ran out ("ana is replying" from a client that vanished) ends for everyone
+    // within a few seconds of its expiry.
+    let h = hub.clone();
+    helpers.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => h.expire_presence(),
+                _ = h.stopped() => return,
+            }
+        }
+    }));
 
     let mut servers = Vec::new();
     let router = crate::api::router(hub.clone(), crate::api::Transport::Unix)

@@ -139,6 +139,19 @@ fn team_event(event: TeamEvent) -> ApiEvent {
             by,
             at,
         },
+        TeamEvent::Replying {
+            key,
+            person,
+            replying,
+            at,
+            ..
+        } => ApiEvent::Replying {
+            account_id: key.account_id,
+            tweet_id: key.tweet_id.to_string(),
+            person,
+            replying,
+            at,
+        },
     }
 }
 

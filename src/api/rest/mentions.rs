@@ -204,6 +204,14 @@ pub async fn list(
         })
     })
     .await?;
+    let list = MentionList {
+        mentions: list
+            .mentions
+            .into_iter()
+            .map(|m| with_presence(&hub, m))
+            .collect(),
+        ..list
+    };
     Ok(Json(list))
 }
 
@@ -261,6 +269,7 @@ pub(super) async fn mention_out(hub: &Hub, caller: &Caller, id: String) -> ApiRe
         Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
     })
     .await
+    .map(|out| with_presence(hub, out))
 }
 
 /// A mention the caller was already allowed to act on, read again after the action.
@@ -271,6 +280,20 @@ pub(super) async fn mention_out_after(hub: &Hub, id: String) -> ApiResult<Mentio
         Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
     })
     .await
+    .map(|out| with_presence(hub, out))
+}
+
+/// `out` with who is replying to it now (presence lives in the service's memory, not the store).
+pub(super) fn with_presence(hub: &Hub, out: MentionOut) -> MentionOut {
+    let Ok(tweet_id) = out.tweet_id.parse() else {
+        return out;
+    };
+    let key = crate::domain::MentionKey {
+        account_id: out.sent_to.account_id,
+        tweet_id,
+    };
+    let who = hub.replying(key);
+    out.replying(who)
 }
 
 /// Refuses a caller who may not see `m`'s account (403 with the reason).
@@ -396,7 +419,8 @@ pub async fn patch(
         let assignment = s.assignment(m.key())?;
         Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
     })
-    .await?;
+    .await
+    .map(|out| with_presence(&hub, out))?;
     audit(
         &hub,
         AuditEntry::new(

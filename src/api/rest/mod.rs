@@ -97,6 +97,7 @@ fn api() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(events::events))
         .routes(routes!(team::assign))
         .routes(routes!(team::audit_log))
+        .routes(routes!(team::touch_presence, team::leave_presence))
 }
 
 /// The generated OpenAPI 3.1 document.

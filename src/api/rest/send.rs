@@ -75,16 +75,7 @@ pub async fn reply(
     headers: HeaderMap,
     Body(body): Body<SendBody>,
 ) -> ApiResult<Response> {
-    send(
-        hub,
-        caller,
-        id,
-        params,
-        &headers,
-        body.text,
-        ReplyKind::Public,
-    )
-    .await
+    send(hub, caller, id, params, &headers, body, ReplyKind::Public).await
 }
 
 /// Sends a direct message to the mention's author, from the account the mention was sent to.
@@ -114,7 +105,36 @@ pub async fn dm(
     headers: HeaderMap,
     Body(body): Body<SendBody>,
 ) -> ApiResult<Response> {
-    send(hub, caller, id, params, &headers, body.text, ReplyKind::Dm).await
+    send(hub, caller, id, params, &headers, body, ReplyKind::Dm).await
+}
+
+/// Who sent the mention's reply (or DM) already, and when, from the audit log: for the 409 of
+/// a second send ("ana replied at ..."). `None` when the log does not say.
+async fn who_replied(hub: &Hub, key: MentionKey, kind: ReplyKind) -> Option<String> {
+    let action = match kind {
+        ReplyKind::Public => AuditAction::Reply,
+        ReplyKind::Dm => AuditAction::Dm,
+    };
+    let page = blocking(hub, move |s| {
+        Ok(s.audit(&crate::store::AuditQuery {
+            mention: Some(key.tweet_id),
+            account: Some(key.account_id),
+            limit: 50,
+            ..Default::default()
+        })?)
+    })
+    .await
+    .ok()?;
+    let entry = page.entries.into_iter().find(|e| e.action == action)?;
+    Some(format!(
+        "{} {} at {}",
+        entry.person,
+        match kind {
+            ReplyKind::Public => "replied",
+            ReplyKind::Dm => "sent the DM",
+        },
+        entry.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ))
 }
 
 /// Tells the outbox that the client of a send has gone, unless disarmed (the send reached an
@@ -153,9 +173,10 @@ async fn send(
     id: String,
     params: SendParams,
     headers: &HeaderMap,
-    text: String,
+    body: SendBody,
     kind: ReplyKind,
 ) -> ApiResult<Response> {
+    let SendBody { text, force } = body;
     let problem = match kind {
         ReplyKind::Public => crate::text::check_post(&text),
         ReplyKind::Dm => crate::text::check_dm(&text),
@@ -175,6 +196,26 @@ async fn send(
     let mention = visible_mention(&hub, &caller, id).await?;
     caller.must_reply(mention.key().account_id, &handle_of(&mention))?;
     let key = mention.key();
+    // Someone else has its composer open: ask first (the caller sends again with `force`).
+    let others: Vec<_> = hub
+        .replying(key)
+        .into_iter()
+        .filter(|r| r.person != caller.name())
+        .collect();
+    if !others.is_empty() && !force {
+        let names: Vec<&str> = others.iter().map(|r| r.person.as_str()).collect();
+        let since = others
+            .iter()
+            .map(|r| r.since)
+            .min()
+            .unwrap_or_else(chrono::Utc::now);
+        return Err(ApiError::conflict(format!(
+            "not sent: {} {} replying to this mention (its composer open since {}); send with \"force\": true to send anyway",
+            names.join(" and "),
+            if names.len() == 1 { "is" } else { "are" },
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
     let current = blocking(&hub, move |s| Ok(s.outbox_current(key)?)).await?;
     // The same text again after an unconfirmed send is a retry of that entry: if X answers that
     // it is a duplicate, the first attempt went out, and it is recorded as sent.
@@ -196,23 +237,33 @@ async fn send(
         .send(command)
         .await
         .map_err(|_| ApiError::unavailable("the outbox has stopped (the service is ending)"))?;
-    // Who said what as the account: recorded when the outbox has the send (its outcome is the
-    // outbox's own record).
-    let action = match kind {
-        ReplyKind::Public => AuditAction::Reply,
-        ReplyKind::Dm => AuditAction::Dm,
+    // Who said what as the account: recorded once the outbox took the send (its first report
+    // that is not a refusal), never for one it refused; its outcome is the outbox's own record.
+    let mut recorded = false;
+    let record = {
+        let (hub, who, handle, text) = (
+            hub.clone(),
+            caller.name().to_string(),
+            handle_of(&mention),
+            text.clone(),
+        );
+        move || async move {
+            let action = match kind {
+                ReplyKind::Public => AuditAction::Reply,
+                ReplyKind::Dm => AuditAction::Dm,
+            };
+            // The send is on its way whatever happens here: a failure to record it must not
+            // read as a failure to send.
+            if let Err(e) = audit(
+                &hub,
+                AuditEntry::new(&who, action, asked_at, text).mention(key, handle),
+            )
+            .await
+            {
+                tracing::warn!("could not record a send in the audit log: {}", e.detail);
+            }
+        }
     };
-    // The send is on its way whatever happens here: a failure to record it must not read as a
-    // failure to send.
-    if let Err(e) = audit(
-        &hub,
-        AuditEntry::new(caller.name(), action, asked_at, text.clone())
-            .mention(key, handle_of(&mention)),
-    )
-    .await
-    {
-        tracing::warn!("could not record a send in the audit log: {}", e.detail);
-    }
     let mut guard = AbandonOnDrop {
         key,
         outbox: hub.outbox.clone(),
@@ -229,10 +280,35 @@ async fn send(
             Ok(Ok(ServiceEvent::Outbox(e))) if e.key() == key => e,
             Ok(Ok(_)) => continue,
         };
+        // Recorded when it leaves; one that waits out a 429 without this request (wait=false)
+        // is recorded as it is handed over, since nobody here sees it leave.
+        let leaves = match &event {
+            OutboxEvent::Sending { .. }
+            | OutboxEvent::Sent { .. }
+            | OutboxEvent::Failed { .. }
+            | OutboxEvent::Unconfirmed { .. } => true,
+            OutboxEvent::Waiting { .. } => asynchronous,
+            OutboxEvent::Cancelled { .. } | OutboxEvent::Refused { .. } => false,
+        };
+        if leaves && !recorded {
+            recorded = true;
+            record.clone()().await;
+        }
+        if matches!(
+            event,
+            OutboxEvent::Sent { .. } | OutboxEvent::Failed { .. } | OutboxEvent::Unconfirmed { .. }
+        ) {
+            // Done with the composer, whatever X said.
+            hub.leave_presence(key, caller.name());
+        }
         match event {
             OutboxEvent::Refused { message, .. } => {
                 guard.armed = false;
-                return Err(ApiError::conflict(message));
+                let by = who_replied(&hub, key, kind).await;
+                return Err(ApiError::conflict(match by {
+                    Some(by) => format!("{message} ({by})"),
+                    None => message,
+                }));
             }
             OutboxEvent::Sending { .. } if asynchronous => break,
             OutboxEvent::Sending { .. } => {}
@@ -338,6 +414,13 @@ async fn send(
             .find(|e| e.kind == kind && e.updated_at >= started))
     })
     .await?;
+    if !recorded
+        && entry
+            .as_ref()
+            .is_some_and(|e| e.state != OutboxState::Cancelled)
+    {
+        record().await;
+    }
     if asynchronous {
         let Some(entry) = entry else {
             return Err(ApiError::unavailable(

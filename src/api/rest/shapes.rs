@@ -141,6 +141,29 @@ pub struct MentionOut {
     /// Who on the team has the mention, and since when; `null`: nobody.
     #[serde(default)]
     pub assigned_to: Option<AssignedOut>,
+    /// Who has its composer open right now (`PUT .../presence`), in name order.
+    #[serde(default)]
+    pub replying: Vec<ReplyingOut>,
+}
+
+/// Someone with a mention's composer open.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
+pub struct ReplyingOut {
+    pub person: String,
+    /// When they opened it.
+    pub since: DateTime<Utc>,
+    /// When they stop showing unless their client touches it again.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<crate::service::presence::Replying> for ReplyingOut {
+    fn from(r: crate::service::presence::Replying) -> ReplyingOut {
+        ReplyingOut {
+            person: r.person,
+            since: r.since,
+            expires_at: r.expires_at,
+        }
+    }
 }
 
 /// Who a mention is assigned to.
@@ -193,7 +216,14 @@ impl MentionOut {
             updated_at: m.updated_at,
             outbox: outbox.map(OutboxOut::from),
             assigned_to: None,
+            replying: Vec::new(),
         }
+    }
+
+    /// With who is replying to it now.
+    pub fn replying(mut self, who: Vec<crate::service::presence::Replying>) -> MentionOut {
+        self.replying = who.into_iter().map(ReplyingOut::from).collect();
+        self
     }
 
     /// With who the mention is assigned to.
@@ -231,6 +261,10 @@ pub struct MentionPatch {
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     pub text: String,
+    /// Send even though someone else has the mention's composer open (`replying`); without
+    /// it such a send gets 409 naming them.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Where a reply or DM is once the request returns.
@@ -355,6 +389,16 @@ pub enum ApiEvent {
         tweet_id: String,
         assigned_to: Option<String>,
         by: String,
+        at: DateTime<Utc>,
+    },
+    /// `person` opened the mention's composer (`replying: true`), or closed it, sent, or
+    /// vanished (`false`: their presence expired).
+    Replying {
+        #[schema(value_type = String, format = Uuid)]
+        account_id: AccountId,
+        tweet_id: String,
+        person: String,
+        replying: bool,
         at: DateTime<Utc>,
     },
     /// This client fell behind and missed `missed` events; the stream ends here. Reconnect and

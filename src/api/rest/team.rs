@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Body, Params};
 use super::mentions::{handle_of, visible_mention};
-use super::shapes::ErrorBody;
+use super::shapes::{ErrorBody, ReplyingOut};
 use super::{ApiError, ApiResult, blocking};
 use crate::api::auth::Caller;
 use crate::domain::{AccountId, AuditEntry, TeamEvent};
@@ -113,6 +113,69 @@ pub async fn assign(
         previously,
         at: now,
     }))
+}
+
+/// Who has a mention's composer open, after a touch or a leave.
+#[derive(Serialize, Deserialize, Debug, Clone, ToSchema)]
+pub struct PresenceOut {
+    /// Everyone replying now, the caller included, in name order.
+    pub replying: Vec<ReplyingOut>,
+    /// Touch again within this many seconds to keep showing (every 10 s is right).
+    pub ttl_secs: i64,
+}
+
+/// "I am replying to this": the caller has the mention's composer open. Touch it every 10 s
+/// while it is open; 30 s after the last touch the caller stops showing (a vanished client
+/// expires by itself). Everyone who may see the account hears `replying` events.
+#[utoipa::path(
+    put,
+    path = "/api/v1/mentions/{id}/presence",
+    tag = "team",
+    params(("id" = String, Path, description = "perch's id (uuid), the post id, or `@handle:postid`")),
+    responses(
+        (status = 200, body = PresenceOut),
+        (status = 403, description = "The caller may not reply as the mention's account", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn touch_presence(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PresenceOut>> {
+    let mention = visible_mention(&hub, &caller, id).await?;
+    caller.must_reply(mention.key().account_id, &handle_of(&mention))?;
+    let who = hub.touch_presence(mention.key(), caller.name());
+    Ok(Json(presence_out(&hub, who)))
+}
+
+/// The caller closed the mention's composer: they no longer show as replying.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/mentions/{id}/presence",
+    tag = "team",
+    params(("id" = String, Path, description = "perch's id (uuid), the post id, or `@handle:postid`")),
+    responses(
+        (status = 200, body = PresenceOut),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn leave_presence(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PresenceOut>> {
+    let mention = visible_mention(&hub, &caller, id).await?;
+    hub.leave_presence(mention.key(), caller.name());
+    Ok(Json(presence_out(&hub, hub.replying(mention.key()))))
+}
+
+fn presence_out(hub: &Hub, who: Vec<crate::service::presence::Replying>) -> PresenceOut {
+    PresenceOut {
+        replying: who.into_iter().map(ReplyingOut::from).collect(),
+        ttl_secs: hub.presence_ttl().num_seconds(),
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
