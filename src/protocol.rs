@@ -114,7 +114,20 @@ pub enum Request {
         days: u32,
         recent: usize,
     },
+    /// Who this session is, the assignments and who is replying (issue 16).
+    Team,
     // Writes.
+    /// Assign a mention to a person (or nobody), as this session's person.
+    Assign {
+        key: MentionKey,
+        handle: String,
+        person: Option<String>,
+    },
+    /// This session's person opened (`open`) or closed the mention's composer.
+    Presence {
+        key: MentionKey,
+        open: bool,
+    },
     Triage {
         action: u64,
         keys: Vec<MentionKey>,

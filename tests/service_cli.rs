@@ -1016,7 +1016,7 @@ async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
     let refused = env.run(&["mentions", "assign", &post, "zed"]).await;
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("no person called zed"),
+        String::from_utf8_lossy(&refused.stderr).contains("no person called \"zed\""),
         "{refused:?}"
     );
     let audit = env.json(&["audit", "--json", "--mention", &post]).await;

@@ -934,6 +934,9 @@ impl perch::app::FeedSource for ArrivingMidRead<'_> {
     > {
         perch::app::FeedSource::cost_today_and_month(&self.fx.store, now)
     }
+    fn team(&self) -> Result<perch::app::team::TeamSnapshot, StoreError> {
+        perch::app::FeedSource::team(&self.fx.store)
+    }
 }
 
 /// Repro of the flaky `e2e_demo` run: a mention streamed in while the dashboard read its first

@@ -403,6 +403,7 @@ fn is_quick(request: &Op) -> bool {
         | Op::Draft { .. }
         | Op::LastUndoAction
         | Op::OutboxCurrent { .. }
+        | Op::Presence { .. }
         | Op::Arrival { .. } => true,
         Op::PageBefore { limit, .. } | Op::PageAfter { limit, .. } | Op::EndPage { limit, .. } => {
             *limit <= QUICK_PAGE
@@ -515,6 +516,51 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
                 record(store, entry);
             }
             answer(&step)
+        }
+        Op::Team => {
+            let (assigned, _) = store.assignments().map_err(e)?;
+            answer(&crate::app::team::TeamSnapshot {
+                me: who.to_string(),
+                assigned: assigned.into_iter().map(|(k, a)| (k, a.person)).collect(),
+                replying: hub.everyone_replying(),
+            })
+        }
+        Op::Assign {
+            key,
+            handle,
+            person,
+        } => {
+            let now = Utc::now();
+            let done = store
+                .assign_as(who, key, &handle, person.as_deref(), now)
+                .map_err(e)?;
+            let answer_of = match done {
+                Ok(_) => {
+                    let mention_id = store
+                        .mention(key)
+                        .map_err(e)?
+                        .map_or_else(uuid::Uuid::nil, |m| m.id);
+                    hub.publish(ServiceEvent::Team(crate::domain::TeamEvent::Assigned {
+                        key,
+                        mention_id,
+                        handle,
+                        assigned_to: person,
+                        by: who.to_string(),
+                        at: now,
+                    }));
+                    Ok(())
+                }
+                Err(refusal) => Err(refusal.to_string()),
+            };
+            answer(&answer_of)
+        }
+        Op::Presence { key, open } => {
+            if open {
+                hub.touch_presence(key, who);
+            } else {
+                hub.leave_presence(key, who);
+            }
+            answer(&())
         }
         Op::PutDraft { key, draft } => answer(&store.put_draft(key, &draft).map_err(e)?),
         Op::DeleteDraft { key } => answer(&store.delete_draft(key).map_err(e)?),

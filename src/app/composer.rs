@@ -56,6 +56,8 @@ pub struct Composer {
     pub cost_note: Option<String>,
     /// The user already answered "over budget: send anyway?" for this draft.
     pub over_budget_confirmed: bool,
+    /// The user already answered "ana is replying too: send anyway?" for this draft.
+    pub over_others_confirmed: bool,
 }
 
 impl Composer {
@@ -97,6 +99,7 @@ impl Composer {
             pricing: None,
             cost_note: None,
             over_budget_confirmed: false,
+            over_others_confirmed: false,
         };
         composer.replace_text(&initial);
         composer.unsaved = false;

@@ -56,6 +56,8 @@ pub enum Intent {
     #[strum(serialize = "mark_replied_and_next")]
     MarkReplied,
     Undo,
+    /// Take the mention (assign it to this dashboard's person), or give it back when it is theirs.
+    Take,
     MarkSent,
     CancelSend,
     Search,
@@ -117,6 +119,7 @@ impl Intent {
                 | Intent::MarkReplied
                 | Intent::MarkSent
                 | Intent::CancelSend
+                | Intent::Take
                 | Intent::Mark
                 | Intent::TogglePause
         )
@@ -147,6 +150,7 @@ impl Intent {
             Intent::Reopen => "back to pending, then next",
             Intent::MarkReplied => "replied elsewhere, then next",
             Intent::Undo => "undo last triage (repeats)",
+            Intent::Take => "take it / give it back (team)",
             Intent::MarkSent => "it is on X: mark it sent",
             Intent::CancelSend => "cancel waiting / unconfirmed",
             Intent::Search => "search: filters the feed",
@@ -154,8 +158,7 @@ impl Intent {
             Intent::Mark => "mark / unmark, then next",
             Intent::MarkAll => "mark all matching",
             Intent::TogglePause => "pause / resume the account",
-            Intent::FetchAccount => "fetch now (selected account)",
-            Intent::FetchAll => "fetch all accounts now",
+            Intent::FetchAccount | Intent::FetchAll => "fetch now: this account / all",
             Intent::AddAccount => "add an account (log in)",
             Intent::Reauthorize => "reauthorize the account",
             Intent::ToggleShowPaused => "show / hide paused accounts",
@@ -171,7 +174,7 @@ impl Intent {
     pub fn shares_previous_line(self) -> bool {
         matches!(
             self,
-            Intent::Up | Intent::PageUp | Intent::PrevPane | Intent::PrevMatch
+            Intent::Up | Intent::PageUp | Intent::PrevPane | Intent::PrevMatch | Intent::FetchAll
         )
     }
 
@@ -195,7 +198,8 @@ impl Intent {
             | Intent::Ignore
             | Intent::Reopen
             | Intent::MarkReplied
-            | Intent::Undo => Section::Mentions,
+            | Intent::Undo
+            | Intent::Take => Section::Mentions,
             Intent::MarkSent | Intent::CancelSend => Section::Outbox,
             Intent::Search
             | Intent::NextMatch
@@ -1045,6 +1049,7 @@ const VIM_NORMAL: &[(&str, Intent)] = &[
     ("p", Intent::Reopen),
     ("x", Intent::MarkReplied),
     ("u", Intent::Undo),
+    ("A", Intent::Take),
     ("M", Intent::MarkSent),
     ("c", Intent::CancelSend),
     ("/", Intent::Search),

@@ -42,6 +42,8 @@ pub enum Action {
     Tick(DateTime<Utc>),
     Sync(SyncEvent),
     Outbox(OutboxEvent),
+    /// Someone on the team assigned a mention or opened or closed a composer (issue 16).
+    Team(crate::domain::TeamEvent),
     /// The store changed under us (an effect the loop ran wrote to it): re-read what is shown.
     StoreChanged,
     /// Something the loop wants the user to know (an effect failed, a channel closed).
@@ -162,6 +164,22 @@ pub enum Effect {
     Bell,
     /// Set the terminal title (`perch · 12 pending`); the terminal restores the old one on exit.
     SetTitle(String),
+    /// Assign the mention to `person` (or nobody) as `by`, this dashboard's person; then report
+    /// the change as `Action::Team` (or the refusal).
+    Assign {
+        key: MentionKey,
+        mention_id: uuid::Uuid,
+        /// The mentioned account's `@handle`.
+        handle: String,
+        person: Option<String>,
+        by: String,
+    },
+    /// Tell the team this dashboard's person has the mention's composer open (`open`, sent
+    /// again every `PRESENCE_TOUCH_EVERY` while it is) or closed it.
+    Presence {
+        key: MentionKey,
+        open: bool,
+    },
     Quit,
 }
 

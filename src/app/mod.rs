@@ -18,6 +18,7 @@ pub mod overlay;
 pub mod search;
 pub mod source;
 pub mod state;
+pub mod team;
 pub mod time;
 pub mod triage;
 pub mod update;

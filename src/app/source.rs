@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::cost_report::Totals;
 use crate::costs::Pricing;
+use crate::domain::team::OWNER_NAME;
 use crate::domain::{Account, AccountId, Mention, MentionKey};
 use crate::store::{Draft, FeedFilter, FeedPos, SearchPage, Store, StoreError, UndoAction};
 
@@ -74,6 +75,8 @@ pub trait FeedSource {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Totals, BTreeMap<AccountId, u64>), StoreError>;
+    /// Who this dashboard is, who has which mention and who is replying to what (issue 16).
+    fn team(&self) -> Result<crate::app::team::TeamSnapshot, StoreError>;
 
     // Combined reads: what one key needs, in one read. Over the service each read is a round
     // trip, and a round trip is thread wake-ups on both sides, hundreds of microseconds at the
@@ -153,6 +156,14 @@ pub trait StoreWrites {
     fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError>;
     fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError>;
     fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError>;
+    /// Assigns the mention (of the account `handle`) to `person`, or to nobody, as this
+    /// dashboard's person, recorded in the audit log. `Ok(Err(why))`: refused, nothing changed.
+    fn assign(
+        &self,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+    ) -> Result<Result<(), String>, StoreError>;
 }
 
 impl StoreWrites for Store {
@@ -180,6 +191,16 @@ impl StoreWrites for Store {
     }
     fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError> {
         Store::delete_draft(self, key)
+    }
+    /// On the store itself (tests, the benchmark) the dashboard is the owner.
+    fn assign(
+        &self,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+    ) -> Result<Result<(), String>, StoreError> {
+        let done = self.assign_as(OWNER_NAME, key, handle, person, Utc::now())?;
+        Ok(done.map(|_| ()).map_err(|refusal| refusal.to_string()))
     }
 }
 
@@ -270,5 +291,15 @@ impl FeedSource for Store {
         now: DateTime<Utc>,
     ) -> Result<(Totals, BTreeMap<AccountId, u64>), StoreError> {
         crate::cost_report::today_and_month(self, now)
+    }
+    /// On the store itself: the owner, the stored assignments, and nobody replying (presence
+    /// lives in a service).
+    fn team(&self) -> Result<crate::app::team::TeamSnapshot, StoreError> {
+        let (assigned, _) = self.assignments()?;
+        Ok(crate::app::team::TeamSnapshot {
+            me: OWNER_NAME.to_string(),
+            assigned: assigned.into_iter().map(|(k, a)| (k, a.person)).collect(),
+            replying: Vec::new(),
+        })
     }
 }

@@ -217,6 +217,11 @@ pub struct AppState {
     pub undo_ready: Option<u64>,
     /// The terminal bell and title for new mentions (`[notify]`, `app/notify.rs`).
     pub alerts: crate::app::notify::TerminalAlerts,
+    /// Who has which mention and who is replying (issue 16), re-read with the accounts.
+    pub team: crate::app::team::TeamView,
+    /// The mention whose composer the team was last told is open here, and when it was last
+    /// touched (`update` keeps it in step with the composer).
+    pub presence: Option<(MentionKey, DateTime<Utc>)>,
 }
 
 impl AppState {
@@ -230,6 +235,7 @@ impl AppState {
 
     pub fn refresh(&mut self, store: &dyn FeedSource) -> Result<(), StoreError> {
         self.reload_accounts(store)?;
+        self.team = crate::app::team::TeamView::from_snapshot(store.team()?);
         self.outbox.reload(store)?;
         self.feed.reload_around_selection(store)
     }
@@ -331,6 +337,8 @@ impl AppState {
             keys_typed: Vec::new(),
             undo_ready: None,
             alerts: Default::default(),
+            team: Default::default(),
+            presence: None,
         }
     }
 

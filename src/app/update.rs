@@ -125,6 +125,13 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
             state.dirty = true;
             on_outbox(state, event, store, &mut effects)
         }
+        Action::Team(event) => {
+            if state.team.apply(&event) {
+                state.dirty = true;
+            }
+            on_team(state, &event);
+            Ok(())
+        }
         Action::StoreChanged => {
             state.dirty = true;
             state.refresh(store)
@@ -204,10 +211,104 @@ pub fn update(state: &mut AppState, action: Action, store: &dyn FeedSource) -> V
         });
     }
     search::schedule(state, &mut effects);
+    keep_presence(state, &mut effects);
     note_selected_arrivals(state, store);
     // The terminal title follows the pending count, whatever changed it.
     effects.extend(crate::app::notify::title(state));
     effects
+}
+
+/// Says what someone else on the team did, when it concerns this person: an assignment by
+/// another, or another person starting to reply to the mention this person is composing for.
+fn on_team(state: &mut AppState, event: &crate::domain::TeamEvent) {
+    use crate::domain::TeamEvent;
+    let me = state.team.me.clone();
+    match event {
+        TeamEvent::Assigned { by, .. } if *by != me => {
+            state.info(text::for_screen(&event.describe(), true));
+            state.dirty = true;
+        }
+        TeamEvent::Replying {
+            key,
+            person,
+            replying: true,
+            ..
+        } if *person != me && state.presence.is_some_and(|(k, _)| k == *key) => {
+            state.error(format!(
+                "{} is replying to this mention too",
+                text::for_screen(person, true)
+            ));
+            state.dirty = true;
+        }
+        _ => {}
+    }
+}
+
+/// Keeps what the team sees in step with the composer (issue 16): open on a mention, the team
+/// hears this person is replying (again every `PRESENCE_TOUCH_EVERY`, or the service lets it
+/// expire); closed, sent or moved to another mention, they hear it ended.
+fn keep_presence(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let now = state.now();
+    let composing = match &state.mode {
+        Mode::Compose(c) => Some(c.key),
+        _ => None,
+    };
+    match (state.presence, composing) {
+        (Some((key, touched)), Some(open)) if key == open => {
+            if now - touched >= crate::domain::team::PRESENCE_TOUCH_EVERY {
+                effects.push(Effect::Presence { key, open: true });
+                state.presence = Some((key, now));
+            }
+        }
+        (was, now_open) => {
+            if let Some((key, _)) = was {
+                effects.push(Effect::Presence { key, open: false });
+            }
+            if let Some(key) = now_open {
+                effects.push(Effect::Presence { key, open: true });
+            }
+            state.presence = now_open.map(|k| (k, now));
+        }
+    }
+}
+
+/// `A`: takes the mention the user saw (assigns it to this dashboard's person), or gives it back
+/// when it is theirs already. The change comes back as a team event, which every dashboard shows.
+fn take_or_give_back(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let Some(m) = state.feed.selected_mention() else {
+        state.error("no mention selected");
+        return;
+    };
+    let key = m.key();
+    let handle = format!("@{}", m.sent_to.username);
+    let shown = text::for_screen(&handle, true);
+    let me = state.team.me.clone();
+    let (person, said) = match state.team.assigned(key) {
+        Some(p) if p == me => (
+            None,
+            format!("giving back {shown}'s mention {}", key.tweet_id),
+        ),
+        Some(other) => (
+            Some(me.clone()),
+            format!(
+                "taking {shown}'s mention {} from {}",
+                key.tweet_id,
+                text::for_screen(other, true)
+            ),
+        ),
+        None => (
+            Some(me.clone()),
+            format!("taking {shown}'s mention {}", key.tweet_id),
+        ),
+    };
+    effects.push(Effect::Assign {
+        key,
+        mention_id: m.id,
+        handle,
+        person,
+        by: me,
+    });
+    state.info(said);
 }
 
 /// Reads how the selected row's mentions arrived (stream or poll) when the selection changed.
@@ -460,6 +561,7 @@ fn on_intent(
         Intent::Ignore => triage_or_confirm(state, store, MentionStatus::Ignored, effects)?,
         Intent::Reopen => triage_or_confirm(state, store, MentionStatus::Pending, effects)?,
         Intent::MarkReplied => triage_or_confirm(state, store, MentionStatus::Replied, effects)?,
+        Intent::Take => take_or_give_back(state, effects),
         Intent::MarkSent => resolve_outbox(state, effects, Resolve::MarkSent),
         Intent::CancelSend => resolve_outbox(state, effects, Resolve::Cancel),
         Intent::TogglePause => toggle_pause(state, store, effects)?,
@@ -860,6 +962,18 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
     if let Some(reason) = composer.check() {
         composer.refusal = Some(reason.clone());
         state.error(format!("not sent: {reason}"));
+        return;
+    }
+    // Someone else has this mention's composer open: ask once before sending over them.
+    let others = state.team.others_replying(composer.key);
+    if !others.is_empty() && !composer.over_others_confirmed {
+        composer.over_others_confirmed = true;
+        let names: Vec<String> = others.iter().map(|p| text::for_screen(p, true)).collect();
+        let verb = if names.len() == 1 { "is" } else { "are" };
+        state.error(format!(
+            "{} {verb} replying to this mention: send anyway? ({send_key} again sends it, {close_key} keeps the draft)",
+            names.join(" and ")
+        ));
         return;
     }
     // Replies and DMs stay allowed over the budget, after asking once.

@@ -560,7 +560,7 @@ async fn assign(config: &Config, id: &str, person: &str) -> CliResult {
     let now = Utc::now();
     let before = store
         .assign_as(OWNER_NAME, key, &handle, person.as_deref(), now)?
-        .map_err(|refusal| Failure::new(refusal.to_string()))?;
+        .map_err(|refusal| Failure::new(clean(&refusal.to_string())))?;
     store.flush()?;
     if let Some(remote) = super::console::remote() {
         remote

@@ -55,6 +55,9 @@ pub trait Connection: FeedSource + StoreWrites + Send + Sync {
     fn outbox(&self, command: OutboxCommand) -> Result<(), String>;
     /// Hands a command to the sync engine.
     fn sync(&self, command: Command) -> Result<(), String>;
+    /// This dashboard's person opened (`open`) or closed the mention's composer: the team sees
+    /// them replying until they close it, or until the service stops hearing from them.
+    fn presence(&self, key: MentionKey, open: bool) -> Result<(), String>;
     /// Stores the account a login produced (the service checks who the tokens belong to).
     fn complete_login(
         &self,
@@ -406,6 +409,9 @@ impl FeedSource for Link {
     fn mention(&self, key: MentionKey) -> Result<Option<Mention>, StoreError> {
         self.read(Request::Mention { key })
     }
+    fn team(&self) -> Result<crate::app::team::TeamSnapshot, StoreError> {
+        self.read(Request::Team)
+    }
     fn count(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
         self.read(Request::Count {
             filter: filter.clone(),
@@ -568,11 +574,26 @@ impl StoreWrites for Link {
     fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError> {
         self.read(Request::DeleteDraft { key })
     }
+    fn assign(
+        &self,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.read(Request::Assign {
+            key,
+            handle: handle.to_string(),
+            person: person.map(str::to_string),
+        })
+    }
 }
 
 impl Connection for Link {
     fn outbox(&self, command: OutboxCommand) -> Result<(), String> {
         self.call(Request::Outbox { command })
+    }
+    fn presence(&self, key: MentionKey, open: bool) -> Result<(), String> {
+        self.call(Request::Presence { key, open })
     }
     fn sync(&self, command: Command) -> Result<(), String> {
         self.call(Request::Sync { command })

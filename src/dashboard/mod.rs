@@ -274,10 +274,7 @@ fn from_service(incoming: Incoming) -> Vec<Action> {
         Incoming::Event(event) => vec![match *event {
             ServiceEvent::Sync(e) => Action::Sync(e),
             ServiceEvent::Outbox(e) => Action::Outbox(e),
-            ServiceEvent::Team(e) => Action::Notify {
-                text: e.describe(),
-                is_error: false,
-            },
+            ServiceEvent::Team(e) => Action::Team(e),
         }],
         Incoming::Lost(why) => {
             tracing::warn!("lost the service: {why}");
@@ -320,7 +317,15 @@ fn run_effect(
         Effect::Triage { .. }
         | Effect::Undo { .. }
         | Effect::SaveDraft { .. }
-        | Effect::DeleteDraft { .. } => run_store_effect(connection, &effect),
+        | Effect::DeleteDraft { .. }
+        | Effect::Assign { .. } => run_store_effect(connection, &effect),
+        Effect::Presence { key, open } => {
+            // What the team sees is a courtesy: a failure to say it must not stop the reply.
+            if let Err(e) = connection.presence(key, open) {
+                tracing::debug!("could not tell the team about the composer: {e}");
+            }
+            None
+        }
         Effect::OpenUrl(url) => {
             // Browsers can take a while to start; never hold up the screen for one. A failure
             // comes back as an action, so the user hears of it (and gets the link instead).
@@ -395,6 +400,35 @@ pub fn run_store_effect(store: &dyn StoreWrites, effect: &Effect) -> Option<Acti
             Action::Notify {
                 text: format!("could not save the draft (it is still in the composer): {e}"),
                 is_error: true,
+            }
+        }),
+        Effect::Assign {
+            key,
+            mention_id,
+            handle,
+            person,
+            by,
+        } => Some(match store.assign(*key, handle, person.as_deref()) {
+            // Over the service the same change also comes back as its event (applied twice, it
+            // changes nothing the second time); on a store alone this is the only report.
+            Ok(Ok(())) => Action::Team(crate::domain::TeamEvent::Assigned {
+                key: *key,
+                mention_id: *mention_id,
+                handle: handle.clone(),
+                assigned_to: person.clone(),
+                by: by.clone(),
+                at: chrono::Utc::now(),
+            }),
+            Ok(Err(refusal)) => Action::Notify {
+                text: crate::text::sanitize(&format!("not assigned: {refusal}"), true),
+                is_error: true,
+            },
+            Err(e) => {
+                tracing::warn!("could not assign a mention: {e}");
+                Action::Notify {
+                    text: format!("could not assign the mention: {e}"),
+                    is_error: true,
+                }
             }
         }),
         Effect::DeleteDraft { key } => store.delete_draft(*key).err().map(|e| {

@@ -279,6 +279,12 @@ mod opt_id_string {
     }
 }
 
+/// How long a person shows as replying after their client last said so (`service::presence`).
+/// Clients touch every [`PRESENCE_TOUCH_EVERY`] while the composer is open.
+pub const PRESENCE_TTL: chrono::Duration = chrono::Duration::seconds(30);
+/// How often a client with an open composer touches its presence.
+pub const PRESENCE_TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+
 /// What someone on the team did that every client hears at once (the dashboards, SSE).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -313,9 +319,10 @@ impl TeamEvent {
         }
     }
 
-    /// One line for a person to read ("ana took @acme_help's mention 1578…"), sanitised.
+    /// One line for a person to read ("ana took @acme_help's mention 1578…"). Not sanitised:
+    /// the handle came from X, so a caller showing it on a terminal sanitises it.
     pub fn describe(&self) -> String {
-        let line = match self {
+        match self {
             TeamEvent::Assigned {
                 key,
                 handle,
@@ -343,8 +350,7 @@ impl TeamEvent {
                     key.tweet_id
                 ),
             },
-        };
-        crate::text::sanitize(&line, true)
+        }
     }
 }
 

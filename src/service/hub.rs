@@ -185,6 +185,11 @@ impl Hub {
         lock(&self.presence).ttl()
     }
 
+    /// Everyone replying to anything now: (mention, person).
+    pub fn everyone_replying(&self) -> Vec<(MentionKey, String)> {
+        lock(&self.presence).everyone(Utc::now())
+    }
+
     /// Who is replying to `key` now.
     pub fn replying(&self, key: MentionKey) -> Vec<Replying> {
         lock(&self.presence).who(key, Utc::now())

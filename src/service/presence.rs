@@ -10,11 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::MentionKey;
 
-/// How long a person shows as replying after their client last said so. Clients touch every
-/// [`PRESENCE_TOUCH_EVERY`] while the composer is open.
-pub const PRESENCE_TTL: Duration = Duration::seconds(30);
-/// How often a client with an open composer should touch its presence.
-pub const PRESENCE_TOUCH_EVERY: Duration = Duration::seconds(10);
+pub use crate::domain::team::{PRESENCE_TOUCH_EVERY, PRESENCE_TTL};
 /// How many mentions one person can show as replying to at once: a touch on another one drops
 /// their oldest, so no client can grow the service's memory without bound.
 pub const PRESENCE_PER_PERSON: usize = 4;
@@ -139,6 +135,19 @@ impl Presence {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Everyone replying to anything at `now`: (mention, person).
+    pub fn everyone(&self, now: DateTime<Utc>) -> Vec<(MentionKey, String)> {
+        self.by_mention
+            .iter()
+            .flat_map(|(key, people)| {
+                people
+                    .values()
+                    .filter(move |r| r.expires_at > now)
+                    .map(move |r| (*key, r.person.clone()))
+            })
+            .collect()
     }
 
     /// Forgets everyone whose presence ran out by `now`; their stops, to announce.

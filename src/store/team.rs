@@ -43,8 +43,7 @@ impl std::fmt::Display for AssignRefusal {
         match self {
             AssignRefusal::NoSuchPerson(name) => write!(
                 f,
-                "there is no person called {} (`perch team list` shows the team)",
-                crate::text::sanitize(name, true)
+                "there is no person called {name:?} (`perch team list` shows the team)"
             ),
             AssignRefusal::MayNotSee { person, handle } => write!(
                 f,

@@ -51,13 +51,28 @@ pub fn draw(frame: &mut Frame, screen: Rect, state: &AppState, c: &Composer, the
         &format!("{}: {}", c.sender_handle, c.context),
         width.saturating_sub(2),
     );
+    // Someone else composing for this mention too (issue 16): said before anything is sent.
+    let others = state.team.others_replying(c.key);
+    let team_line = if others.is_empty() {
+        Line::default()
+    } else {
+        let names: Vec<String> = others.iter().map(|p| text::for_screen(p, true)).collect();
+        let verb = if names.len() == 1 { "is" } else { "are" };
+        Line::styled(
+            text::truncate_to_width(
+                &format!("✎ {} {verb} replying to this too", names.join(" and ")),
+                width,
+            ),
+            theme.error,
+        )
+    };
     frame.render_widget(
         Paragraph::new(vec![
             Line::styled(
                 format!("› {quoted}"),
                 theme.dim.add_modifier(Modifier::ITALIC),
             ),
-            Line::default(),
+            team_line,
         ]),
         context,
     );

@@ -107,6 +107,36 @@ fn lines<'a>(
         }
     }
     out.push(Line::from(status_line));
+    // Who on the team has it, and who is replying to it now (issue 16).
+    for each in mentions {
+        let key = each.key();
+        let mut team = Vec::new();
+        if let Some(person) = state.team.assigned(key) {
+            let who = if state.team.is_mine(key) {
+                "you".to_string()
+            } else {
+                clean(person)
+            };
+            team.push(format!("assigned to {who}"));
+        }
+        let others = state.team.others_replying(key);
+        if !others.is_empty() {
+            let names: Vec<String> = others.iter().map(|p| clean(p)).collect();
+            let verb = if names.len() == 1 { "is" } else { "are" };
+            team.push(format!("{} {verb} replying", names.join(" and ")));
+        }
+        if !team.is_empty() {
+            let on = if mentions.len() > 1 {
+                format!("@{}: ", clean(&each.sent_to.username))
+            } else {
+                String::new()
+            };
+            out.push(Line::styled(
+                format!("{on}{}", team.join(" · ")),
+                theme.info,
+            ));
+        }
+    }
     out.push(Line::default());
 
     // The post itself, keeping its line breaks (sanitised: no control sequences).

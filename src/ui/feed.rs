@@ -205,6 +205,31 @@ fn row<'a>(
         .mentions()
         .iter()
         .find_map(|m| crate::ui::outbox::feed_status(state, m, theme));
+    // Then the team: someone else composing for it ("✎ana"), or, while it is pending, who has
+    // it ("→ana"; "→me" for this dashboard's person).
+    let team_status = || {
+        r.mentions().iter().find_map(|m| {
+            let key = m.key();
+            if let Some(first) = state.team.others_replying(key).first() {
+                return Some((format!("✎{}", text::for_screen(first, true)), theme.error));
+            }
+            let person = state.team.assigned(key)?;
+            if state.shown_status(key, m.status) != MentionStatus::Pending {
+                return None;
+            }
+            let who = if state.team.is_mine(key) {
+                "me".to_string()
+            } else {
+                text::for_screen(person, true)
+            };
+            Some((format!("→{who}"), theme.info))
+        })
+    };
+    let team_status = if outbox_status.is_none() {
+        team_status()
+    } else {
+        None
+    };
     let (status_text, status_style) = outbox_status.unwrap_or_else(|| {
         let mut statuses = r
             .mentions()
@@ -257,6 +282,10 @@ fn row<'a>(
         theme.hit,
     ));
     spans.push(Span::raw(" "));
+    let (status_text, status_style) = match &team_status {
+        Some((text, style)) => (text.as_str(), *style),
+        None => (status_text, status_style),
+    };
     spans.push(Span::styled(
         text::fit_width(status_text, cols.status),
         status_style,
