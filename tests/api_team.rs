@@ -750,3 +750,94 @@ async fn replying_shows_to_the_team_asks_before_sending_over_it_and_expires_when
     }
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_cannot_settle_or_call_back_a_reply_and_a_removed_persons_stream_ends() {
+    let world = ApiWorld::start(1605).await;
+    let post = world
+        .sim
+        .control()
+        .inject_mention(SUPPORT, Some(BRAND), "did my reply go out?")
+        .unwrap();
+    world.fetch_all().await;
+    let reader = add_person(&world, "cy", Role::Member, &[(SUPPORT, Access::Read)]);
+    // A reply that left and got no answer: unconfirmed, in the outbox.
+    let store = &world.hub().store;
+    let key = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.twitter_username == SUPPORT)
+        .map(|a| perch::domain::MentionKey {
+            account_id: a.id,
+            tweet_id: post.parse().unwrap(),
+        })
+        .unwrap();
+    let now = chrono::Utc::now();
+    let entry = store
+        .outbox_enqueue(key, perch::outbox::ReplyKind::Public, "@x on it", now)
+        .unwrap();
+    store.outbox_begin_send(key, entry.seq, now).unwrap();
+    store
+        .outbox_unconfirmed(key, entry.seq, "no answer", now)
+        .unwrap();
+
+    // Saying it is on X (or calling it back) is for those who may reply as the account.
+    for status in ["replied", "pending"] {
+        let (code, body) = world
+            .call(
+                reader
+                    .patch(world.url(&format!("/api/v1/mentions/{post}")))
+                    .json(&json!({ "status": status })),
+            )
+            .await;
+        assert_eq!(code, 403, "{status}: {body}");
+        assert!(detail(&body).contains("may not reply as"), "{body}");
+    }
+    assert_eq!(
+        store.outbox_current(key).unwrap().unwrap().state,
+        perch::outbox::OutboxState::Unconfirmed,
+        "unchanged"
+    );
+    // Triage is still theirs where nothing is in the outbox.
+    let other = world
+        .sim
+        .control()
+        .inject_mention(SUPPORT, Some(BRAND), "another one")
+        .unwrap();
+    world.fetch_all().await;
+    let (code, body) = world
+        .call(
+            reader
+                .patch(world.url(&format!("/api/v1/mentions/{other}")))
+                .json(&json!({"status": "ignored"})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+
+    // Removed while their event stream is open: it ends, and tells them nothing more.
+    let mut stream = reader
+        .get(world.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    assert!(store.remove_person("cy").unwrap());
+    world.hub().publish(perch::service::ServiceEvent::Sync(
+        perch::sync::SyncEvent::Notice {
+            account_id: Some(key.account_id),
+            message: "for readers of the account only".into(),
+        },
+    ));
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut seen = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
+    })
+    .await
+    .expect("the stream of a removed person ends");
+    assert!(!ended.contains("for readers"), "{ended}");
+    world.stop().await;
+}

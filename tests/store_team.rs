@@ -368,3 +368,36 @@ fn assign_as_checks_the_person_audits_in_the_same_write_and_the_assigned_filter_
     );
     assert_eq!(hits.resume_after, Some(FeedPos::from(ma[2].key())));
 }
+
+#[test]
+fn a_post_id_is_looked_up_among_the_accounts_a_member_sees_without_naming_the_others() {
+    use perch::store::lookup::{LookupError, find_mention, find_mention_among};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (a, b) = (account(1, "brand"), account(2, "secret_side"));
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    // One post that mentions both accounts.
+    let ma = mention(&a, tweet(7), "hi both");
+    let mb = mention(&b, tweet(7), "hi both");
+    store
+        .commit_page(a.id, std::slice::from_ref(&ma), None)
+        .unwrap();
+    store
+        .commit_page(b.id, std::slice::from_ref(&mb), None)
+        .unwrap();
+    let id = ma.tweet_id.clone();
+    match find_mention(&store, &id) {
+        Err(LookupError::Ambiguous(m)) => assert!(m.contains("secret_side"), "{m}"),
+        other => panic!("the owner is asked to name one: {other:?}"),
+    }
+    let found = find_mention_among(&store, &id, |acc| acc == a.id).unwrap();
+    assert_eq!(
+        found.sent_to.account_id, a.id,
+        "a member of @brand gets hers"
+    );
+    match find_mention_among(&store, &id, |_| false) {
+        Err(LookupError::NotFound(m)) => assert!(!m.contains("secret_side"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
+use crate::domain::team::OWNER_NAME;
 use crate::domain::{AccountId, Person};
 use crate::service::Hub;
 
@@ -60,6 +61,44 @@ impl Caller {
 
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// This caller as the team has them now, for a connection that outlives its request (SSE,
+    /// the dashboard's session): `None` once they were removed or given a new token, and then
+    /// the connection ends, as their token stops working at once. Their grants and role are
+    /// the current ones. The owner (the socket, the service token) is always themselves; a store
+    /// that cannot say ends the connection too (the client reconnects and is asked again).
+    pub fn current(&self, hub: &Hub) -> Option<Caller> {
+        if self.0.name == OWNER_NAME {
+            return Some(self.clone());
+        }
+        match hub.store.person(&self.0.name) {
+            Ok(Some(p)) if p.token_hash == self.0.token_hash => Some(Caller(p)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("could not check a connection's person: {e}");
+                None
+            }
+        }
+    }
+
+    /// Resolves once this caller is removed, or no longer `allowed` what the connection does
+    /// (checked every 2 s); never for the owner.
+    pub async fn revoked(&self, hub: &Hub, allowed: impl Fn(&Person) -> bool) {
+        if self.0.name == OWNER_NAME {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            match self.current(hub) {
+                Some(now) if allowed(&now.0) => {}
+                _ => {
+                    tracing::info!(person = %self.0.name, "a connection of a removed or changed person ends");
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! microseconds each, hundreds at the tail on a busy machine; issue 11). On its own connection a
 //! reply is read by the caller that waits for it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -26,8 +26,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::domain::{AuditAction, AuditEntry, MentionKey};
-use crate::outbox::{OutboxCommand, OutboxEvent, SendRequest};
+use crate::domain::{AuditAction, AuditEntry, MentionKey, Person};
+use crate::outbox::{OutboxCommand, OutboxEvent};
 use crate::protocol::{
     self, CALLS_PATH, CALLS_UPGRADE, EVENTS_PATH, EVENTS_UPGRADE, Request as Op, RequestFrame,
     ServerFrame,
@@ -55,22 +55,24 @@ async fn upgrade_calls(
     caller: super::auth::Caller,
     request: Request,
 ) -> Response {
-    // Everything this session changes is recorded under its person (the owner on the socket).
-    let who: Arc<str> = caller.name().into();
     upgrade(
         request,
         CALLS_UPGRADE,
         "the dashboard's session",
-        move |io| serve_calls(hub, who, io),
+        move |io| serve_calls(hub, caller, io),
     )
 }
 
-async fn upgrade_events(State(hub): State<Arc<Hub>>, request: Request) -> Response {
+async fn upgrade_events(
+    State(hub): State<Arc<Hub>>,
+    caller: super::auth::Caller,
+    request: Request,
+) -> Response {
     upgrade(
         request,
         EVENTS_UPGRADE,
         "the dashboard's events",
-        move |io| serve_events(hub, io),
+        move |io| serve_events(hub, caller, io),
     )
 }
 
@@ -112,24 +114,23 @@ where
 
 /// The calls connection: reads a request, carries it out, writes its reply; until the client
 /// goes or the service stops.
-async fn serve_calls(hub: Arc<Hub>, who: Arc<str>, stream: Upgraded) {
+async fn serve_calls(hub: Arc<Hub>, caller: super::auth::Caller, stream: Upgraded) {
+    // Everything this session changes is recorded under its person (the owner on the socket).
+    let who: Arc<str> = caller.name().into();
     let (mut reader, mut writer) = tokio::io::split(stream);
+    // A session sees every account: it ends when its person is removed or may no longer.
+    let revoked = caller.revoked(&hub, Person::sees_everything);
+    tokio::pin!(revoked);
     // Sends this session asked for that X has not settled yet.
     let owned: Arc<Mutex<HashSet<MentionKey>>> = Arc::default();
-    // Sends this session asked for that have not left yet: in the audit log when they do.
-    let unrecorded: Arc<Mutex<HashMap<MentionKey, SendRequest>>> = Arc::default();
-    let settling = tokio::spawn(forget_settled(
-        hub.clone(),
-        who.clone(),
-        owned.clone(),
-        unrecorded.clone(),
-    ));
+    let settling = tokio::spawn(forget_settled(hub.subscribe(), owned.clone()));
     loop {
         // An upgraded connection is no longer the HTTP server's: it ends here when the service
         // stops, so the dashboard hears of it at once (and reconnects to the next one).
         let frame = tokio::select! {
             frame = protocol::tokio_io::read_frame(&mut reader) => frame,
             _ = hub.stopped() => break,
+            _ = &mut revoked => break,
         };
         let body = match frame {
             Ok(Some(body)) => body,
@@ -152,19 +153,11 @@ async fn serve_calls(hub: Arc<Hub>, who: Arc<str>, stream: Upgraded) {
         } = &frame.request
         {
             lock(&owned).insert(request.key);
-            // Before the outbox has it, so its `Sending` cannot come first.
-            lock(&unrecorded).insert(request.key, request.clone());
+            // Who said what as the account: recorded by the hub when the outcome says it is on
+            // X (`service::send_audit`); noted before the outbox has it.
+            hub.note_send(request.key, &who, request.kind, &request.text);
         }
-        let sent_key = match &frame.request {
-            Op::Outbox {
-                command: OutboxCommand::Send(request),
-            } => Some(request.key),
-            _ => None,
-        };
         let result = execute(&hub, &who, frame.request).await;
-        if let (Some(key), Err(_)) = (sent_key, &result) {
-            lock(&unrecorded).remove(&key);
-        }
         let reply = ServerFrame::Reply {
             id: frame.id,
             result,
@@ -208,7 +201,7 @@ async fn write_bounded<W: tokio::io::AsyncWrite + Unpin>(
 
 /// The events connection: the live stream's state, then every event as it happens; until the
 /// client goes, falls behind, or the service stops.
-async fn serve_events(hub: Arc<Hub>, stream: Upgraded) {
+async fn serve_events(hub: Arc<Hub>, caller: super::auth::Caller, stream: Upgraded) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUTGOING_BACKLOG);
     let subscribed = hub.subscribe();
@@ -233,6 +226,7 @@ async fn serve_events(hub: Arc<Hub>, stream: Upgraded) {
         _ = writing => {}
         _ = reader.read(&mut byte) => {}
         _ = hub.stopped() => {}
+        _ = caller.revoked(&hub, Person::sees_everything) => {}
     }
     forwarding.abort();
 }
@@ -241,40 +235,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Forgets the sends of `owned` as X settles them (nothing of them can leave later), and
-/// records each of `unrecorded` in the audit log, under `who`, when it leaves (never one the
-/// outbox refused or that was cancelled before it left).
+/// Forgets the sends of `owned` as X settles them (nothing of them can leave later).
 async fn forget_settled(
-    hub: Arc<Hub>,
-    who: Arc<str>,
+    mut events: broadcast::Receiver<ServiceEvent>,
     owned: Arc<Mutex<HashSet<MentionKey>>>,
-    unrecorded: Arc<Mutex<HashMap<MentionKey, SendRequest>>>,
 ) {
-    let mut events = hub.subscribe();
     loop {
         let event = events.recv().await;
-        if let Ok(ServiceEvent::Outbox(e)) = &event {
-            let key = e.key();
-            match e {
-                OutboxEvent::Sending { .. } => {
-                    if let Some(send) = lock(&unrecorded).remove(&key) {
-                        let action = match send.kind {
-                            crate::domain::ReplyKind::Public => AuditAction::Reply,
-                            crate::domain::ReplyKind::Dm => AuditAction::Dm,
-                        };
-                        let (hub, who) = (hub.clone(), who.clone());
-                        tokio::task::spawn_blocking(move || {
-                            let entry = AuditEntry::new(&who, action, Utc::now(), send.text);
-                            audit_mention(&hub.store, entry, key);
-                        });
-                    }
-                }
-                OutboxEvent::Waiting { .. } => {}
-                _ => {
-                    lock(&unrecorded).remove(&key);
-                }
-            }
-        }
         match event {
             Ok(ServiceEvent::Outbox(e)) if settles(&e) => {
                 lock(&owned).remove(&e.key());

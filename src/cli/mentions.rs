@@ -335,6 +335,8 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
     let (commands, mut events) = match &remote {
         Some(remote) => {
             super::console::own_send(key);
+            // The service's hub records it in the audit log when it is on X.
+            remote.hub.note_send(key, OWNER_NAME, kind, &text);
             (remote.hub.outbox.clone(), outbox_events(&remote.hub))
         }
         None => outbox::spawn(app.store.clone(), app.client.clone(), app.tokens.clone()),
@@ -343,12 +345,22 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
         .send(command)
         .await
         .map_err(|_| Failure::new("the outbox stopped before it could take the reply"))?;
-    // Who said what as the account: recorded when it leaves, never for a refused send.
+    // Who said what as the account, without a service: recorded when the outcome says it is on
+    // X (or may be), never for a send refused, cancelled or failed (in the service, its hub
+    // records it).
     let action = match kind {
         ReplyKind::Public => AuditAction::Reply,
         ReplyKind::Dm => AuditAction::Dm,
     };
-    let mut recorded = false;
+    let record = |detail: String| {
+        if remote.is_none() {
+            super::team::record(
+                &app.store,
+                AuditEntry::new(OWNER_NAME, action, Utc::now(), detail)
+                    .mention(key, format!("@{}", mention.sent_to.username)),
+            );
+        }
+    };
     let from = format!("@{}", clean(&mention.sent_to.username));
     let to = clean(&mention.sender.handle());
     let mut cancelled = false;
@@ -373,16 +385,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
             continue;
         }
         match event {
-            OutboxEvent::Sending { .. } => {
-                if !recorded {
-                    recorded = true;
-                    super::team::record(
-                        &app.store,
-                        AuditEntry::new(OWNER_NAME, action, Utc::now(), text.clone())
-                            .mention(key, format!("@{}", mention.sent_to.username)),
-                    );
-                }
-            }
+            OutboxEvent::Sending { .. } => {}
             // A command waits for nothing it cannot end: X's limit may not reset for hours
             // (DMs count per day), so the send is called back and the command says when to
             // run it again.
@@ -393,6 +396,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 }
             }
             OutboxEvent::Sent { response, .. } => {
+                record(text.clone());
                 let what = match kind {
                     ReplyKind::Public => "replied",
                     ReplyKind::Dm => "sent DM",
@@ -419,6 +423,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
                 return Err(Failure::new(message));
             }
             OutboxEvent::Unconfirmed { message, .. } => {
+                record(format!("{text} (unconfirmed: it may be on X)"));
                 let again = match kind {
                     ReplyKind::Public => {
                         "run this same command again (if X already has it, it is recorded as sent)"

@@ -146,6 +146,9 @@ impl Person {
 
 /// Why `name` cannot name a person, if it cannot: 1 to 32 of a-z, 0-9, `_` and `-`, starting
 /// with a letter, and not the owner's reserved name.
+/// Names no person may have: assigning reads them as the caller or as nobody.
+pub const RESERVED_NAMES: &[&str] = &["me", "none", "nobody"];
+
 pub fn invalid_person_name(name: &str) -> Option<String> {
     let ok_chars = name
         .chars()
@@ -160,6 +163,12 @@ pub fn invalid_person_name(name: &str) -> Option<String> {
     if name == OWNER_NAME {
         return Some(format!(
             "{OWNER_NAME:?} is the name of the service's owner (the Unix socket, the service token); choose another"
+        ));
+    }
+    // Words that assigning gives a meaning of their own ("me": the caller, "none": nobody).
+    if RESERVED_NAMES.contains(&name) {
+        return Some(format!(
+            "{name:?} means something else when assigning (me: yourself; none, nobody: no one); choose another name"
         ));
     }
     None
@@ -396,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn person_names_are_short_plain_and_never_the_owners() {
+    fn person_names_are_short_plain_and_never_the_owners_or_an_assigning_word() {
         assert!(invalid_person_name("ana").is_none());
         assert!(invalid_person_name("support-2").is_none());
         for bad in [
@@ -405,6 +414,9 @@ mod tests {
             "2ana",
             "a b",
             "owner",
+            "me",
+            "none",
+            "nobody",
             "ana\u{1b}[2J",
             &"a".repeat(33),
         ] {

@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::presence::{Presence, PresenceChange, Replying};
+use super::send_audit::{AskedSend, AskedSends, Settled};
 use crate::auth::{OAuthSettings, TokenManager};
 use crate::config::Config;
-use crate::domain::{MentionKey, Secret, TeamEvent};
-use crate::outbox::{OutboxCommand, OutboxEvent};
+use crate::domain::{AuditAction, AuditEntry, MentionKey, Secret, TeamEvent};
+use crate::outbox::{OutboxCommand, OutboxEvent, ReplyKind};
 use crate::store::Store;
 use crate::sync::{self, SyncEvent};
 use crate::x::XClient;
@@ -62,6 +63,8 @@ pub struct Hub {
     stop: watch::Sender<bool>,
     /// Who has which mention's composer open (issue 16): memory only, it expires by itself.
     presence: Mutex<Presence>,
+    /// Who asked for each send not settled yet, for the audit log (`service::send_audit`).
+    asked: Mutex<AskedSends>,
 }
 
 impl Hub {
@@ -94,6 +97,7 @@ impl Hub {
             standing_notice: Mutex::default(),
             stop,
             presence: Mutex::default(),
+            asked: Mutex::default(),
         }
     }
 
@@ -113,7 +117,62 @@ impl Hub {
                 .unwrap_or_else(|p| p.into_inner())
                 .observe(e);
         }
+        if let ServiceEvent::Outbox(e) = &event {
+            self.audit_settled_send(e);
+        }
         let _ = self.events.send(event);
+    }
+
+    /// `person` asks for a send of `key` (before the command goes to the outbox): when it is on
+    /// X, or may be, the audit log records it under them (`service::send_audit`).
+    pub fn note_send(&self, key: MentionKey, person: &str, kind: ReplyKind, text: &str) {
+        lock(&self.asked).note(
+            key,
+            AskedSend {
+                person: person.to_string(),
+                kind,
+                text: text.to_string(),
+                asked_at: Utc::now(),
+            },
+        );
+    }
+
+    fn audit_settled_send(&self, event: &OutboxEvent) {
+        let key = event.key();
+        let settled = lock(&self.asked).observe(event, || {
+            self.store
+                .outbox_current(key)
+                .ok()
+                .flatten()
+                .map(|entry| entry.text)
+        });
+        let Some(Settled {
+            key,
+            asked,
+            unconfirmed,
+        }) = settled
+        else {
+            return;
+        };
+        let action = match asked.kind {
+            ReplyKind::Public => AuditAction::Reply,
+            ReplyKind::Dm => AuditAction::Dm,
+        };
+        let detail = if unconfirmed {
+            format!("{} (unconfirmed: it may be on X)", asked.text)
+        } else {
+            asked.text
+        };
+        // Written here, before the event goes out: whoever hears that the send is on X can read
+        // the entry (one small store write per settled send; sled does not sync it here).
+        let handle = match self.store.account(key.account_id) {
+            Ok(Some(a)) => a.handle(),
+            _ => key.account_id.to_string(),
+        };
+        let entry = AuditEntry::new(&asked.person, action, Utc::now(), detail).mention(key, handle);
+        if let Err(e) = self.store.append_audit(entry) {
+            tracing::warn!("could not record a send in the audit log: {e}");
+        }
     }
 
     /// The live stream's state (and a standing problem, if any) as events, for a client that

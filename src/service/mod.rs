@@ -18,6 +18,7 @@ mod notifier;
 pub mod paths;
 pub mod presence;
 mod run;
+pub mod send_audit;
 pub mod spawn;
 pub mod token;
 

@@ -53,6 +53,17 @@ pub fn find_account(store: &Store, name: &str) -> Result<Account, LookupError> {
 
 /// A mention by post id, `@handle:postid` or perch id.
 pub fn find_mention(store: &Store, id: &str) -> Result<Mention, LookupError> {
+    find_mention_among(store, id, |_| true)
+}
+
+/// [`find_mention`] for someone who sees only some accounts (a team member, issue 16): a bare
+/// post id is looked up among the accounts `visible` lets through, so one that also mentions an
+/// account they may not see neither is ambiguous nor names that account.
+pub fn find_mention_among(
+    store: &Store,
+    id: &str,
+    visible: impl Fn(crate::domain::AccountId) -> bool,
+) -> Result<Mention, LookupError> {
     let id = id.trim();
     let (account, tweet) = match id.split_once(':') {
         Some((handle, tweet)) => (Some(find_account(store, handle)?), tweet),
@@ -61,7 +72,11 @@ pub fn find_mention(store: &Store, id: &str) -> Result<Mention, LookupError> {
     if let Ok(tweet_id) = tweet.parse::<u64>() {
         let accounts = match account {
             Some(a) => vec![a],
-            None => store.accounts()?,
+            None => store
+                .accounts()?
+                .into_iter()
+                .filter(|a| visible(a.id))
+                .collect(),
         };
         let found: Vec<Mention> = accounts
             .iter()

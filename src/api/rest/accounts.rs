@@ -181,7 +181,7 @@ pub async fn patch(
         )
         .account(now.id, now.handle()),
     )
-    .await?;
+    .await;
     Ok(Json(now))
 }
 
@@ -289,7 +289,7 @@ pub async fn delete(
         )
         .account(id, a.handle()),
     )
-    .await?;
+    .await;
     Ok((status, Json(body)))
 }
 

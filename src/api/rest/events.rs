@@ -42,7 +42,7 @@ const NEW_MENTION_SCAN: usize = 1_000;
 )]
 pub async fn events(
     State(hub): State<Arc<Hub>>,
-    caller: crate::api::auth::Caller,
+    mut caller: crate::api::auth::Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut rx = hub.subscribe();
     let connected_at = Utc::now();
@@ -58,7 +58,12 @@ pub async fn events(
                 }
                 Err(RecvError::Closed) => return,
             };
-            // A member hears only about the accounts they may see (issue 16).
+            // A member hears only about the accounts they may see now (issue 16); a person
+            // removed meanwhile hears nothing more, and the stream ends.
+            let Some(now) = caller.current(&hub) else {
+                return;
+            };
+            caller = now;
             if about_account(&event).is_some_and(|a| !caller.0.may_read(a)) {
                 continue;
             }

@@ -26,7 +26,7 @@ use crate::domain::{
 };
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState};
 use crate::service::{Hub, ServiceEvent};
-use crate::store::lookup::{find_account, find_mention};
+use crate::store::lookup::{LookupError, find_account, find_mention, find_mention_among};
 use crate::store::{AssignedFilter, FeedFilter, FeedPos};
 use crate::sync::{self, SyncEvent};
 
@@ -262,7 +262,7 @@ pub async fn get(
 pub(super) async fn mention_out(hub: &Hub, caller: &Caller, id: String) -> ApiResult<MentionOut> {
     let caller = caller.clone();
     blocking(hub, move |s| {
-        let m = find_mention(s, &id)?;
+        let m = find_visible(s, &caller, &id)?;
         must_see(&caller, &m)?;
         let (m, entry) = s.mention_with_outbox(m)?;
         let assignment = s.assignment(m.key())?;
@@ -306,11 +306,31 @@ pub(super) fn handle_of(m: &Mention) -> String {
     super::shapes::at(&m.sent_to.username)
 }
 
+/// Finds the mention `id` names among the accounts `caller` may see: a post that also mentions
+/// accounts they may not see is theirs, with no ambiguity naming the others. One found only
+/// among the others is returned for `must_see` to refuse with its reason; several there are
+/// refused without naming them.
+fn find_visible(s: &crate::store::Store, caller: &Caller, id: &str) -> ApiResult<Mention> {
+    match find_mention_among(s, id, |a| caller.0.may_read(a)) {
+        Err(LookupError::NotFound(_)) if !caller.0.sees_everything() => match find_mention(s, id) {
+            Err(LookupError::Ambiguous(_)) => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                format!(
+                    "{} may not see the accounts this post mentions: ask an owner or admin for a grant",
+                    caller.name()
+                ),
+            )),
+            other => Ok(other?),
+        },
+        other => Ok(other?),
+    }
+}
+
 /// The post a person asked about, found and checked in one step.
 pub(super) async fn visible_mention(hub: &Hub, caller: &Caller, id: String) -> ApiResult<Mention> {
     let caller = caller.clone();
     blocking(hub, move |s| {
-        let m = find_mention(s, &id)?;
+        let m = find_visible(s, &caller, &id)?;
         must_see(&caller, &m)?;
         Ok(m)
     })
@@ -360,6 +380,9 @@ pub async fn patch(
     }
     let key = mention.key();
     if let Some(entry) = entry.filter(|e| !e.state.is_finished()) {
+        // Recording a reply as posted, or calling one back, acts on what the account says:
+        // for those who may reply as it (a reader only triages).
+        caller.must_reply(key.account_id, &handle_of(&mention))?;
         if entry.state == OutboxState::Sending {
             return Err(ApiError::conflict(format!(
                 "the {} to {} is on its way to X right now; its outcome sets the status",
@@ -407,7 +430,7 @@ pub async fn patch(
                 )
                 .mention(key, handle_of(&mention)),
             )
-            .await?;
+            .await;
             return Ok(Json(mention_out(&hub, &caller, key_id(&mention)).await?));
         }
     }
@@ -431,7 +454,7 @@ pub async fn patch(
         )
         .mention(key, handle_of(&mention)),
     )
-    .await?;
+    .await;
     Ok(Json(out))
 }
 

@@ -190,8 +190,12 @@ pub const AUTH_CALLBACK_PATH: &str = login::CALLBACK_PATH;
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Appends an entry to the audit log (issue 16).
-pub async fn audit(hub: &Hub, entry: crate::domain::AuditEntry) -> ApiResult<()> {
-    blocking(hub, move |s| Ok(s.append_audit(entry).map(|_| ())?)).await
+pub async fn audit(hub: &Hub, entry: crate::domain::AuditEntry) {
+    // The action is done whatever this does: a failure to record it must not read as a failure
+    // of the action (a client told "500" after a removal that happened would retry it).
+    if let Err(e) = blocking(hub, move |s| Ok(s.append_audit(entry).map(|_| ())?)).await {
+        tracing::warn!("could not record an action in the audit log: {}", e.detail);
+    }
 }
 
 /// Runs a store operation off the async threads (sled may block on a flush).

@@ -26,9 +26,9 @@ use utoipa::IntoParams;
 use super::extract::{Body, Params};
 use super::mentions::{handle_of, mention_out_after, visible_mention};
 use super::shapes::{ErrorBody, SendBody, SendOutcome};
-use super::{ApiError, ApiResult, audit, blocking};
+use super::{ApiError, ApiResult, blocking};
 use crate::api::auth::Caller;
-use crate::domain::{AuditAction, AuditEntry};
+use crate::domain::AuditAction;
 use crate::domain::{MentionKey, Response as Posted};
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState, ReplyKind, SendRequest};
 use crate::service::{Hub, ServiceEvent};
@@ -233,37 +233,13 @@ async fn send(
     // Subscribed before the command goes, so no outcome can slip past.
     let mut events = hub.subscribe();
     let asked_at = chrono::Utc::now();
+    // Who said what as the account: the hub records it when the outcome says it is on X (or may
+    // be), never for a send refused, cancelled or failed (`service::send_audit`).
+    hub.note_send(key, caller.name(), kind, &text);
     hub.outbox
         .send(command)
         .await
         .map_err(|_| ApiError::unavailable("the outbox has stopped (the service is ending)"))?;
-    // Who said what as the account: recorded once the outbox took the send (its first report
-    // that is not a refusal), never for one it refused; its outcome is the outbox's own record.
-    let mut recorded = false;
-    let record = {
-        let (hub, who, handle, text) = (
-            hub.clone(),
-            caller.name().to_string(),
-            handle_of(&mention),
-            text.clone(),
-        );
-        move || async move {
-            let action = match kind {
-                ReplyKind::Public => AuditAction::Reply,
-                ReplyKind::Dm => AuditAction::Dm,
-            };
-            // The send is on its way whatever happens here: a failure to record it must not
-            // read as a failure to send.
-            if let Err(e) = audit(
-                &hub,
-                AuditEntry::new(&who, action, asked_at, text).mention(key, handle),
-            )
-            .await
-            {
-                tracing::warn!("could not record a send in the audit log: {}", e.detail);
-            }
-        }
-    };
     let mut guard = AbandonOnDrop {
         key,
         outbox: hub.outbox.clone(),
@@ -280,20 +256,6 @@ async fn send(
             Ok(Ok(ServiceEvent::Outbox(e))) if e.key() == key => e,
             Ok(Ok(_)) => continue,
         };
-        // Recorded when it leaves; one that waits out a 429 without this request (wait=false)
-        // is recorded as it is handed over, since nobody here sees it leave.
-        let leaves = match &event {
-            OutboxEvent::Sending { .. }
-            | OutboxEvent::Sent { .. }
-            | OutboxEvent::Failed { .. }
-            | OutboxEvent::Unconfirmed { .. } => true,
-            OutboxEvent::Waiting { .. } => asynchronous,
-            OutboxEvent::Cancelled { .. } | OutboxEvent::Refused { .. } => false,
-        };
-        if leaves && !recorded {
-            recorded = true;
-            record.clone()().await;
-        }
         if matches!(
             event,
             OutboxEvent::Sent { .. } | OutboxEvent::Failed { .. } | OutboxEvent::Unconfirmed { .. }
@@ -414,13 +376,6 @@ async fn send(
             .find(|e| e.kind == kind && e.updated_at >= started))
     })
     .await?;
-    if !recorded
-        && entry
-            .as_ref()
-            .is_some_and(|e| e.state != OutboxState::Cancelled)
-    {
-        record().await;
-    }
     if asynchronous {
         let Some(entry) = entry else {
             return Err(ApiError::unavailable(
