@@ -434,11 +434,14 @@ async fn kill_minus_9_of_the_service_mid_send_leaves_the_reply_unconfirmed() {
         .command(&["reply", &id, "on it, thanks for the report"])
         .spawn()
         .unwrap();
+    // On its way means `sending`, which the outbox writes to disk before the request leaves.
+    // The mention shows `processing` from the moment the reply is queued, before that write: a
+    // kill then loses the queued reply, which is right (it never left) but not this test.
     env.wait_until("the reply to be on its way", || async {
         let v = env
             .json(&["mentions", "list", "--json", "--limit", "1"])
             .await;
-        v["mentions"][0]["status"] == "processing"
+        v["mentions"][0]["outbox"]["state"] == "sending"
     })
     .await;
     service.start_kill().unwrap();
