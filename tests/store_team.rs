@@ -401,3 +401,59 @@ fn a_post_id_is_looked_up_among_the_accounts_a_member_sees_without_naming_the_ot
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_searchs_leading_team_words_filter_by_assignment_and_the_rest_is_text() {
+    use perch::store::{AssignedFilter, team_words};
+    assert_eq!(
+        team_words("is:mine invoice", "ana"),
+        (Some(AssignedFilter::To("ana".into())), "invoice")
+    );
+    assert_eq!(
+        team_words("  is:unassigned", "ana"),
+        (Some(AssignedFilter::Nobody), "")
+    );
+    assert_eq!(
+        team_words("assigned:@bo refund", "ana"),
+        (Some(AssignedFilter::To("bo".into())), "refund")
+    );
+    assert_eq!(
+        team_words("assigned:me", "ana").0,
+        Some(AssignedFilter::To("ana".into()))
+    );
+    assert_eq!(
+        team_words("invoice is:mine", "ana"),
+        (None, "invoice is:mine"),
+        "leading only"
+    );
+    assert_eq!(team_words("assigned:", "ana"), (None, "assigned:"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = account(1, "brand");
+    store.put_account(&a).unwrap();
+    let ms: Vec<_> = (1..=4)
+        .map(|i| mention(&a, tweet(i), &format!("invoice {i}")))
+        .collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    store.assign(ms[0].key(), Some("owner"), t0()).unwrap();
+    store.assign(ms[2].key(), Some("bo"), t0()).unwrap();
+    let texts = |q: &str| {
+        store
+            .search_page_as("owner", &FeedFilter::default(), q, None, 100, 1_000)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|m| m.text)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts("is:mine"), ["invoice 1"]);
+    assert_eq!(texts("is:unassigned"), ["invoice 4", "invoice 2"]);
+    assert_eq!(texts("assigned:bo invoice 3"), ["invoice 3"]);
+    assert_eq!(texts("assigned:bo invoice 4"), Vec::<String>::new());
+    assert_eq!(
+        texts("invoice 2"),
+        ["invoice 2"],
+        "no team word: a plain search"
+    );
+}

@@ -188,3 +188,37 @@ fn team_rows_detail_and_composer_snapshot() {
     fx.key(&mut state, KeyCode::Char('r'));
     insta::assert_snapshot!("team_composer_120x30", render(&state, 120, 30));
 }
+
+#[test]
+fn searching_is_mine_or_is_unassigned_filters_the_feed_by_assignment() {
+    let fx = Fixture::new(6);
+    let mut state = fx.state(120, 30);
+    let first = fx.mentions[0].key();
+    fx.key(&mut state, KeyCode::Char('A'));
+    fx.key(&mut state, KeyCode::Char('/'));
+    fx.chars(&mut state, "is:mine");
+    fx.key(&mut state, KeyCode::Enter);
+    let keys: Vec<MentionKey> = state
+        .feed
+        .rows
+        .iter()
+        .flat_map(|r| r.mentions().iter().map(|m| m.key()))
+        .collect();
+    assert_eq!(keys, [first], "only the one taken");
+    fx.key(&mut state, KeyCode::Char('/'));
+    fx.press(&mut state, KeyCode::Backspace, "is:mine".len());
+    fx.chars(&mut state, "is:unassigned");
+    fx.key(&mut state, KeyCode::Enter);
+    let keys: Vec<MentionKey> = state
+        .feed
+        .rows
+        .iter()
+        .flat_map(|r| r.mentions().iter().map(|m| m.key()))
+        .collect();
+    assert!(!keys.contains(&first) && !keys.is_empty(), "{keys:?}");
+    let screen = render(&state, 120, 30);
+    assert!(
+        screen.contains("is:unassigned"),
+        "the status bar says the filter: {screen}"
+    );
+}

@@ -422,7 +422,7 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
             max_scan,
         } => answer(
             &store
-                .search_page(&filter, &query, after, limit, max_scan)
+                .search_page_as(who, &filter, &query, after, limit, max_scan)
                 .map_err(e)?,
         ),
         Op::DailyCounts {

@@ -241,7 +241,8 @@ impl FeedSource for Store {
         limit: usize,
         max_scan: usize,
     ) -> Result<SearchPage, StoreError> {
-        Store::search_page(self, filter, query, after, limit, max_scan)
+        // On the store itself the dashboard is the owner (`/is:mine`).
+        Store::search_page_as(self, OWNER_NAME, filter, query, after, limit, max_scan)
     }
     fn daily_counts(
         &self,

@@ -42,6 +42,7 @@ pub use import::{AccountImport, MentionImport, MentionOutcome};
 pub use outbox::{OutboxEntry, OutboxState};
 pub use team::{
     ASSIGNMENT_SCAN, AUDIT_SCAN, AssignRefusal, AssignedFilter, Assignment, AuditPage, AuditQuery,
+    team_words,
 };
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 

@@ -53,6 +53,33 @@ impl std::fmt::Display for AssignRefusal {
     }
 }
 
+/// A search query's leading team words: `is:mine` (assigned to `me`), `is:unassigned`, and
+/// `assigned:NAME` (`assigned:none` too). Returns the assignment filter they ask for (the last
+/// one wins) and the rest of the query, searched as text. `/is:mine invoice` in the dashboard.
+pub fn team_words<'q>(query: &'q str, me: &str) -> (Option<AssignedFilter>, &'q str) {
+    let mut rest = query.trim_start();
+    let mut filter = None;
+    loop {
+        let (word, after) = match rest.find(char::is_whitespace) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let found = match word {
+            "is:mine" => AssignedFilter::To(me.to_string()),
+            "is:unassigned" | "assigned:none" | "assigned:nobody" => AssignedFilter::Nobody,
+            w => match w.strip_prefix("assigned:") {
+                Some("me") => AssignedFilter::To(me.to_string()),
+                Some(name) if !name.is_empty() => {
+                    AssignedFilter::To(name.trim_start_matches('@').to_string())
+                }
+                _ => return (filter, rest),
+            },
+        };
+        filter = Some(found);
+        rest = after.trim_start();
+    }
+}
+
 /// How many assignments one assignment-filtered read examines at most. People assign by hand,
 /// so a store holds far fewer than this; a read that meets more says its count is not known.
 pub const ASSIGNMENT_SCAN: usize = 100_000;
@@ -263,6 +290,25 @@ impl Store {
         self.get(&keys::assigned_key(key.account_id, key.tweet_id))?
             .map(|v| codec::decode(&v, || format!("assignment of post {}", key.tweet_id)))
             .transpose()
+    }
+
+    /// [`Store::search_page`] for `me`, reading the query's leading team words
+    /// ([`team_words`]): `is:mine`, `is:unassigned`, `assigned:NAME`.
+    pub fn search_page_as(
+        &self,
+        me: &str,
+        filter: &FeedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
+        match team_words(query, me) {
+            (Some(assigned), rest) => Ok(self
+                .assigned_page(filter, None, &assigned, rest, after, limit, max_scan, 0)?
+                .0),
+            (None, _) => self.search_page(filter, query, after, limit, max_scan),
+        }
     }
 
     /// The assignments, in key order (account, then post): at most [`ASSIGNMENT_SCAN`], and

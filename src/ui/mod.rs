@@ -176,11 +176,12 @@ pub(crate) struct Hits<'q> {
 
 impl<'q> Hits<'q> {
     pub(crate) fn of(state: &'q AppState) -> Hits<'q> {
+        // The team words (`is:mine`) filter; the rest of the query is the text highlighted.
         let query = state
             .feed
             .search
             .as_ref()
-            .map(|s| s.query.trim())
+            .map(|s| crate::store::team_words(&s.query, &state.team.me).1.trim())
             .filter(|q| !q.is_empty());
         match query {
             Some(q) => match q.strip_prefix('@') {
