@@ -53,8 +53,8 @@ fn people_are_unique_by_name_found_by_token_hash_and_gone_when_removed() {
             .unwrap()
             .is_none()
     );
-    assert!(store.remove_person("bo").unwrap());
-    assert!(!store.remove_person("bo").unwrap());
+    assert_eq!(store.remove_person("bo").unwrap(), Some(vec![]));
+    assert_eq!(store.remove_person("bo").unwrap(), None);
     assert!(store.person_by_token_hash(&hash).unwrap().is_none());
     // Kept across a reopen; the token itself is nowhere in the store's files.
     drop(store);
@@ -456,4 +456,33 @@ fn a_searchs_leading_team_words_filter_by_assignment_and_the_rest_is_text() {
         ["invoice 2"],
         "no team word: a plain search"
     );
+}
+
+#[test]
+fn removing_a_person_unassigns_their_mentions_so_a_new_one_of_that_name_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = account(1, "brand");
+    store.put_account(&a).unwrap();
+    let ms: Vec<_> = (1..=3).map(|i| mention(&a, tweet(i), "x")).collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    store.add_person(&person("ana", Role::Admin, "t1")).unwrap();
+    store.assign(ms[0].key(), Some("ana"), t0()).unwrap();
+    store.assign(ms[1].key(), Some("bo"), t0()).unwrap();
+    store.assign(ms[2].key(), Some("ana"), t0()).unwrap();
+    let mut gone = store
+        .remove_person("ana")
+        .unwrap()
+        .expect("there was an ana");
+    gone.sort();
+    let mut expected = vec![ms[0].key(), ms[2].key()];
+    expected.sort();
+    assert_eq!(gone, expected);
+    assert_eq!(store.assignment(ms[0].key()).unwrap(), None);
+    assert_eq!(store.assignment(ms[1].key()).unwrap().unwrap().person, "bo");
+    store
+        .add_person(&person("ana", Role::Member, "t2"))
+        .unwrap();
+    let (left, _) = store.assignments().unwrap();
+    assert!(left.iter().all(|(_, a)| a.person != "ana"), "{left:?}");
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{CliResult, Failure, find_account, open_store, print_json};
 use crate::config::Config;
 use crate::domain::team::{OWNER_NAME, invalid_person_name};
-use crate::domain::{Access, AuditAction, AuditEntry, Person, Role};
+use crate::domain::{Access, AuditAction, AuditEntry, Person, Role, TeamEvent};
 use crate::store::{AuditQuery, Store};
 use crate::text::sanitize;
 
@@ -60,18 +60,46 @@ pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
         TeamCommand::Add { name, role, json } => add(&store, &name, &role, json),
         TeamCommand::List { json } => list(&store, json),
         TeamCommand::Remove { name } => {
-            if !store.remove_person(&name)? {
+            let Some(unassigned) = store.remove_person(&name)? else {
                 return Err(Failure::new(format!(
                     "there is no person called {} (`perch team list` shows the team)",
                     sanitize(&name, true)
                 )));
-            }
+            };
+            let now = Utc::now();
             record(
                 &store,
-                AuditEntry::new(OWNER_NAME, AuditAction::PersonRemove, Utc::now(), &name),
+                AuditEntry::new(OWNER_NAME, AuditAction::PersonRemove, now, &name),
             );
             store.flush()?;
+            // Their mentions are nobody's now: every dashboard and stream of the service hears it.
+            if let Some(remote) = super::console::remote() {
+                for key in &unassigned {
+                    let (mention_id, handle) = match store.mention(*key) {
+                        Ok(Some(m)) => (m.id, format!("@{}", m.sent_to.username)),
+                        _ => (uuid::Uuid::nil(), key.account_id.to_string()),
+                    };
+                    remote
+                        .hub
+                        .publish(crate::service::ServiceEvent::Team(TeamEvent::Assigned {
+                            key: *key,
+                            mention_id,
+                            handle,
+                            assigned_to: None,
+                            by: OWNER_NAME.to_string(),
+                            at: now,
+                        }));
+                }
+            }
             crate::outln!("{name} removed: their token no longer works");
+            if !unassigned.is_empty() {
+                crate::outln!(
+                    "{} mention{} assigned to {name} {} nobody's now",
+                    unassigned.len(),
+                    if unassigned.len() == 1 { "" } else { "s" },
+                    if unassigned.len() == 1 { "is" } else { "are" }
+                );
+            }
             Ok(())
         }
         TeamCommand::Grant {

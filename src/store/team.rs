@@ -184,16 +184,29 @@ impl Store {
         Ok(found)
     }
 
-    /// Removes a person (their token stops working at once). Whether there was one.
-    pub fn remove_person(&self, name: &str) -> Result<bool> {
+    /// Removes a person (their token stops working at once).
+    ///
+    /// Their assignments go with them, in the same write: the mentions are nobody's again (and a
+    /// later person of that name starts with none). Returns the mentions unassigned, `None` when
+    /// there is no such person.
+    pub fn remove_person(&self, name: &str) -> Result<Option<Vec<MentionKey>>> {
         let _guard = self.lock();
         if self.person(name)?.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         let mut batch = Batch::default();
         batch.remove(person_key(name));
+        let (assignments, _) = self.assignments()?;
+        let theirs: Vec<MentionKey> = assignments
+            .into_iter()
+            .filter(|(_, a)| a.person == name)
+            .map(|(k, _)| k)
+            .collect();
+        for key in &theirs {
+            batch.remove(&keys::assigned_key(key.account_id, key.tweet_id));
+        }
         self.apply(batch)?;
-        Ok(true)
+        Ok(Some(theirs))
     }
 
     /// Stages the removal of every grant to `account` (the account is being removed).
