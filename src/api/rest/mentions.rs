@@ -27,7 +27,7 @@ use crate::domain::{
 use crate::outbox::{OutboxCommand, OutboxEvent, OutboxState};
 use crate::service::{Hub, ServiceEvent};
 use crate::store::lookup::{LookupError, find_account, find_mention, find_mention_among};
-use crate::store::{AssignedFilter, FeedFilter, FeedPos};
+use crate::store::{AssignedFilter, FeedFilter, FeedPos, SearchPage, StoreError};
 use crate::sync::{self, SyncEvent};
 
 /// The page size when `limit` is not given, and the largest allowed.
@@ -36,6 +36,8 @@ const MAX_LIMIT: usize = 500;
 /// With `search`: the most feed rows one request examines for its page (then it returns what
 /// it found and a cursor to go on from), and for `total_matching`.
 const SEARCH_SCAN: usize = 200_000;
+/// The rows one scan step examines.
+const SCAN_STEP: usize = 10_000;
 const COUNT_SCAN: usize = 100_000;
 /// How long fetch-new waits for the polls it asked for.
 const FETCH_WAIT: Duration = Duration::from_secs(90);
@@ -113,34 +115,19 @@ pub async fn list(
         let (mentions, next) = match (&assigned, &search) {
             (Some(assigned), _) => {
                 let query = search.as_deref().unwrap_or("");
-                let mut hits = Vec::new();
-                let mut from = after;
-                let mut scanned_pages = 0usize;
-                let next = loop {
-                    let (step, total) = store.assigned_page(
-                        &filter,
-                        among,
-                        assigned,
-                        query,
-                        from,
-                        limit - hits.len(),
-                        10_000,
-                        if scanned_pages == 0 { COUNT_SCAN } else { 0 },
+                let mut first = true;
+                gather(after, limit, |from, want| {
+                    // The count is read once, with the first page.
+                    let count_scan = if first { COUNT_SCAN } else { 0 };
+                    let (page, total) = store.assigned_page(
+                        &filter, among, assigned, query, from, want, SCAN_STEP, count_scan,
                     )?;
-                    if scanned_pages == 0 {
+                    if first {
                         total_matching = total;
+                        first = false;
                     }
-                    hits.extend(step.hits);
-                    scanned_pages += 1;
-                    if step.exhausted {
-                        break None;
-                    }
-                    from = step.resume_after;
-                    if hits.len() >= limit || scanned_pages * 10_000 >= SEARCH_SCAN {
-                        break from;
-                    }
-                };
-                (hits, next)
+                    Ok(page)
+                })?
             }
             (None, None) => {
                 let mut page = match among {
@@ -152,31 +139,9 @@ pub async fn list(
                 let next = more.then(|| page.last().map(FeedPos::from)).flatten();
                 (page, next)
             }
-            (None, Some(query)) => {
-                let mut hits = Vec::new();
-                let mut from = after;
-                let mut scanned_pages = 0usize;
-                let next = loop {
-                    let step = store.search_page_among(
-                        &filter,
-                        among,
-                        query,
-                        from,
-                        limit - hits.len(),
-                        10_000,
-                    )?;
-                    hits.extend(step.hits);
-                    scanned_pages += 1;
-                    if step.exhausted {
-                        break None;
-                    }
-                    from = step.resume_after;
-                    if hits.len() >= limit || scanned_pages * 10_000 >= SEARCH_SCAN {
-                        break from;
-                    }
-                };
-                (hits, next)
-            }
+            (None, Some(query)) => gather(after, limit, |from, want| {
+                store.search_page_among(&filter, among, query, from, want, SCAN_STEP)
+            })?,
         };
         let total_matching = match (&assigned, &search) {
             (Some(_), _) => total_matching,
@@ -213,6 +178,32 @@ pub async fn list(
         ..list
     };
     Ok(Json(list))
+}
+
+/// Reads a scan's pages (a search, an assignment filter) from `after` until `limit` hits, its
+/// end, or [`SEARCH_SCAN`] rows examined. Returns the hits and where the next page starts
+/// (`None`: the scan reached its end).
+fn gather(
+    after: Option<FeedPos>,
+    limit: usize,
+    mut step: impl FnMut(Option<FeedPos>, usize) -> Result<SearchPage, StoreError>,
+) -> Result<(Vec<Mention>, Option<FeedPos>), StoreError> {
+    let mut hits = Vec::new();
+    let mut from = after;
+    let mut scanned_pages = 0usize;
+    let next = loop {
+        let page = step(from, limit - hits.len())?;
+        hits.extend(page.hits);
+        scanned_pages += 1;
+        if page.exhausted {
+            break None;
+        }
+        from = page.resume_after;
+        if hits.len() >= limit || scanned_pages * SCAN_STEP >= SEARCH_SCAN {
+            break from;
+        }
+    };
+    Ok((hits, next))
 }
 
 /// An opaque cursor: the feed position of the last row of a page.
