@@ -31,6 +31,25 @@ fn presence(effects: &[Effect]) -> Vec<(MentionKey, bool)> {
         .collect()
 }
 
+/// The status bar's notice ("" when there is none).
+fn notice_text(state: &perch::app::AppState) -> String {
+    state
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
+
+/// The mentions of the feed's loaded rows, in order.
+fn feed_keys(state: &perch::app::AppState) -> Vec<MentionKey> {
+    state
+        .feed
+        .rows
+        .iter()
+        .flat_map(|r| r.mentions().iter().map(|m| m.key()))
+        .collect()
+}
+
 fn replying(key: MentionKey, person: &str, on: bool) -> Action {
     Action::Team(TeamEvent::Replying {
         key,
@@ -86,11 +105,7 @@ fn others_assignments_and_presence_show_on_the_rows_and_the_detail() {
             at: now(),
         }),
     );
-    let notice = state
-        .notice
-        .as_ref()
-        .map(|n| n.text.clone())
-        .unwrap_or_default();
+    let notice = notice_text(&state);
     assert!(
         notice.contains("ana took"),
         "another's assignment is told: {notice}"
@@ -137,11 +152,7 @@ fn the_composer_is_announced_touched_while_open_and_closed_and_sending_over_anot
         "asked first, not sent"
     );
     assert!(matches!(state.mode, Mode::Compose(_)));
-    let notice = state
-        .notice
-        .as_ref()
-        .map(|n| n.text.clone())
-        .unwrap_or_default();
+    let notice = notice_text(&state);
     assert!(
         notice.contains("ana is replying to this mention: send anyway?"),
         "{notice}"
@@ -198,23 +209,13 @@ fn searching_is_mine_or_is_unassigned_filters_the_feed_by_assignment() {
     fx.key(&mut state, KeyCode::Char('/'));
     fx.chars(&mut state, "is:mine");
     fx.key(&mut state, KeyCode::Enter);
-    let keys: Vec<MentionKey> = state
-        .feed
-        .rows
-        .iter()
-        .flat_map(|r| r.mentions().iter().map(|m| m.key()))
-        .collect();
+    let keys = feed_keys(&state);
     assert_eq!(keys, [first], "only the one taken");
     fx.key(&mut state, KeyCode::Char('/'));
     fx.press(&mut state, KeyCode::Backspace, "is:mine".len());
     fx.chars(&mut state, "is:unassigned");
     fx.key(&mut state, KeyCode::Enter);
-    let keys: Vec<MentionKey> = state
-        .feed
-        .rows
-        .iter()
-        .flat_map(|r| r.mentions().iter().map(|m| m.key()))
-        .collect();
+    let keys = feed_keys(&state);
     assert!(!keys.contains(&first) && !keys.is_empty(), "{keys:?}");
     let screen = render(&state, 120, 30);
     assert!(

@@ -241,8 +241,7 @@ async fn forget_settled(
     owned: Arc<Mutex<HashSet<MentionKey>>>,
 ) {
     loop {
-        let event = events.recv().await;
-        match event {
+        match events.recv().await {
             Ok(ServiceEvent::Outbox(e)) if settles(&e) => {
                 lock(&owned).remove(&e.key());
             }

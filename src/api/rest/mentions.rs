@@ -411,15 +411,11 @@ pub async fn patch(
             return Err(ApiError::conflict(message));
         }
         if marks_sent {
-            audit(
+            record_status(
                 &hub,
-                AuditEntry::new(
-                    caller.name(),
-                    AuditAction::Status,
-                    Utc::now(),
-                    "replied (the unconfirmed reply recorded as sent)",
-                )
-                .mention(key, handle_of(&mention)),
+                &caller,
+                &mention,
+                "replied (the unconfirmed reply recorded as sent)",
             )
             .await;
             return Ok(Json(mention_out(&hub, &caller, key_id(&mention)).await?));
@@ -435,18 +431,15 @@ pub async fn patch(
     })
     .await
     .map(|out| with_presence(&hub, out))?;
-    audit(
-        &hub,
-        AuditEntry::new(
-            caller.name(),
-            AuditAction::Status,
-            Utc::now(),
-            status.to_string(),
-        )
-        .mention(key, handle_of(&mention)),
-    )
-    .await;
+    record_status(&hub, &caller, &mention, &status.to_string()).await;
     Ok(Json(out))
+}
+
+/// The audit entry of a status change `caller` made to `mention`.
+async fn record_status(hub: &Hub, caller: &Caller, mention: &Mention, detail: &str) {
+    let entry = AuditEntry::new(caller.name(), AuditAction::Status, Utc::now(), detail)
+        .mention(mention.key(), handle_of(mention));
+    audit(hub, entry).await;
 }
 
 /// The id that finds exactly this mention again.
