@@ -659,6 +659,7 @@ impl Command {
                 | Command::Keys { .. }
                 | Command::Completions { .. }
                 | Command::Man { .. }
+                | Command::Team(team::TeamCommand::Keygen)
         )
     }
 }
@@ -693,6 +694,7 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             ServiceCommand::Token => service::token(&config),
         },
         Some(Command::Keys { layer, json }) => keys::run(&config, layer.as_deref(), json),
+        Some(Command::Team(team::TeamCommand::Keygen)) => team::keygen(&config),
         Some(Command::Team(command)) => team::run(&config, command).await,
         Some(Command::Audit {
             mention,
@@ -755,7 +757,8 @@ pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
         return Ok(remote.hub.store.clone());
     }
     let dir = config.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+    let token_key = config.token_key.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open_with_token_key(&dir, token_key))
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?
         .map_err(|e| Failure::new(e.to_string()))?;

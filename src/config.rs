@@ -49,6 +49,8 @@ pub(crate) struct ConfigFile {
     /// `app_bearer_token` is not set.
     api_key: Option<Secret>,
     api_secret: Option<Secret>,
+    /// Seals account tokens at rest (32 bytes, base64; `perch team keygen` makes one).
+    token_key: Option<Secret>,
     /// While the Activity stream is live, accounts are polled this many times less often.
     stream_reconcile_factor: Option<u32>,
     /// What all accounts together may spend per UTC calendar month, in dollars.
@@ -187,6 +189,8 @@ pub struct Config {
     /// `PERCH_API_SECRET`): to mint the app Bearer with client_credentials when none is set.
     pub api_key: Option<Secret>,
     pub api_secret: Option<Secret>,
+    /// Seals account tokens at rest (`token_key`, `PERCH_TOKEN_KEY`; `store/sealed.rs`).
+    pub token_key: Option<crate::domain::TokenKey>,
     /// While the Activity stream is live, accounts are polled this many times less often
     /// (`stream_reconcile_factor`, default 4).
     pub stream_reconcile_factor: u32,
@@ -364,6 +368,25 @@ impl Config {
         };
         let api_key = secret("PERCH_API_KEY", file.api_key);
         let api_secret = secret("PERCH_API_SECRET", file.api_secret);
+        let token_key = match secret("PERCH_TOKEN_KEY", file.token_key.clone()) {
+            None => None,
+            Some(text) => Some(crate::domain::TokenKey::from_base64(text.expose()).map_err(
+                |problem| {
+                    let message = format!("token_key {problem}");
+                    if env.contains_key("PERCH_TOKEN_KEY") {
+                        ConfigError::Env {
+                            name: "PERCH_TOKEN_KEY".into(),
+                            message,
+                        }
+                    } else {
+                        ConfigError::File {
+                            path: config_path.clone(),
+                            message,
+                        }
+                    }
+                },
+            )?),
+        };
         let parse_bool = |name: &str, file_value: Option<bool>| -> Result<bool, ConfigError> {
             match env.get(name).map(|v| v.trim().to_ascii_lowercase()) {
                 None => Ok(file_value.unwrap_or(false)),
@@ -423,6 +446,7 @@ impl Config {
             app_bearer_token,
             api_key,
             api_secret,
+            token_key,
             stream_reconcile_factor: file
                 .stream_reconcile_factor
                 .unwrap_or(DEFAULT_STREAM_RECONCILE_FACTOR)
@@ -553,6 +577,7 @@ pub fn create_private_file(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TokenKey;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -578,6 +603,45 @@ mod tests {
         assert_eq!(cfg.api_base, "http://127.0.0.1:2");
         assert_eq!(cfg.poll_interval_secs, 30);
         assert_eq!(cfg.token_url, DEFAULT_TOKEN_URL);
+    }
+
+    #[test]
+    fn token_key_is_read_from_the_file_or_the_environment_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let (file_key, env_key) = (TokenKey::generate(), TokenKey::generate());
+        std::fs::write(&path, format!("token_key = \"{}\"\n", file_key.to_base64())).unwrap();
+        let at = path.to_str().unwrap();
+        let cfg = Config::load_from(&env(&[("PERCH_CONFIG", at)])).unwrap();
+        assert_eq!(cfg.token_key, Some(file_key.clone()));
+        assert!(
+            !format!("{cfg:?}").contains(&file_key.to_base64()),
+            "Debug redacts it"
+        );
+        let cfg = Config::load_from(&env(&[
+            ("PERCH_CONFIG", at),
+            ("PERCH_TOKEN_KEY", &env_key.to_base64()),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.token_key, Some(env_key));
+        let err = Config::load_from(&env(&[
+            ("PERCH_CONFIG", at),
+            ("PERCH_TOKEN_KEY", "c2hvcnQ="),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("PERCH_TOKEN_KEY") && err.contains("perch team keygen"),
+            "{err}"
+        );
+        std::fs::write(&path, "token_key = \"abc\"\n").unwrap();
+        let err = Config::load_from(&env(&[("PERCH_CONFIG", at)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("token_key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod team;
+pub mod token_key;
 pub use team::{Access, AuditAction, AuditEntry, Person, Role, TeamEvent};
+pub use token_key::TokenKey;
 
 /// perch's own id for a tracked account (stable across reauthorizations).
 pub type AccountId = Uuid;

@@ -410,9 +410,12 @@ async fn open_accounts_store(
         return Ok(remote.hub.store.clone());
     }
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir))
-        .await
-        .map_err(|e| Failure::new(format!("store task failed: {e}")))?;
+    let token_key = config.token_key.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::store::Store::open_with_token_key(&dir, token_key)
+    })
+    .await
+    .map_err(|e| Failure::new(format!("store task failed: {e}")))?;
     match opened {
         Ok(store) => {
             super::warn_if_disk_full(&store);

@@ -65,7 +65,8 @@ async fn open(config: &Config) -> Result<Store, Failure> {
         return Ok(remote.hub.store.clone());
     }
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&dir))
+    let token_key = config.token_key.clone();
+    let opened = tokio::task::spawn_blocking(move || Store::open_with_token_key(&dir, token_key))
         .await
         .map_err(|e| Failure::new(format!("store task failed: {e}")))?;
     match opened {

@@ -43,6 +43,10 @@ pub enum TeamCommand {
         account: String,
         access: String,
     },
+    /// Print a new key for sealing account tokens at rest: put it in the config file as
+    /// `token_key = "..."` (or PERCH_TOKEN_KEY) on every service that shares the tokens. Keep a
+    /// copy: tokens sealed under a lost key must be authorized again.
+    Keygen,
 }
 
 /// One person as `perch team list --json` prints them.
@@ -54,9 +58,21 @@ struct PersonOut {
     created_at: chrono::DateTime<Utc>,
 }
 
+/// `perch team keygen`: only the key on stdout, so that `perch team keygen > key` or `$(...)`
+/// take it whole. No store is opened (`Command::needs_store`).
+pub fn keygen(config: &Config) -> CliResult {
+    crate::outln!("{}", crate::domain::TokenKey::generate().to_base64());
+    crate::errln!(
+        "set it as token_key = \"...\" in {} (or PERCH_TOKEN_KEY), and keep a copy somewhere safe",
+        config.config_path.display()
+    );
+    Ok(())
+}
+
 pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
     let store = open_store(config).await?;
     match command {
+        TeamCommand::Keygen => keygen(config),
         TeamCommand::Add { name, role, json } => add(&store, &name, &role, json),
         TeamCommand::List { json } => list(&store, json),
         TeamCommand::Remove { name } => {

@@ -84,7 +84,8 @@ pub async fn start_with(
         Some(store) => store,
         None => {
             let dir = config.data_dir.clone();
-            tokio::task::spawn_blocking(move || Store::open(&dir))
+            let token_key = config.token_key.clone();
+            tokio::task::spawn_blocking(move || Store::open_with_token_key(&dir, token_key))
                 .await
                 .map_err(|e| ServiceError::Other(format!("the store task failed: {e}")))??
         }

@@ -19,6 +19,7 @@ pub mod lookup;
 mod outbox;
 mod perms;
 pub mod recover;
+pub mod sealed;
 pub mod space;
 mod team;
 mod undo;
@@ -33,7 +34,9 @@ use serde::{Deserialize, Serialize};
 use sled::{Batch, IVec};
 
 use crate::domain::ReplyKind;
-use crate::domain::{Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, Tokens};
+use crate::domain::{
+    Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, TokenKey, Tokens,
+};
 
 pub use codec::RECORD_FORMAT;
 pub use costs::{CostRow, ReadCharge, send_kind};
@@ -94,6 +97,9 @@ pub enum StoreError {
     Decode { what: String, detail: String },
     #[error("not found: {0}")]
     NotFound(String),
+    /// An account's tokens are sealed and cannot be opened: no `token_key` is set, or another.
+    #[error("{0}")]
+    TokenKey(String),
     /// Read or written through the perch service, which could not be reached or answered with
     /// this message (the dashboard is a client of the service).
     #[error("{0}")]
@@ -252,6 +258,8 @@ pub struct Store {
     writer: Arc<Mutex<WriterState>>,
     /// The cost meter's pricing and pruning state (`costs.rs`).
     costs: Arc<costs::CostState>,
+    /// Seals account tokens at rest when set (`sealed.rs`, [`Store::with_token_key`]).
+    token_key: Option<Arc<TokenKey>>,
 }
 
 /// What only writers touch, behind the write lock. This process is the store's only writer, so
@@ -384,12 +392,23 @@ impl Store {
             tree: db,
             writer: Arc::new(Mutex::new(WriterState::default())),
             costs: Arc::default(),
+            token_key: None,
         };
         store.check_format(had_data)?;
         if let Err(e) = perms::secure_tree(dir) {
             tracing::warn!(dir = %dir.display(), error = %e, "could not set store file permissions");
         }
         Ok(store)
+    }
+
+    /// Opens the store in `dir` and, when a key is given, seals its tokens under it
+    /// ([`Store::with_token_key`]): what every process that uses the config opens.
+    pub fn open_with_token_key(dir: &Path, key: Option<TokenKey>) -> Result<Store> {
+        let store = Store::open(dir)?;
+        match key {
+            Some(key) => store.with_token_key(key),
+            None => Ok(store),
+        }
     }
 
     /// Refuses a store written by a newer perch; stamps a new store with this perch's format.
@@ -680,22 +699,75 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Stores an account's tokens and flushes before returning (a rotated refresh token must be
-    /// durable before the new access token is used).
+    /// From now on, seals account tokens under `key`, and seals the tokens already stored in
+    /// the clear (a store from before the key was set) before returning. Tokens sealed under
+    /// another key are refused: the error says to set the right key or log in again.
+    pub fn with_token_key(mut self, key: TokenKey) -> Result<Store> {
+        self.token_key = Some(Arc::new(key));
+        let mut resealed = 0;
+        for account in self.accounts()? {
+            let store_key = keys::account_key(keys::TOKENS, account.id);
+            let Some(value) = self.get(&store_key)? else {
+                continue;
+            };
+            if sealed::is_sealed(&value) {
+                self.tokens(account.id)?;
+                continue;
+            }
+            let tokens = self.tokens(account.id)?.ok_or_else(|| {
+                StoreError::Invalid(format!("tokens of account {} vanished", account.id))
+            })?;
+            self.put_tokens(account.id, &tokens)?;
+            resealed += 1;
+        }
+        if resealed > 0 {
+            tracing::info!(accounts = resealed, "sealed stored tokens under token_key");
+        }
+        Ok(self)
+    }
+
+    /// Whether tokens are sealed at rest (a `token_key` is set).
+    pub fn seals_tokens(&self) -> bool {
+        self.token_key.is_some()
+    }
+
+    /// Stores an account's tokens (sealed when a `token_key` is set) and flushes before
+    /// returning (a rotated refresh token must be durable before the new access token is used).
     pub fn put_tokens(&self, id: AccountId, tokens: &Tokens) -> Result<()> {
+        let store_key = keys::account_key(keys::TOKENS, id);
+        let mut value = codec::encode(tokens, "tokens")?;
+        if let Some(key) = &self.token_key {
+            value = sealed::seal(key, &store_key, &value).map_err(|detail| StoreError::Decode {
+                what: format!("tokens of account {id}"),
+                detail,
+            })?;
+        }
         self.tree
-            .insert(
-                keys::account_key(keys::TOKENS, id),
-                codec::encode(tokens, "tokens")?,
-            )
+            .insert(store_key, value)
             .map_err(|e| self.err(e))?;
         self.flush()
     }
 
     pub fn tokens(&self, id: AccountId) -> Result<Option<Tokens>> {
-        self.get(&keys::account_key(keys::TOKENS, id))?
-            .map(|v| codec::decode(&v, || format!("tokens of account {id}")))
-            .transpose()
+        let store_key = keys::account_key(keys::TOKENS, id);
+        let Some(value) = self.get(&store_key)? else {
+            return Ok(None);
+        };
+        let what = || format!("tokens of account {id}");
+        if !sealed::is_sealed(&value) {
+            return codec::decode(&value, what).map(Some);
+        }
+        let Some(key) = &self.token_key else {
+            return Err(StoreError::TokenKey(format!(
+                "the tokens of account {id} are sealed under a token_key, and none is set: set token_key in the config file (or PERCH_TOKEN_KEY) to the key they were sealed with"
+            )));
+        };
+        let plain = sealed::open(key, &store_key, &value).map_err(|_| {
+            StoreError::TokenKey(format!(
+                "the tokens of account {id} do not open with this token_key: set the key they were sealed with, or authorize the account again (`perch accounts reauthorize @handle`) to store new ones"
+            ))
+        })?;
+        codec::decode(&plain, what).map(Some)
     }
 
     /// The newest tweet id committed for this account (the next poll's `since_id`).
