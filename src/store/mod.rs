@@ -10,6 +10,7 @@
 //! process is the store's only writer, the writer also keeps the counter values it last committed
 //! in memory, and a page commit need not read its counters back from sled.
 
+pub mod backend;
 pub(crate) mod codec;
 mod costs;
 mod feed;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod lookup;
 mod outbox;
 mod perms;
+pub mod pg;
 pub mod recover;
 pub mod sealed;
 pub mod space;
@@ -38,11 +40,13 @@ use crate::domain::{
     Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, TokenKey, Tokens,
 };
 
+pub use backend::Backend;
 pub use codec::RECORD_FORMAT;
 pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};
 pub use import::{AccountImport, MentionImport, MentionOutcome};
 pub use outbox::{OutboxEntry, OutboxState};
+pub use pg::PgStore;
 pub use team::{
     ASSIGNMENT_SCAN, AUDIT_SCAN, AssignRefusal, AssignedFilter, Assignment, AuditPage, AuditQuery,
     team_words,
@@ -100,6 +104,9 @@ pub enum StoreError {
     /// An account's tokens are sealed and cannot be opened: no `token_key` is set, or another.
     #[error("{0}")]
     TokenKey(String),
+    /// The PostgreSQL store (`pg/`) could not do what was asked; `target` has no password.
+    #[error("the PostgreSQL database at {target}: {detail}")]
+    Database { target: String, detail: String },
     /// Read or written through the perch service, which could not be reached or answered with
     /// this message (the dashboard is a client of the service).
     #[error("{0}")]
@@ -123,6 +130,24 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A stored mention whose sender is unknown, with the sender a later copy names (see
+/// [`Store::commit_page`]); `None` when there is nothing to fill in. Both backends use it.
+pub(crate) fn sender_filled_in(
+    mut stored: Mention,
+    copy: &Mention,
+    now: DateTime<Utc>,
+) -> Option<Mention> {
+    copy.sender.username.as_ref()?;
+    if stored.sender.username.is_some() {
+        return None;
+    }
+    let twitter_id = stored.sender.twitter_id.take();
+    stored.sender = copy.sender.clone();
+    stored.sender.twitter_id = stored.sender.twitter_id.take().or(twitter_id);
+    stored.updated_at = now;
+    Some(stored)
+}
 
 /// Maps a sled error on the store in `dir` to what the user should hear.
 pub(crate) fn sled_error(dir: &Path, e: sled::Error) -> StoreError {
@@ -1076,22 +1101,14 @@ impl Store {
             account_id: account,
             tweet_id: tweet,
         };
-        let mut stored = match self.mention(key) {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return None,
+        match self.mention(key) {
+            Ok(Some(stored)) => sender_filled_in(stored, copy, Utc::now()),
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
-                return None;
+                None
             }
-        };
-        if stored.sender.username.is_some() {
-            return None;
         }
-        let twitter_id = stored.sender.twitter_id.take();
-        stored.sender = copy.sender.clone();
-        stored.sender.twitter_id = stored.sender.twitter_id.take().or(twitter_id);
-        stored.updated_at = Utc::now();
-        Some(stored)
     }
 
     /// Which of `tweets` (of one account) are already stored. A new page is usually newer than

@@ -1,0 +1,524 @@
+//! The PostgreSQL store: the [`Backend`] interface on a database a team shares
+//! (`database_url`, `PERCH_DATABASE_URL`).
+//!
+//! The schema is versioned (`migrations/`, run by refinery at connect, so a service always
+//! starts on the newest schema it knows). Records are the same bytes sled keeps
+//! (`store/codec.rs`); the columns beside them are what the pages filter and sort on, with an
+//! index for each page the feed reads: newest first, by account, by status, and by both.
+//!
+//! Account tokens are only ever stored sealed (`store/sealed.rs`): [`PgStore::connect`] refuses
+//! to run without a `token_key`, because a shared database is read by more than this machine.
+//!
+//! The client is the synchronous `postgres` crate behind a mutex: one connection, one statement
+//! at a time, which keeps each page's transaction simple. It blocks, so async callers reach it
+//! through `spawn_blocking`. Every statement has a time limit (`STATEMENT_TIMEOUT`) and the
+//! connection one for connecting (`CONNECT_TIMEOUT`), so nothing waits on the database forever.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, NoTls, Row};
+
+use super::backend::Backend;
+use super::{FeedFilter, FeedPos, PageCommit, Result, StoreError, codec, sealed};
+use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, TokenKey, Tokens};
+
+mod embedded {
+    refinery::embed_migrations!("src/store/pg/migrations");
+}
+
+/// How long connecting may take before it is reported as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest any one statement may run (a page read, a page commit).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The advisory lock key held while migrating ("perch" and 1 in ASCII, so it is recognisable in
+/// `pg_locks`).
+const MIGRATION_LOCK: i64 = 0x7065_7263_6801;
+/// The largest page one read returns, whatever the caller asks.
+const MAX_PAGE: usize = 10_000;
+
+/// Where a database is, for messages: the URL without its password.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(a database URL that does not parse)".to_string(),
+    }
+}
+
+pub struct PgStore {
+    client: Mutex<Client>,
+    key: TokenKey,
+    /// The database, without its password, for messages.
+    target: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url`, brings the schema up to date, and returns the store. Without a
+    /// `token_key` it refuses, and says how to make one.
+    pub fn connect(url: &str, key: Option<TokenKey>) -> Result<PgStore> {
+        PgStore::connect_at_schema(url, key, None)
+    }
+
+    /// [`PgStore::connect`], bringing the schema up to `version` and no further (`None`: the
+    /// newest). The migration tests use it for a database as an older perch left it.
+    pub fn connect_at_schema(
+        url: &str,
+        key: Option<TokenKey>,
+        version: Option<u32>,
+    ) -> Result<PgStore> {
+        let target = redacted(url);
+        let Some(key) = key else {
+            return Err(StoreError::TokenKey(format!(
+                "perch keeps account tokens in the PostgreSQL database at {target} only sealed, and no token_key is set: run `perch team keygen`, then set token_key in the config file (or PERCH_TOKEN_KEY) to what it prints, the same on every service of the team"
+            )));
+        };
+        let mut client = connect_client(url, &target)?;
+        let runner = match version {
+            Some(version) => {
+                embedded::migrations::runner().set_target(refinery::Target::Version(version))
+            }
+            None => embedded::migrations::runner(),
+        };
+        // Services starting together on one database migrate one at a time: the first takes
+        // this advisory lock and migrates, the others wait (at most STATEMENT_TIMEOUT) and
+        // then find nothing left to do.
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(|e| database(&target, format!("waiting to migrate the schema: {e}")))?;
+        let migrated = runner.run(&mut client);
+        let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+        migrated.map_err(|e| database(&target, format!("migrating the schema: {e}")))?;
+        unlocked.map_err(|e| database(&target, format!("after migrating the schema: {e}")))?;
+        Ok(PgStore {
+            client: Mutex::new(client),
+            key,
+            target,
+        })
+    }
+
+    /// The newest schema version this perch knows.
+    pub fn latest_schema_version() -> u32 {
+        embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| m.version())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<u32> {
+        let row = self
+            .lock()
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.get::<_, i32>(0).max(0) as u32)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding the lock cannot leave the client mid-statement in a way that
+        // matters: postgres rolls back a transaction that was not committed.
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        database(&self.target, e.to_string())
+    }
+
+    fn decode_mention(&self, row: &Row, key: MentionKey) -> Result<Mention> {
+        let bytes: Vec<u8> = row.get("record");
+        codec::decode(&bytes, || {
+            format!(
+                "mention {} of account {} in {}",
+                key.tweet_id, key.account_id, self.target
+            )
+        })
+    }
+}
+
+fn connect_client(url: &str, target: &str) -> Result<Client> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| database(target, format!("the database URL is not valid: {e}")))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.options(&format!(
+        "-c statement_timeout={}",
+        STATEMENT_TIMEOUT.as_millis()
+    ));
+    config.application_name("perch");
+    config
+        .connect(NoTls)
+        .map_err(|e| database(target, format!("cannot connect: {e}")))
+}
+
+fn database(target: &str, detail: String) -> StoreError {
+    StoreError::Database {
+        target: target.to_string(),
+        detail,
+    }
+}
+
+/// A tweet id as the `bigint` column holds it; `None` for one above 2^63 - 1 (X's are below).
+fn tweet_column(tweet: u64) -> Option<i64> {
+    i64::try_from(tweet).ok()
+}
+
+fn tokens_aad(id: AccountId) -> Vec<u8> {
+    [b"account_tokens/".as_slice(), id.as_bytes()].concat()
+}
+
+/// The WHERE clause and parameters of a feed filter and position, numbered from `$1`.
+struct FeedQuery {
+    clauses: Vec<String>,
+    params: Vec<Box<dyn postgres::types::ToSql + Sync>>,
+}
+
+impl FeedQuery {
+    fn new(filter: &FeedFilter, after: Option<FeedPos>) -> FeedQuery {
+        let mut q = FeedQuery {
+            clauses: Vec::new(),
+            params: Vec::new(),
+        };
+        if let Some(account) = filter.account {
+            q.push("account_id = $", Box::new(account));
+        }
+        if let Some(status) = filter.status {
+            q.push("status = $", Box::new(status.code() as i16));
+        }
+        if let Some(after) = after {
+            // A position above every bigint is newer than everything stored: no condition.
+            if let Some(tweet) = tweet_column(after.tweet_id) {
+                let n = q.params.len();
+                q.clauses
+                    .push(format!("(tweet_id, account_id) < (${}, ${})", n + 1, n + 2));
+                q.params.push(Box::new(tweet));
+                q.params.push(Box::new(after.account_id));
+            }
+        }
+        q
+    }
+
+    fn push(&mut self, clause: &str, param: Box<dyn postgres::types::ToSql + Sync>) {
+        self.params.push(param);
+        self.clauses.push(format!("{clause}{}", self.params.len()));
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref()).collect()
+    }
+}
+
+impl Backend for PgStore {
+    fn put_account(&self, account: &Account) -> Result<()> {
+        let record = codec::encode(account, "account")?;
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let owner = tx
+            .query_opt(
+                "SELECT id FROM accounts WHERE twitter_id = $1 FOR UPDATE",
+                &[&account.twitter_id],
+            )
+            .map_err(|e| self.err(e))?
+            .map(|row| row.get::<_, AccountId>(0));
+        if let Some(existing) = owner.filter(|id| *id != account.id) {
+            return Err(StoreError::DuplicateAccount {
+                twitter_id: account.twitter_id.clone(),
+                existing,
+            });
+        }
+        tx.execute(
+            "INSERT INTO accounts (id, twitter_id, record) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET twitter_id = EXCLUDED.twitter_id, record = EXCLUDED.record",
+            &[&account.id, &account.twitter_id, &record],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        let row = self
+            .lock()
+            .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        row.map(|row| {
+            let bytes: Vec<u8> = row.get(0);
+            codec::decode(&bytes, || format!("account {id} in {}", self.target))
+        })
+        .transpose()
+    }
+
+    fn account_by_twitter_id(&self, twitter_id: &str) -> Result<Option<Account>> {
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT id, record FROM accounts WHERE twitter_id = $1",
+                &[&twitter_id],
+            )
+            .map_err(|e| self.err(e))?;
+        row.map(|row| {
+            let (id, bytes): (AccountId, Vec<u8>) = (row.get(0), row.get(1));
+            codec::decode(&bytes, || format!("account {id} in {}", self.target))
+        })
+        .transpose()
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>> {
+        let rows = self
+            .lock()
+            .query("SELECT id, record FROM accounts", &[])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (id, bytes): (AccountId, Vec<u8>) = (row.get(0), row.get(1));
+            out.push(codec::decode::<Account>(&bytes, || {
+                format!("account {id} in {}", self.target)
+            })?);
+        }
+        // The same order as sled's (by handle ignoring case), not the database's collation.
+        out.sort_by_cached_key(|a| (a.twitter_username.to_lowercase(), a.id));
+        Ok(out)
+    }
+
+    fn put_tokens(&self, id: AccountId, tokens: &Tokens) -> Result<()> {
+        let plain = codec::encode(tokens, "tokens")?;
+        let sealed = sealed::seal(&self.key, &tokens_aad(id), &plain).map_err(|detail| {
+            StoreError::Decode {
+                what: format!("tokens of account {id}"),
+                detail,
+            }
+        })?;
+        self.lock()
+            .execute(
+                "INSERT INTO account_tokens (account_id, sealed) VALUES ($1, $2)
+                 ON CONFLICT (account_id) DO UPDATE SET sealed = EXCLUDED.sealed",
+                &[&id, &sealed],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn tokens(&self, id: AccountId) -> Result<Option<Tokens>> {
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT sealed FROM account_tokens WHERE account_id = $1",
+                &[&id],
+            )
+            .map_err(|e| self.err(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let value: Vec<u8> = row.get(0);
+        let plain = sealed::open(&self.key, &tokens_aad(id), &value).map_err(|_| {
+            StoreError::TokenKey(format!(
+                "the tokens of account {id} in {} do not open with this token_key: set the key the team's services use, or authorize the account again (`perch accounts reauthorize @handle`)",
+                self.target
+            ))
+        })?;
+        codec::decode(&plain, || format!("tokens of account {id}")).map(Some)
+    }
+
+    fn cursor(&self, id: AccountId) -> Result<Option<u64>> {
+        let row = self
+            .lock()
+            .query_opt("SELECT since_id FROM cursors WHERE account_id = $1", &[&id])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+    }
+
+    fn commit_page(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        new_cursor: Option<u64>,
+    ) -> Result<PageCommit> {
+        if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
+            return Err(StoreError::Invalid(format!(
+                "mention {} was sent to account {}, not to {account} whose page is being committed",
+                m.tweet_id, m.sent_to.account_id
+            )));
+        }
+        let mut result = PageCommit::default();
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let mut seen = HashSet::with_capacity(mentions.len());
+        let insert = tx
+            .prepare(
+                "INSERT INTO mentions (account_id, tweet_id, status, record) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_id, tweet_id) DO NOTHING",
+            )
+            .map_err(|e| self.err(e))?;
+        for m in mentions {
+            let Some(tweet) = m.tweet_id.parse::<u64>().ok().and_then(tweet_column) else {
+                tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a tweet id that is not a 63-bit number skipped");
+                continue;
+            };
+            if !seen.insert(tweet) {
+                result.duplicates += 1;
+                continue;
+            }
+            let record = codec::encode(m, "mention")?;
+            let inserted = tx
+                .execute(
+                    &insert,
+                    &[&account, &tweet, &(m.status.code() as i16), &record],
+                )
+                .map_err(|e| self.err(e))?;
+            if inserted == 1 {
+                result.inserted += 1;
+                continue;
+            }
+            result.duplicates += 1;
+            if m.sender.username.is_none() {
+                continue;
+            }
+            let stored = tx
+                .query_one(
+                    "SELECT record FROM mentions WHERE account_id = $1 AND tweet_id = $2 FOR UPDATE",
+                    &[&account, &tweet],
+                )
+                .map_err(|e| self.err(e))?;
+            let key = MentionKey {
+                account_id: account,
+                tweet_id: tweet as u64,
+            };
+            let stored = self.decode_mention(&stored, key)?;
+            if let Some(named) = super::sender_filled_in(stored, m, Utc::now()) {
+                tx.execute(
+                    "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
+                    &[&account, &tweet, &codec::encode(&named, "mention")?],
+                )
+                .map_err(|e| self.err(e))?;
+                result.senders_filled += 1;
+            }
+        }
+        if let Some(cursor) = new_cursor.and_then(tweet_column) {
+            // GREATEST: the cursor never moves backwards, also when two services commit pages
+            // of one account at once.
+            tx.execute(
+                "INSERT INTO cursors (account_id, since_id) VALUES ($1, $2)
+                 ON CONFLICT (account_id) DO UPDATE SET since_id = GREATEST(cursors.since_id, EXCLUDED.since_id)",
+                &[&account, &cursor],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(result)
+    }
+
+    fn mention(&self, key: MentionKey) -> Result<Option<Mention>> {
+        let Some(tweet) = tweet_column(key.tweet_id) else {
+            return Ok(None);
+        };
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT record FROM mentions WHERE account_id = $1 AND tweet_id = $2",
+                &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        row.map(|row| self.decode_mention(&row, key)).transpose()
+    }
+
+    fn set_status(
+        &self,
+        key: MentionKey,
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Mention>> {
+        let Some(tweet) = tweet_column(key.tweet_id) else {
+            return Ok(None);
+        };
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT record FROM mentions WHERE account_id = $1 AND tweet_id = $2 FOR UPDATE",
+                &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let mut m = self.decode_mention(&row, key)?;
+        m.status = status;
+        m.updated_at = now;
+        tx.execute(
+            "UPDATE mentions SET status = $3, record = $4 WHERE account_id = $1 AND tweet_id = $2",
+            &[
+                &key.account_id,
+                &tweet,
+                &(status.code() as i16),
+                &codec::encode(&m, "mention")?,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(m))
+    }
+
+    fn page_after(
+        &self,
+        filter: &FeedFilter,
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        let mut q = FeedQuery::new(filter, after);
+        let limit = limit.min(MAX_PAGE) as i64;
+        q.params.push(Box::new(limit));
+        let sql = format!(
+            "SELECT account_id, tweet_id, record FROM mentions {} ORDER BY tweet_id DESC, account_id DESC LIMIT ${}",
+            q.where_sql(),
+            q.params.len()
+        );
+        let rows = self
+            .lock()
+            .query(sql.as_str(), &q.params())
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|row| {
+                let key = MentionKey {
+                    account_id: row.get(0),
+                    tweet_id: row.get::<_, i64>(1) as u64,
+                };
+                self.decode_mention(row, key)
+            })
+            .collect()
+    }
+
+    fn count(&self, filter: &FeedFilter) -> Result<u64> {
+        let q = FeedQuery::new(filter, None);
+        let sql = format!("SELECT count(*) FROM mentions {}", q.where_sql());
+        let row = self
+            .lock()
+            .query_one(sql.as_str(), &q.params())
+            .map_err(|e| self.err(e))?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+}

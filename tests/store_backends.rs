@@ -1,0 +1,440 @@
+//! The store suite on both backends (issue 16): each test below runs once on sled and once on a
+//! real PostgreSQL database (`support/pg.rs`), through the one `Backend` interface. Plus what
+//! only PostgreSQL has: schema migrations from an empty database and from the previous version,
+//! tokens that are sealed in a dump of the database, and refusing to run without a token_key.
+
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "store_fixtures/mod.rs"]
+mod store_fixtures;
+
+use chrono::Utc;
+use perch::domain::{MentionStatus, Secret, TokenKey, Tokens};
+use perch::store::{Backend, FeedFilter, FeedPos, PgStore, StoreError};
+use store_fixtures::*;
+
+/// Runs each test on both backends: `name::sled` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sled() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = perch::store::Store::open_with_token_key(
+                    dir.path(),
+                    Some(perch::domain::TokenKey::generate()),
+                )
+                .unwrap();
+                super::$name(&store);
+            }
+
+            #[test]
+            fn postgres() {
+                let url = super::pg::fresh_database();
+                let store =
+                    perch::store::PgStore::connect(&url, Some(perch::domain::TokenKey::generate()))
+                        .unwrap();
+                super::$name(&store);
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    accounts_round_trip_in_handle_order_and_are_unique_by_x_user_id,
+    tokens_round_trip_and_are_replaced,
+    a_page_commits_with_its_cursor_and_the_cursor_never_moves_back,
+    duplicates_keep_their_triage_and_an_unknown_sender_is_filled_in,
+    a_page_with_a_mention_of_another_account_writes_nothing,
+    pages_are_newest_first_by_account_and_status_and_counts_agree,
+    status_changes_move_a_mention_between_pages,
+);
+
+fn accounts_round_trip_in_handle_order_and_are_unique_by_x_user_id(store: &dyn Backend) {
+    for (n, name) in [(1, "zeta"), (2, "Alpha"), (3, "beta")] {
+        store.put_account(&account(n, name)).unwrap();
+    }
+    let names: Vec<String> = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.twitter_username)
+        .collect();
+    assert_eq!(names, ["Alpha", "beta", "zeta"]);
+    let mut a = account(1, "zeta");
+    a.error_message = Some("token expired".into());
+    a.last_synced_at = Some(t0());
+    store.put_account(&a).unwrap();
+    assert_eq!(store.account(a.id).unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.account_by_twitter_id(&a.twitter_id).unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.account_by_twitter_id("nobody").unwrap(), None);
+    let mut twin = account(9, "zeta_again");
+    twin.twitter_id = a.twitter_id.clone();
+    let err = store.put_account(&twin).unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateAccount { existing, .. } if existing == a.id),
+        "{err:?}"
+    );
+    assert_eq!(store.account(twin.id).unwrap(), None);
+}
+
+fn tokens(access: &str) -> Tokens {
+    Tokens {
+        access_token: Secret::new(access),
+        refresh_token: Some(Secret::new(format!("{access}-refresh"))),
+        expires_at: t0(),
+        scope: "tweet.read users.read offline.access".into(),
+    }
+}
+
+fn tokens_round_trip_and_are_replaced(store: &dyn Backend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    assert_eq!(store.tokens(a.id).unwrap(), None);
+    store.put_tokens(a.id, &tokens("first")).unwrap();
+    assert_eq!(store.tokens(a.id).unwrap(), Some(tokens("first")));
+    store.put_tokens(a.id, &tokens("rotated")).unwrap();
+    assert_eq!(store.tokens(a.id).unwrap(), Some(tokens("rotated")));
+    assert_eq!(store.tokens(account(2, "other").id).unwrap(), None);
+}
+
+fn a_page_commits_with_its_cursor_and_the_cursor_never_moves_back(store: &dyn Backend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    assert_eq!(store.cursor(a.id).unwrap(), None);
+    let page: Vec<_> = (0..5u64)
+        .map(|i| mention(&a, 1_600_000_000_000_000_000 + i, "hi"))
+        .collect();
+    let commit = store
+        .commit_page(a.id, &page, Some(1_600_000_000_000_000_004))
+        .unwrap();
+    assert_eq!((commit.inserted, commit.duplicates), (5, 0));
+    assert_eq!(store.cursor(a.id).unwrap(), Some(1_600_000_000_000_000_004));
+    // An older page (a backfill) adds its mentions and leaves the cursor where it is.
+    let older = [mention(&a, 1_500_000_000_000_000_000, "old")];
+    store
+        .commit_page(a.id, &older, Some(1_500_000_000_000_000_000))
+        .unwrap();
+    assert_eq!(store.cursor(a.id).unwrap(), Some(1_600_000_000_000_000_004));
+    assert_eq!(store.count(&FeedFilter::default()).unwrap(), 6);
+    // A page without a cursor (a streamed post) moves nothing.
+    store
+        .commit_page(a.id, &[mention(&a, 1_700_000_000_000_000_000, "new")], None)
+        .unwrap();
+    assert_eq!(store.cursor(a.id).unwrap(), Some(1_600_000_000_000_000_004));
+}
+
+fn duplicates_keep_their_triage_and_an_unknown_sender_is_filled_in(store: &dyn Backend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let mut anonymous = mention(&a, 1_600_000_000_000_000_001, "who am I");
+    anonymous.sender = Default::default();
+    let named = mention(&a, 1_600_000_000_000_000_002, "triaged");
+    store
+        .commit_page(a.id, &[anonymous.clone(), named.clone()], None)
+        .unwrap();
+    store
+        .set_status(named.key(), MentionStatus::Ignored, Utc::now())
+        .unwrap();
+    // The same posts again, the first now with its author, the second with other text, and a
+    // copy twice in one page.
+    let mut again_named = named.clone();
+    again_named.text = "changed by a later copy".into();
+    let again_anonymous = mention(&a, 1_600_000_000_000_000_001, "who am I");
+    let commit = store
+        .commit_page(
+            a.id,
+            &[again_anonymous.clone(), again_named.clone(), again_named],
+            None,
+        )
+        .unwrap();
+    assert_eq!((commit.inserted, commit.duplicates), (0, 3));
+    assert_eq!(commit.senders_filled, 1);
+    let stored = store.mention(named.key()).unwrap().unwrap();
+    assert_eq!(stored.status, MentionStatus::Ignored, "triage is kept");
+    assert_eq!(stored.text, "triaged", "a later copy does not overwrite");
+    let filled = store.mention(anonymous.key()).unwrap().unwrap();
+    assert_eq!(filled.sender, again_anonymous.sender);
+    assert_eq!(store.count(&FeedFilter::default()).unwrap(), 2);
+}
+
+fn a_page_with_a_mention_of_another_account_writes_nothing(store: &dyn Backend) {
+    let (a, b) = (account(1, "acme"), account(2, "acme_help"));
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    let page = [
+        mention(&a, 1_600_000_000_000_000_001, "mine"),
+        mention(&b, 1_600_000_000_000_000_002, "not mine"),
+    ];
+    let err = store
+        .commit_page(a.id, &page, Some(1_600_000_000_000_000_002))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(store.count(&FeedFilter::default()).unwrap(), 0);
+    assert_eq!(store.cursor(a.id).unwrap(), None);
+}
+
+fn pages_are_newest_first_by_account_and_status_and_counts_agree(store: &dyn Backend) {
+    let (a, b) = (account(1, "acme"), account(2, "acme_help"));
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    let base = 1_600_000_000_000_000_000u64;
+    let mut all = Vec::new();
+    for (who, offset) in [(&a, 0u64), (&b, 1)] {
+        let page: Vec<_> = (0..40u64)
+            .map(|i| {
+                let mut m = mention(who, base + i * 2 + offset, "hi");
+                if i % 3 == 0 {
+                    m.status = MentionStatus::Replied;
+                }
+                m
+            })
+            .collect();
+        store.commit_page(who.id, &page, None).unwrap();
+        all.extend(page);
+    }
+    // One post id shared by both accounts (a post that mentions both): two rows, ordered by
+    // account within the same tweet id.
+    let shared = base + 1_000;
+    store
+        .commit_page(a.id, &[mention(&a, shared, "both")], None)
+        .unwrap();
+    store
+        .commit_page(b.id, &[mention(&b, shared, "both")], None)
+        .unwrap();
+    all.push(mention(&a, shared, "both"));
+    all.push(mention(&b, shared, "both"));
+    all.sort_by_key(|m| std::cmp::Reverse(FeedPos::from(m)));
+
+    let filters = [
+        FeedFilter::default(),
+        FeedFilter {
+            account: Some(b.id),
+            status: None,
+        },
+        FeedFilter {
+            account: None,
+            status: Some(MentionStatus::Replied),
+        },
+        FeedFilter {
+            account: Some(a.id),
+            status: Some(MentionStatus::Pending),
+        },
+    ];
+    for filter in filters {
+        let expected: Vec<FeedPos> = all
+            .iter()
+            .filter(|m| filter.account.is_none_or(|id| m.sent_to.account_id == id))
+            .filter(|m| filter.status.is_none_or(|s| m.status == s))
+            .map(FeedPos::from)
+            .collect();
+        // Read in pages of 7, each strictly after the last row of the one before.
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.page_after(&filter, after, 7).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7);
+            after = page.last().map(FeedPos::from);
+            got.extend(page.iter().map(FeedPos::from));
+            assert!(got.len() <= expected.len(), "no row twice");
+        }
+        assert_eq!(got, expected, "{filter:?}");
+        assert_eq!(
+            store.count(&filter).unwrap(),
+            expected.len() as u64,
+            "{filter:?}"
+        );
+    }
+}
+
+fn status_changes_move_a_mention_between_pages(store: &dyn Backend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let m = mention(&a, 1_600_000_000_000_000_001, "hi");
+    store
+        .commit_page(a.id, std::slice::from_ref(&m), None)
+        .unwrap();
+    let pending = FeedFilter {
+        account: None,
+        status: Some(MentionStatus::Pending),
+    };
+    let ignored = FeedFilter {
+        account: Some(a.id),
+        status: Some(MentionStatus::Ignored),
+    };
+    assert_eq!(
+        (
+            store.count(&pending).unwrap(),
+            store.count(&ignored).unwrap()
+        ),
+        (1, 0)
+    );
+    let now = t0() + chrono::Duration::hours(1);
+    let changed = store
+        .set_status(m.key(), MentionStatus::Ignored, now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.status, changed.updated_at),
+        (MentionStatus::Ignored, now)
+    );
+    assert_eq!(store.mention(m.key()).unwrap(), Some(changed));
+    assert_eq!(
+        (
+            store.count(&pending).unwrap(),
+            store.count(&ignored).unwrap()
+        ),
+        (0, 1)
+    );
+    assert_eq!(store.page_after(&ignored, None, 10).unwrap().len(), 1);
+    let missing = mention(&a, 1_600_000_000_000_000_009, "never stored");
+    assert_eq!(
+        store
+            .set_status(missing.key(), MentionStatus::Ignored, now)
+            .unwrap(),
+        None
+    );
+}
+
+// ---- PostgreSQL only ----------------------------------------------------------------------
+
+#[test]
+fn postgres_refuses_to_run_without_a_token_key_and_says_how_to_make_one() {
+    let url = pg::fresh_database();
+    let err = PgStore::connect(&url, None).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::TokenKey(_)), "{err:?}");
+    assert!(
+        text.contains("perch team keygen") && text.contains("PERCH_TOKEN_KEY"),
+        "{text}"
+    );
+}
+
+#[test]
+fn postgres_migrates_an_empty_database_to_the_newest_schema_with_the_feed_indexes() {
+    let url = pg::fresh_database();
+    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        PgStore::latest_schema_version()
+    );
+    assert!(PgStore::latest_schema_version() >= 2);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'mentions' ORDER BY indexname",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for wanted in [
+        "mentions_by_account_status",
+        "mentions_by_status",
+        "mentions_newest",
+        "mentions_pkey",
+    ] {
+        assert!(
+            indexes.iter().any(|i| i == wanted),
+            "{wanted} in {indexes:?}"
+        );
+    }
+    // Connecting again (another service starting) changes nothing.
+    drop(store);
+    let again = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    assert_eq!(
+        again.schema_version().unwrap(),
+        PgStore::latest_schema_version()
+    );
+}
+
+#[test]
+fn postgres_migrates_a_database_from_the_previous_schema_version_keeping_its_data() {
+    let url = pg::fresh_database();
+    let previous = PgStore::latest_schema_version() - 1;
+    // Data as a perch on the previous schema wrote it: the record format is the same, so the
+    // row is written here by hand, as that perch would have.
+    let a = account(1, "acme");
+    let m = mention(&a, 1_600_000_000_000_000_001, "written before the upgrade");
+    {
+        let key = TokenKey::generate();
+        let old = PgStore::connect_at_schema(&url, Some(key), Some(previous)).unwrap();
+        old.put_account(&a).unwrap();
+        old.commit_page(
+            a.id,
+            std::slice::from_ref(&m),
+            Some(1_600_000_000_000_000_001),
+        )
+        .unwrap();
+        assert_eq!(old.schema_version().unwrap(), previous);
+    }
+    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        PgStore::latest_schema_version()
+    );
+    assert_eq!(store.accounts().unwrap(), vec![a.clone()]);
+    assert_eq!(store.mention(m.key()).unwrap(), Some(m.clone()));
+    assert_eq!(store.cursor(a.id).unwrap(), Some(1_600_000_000_000_000_001));
+    let pending = FeedFilter {
+        account: Some(a.id),
+        status: Some(MentionStatus::Pending),
+    };
+    assert_eq!(store.count(&pending).unwrap(), 1);
+}
+
+#[test]
+fn postgres_holds_no_token_in_the_clear_in_a_dump_of_the_database() {
+    let url = pg::fresh_database();
+    let key = TokenKey::generate();
+    let store = PgStore::connect(&url, Some(key.clone())).unwrap();
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let secret = "AAAAaccess-token-that-must-not-leak-0123456789";
+    store.put_tokens(a.id, &tokens(secret)).unwrap();
+    // Every row of every table, as text and as hex of the bytea columns.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.iter().any(|t| t == "account_tokens"), "{tables:?}");
+    let mut dump = String::new();
+    for table in &tables {
+        for row in client
+            .query(&format!("SELECT {table}::text FROM {table}"), &[])
+            .unwrap()
+        {
+            dump.push_str(&row.get::<_, String>(0));
+            dump.push('\n');
+        }
+    }
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    assert!(
+        dump.contains(&hex("acme")),
+        "the dump reads the records: {dump}"
+    );
+    for leaked in [secret, &format!("{secret}-refresh"), &key.to_base64()] {
+        assert!(
+            !dump.contains(leaked) && !dump.contains(&hex(leaked)),
+            "{leaked} in the dump"
+        );
+    }
+    assert_eq!(store.tokens(a.id).unwrap(), Some(tokens(secret)));
+    // Another service with another key cannot open them, and says what to do.
+    let other = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let err = other.tokens(a.id).unwrap_err().to_string();
+    assert!(err.contains("do not open with this token_key"), "{err}");
+}
