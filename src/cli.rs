@@ -585,6 +585,8 @@ async fn run(cli: Cli) -> CliResult {
             quiet_on_closed_pipe();
             return completions::complete_accounts(words, &current, cli.data_dir).await;
         }
+        // Before the config is read: a bad token_key there must not block making a new one.
+        Some(Command::Team(team::TeamCommand::Keygen)) => return team::keygen(),
         _ => {}
     }
     let mut config = Config::load()?;
@@ -694,7 +696,7 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
             ServiceCommand::Token => service::token(&config),
         },
         Some(Command::Keys { layer, json }) => keys::run(&config, layer.as_deref(), json),
-        Some(Command::Team(team::TeamCommand::Keygen)) => team::keygen(&config),
+        Some(Command::Team(team::TeamCommand::Keygen)) => team::keygen(),
         Some(Command::Team(command)) => team::run(&config, command).await,
         Some(Command::Audit {
             mention,

@@ -368,6 +368,18 @@ impl Config {
         };
         let api_key = secret("PERCH_API_KEY", file.api_key);
         let api_secret = secret("PERCH_API_SECRET", file.api_secret);
+        // Set but empty is a mistake (`$(cat missing-file)`), not "no key": tokens would be
+        // written in the clear.
+        if env
+            .get("PERCH_TOKEN_KEY")
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(ConfigError::Env {
+                name: "PERCH_TOKEN_KEY".into(),
+                message: "is set but empty; set it to a key from `perch team keygen`, or unset it"
+                    .into(),
+            });
+        }
         let token_key = match secret("PERCH_TOKEN_KEY", file.token_key.clone()) {
             None => None,
             Some(text) => Some(crate::domain::TokenKey::from_base64(text.expose()).map_err(

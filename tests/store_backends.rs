@@ -438,3 +438,25 @@ fn postgres_holds_no_token_in_the_clear_in_a_dump_of_the_database() {
     let err = other.tokens(a.id).unwrap_err().to_string();
     assert!(err.contains("do not open with this token_key"), "{err}");
 }
+
+#[test]
+fn postgres_refuses_a_database_a_newer_perch_migrated() {
+    let url = pg::fresh_database();
+    drop(PgStore::connect(&url, Some(TokenKey::generate())).unwrap());
+    let newer = PgStore::latest_schema_version() as i32 + 1;
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES ($1, 'from_a_newer_perch', '2027-01-01T00:00:00Z', '0')",
+            &[&newer],
+        )
+        .unwrap();
+    let err = PgStore::connect(&url, Some(TokenKey::generate()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("newer perch") && err.contains("upgrade perch"),
+        "{err}"
+    );
+}

@@ -91,11 +91,19 @@ fn sealed_tokens_without_the_key_or_with_another_are_refused_with_what_to_do() {
         );
         assert!(!text.contains(ACCESS));
     }
-    let err = Store::open_with_token_key(tmp.path(), Some(TokenKey::generate())).unwrap_err();
-    let text = err.to_string();
+    // Another key: the store still opens (the account can be authorized again, the others
+    // work), and reading these tokens says what to do.
+    let store = Store::open_with_token_key(tmp.path(), Some(TokenKey::generate())).unwrap();
+    let text = store.tokens(a.id).unwrap_err().to_string();
     assert!(
         text.contains("do not open with this token_key") && text.contains("reauthorize"),
-        "a wrong key is refused when opening, not at the first sync: {text}"
+        "{text}"
+    );
+    store.put_tokens(a.id, &tokens()).unwrap();
+    assert_eq!(
+        store.tokens(a.id).unwrap(),
+        Some(tokens()),
+        "authorized again"
     );
 }
 

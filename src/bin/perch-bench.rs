@@ -29,6 +29,8 @@ use perch::domain::{Account, AccountId, Mention, MentionStatus, Sender, SentTo};
 use perch::store::{FeedFilter, FeedPos, Store, mention_entries};
 use perch::ui::Theme;
 
+#[path = "perch-bench/postgres.rs"]
+mod postgres;
 #[path = "perch-bench/rest.rs"]
 mod rest;
 
@@ -70,6 +72,11 @@ struct Args {
     /// the same presses, the dashboard reading every page and count through the service.
     #[arg(long)]
     service: bool,
+    /// Also measure the PostgreSQL store (issue 16) beside sled, on the server at this URL
+    /// (`postgres://user@host:port`; the run makes and drops a database of its own): ingest ÷
+    /// sled's, and the feed's page reads (p50, p99).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -212,8 +219,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
         if args.service {
             r.through_service = Some(bench_through_service(&dir, args.accounts)?);
         }
+        if let Some(server) = &args.postgres {
+            r.postgres = Some(postgres::bench(
+                &dir,
+                n,
+                &bench_accounts(args.accounts),
+                server,
+            )?);
+        }
         if !args.json {
             print_table(&r);
+            if let Some(pg) = &r.postgres {
+                postgres::print(pg);
+            }
         }
         results.push(r);
     }
@@ -442,6 +460,9 @@ struct SizeResult {
     /// With `--service` only: the keys through a running service.
     #[serde(skip_serializing_if = "Option::is_none")]
     through_service: Option<ServiceFigures>,
+    /// With `--postgres` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres: Option<postgres::PgFigures>,
 }
 
 /// `--service`: the same key presses with the dashboard reading through a perch service over its
@@ -781,6 +802,7 @@ fn bench_size(dir: &Path, n: u64, m: u32) -> anyhow::Result<SizeResult> {
         import: None,
         rest: None,
         through_service: None,
+        postgres: None,
     })
 }
 

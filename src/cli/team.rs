@@ -59,12 +59,12 @@ struct PersonOut {
 }
 
 /// `perch team keygen`: only the key on stdout, so that `perch team keygen > key` or `$(...)`
-/// take it whole. No store is opened (`Command::needs_store`).
-pub fn keygen(config: &Config) -> CliResult {
+/// take it whole. Neither the config nor the store is read, so a bad `token_key` in the config
+/// does not stop the command that makes a good one.
+pub fn keygen() -> CliResult {
     crate::outln!("{}", crate::domain::TokenKey::generate().to_base64());
     crate::errln!(
-        "set it as token_key = \"...\" in {} (or PERCH_TOKEN_KEY), and keep a copy somewhere safe",
-        config.config_path.display()
+        "set it as token_key = \"...\" in perch's config file (or PERCH_TOKEN_KEY) on every service that shares the tokens, and keep a copy somewhere safe"
     );
     Ok(())
 }
@@ -72,7 +72,7 @@ pub fn keygen(config: &Config) -> CliResult {
 pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
     let store = open_store(config).await?;
     match command {
-        TeamCommand::Keygen => keygen(config),
+        TeamCommand::Keygen => keygen(),
         TeamCommand::Add { name, role, json } => add(&store, &name, &role, json),
         TeamCommand::List { json } => list(&store, json),
         TeamCommand::Remove { name } => {

@@ -16,7 +16,7 @@ pub const TOKEN_KEY_BYTES: usize = 32;
 pub struct TokenKey([u8; TOKEN_KEY_BYTES]);
 
 impl TokenKey {
-    /// A new key from the operating system's random source.
+    /// A new key from rand's thread-local CSPRNG (ChaCha, seeded from the operating system).
     pub fn generate() -> TokenKey {
         let mut bytes = [0u8; TOKEN_KEY_BYTES];
         rand::fill(&mut bytes);

@@ -726,7 +726,9 @@ impl Store {
 
     /// From now on, seals account tokens under `key`, and seals the tokens already stored in
     /// the clear (a store from before the key was set) before returning. Tokens sealed under
-    /// another key are refused: the error says to set the right key or log in again.
+    /// another key do not stop the store from opening (the other accounts, and
+    /// `perch accounts reauthorize` for this one, must still work): they are logged here, and
+    /// reading them fails with what to do.
     pub fn with_token_key(mut self, key: TokenKey) -> Result<Store> {
         self.token_key = Some(Arc::new(key));
         let mut resealed = 0;
@@ -736,7 +738,9 @@ impl Store {
                 continue;
             };
             if sealed::is_sealed(&value) {
-                self.tokens(account.id)?;
+                if let Err(e) = self.tokens(account.id) {
+                    tracing::warn!(account = %account.id, "{e}");
+                }
                 continue;
             }
             let tokens = self.tokens(account.id)?.ok_or_else(|| {

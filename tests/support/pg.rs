@@ -66,7 +66,10 @@ fn server() -> Result<String, String> {
         ])
         .arg(&data)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // The postgres user must be able to read the directory it runs in (initdb goes back to
+        // it while finding its programs), which a checkout under /root is not.
+        .current_dir(&dir);
     if let Some((uid, gid)) = owner {
         initdb.uid(uid).gid(gid);
     }
@@ -99,6 +102,7 @@ fn server() -> Result<String, String> {
         .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
         .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
         .stdin(Stdio::null())
+        .current_dir(&dir)
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
     if let Some((uid, gid)) = owner {
@@ -115,14 +119,18 @@ fn server() -> Result<String, String> {
         });
     }
     let (tx, rx) = std::sync::mpsc::channel();
+    let (exited_tx, exited) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let child = postgres.spawn();
-        let started = child.is_ok();
-        let _ = tx.send(child.map(|_| ()).map_err(|e| e.to_string()));
-        // The death signal is tied to this thread: it must live as long as the process.
-        if started {
-            loop {
-                std::thread::park();
+        // The death signal is tied to this thread: it waits for the server, so it lives as
+        // long as the server does (or the process ends first, and the signal stops it).
+        match postgres.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(()));
+                let status = child.wait();
+                let _ = exited_tx.send(format!("{status:?}"));
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
             }
         }
     });
@@ -132,6 +140,10 @@ fn server() -> Result<String, String> {
     let base = format!("postgres://postgres@127.0.0.1:{port}");
     let started = Instant::now();
     loop {
+        if let Ok(status) = exited.try_recv() {
+            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            return Err(format!("postgres exited at once ({status}):\n{log}"));
+        }
         match postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls) {
             Ok(_) => return Ok(base),
             Err(_) if started.elapsed() < START_TIMEOUT => {

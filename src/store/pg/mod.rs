@@ -1,5 +1,5 @@
-//! The PostgreSQL store: the [`Backend`] interface on a database a team shares
-//! (`database_url`, `PERCH_DATABASE_URL`).
+//! The PostgreSQL store: the [`Backend`] interface on a database a team shares. (The service
+//! does not run on it yet; README "The PostgreSQL store (in progress)".)
 //!
 //! The schema is versioned (`migrations/`, run by refinery at connect, so a service always
 //! starts on the newest schema it knows). Records are the same bytes sled keeps
@@ -36,8 +36,12 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The advisory lock key held while migrating ("perch" and 1 in ASCII, so it is recognisable in
 /// `pg_locks`).
 const MIGRATION_LOCK: i64 = 0x7065_7263_6801;
-/// The largest page one read returns, whatever the caller asks.
-const MAX_PAGE: usize = 10_000;
+/// How long connecting may wait for others' migrations, and the longest a migration may run
+/// (an index on a large table takes a while; it must still end).
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// TCP keepalives: a database that vanished from the network is noticed in about a minute,
+/// not after the kernel's two hours (the statement timeout is the server's, and cannot help).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
 /// Where a database is, for messages: the URL without its password.
 pub fn redacted(url: &str) -> String {
@@ -97,18 +101,54 @@ impl PgStore {
         // Services starting together on one database migrate one at a time: the first takes
         // this advisory lock and migrates, the others wait (at most STATEMENT_TIMEOUT) and
         // then find nothing left to do.
+        let migration_ms = MIGRATION_TIMEOUT.as_millis();
         client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(|e| database(&target, format!("waiting to migrate the schema: {e}")))?;
-        let migrated = runner.run(&mut client);
-        let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
-        migrated.map_err(|e| database(&target, format!("migrating the schema: {e}")))?;
-        unlocked.map_err(|e| database(&target, format!("after migrating the schema: {e}")))?;
-        Ok(PgStore {
+            .batch_execute(&format!(
+                "SET statement_timeout = {migration_ms}; SET lock_timeout = {migration_ms}"
+            ))
+            .and_then(|_| client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]))
+            .map_err(|e| {
+                database(
+                    &target,
+                    format!("waiting to migrate the schema: {}", detail(&e)),
+                )
+            })?;
+        // A database a newer perch migrated: this one would not know what its tables mean.
+        let migrated = match newest_applied(&mut client, &target) {
+            Ok(found) if found > PgStore::latest_schema_version() => Err(database(
+                &target,
+                format!(
+                    "its schema is version {found}, written by a newer perch (this perch knows up to {}); upgrade perch",
+                    PgStore::latest_schema_version()
+                ),
+            )),
+            Ok(_) => runner
+                .run(&mut client)
+                .map(|_| ())
+                .map_err(|e| database(&target, format!("migrating the schema: {e}"))),
+            Err(e) => Err(e),
+        };
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .and_then(|_| {
+                client.batch_execute(&format!(
+                    "SET statement_timeout = {}; SET lock_timeout = 0",
+                    STATEMENT_TIMEOUT.as_millis()
+                ))
+            });
+        migrated?;
+        unlocked.map_err(|e| {
+            database(
+                &target,
+                format!("after migrating the schema: {}", detail(&e)),
+            )
+        })?;
+        let store = PgStore {
             client: Mutex::new(client),
             key,
             target,
-        })
+        };
+        Ok(store)
     }
 
     /// The newest schema version this perch knows.
@@ -130,7 +170,8 @@ impl PgStore {
                 &[],
             )
             .map_err(|e| self.err(e))?;
-        Ok(row.get::<_, i32>(0).max(0) as u32)
+        let version: i32 = column(&row, 0, &self.target)?;
+        Ok(version.max(0) as u32)
     }
 
     fn lock(&self) -> MutexGuard<'_, Client> {
@@ -140,11 +181,11 @@ impl PgStore {
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
-        database(&self.target, e.to_string())
+        database(&self.target, detail(&e))
     }
 
     fn decode_mention(&self, row: &Row, key: MentionKey) -> Result<Mention> {
-        let bytes: Vec<u8> = row.get("record");
+        let bytes: Vec<u8> = column(row, "record", &self.target)?;
         codec::decode(&bytes, || {
             format!(
                 "mention {} of account {} in {}",
@@ -159,6 +200,8 @@ fn connect_client(url: &str, target: &str) -> Result<Client> {
         .parse()
         .map_err(|e| database(target, format!("the database URL is not valid: {e}")))?;
     config.connect_timeout(CONNECT_TIMEOUT);
+    config.keepalives(true);
+    config.keepalives_idle(KEEPALIVE_IDLE);
     config.options(&format!(
         "-c statement_timeout={}",
         STATEMENT_TIMEOUT.as_millis()
@@ -166,7 +209,57 @@ fn connect_client(url: &str, target: &str) -> Result<Client> {
     config.application_name("perch");
     config
         .connect(NoTls)
-        .map_err(|e| database(target, format!("cannot connect: {e}")))
+        .map_err(|e| database(target, format!("cannot connect: {}", detail(&e))))
+}
+
+/// The newest schema version applied to the database (0 for an empty one).
+fn newest_applied(client: &mut Client, target: &str) -> Result<u32> {
+    let exists = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .map_err(|e| database(target, detail(&e)))?;
+    if !column::<bool>(&exists, 0, target)? {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+            &[],
+        )
+        .map_err(|e| database(target, detail(&e)))?;
+    let version: i32 = column(&row, 0, target)?;
+    Ok(version.max(0) as u32)
+}
+
+/// A column of a row, or a decode error (never a panic) when the database holds something else.
+fn column<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    index: impl postgres::row::RowIndex + std::fmt::Display,
+    target: &str,
+) -> Result<T> {
+    let what = format!("column {index} in {target}");
+    row.try_get(index).map_err(|e| StoreError::Decode {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// A `bigint` id column as the u64 perch uses; a negative one (the schema forbids it) is an error.
+fn unsigned(value: i64, what: &str, target: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Decode {
+        what: format!("a {what} in {target}"),
+        detail: format!("{value} is negative"),
+    })
+}
+
+/// What went wrong, in the server's words when it said ("db error" alone says nothing).
+fn detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 fn database(target: &str, detail: String) -> StoreError {
@@ -245,7 +338,8 @@ impl Backend for PgStore {
                 &[&account.twitter_id],
             )
             .map_err(|e| self.err(e))?
-            .map(|row| row.get::<_, AccountId>(0));
+            .map(|row| column::<AccountId>(&row, 0, &self.target))
+            .transpose()?;
         if let Some(existing) = owner.filter(|id| *id != account.id) {
             return Err(StoreError::DuplicateAccount {
                 twitter_id: account.twitter_id.clone(),
@@ -267,7 +361,7 @@ impl Backend for PgStore {
             .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id])
             .map_err(|e| self.err(e))?;
         row.map(|row| {
-            let bytes: Vec<u8> = row.get(0);
+            let bytes: Vec<u8> = column(&row, 0, &self.target)?;
             codec::decode(&bytes, || format!("account {id} in {}", self.target))
         })
         .transpose()
@@ -282,7 +376,8 @@ impl Backend for PgStore {
             )
             .map_err(|e| self.err(e))?;
         row.map(|row| {
-            let (id, bytes): (AccountId, Vec<u8>) = (row.get(0), row.get(1));
+            let id: AccountId = column(&row, 0, &self.target)?;
+            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
             codec::decode(&bytes, || format!("account {id} in {}", self.target))
         })
         .transpose()
@@ -295,7 +390,8 @@ impl Backend for PgStore {
             .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let (id, bytes): (AccountId, Vec<u8>) = (row.get(0), row.get(1));
+            let id: AccountId = column(&row, 0, &self.target)?;
+            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
             out.push(codec::decode::<Account>(&bytes, || {
                 format!("account {id} in {}", self.target)
             })?);
@@ -334,7 +430,7 @@ impl Backend for PgStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let value: Vec<u8> = row.get(0);
+        let value: Vec<u8> = column(&row, 0, &self.target)?;
         let plain = sealed::open(&self.key, &tokens_aad(id), &value).map_err(|_| {
             StoreError::TokenKey(format!(
                 "the tokens of account {id} in {} do not open with this token_key: set the key the team's services use, or authorize the account again (`perch accounts reauthorize @handle`)",
@@ -349,7 +445,8 @@ impl Backend for PgStore {
             .lock()
             .query_opt("SELECT since_id FROM cursors WHERE account_id = $1", &[&id])
             .map_err(|e| self.err(e))?;
-        Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        row.map(|row| unsigned(column(&row, 0, &self.target)?, "cursor", &self.target))
+            .transpose()
     }
 
     fn commit_page(
@@ -408,7 +505,15 @@ impl Backend for PgStore {
                 account_id: account,
                 tweet_id: tweet as u64,
             };
-            let stored = self.decode_mention(&stored, key)?;
+            // As in sled: a stored record that does not decode is left alone, not the end of
+            // the account's sync.
+            let stored = match self.decode_mention(&stored, key) {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
+                    continue;
+                }
+            };
             if let Some(named) = super::sender_filled_in(stored, m, Utc::now()) {
                 tx.execute(
                     "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
@@ -490,7 +595,7 @@ impl Backend for PgStore {
         limit: usize,
     ) -> Result<Vec<Mention>> {
         let mut q = FeedQuery::new(filter, after);
-        let limit = limit.min(MAX_PAGE) as i64;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         q.params.push(Box::new(limit));
         let sql = format!(
             "SELECT account_id, tweet_id, record FROM mentions {} ORDER BY tweet_id DESC, account_id DESC LIMIT ${}",
@@ -504,8 +609,8 @@ impl Backend for PgStore {
         rows.iter()
             .map(|row| {
                 let key = MentionKey {
-                    account_id: row.get(0),
-                    tweet_id: row.get::<_, i64>(1) as u64,
+                    account_id: column(row, 0, &self.target)?,
+                    tweet_id: unsigned(column(row, 1, &self.target)?, "tweet id", &self.target)?,
                 };
                 self.decode_mention(row, key)
             })
@@ -519,6 +624,7 @@ impl Backend for PgStore {
             .lock()
             .query_one(sql.as_str(), &q.params())
             .map_err(|e| self.err(e))?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
+        let n: i64 = column(&row, 0, &self.target)?;
+        Ok(n.max(0) as u64)
     }
 }

@@ -18,14 +18,14 @@ CREATE TABLE account_tokens (
 -- The newest tweet id committed per account (the next poll's since_id); it never moves back.
 CREATE TABLE cursors (
     account_id uuid PRIMARY KEY,
-    since_id bigint NOT NULL
+    since_id bigint NOT NULL CHECK (since_id >= 0)
 );
 
 CREATE TABLE mentions (
     account_id uuid NOT NULL,
     -- X snowflake ids are below 2^63; a larger one is skipped with a warning, as a non-numeric
     -- one is in sled.
-    tweet_id bigint NOT NULL,
+    tweet_id bigint NOT NULL CHECK (tweet_id >= 0),
     -- MentionStatus::code().
     status smallint NOT NULL,
     record bytea NOT NULL,

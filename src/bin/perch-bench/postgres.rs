@@ -1,0 +1,169 @@
+//! `perch-bench --postgres URL`: the PostgreSQL store (issue 16) beside sled in the same run,
+//! through the one `store::Backend` interface both implement. Figures: ingest of the N mentions
+//! in pages of 100 on each (and PostgreSQL's rate ÷ sled's), and the feed's page reads on
+//! PostgreSQL (the first page of the four orders, a page deep in, a count), p50 and p99.
+//!
+//! The service does not run on PostgreSQL yet, so these are the store's figures, not keys
+//! through a service (README "The PostgreSQL store (in progress)"). `URL` names a server
+//! (`postgres://user@host:port`); the run creates its own database there and drops it after.
+
+use std::path::Path;
+use std::time::Instant;
+
+use perch::domain::{Account, MentionStatus, TokenKey};
+use perch::store::{Backend, FeedFilter, FeedPos, PgStore, Store};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+#[derive(Serialize, Debug)]
+pub struct PgFigures {
+    pub sled_ingest_per_sec: f64,
+    pub postgres_ingest_per_sec: f64,
+    /// PostgreSQL's ingest rate ÷ sled's.
+    pub ingest_ratio: f64,
+    pub reads: Vec<ReadFigure>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ReadFigure {
+    pub read: String,
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+const READ_SAMPLES: usize = 200;
+
+pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::Result<PgFigures> {
+    let server = server.trim_end_matches('/');
+    let name = format!("perch_bench_{}_{n}", std::process::id());
+    let mut admin = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls)?;
+    admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
+    ))?;
+    let url = format!("{server}/{name}");
+    let result = (|| {
+        let sled_dir = dir.join("pg-bench-sled");
+        if sled_dir.exists() {
+            std::fs::remove_dir_all(&sled_dir)?;
+        }
+        let sled = Store::open_with_token_key(&sled_dir, Some(TokenKey::generate()))?;
+        let sled_rate = ingest(&sled, n, accounts)?;
+        drop(sled);
+        std::fs::remove_dir_all(&sled_dir)?;
+        let pg = PgStore::connect(&url, Some(TokenKey::generate()))?;
+        let pg_rate = ingest(&pg, n, accounts)?;
+        let reads = reads(&pg, n, accounts)?;
+        Ok(PgFigures {
+            sled_ingest_per_sec: sled_rate,
+            postgres_ingest_per_sec: pg_rate,
+            ingest_ratio: pg_rate / sled_rate.max(1e-9),
+            reads,
+        })
+    })();
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    result
+}
+
+/// Commits the benchmark's N mentions in pages, as a poll does; mentions per second.
+fn ingest(store: &dyn Backend, n: u64, accounts: &[Account]) -> anyhow::Result<f64> {
+    for a in accounts {
+        store.put_account(a)?;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(super::SEED);
+    let mut spent = std::time::Duration::ZERO;
+    for p in 0..n.div_ceil(super::PAGE as u64) {
+        let page = super::make_page(&mut rng, accounts, p, n);
+        let account = page[0].sent_to.account_id;
+        let cursor = page.iter().map(|m| m.tweet_id_u64()).max();
+        let t = Instant::now();
+        store.commit_page(account, &page, cursor)?;
+        spent += t.elapsed();
+        super::beat();
+    }
+    Ok(n as f64 / spent.as_secs_f64().max(1e-9))
+}
+
+fn reads(store: &dyn Backend, n: u64, accounts: &[Account]) -> anyhow::Result<Vec<ReadFigure>> {
+    let account = accounts.first().map(|a| a.id);
+    let filters = [
+        ("first page, all accounts", FeedFilter::default()),
+        (
+            "first page, one account",
+            FeedFilter {
+                account,
+                status: None,
+            },
+        ),
+        (
+            "first page, replied",
+            FeedFilter {
+                account: None,
+                status: Some(MentionStatus::Replied),
+            },
+        ),
+        (
+            "first page, one account, pending",
+            FeedFilter {
+                account,
+                status: Some(MentionStatus::Pending),
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (what, filter) in &filters {
+        out.push(sample(what, || {
+            store.page_after(filter, None, super::SCREEN_ROWS)?;
+            Ok(())
+        })?);
+    }
+    // Half way down the whole feed: where a page deep in starts.
+    let middle = store
+        .page_after(
+            &FeedFilter::default(),
+            None,
+            (n / 2).clamp(1, 10_000) as usize,
+        )?
+        .last()
+        .map(FeedPos::from);
+    out.push(sample("a page deep in, all accounts", || {
+        store.page_after(&FeedFilter::default(), middle, super::SCREEN_ROWS)?;
+        Ok(())
+    })?);
+    out.push(sample("count, one account, pending", || {
+        store.count(&filters[3].1)?;
+        Ok(())
+    })?);
+    Ok(out)
+}
+
+fn sample(what: &str, mut read: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<ReadFigure> {
+    let mut ms = Vec::with_capacity(READ_SAMPLES);
+    for _ in 0..READ_SAMPLES {
+        let t = Instant::now();
+        read()?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    super::beat();
+    Ok(ReadFigure {
+        read: what.to_string(),
+        samples: READ_SAMPLES,
+        p50_ms: super::percentile(&mut ms, 50.0),
+        p99_ms: super::percentile(&mut ms, 99.0),
+    })
+}
+
+pub fn print(f: &PgFigures) {
+    println!("  PostgreSQL store (--postgres), beside sled in this run:");
+    println!(
+        "    ingest: sled {:.0}/s, PostgreSQL {:.0}/s, ratio {:.2}",
+        f.sled_ingest_per_sec, f.postgres_ingest_per_sec, f.ingest_ratio
+    );
+    for r in &f.reads {
+        println!(
+            "    {:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} reads)",
+            r.read, r.p50_ms, r.p99_ms, r.samples
+        );
+    }
+}
