@@ -39,9 +39,9 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
     let server = server.trim_end_matches('/');
     let name = format!("perch_bench_{}_{n}", std::process::id());
     let mut admin = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls)?;
-    admin.batch_execute(&format!(
-        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-    ))?;
+    // Two statements: DROP DATABASE cannot run inside the transaction a batch is.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     let url = format!("{server}/{name}");
     let result = (|| {
         let sled_dir = dir.join("pg-bench-sled");
