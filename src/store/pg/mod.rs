@@ -464,63 +464,81 @@ impl Backend for PgStore {
         let mut result = PageCommit::default();
         let mut client = self.lock();
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        // The page's new posts in one statement (a round trip per mention made ingest a tenth
+        // of sled's): the first copy of each tweet id, the others counted as duplicates.
         let mut seen = HashSet::with_capacity(mentions.len());
-        let insert = tx
-            .prepare(
-                "INSERT INTO mentions (account_id, tweet_id, status, record) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (account_id, tweet_id) DO NOTHING",
-            )
-            .map_err(|e| self.err(e))?;
+        let mut unique: Vec<(i64, &Mention)> = Vec::with_capacity(mentions.len());
         for m in mentions {
             let Some(tweet) = m.tweet_id.parse::<u64>().ok().and_then(tweet_column) else {
                 tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a tweet id that is not a 63-bit number skipped");
                 continue;
             };
-            if !seen.insert(tweet) {
+            if seen.insert(tweet) {
+                unique.push((tweet, m));
+            } else {
                 result.duplicates += 1;
-                continue;
             }
-            let record = codec::encode(m, "mention")?;
-            let inserted = tx
-                .execute(
-                    &insert,
-                    &[&account, &tweet, &(m.status.code() as i16), &record],
+        }
+        let tweets: Vec<i64> = unique.iter().map(|(t, _)| *t).collect();
+        let statuses: Vec<i16> = unique.iter().map(|(_, m)| m.status.code() as i16).collect();
+        let records = unique
+            .iter()
+            .map(|(_, m)| codec::encode(*m, "mention"))
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        let inserted: HashSet<i64> = tx
+            .query(
+                "INSERT INTO mentions (account_id, tweet_id, status, record)
+                 SELECT $1, t, s, r FROM unnest($2::bigint[], $3::smallint[], $4::bytea[]) AS u(t, s, r)
+                 ON CONFLICT (account_id, tweet_id) DO NOTHING
+                 RETURNING tweet_id",
+                &[&account, &tweets, &statuses, &records],
+            )
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|row| column::<i64>(row, 0, &self.target))
+            .collect::<Result<_>>()?;
+        result.inserted = inserted.len();
+        result.duplicates += unique.len() - inserted.len();
+        // Stored before: only a copy that names an unknown sender changes anything.
+        let naming: Vec<(i64, &Mention)> = unique
+            .into_iter()
+            .filter(|(t, m)| !inserted.contains(t) && m.sender.username.is_some())
+            .collect();
+        if !naming.is_empty() {
+            let wanted: Vec<i64> = naming.iter().map(|(t, _)| *t).collect();
+            let rows = tx
+                .query(
+                    "SELECT tweet_id, record FROM mentions
+                     WHERE account_id = $1 AND tweet_id = ANY($2) FOR UPDATE",
+                    &[&account, &wanted],
                 )
                 .map_err(|e| self.err(e))?;
-            if inserted == 1 {
-                result.inserted += 1;
-                continue;
-            }
-            result.duplicates += 1;
-            if m.sender.username.is_none() {
-                continue;
-            }
-            let stored = tx
-                .query_one(
-                    "SELECT record FROM mentions WHERE account_id = $1 AND tweet_id = $2 FOR UPDATE",
-                    &[&account, &tweet],
-                )
-                .map_err(|e| self.err(e))?;
-            let key = MentionKey {
-                account_id: account,
-                tweet_id: tweet as u64,
-            };
-            // As in sled: a stored record that does not decode is left alone, not the end of
-            // the account's sync.
-            let stored = match self.decode_mention(&stored, key) {
-                Ok(stored) => stored,
-                Err(e) => {
-                    tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
+            for row in rows {
+                let tweet: i64 = column(&row, 0, &self.target)?;
+                let Some((_, copy)) = naming.iter().find(|(t, _)| *t == tweet) else {
                     continue;
+                };
+                let key = MentionKey {
+                    account_id: account,
+                    tweet_id: unsigned(tweet, "tweet id", &self.target)?,
+                };
+                // As in sled: a stored record that does not decode is left alone, not the end
+                // of the account's sync.
+                let stored = match self.decode_mention(&row, key) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
+                        continue;
+                    }
+                };
+                if let Some(named) = super::sender_filled_in(stored, copy, Utc::now()) {
+                    tx.execute(
+                        "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
+                        &[&account, &tweet, &codec::encode(&named, "mention")?],
+                    )
+                    .map_err(|e| self.err(e))?;
+                    result.senders_filled += 1;
                 }
-            };
-            if let Some(named) = super::sender_filled_in(stored, m, Utc::now()) {
-                tx.execute(
-                    "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
-                    &[&account, &tweet, &codec::encode(&named, "mention")?],
-                )
-                .map_err(|e| self.err(e))?;
-                result.senders_filled += 1;
             }
         }
         if let Some(cursor) = new_cursor.and_then(tweet_column) {
