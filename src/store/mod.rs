@@ -743,9 +743,9 @@ impl Store {
                 }
                 continue;
             }
-            let tokens = self.tokens(account.id)?.ok_or_else(|| {
-                StoreError::Invalid(format!("tokens of account {} vanished", account.id))
-            })?;
+            // Plain: the record itself, already read.
+            let tokens: Tokens =
+                codec::decode(&value, || format!("tokens of account {}", account.id))?;
             self.put_tokens(account.id, &tokens)?;
             resealed += 1;
         }

@@ -163,15 +163,7 @@ impl PgStore {
 
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<u32> {
-        let row = self
-            .lock()
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
-                &[],
-            )
-            .map_err(|e| self.err(e))?;
-        let version: i32 = column(&row, 0, &self.target)?;
-        Ok(version.max(0) as u32)
+        newest_applied(&mut self.lock(), &self.target)
     }
 
     fn lock(&self) -> MutexGuard<'_, Client> {
@@ -182,6 +174,13 @@ impl PgStore {
 
     fn err(&self, e: postgres::Error) -> StoreError {
         database(&self.target, detail(&e))
+    }
+
+    /// An account from a row of `SELECT id, record FROM accounts`.
+    fn decode_account(&self, row: &Row) -> Result<Account> {
+        let id: AccountId = column(row, "id", &self.target)?;
+        let bytes: Vec<u8> = column(row, "record", &self.target)?;
+        codec::decode(&bytes, || format!("account {id} in {}", self.target))
     }
 
     fn decode_mention(&self, row: &Row, key: MentionKey) -> Result<Mention> {
@@ -358,13 +357,9 @@ impl Backend for PgStore {
     fn account(&self, id: AccountId) -> Result<Option<Account>> {
         let row = self
             .lock()
-            .query_opt("SELECT record FROM accounts WHERE id = $1", &[&id])
+            .query_opt("SELECT id, record FROM accounts WHERE id = $1", &[&id])
             .map_err(|e| self.err(e))?;
-        row.map(|row| {
-            let bytes: Vec<u8> = column(&row, 0, &self.target)?;
-            codec::decode(&bytes, || format!("account {id} in {}", self.target))
-        })
-        .transpose()
+        row.map(|row| self.decode_account(&row)).transpose()
     }
 
     fn account_by_twitter_id(&self, twitter_id: &str) -> Result<Option<Account>> {
@@ -375,12 +370,7 @@ impl Backend for PgStore {
                 &[&twitter_id],
             )
             .map_err(|e| self.err(e))?;
-        row.map(|row| {
-            let id: AccountId = column(&row, 0, &self.target)?;
-            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
-            codec::decode(&bytes, || format!("account {id} in {}", self.target))
-        })
-        .transpose()
+        row.map(|row| self.decode_account(&row)).transpose()
     }
 
     fn accounts(&self) -> Result<Vec<Account>> {
@@ -388,14 +378,10 @@ impl Backend for PgStore {
             .lock()
             .query("SELECT id, record FROM accounts", &[])
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: AccountId = column(&row, 0, &self.target)?;
-            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
-            out.push(codec::decode::<Account>(&bytes, || {
-                format!("account {id} in {}", self.target)
-            })?);
-        }
+        let mut out = rows
+            .iter()
+            .map(|row| self.decode_account(row))
+            .collect::<Result<Vec<_>>>()?;
         // The same order as sled's (by handle ignoring case), not the database's collation.
         out.sort_by_cached_key(|a| (a.twitter_username.to_lowercase(), a.id));
         Ok(out)
