@@ -21,6 +21,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls, Row};
 
+pub mod leader;
+
 use super::backend::Backend;
 use super::{FeedFilter, FeedPos, PageCommit, Result, StoreError, codec, sealed};
 use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, TokenKey, Tokens};
