@@ -9,8 +9,9 @@ mod pg;
 mod store_fixtures;
 
 use chrono::Utc;
+use perch::domain::ReplyKind;
 use perch::domain::{MentionStatus, Secret, TokenKey, Tokens};
-use perch::store::{Backend, FeedFilter, FeedPos, PgStore, StoreError};
+use perch::store::{Backend, FeedFilter, FeedPos, OutboxBackend, OutboxState, PgStore, StoreError};
 use store_fixtures::*;
 
 /// Runs each test on both backends: `name::sled` and `name::postgres`.
@@ -48,6 +49,11 @@ on_both_backends!(
     a_page_with_a_mention_of_another_account_writes_nothing,
     pages_are_newest_first_by_account_and_status_and_counts_agree,
     status_changes_move_a_mention_between_pages,
+    outbox_a_send_is_claimed_once_then_sent_with_the_mention_replied_and_the_draft_gone,
+    outbox_a_second_send_is_refused_while_one_is_unresolved_and_after_one_was_sent_unless_on_purpose,
+    outbox_the_crash_rule_makes_sending_unconfirmed_and_queued_failed_and_neither_goes_again,
+    outbox_an_unconfirmed_send_is_resolved_only_by_the_user,
+    outbox_a_rate_limited_send_waits_for_its_reset,
 );
 
 fn accounts_round_trip_in_handle_order_and_are_unique_by_x_user_id(store: &dyn Backend) {
@@ -458,5 +464,416 @@ fn postgres_refuses_a_database_a_newer_perch_migrated() {
     assert!(
         err.contains("newer perch") && err.contains("upgrade perch"),
         "{err}"
+    );
+}
+
+// ---- the outbox, on both backends ---------------------------------------------------------------
+
+const UNCONFIRMED: &str = "unconfirmed: perch stopped while sending";
+const NOT_SENT: &str = "not sent: perch stopped before it left";
+
+/// An account with one pending mention, stored.
+fn one_mention(store: &dyn OutboxBackend, tweet: u64) -> perch::domain::Mention {
+    let a = account(1, "acme");
+    if store.account(a.id).unwrap().is_none() {
+        store.put_account(&a).unwrap();
+    }
+    let m = mention(&a, tweet, "@acme help?");
+    store
+        .commit_page(a.id, std::slice::from_ref(&m), None)
+        .unwrap();
+    m
+}
+
+fn status_of(store: &dyn OutboxBackend, m: &perch::domain::Mention) -> MentionStatus {
+    store.mention(m.key()).unwrap().unwrap().status
+}
+
+fn outbox_a_send_is_claimed_once_then_sent_with_the_mention_replied_and_the_draft_gone(
+    store: &dyn OutboxBackend,
+) {
+    let m = one_mention(store, 1_600_000_000_000_000_001);
+    let now = Utc::now();
+    assert_eq!(
+        store.outbox_claim_next(now).unwrap(),
+        None,
+        "nothing to send"
+    );
+    let queued = store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "on it", Some("ana"), false, now)
+        .unwrap();
+    assert_eq!(queued.state, OutboxState::Queued);
+    assert_eq!(status_of(store, &m), MentionStatus::Processing);
+    assert_eq!(store.draft(m.key()).unwrap().unwrap().text, "on it");
+    assert_eq!(store.outbox_open().unwrap(), vec![queued.clone()]);
+
+    let claimed = store.outbox_claim_next(now).unwrap().unwrap();
+    assert_eq!(
+        (claimed.seq, claimed.state, claimed.attempts),
+        (queued.seq, OutboxState::Sending, 1)
+    );
+    assert_eq!(
+        store.outbox_claim_next(now).unwrap(),
+        None,
+        "claimed once only"
+    );
+
+    let response = store
+        .outbox_sent(m.key(), claimed.seq, Some("1700".into()), now)
+        .unwrap();
+    assert_eq!(
+        (response.id.as_str(), response.text.as_str()),
+        ("1700", "on it")
+    );
+    let stored = store.mention(m.key()).unwrap().unwrap();
+    assert_eq!(stored.status, MentionStatus::Replied);
+    assert_eq!(stored.public_response, Some(response));
+    assert_eq!(
+        store.draft(m.key()).unwrap(),
+        None,
+        "the draft is gone once sent"
+    );
+    assert_eq!(store.outbox_current(m.key()).unwrap(), None);
+    assert_eq!(store.outbox_open().unwrap(), vec![]);
+    // A finished entry cannot be moved again.
+    assert!(
+        store
+            .outbox_failed(m.key(), claimed.seq, "late", now)
+            .is_err()
+    );
+}
+
+fn outbox_a_second_send_is_refused_while_one_is_unresolved_and_after_one_was_sent_unless_on_purpose(
+    store: &dyn OutboxBackend,
+) {
+    let m = one_mention(store, 1_600_000_000_000_000_002);
+    let now = Utc::now();
+    let first = store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "first", Some("ana"), false, now)
+        .unwrap();
+    // Even "send anyway" cannot make two unresolved sends for one mention.
+    for anyway in [false, true] {
+        match store.outbox_enqueue_by(
+            m.key(),
+            ReplyKind::Public,
+            "second",
+            Some("ben"),
+            anyway,
+            now,
+        ) {
+            Err(StoreError::Conflict(_)) | Err(StoreError::Invalid(_)) => {}
+            other => panic!("a second unresolved send must be refused, not {other:?}"),
+        }
+    }
+    let claimed = store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_sent(m.key(), claimed.seq, Some("1".into()), now)
+        .unwrap();
+    assert_eq!(claimed.seq, first.seq);
+
+    // Sent: a second reply is refused and says when the first went out...
+    match store.outbox_enqueue_by(
+        m.key(),
+        ReplyKind::Public,
+        "second",
+        Some("ben"),
+        false,
+        now,
+    ) {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("already replied"), "{message}");
+            assert!(
+                message.contains(&now.format("%Y-%m-%d %H:%M:%S").to_string()),
+                "{message}"
+            );
+        }
+        other => panic!("refused while the mention has a reply, not {other:?}"),
+    }
+    // ...a DM is another kind of answer, and is not...
+    let dm = store
+        .outbox_enqueue_by(m.key(), ReplyKind::Dm, "dm", Some("ben"), false, now)
+        .unwrap();
+    store.outbox_cancel(m.key(), now).unwrap();
+    assert_eq!(dm.kind, ReplyKind::Dm);
+    // ...and sending anyway, on purpose, is allowed.
+    let again = store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "second", Some("ben"), true, now)
+        .unwrap();
+    assert_eq!(again.state, OutboxState::Queued);
+}
+
+fn outbox_the_crash_rule_makes_sending_unconfirmed_and_queued_failed_and_neither_goes_again(
+    store: &dyn OutboxBackend,
+) {
+    let out = one_mention(store, 1_600_000_000_000_000_003);
+    let waiting = one_mention(store, 1_600_000_000_000_000_004);
+    let now = Utc::now();
+    store
+        .outbox_enqueue_by(out.key(), ReplyKind::Public, "was out", None, false, now)
+        .unwrap();
+    let sending = store.outbox_claim_next(now).unwrap().unwrap();
+    assert_eq!(sending.key, out.key());
+    store
+        .outbox_enqueue_by(waiting.key(), ReplyKind::Dm, "never left", None, false, now)
+        .unwrap();
+
+    // The worker died here. The next one (a restart, a new leader) repairs:
+    let repaired = store.outbox_recover(now, UNCONFIRMED, NOT_SENT).unwrap();
+    assert_eq!(repaired.len(), 2, "{repaired:?}");
+    let was_out = store.outbox_current(out.key()).unwrap().unwrap();
+    assert_eq!(was_out.state, OutboxState::Unconfirmed);
+    assert!(was_out.may_have_been_sent);
+    assert_eq!(was_out.last_error.as_deref(), Some(UNCONFIRMED));
+    let never_left = store.outbox_current(waiting.key()).unwrap().unwrap();
+    assert_eq!(never_left.state, OutboxState::Failed);
+    assert_eq!(never_left.last_error.as_deref(), Some(NOT_SENT));
+    assert_eq!(status_of(store, &out), MentionStatus::Error);
+    assert_eq!(
+        store.draft(waiting.key()).unwrap().unwrap().text,
+        "never left",
+        "the draft is kept"
+    );
+    // Neither is sent again by itself, and a second repair finds nothing.
+    assert_eq!(store.outbox_claim_next(now).unwrap(), None);
+    assert_eq!(
+        store.outbox_recover(now, UNCONFIRMED, NOT_SENT).unwrap(),
+        vec![]
+    );
+}
+
+fn outbox_an_unconfirmed_send_is_resolved_only_by_the_user(store: &dyn OutboxBackend) {
+    let m = one_mention(store, 1_600_000_000_000_000_005);
+    let now = Utc::now();
+    store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "maybe out", None, false, now)
+        .unwrap();
+    let claimed = store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_unconfirmed(m.key(), claimed.seq, UNCONFIRMED, now)
+        .unwrap();
+    assert_eq!(
+        store.outbox_claim_next(now).unwrap(),
+        None,
+        "never re-sent by itself"
+    );
+    // Retry: queued again, may_have_been_sent kept, claimed as a second attempt.
+    let retried = store.outbox_retry(m.key(), now).unwrap();
+    assert!(retried.may_have_been_sent);
+    let second = store.outbox_claim_next(now).unwrap().unwrap();
+    assert_eq!((second.seq, second.attempts), (claimed.seq, 2));
+    store
+        .outbox_unconfirmed(m.key(), second.seq, UNCONFIRMED, now)
+        .unwrap();
+    // Cancel: it is not on X; the mention is pending again, the text its draft.
+    let cancelled = store.outbox_cancel(m.key(), now).unwrap();
+    assert_eq!(cancelled.state, OutboxState::Cancelled);
+    assert_eq!(status_of(store, &m), MentionStatus::Pending);
+    assert_eq!(store.draft(m.key()).unwrap().unwrap().text, "maybe out");
+    // Mark sent: a new one, left unconfirmed, which the user says is on X.
+    store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "third", None, false, now)
+        .unwrap();
+    let third = store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_unconfirmed(m.key(), third.seq, UNCONFIRMED, now)
+        .unwrap();
+    let (entry, response) = store.outbox_mark_sent(m.key(), now).unwrap();
+    assert_eq!(entry.state, OutboxState::Sent);
+    assert_eq!(response.id, "", "X's id is unknown");
+    assert_eq!(status_of(store, &m), MentionStatus::Replied);
+}
+
+fn outbox_a_rate_limited_send_waits_for_its_reset(store: &dyn OutboxBackend) {
+    let m = one_mention(store, 1_600_000_000_000_000_006);
+    let now = Utc::now();
+    store
+        .outbox_enqueue_by(m.key(), ReplyKind::Public, "soon", None, false, now)
+        .unwrap();
+    let claimed = store.outbox_claim_next(now).unwrap().unwrap();
+    let reset = now + chrono::Duration::seconds(60);
+    store
+        .outbox_waiting(m.key(), claimed.seq, reset, "rate limited", now)
+        .unwrap();
+    assert_eq!(
+        store.outbox_claim_next(now).unwrap(),
+        None,
+        "not before the reset"
+    );
+    let after = store.outbox_claim_next(reset).unwrap().unwrap();
+    assert_eq!((after.seq, after.attempts), (claimed.seq, 2));
+}
+
+// ---- the outbox between services (PostgreSQL only) ----------------------------------------------
+
+#[test]
+fn postgres_two_services_replying_to_one_mention_at_the_same_moment_make_one_send_and_the_second_is_told_who()
+ {
+    let url = pg::fresh_database();
+    let key = TokenKey::generate();
+    let one = PgStore::connect(&url, Some(key.clone())).unwrap();
+    let two = PgStore::connect(&url, Some(key)).unwrap();
+    let rounds = 20u64;
+    let mentions: Vec<_> = (0..rounds)
+        .map(|i| one_mention(&one, 1_600_000_000_000_001_000 + i))
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    let now = Utc::now();
+    let (ana, ben) = std::thread::scope(|s| {
+        let ana = s.spawn(|| {
+            mentions
+                .iter()
+                .map(|m| {
+                    barrier.wait();
+                    one.outbox_enqueue_by(
+                        m.key(),
+                        ReplyKind::Public,
+                        "from ana",
+                        Some("ana"),
+                        false,
+                        now,
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let ben = s.spawn(|| {
+            mentions
+                .iter()
+                .map(|m| {
+                    barrier.wait();
+                    two.outbox_enqueue_by(
+                        m.key(),
+                        ReplyKind::Public,
+                        "from ben",
+                        Some("ben"),
+                        false,
+                        now,
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        (ana.join().unwrap(), ben.join().unwrap())
+    });
+    for (i, (a, b)) in ana.iter().zip(&ben).enumerate() {
+        match (a, b) {
+            (Ok(_), Err(StoreError::Conflict(why))) => {
+                assert!(why.contains("ana"), "round {i}: {why}")
+            }
+            (Err(StoreError::Conflict(why)), Ok(_)) => {
+                assert!(why.contains("ben"), "round {i}: {why}")
+            }
+            other => panic!("round {i}: exactly one send, and the other told who: {other:?}"),
+        }
+    }
+    // One post per mention: the leader's worker finds exactly one entry for each.
+    let mut claimed = 0;
+    while one.outbox_claim_next(now).unwrap().is_some() {
+        claimed += 1;
+        assert!(claimed <= rounds, "more sends than mentions");
+    }
+    assert_eq!(claimed, rounds);
+}
+
+#[test]
+fn postgres_workers_claiming_at_once_each_get_different_entries_and_every_entry_once() {
+    let url = pg::fresh_database();
+    let key = TokenKey::generate();
+    let workers: Vec<PgStore> = (0..4)
+        .map(|_| PgStore::connect(&url, Some(key.clone())).unwrap())
+        .collect();
+    let entries = 60u64;
+    let now = Utc::now();
+    for i in 0..entries {
+        let m = one_mention(&workers[0], 1_600_000_000_000_002_000 + i);
+        workers[0]
+            .outbox_enqueue_by(m.key(), ReplyKind::Public, "hello", None, false, now)
+            .unwrap();
+    }
+    let claims: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|w| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    // Bounded: there are `entries` to take.
+                    for _ in 0..=entries {
+                        match w.outbox_claim_next(now).unwrap() {
+                            Some(e) => mine.push(e.seq),
+                            None => break,
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = claims.iter().flatten().copied().collect();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        (total, all.len()),
+        (entries as usize, entries as usize),
+        "{claims:?}"
+    );
+}
+
+#[test]
+fn postgres_a_new_leader_finds_the_send_a_dead_leader_had_out_unconfirmed_and_never_resends_it() {
+    use perch::store::pg::leader::{Candidate, Election};
+    let url = pg::fresh_database();
+    let key = TokenKey::generate();
+    let m;
+    {
+        let old_store = PgStore::connect(&url, Some(key.clone())).unwrap();
+        let mut old = Election::new(
+            &url,
+            Candidate {
+                host: "old".into(),
+                pid: 1,
+            },
+        );
+        assert!(old.tick().is_leader());
+        m = one_mention(&old_store, 1_600_000_000_000_003_000);
+        old_store
+            .outbox_enqueue_by(
+                m.key(),
+                ReplyKind::Public,
+                "was out",
+                Some("ana"),
+                false,
+                Utc::now(),
+            )
+            .unwrap();
+        let out = old_store.outbox_claim_next(Utc::now()).unwrap().unwrap();
+        assert_eq!(out.state, OutboxState::Sending);
+        // The old leader's connections end here, as they do when its process dies.
+    }
+    let store = PgStore::connect(&url, Some(key)).unwrap();
+    let mut new = Election::new(
+        &url,
+        Candidate {
+            host: "new".into(),
+            pid: 2,
+        },
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !new.tick().is_leader() {
+        assert!(std::time::Instant::now() < deadline, "no takeover");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let repaired = store
+        .outbox_recover(Utc::now(), UNCONFIRMED, NOT_SENT)
+        .unwrap();
+    assert_eq!(repaired.len(), 1);
+    assert_eq!(repaired[0].state, OutboxState::Unconfirmed);
+    assert_eq!(
+        store.outbox_claim_next(Utc::now()).unwrap(),
+        None,
+        "never re-sent by itself"
+    );
+    assert_eq!(
+        store.mention(m.key()).unwrap().unwrap().status,
+        MentionStatus::Error
     );
 }

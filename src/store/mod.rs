@@ -40,7 +40,7 @@ use crate::domain::{
     Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, TokenKey, Tokens,
 };
 
-pub use backend::Backend;
+pub use backend::{Backend, OutboxBackend};
 pub use codec::RECORD_FORMAT;
 pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};

@@ -676,6 +676,34 @@ impl Store {
     }
 }
 
+/// Why a new answer of `kind` to `m` is refused unless the sender says "send anyway": the mention
+/// already has one, sent by `person` (when known) at its time. `None` when it has none. Both
+/// backends use it, so the words are the same on each.
+pub(crate) fn already_answered(
+    m: &Mention,
+    kind: ReplyKind,
+    person: Option<&str>,
+) -> Option<String> {
+    let (response, verb) = match kind {
+        ReplyKind::Public => (m.public_response.as_ref()?, "replied to"),
+        ReplyKind::Dm => (m.dm_response.as_ref()?, "sent a DM about"),
+    };
+    let who = match person {
+        Some(p) => crate::text::sanitize(p, true),
+        None => "someone".to_string(),
+    };
+    Some(format!(
+        "{who} already {verb} mention {} at {}; send anyway to post a second one",
+        m.tweet_id,
+        response.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
+    ))
+}
+
+/// The states' names in a refusal ("queued or waiting").
+pub(crate) fn list_states(states: &[OutboxState]) -> String {
+    list(states)
+}
+
 fn list(states: &[OutboxState]) -> String {
     states
         .iter()

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls, Row};
 
 pub mod leader;
+mod outbox;
 
 use super::backend::Backend;
 use super::{FeedFilter, FeedPos, PageCommit, Result, StoreError, codec, sealed};
