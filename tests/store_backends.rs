@@ -877,3 +877,38 @@ fn postgres_a_new_leader_finds_the_send_a_dead_leader_had_out_unconfirmed_and_ne
         MentionStatus::Error
     );
 }
+
+#[test]
+fn postgres_two_services_adding_one_x_user_at_the_same_moment_keep_one_account_and_name_it() {
+    let url = pg::fresh_database();
+    let key = TokenKey::generate();
+    let one = PgStore::connect(&url, Some(key.clone())).unwrap();
+    let two = PgStore::connect(&url, Some(key)).unwrap();
+    let barrier = std::sync::Barrier::new(2);
+    for round in 0..20u128 {
+        let mut a = account(1000 + 2 * round, "acme");
+        let mut b = account(1001 + 2 * round, "acme");
+        a.twitter_id = format!("x{round}");
+        b.twitter_id = format!("x{round}");
+        let (ra, rb) = std::thread::scope(|s| {
+            let ra = s.spawn(|| {
+                barrier.wait();
+                one.put_account(&a)
+            });
+            let rb = s.spawn(|| {
+                barrier.wait();
+                two.put_account(&b)
+            });
+            (ra.join().unwrap(), rb.join().unwrap())
+        });
+        match (&ra, &rb) {
+            (Ok(()), Err(StoreError::DuplicateAccount { existing, .. })) => {
+                assert_eq!(*existing, a.id)
+            }
+            (Err(StoreError::DuplicateAccount { existing, .. }), Ok(())) => {
+                assert_eq!(*existing, b.id)
+            }
+            other => panic!("round {round}: one account, the other refused naming it: {other:?}"),
+        }
+    }
+}

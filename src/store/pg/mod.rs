@@ -348,13 +348,35 @@ impl Backend for PgStore {
                 existing,
             });
         }
-        tx.execute(
+        let written = tx.execute(
             "INSERT INTO accounts (id, twitter_id, record) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET twitter_id = EXCLUDED.twitter_id, record = EXCLUDED.record",
             &[&account.id, &account.twitter_id, &record],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        );
+        match written {
+            Ok(_) => tx.commit().map_err(|e| self.err(e)),
+            // Another service added this X user as another account since the check above (no
+            // row existed to lock): the unique twitter_id refuses this one. Say which it is.
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                drop(tx);
+                let existing = client
+                    .query_opt(
+                        "SELECT id FROM accounts WHERE twitter_id = $1",
+                        &[&account.twitter_id],
+                    )
+                    .map_err(|e| self.err(e))?
+                    .map(|row| column::<AccountId>(&row, 0, &self.target))
+                    .transpose()?;
+                match existing {
+                    Some(existing) => Err(StoreError::DuplicateAccount {
+                        twitter_id: account.twitter_id.clone(),
+                        existing,
+                    }),
+                    None => Err(self.err(e)),
+                }
+            }
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     fn account(&self, id: AccountId) -> Result<Option<Account>> {
