@@ -2,7 +2,8 @@
 //! through the one `store::Backend` interface both implement. Figures: ingest of the N mentions
 //! in pages of 100 on each (and PostgreSQL's rate ÷ sled's), and the feed's page reads on
 //! PostgreSQL (the first page of the four orders, a page deep in, a count), p50 and p99, after
-//! an `ANALYZE` (as autovacuum would have run on a live database).
+//! an `ANALYZE` (as autovacuum would have run on a live database); and how long a change one
+//! service commits takes to reach another's change listener (LISTEN/NOTIFY).
 //!
 //! The service does not run on PostgreSQL yet, so these are the store's figures, not keys
 //! through a service (README "The PostgreSQL store (in progress)"). `URL` names a server
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use perch::domain::{Account, MentionStatus, TokenKey};
+use perch::store::pg::changes::{Change, ChangeListener};
 use perch::store::{Backend, FeedFilter, FeedPos, PgStore, Store};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +26,11 @@ pub struct PgFigures {
     /// PostgreSQL's ingest rate ÷ sled's.
     pub ingest_ratio: f64,
     pub reads: Vec<ReadFigure>,
+    /// A status change committed by one connection (one service) until another connection's
+    /// change listener (another service) hears it: the LISTEN/NOTIFY hop of a change reaching
+    /// another service's SSE clients. The service's own SSE hop is not in it: the service does
+    /// not run on PostgreSQL yet.
+    pub change_to_other_service: ReadFigure,
 }
 
 #[derive(Serialize, Debug)]
@@ -61,11 +68,13 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
         // 100 000 rows made for it: 8.5 ms before, 0.09 ms after; README).
         postgres::Client::connect(&url, postgres::NoTls)?.batch_execute("ANALYZE")?;
         let reads = reads(&pg, n, accounts)?;
+        let change_to_other_service = change_latency(&url, &pg, accounts)?;
         Ok(PgFigures {
             sled_ingest_per_sec: sled_rate,
             postgres_ingest_per_sec: pg_rate,
             ingest_ratio: pg_rate / sled_rate.max(1e-9),
             reads,
+            change_to_other_service,
         })
     })();
     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
@@ -144,6 +153,49 @@ fn reads(store: &dyn Backend, n: u64, accounts: &[Account]) -> anyhow::Result<Ve
     Ok(out)
 }
 
+/// How long a committed change takes to reach another connection's listener.
+fn change_latency(url: &str, store: &PgStore, accounts: &[Account]) -> anyhow::Result<ReadFigure> {
+    let mut listener = ChangeListener::connect(url)?;
+    let first = FeedFilter {
+        account: accounts.first().map(|a| a.id),
+        status: None,
+    };
+    let Some(m) = store.page_after(&first, None, 1)?.into_iter().next() else {
+        anyhow::bail!("no mention to change");
+    };
+    let key = m.key();
+    let wanted = Change::Mention {
+        account: key.account_id,
+        tweet: key.tweet_id,
+    };
+    let mut ms = Vec::with_capacity(READ_SAMPLES);
+    for i in 0..READ_SAMPLES {
+        let status = if i % 2 == 0 {
+            MentionStatus::Ignored
+        } else {
+            MentionStatus::Pending
+        };
+        let t = Instant::now();
+        store.set_status(key, status, chrono::Utc::now())?;
+        // Bounded: a change that is not heard in 10 s fails the run rather than hanging it.
+        loop {
+            match listener.next(std::time::Duration::from_secs(10))? {
+                Some(change) if change == wanted => break,
+                Some(_) => continue,
+                None => anyhow::bail!("a committed change was not heard within 10 s"),
+            }
+        }
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    super::beat();
+    Ok(ReadFigure {
+        read: "status change, heard by another service".to_string(),
+        samples: READ_SAMPLES,
+        p50_ms: super::percentile(&mut ms, 50.0),
+        p99_ms: super::percentile(&mut ms, 99.0),
+    })
+}
+
 fn sample(what: &str, mut read: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<ReadFigure> {
     let mut ms = Vec::with_capacity(READ_SAMPLES);
     for _ in 0..READ_SAMPLES {
@@ -166,7 +218,7 @@ pub fn print(f: &PgFigures) {
         "    ingest: sled {:.0}/s, PostgreSQL {:.0}/s, ratio {:.2}",
         f.sled_ingest_per_sec, f.postgres_ingest_per_sec, f.ingest_ratio
     );
-    for r in &f.reads {
+    for r in f.reads.iter().chain([&f.change_to_other_service]) {
         println!(
             "    {:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} reads)",
             r.read, r.p50_ms, r.p99_ms, r.samples

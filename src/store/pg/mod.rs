@@ -21,8 +21,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls, Row};
 
+pub mod changes;
 pub mod leader;
 mod outbox;
+
+use changes::{Change, notify};
 
 use super::backend::Backend;
 use super::{FeedFilter, FeedPos, PageCommit, Result, StoreError, codec, sealed};
@@ -354,7 +357,16 @@ impl Backend for PgStore {
             &[&account.id, &account.twitter_id, &record],
         );
         match written {
-            Ok(_) => tx.commit().map_err(|e| self.err(e)),
+            Ok(_) => {
+                notify(
+                    &mut tx,
+                    &Change::Account {
+                        account: account.id,
+                    },
+                    &self.target,
+                )?;
+                tx.commit().map_err(|e| self.err(e))
+            }
             // Another service added this X user as another account since the check above (no
             // row existed to lock): the unique twitter_id refuses this one. Say which it is.
             Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
@@ -562,6 +574,14 @@ impl Backend for PgStore {
             )
             .map_err(|e| self.err(e))?;
         }
+        if result.inserted > 0 || result.senders_filled > 0 {
+            let inserted = result.inserted as u64;
+            notify(
+                &mut tx,
+                &Change::Mentions { account, inserted },
+                &self.target,
+            )?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(result)
     }
@@ -613,6 +633,11 @@ impl Backend for PgStore {
             ],
         )
         .map_err(|e| self.err(e))?;
+        let change = Change::Mention {
+            account: key.account_id,
+            tweet: key.tweet_id,
+        };
+        notify(&mut tx, &change, &self.target)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Some(m))
     }

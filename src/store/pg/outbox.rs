@@ -18,6 +18,7 @@
 use chrono::{DateTime, Utc};
 use postgres::{Row, Transaction};
 
+use super::changes::{Change, notify};
 use super::{PgStore, column, tweet_column, unsigned};
 use crate::domain::{Mention, MentionKey, MentionStatus, ReplyKind, Response};
 use crate::store::backend::OutboxBackend;
@@ -51,6 +52,14 @@ fn state_from(text: &str) -> Option<OutboxState> {
     ]
     .into_iter()
     .find(|s| s.as_str() == text)
+}
+
+fn outbox_change(entry: &OutboxEntry) -> Change {
+    Change::Outbox {
+        account: entry.key.account_id,
+        tweet: entry.key.tweet_id,
+        seq: entry.seq,
+    }
 }
 
 fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
@@ -186,7 +195,8 @@ impl PgStore {
         )
         .map_err(|e| self.err(e))?;
         self.edit_mention(tx, key, tweet, edit)?;
-        self.change_draft(tx, entry, tweet, draft)
+        self.change_draft(tx, entry, tweet, draft)?;
+        notify(tx, &outbox_change(entry), &self.target)
     }
 
     fn edit_mention(
@@ -467,6 +477,7 @@ impl OutboxBackend for PgStore {
         }
         self.edit_mention(&mut tx, key, tweet, |m| set_processing(m, now))?;
         self.change_draft(&mut tx, &entry, tweet, DraftChange::Save)?;
+        notify(&mut tx, &outbox_change(&entry), &self.target)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(entry)
     }
