@@ -43,6 +43,16 @@ pub struct Cli {
     /// Where the store lives (default: the XDG data directory; with --demo, a fresh temporary one).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Attach the dashboard to a perch service elsewhere, as a team person (https://…, or
+    /// http://… through a tunnel). The person's token is read from PERCH_API_TOKEN, never from
+    /// the command line; PERCH_CA_FILE adds trusted certificates (a team's own CA).
+    #[arg(
+        long,
+        env = "PERCH_CONNECT",
+        value_name = "URL",
+        conflicts_with = "demo"
+    )]
+    pub connect: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -589,6 +599,11 @@ async fn run(cli: Cli) -> CliResult {
         Some(Command::Team(team::TeamCommand::Keygen)) => return team::keygen(),
         _ => {}
     }
+    if cli.connect.is_some() && cli.command.is_some() {
+        return Err(Failure::new(
+            "--connect (PERCH_CONNECT) attaches the dashboard only; for commands on a remote service use its REST API with your token, e.g. `curl -H \"Authorization: Bearer $PERCH_API_TOKEN\" URL/api/v1/mentions/` (or unset PERCH_CONNECT to run commands here)",
+        ));
+    }
     let mut config = Config::load()?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
@@ -673,7 +688,14 @@ pub(crate) async fn dispatch(cli: Cli, config: Config) -> CliResult {
         quiet_on_closed_pipe();
     }
     match cli.command {
-        None => runtime::run_dashboard(config, cli.demo, cli.faults, cli.data_dir.is_some()).await,
+        None => {
+            let remote = match &cli.connect {
+                Some(url) => Some(remote_endpoint(url)?),
+                None => None,
+            };
+            runtime::run_dashboard(config, remote, cli.demo, cli.faults, cli.data_dir.is_some())
+                .await
+        }
         Some(Command::Sim(args)) => runtime::run_sim(args).await,
         Some(_) if cli.demo => Err(Failure::usage(
             "--demo only opens the dashboard; to script against the simulator, run `perch sim` and \
@@ -895,4 +917,16 @@ mod sim_flag_tests {
             Some("Wed, 21 Oct 2015 07:28:00 GMT")
         );
     }
+}
+
+/// The remote service of `--connect URL`, with the person's token from `PERCH_API_TOKEN` and
+/// extra trusted certificates from `PERCH_CA_FILE`.
+fn remote_endpoint(url: &str) -> Result<crate::client::Endpoint, Failure> {
+    let token = std::env::var("PERCH_API_TOKEN")
+        .ok()
+        .map(crate::domain::Secret::new);
+    let ca_file = std::env::var_os("PERCH_CA_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    crate::client::Endpoint::remote(url, token, ca_file.as_deref()).map_err(Failure::new)
 }

@@ -97,10 +97,16 @@ async fn the_dashboard_loop_runs_against_a_real_service_and_survives_its_restart
     let (link, incoming) = {
         let socket = socket.clone();
         let pricing = config.pricing.clone();
-        tokio::task::spawn_blocking(move || Link::connect(&socket, pricing, None))
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            Link::connect(
+                perch::client::Endpoint::Socket(socket.to_path_buf()),
+                pricing,
+                None,
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap()
     };
     let (input, input_rx) = mpsc::channel(64);
     let shown = Arc::new(Mutex::new(String::new()));

@@ -57,11 +57,16 @@ async fn every_dashboard_read_through_the_service_matches_the_store() {
         .await
         .unwrap();
     let (socket, pricing) = (service.paths.socket.clone(), config.pricing.clone());
-    let (link, mut incoming) =
-        tokio::task::spawn_blocking(move || Link::connect(&socket, pricing, None))
-            .await
-            .unwrap()
-            .unwrap();
+    let (link, mut incoming) = tokio::task::spawn_blocking(move || {
+        Link::connect(
+            perch::client::Endpoint::Socket(socket.to_path_buf()),
+            pricing,
+            None,
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
     tokio::spawn(async move { while incoming.recv().await.is_some() {} });
 
     // The service's first poll stores the account's mentions.
@@ -186,7 +191,12 @@ fn closing_the_link_ends_a_call_the_service_never_answers() {
         let mut buf = [0u8; 1024];
         while held[0].read(&mut buf).is_ok_and(|n| n > 0) {}
     });
-    let (link, _incoming) = Link::connect(&socket, perch::costs::Pricing::default(), None).unwrap();
+    let (link, _incoming) = Link::connect(
+        perch::client::Endpoint::Socket(socket.to_path_buf()),
+        perch::costs::Pricing::default(),
+        None,
+    )
+    .unwrap();
     let caller = {
         let link = link.clone();
         std::thread::spawn(move || {

@@ -54,11 +54,16 @@ async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 
 async fn connect(socket: &std::path::Path, config: &Config) -> std::sync::Arc<Link> {
     let (socket, pricing) = (socket.to_path_buf(), config.pricing.clone());
-    let (link, mut incoming) =
-        tokio::task::spawn_blocking(move || Link::connect(&socket, pricing, None))
-            .await
-            .unwrap()
-            .unwrap();
+    let (link, mut incoming) = tokio::task::spawn_blocking(move || {
+        Link::connect(
+            perch::client::Endpoint::Socket(socket.to_path_buf()),
+            pricing,
+            None,
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
     tokio::spawn(async move { while incoming.recv().await.is_some() {} });
     link
 }

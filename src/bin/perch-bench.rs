@@ -1469,7 +1469,11 @@ fn service_keys(dir: &Path) -> anyhow::Result<serde_json::Value> {
     let config = perch::config::Config::load_from(&env)?;
     let service = runtime.block_on(perch::service::start(config.clone(), Some(store)))?;
     let socket = service.paths.socket.clone();
-    let (link, mut incoming) = perch::client::Link::connect(&socket, config.pricing.clone(), None)?;
+    let (link, mut incoming) = perch::client::Link::connect(
+        perch::client::Endpoint::Socket(socket.clone()),
+        config.pricing.clone(),
+        None,
+    )?;
     // The dashboard's loop would apply these; here they are only drained.
     runtime.spawn(async move { while incoming.recv().await.is_some() {} });
     let mut app = App::start(link.clone())?;

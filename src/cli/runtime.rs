@@ -216,6 +216,7 @@ pub async fn add_sim_accounts(app: &App, usernames: &[String]) -> Result<(), Fai
 /// this process beside the simulator and ends with the dashboard.
 pub async fn run_dashboard(
     mut config: Config,
+    remote: Option<crate::client::Endpoint>,
     demo: bool,
     faults: bool,
     keep_data_dir: bool,
@@ -225,18 +226,26 @@ pub async fn run_dashboard(
     // Everything slow (the demo's simulator and logins, starting a service on a large store)
     // happens behind a loading frame, so something is on screen at once.
     let loading = if demo {
-        "starting the demo: the X API simulator and three demo accounts…"
+        "starting the demo: the X API simulator and three demo accounts…".to_string()
+    } else if let Some(remote) = &remote {
+        format!("connecting to {}…", remote.describe())
     } else {
-        "connecting to the perch service…"
+        "connecting to the perch service…".to_string()
     };
+    let remote_banner = remote.as_ref().map(|r| {
+        format!(
+            "connected to {}",
+            r.describe().trim_start_matches("the perch service at ")
+        )
+    });
     let mut demo_setup: Option<DemoSetup> = None;
     let mut demo_service: Option<crate::service::RunningService> = None;
     let mut link: Option<std::sync::Arc<crate::client::Link>> = None;
     let mut started_here = false;
     let theme = config.theme.clone();
-    let result = crate::tui::run_after(loading, config.mouse, &theme, async {
+    let result = crate::tui::run_after(&loading, config.mouse, &theme, async {
         let fail = |f: Failure| anyhow::anyhow!(f.message);
-        let (socket, banner) = if demo {
+        let (endpoint, banner) = if demo {
             let mut setup = DemoSetup::start(&mut config, faults, keep_data_dir)
                 .await
                 .map_err(fail)?;
@@ -253,15 +262,18 @@ pub async fn run_dashboard(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             let socket = service.paths.socket.clone();
             demo_service = Some(service);
-            (socket, banner)
+            (crate::client::Endpoint::Socket(socket), banner)
+        } else if let Some(remote) = remote.clone() {
+            // Another machine's service: nothing to start here, and it is not ours to restart.
+            (remote, remote_banner.clone())
         } else {
             let (socket, started) = super::service::ensure_running(&config)
                 .await
                 .map_err(fail)?;
             started_here = started;
-            (socket, None)
+            (crate::client::Endpoint::Socket(socket), None)
         };
-        let restarter: Option<crate::client::session::Restarter> = if demo {
+        let restarter: Option<crate::client::session::Restarter> = if demo || remote.is_some() {
             None
         } else {
             let data_dir = config.data_dir.clone();
@@ -271,7 +283,7 @@ pub async fn run_dashboard(
         };
         let pricing = config.pricing.clone();
         let (connected, incoming) = tokio::task::spawn_blocking(move || {
-            crate::client::Link::connect(&socket, pricing, restarter)
+            crate::client::Link::connect(endpoint, pricing, restarter)
         })
         .await
         .map_err(|e| anyhow::anyhow!("the connect task failed: {e}"))?
@@ -294,7 +306,7 @@ pub async fn run_dashboard(
     if let Some(setup) = demo_setup {
         setup.sim.shutdown().await;
     }
-    if !demo && link.is_some() {
+    if !demo && remote.is_none() && link.is_some() {
         super::service::after_dashboard(&config, started_here).await;
     }
     result.map_err(|e| Failure::new(format!("{e:#}")))

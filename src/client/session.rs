@@ -13,8 +13,6 @@
 //! and the loop hears [`Incoming::Lost`] and later [`Incoming::Restored`].
 
 use std::collections::BTreeMap;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -23,6 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use super::endpoint::{Endpoint, Shutdown, Stream};
 use crate::app::{FeedSource, StoreWrites};
 use crate::cost_report::{AccountCostStats, Totals};
 use crate::costs::Pricing;
@@ -69,37 +68,37 @@ pub trait Connection: FeedSource + StoreWrites + Send + Sync {
 /// One session with the service: its calls and events connections.
 pub struct Session {
     /// The calls connection, held by a caller for its whole round trip.
-    calls: Mutex<UnixStream>,
+    calls: Mutex<Stream>,
     /// A handle to shut the calls connection down without waiting for a caller's round trip
     /// (closing wakes a caller blocked in its read).
-    calls_handle: UnixStream,
-    /// The events connection (a handle to shut it down; the reader thread reads its clone).
-    events: UnixStream,
+    calls_handle: Shutdown,
+    /// A handle to shut the events connection down (the reader thread reads it).
+    events: Shutdown,
     next_id: AtomicU64,
     alive: Arc<AtomicBool>,
 }
 
 impl Session {
-    /// Connects to the service on `socket`. Events go to `events`; `on_end` runs (on the reader
-    /// thread) when the session ends, whichever connection ended it.
+    /// Connects to the service at `endpoint`. Events go to `events`; `on_end` runs (on the
+    /// reader thread) when the session ends, whichever connection ended it.
     pub fn connect(
-        socket: &Path,
+        endpoint: &Endpoint,
         events: mpsc::Sender<Incoming>,
         on_end: impl FnOnce(String) + Send + 'static,
     ) -> std::io::Result<Arc<Session>> {
-        let calls = super::upgrade::open(socket, protocol::CALLS_PATH, protocol::CALLS_UPGRADE)?;
+        let calls = super::upgrade::open(endpoint, protocol::CALLS_PATH, protocol::CALLS_UPGRADE)?;
         calls.set_read_timeout(Some(REPLY_TIMEOUT))?;
         calls.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let events_stream =
-            super::upgrade::open(socket, protocol::EVENTS_PATH, protocol::EVENTS_UPGRADE)?;
-        let reader = events_stream.try_clone()?;
+        let reader =
+            super::upgrade::open(endpoint, protocol::EVENTS_PATH, protocol::EVENTS_UPGRADE)?;
+        let events_handle = reader.shutdown_handle()?;
         // Shuts the calls connection when the events one ends, so a caller blocked on a reply
         // from a service that has gone wakes at once.
-        let calls_handle = calls.try_clone()?;
+        let calls_handle = calls.shutdown_handle()?;
         let session = Arc::new(Session {
-            calls_handle: calls.try_clone()?,
+            calls_handle: calls.shutdown_handle()?,
             calls: Mutex::new(calls),
-            events: events_stream,
+            events: events_handle,
             next_id: AtomicU64::new(1),
             alive: Arc::new(AtomicBool::new(true)),
         });
@@ -109,7 +108,7 @@ impl Session {
             .spawn(move || {
                 let why = read_events(reader, &events);
                 alive.store(false, Ordering::SeqCst);
-                let _ = calls_handle.shutdown(std::net::Shutdown::Both);
+                calls_handle.shutdown();
                 on_end(why);
             })?;
         Ok(session)
@@ -146,8 +145,8 @@ impl Session {
     /// Ends the session (the service abandons the sends it owned and X has not answered).
     pub fn close(&self) {
         self.alive.store(false, Ordering::SeqCst);
-        let _ = self.calls_handle.shutdown(std::net::Shutdown::Both);
-        let _ = self.events.shutdown(std::net::Shutdown::Both);
+        self.calls_handle.shutdown();
+        self.events.shutdown();
     }
 }
 
@@ -178,7 +177,7 @@ impl CallFailure {
 
 /// Writes request `id` and reads its reply: the answer's bytes, or the service's refusal.
 fn round_trip(
-    calls: &mut UnixStream,
+    calls: &mut Stream,
     id: u64,
     body: &[u8],
 ) -> Result<Result<Vec<u8>, String>, CallFailure> {
@@ -219,11 +218,16 @@ const WATCH_FOR_REPLY: Duration = Duration::from_millis(1);
 /// the service's thread answering this very request may need the CPU the caller holds, and a
 /// spinning caller made it wait (measured at 1M, the slowest key's p99: 2.0–2.5 ms spinning for
 /// 1 ms, 1.7–1.9 ms yielding). Any error here is left for the blocking read to report.
-fn await_reply_briefly(calls: &UnixStream) {
-    use std::os::fd::AsRawFd as _;
+///
+/// Under TLS it does not watch: a reply may already sit decrypted in rustls's buffer, which the
+/// descriptor cannot show.
+fn await_reply_briefly(calls: &Stream) {
+    let Some(fd) = calls.pollable_fd() else {
+        return;
+    };
     let deadline = std::time::Instant::now() + WATCH_FOR_REPLY;
     let mut watched = libc::pollfd {
-        fd: calls.as_raw_fd(),
+        fd,
         events: libc::POLLIN,
         revents: 0,
     };
@@ -248,7 +252,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Reads the events connection until it ends; returns why it ended.
-fn read_events(mut reader: UnixStream, events: &mpsc::Sender<Incoming>) -> String {
+fn read_events(mut reader: Stream, events: &mpsc::Sender<Incoming>) -> String {
     loop {
         let body = match protocol::read_frame(&mut reader) {
             Ok(Some(body)) => body,
@@ -288,7 +292,7 @@ pub type Restarter = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The dashboard's connection: the current session, reconnected when it ends.
 pub struct Link {
-    socket: PathBuf,
+    endpoint: Endpoint,
     current: RwLock<Option<Arc<Session>>>,
     events: mpsc::Sender<Incoming>,
     restarter: Option<Restarter>,
@@ -303,15 +307,15 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 const RESTART_AFTER_TRIES: u32 = 6;
 
 impl Link {
-    /// Connects to the service on `socket`.
+    /// Connects to the service at `endpoint`.
     pub fn connect(
-        socket: &Path,
+        endpoint: Endpoint,
         pricing: Pricing,
         restarter: Option<Restarter>,
     ) -> std::io::Result<(Arc<Link>, mpsc::Receiver<Incoming>)> {
         let (tx, rx) = mpsc::channel(4096);
         let link = Arc::new(Link {
-            socket: socket.to_path_buf(),
+            endpoint,
             current: RwLock::new(None),
             events: tx,
             restarter,
@@ -325,7 +329,7 @@ impl Link {
 
     fn open_session(link: &Arc<Link>) -> std::io::Result<Arc<Session>> {
         let weak: Weak<Link> = Arc::downgrade(link);
-        Session::connect(&link.socket, link.events.clone(), move |why| {
+        Session::connect(&link.endpoint, link.events.clone(), move |why| {
             if let Some(link) = weak.upgrade() {
                 Link::lost(link, why);
             }
@@ -386,8 +390,8 @@ impl Link {
         }
     }
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T, String> {
