@@ -625,6 +625,20 @@ async fn run(cli: Cli) -> CliResult {
         eprintln!("perch: {warning}");
         tracing::warn!("{warning}");
     }
+    // The team's database is named, and nothing here runs on it yet: say so rather than read
+    // and write a sled store beside it (the service refuses the same way).
+    let uses_store = match &cli.command {
+        None => cli.connect.is_none(),
+        Some(command) => command.needs_store(),
+    };
+    if !cli.demo
+        && uses_store
+        && let Some(url) = config.database_url.clone()
+    {
+        return Err(Failure::new(
+            crate::service::postgres_not_yet(url, config.token_key.clone()).await,
+        ));
+    }
     // A command that needs the store goes to the running service, which holds it (the same
     // command runs there, with its output and exit code sent back); with none running, it opens
     // the store itself.

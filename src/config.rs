@@ -51,6 +51,8 @@ pub(crate) struct ConfigFile {
     api_secret: Option<Secret>,
     /// Seals account tokens at rest (32 bytes, base64; `perch team keygen` makes one).
     token_key: Option<Secret>,
+    /// A team's shared PostgreSQL database (`postgres://…`; it may hold a password).
+    database_url: Option<Secret>,
     /// While the Activity stream is live, accounts are polled this many times less often.
     stream_reconcile_factor: Option<u32>,
     /// What all accounts together may spend per UTC calendar month, in dollars.
@@ -191,6 +193,9 @@ pub struct Config {
     pub api_secret: Option<Secret>,
     /// Seals account tokens at rest (`token_key`, `PERCH_TOKEN_KEY`; `store/sealed.rs`).
     pub token_key: Option<crate::domain::TokenKey>,
+    /// The team's PostgreSQL database (`database_url`, `PERCH_DATABASE_URL`; issue 16). A
+    /// secret: the URL may carry the database password.
+    pub database_url: Option<Secret>,
     /// While the Activity stream is live, accounts are polled this many times less often
     /// (`stream_reconcile_factor`, default 4).
     pub stream_reconcile_factor: u32,
@@ -459,6 +464,8 @@ impl Config {
             api_key,
             api_secret,
             token_key,
+            database_url: secret("PERCH_DATABASE_URL", file.database_url.clone())
+                .filter(|url| !url.expose().trim().is_empty()),
             stream_reconcile_factor: file
                 .stream_reconcile_factor
                 .unwrap_or(DEFAULT_STREAM_RECONCILE_FACTOR)

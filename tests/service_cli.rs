@@ -15,6 +15,8 @@ use tokio::process::{Child, Command};
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/pg.rs"]
+mod pg;
 
 use cli::GENEROUS;
 
@@ -204,9 +206,23 @@ async fn service_lifecycle_status_stop_second_refused_stale_socket_replaced() {
         "api_listen",
         "accounts",
         "last_poll_at",
+        "role",
+        "leader",
+        "store",
     ] {
         assert!(status.get(key).is_some(), "status lacks {key}: {status}");
     }
+    // On sled the service is its store's only process, so it leads (issue 16).
+    assert_eq!(status["role"], "leader", "{status}");
+    assert_eq!(status["store"], "sled", "{status}");
+    assert_eq!(status["leader"]["pid"], status["pid"], "{status}");
+    assert!(
+        !status["leader"]["host"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{status}"
+    );
     let socket = PathBuf::from(status["socket"].as_str().unwrap());
     assert!(
         socket.starts_with(env.runtime_dir().join("perch")),
@@ -1035,4 +1051,60 @@ async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
         .unwrap();
     assert_eq!(response.status(), 401);
     env.stop(child).await;
+}
+
+/// `database_url` (issue 16): a service asked to run on PostgreSQL without a token_key refuses
+/// and says how to make one; with one, it checks the database (migrating its schema) and then
+/// refuses, because the service does not run on PostgreSQL yet, rather than starting on sled
+/// and splitting the team's state. Either way it exits with a message, and no password shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_database_url_checks_the_key_and_the_database_and_says_what_is_missing() {
+    let env = Env::start().await;
+    // The synchronous client makes its own runtime: off this test's.
+    let url = tokio::task::spawn_blocking(pg::fresh_database)
+        .await
+        .unwrap()
+        .replacen("postgres@", "postgres:hunter2@", 1);
+    let mut no_key = env.command(&["serve"]);
+    no_key.env("PERCH_DATABASE_URL", &url);
+    let out = cli::run(no_key, &["serve"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("perch team keygen"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "no password in messages: {stderr}"
+    );
+
+    let key = env.ok(&["team", "keygen"]).await;
+    let mut with_key = env.command(&["serve"]);
+    with_key
+        .env("PERCH_DATABASE_URL", &url)
+        .env("PERCH_TOKEN_KEY", key.trim());
+    let out = cli::run(with_key, &["serve"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let version = perch::store::PgStore::latest_schema_version();
+    assert!(
+        stderr.contains("does not run on PostgreSQL yet")
+            && stderr.contains(&format!("schema is at version {version}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "no password in messages: {stderr}"
+    );
+
+    // A command that would open the store itself refuses the same way (no sled store beside
+    // the team's database).
+    let mut list = env.command(&["mentions", "list"]);
+    list.env("PERCH_DATABASE_URL", &url)
+        .env("PERCH_TOKEN_KEY", key.trim());
+    let out = cli::run(list, &["mentions", "list"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("does not run on PostgreSQL yet"),
+        "{stderr}"
+    );
 }

@@ -27,6 +27,32 @@ pub struct ServiceStatus {
     pub accounts: Vec<StatusAccount>,
     pub last_poll_at: Option<DateTime<Utc>>,
     pub data_dir: String,
+    /// "leader" (this service polls, holds the X stream and sends) or "follower" (it serves
+    /// the API and dashboards while another leads). A service on sled is always its store's
+    /// one leader; on PostgreSQL the election decides (issue 16, `store/pg/leader.rs`).
+    #[serde(default = "leader_role")]
+    pub role: String,
+    /// The leader's machine and process, when known.
+    #[serde(default)]
+    pub leader: Option<LeaderStatus>,
+    /// Which store the service runs on: "sled" (embedded) or "postgresql".
+    #[serde(default = "sled_store")]
+    pub store: String,
+}
+
+/// Which service leads.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LeaderStatus {
+    pub host: String,
+    pub pid: u32,
+}
+
+fn leader_role() -> String {
+    "leader".to_string()
+}
+
+fn sled_store() -> String {
+    "sled".to_string()
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -68,6 +94,13 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
             .collect(),
         last_poll_at: hub.last_poll_at(),
         data_dir: info.data_dir.display().to_string(),
+        // One process holds a sled store (its lock file), so it is the leader, here.
+        role: leader_role(),
+        leader: Some(LeaderStatus {
+            host: crate::store::pg::leader::host_name(),
+            pid: info.pid,
+        }),
+        store: sled_store(),
     })
     .into_response()
 }

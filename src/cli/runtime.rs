@@ -246,6 +246,9 @@ pub async fn run_dashboard(
     let result = crate::tui::run_after(&loading, config.mouse, &theme, async {
         let fail = |f: Failure| anyhow::anyhow!(f.message);
         let (endpoint, banner) = if demo {
+            // The demo is the embedded default whatever the environment names: its own
+            // simulator, accounts and temporary sled store.
+            config.database_url = None;
             let mut setup = DemoSetup::start(&mut config, faults, keep_data_dir)
                 .await
                 .map_err(fail)?;

@@ -111,6 +111,9 @@ pub async fn status(config: &Config, json: bool) -> CliResult {
             "api_listen": status.api_listen,
             "accounts": status.accounts,
             "last_poll_at": status.last_poll_at,
+            "role": status.role,
+            "leader": status.leader,
+            "store": status.store,
         }));
     }
     let shown = |s: &str| crate::text::sanitize(s, false);
@@ -124,6 +127,16 @@ pub async fn status(config: &Config, json: bool) -> CliResult {
         )
     );
     println!("socket:     {}", shown(&status.socket));
+    let leader = status
+        .leader
+        .as_ref()
+        .map(|l| format!(", leader {} pid {}", shown(&l.host), l.pid))
+        .unwrap_or_default();
+    println!(
+        "role:       {} ({} store{leader})",
+        shown(&status.role),
+        shown(&status.store)
+    );
     println!(
         "api_listen: {}",
         status

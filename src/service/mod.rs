@@ -24,4 +24,4 @@ pub mod token;
 
 pub use hub::{Hub, ServiceEvent, ServiceInfo};
 pub use paths::ServicePaths;
-pub use run::{RunningService, ServiceError, start, start_with};
+pub use run::{RunningService, ServiceError, postgres_not_yet, start, start_with};

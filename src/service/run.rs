@@ -80,6 +80,11 @@ pub async fn start_with(
             )));
         }
     };
+    if let Some(url) = config.database_url.clone() {
+        return Err(ServiceError::Other(
+            postgres_not_yet(url, config.token_key.clone()).await,
+        ));
+    }
     let store = match store {
         Some(store) => store,
         None => {
@@ -304,5 +309,28 @@ impl RunningService {
         let _ = tokio::task::spawn_blocking(move || store.flush()).await;
         let _ = std::fs::remove_file(&self.paths.socket);
         tracing::info!("perch service stopped");
+    }
+}
+
+/// Why a service with `database_url` does not start: the key or the database (as the
+/// PostgreSQL store reports them: no token_key and how to make one, a database it cannot reach,
+/// a schema a newer perch wrote), or, when both are right (the schema is then migrated), that
+/// the service itself does not run on PostgreSQL yet. Starting on sled instead would split the
+/// team's state without a word, so it does not.
+pub async fn postgres_not_yet(
+    url: crate::domain::Secret,
+    key: Option<crate::domain::TokenKey>,
+) -> String {
+    let target = crate::store::pg::redacted(url.expose());
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::store::PgStore::connect(url.expose(), key).and_then(|pg| pg.schema_version())
+    })
+    .await;
+    match checked {
+        Ok(Ok(version)) => format!(
+            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version}, but this perch's service does not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); unset database_url (and PERCH_DATABASE_URL) to run on the embedded store"
+        ),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("the database check failed: {e}"),
     }
 }
