@@ -43,8 +43,8 @@ pub struct Cli {
     /// Where the store lives (default: the XDG data directory; with --demo, a fresh temporary one).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Attach the dashboard to a perch service elsewhere, as a team person (https://…, or
-    /// http://… through a tunnel). The person's token is read from PERCH_API_TOKEN, never from
+    /// Attach the dashboard to a perch service elsewhere, as a team person (https://HOST, or
+    /// http://127.0.0.1:PORT through a tunnel). The person's token is read from PERCH_API_TOKEN, never from
     /// the command line; PERCH_CA_FILE adds trusted certificates (a team's own CA).
     #[arg(
         long,

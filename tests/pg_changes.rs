@@ -1,7 +1,7 @@
 //! Changes reach every service on one database (issue 16, `store/pg/changes.rs`), on a real
 //! PostgreSQL server: what one service commits, another service's listener hears, in commit
 //! order; what was refused or changed nothing is not heard; a payload perch cannot read is
-//! skipped.
+//! skipped; a listener whose connection is gone says so instead of reporting "nothing came".
 
 #[path = "support/pg.rs"]
 mod pg;
@@ -116,7 +116,7 @@ fn what_was_refused_or_changed_nothing_is_not_heard() {
     writer
         .commit_page(a.id, std::slice::from_ref(&m), None)
         .unwrap();
-    // A second send for the mention: refused, rolled back.
+    // A second send for the mention: refused, nothing written.
     assert!(
         writer
             .outbox_enqueue_by(
@@ -144,4 +144,39 @@ fn a_notification_perch_cannot_read_is_skipped_and_the_next_change_still_heard()
     let a = account(1, "acme");
     writer.put_account(&a).unwrap();
     assert_eq!(heard(&mut other), Change::Account { account: a.id });
+}
+
+#[test]
+fn a_listener_whose_connection_the_server_ended_reports_it_rather_than_silence() {
+    let url = pg::fresh_database();
+    PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let mut listener = ChangeListener::connect(&url).unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let ended = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND datname = current_database()
+               AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(ended.len(), 1, "one listening session to end");
+    // Within a few waits it must be an error, never an endless run of "nothing came".
+    let started = std::time::Instant::now();
+    loop {
+        match listener.next(Duration::from_millis(200)) {
+            Err(e) => {
+                assert!(
+                    e.to_string().contains("closed") || e.to_string().contains("waiting"),
+                    "{e}"
+                );
+                break;
+            }
+            Ok(None) => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "a dead listener kept saying nothing came"
+            ),
+            Ok(Some(change)) => panic!("no change was made: {change:?}"),
+        }
+    }
 }

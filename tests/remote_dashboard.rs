@@ -230,9 +230,18 @@ async fn over_tls_through_a_reverse_proxy_the_certificate_is_verified_against_th
     };
     assert!(refused.to_lowercase().contains("certificate"), "{refused}");
 
-    // With the team's CA: the session works, as ben.
+    // The team's CA, but the certificate is for localhost, not 127.0.0.1: the name is checked.
     let ca = world.dir.path().join("team-ca.pem");
-    std::fs::write(&ca, ca_pem).unwrap();
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let other_name = format!("https://127.0.0.1:{port}");
+    let wrong_name = Endpoint::remote(&other_name, Some(Secret::new(&ben)), Some(&ca)).unwrap();
+    let refused = match connect(wrong_name).await {
+        Ok(_) => panic!("a certificate for another name must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+
+    // With the team's CA: the session works, as ben.
     let trusted = Endpoint::remote(&url, Some(Secret::new(&ben)), Some(&ca)).unwrap();
     let (link, _events) = connect(trusted).await.unwrap();
     let l = link.clone();
@@ -254,6 +263,8 @@ fn connect_urls_and_tokens_are_checked_before_anything_is_sent() {
         ("ftp://example.com", "scheme"),
         ("https://user:pw@example.com", "no user or password"),
         ("not a url", "not a URL"),
+        ("http://perch.example.com", "in the clear"),
+        ("http://10.0.0.5:8080", "in the clear"),
     ] {
         match Endpoint::remote(url, token(), None) {
             Ok(_) => panic!("{url} must be refused"),

@@ -1054,7 +1054,7 @@ async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
 }
 
 /// `database_url` (issue 16): a service asked to run on PostgreSQL without a token_key refuses
-/// and says how to make one; with one, it checks the database (migrating its schema) and then
+/// and says how to make one; with one, it looks at the database (without migrating it) and then
 /// refuses, because the service does not run on PostgreSQL yet, rather than starting on sled
 /// and splitting the team's state. Either way it exits with a message, and no password shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1065,6 +1065,10 @@ async fn serve_with_a_database_url_checks_the_key_and_the_database_and_says_what
         .await
         .unwrap()
         .replacen("postgres@", "postgres:hunter2@", 1);
+    assert!(
+        url.contains(":hunter2@"),
+        "the test's URL carries a password: {url}"
+    );
     let mut no_key = env.command(&["serve"]);
     no_key.env("PERCH_DATABASE_URL", &url);
     let out = cli::run(no_key, &["serve"]).await;
@@ -1084,10 +1088,10 @@ async fn serve_with_a_database_url_checks_the_key_and_the_database_and_says_what
     let out = cli::run(with_key, &["serve"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    let version = perch::store::PgStore::latest_schema_version();
+    // Looked at, not migrated: other services may be using the database.
     assert!(
         stderr.contains("does not run on PostgreSQL yet")
-            && stderr.contains(&format!("schema is at version {version}")),
+            && stderr.contains("schema is at version 0"),
         "{stderr}"
     );
     assert!(

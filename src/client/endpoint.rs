@@ -87,6 +87,11 @@ impl Endpoint {
         let Some(token) = token.filter(|t| !t.expose().trim().is_empty()) else {
             return Err("--connect needs the person's API token in PERCH_API_TOKEN (`perch team add NAME` printed it once; an owner or admin can make a new one with `perch team add` after `perch team remove`)".into());
         };
+        if !tls && !is_loopback(&host) {
+            return Err(format!(
+                "--connect {url}: http:// would send your token across the network in the clear; use https:// (TLS in front of the service), or an SSH tunnel and http://127.0.0.1:PORT"
+            ));
+        }
         let tls = if tls {
             Some(Arc::new(tls_config(ca_file)?))
         } else {
@@ -196,6 +201,14 @@ impl Remote {
         tls.sock.set_write_timeout(None)?;
         Ok(Stream::Tls(Box::new(tls)))
     }
+}
+
+/// This machine: where plain http:// is allowed (an SSH tunnel's end).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {

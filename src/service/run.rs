@@ -313,22 +313,22 @@ impl RunningService {
 }
 
 /// Why a service with `database_url` does not start: the key or the database (as the
-/// PostgreSQL store reports them: no token_key and how to make one, a database it cannot reach,
-/// a schema a newer perch wrote), or, when both are right (the schema is then migrated), that
-/// the service itself does not run on PostgreSQL yet. Starting on sled instead would split the
-/// team's state without a word, so it does not.
+/// PostgreSQL store reports them: no token_key and how to make one, a database it cannot
+/// reach), or, when both are right, that the service itself does not run on PostgreSQL yet.
+/// The database is only looked at, never migrated: other perch services may be using it.
+/// Starting on sled instead would split the team's state without a word, so it does not.
 pub async fn postgres_not_yet(
     url: crate::domain::Secret,
     key: Option<crate::domain::TokenKey>,
 ) -> String {
     let target = crate::store::pg::redacted(url.expose());
-    let checked = tokio::task::spawn_blocking(move || {
-        crate::store::PgStore::connect(url.expose(), key).and_then(|pg| pg.schema_version())
-    })
-    .await;
+    let checked =
+        tokio::task::spawn_blocking(move || crate::store::PgStore::inspect(url.expose(), key))
+            .await;
     match checked {
         Ok(Ok(version)) => format!(
-            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version}, but this perch's service does not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); unset database_url (and PERCH_DATABASE_URL) to run on the embedded store"
+            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version} (this perch's: {}), but this perch's service does not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); unset database_url (and PERCH_DATABASE_URL) to run on the embedded store",
+            crate::store::PgStore::latest_schema_version()
         ),
         Ok(Err(e)) => e.to_string(),
         Err(e) => format!("the database check failed: {e}"),

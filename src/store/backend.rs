@@ -176,8 +176,12 @@ pub trait OutboxBackend: Backend {
     /// Every unfinished current entry, oldest first.
     fn outbox_open(&self) -> Result<Vec<OutboxEntry>>;
     /// The crash rule, for a worker starting (sled: the process; PostgreSQL: a new leader): a
-    /// `sending` entry may have reached X, so it becomes `unconfirmed`, never sent again by
-    /// itself; a `queued` or `waiting` one never left and becomes `failed`.
+    /// `sending` entry whose worker is gone may have reached X, so it becomes `unconfirmed`,
+    /// never sent again by itself. On sled, where the process that ended was also the one whose
+    /// user asked, a `queued` or `waiting` one never left and becomes `failed`. On PostgreSQL
+    /// the people who asked are on services still running, so those stay for the new leader to
+    /// send; and a `sending` entry whose claiming session is still connected is left alone (its
+    /// worker may yet hear X's answer).
     fn outbox_recover(
         &self,
         now: DateTime<Utc>,

@@ -689,7 +689,7 @@ pub(crate) fn already_answered(
         ReplyKind::Dm => (m.dm_response.as_ref()?, "sent a DM about"),
     };
     let who = match person {
-        Some(p) => crate::text::sanitize(p, true),
+        Some(p) => plain_name(p),
         None => "someone".to_string(),
     };
     Some(format!(
@@ -697,6 +697,16 @@ pub(crate) fn already_answered(
         m.tweet_id,
         response.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
     ))
+}
+
+/// A person's name as read back from a store, for a message a terminal may show: only the
+/// characters `perch team add` allows (a-z, 0-9, `_`, `-`), so a record changed behind perch's
+/// back cannot carry terminal controls.
+pub(crate) fn plain_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(64)
+        .collect()
 }
 
 /// The states' names in a refusal ("queued or waiting").

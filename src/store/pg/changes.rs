@@ -92,10 +92,21 @@ impl ChangeListener {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let mut notifications = self.client.notifications();
             let mut waiting = notifications.timeout_iter(left);
-            let Some(n) = waiting.next().map_err(|e| {
+            let next = waiting.next();
+            drop(waiting);
+            drop(notifications);
+            let Some(n) = next.map_err(|e| {
                 database(&self.target, format!("waiting for changes: {}", detail(&e)))
             })?
             else {
+                // The iterator also ends at once on a closed connection: that is not "nothing
+                // came", and a caller looping on it would spin.
+                if self.client.is_closed() {
+                    return Err(database(
+                        &self.target,
+                        "the connection listening for changes closed".to_string(),
+                    ));
+                }
                 return Ok(None);
             };
             if n.channel() != CHANNEL {

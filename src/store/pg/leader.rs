@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use postgres::Client;
 use serde::Serialize;
 
-use super::{column, connect_client, database, detail, redacted};
+use super::{DeadPeer, column, connect_client_with, database, detail, redacted};
 use crate::store::Result;
 
 /// The advisory lock key of the sync leader ("perch" and 2 in ASCII; the migration lock is 1).
@@ -131,9 +131,9 @@ impl Election {
         }
     }
 
-    /// One round: a leader checks it still holds its session (stepping down if not); a follower
-    /// tries to take the lock, and otherwise reads who holds it. Never waits longer than the
-    /// connect timeout, the check timeout and the statement timeout.
+    /// One round: a leader checks it still holds its session (stepping down at once if not); a
+    /// follower tries to take the lock, and otherwise reads who holds it. Bounded by the connect
+    /// timeout, the check timeout, and the connection's dead-peer limits (about 10 s).
     pub fn tick(&mut self) -> Role {
         match self.try_tick() {
             Ok(role) => role,
@@ -162,13 +162,25 @@ impl Election {
         if let Some(client) = self.client.as_mut()
             && client.is_valid(CHECK_TIMEOUT).is_err()
         {
+            // Follower at once, in this tick: reconnecting may take the whole connect timeout,
+            // and a leader must have stopped before the server frees its lock for another
+            // (SERVER_DEAD_PEER). The next tick connects again.
             self.client = None;
-            if self.leading_since.take().is_some() {
+            let was_leading = self.leading_since.take().is_some();
+            if was_leading {
                 tracing::warn!(
                     "stepping down as sync leader: the database at {} stopped answering",
                     self.target
                 );
             }
+            return Ok(Role::Follower {
+                leader: None,
+                problem: Some(format!(
+                    "the database at {} did not answer within {} s",
+                    self.target,
+                    CHECK_TIMEOUT.as_secs()
+                )),
+            });
         }
         let target = self.target.clone();
         if self.client.is_none() {
@@ -236,7 +248,15 @@ pub fn current_leader(client: &mut Client, target: &str) -> Result<Option<Leader
 /// that free the lock of a leader whose machine vanished, and no idle limits that would end a
 /// healthy leader's session (it is idle between ticks).
 fn election_client(url: &str, target: &str) -> Result<Client> {
-    let mut client = connect_client(url, target)?;
+    // This side too gives up on a silent server within about 10 s, so no tick (and no
+    // `ElectionHandle::stop`) waits on a vanished network for the kernel's minutes.
+    let dead = DeadPeer {
+        idle: Duration::from_secs(4),
+        interval: Duration::from_secs(2),
+        retries: 3,
+        user_timeout: SERVER_DEAD_PEER,
+    };
+    let mut client = connect_client_with(url, target, dead)?;
     let keepalive_idle = 4;
     let keepalive_interval = 2;
     let keepalive_count = 3;

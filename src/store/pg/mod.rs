@@ -47,6 +47,7 @@ const MIGRATION_LOCK: i64 = 0x7065_7263_6801;
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
 /// TCP keepalives: a database that vanished from the network is noticed in about a minute,
 /// not after the kernel's two hours (the statement timeout is the server's, and cannot help).
+/// See [`STORE_DEAD_PEER`].
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
 /// Where a database is, for messages: the URL without its password.
@@ -55,6 +56,23 @@ pub fn redacted(url: &str) -> String {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));
+            }
+            // libpq-style parameters may carry it too (`?password=…`, `?sslpassword=…`).
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let secret = k.eq_ignore_ascii_case("password")
+                            || k.eq_ignore_ascii_case("sslpassword");
+                        let v = if secret {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
             }
             parsed.to_string()
         }
@@ -93,9 +111,7 @@ impl PgStore {
     ) -> Result<PgStore> {
         let target = redacted(url);
         let Some(key) = key else {
-            return Err(StoreError::TokenKey(format!(
-                "perch keeps account tokens in the PostgreSQL database at {target} only sealed, and no token_key is set: run `perch team keygen`, then set token_key in the config file (or PERCH_TOKEN_KEY) to what it prints, the same on every service of the team"
-            )));
+            return Err(no_token_key(&target));
         };
         let mut client = connect_client(url, &target)?;
         let runner = match version {
@@ -157,6 +173,18 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Connects to `url` (refusing without a `token_key`, as [`PgStore::connect`] does) and
+    /// returns the schema version the database is at, changing nothing: for a perch that will
+    /// not run on it, so that it does not migrate a database other services use.
+    pub fn inspect(url: &str, key: Option<TokenKey>) -> Result<u32> {
+        let target = redacted(url);
+        if key.is_none() {
+            return Err(no_token_key(&target));
+        }
+        let mut client = connect_client(url, &target)?;
+        newest_applied(&mut client, &target)
+    }
+
     /// The newest schema version this perch knows.
     pub fn latest_schema_version() -> u32 {
         embedded::migrations::runner()
@@ -200,13 +228,46 @@ impl PgStore {
     }
 }
 
+/// How this side of a connection notices a database that vanished from the network.
+#[derive(Clone, Copy)]
+struct DeadPeer {
+    /// Keepalive probes after this long without a byte from the server (a statement waiting
+    /// for its answer counts), one every `interval`, `retries` unanswered end it.
+    idle: Duration,
+    interval: Duration,
+    retries: u32,
+    /// Data sent and not acknowledged for this long ends it.
+    user_timeout: Duration,
+}
+
+/// The store's connections: a vanished database noticed in about a minute.
+const STORE_DEAD_PEER: DeadPeer = DeadPeer {
+    idle: KEEPALIVE_IDLE,
+    interval: Duration::from_secs(10),
+    retries: 3,
+    user_timeout: Duration::from_secs(60),
+};
+
+fn no_token_key(target: &str) -> StoreError {
+    StoreError::TokenKey(format!(
+        "perch keeps account tokens in the PostgreSQL database at {target} only sealed, and no token_key is set: run `perch team keygen`, then set token_key in the config file (or PERCH_TOKEN_KEY) to what it prints, the same on every service of the team"
+    ))
+}
+
 fn connect_client(url: &str, target: &str) -> Result<Client> {
+    connect_client_with(url, target, STORE_DEAD_PEER)
+}
+
+fn connect_client_with(url: &str, target: &str, dead: DeadPeer) -> Result<Client> {
     let mut config: postgres::Config = url
         .parse()
         .map_err(|e| database(target, format!("the database URL is not valid: {e}")))?;
     config.connect_timeout(CONNECT_TIMEOUT);
     config.keepalives(true);
-    config.keepalives_idle(KEEPALIVE_IDLE);
+    config.keepalives_idle(dead.idle);
+    config.keepalives_interval(dead.interval);
+    config.keepalives_retries(dead.retries);
+    config.tcp_user_timeout(dead.user_timeout);
     config.options(&format!(
         "-c statement_timeout={}",
         STATEMENT_TIMEOUT.as_millis()
@@ -680,5 +741,29 @@ impl Backend for PgStore {
             .map_err(|e| self.err(e))?;
         let n: i64 = column(&row, 0, &self.target)?;
         Ok(n.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_database_url_in_a_message_never_shows_a_password() {
+        let shown = redacted("postgres://perch:hunter2@db.example:5432/perch?sslmode=require");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("db.example"),
+            "{shown}"
+        );
+        // libpq-style parameters carry it too.
+        let shown = redacted(
+            "postgres://db.example/perch?password=hunter2&sslpassword=s3cret&application_name=x",
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("application_name=x"), "{shown}");
+        assert!(!redacted("not a url with hunter2").contains("hunter2"));
     }
 }

@@ -22,7 +22,7 @@ use super::changes::{Change, notify};
 use super::{PgStore, column, tweet_column, unsigned};
 use crate::domain::{Mention, MentionKey, MentionStatus, ReplyKind, Response};
 use crate::store::backend::OutboxBackend;
-use crate::store::outbox::{already_answered, list_states};
+use crate::store::outbox::{already_answered, list_states, plain_name};
 use crate::store::{Draft, OutboxEntry, OutboxState, Result, StoreError, codec};
 
 /// What a transition does to the mention's draft (as in sled's outbox).
@@ -60,6 +60,11 @@ fn outbox_change(entry: &OutboxEntry) -> Change {
         tweet: entry.key.tweet_id,
         seq: entry.seq,
     }
+}
+
+/// An entry's seq as its column holds it.
+fn row_seq(entry: &OutboxEntry) -> Result<i64> {
+    i64::try_from(entry.seq).map_err(|_| StoreError::NotFound(entry_what(entry.key, entry.seq)))
 }
 
 fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
@@ -327,7 +332,7 @@ impl PgStore {
             if entry.state.blocks_new_send() {
                 let person: Option<String> = column(&row, "person", &self.target)?;
                 let who = person
-                    .map(|p| crate::text::sanitize(&p, true))
+                    .map(|p| plain_name(&p))
                     .unwrap_or_else(|| "the owner".to_string());
                 return Ok(Some(format!(
                     "{who} asked for a reply to mention {} at {} and it is {}; resolve that one first",
@@ -415,6 +420,15 @@ impl OutboxBackend for PgStore {
         let tweet = self.outbox_tweet(key)?;
         let mut client = self.lock();
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        // Locked in the transitions' order (the current entry, then the mention) before deciding:
+        // a retry, a mark-sent or another enqueue for this mention committing meanwhile waits,
+        // or is waited for, and `refusal` then reads what it did.
+        self.lock_current(&mut tx, key)?;
+        tx.execute(
+            "SELECT 1 FROM mentions WHERE account_id = $1 AND tweet_id = $2 FOR UPDATE",
+            &[&key.account_id, &tweet],
+        )
+        .map_err(|e| self.err(e))?;
         if let Some(why) = self.refusal(&mut tx, key, kind, send_anyway)? {
             return Err(StoreError::Conflict(why));
         }
@@ -509,6 +523,11 @@ impl OutboxBackend for PgStore {
             |m| set_processing(m, now),
             DraftChange::Keep,
         )?;
+        tx.execute(
+            "UPDATE outbox SET claimed_by = pg_backend_pid() WHERE seq = $1",
+            &[&row_seq(&entry)?],
+        )
+        .map_err(|e| self.err(e))?;
         // Committed (and so durable, with the server's synchronous_commit) before the request
         // may leave: a worker that dies from here on leaves it `sending`, never sent again.
         tx.commit().map_err(|e| self.err(e))?;
@@ -693,30 +712,31 @@ impl OutboxBackend for PgStore {
         &self,
         now: DateTime<Utc>,
         unconfirmed_message: &str,
-        not_sent_message: &str,
+        _not_sent_message: &str,
     ) -> Result<Vec<OutboxEntry>> {
-        // Bounded by what is open: each entry is changed once (it leaves these states).
+        // Only sends whose claiming session is gone: a worker still connected may yet hear X's
+        // answer (a leader that lost the lock but not its store connection). Queued and waiting
+        // entries are left for the new leader to send: on a shared database the person who
+        // asked is on a service that is still running, unlike a sled process that ended.
+        let rows = self
+            .lock()
+            .query(
+                "SELECT seq, state, record FROM outbox o
+                 WHERE is_current AND state = 'sending'
+                   AND (claimed_by IS NULL OR NOT EXISTS
+                        (SELECT 1 FROM pg_stat_activity a WHERE a.pid = o.claimed_by))
+                 ORDER BY seq",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        let orphans = rows
+            .iter()
+            .map(|row| self.decode_entry(row))
+            .collect::<Result<Vec<_>>>()?;
+        // Bounded by what was read: each entry is changed once (it leaves `sending`).
         let mut changed = Vec::new();
-        for entry in self.outbox_open()? {
-            let updated = match entry.state {
-                OutboxState::Sending => {
-                    self.outbox_unconfirmed(entry.key, entry.seq, unconfirmed_message, now)
-                }
-                OutboxState::Queued | OutboxState::Waiting => self.transition(
-                    entry.key,
-                    entry.seq,
-                    &[OutboxState::Queued, OutboxState::Waiting],
-                    |e| {
-                        e.state = OutboxState::Failed;
-                        e.not_before = None;
-                        e.last_error = Some(not_sent_message.to_string());
-                        e.updated_at = now;
-                    },
-                    |m| set_error(m, not_sent_message, now),
-                    DraftChange::Keep,
-                ),
-                _ => continue,
-            };
+        for entry in orphans {
+            let updated = self.outbox_unconfirmed(entry.key, entry.seq, unconfirmed_message, now);
             match updated {
                 Ok(e) => changed.push(e),
                 // Another worker moved it in between (it was read before being locked): what

@@ -14,6 +14,9 @@ CREATE TABLE outbox (
     not_before timestamptz,
     -- Who asked for it (a team person's name), for "@ana replied at 10:02".
     person text,
+    -- `sending`: pg_backend_pid() of the connection that claimed it. While that session lives
+    -- its worker may still hear X's answer; once it is gone, the entry is unconfirmed.
+    claimed_by integer,
     record bytea NOT NULL
 );
 CREATE SEQUENCE outbox_seq OWNED BY outbox.seq;
