@@ -284,4 +284,7 @@ fn connect_urls_and_tokens_are_checked_before_anything_is_sent() {
         endpoint.describe(),
         "the perch service at https://example.com:443"
     );
+    assert_eq!(endpoint.address().as_deref(), Some("example.com"));
+    let tunnel = Endpoint::remote("http://127.0.0.1:8080", token(), None).unwrap();
+    assert_eq!(tunnel.address().as_deref(), Some("127.0.0.1:8080"));
 }

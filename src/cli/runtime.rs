@@ -232,12 +232,11 @@ pub async fn run_dashboard(
     } else {
         "connecting to the perch service…".to_string()
     };
-    let remote_banner = remote.as_ref().map(|r| {
-        format!(
-            "connected to {}",
-            r.describe().trim_start_matches("the perch service at ")
-        )
-    });
+    // Short: the status bar keeps only its right end for this, and the host is what matters.
+    let remote_banner = remote
+        .as_ref()
+        .and_then(|r| r.address())
+        .map(|address| format!("remote {address}"));
     let mut demo_setup: Option<DemoSetup> = None;
     let mut demo_service: Option<crate::service::RunningService> = None;
     let mut link: Option<std::sync::Arc<crate::client::Link>> = None;

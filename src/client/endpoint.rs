@@ -119,6 +119,22 @@ impl Endpoint {
         }
     }
 
+    /// The remote service's host (and port, when not the scheme's own), for the status bar;
+    /// `None` for the local socket.
+    pub fn address(&self) -> Option<String> {
+        match self {
+            Endpoint::Socket(_) => None,
+            Endpoint::Remote(remote) => {
+                let default = if remote.tls.is_some() { 443 } else { 80 };
+                Some(if remote.port == default {
+                    remote.host.clone()
+                } else {
+                    format!("{}:{}", remote.host, remote.port)
+                })
+            }
+        }
+    }
+
     /// The local socket, when that is what it is.
     pub fn socket(&self) -> Option<&Path> {
         match self {

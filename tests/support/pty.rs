@@ -102,6 +102,11 @@ impl Perch {
     /// Starts `perch ARGS` with a private home. `config` is written to the config file
     /// `PERCH_CONFIG` names (none: that file does not exist, so the defaults apply).
     pub fn start(args: &[&str], config: Option<&str>) -> Perch {
+        Perch::start_with_env(args, config, &[])
+    }
+
+    /// [`Perch::start`] with `env` added to perch's environment.
+    pub fn start_with_env(args: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Perch {
         let home = tempfile::tempdir().expect("a temporary home");
         let config_path: PathBuf = home.path().join("config.toml");
         if let Some(text) = config {
@@ -115,7 +120,10 @@ impl Perch {
                 pixel_height: 0,
             })
             .expect("open a pseudo-terminal");
-        let cmd = perch_command(home.path(), args, &config_path);
+        let mut cmd = perch_command(home.path(), args, &config_path);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let child = pty.slave.spawn_command(cmd).expect("start perch");
         drop(pty.slave);
 
