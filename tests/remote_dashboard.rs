@@ -134,6 +134,30 @@ async fn a_remote_dashboard_is_its_person_and_two_dashboards_see_each_other_live
     })
     .await;
 
+    // Ben ignores the mention: `u` is his to undo, not the owner's (who did not do it).
+    let (o, b) = (owner.clone(), ben.clone());
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            b.triage(900, &[key], perch::domain::MentionStatus::Ignored)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            o.last_undo_action().unwrap(),
+            None,
+            "the owner has nothing to undo"
+        );
+        assert_eq!(o.undo_step(None).unwrap(), None);
+        let refused = o.undo_step(Some(900)).unwrap_err().to_string();
+        assert!(refused.contains("ben's"), "{refused}");
+        let mine = b.last_undo_action().unwrap().unwrap();
+        assert_eq!((mine.id, mine.person()), (900, "ben"));
+        let step = b.undo_step(None).unwrap().unwrap();
+        assert_eq!((step.restored, step.done), (1, true));
+    })
+    .await
+    .unwrap();
+
     // Ben closes the composer: the owner hears that too.
     let b = ben.clone();
     tokio::task::spawn_blocking(move || b.presence(key, false).unwrap())

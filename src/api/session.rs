@@ -395,7 +395,7 @@ fn answer(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
 
 /// The requests that are one store call (blocking; run on the blocking pool).
 fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
-    use crate::app::{FeedSource as _, StoreWrites};
+    use crate::app::FeedSource as _;
     let store = &hub.store;
     let e = |e: crate::store::StoreError| e.to_string();
     match request {
@@ -430,7 +430,8 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
             days,
         } => answer(&store.daily_counts(account, today, days).map_err(e)?),
         Op::Draft { key } => answer(&store.draft(key).map_err(e)?),
-        Op::LastUndoAction => answer(&store.last_undo_action().map_err(e)?),
+        // The caller's own actions: `u` never undoes someone else's triage.
+        Op::LastUndoAction => answer(&store.last_undo_action_of(who).map_err(e)?),
         Op::AccountStats { account, now } => {
             answer(&store.account_stats(&account, now).map_err(e)?)
         }
@@ -461,12 +462,13 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
             keys,
             status,
         } => {
-            let changed = StoreWrites::triage(store, action, &keys, status).map_err(e)?;
+            let changed =
+                crate::app::source::triage_as(store, who, action, &keys, status).map_err(e)?;
             audit_triage(store, who, status, &keys, changed);
             answer(&changed)
         }
         Op::UndoStep { action } => {
-            let step = StoreWrites::undo_step(store, action).map_err(e)?;
+            let step = store.undo_step_as(who, action, Utc::now()).map_err(e)?;
             if let Some(step) = &step
                 && step.restored > 0
             {

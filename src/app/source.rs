@@ -173,15 +173,7 @@ impl StoreWrites for Store {
         keys: &[MentionKey],
         status: crate::domain::MentionStatus,
     ) -> Result<usize, StoreError> {
-        let changed = Store::triage(self, action, keys, status, Utc::now())?;
-        // Bulk chunks: flushing between them keeps sled 0.34's background log writes few; a pile
-        // of them is what its pool deadlock (sled #804/#1412) needs.
-        if keys.len() > 1
-            && let Err(e) = self.flush()
-        {
-            tracing::warn!("could not flush after a bulk change: {e}");
-        }
-        Ok(changed.len())
+        triage_as(self, OWNER_NAME, action, keys, status)
     }
     fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError> {
         Store::undo_step(self, action, Utc::now())
@@ -303,4 +295,24 @@ impl FeedSource for Store {
             replying: Vec::new(),
         })
     }
+}
+
+/// One chunk of a triage action by `person` (theirs to undo), as the dashboard makes it;
+/// how many mentions it changed.
+pub fn triage_as(
+    store: &Store,
+    person: &str,
+    action: u64,
+    keys: &[MentionKey],
+    status: crate::domain::MentionStatus,
+) -> Result<usize, StoreError> {
+    let changed = store.triage_as(person, action, keys, status, Utc::now())?;
+    // Bulk chunks: flushing between them keeps sled 0.34's background log writes few; a pile
+    // of them is what its pool deadlock (sled #804/#1412) needs.
+    if keys.len() > 1
+        && let Err(e) = store.flush()
+    {
+        tracing::warn!("could not flush after a bulk change: {e}");
+    }
+    Ok(changed.len())
 }

@@ -9,12 +9,17 @@
 //! A bulk action over a huge filter is applied a chunk at a time, each chunk its own batch, so
 //! its undo record grows a chunk at a time too; undo walks the chunks back the same way. Only the
 //! newest [`UNDO_DEPTH`] actions are kept.
+//!
+//! Each action records its person (issue 16): on a service several people triage through, `u`
+//! undoes the caller's own newest action, never someone else's. A record written before perch
+//! kept the person (its bytes end after `next_chunk`) is the owner's.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Batch;
 
-use super::{CounterUpdates, Result, Store, codec, keys};
+use super::{CounterUpdates, Result, Store, StoreError, codec, keys};
+use crate::domain::team::OWNER_NAME;
 use crate::domain::{Mention, MentionKey, MentionStatus};
 
 /// The undo log's tag byte.
@@ -39,6 +44,63 @@ pub struct UndoAction {
     pub chunks: u32,
     /// The next chunk number to write (chunks are numbered in the order they were applied).
     pub next_chunk: u32,
+    /// Who did it (a team person's name); `None` in a record from before perch kept it, which
+    /// is the owner's.
+    #[serde(default)]
+    pub person: Option<String>,
+}
+
+impl UndoAction {
+    /// Whose action this is.
+    pub fn person(&self) -> &str {
+        self.person.as_deref().unwrap_or(OWNER_NAME)
+    }
+}
+
+/// The fields every undo record starts with, as perch wrote them before it kept the person.
+#[derive(Serialize, Deserialize)]
+struct UndoFields {
+    id: u64,
+    status: MentionStatus,
+    at: DateTime<Utc>,
+    changed: u64,
+    chunks: u32,
+    next_chunk: u32,
+}
+
+/// An undo record: [`UndoFields`], then the person (bincode serde, as every format wrote the
+/// fields). A record that ends after the fields is the owner's.
+impl codec::Record for UndoAction {
+    fn write_body(&self, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+        let fields = UndoFields {
+            id: self.id,
+            status: self.status,
+            at: self.at,
+            changed: self.changed,
+            chunks: self.chunks,
+            next_chunk: self.next_chunk,
+        };
+        codec::write_serde(&fields, out)?;
+        codec::write_serde(&self.person, out)
+    }
+
+    fn read_body(_format: u8, body: &[u8]) -> std::result::Result<(Self, usize), String> {
+        let (f, used): (UndoFields, usize) = codec::read_serde(body)?;
+        let (person, more) = match body.get(used..) {
+            Some(rest) if !rest.is_empty() => codec::read_serde::<Option<String>>(rest)?,
+            _ => (None, 0),
+        };
+        let action = UndoAction {
+            id: f.id,
+            status: f.status,
+            at: f.at,
+            changed: f.changed,
+            chunks: f.chunks,
+            next_chunk: f.next_chunk,
+            person,
+        };
+        Ok((action, used + more))
+    }
 }
 
 /// What a mention was before a triage action changed it.
@@ -49,7 +111,7 @@ struct Before {
     error_message: Option<String>,
 }
 
-codec::serde_record!(UndoAction, Vec<Before>);
+codec::serde_record!(Vec<Before>);
 
 /// One step of an undo.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +154,18 @@ impl Store {
     /// mentions as they now are, changed ones only.
     pub fn triage(
         &self,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>> {
+        self.triage_as(OWNER_NAME, action, keys, status, now)
+    }
+
+    /// [`Store::triage`] by `person`: the action is theirs to undo.
+    pub fn triage_as(
+        &self,
+        person: &str,
         action: u64,
         keys: &[MentionKey],
         status: MentionStatus,
@@ -143,6 +217,7 @@ impl Store {
                     changed: 0,
                     chunks: 0,
                     next_chunk: 0,
+                    person: Some(person.to_string()),
                 }
             }
         };
@@ -158,18 +233,22 @@ impl Store {
         Ok(changed)
     }
 
-    /// The newest triage action that can still be undone.
+    /// The owner's newest triage action that can still be undone.
     pub fn last_undo_action(&self) -> Result<Option<UndoAction>> {
-        match self
-            .tree
-            .scan_prefix([UNDO, HEADER])
-            .next_back()
-            .transpose()
-            .map_err(|e| self.err(e))?
-        {
-            None => Ok(None),
-            Some((_, v)) => codec::decode(&v, || "an undo record".to_string()).map(Some),
+        self.last_undo_action_of(OWNER_NAME)
+    }
+
+    /// `person`'s newest triage action that can still be undone. Bounded: the log keeps at
+    /// most [`UNDO_DEPTH`] actions.
+    pub fn last_undo_action_of(&self, person: &str) -> Result<Option<UndoAction>> {
+        for item in self.tree.scan_prefix([UNDO, HEADER]).rev() {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            let action: UndoAction = codec::decode(&v, || "an undo record".to_string())?;
+            if action.person() == person {
+                return Ok(Some(action));
+            }
         }
+        Ok(None)
     }
 
     fn undo_action(&self, action: u64) -> Result<Option<UndoAction>> {
@@ -182,14 +261,32 @@ impl Store {
     /// batch that also forgets that chunk, so an undo cut short by a crash can simply go on.
     /// `None` when there is nothing to undo.
     pub fn undo_step(&self, action: Option<u64>, now: DateTime<Utc>) -> Result<Option<UndoStep>> {
+        self.undo_step_as(OWNER_NAME, action, now)
+    }
+
+    /// [`Store::undo_step`] for `person`: their newest action when `None`; a named action of
+    /// someone else's is refused (`StoreError::Conflict`), since undo puts back what they saw.
+    pub fn undo_step_as(
+        &self,
+        person: &str,
+        action: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UndoStep>> {
         let mut writer = self.lock();
         let header = match action {
             Some(id) => self.undo_action(id)?,
-            None => self.last_undo_action()?,
+            None => self.last_undo_action_of(person)?,
         };
         let Some(mut header) = header else {
             return Ok(None);
         };
+        if header.person() != person {
+            return Err(StoreError::Conflict(format!(
+                "that action ({}) is {}'s; only they can undo it",
+                header.status,
+                header.person()
+            )));
+        }
         let id = header.id;
         let mut batch = Batch::default();
         let mut updates = CounterUpdates::default();
@@ -382,5 +479,74 @@ mod tests {
             .unwrap();
         assert!(changed.is_empty());
         assert_eq!(store.last_undo_action().unwrap(), None, "nothing recorded");
+    }
+
+    #[test]
+    fn each_person_undoes_their_own_newest_action_and_never_anyone_elses() {
+        let (_dir, store, keys) = store_with(4);
+        let now = Utc::now();
+        store
+            .triage_as("owner", 1, &keys[..1], MentionStatus::Ignored, now)
+            .unwrap();
+        store
+            .triage_as("ben", 2, &keys[1..3], MentionStatus::Ignored, now)
+            .unwrap();
+        // The owner's newest is action 1, though ben's is newer.
+        assert_eq!(store.last_undo_action().unwrap().unwrap().id, 1);
+        assert_eq!(store.last_undo_action_of("ben").unwrap().unwrap().id, 2);
+        assert_eq!(store.last_undo_action_of("ana").unwrap(), None);
+        // Naming ben's action as the owner is refused; nothing changes.
+        match store.undo_step_as("owner", Some(2), now) {
+            Err(StoreError::Conflict(why)) => assert!(why.contains("ben's"), "{why}"),
+            other => panic!("refused, not {other:?}"),
+        }
+        assert_eq!(
+            store.mention(keys[1]).unwrap().unwrap().status,
+            MentionStatus::Ignored
+        );
+        // The owner's `u` undoes the owner's action only.
+        let step = store.undo_step_as("owner", None, now).unwrap().unwrap();
+        assert_eq!((step.action.id, step.restored, step.done), (1, 1, true));
+        assert_eq!(
+            store.mention(keys[1]).unwrap().unwrap().status,
+            MentionStatus::Ignored,
+            "ben's triage stands"
+        );
+        assert_eq!(store.undo_step_as("owner", None, now).unwrap(), None);
+        let step = store.undo_step_as("ben", None, now).unwrap().unwrap();
+        assert_eq!((step.action.person(), step.restored), ("ben", 2));
+    }
+
+    #[test]
+    fn an_undo_record_from_before_perch_kept_the_person_reads_as_the_owners() {
+        // The bytes perch wrote before: the fields alone, in format 2 (and 1: the same bytes).
+        let old = UndoFields {
+            id: 7,
+            status: MentionStatus::Ignored,
+            at: Utc::now(),
+            changed: 3,
+            chunks: 1,
+            next_chunk: 1,
+        };
+        for format in [1u8, 2] {
+            let mut bytes = vec![format];
+            codec::write_serde(&old, &mut bytes).unwrap();
+            let action: UndoAction = codec::decode(&bytes, || "old".into()).unwrap();
+            assert_eq!(
+                (action.id, action.changed, action.person.as_deref()),
+                (7, 3, None)
+            );
+            assert_eq!(action.person(), OWNER_NAME);
+        }
+        // And a new record round-trips its person.
+        let mut new: UndoAction = {
+            let mut bytes = vec![2u8];
+            codec::write_serde(&old, &mut bytes).unwrap();
+            codec::decode(&bytes, || "old".into()).unwrap()
+        };
+        new.person = Some("ana".into());
+        let bytes = codec::encode(&new, "undo action").unwrap();
+        let back: UndoAction = codec::decode(&bytes, || "new".into()).unwrap();
+        assert_eq!(back, new);
     }
 }
