@@ -111,8 +111,9 @@ pub struct OutboxEntry {
 
 codec::serde_record!(OutboxEntry);
 
-/// What a transition does to the mention's stored draft.
-enum DraftChange {
+/// What a transition does to the mention's stored draft (both backends).
+#[derive(Clone, Copy)]
+pub(crate) enum DraftChange {
     Keep,
     Save,
     Delete,
@@ -147,7 +148,7 @@ fn key_of_current(k: &[u8]) -> Option<MentionKey> {
     })
 }
 
-fn entry_what(key: MentionKey, seq: u64) -> String {
+pub(crate) fn entry_what(key: MentionKey, seq: u64) -> String {
     format!(
         "outbox entry {seq} for mention {} of account {}",
         key.tweet_id, key.account_id
@@ -155,13 +156,13 @@ fn entry_what(key: MentionKey, seq: u64) -> String {
 }
 
 /// The mention's state while an entry is in flight, and after each outcome.
-fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
+pub(crate) fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
     m.status = MentionStatus::Processing;
     m.error_message = None;
     m.updated_at = now;
 }
 
-fn set_error(m: &mut Mention, message: &str, now: DateTime<Utc>) {
+pub(crate) fn set_error(m: &mut Mention, message: &str, now: DateTime<Utc>) {
     m.status = MentionStatus::Error;
     m.error_message = Some(message.to_string());
     m.updated_at = now;

@@ -22,23 +22,10 @@ use super::changes::{Change, notify};
 use super::{PgStore, column, tweet_column, unsigned};
 use crate::domain::{Mention, MentionKey, MentionStatus, ReplyKind, Response};
 use crate::store::backend::OutboxBackend;
-use crate::store::outbox::{already_answered, list_states, plain_name};
+use crate::store::outbox::{
+    DraftChange, already_answered, entry_what, list_states, plain_name, set_error, set_processing,
+};
 use crate::store::{Draft, OutboxEntry, OutboxState, Result, StoreError, codec};
-
-/// What a transition does to the mention's draft (as in sled's outbox).
-#[derive(Clone, Copy)]
-enum DraftChange {
-    Keep,
-    Save,
-    Delete,
-}
-
-fn entry_what(key: MentionKey, seq: u64) -> String {
-    format!(
-        "outbox entry {seq} for mention {} of account {}",
-        key.tweet_id, key.account_id
-    )
-}
 
 fn state_from(text: &str) -> Option<OutboxState> {
     [
@@ -65,18 +52,6 @@ fn outbox_change(entry: &OutboxEntry) -> Change {
 /// An entry's seq as its column holds it.
 fn row_seq(entry: &OutboxEntry) -> Result<i64> {
     i64::try_from(entry.seq).map_err(|_| StoreError::NotFound(entry_what(entry.key, entry.seq)))
-}
-
-fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
-    m.status = MentionStatus::Processing;
-    m.error_message = None;
-    m.updated_at = now;
-}
-
-fn set_error(m: &mut Mention, message: &str, now: DateTime<Utc>) {
-    m.status = MentionStatus::Error;
-    m.error_message = Some(message.to_string());
-    m.updated_at = now;
 }
 
 impl PgStore {
