@@ -162,6 +162,44 @@ pub(crate) fn set_processing(m: &mut Mention, now: DateTime<Utc>) {
     m.updated_at = now;
 }
 
+/// The entry `sent` (X's id `response_id`, `None` when its answer was lost), and the response
+/// to record on the mention. Both backends use it.
+pub(crate) fn mark_sent(
+    entry: &mut OutboxEntry,
+    response_id: Option<String>,
+    now: DateTime<Utc>,
+) -> Response {
+    let response = Response {
+        // An empty id means "sent, X's id unknown" (the answer was lost): the UI and the CLI
+        // say so rather than show an id.
+        id: response_id.clone().unwrap_or_default(),
+        text: entry.text.clone(),
+        sent_at: entry.last_attempt_at.unwrap_or(now),
+    };
+    entry.state = OutboxState::Sent;
+    entry.response_id = response_id;
+    entry.last_error = None;
+    entry.not_before = None;
+    entry.updated_at = now;
+    response
+}
+
+/// The mention `replied`, with `response` recorded as its answer of `kind`.
+pub(crate) fn set_answered(
+    m: &mut Mention,
+    kind: ReplyKind,
+    response: Response,
+    now: DateTime<Utc>,
+) {
+    m.status = MentionStatus::Replied;
+    m.error_message = None;
+    match kind {
+        ReplyKind::Public => m.public_response = Some(response),
+        ReplyKind::Dm => m.dm_response = Some(response),
+    }
+    m.updated_at = now;
+}
+
 pub(crate) fn set_error(m: &mut Mention, message: &str, now: DateTime<Utc>) {
     m.status = MentionStatus::Error;
     m.error_message = Some(message.to_string());
@@ -516,31 +554,11 @@ impl Store {
         response_id: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Response> {
-        let response = Response {
-            // An empty id means "sent, X's id unknown" (the answer was lost): the UI and the CLI
-            // say so rather than show an id.
-            id: response_id.clone().unwrap_or_default(),
-            text: entry.text.clone(),
-            sent_at: entry.last_attempt_at.unwrap_or(now),
-        };
-        entry.state = OutboxState::Sent;
-        entry.response_id = response_id;
-        entry.last_error = None;
-        entry.not_before = None;
-        entry.updated_at = now;
-        let kind = entry.kind;
-        let recorded = response.clone();
+        let response = mark_sent(&mut entry, response_id, now);
+        let (kind, recorded) = (entry.kind, response.clone());
         self.outbox_commit(
             &entry,
-            move |m| {
-                m.status = MentionStatus::Replied;
-                m.error_message = None;
-                match kind {
-                    ReplyKind::Public => m.public_response = Some(recorded),
-                    ReplyKind::Dm => m.dm_response = Some(recorded),
-                }
-                m.updated_at = now;
-            },
+            move |m| set_answered(m, kind, recorded, now),
             DraftChange::Delete,
         )?;
         self.flush()?;

@@ -23,7 +23,8 @@ use super::{PgStore, column, tweet_column, unsigned};
 use crate::domain::{Mention, MentionKey, MentionStatus, ReplyKind, Response};
 use crate::store::backend::OutboxBackend;
 use crate::store::outbox::{
-    DraftChange, already_answered, entry_what, list_states, plain_name, set_error, set_processing,
+    DraftChange, already_answered, entry_what, list_states, mark_sent, plain_name, set_answered,
+    set_error, set_processing,
 };
 use crate::store::{Draft, OutboxEntry, OutboxState, Result, StoreError, codec};
 
@@ -352,30 +353,12 @@ impl PgStore {
         response_id: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(OutboxEntry, Response)> {
-        let response = Response {
-            id: response_id.clone().unwrap_or_default(),
-            text: entry.text.clone(),
-            sent_at: entry.last_attempt_at.unwrap_or(now),
-        };
-        entry.state = OutboxState::Sent;
-        entry.response_id = response_id;
-        entry.last_error = None;
-        entry.not_before = None;
-        entry.updated_at = now;
-        let kind = entry.kind;
-        let recorded = response.clone();
+        let response = mark_sent(&mut entry, response_id, now);
+        let (kind, recorded) = (entry.kind, response.clone());
         self.write_transition(
             tx,
             &entry,
-            move |m| {
-                m.status = MentionStatus::Replied;
-                m.error_message = None;
-                match kind {
-                    ReplyKind::Public => m.public_response = Some(recorded),
-                    ReplyKind::Dm => m.dm_response = Some(recorded),
-                }
-                m.updated_at = now;
-            },
+            move |m| set_answered(m, kind, recorded, now),
             DraftChange::Delete,
         )?;
         Ok((entry, response))
