@@ -625,8 +625,8 @@ async fn run(cli: Cli) -> CliResult {
         eprintln!("perch: {warning}");
         tracing::warn!("{warning}");
     }
-    // The team's database is named, and nothing here runs on it yet: say so rather than read
-    // and write a sled store beside it (the service refuses the same way).
+    // The team's database is named, and the dashboard and store commands do not run on it yet
+    // (`perch serve` does): say so rather than read and write a sled store beside it.
     let uses_store = match &cli.command {
         None => cli.connect.is_none(),
         Some(command) => command.needs_store(),
@@ -636,7 +636,7 @@ async fn run(cli: Cli) -> CliResult {
         && let Some(url) = config.database_url.clone()
     {
         return Err(Failure::new(
-            crate::service::postgres_not_yet(url, config.token_key.clone()).await,
+            postgres_not_yet(url, config.token_key.clone()).await,
         ));
     }
     // A command that needs the store goes to the running service, which holds it (the same
@@ -788,11 +788,33 @@ fn quiet_on_closed_pipe() {
     }
 }
 
+/// Why the dashboard or a store command does not run with `database_url`: the key or the
+/// database (as the PostgreSQL store reports them: no token_key and how to make one, a database
+/// it cannot reach), or, when both are right, that only the service runs there so far. The
+/// database is only looked at, never migrated: other perch services may be using it.
+async fn postgres_not_yet(
+    url: crate::domain::Secret,
+    key: Option<crate::domain::TokenKey>,
+) -> String {
+    let target = crate::store::pg::redacted(url.expose());
+    let checked =
+        tokio::task::spawn_blocking(move || crate::store::PgStore::inspect(url.expose(), key))
+            .await;
+    match checked {
+        Ok(Ok(version)) => format!(
+            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version} (this perch's: {}), but the dashboard and the commands that read or change the store do not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); `perch serve` does (one leader syncs, the others follow) and `perch service status` shows its role; unset database_url (and PERCH_DATABASE_URL) to run on the embedded store",
+            crate::store::PgStore::latest_schema_version()
+        ),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("the database check failed: {e}"),
+    }
+}
+
 /// Opens the store for a command, in a blocking task.
 pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
     // Run in the service for a client: the store the service holds.
     if let Some(remote) = console::remote() {
-        return Ok(remote.hub.store.clone());
+        return Ok(remote.hub.sled_store()?);
     }
     let dir = config.data_dir.clone();
     let token_key = config.token_key.clone();

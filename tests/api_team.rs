@@ -762,7 +762,7 @@ async fn a_reader_cannot_settle_or_call_back_a_reply_and_a_removed_persons_strea
     world.fetch_all().await;
     let reader = add_person(&world, "cy", Role::Member, &[(SUPPORT, Access::Read)]);
     // A reply that left and got no answer: unconfirmed, in the outbox.
-    let store = &world.hub().store;
+    let store = &world.hub().sled_store().unwrap();
     let key = store
         .accounts()
         .unwrap()

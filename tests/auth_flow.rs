@@ -72,7 +72,7 @@ async fn login_as(
     let client = XClient::new(&sim.api_base());
     auth::login_with_listener_using(
         &settings(sim),
-        store,
+        &store.shared(),
         &client,
         browser_that(extra, |l| l, page.clone()),
         |_| {},
@@ -101,7 +101,7 @@ async fn login_through_the_listener_stores_the_account_and_its_tokens() {
     let printed_in = printed.clone();
     let (account, reauthorized) = auth::login_with_listener_using(
         &settings(&sim),
-        &store,
+        &store.shared(),
         &client,
         browser_that("sim_user=mara_quill", |l| l, page.clone()),
         move |url| *printed_in.lock().unwrap() = url.to_string(),
@@ -196,7 +196,7 @@ async fn headless_login(
         GENEROUS,
         auth::login_headless(
             &settings,
-            store,
+            &store.shared(),
             &client,
             &mut out_writer,
             tokio::io::BufReader::new(reader),
@@ -264,7 +264,7 @@ async fn a_foreign_state_or_a_denial_adds_nothing() {
     let page = Arc::new(Mutex::new(None));
     let err = auth::login_with_listener_using(
         &settings(&sim),
-        &store,
+        &store.shared(),
         &client,
         browser_that("sim_user=nimbusnotes", forge_state, page.clone()),
         |_| {},
@@ -276,7 +276,7 @@ async fn a_foreign_state_or_a_denial_adds_nothing() {
 
     let err = auth::login_with_listener_using(
         &settings(&sim),
-        &store,
+        &store.shared(),
         &client,
         browser_that("sim_user=nimbusnotes&sim_deny=1", |l| l, page.clone()),
         |_| {},
@@ -305,7 +305,7 @@ async fn tokens_are_refreshed_before_expiry_and_the_old_refresh_token_is_spent()
     let (account, _) = login_as(&sim, &store, "nimbusnotes").await.unwrap();
     let before = store.tokens(account.id).unwrap().unwrap();
 
-    let manager = TokenManager::new(store.clone(), settings(&sim));
+    let manager = TokenManager::new(store.shared(), settings(&sim));
     let access = manager.access_token(account.id).await.unwrap();
     assert_ne!(access, before.access_token);
     let after = store.tokens(account.id).unwrap().unwrap();
@@ -341,7 +341,7 @@ async fn concurrent_callers_share_one_refresh() {
     let mut stored = store.tokens(account.id).unwrap().unwrap();
     stored.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
     store.put_tokens(account.id, &stored).unwrap();
-    let manager = TokenManager::new(store.clone(), settings(&sim));
+    let manager = TokenManager::new(store.shared(), settings(&sim));
     let calls = (0..8).map(|_| {
         let manager = manager.clone();
         tokio::spawn(async move { manager.access_token(account.id).await.unwrap() })
@@ -366,7 +366,7 @@ async fn a_401_is_fixed_by_one_refresh_and_one_retry() {
     let store = Store::open(dir.path()).unwrap();
     let (account, _) = login_as(&sim, &store, "nimbusnotes").await.unwrap();
     sim.control().expire_access_tokens("nimbusnotes").unwrap();
-    let manager = TokenManager::new(store.clone(), settings(&sim));
+    let manager = TokenManager::new(store.shared(), settings(&sim));
     let client = XClient::new(&sim.api_base());
     let me = manager
         .with_token(account.id, |token| {
@@ -412,7 +412,7 @@ async fn a_revoked_grant_ends_in_token_expired_until_reauthorized() {
     assert!(stored > 0);
 
     sim.control().revoke_grant("nimbusnotes").unwrap();
-    let manager = TokenManager::new(store.clone(), settings(&sim));
+    let manager = TokenManager::new(store.shared(), settings(&sim));
     let result = manager
         .with_token(account.id, |token| {
             let client = client.clone();

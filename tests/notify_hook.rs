@@ -67,7 +67,7 @@ async fn start(seed: u64, hook: String, only: Option<&str>) -> World {
         Ok(s) => s,
         Err(e) => panic!("the service does not start: {e}"),
     };
-    let store = service.hub.store.clone();
+    let store = service.hub.sled_store().unwrap();
     wait_for("every account's first sync", || {
         store
             .accounts()
@@ -333,7 +333,7 @@ async fn a_hook_that_hangs_holds_up_nothing_and_dies_with_the_service() {
 
     // While it hangs (its timeout is a minute away), the engine keeps storing mentions.
     let second = control.inject_mention(&to, None, "second").unwrap();
-    let store = world.service.as_ref().unwrap().hub.store.clone();
+    let store = world.service.as_ref().unwrap().hub.sled_store().unwrap();
     wait_for("the next mention stored while the hook hangs", || {
         store.accounts().unwrap_or_default().iter().any(|a| {
             store

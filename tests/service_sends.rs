@@ -74,7 +74,7 @@ async fn a_send_out_when_its_client_leaves_is_unconfirmed_then_settled_by_xs_ans
     let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
         .await
         .unwrap();
-    let store = service.hub.store.clone();
+    let store = service.hub.sled_store().unwrap();
     // The engine polls once at start: wait for the mentions.
     let mention = wait_for("mentions", || {
         store
@@ -135,7 +135,7 @@ async fn a_send_waiting_out_a_429_when_its_client_leaves_is_cancelled_and_never_
     let service = perch::service::start(s.config.clone(), Some(s.app.store.clone()))
         .await
         .unwrap();
-    let store = service.hub.store.clone();
+    let store = service.hub.sled_store().unwrap();
     let mention = wait_for("mentions", || {
         store
             .page_after(&FeedFilter::default(), None, 1)

@@ -77,6 +77,32 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
         }
     };
     let info = &hub.info;
+    let (role, leader, store_kind) = match &hub.election {
+        // One process holds a sled store (its lock file), so it is the leader, here.
+        None => (
+            "leader",
+            Some(LeaderStatus {
+                host: crate::store::pg::leader::host_name(),
+                pid: info.pid,
+            }),
+            "sled",
+        ),
+        Some(election) => {
+            use crate::store::pg::leader::Role;
+            let role = election.borrow().clone();
+            let leader = match &role {
+                Role::Leader { .. } => Some(LeaderStatus {
+                    host: crate::store::pg::leader::host_name(),
+                    pid: info.pid,
+                }),
+                Role::Follower { leader, .. } => leader.as_ref().map(|l| LeaderStatus {
+                    host: l.host.clone(),
+                    pid: l.pid,
+                }),
+            };
+            (role.as_str(), leader, "postgresql")
+        }
+    };
     Json(ServiceStatus {
         pid: info.pid,
         uptime_secs: (Utc::now() - info.started_at).num_seconds().max(0) as u64,
@@ -94,13 +120,9 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
             .collect(),
         last_poll_at: hub.last_poll_at(),
         data_dir: info.data_dir.display().to_string(),
-        // One process holds a sled store (its lock file), so it is the leader, here.
-        role: leader_role(),
-        leader: Some(LeaderStatus {
-            host: crate::store::pg::leader::host_name(),
-            pid: info.pid,
-        }),
-        store: sled_store(),
+        role: role.to_string(),
+        leader,
+        store: store_kind.to_string(),
     })
     .into_response()
 }

@@ -12,7 +12,7 @@ use tokio::io::AsyncBufReadExt;
 use super::oauth::{self, map_token_error, tokens_from_response};
 use super::{AuthError, CallbackListener, LOGIN_TIMEOUT, OAuthSettings, SCOPES};
 use crate::domain::{Account, Secret, SyncStatus, Tokens};
-use crate::store::{Store, StoreError};
+use crate::store::{SharedStore, StoreError};
 use crate::x::XClient;
 
 /// One login in progress: the URL to open, and what perch must remember to finish it.
@@ -138,9 +138,9 @@ pub async fn exchange_code(
 }
 
 /// Runs a blocking store operation off the async threads (sled flushes can take a while).
-pub(crate) async fn blocking<T: Send + 'static>(
-    store: &Store,
-    op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+pub(crate) async fn blocking<S: Clone + Send + 'static, T: Send + 'static>(
+    store: &S,
+    op: impl FnOnce(&S) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, AuthError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || op(&store))
@@ -154,7 +154,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// replaced, status active again, mentions and cursor kept). Returns the account and whether it
 /// was a reauthorization.
 pub async fn complete_login(
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     tokens: Tokens,
     now: DateTime<Utc>,
@@ -166,7 +166,7 @@ pub async fn complete_login(
 /// account's, whatever the authorize page did (the user may be logged in to X as someone else).
 /// Another identity is refused with [`AuthError::WrongAccount`] before anything is written.
 pub async fn complete_login_as(
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     tokens: Tokens,
     expected: Option<&Account>,
@@ -249,7 +249,7 @@ pub async fn complete_login_as(
 /// minutes for the redirect.
 pub async fn login_with_listener(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     on_url: impl FnOnce(&str),
 ) -> Result<(Account, bool), AuthError> {
@@ -260,7 +260,7 @@ pub async fn login_with_listener(
 /// for that account (`login_hint`), and the identity that comes back must be it.
 pub async fn login_with_listener_as(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     expected: Option<&Account>,
     on_url: impl FnOnce(&str),
@@ -314,7 +314,7 @@ fn open_browser(url: &str) {
 /// over HTTP themselves).
 pub async fn login_with_listener_using(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     open: impl FnOnce(&str),
     on_url: impl FnOnce(&str),
@@ -325,7 +325,7 @@ pub async fn login_with_listener_using(
 
 async fn listen_and_login(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     expected: Option<&Account>,
     open: impl FnOnce(&str),
@@ -358,7 +358,7 @@ async fn listen_and_login(
 /// then reads the address the browser was redirected to (or the bare code) from `input`.
 pub async fn login_headless(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     url_out: &mut impl std::io::Write,
     input: impl tokio::io::AsyncBufRead + Unpin,
@@ -369,7 +369,7 @@ pub async fn login_headless(
 /// [`login_headless`], reauthorizing `expected` when given (see [`login_with_listener_as`]).
 pub async fn login_headless_as(
     settings: &OAuthSettings,
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     expected: Option<&Account>,
     url_out: &mut impl std::io::Write,

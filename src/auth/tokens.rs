@@ -15,7 +15,7 @@ use super::login::blocking;
 use super::oauth::{self, map_token_error, tokens_from_response};
 use super::{AuthError, CallError, EXPIRY_SKEW, OAuthSettings, token_expired_message};
 use crate::domain::{AccountId, Secret, SyncStatus, Tokens};
-use crate::store::Store;
+use crate::store::SharedStore;
 use crate::x::XError;
 
 /// Hands out valid access tokens for stored accounts, refreshing them when needed. Cheap to
@@ -26,7 +26,7 @@ pub struct TokenManager {
 }
 
 struct Inner {
-    store: Store,
+    store: SharedStore,
     settings: OAuthSettings,
     http: reqwest::Client,
     /// One lock per account, held while its tokens are being refreshed.
@@ -75,7 +75,7 @@ fn is_fresh(tokens: &Tokens) -> bool {
 }
 
 impl TokenManager {
-    pub fn new(store: Store, settings: OAuthSettings) -> TokenManager {
+    pub fn new(store: SharedStore, settings: OAuthSettings) -> TokenManager {
         TokenManager {
             inner: Arc::new(Inner {
                 store,

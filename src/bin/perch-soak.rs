@@ -94,7 +94,7 @@ fn spawn_engine(
     troubled: &Arc<AtomicU64>,
 ) -> RunningEngine {
     let engine = sync::spawn(
-        store.clone(),
+        store.shared(),
         app.client.clone(),
         app.tokens.clone(),
         settings,
@@ -204,7 +204,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     };
     let app = App {
         client: XClient::new(&handle.api_base()),
-        tokens: TokenManager::new(store.clone(), oauth.clone()),
+        tokens: TokenManager::new(store.shared(), oauth.clone()),
         store: store.clone(),
         oauth,
     };

@@ -22,7 +22,7 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
         let mut stdout = super::console::stdout();
         auth::login_headless_as(
             &app.oauth,
-            &app.store,
+            &app.store.shared(),
             &app.client,
             expect,
             &mut stdout,
@@ -30,11 +30,17 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
         )
         .await?
     } else {
-        auth::login_with_listener_as(&app.oauth, &app.store, &app.client, expect, |url| {
-            crate::outln!(
-                "Opening your browser to authorize perch. If it does not open, visit:\n{url}"
-            );
-        })
+        auth::login_with_listener_as(
+            &app.oauth,
+            &app.store.shared(),
+            &app.client,
+            expect,
+            |url| {
+                crate::outln!(
+                    "Opening your browser to authorize perch. If it does not open, visit:\n{url}"
+                );
+            },
+        )
         .await?
     };
     app.store.flush()?;
@@ -407,7 +413,7 @@ async fn open_accounts_store(
     in_dashboard: &str,
 ) -> Result<crate::store::Store, Failure> {
     if let Some(remote) = super::console::remote() {
-        return Ok(remote.hub.store.clone());
+        return Ok(remote.hub.sled_store()?);
     }
     let dir = config.data_dir.clone();
     let token_key = config.token_key.clone();

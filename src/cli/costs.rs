@@ -38,7 +38,9 @@ pub async fn run(
             .is_none_or(|u| now - u.fetched_at > chrono::Duration::hours(1));
         if stale {
             let client = crate::x::XClient::new(&config.api_base);
-            if let Err(e) = crate::sync::spend::refresh_x_usage(&client, &store, bearer).await {
+            if let Err(e) =
+                crate::sync::spend::refresh_x_usage(&client, &store.shared(), bearer).await
+            {
                 crate::errln!("perch: {}", crate::text::sanitize(&e, true));
             }
         }

@@ -62,7 +62,7 @@ impl ImportProgress for Bar {
 /// says what to do.
 async fn open(config: &Config) -> Result<Store, Failure> {
     if let Some(remote) = super::console::remote() {
-        return Ok(remote.hub.store.clone());
+        return Ok(remote.hub.sled_store()?);
     }
     let dir = config.data_dir.clone();
     let token_key = config.token_key.clone();

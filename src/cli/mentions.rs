@@ -226,14 +226,15 @@ async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult 
     let backfill_cap = config.backfill_cap;
     let in_flight = config.max_in_flight.max(1);
     // One gate for every account fetched at once: the budget is checked before each request.
-    let spend = sync::spend::SpendGate::new(app.store.clone(), config.budgets.clone());
+    let spend = sync::spend::SpendGate::new(app.store.shared(), config.budgets.clone());
+    let shared = app.store.shared();
     let outcomes: Vec<AccountOutcome> = futures::stream::iter(targets)
         .map(|a| {
-            let (app, spend) = (&app, &spend);
+            let (app, spend, shared) = (&app, &spend, &shared);
             async move {
                 // A budget pause is the budget's to lift (a new month, a raised budget).
                 use crate::sync::spend::{BudgetPause, lift_budget_pause};
-                let a = match lift_budget_pause(&app.store, spend, a) {
+                let a = match lift_budget_pause(shared, spend, a) {
                     BudgetPause::Go(a) => a,
                     BudgetPause::Holds(a, message) => {
                         return AccountOutcome::not_started(&a, StopReason::Budget, message);
@@ -251,7 +252,7 @@ async fn fetch(config: &Config, account: Option<&str>, json: bool) -> CliResult 
                     return AccountOutcome::not_started(&a, StopReason::TokenExpired, message);
                 }
                 let result = sync::fetch_once(
-                    &app.store,
+                    shared,
                     &app.client,
                     &app.tokens,
                     a.clone(),

@@ -28,7 +28,7 @@ impl App {
         // (one refresher per account, whoever asks).
         if let Some(remote) = super::console::remote() {
             return Ok(App {
-                store: remote.hub.store.clone(),
+                store: remote.hub.sled_store()?,
                 client: remote.hub.client.clone(),
                 tokens: remote.hub.tokens.clone(),
                 oauth,
@@ -37,7 +37,7 @@ impl App {
         let store = open_store(config).await?;
         Ok(App {
             client: XClient::new(&config.api_base),
-            tokens: TokenManager::new(store.clone(), oauth.clone()),
+            tokens: TokenManager::new(store.shared(), oauth.clone()),
             store,
             oauth,
         })
@@ -205,7 +205,7 @@ pub async fn add_sim_accounts(app: &App, usernames: &[String]) -> Result<(), Fai
             .to_string();
         let code = auth::parse_callback(&location, login.state())?;
         let tokens = auth::exchange_code(&app.oauth, &login, &code).await?;
-        auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now()).await?;
+        auth::complete_login(&app.store.shared(), &app.client, tokens, chrono::Utc::now()).await?;
     }
     Ok(())
 }

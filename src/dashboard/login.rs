@@ -49,7 +49,7 @@ impl LoginSink for StoreLogins {
     ) -> futures::future::BoxFuture<'_, Result<(Account, bool), String>> {
         Box::pin(async move {
             let result = auth::complete_login_as(
-                &self.store,
+                &self.store.shared(),
                 &self.client,
                 tokens,
                 expected.as_ref(),

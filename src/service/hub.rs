@@ -14,7 +14,7 @@ use crate::auth::{OAuthSettings, TokenManager};
 use crate::config::Config;
 use crate::domain::{AuditAction, AuditEntry, MentionKey, Secret, TeamEvent};
 use crate::outbox::{OutboxCommand, OutboxEvent, ReplyKind};
-use crate::store::Store;
+use crate::store::{SharedStore, Store, StoreError};
 use crate::sync::{self, SyncEvent};
 use crate::x::XClient;
 
@@ -42,7 +42,8 @@ pub struct ServiceInfo {
 }
 
 pub struct Hub {
-    pub store: Store,
+    /// sled, or a team's PostgreSQL database.
+    pub store: SharedStore,
     pub config: Config,
     pub client: XClient,
     pub tokens: TokenManager,
@@ -65,12 +66,15 @@ pub struct Hub {
     presence: Mutex<Presence>,
     /// Who asked for each send not settled yet, for the audit log (`service::send_audit`).
     asked: Mutex<AskedSends>,
+    /// On PostgreSQL, this service's part in the sync leader election; `None` on sled (one
+    /// process holds a sled store, so it is always its leader).
+    pub election: Option<watch::Receiver<crate::store::pg::leader::Role>>,
 }
 
 impl Hub {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: Store,
+        store: SharedStore,
         config: Config,
         client: XClient,
         tokens: TokenManager,
@@ -98,7 +102,17 @@ impl Hub {
             stop,
             presence: Mutex::default(),
             asked: Mutex::default(),
+            election: None,
         }
+    }
+
+    /// The sled store, for the parts of perch that do not run on PostgreSQL yet; on
+    /// PostgreSQL, the refusal that says so (`what` names the part).
+    pub fn sled_store(&self) -> Result<Store, StoreError> {
+        self.store
+            .sled()
+            .cloned()
+            .ok_or_else(|| crate::store::not_on_postgres("this command"))
     }
 
     /// Every event from now on.

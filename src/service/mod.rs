@@ -9,10 +9,13 @@
 //! - `hub.rs`: what the API and sessions share (store, engine, outbox, event broadcast).
 //! - `run.rs`: starting and ending it.
 //! - `notifier.rs`: desktop notifications and the `on_new_mentions` hook for new mentions.
+//! - `leadership.rs`: on PostgreSQL, the engine runs while this service is the elected leader,
+//!   and the change feed tells this service's clients what the others committed.
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
 mod head_deadline;
 pub mod hub;
+mod leadership;
 pub mod lock;
 mod notifier;
 pub mod paths;
@@ -24,4 +27,4 @@ pub mod token;
 
 pub use hub::{Hub, ServiceEvent, ServiceInfo};
 pub use paths::ServicePaths;
-pub use run::{RunningService, ServiceError, postgres_not_yet, start, start_with};
+pub use run::{RunningService, ServiceError, start, start_with};

@@ -159,7 +159,7 @@ async fn read_new(
     let store = hub.store.clone();
     let read = tokio::task::spawn_blocking(move || {
         let account = store.account(account_id)?;
-        let found = crate::api::rest::new_mentions(&store, account_id, since, inserted)?;
+        let found = crate::api::rest::new_mentions(store.as_ref(), account_id, since, inserted)?;
         Ok::<_, crate::store::StoreError>(account.map(|a| (a, found)))
     })
     .await;

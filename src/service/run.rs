@@ -12,7 +12,8 @@ use super::lock::{LockError, ServiceLock};
 use super::paths::{ServicePaths, ensure_private_runtime_dir};
 use crate::auth::{OAuthSettings, TokenManager};
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::pg::leader;
+use crate::store::{PgStore, SharedStore, Store, StoreError};
 use crate::sync;
 use crate::x::XClient;
 
@@ -38,6 +39,8 @@ pub struct RunningService {
     pub hub: Arc<Hub>,
     pub paths: ServicePaths,
     engine: Option<JoinHandle<()>>,
+    /// On PostgreSQL: stepped down (the lock released at once) when the service ends.
+    election: Option<leader::ElectionHandle>,
     servers: Vec<JoinHandle<()>>,
     helpers: Vec<JoinHandle<()>>,
     _lock: ServiceLock,
@@ -80,25 +83,26 @@ pub async fn start_with(
             )));
         }
     };
-    if let Some(url) = config.database_url.clone() {
-        return Err(ServiceError::Other(
-            postgres_not_yet(url, config.token_key.clone()).await,
-        ));
-    }
-    let store = match store {
-        Some(store) => store,
-        None => {
-            let dir = config.data_dir.clone();
-            let token_key = config.token_key.clone();
-            tokio::task::spawn_blocking(move || Store::open_with_token_key(&dir, token_key))
-                .await
-                .map_err(|e| ServiceError::Other(format!("the store task failed: {e}")))??
-        }
-    };
+    let store = open_store(&config, store).await?;
     store.set_pricing(config.pricing.clone());
     if let Err(e @ StoreError::DiskFull { .. }) = store.ensure_room() {
         return Err(e.into());
     }
+    // On PostgreSQL, this service's part in the election of the one sync leader.
+    let election = match config.database_url.clone() {
+        Some(url) => Some(
+            tokio::task::spawn_blocking(move || {
+                leader::spawn(leader::Election::new(
+                    url.expose(),
+                    leader::Candidate::this_process(),
+                ))
+            })
+            .await
+            .map_err(|e| ServiceError::Other(format!("the election task failed: {e}")))?
+            .map_err(|e| ServiceError::Other(format!("cannot start the leader election: {e}")))?,
+        ),
+        None => None,
+    };
 
     // We hold the lock, so a socket file already there was left by a service that died.
     if paths.socket.exists() {
@@ -152,14 +156,34 @@ pub async fn start_with(
         redirect_uri: config.redirect_uri.clone(),
     });
     let tokens = TokenManager::new(store.clone(), oauth);
-    let mut engine = sync::spawn(
-        store.clone(),
-        client.clone(),
-        tokens.clone(),
-        sync::SyncSettings::from_config(&config),
-    );
-    let (outbox_requests, mut outbox_events) =
-        crate::outbox::spawn(store.clone(), client.clone(), tokens.clone());
+    let settings = sync::SyncSettings::from_config(&config);
+    // sled: this process is its store's one leader, so the engine and the outbox run now. On
+    // PostgreSQL the engine runs while the election makes this service the leader
+    // (`leadership.rs`), and the outbox worker does not run there yet: its channel is closed,
+    // so anything that tried to queue a send would be refused, never silently dropped.
+    let (sync_commands, engine, pg_commands) = match &election {
+        None => {
+            let engine = sync::spawn(
+                store.clone(),
+                client.clone(),
+                tokens.clone(),
+                settings.clone(),
+            );
+            (engine.commands.clone(), Some(engine), None)
+        }
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            (tx, None, Some(rx))
+        }
+    };
+    let (outbox_requests, outbox_events) = match store.sled() {
+        Some(sled) => {
+            let (requests, events) =
+                crate::outbox::spawn(sled.clone(), client.clone(), tokens.clone());
+            (requests, Some(events))
+        }
+        None => (tokio::sync::mpsc::channel(1).0, None),
+    };
     let info = ServiceInfo {
         pid: std::process::id(),
         started_at: Utc::now(),
@@ -167,30 +191,61 @@ pub async fn start_with(
         api_listen: tcp.as_ref().and_then(|l| l.local_addr().ok()),
         data_dir: paths.data_dir.clone(),
     };
-    let hub = Arc::new(Hub::new(
-        store,
-        config,
-        client,
-        tokens,
-        engine.commands.clone(),
+    let mut hub = Hub::new(
+        store.clone(),
+        config.clone(),
+        client.clone(),
+        tokens.clone(),
+        sync_commands,
         outbox_requests,
         info,
         api_token,
-    ));
+    );
+    hub.election = election.as_ref().map(|e| e.role.clone());
+    let hub = Arc::new(hub);
 
     let mut helpers = Vec::new();
-    let h = hub.clone();
-    helpers.push(tokio::spawn(async move {
-        while let Some(event) = engine.events.recv().await {
-            h.publish(ServiceEvent::Sync(event));
+    let engine_task = match (engine, pg_commands, &election) {
+        (Some(mut engine), _, _) => {
+            let h = hub.clone();
+            helpers.push(tokio::spawn(async move {
+                while let Some(event) = engine.events.recv().await {
+                    h.publish(ServiceEvent::Sync(event));
+                }
+            }));
+            engine.task
         }
-    }));
-    let h = hub.clone();
-    helpers.push(tokio::spawn(async move {
-        while let Some(event) = outbox_events.recv().await {
-            h.publish(ServiceEvent::Outbox(event));
+        (None, Some(commands), Some(election)) => {
+            let parts = super::leadership::EngineParts {
+                store: store.clone(),
+                client: client.clone(),
+                tokens: tokens.clone(),
+                settings,
+            };
+            if let Some(url) = config.database_url.clone() {
+                helpers.push(tokio::spawn(super::leadership::hear_changes(
+                    hub.clone(),
+                    url,
+                    election.role.clone(),
+                )));
+            }
+            tokio::spawn(super::leadership::lead_while_elected(
+                hub.clone(),
+                election.role.clone(),
+                commands,
+                parts,
+            ))
         }
-    }));
+        _ => tokio::spawn(async {}),
+    };
+    if let Some(mut outbox_events) = outbox_events {
+        let h = hub.clone();
+        helpers.push(tokio::spawn(async move {
+            while let Some(event) = outbox_events.recv().await {
+                h.publish(ServiceEvent::Outbox(event));
+            }
+        }));
+    }
     helpers.push(tokio::spawn(watch_data_dir(hub.clone(), paths.clone())));
     // Desktop notifications and the hook, when configured (they work with no dashboard open).
     helpers.extend(super::notifier::spawn(hub.clone()));
@@ -250,7 +305,8 @@ pub async fn start_with(
     Ok(RunningService {
         hub,
         paths,
-        engine: Some(engine.task),
+        engine: Some(engine_task),
+        election,
         servers,
         helpers,
         _lock: lock,
@@ -307,30 +363,36 @@ impl RunningService {
         }
         let store = self.hub.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        if let Some(election) = self.election.take() {
+            // Another service takes over now, not when the database notices this one is gone.
+            let _ = tokio::task::spawn_blocking(move || election.stop()).await;
+        }
         let _ = std::fs::remove_file(&self.paths.socket);
         tracing::info!("perch service stopped");
     }
 }
 
-/// Why a service with `database_url` does not start: the key or the database (as the
-/// PostgreSQL store reports them: no token_key and how to make one, a database it cannot
-/// reach), or, when both are right, that the service itself does not run on PostgreSQL yet.
-/// The database is only looked at, never migrated: other perch services may be using it.
-/// Starting on sled instead would split the team's state without a word, so it does not.
-pub async fn postgres_not_yet(
-    url: crate::domain::Secret,
-    key: Option<crate::domain::TokenKey>,
-) -> String {
-    let target = crate::store::pg::redacted(url.expose());
-    let checked =
-        tokio::task::spawn_blocking(move || crate::store::PgStore::inspect(url.expose(), key))
-            .await;
-    match checked {
-        Ok(Ok(version)) => format!(
-            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version} (this perch's: {}), but this perch's service does not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); unset database_url (and PERCH_DATABASE_URL) to run on the embedded store",
-            crate::store::PgStore::latest_schema_version()
-        ),
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => format!("the database check failed: {e}"),
+/// The store the service runs on: PostgreSQL when `database_url` is set (connected and
+/// migrated; without a token_key it refuses and says how to make one), else sled (`store`, when
+/// the caller opened it already, as the demo does).
+async fn open_store(config: &Config, store: Option<Store>) -> Result<SharedStore, ServiceError> {
+    if let Some(url) = config.database_url.clone() {
+        let key = config.token_key.clone();
+        let pg = tokio::task::spawn_blocking(move || PgStore::connect(url.expose(), key))
+            .await
+            .map_err(|e| ServiceError::Other(format!("the store task failed: {e}")))??;
+        tracing::info!(store = %crate::store::ServiceBackend::location(&pg), "the service runs on PostgreSQL");
+        return Ok(pg.into_shared());
     }
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let dir = config.data_dir.clone();
+            let token_key = config.token_key.clone();
+            tokio::task::spawn_blocking(move || Store::open_with_token_key(&dir, token_key))
+                .await
+                .map_err(|e| ServiceError::Other(format!("the store task failed: {e}")))??
+        }
+    };
+    Ok(store.shared())
 }

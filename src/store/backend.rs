@@ -12,13 +12,18 @@
 //! team, search) is not behind a trait yet, so the service still runs on sled alone; see README
 //! "Not there yet".
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    Draft, FeedFilter, FeedPos, OutboxEntry, OutboxState, PageCommit, Result, Store, StoreError,
+    AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry, OutboxState, PageCommit,
+    ReadCharge, Result, Store, StoreError,
 };
+use crate::costs::{ByKind, Month, Pricing, Use, XUsage};
 use crate::domain::{
-    Account, AccountId, Mention, MentionKey, MentionStatus, ReplyKind, Response, Tokens,
+    Account, AccountId, Arrival, AuditEntry, Mention, MentionKey, MentionStatus, Person, ReplyKind,
+    Response, Tokens,
 };
 
 pub trait Backend: Send + Sync {
@@ -291,5 +296,193 @@ impl OutboxBackend for Store {
     }
     fn draft(&self, key: MentionKey) -> Result<Option<Draft>> {
         Store::draft(self, key)
+    }
+}
+
+/// What a running service needs of its store beyond the feed and the outbox: what the sync
+/// engine writes beside a page (the cost meter, the stream's arrivals, unreadable posts), account
+/// removal, and the meter's reads. The service holds its store as a [`SharedStore`], so the same
+/// engine, token manager and hub run on sled or on PostgreSQL.
+///
+/// What is not here yet (undo, search, the team's records, imports) is reached through
+/// [`ServiceBackend::sled`]: on PostgreSQL those parts answer that they do not run there yet.
+pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
+    /// [`Store::commit_fetched_page_charged`]: a fetched page, its unreadable posts, its cursor
+    /// and the read's charge, at once.
+    fn commit_fetched_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit>;
+    /// [`Store::commit_streamed_post`]: one post the Activity stream delivered (no cursor).
+    fn commit_streamed_post(
+        &self,
+        account: AccountId,
+        mention: &Mention,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit>;
+    /// Up to `limit` mentions matching `filter` strictly newer than `before`, newest first
+    /// (the rows just above `before`; with `None`, the oldest `limit`).
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>>;
+    /// How a stored mention first arrived.
+    fn arrival(&self, key: MentionKey) -> Result<Arrival>;
+    /// Removes an account (its tokens, cursor, drafts), and its mentions when asked.
+    fn remove_account(&self, id: AccountId, delete_mentions: bool) -> Result<()>;
+    /// `DiskFull` when the store's disk is nearly full (PostgreSQL: its server's concern).
+    fn ensure_room(&self) -> Result<()>;
+    /// Makes what was written durable (PostgreSQL: every commit already is).
+    fn flush(&self) -> Result<()>;
+    fn pricing(&self) -> Pricing;
+    fn set_pricing(&self, pricing: Pricing);
+    fn record_read(&self, account: AccountId, charge: &ReadCharge) -> Result<Use>;
+    fn month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)>;
+    fn cost_by_kind(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<ByKind>;
+    fn note_budget_warning(&self, scope: &str, month: Month) -> Result<bool>;
+    fn put_x_usage(&self, usage: &XUsage) -> Result<()>;
+    fn x_usage(&self) -> Result<Option<XUsage>>;
+    // The team (people and their tokens, the audit log): see `store/team.rs`.
+    fn add_person(&self, person: &Person) -> Result<()>;
+    fn update_person(&self, person: &Person) -> Result<()>;
+    fn person(&self, name: &str) -> Result<Option<Person>>;
+    fn people(&self) -> Result<Vec<Person>>;
+    fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<Person>>;
+    /// The mentions that were theirs (now nobody's), `None` when there is no such person.
+    fn remove_person(&self, name: &str) -> Result<Option<Vec<MentionKey>>>;
+    fn append_audit(&self, entry: AuditEntry) -> Result<AuditEntry>;
+    fn audit(&self, query: &AuditQuery) -> Result<AuditPage>;
+    /// The sled store itself, for the parts of perch not behind this trait yet; `None` on
+    /// PostgreSQL.
+    fn sled(&self) -> Option<&Store>;
+    /// Where the store is, for messages: a directory, or a database without its password.
+    fn location(&self) -> String;
+}
+
+/// A service's store, shared by its engine, outbox, token manager and API.
+pub type SharedStore = std::sync::Arc<dyn ServiceBackend>;
+
+/// The refusal of a part of perch that does not run on PostgreSQL yet.
+pub fn not_on_postgres(what: &str) -> StoreError {
+    StoreError::NotOnPostgres(format!(
+        "{what} does not run on the PostgreSQL store yet (README \"The PostgreSQL store (in progress)\")"
+    ))
+}
+
+impl Store {
+    /// This store as a service's [`SharedStore`] (the same store: sled's handle is shared).
+    pub fn shared(&self) -> SharedStore {
+        std::sync::Arc::new(self.clone())
+    }
+}
+
+impl ServiceBackend for Store {
+    fn commit_fetched_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        Store::commit_fetched_page_charged(self, account, mentions, unreadable, new_cursor, charge)
+    }
+    fn commit_streamed_post(
+        &self,
+        account: AccountId,
+        mention: &Mention,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        Store::commit_streamed_post(self, account, mention, charge)
+    }
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        Store::page_before(self, filter, before, limit)
+    }
+    fn arrival(&self, key: MentionKey) -> Result<Arrival> {
+        Store::arrival(self, key)
+    }
+    fn remove_account(&self, id: AccountId, delete_mentions: bool) -> Result<()> {
+        Store::remove_account(self, id, delete_mentions)
+    }
+    fn ensure_room(&self) -> Result<()> {
+        Store::ensure_room(self)
+    }
+    fn flush(&self) -> Result<()> {
+        Store::flush(self)
+    }
+    fn pricing(&self) -> Pricing {
+        Store::pricing(self)
+    }
+    fn set_pricing(&self, pricing: Pricing) {
+        Store::set_pricing(self, pricing)
+    }
+    fn record_read(&self, account: AccountId, charge: &ReadCharge) -> Result<Use> {
+        Store::record_read(self, account, charge)
+    }
+    fn month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)> {
+        Store::month_spend(self, month)
+    }
+    fn cost_by_kind(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<ByKind> {
+        Store::cost_by_kind(self, first, last, account)
+    }
+    fn note_budget_warning(&self, scope: &str, month: Month) -> Result<bool> {
+        Store::note_budget_warning(self, scope, month)
+    }
+    fn put_x_usage(&self, usage: &XUsage) -> Result<()> {
+        Store::put_x_usage(self, usage)
+    }
+    fn x_usage(&self) -> Result<Option<XUsage>> {
+        Store::x_usage(self)
+    }
+    fn add_person(&self, person: &Person) -> Result<()> {
+        Store::add_person(self, person)
+    }
+    fn update_person(&self, person: &Person) -> Result<()> {
+        Store::update_person(self, person)
+    }
+    fn person(&self, name: &str) -> Result<Option<Person>> {
+        Store::person(self, name)
+    }
+    fn people(&self) -> Result<Vec<Person>> {
+        Store::people(self)
+    }
+    fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<Person>> {
+        Store::person_by_token_hash(self, token_hash)
+    }
+    fn remove_person(&self, name: &str) -> Result<Option<Vec<MentionKey>>> {
+        Store::remove_person(self, name)
+    }
+    fn append_audit(&self, entry: AuditEntry) -> Result<AuditEntry> {
+        Store::append_audit(self, entry)
+    }
+    fn audit(&self, query: &AuditQuery) -> Result<AuditPage> {
+        Store::audit(self, query)
+    }
+    fn sled(&self) -> Option<&Store> {
+        Some(self)
+    }
+    fn location(&self) -> String {
+        self.dir().display().to_string()
     }
 }

@@ -40,7 +40,7 @@ use crate::domain::{
     Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, TokenKey, Tokens,
 };
 
-pub use backend::{Backend, OutboxBackend};
+pub use backend::{Backend, OutboxBackend, ServiceBackend, SharedStore, not_on_postgres};
 pub use codec::RECORD_FORMAT;
 pub use costs::{CostRow, ReadCharge, send_kind};
 use feed::{FeedWalk, Walk};
@@ -123,6 +123,10 @@ pub enum StoreError {
     /// the message says what to do.
     #[error("{0}")]
     Conflict(String),
+    /// The store is PostgreSQL and this part of perch does not run there yet (issue 16 is on
+    /// its way); the message names the part.
+    #[error("{0}")]
+    NotOnPostgres(String),
     /// A caller passed something the store cannot accept (a programming error, reported, not
     /// panicked on).
     #[error("invalid store request: {0}")]

@@ -520,6 +520,6 @@ fn matches(query: &AuditQuery, entry: &AuditEntry) -> bool {
             .is_none_or(|among| entry.account_id.is_some_and(|a| among.contains(&a)))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

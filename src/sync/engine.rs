@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::auth::{TokenManager, token_expired_message};
 use crate::domain::{Account, AccountId, SyncStatus};
-use crate::store::Store;
+use crate::store::SharedStore;
 use crate::x::{Budget, ResetTime, XClient, judge_reset};
 
 use super::budget::{EndpointBudget, IMPLAUSIBLE_RESET_RETRY};
@@ -159,7 +159,7 @@ pub struct SyncHandle {
 
 /// Starts the engine over every account in the store.
 pub fn spawn(
-    store: Store,
+    store: SharedStore,
     client: XClient,
     tokens: TokenManager,
     settings: SyncSettings,
@@ -216,7 +216,7 @@ struct Slot {
 }
 
 struct Engine {
-    store: Store,
+    store: SharedStore,
     client: XClient,
     tokens: TokenManager,
     settings: SyncSettings,

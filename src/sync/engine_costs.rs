@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::{Engine, SyncSettings, is_pollable};
 use crate::costs::{BUDGET_REACHED_PREFIX, CREDITS_DEPLETED_MESSAGE};
 use crate::domain::{Account, AccountId, Secret, SyncStatus};
-use crate::store::Store;
+use crate::store::SharedStore;
 use crate::sync::spend::SpendGate;
 
 /// What a finished poll asks of every account.
@@ -56,7 +56,7 @@ fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Money {
-    pub fn new(store: &Store, settings: &SyncSettings) -> Money {
+    pub fn new(store: &SharedStore, settings: &SyncSettings) -> Money {
         let now = Instant::now();
         Money {
             gate: SpendGate::new(store.clone(), settings.budgets.clone()),

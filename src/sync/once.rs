@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::{TokenManager, token_expired_message};
 use crate::domain::{Account, SyncStatus};
-use crate::store::Store;
+use crate::store::SharedStore;
 use crate::x::XClient;
 
 use super::budget::EndpointBudget;
@@ -53,7 +53,7 @@ pub struct FetchResult {
 
 /// Polls `account` once and records the outcome on it.
 pub async fn fetch_once(
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     tokens: &TokenManager,
     account: Account,

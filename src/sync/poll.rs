@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthError, CallError, TokenManager};
 use crate::costs::ResourceClass;
 use crate::domain::{Account, AccountId, Mention};
-use crate::store::{ReadCharge, Store, StoreError};
+use crate::store::{ReadCharge, SharedStore, StoreError};
 use crate::x::{self, MentionsPage, XClient, XError, XResponse};
 
 use super::budget::EndpointBudget;
@@ -116,7 +116,7 @@ pub enum PollError {
 
 /// Runs one poll. Never panics on what X sends; every way out is a [`PollOutcome`].
 pub async fn poll_account(
-    store: &Store,
+    store: &SharedStore,
     client: &XClient,
     tokens: &TokenManager,
     job: PollJob,
@@ -415,7 +415,7 @@ async fn fetch_page(
         .await
 }
 
-async fn read_cursor(store: &Store, account: AccountId) -> Result<Option<u64>, String> {
+async fn read_cursor(store: &SharedStore, account: AccountId) -> Result<Option<u64>, String> {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || store.cursor(account)).await {
         Ok(Ok(cursor)) => Ok(cursor),
@@ -426,7 +426,7 @@ async fn read_cursor(store: &Store, account: AccountId) -> Result<Option<u64>, S
 
 /// Commits one page: its mentions, the ids of its unreadable posts, and the cursor when given.
 async fn commit(
-    store: &Store,
+    store: &SharedStore,
     account: AccountId,
     mentions: Vec<Mention>,
     unreadable: Vec<u64>,
@@ -448,7 +448,7 @@ async fn commit(
 }
 
 /// Whether the disk under the store has room for a page (see `store::space`).
-async fn check_room(store: &Store) -> Result<(), String> {
+async fn check_room(store: &SharedStore) -> Result<(), String> {
     let store = store.clone();
     match tokio::task::spawn_blocking(move || store.ensure_room()).await {
         Ok(Ok(())) => Ok(()),

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 
 use crate::costs::{self, BudgetReached, Budgets, Month};
 use crate::domain::{Account, AccountId};
-use crate::store::Store;
+use crate::store::SharedStore;
 
 /// Shared by every poll of one engine.
 #[derive(Clone, Debug)]
 pub struct SpendGate {
-    store: Store,
+    store: SharedStore,
     /// Shared by every clone, so a budget changed while the engine runs (the config file was
     /// edited) applies to polls already scheduled.
     budgets: Arc<std::sync::RwLock<Budgets>>,
@@ -56,7 +56,7 @@ pub struct Standing {
 }
 
 impl SpendGate {
-    pub fn new(store: Store, budgets: Budgets) -> SpendGate {
+    pub fn new(store: SharedStore, budgets: Budgets) -> SpendGate {
         SpendGate {
             store,
             budgets: Arc::new(std::sync::RwLock::new(budgets)),
@@ -278,7 +278,7 @@ impl SpendGate {
 /// with perch's own post-read count of the same moment, so the two compare like for like.
 pub async fn refresh_x_usage(
     client: &crate::x::XClient,
-    store: &Store,
+    store: &SharedStore,
     bearer: &crate::domain::Secret,
 ) -> Result<crate::costs::XUsage, String> {
     let mut usage = client
@@ -300,7 +300,7 @@ pub async fn refresh_x_usage(
 
 /// For one-shot commands: an account the budget paused is resumed when the budget allows again
 /// (a new month, a raised budget); while it does not, the pause message comes back instead.
-pub fn lift_budget_pause(store: &Store, gate: &SpendGate, account: Account) -> BudgetPause {
+pub fn lift_budget_pause(store: &SharedStore, gate: &SpendGate, account: Account) -> BudgetPause {
     let budget_paused = account.is_active
         && account.sync_status == crate::domain::SyncStatus::Paused
         && account

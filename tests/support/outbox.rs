@@ -113,10 +113,14 @@ impl World {
             let tokens = perch::auth::exchange_code(&app.oauth, &login, &code)
                 .await
                 .unwrap();
-            let (account, _) =
-                perch::auth::complete_login(&app.store, &app.client, tokens, chrono::Utc::now())
-                    .await
-                    .unwrap();
+            let (account, _) = perch::auth::complete_login(
+                &app.store.shared(),
+                &app.client,
+                tokens,
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
             accounts.push(account);
         }
         accounts

@@ -84,7 +84,7 @@ impl Harness {
         };
         let client =
             XClient::with_timeouts(&sim.api_base(), Duration::from_secs(5), request_timeout);
-        let tokens = TokenManager::new(store.clone(), oauth.clone());
+        let tokens = TokenManager::new(store.shared(), oauth.clone());
         let app = App {
             store: store.clone(),
             client: client.clone(),
@@ -123,7 +123,7 @@ impl Harness {
     /// Starts an engine over the store.
     pub fn engine(&self, settings: SyncSettings) -> Engine {
         let handle = sync::spawn(
-            self.store.clone(),
+            self.store.shared(),
             self.client.clone(),
             self.tokens.clone(),
             settings,

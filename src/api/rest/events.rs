@@ -24,7 +24,7 @@ use super::shapes::{ApiEvent, MentionOut, SendEventState};
 use crate::domain::{AccountId, Mention, TeamEvent};
 use crate::outbox::OutboxEvent;
 use crate::service::{Hub, ServiceEvent};
-use crate::store::{FeedFilter, FeedPos, Store};
+use crate::store::{FeedFilter, FeedPos};
 use crate::sync::SyncEvent;
 
 /// How many rows at each end of an account's feed are searched, at most, for a page's new
@@ -75,7 +75,7 @@ pub async fn events(
                     let since = *seen.get(&account_id).unwrap_or(&connected_at);
                     let store = hub.store.clone();
                     let found = tokio::task::spawn_blocking(move || {
-                        new_mentions(&store, account_id, since, inserted)
+                        new_mentions(store.as_ref(), account_id, since, inserted)
                     })
                     .await
                     .ok()
@@ -165,7 +165,7 @@ fn team_event(event: TeamEvent) -> ApiEvent {
 /// stores), then from the oldest end (where a first backfill stores), each up to
 /// [`NEW_MENTION_SCAN`] rows.
 pub(crate) fn new_mentions(
-    store: &Store,
+    store: &dyn crate::store::ServiceBackend,
     account: AccountId,
     since: DateTime<Utc>,
     inserted: usize,

@@ -167,6 +167,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
             }
             StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::NotOnPostgres(m) => ApiError::new(StatusCode::NOT_IMPLEMENTED, m),
             e => ApiError::internal(e.to_string()),
         }
     }
@@ -203,8 +204,21 @@ pub async fn blocking<T: Send + 'static>(
     hub: &Hub,
     op: impl FnOnce(&crate::store::Store) -> Result<T, ApiError> + Send + 'static,
 ) -> ApiResult<T> {
-    let store = hub.store.clone();
+    // Most of the REST API reads sled's store until it is behind the store trait (issue 16);
+    // on PostgreSQL it answers 501 and says so. `blocking_shared` runs on either.
+    let store = hub.sled_store()?;
     tokio::task::spawn_blocking(move || op(&store))
+        .await
+        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+}
+
+/// [`blocking`] for operations the store trait covers, on sled or PostgreSQL.
+pub async fn blocking_shared<T: Send + 'static>(
+    hub: &Hub,
+    op: impl FnOnce(&dyn crate::store::ServiceBackend) -> Result<T, ApiError> + Send + 'static,
+) -> ApiResult<T> {
+    let store = hub.store.clone();
+    tokio::task::spawn_blocking(move || op(store.as_ref()))
         .await
         .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
 }

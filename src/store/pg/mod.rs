@@ -22,14 +22,19 @@ use chrono::{DateTime, Utc};
 use postgres::{Client, NoTls, Row};
 
 pub mod changes;
+mod costs;
 pub mod leader;
 mod outbox;
+mod shared;
+mod team;
 
 use changes::{Change, notify};
 
 use super::backend::Backend;
-use super::{FeedFilter, FeedPos, PageCommit, Result, StoreError, codec, sealed};
-use crate::domain::{Account, AccountId, Mention, MentionKey, MentionStatus, TokenKey, Tokens};
+use super::{FeedFilter, FeedPos, PageCommit, ReadCharge, Result, StoreError, codec, sealed};
+use crate::domain::{
+    Account, AccountId, Arrival, Mention, MentionKey, MentionStatus, TokenKey, Tokens,
+};
 
 mod embedded {
     refinery::embed_migrations!("src/store/pg/migrations");
@@ -83,6 +88,8 @@ pub fn redacted(url: &str) -> String {
 pub struct PgStore {
     client: Mutex<Client>,
     key: TokenKey,
+    /// The prices charges use (from config, COSTS.md's defaults until set).
+    pricing: std::sync::RwLock<crate::costs::Pricing>,
     /// The database, without its password, for messages.
     target: String,
 }
@@ -168,6 +175,7 @@ impl PgStore {
         let store = PgStore {
             client: Mutex::new(client),
             key,
+            pricing: Default::default(),
             target,
         };
         Ok(store)
@@ -198,6 +206,164 @@ impl PgStore {
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<u32> {
         newest_applied(&mut self.lock(), &self.target)
+    }
+
+    /// A page (or one streamed post) with everything written beside it, in one transaction:
+    /// the new mentions (duplicates skipped, an unknown sender filled in), the posts that could
+    /// not be read, the cursor (never moved back), the read's charge, and the change notice.
+    pub(crate) fn commit_page_from(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+        arrival: Arrival,
+    ) -> Result<PageCommit> {
+        if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
+            return Err(StoreError::Invalid(format!(
+                "mention {} was sent to account {}, not to {account} whose page is being committed",
+                m.tweet_id, m.sent_to.account_id
+            )));
+        }
+        let mut result = PageCommit::default();
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        // The page's new posts in one statement (a round trip per mention made ingest a tenth
+        // of sled's): the first copy of each tweet id, the others counted as duplicates.
+        let mut seen = HashSet::with_capacity(mentions.len());
+        let mut unique: Vec<(i64, &Mention)> = Vec::with_capacity(mentions.len());
+        for m in mentions {
+            let Some(tweet) = m.tweet_id.parse::<u64>().ok().and_then(tweet_column) else {
+                tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a tweet id that is not a 63-bit number skipped");
+                continue;
+            };
+            if seen.insert(tweet) {
+                unique.push((tweet, m));
+            } else {
+                result.duplicates += 1;
+            }
+        }
+        let tweets: Vec<i64> = unique.iter().map(|(t, _)| *t).collect();
+        let statuses: Vec<i16> = unique.iter().map(|(_, m)| m.status.code() as i16).collect();
+        let records = unique
+            .iter()
+            .map(|(_, m)| codec::encode(*m, "mention"))
+            .collect::<Result<Vec<Vec<u8>>>>()?;
+        let inserted: HashSet<i64> = tx
+            .query(
+                "INSERT INTO mentions (account_id, tweet_id, status, record, streamed)
+                 SELECT $1, t, s, r, $5 FROM unnest($2::bigint[], $3::smallint[], $4::bytea[]) AS u(t, s, r)
+                 ON CONFLICT (account_id, tweet_id) DO NOTHING
+                 RETURNING tweet_id",
+                &[&account, &tweets, &statuses, &records, &(arrival == Arrival::Stream)],
+            )
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|row| column::<i64>(row, 0, &self.target))
+            .collect::<Result<_>>()?;
+        result.inserted = inserted.len();
+        result.duplicates += unique.len() - inserted.len();
+        // Stored before: only a copy that names an unknown sender changes anything.
+        let naming: Vec<(i64, &Mention)> = unique
+            .into_iter()
+            .filter(|(t, m)| !inserted.contains(t) && m.sender.username.is_some())
+            .collect();
+        if !naming.is_empty() {
+            let wanted: Vec<i64> = naming.iter().map(|(t, _)| *t).collect();
+            let rows = tx
+                .query(
+                    "SELECT tweet_id, record FROM mentions
+                     WHERE account_id = $1 AND tweet_id = ANY($2) FOR UPDATE",
+                    &[&account, &wanted],
+                )
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let tweet: i64 = column(&row, 0, &self.target)?;
+                let Some((_, copy)) = naming.iter().find(|(t, _)| *t == tweet) else {
+                    continue;
+                };
+                let key = MentionKey {
+                    account_id: account,
+                    tweet_id: unsigned(tweet, "tweet id", &self.target)?,
+                };
+                // As in sled: a stored record that does not decode is left alone, not the end
+                // of the account's sync.
+                let stored = match self.decode_mention(&row, key) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
+                        continue;
+                    }
+                };
+                if let Some(named) = super::sender_filled_in(stored, copy, Utc::now()) {
+                    tx.execute(
+                        "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
+                        &[&account, &tweet, &codec::encode(&named, "mention")?],
+                    )
+                    .map_err(|e| self.err(e))?;
+                    result.senders_filled += 1;
+                }
+            }
+        }
+        if let Some(cursor) = new_cursor.and_then(tweet_column) {
+            // GREATEST: the cursor never moves backwards, also when two services commit pages
+            // of one account at once.
+            tx.execute(
+                "INSERT INTO cursors (account_id, since_id) VALUES ($1, $2)
+                 ON CONFLICT (account_id) DO UPDATE SET since_id = GREATEST(cursors.since_id, EXCLUDED.since_id)",
+                &[&account, &cursor],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        let unreadable: Vec<i64> = unreadable.iter().filter_map(|t| tweet_column(*t)).collect();
+        if !unreadable.is_empty() {
+            tx.execute(
+                "INSERT INTO unreadable_posts (account_id, tweet_id)
+                 SELECT $1, t FROM unnest($2::bigint[]) AS u(t)
+                 ON CONFLICT DO NOTHING",
+                &[&account, &unreadable],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        if let Some(charge) = charge {
+            self.charge_in(&mut tx, account, charge)?;
+        }
+        if result.inserted > 0 || result.senders_filled > 0 {
+            let inserted = result.inserted as u64;
+            notify(
+                &mut tx,
+                &Change::Mentions { account, inserted },
+                &self.target,
+            )?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(result)
+    }
+
+    /// The rows of `q`, at most `limit`, in feed order `DESC` (older from a position) or `ASC`
+    /// (newer from it).
+    fn feed_rows(&self, mut q: FeedQuery, limit: usize, order: &str) -> Result<Vec<Mention>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        q.params.push(Box::new(limit));
+        let sql = format!(
+            "SELECT account_id, tweet_id, record FROM mentions {} ORDER BY tweet_id {order}, account_id {order} LIMIT ${}",
+            q.where_sql(),
+            q.params.len()
+        );
+        let rows = self
+            .lock()
+            .query(sql.as_str(), &q.params())
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|row| {
+                let key = MentionKey {
+                    account_id: column(row, 0, &self.target)?,
+                    tweet_id: unsigned(column(row, 1, &self.target)?, "tweet id", &self.target)?,
+                };
+                self.decode_mention(row, key)
+            })
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Client> {
@@ -375,6 +541,25 @@ impl FeedQuery {
         q
     }
 
+    /// The rows matching `filter` strictly newer than `before` (every row when `None`).
+    fn newer(filter: &FeedFilter, before: Option<FeedPos>) -> FeedQuery {
+        let mut q = FeedQuery::new(filter, None);
+        if let Some(before) = before {
+            match tweet_column(before.tweet_id) {
+                Some(tweet) => {
+                    let n = q.params.len();
+                    q.clauses
+                        .push(format!("(tweet_id, account_id) > (${}, ${})", n + 1, n + 2));
+                    q.params.push(Box::new(tweet));
+                    q.params.push(Box::new(before.account_id));
+                }
+                // Above every bigint: nothing stored is newer.
+                None => q.clauses.push("false".to_string()),
+            }
+        }
+        q
+    }
+
     fn push(&mut self, clause: &str, param: Box<dyn postgres::types::ToSql + Sync>) {
         self.params.push(param);
         self.clauses.push(format!("{clause}{}", self.params.len()));
@@ -539,112 +724,7 @@ impl Backend for PgStore {
         mentions: &[Mention],
         new_cursor: Option<u64>,
     ) -> Result<PageCommit> {
-        if let Some(m) = mentions.iter().find(|m| m.sent_to.account_id != account) {
-            return Err(StoreError::Invalid(format!(
-                "mention {} was sent to account {}, not to {account} whose page is being committed",
-                m.tweet_id, m.sent_to.account_id
-            )));
-        }
-        let mut result = PageCommit::default();
-        let mut client = self.lock();
-        let mut tx = client.transaction().map_err(|e| self.err(e))?;
-        // The page's new posts in one statement (a round trip per mention made ingest a tenth
-        // of sled's): the first copy of each tweet id, the others counted as duplicates.
-        let mut seen = HashSet::with_capacity(mentions.len());
-        let mut unique: Vec<(i64, &Mention)> = Vec::with_capacity(mentions.len());
-        for m in mentions {
-            let Some(tweet) = m.tweet_id.parse::<u64>().ok().and_then(tweet_column) else {
-                tracing::warn!(tweet_id = %m.tweet_id, %account, "mention with a tweet id that is not a 63-bit number skipped");
-                continue;
-            };
-            if seen.insert(tweet) {
-                unique.push((tweet, m));
-            } else {
-                result.duplicates += 1;
-            }
-        }
-        let tweets: Vec<i64> = unique.iter().map(|(t, _)| *t).collect();
-        let statuses: Vec<i16> = unique.iter().map(|(_, m)| m.status.code() as i16).collect();
-        let records = unique
-            .iter()
-            .map(|(_, m)| codec::encode(*m, "mention"))
-            .collect::<Result<Vec<Vec<u8>>>>()?;
-        let inserted: HashSet<i64> = tx
-            .query(
-                "INSERT INTO mentions (account_id, tweet_id, status, record)
-                 SELECT $1, t, s, r FROM unnest($2::bigint[], $3::smallint[], $4::bytea[]) AS u(t, s, r)
-                 ON CONFLICT (account_id, tweet_id) DO NOTHING
-                 RETURNING tweet_id",
-                &[&account, &tweets, &statuses, &records],
-            )
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|row| column::<i64>(row, 0, &self.target))
-            .collect::<Result<_>>()?;
-        result.inserted = inserted.len();
-        result.duplicates += unique.len() - inserted.len();
-        // Stored before: only a copy that names an unknown sender changes anything.
-        let naming: Vec<(i64, &Mention)> = unique
-            .into_iter()
-            .filter(|(t, m)| !inserted.contains(t) && m.sender.username.is_some())
-            .collect();
-        if !naming.is_empty() {
-            let wanted: Vec<i64> = naming.iter().map(|(t, _)| *t).collect();
-            let rows = tx
-                .query(
-                    "SELECT tweet_id, record FROM mentions
-                     WHERE account_id = $1 AND tweet_id = ANY($2) FOR UPDATE",
-                    &[&account, &wanted],
-                )
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let tweet: i64 = column(&row, 0, &self.target)?;
-                let Some((_, copy)) = naming.iter().find(|(t, _)| *t == tweet) else {
-                    continue;
-                };
-                let key = MentionKey {
-                    account_id: account,
-                    tweet_id: unsigned(tweet, "tweet id", &self.target)?,
-                };
-                // As in sled: a stored record that does not decode is left alone, not the end
-                // of the account's sync.
-                let stored = match self.decode_mention(&row, key) {
-                    Ok(stored) => stored,
-                    Err(e) => {
-                        tracing::warn!(tweet_id = tweet, %account, "cannot read a stored mention to fill in its sender: {e}");
-                        continue;
-                    }
-                };
-                if let Some(named) = super::sender_filled_in(stored, copy, Utc::now()) {
-                    tx.execute(
-                        "UPDATE mentions SET record = $3 WHERE account_id = $1 AND tweet_id = $2",
-                        &[&account, &tweet, &codec::encode(&named, "mention")?],
-                    )
-                    .map_err(|e| self.err(e))?;
-                    result.senders_filled += 1;
-                }
-            }
-        }
-        if let Some(cursor) = new_cursor.and_then(tweet_column) {
-            // GREATEST: the cursor never moves backwards, also when two services commit pages
-            // of one account at once.
-            tx.execute(
-                "INSERT INTO cursors (account_id, since_id) VALUES ($1, $2)
-                 ON CONFLICT (account_id) DO UPDATE SET since_id = GREATEST(cursors.since_id, EXCLUDED.since_id)",
-                &[&account, &cursor],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        if result.inserted > 0 || result.senders_filled > 0 {
-            let inserted = result.inserted as u64;
-            notify(
-                &mut tx,
-                &Change::Mentions { account, inserted },
-                &self.target,
-            )?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(result)
+        self.commit_page_from(account, mentions, &[], new_cursor, None, Arrival::Poll)
     }
 
     fn mention(&self, key: MentionKey) -> Result<Option<Mention>> {
@@ -709,27 +789,7 @@ impl Backend for PgStore {
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>> {
-        let mut q = FeedQuery::new(filter, after);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        q.params.push(Box::new(limit));
-        let sql = format!(
-            "SELECT account_id, tweet_id, record FROM mentions {} ORDER BY tweet_id DESC, account_id DESC LIMIT ${}",
-            q.where_sql(),
-            q.params.len()
-        );
-        let rows = self
-            .lock()
-            .query(sql.as_str(), &q.params())
-            .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| {
-                let key = MentionKey {
-                    account_id: column(row, 0, &self.target)?,
-                    tweet_id: unsigned(column(row, 1, &self.target)?, "tweet id", &self.target)?,
-                };
-                self.decode_mention(row, key)
-            })
-            .collect()
+        self.feed_rows(FeedQuery::new(filter, after), limit, "DESC")
     }
 
     fn count(&self, filter: &FeedFilter) -> Result<u64> {
@@ -741,6 +801,164 @@ impl Backend for PgStore {
             .map_err(|e| self.err(e))?;
         let n: i64 = column(&row, 0, &self.target)?;
         Ok(n.max(0) as u64)
+    }
+}
+
+impl super::backend::ServiceBackend for PgStore {
+    fn commit_fetched_page_charged(
+        &self,
+        account: AccountId,
+        mentions: &[Mention],
+        unreadable: &[u64],
+        new_cursor: Option<u64>,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        self.commit_page_from(
+            account,
+            mentions,
+            unreadable,
+            new_cursor,
+            charge,
+            Arrival::Poll,
+        )
+    }
+    fn commit_streamed_post(
+        &self,
+        account: AccountId,
+        mention: &Mention,
+        charge: Option<&ReadCharge>,
+    ) -> Result<PageCommit> {
+        self.commit_page_from(
+            account,
+            std::slice::from_ref(mention),
+            &[],
+            None,
+            charge,
+            Arrival::Stream,
+        )
+    }
+    fn arrival(&self, key: MentionKey) -> Result<Arrival> {
+        let Some(tweet) = tweet_column(key.tweet_id) else {
+            return Ok(Arrival::Poll);
+        };
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT streamed FROM mentions WHERE account_id = $1 AND tweet_id = $2",
+                &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        let streamed = match row {
+            Some(row) => column::<bool>(&row, 0, &self.target)?,
+            None => false,
+        };
+        Ok(if streamed {
+            Arrival::Stream
+        } else {
+            Arrival::Poll
+        })
+    }
+    /// As sled's: the account, its tokens, cursor, drafts and unreadable posts go in one
+    /// transaction; with `delete_mentions` its mentions too. Its outbox entries stay (they are
+    /// the record of what was said from it).
+    fn remove_account(&self, id: AccountId, delete_mentions: bool) -> Result<()> {
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM account_tokens WHERE account_id = $1",
+            "DELETE FROM cursors WHERE account_id = $1",
+            "DELETE FROM drafts WHERE account_id = $1",
+            "DELETE FROM unreadable_posts WHERE account_id = $1",
+            "DELETE FROM accounts WHERE id = $1",
+        ] {
+            tx.execute(sql, &[&id]).map_err(|e| self.err(e))?;
+        }
+        if delete_mentions {
+            tx.execute("DELETE FROM mentions WHERE account_id = $1", &[&id])
+                .map_err(|e| self.err(e))?;
+        }
+        notify(&mut tx, &Change::Account { account: id }, &self.target)?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+    fn ensure_room(&self) -> Result<()> {
+        // The database server's disk is its operator's to watch; a full one fails the write
+        // with PostgreSQL's own error, which is reported as it is.
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    fn pricing(&self) -> crate::costs::Pricing {
+        PgStore::pricing(self)
+    }
+    fn set_pricing(&self, pricing: crate::costs::Pricing) {
+        PgStore::set_pricing(self, pricing)
+    }
+    fn record_read(&self, account: AccountId, charge: &ReadCharge) -> Result<crate::costs::Use> {
+        PgStore::record_read(self, account, charge)
+    }
+    fn month_spend(
+        &self,
+        month: crate::costs::Month,
+    ) -> Result<(u64, std::collections::HashMap<AccountId, u64>)> {
+        PgStore::month_spend(self, month)
+    }
+    fn cost_by_kind(
+        &self,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<crate::costs::ByKind> {
+        PgStore::cost_by_kind(self, first, last, account)
+    }
+    fn note_budget_warning(&self, scope: &str, month: crate::costs::Month) -> Result<bool> {
+        PgStore::note_budget_warning(self, scope, month)
+    }
+    fn put_x_usage(&self, usage: &crate::costs::XUsage) -> Result<()> {
+        PgStore::put_x_usage(self, usage)
+    }
+    fn x_usage(&self) -> Result<Option<crate::costs::XUsage>> {
+        PgStore::x_usage(self)
+    }
+    fn add_person(&self, person: &crate::domain::Person) -> Result<()> {
+        PgStore::add_person(self, person)
+    }
+    fn update_person(&self, person: &crate::domain::Person) -> Result<()> {
+        PgStore::update_person(self, person)
+    }
+    fn person(&self, name: &str) -> Result<Option<crate::domain::Person>> {
+        PgStore::person(self, name)
+    }
+    fn people(&self) -> Result<Vec<crate::domain::Person>> {
+        PgStore::people(self)
+    }
+    fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<crate::domain::Person>> {
+        PgStore::person_by_token_hash(self, token_hash)
+    }
+    fn remove_person(&self, name: &str) -> Result<Option<Vec<MentionKey>>> {
+        PgStore::remove_person(self, name)
+    }
+    fn append_audit(&self, entry: crate::domain::AuditEntry) -> Result<crate::domain::AuditEntry> {
+        PgStore::append_audit(self, entry)
+    }
+    fn audit(&self, query: &super::AuditQuery) -> Result<super::AuditPage> {
+        PgStore::audit(self, query)
+    }
+    fn page_before(
+        &self,
+        filter: &FeedFilter,
+        before: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        let mut rows = self.feed_rows(FeedQuery::newer(filter, before), limit, "ASC")?;
+        rows.reverse();
+        Ok(rows)
+    }
+    fn sled(&self) -> Option<&super::Store> {
+        None
+    }
+    fn location(&self) -> String {
+        format!("the PostgreSQL database at {}", self.target)
     }
 }
 

@@ -1,0 +1,202 @@
+//! A service on PostgreSQL (issue 16): any number of them share one database, and only the
+//! elected leader (`store/pg/leader.rs`) runs the sync engine. This module is the glue:
+//!
+//! - [`lead_while_elected`] starts the engine when this service becomes leader and stops it (between
+//!   pages) the moment it is not, so two services never poll at once for long: a leader that
+//!   loses the database steps down in the tick that notices, before another can take the lock.
+//!   The hub's sync channel stays the same across terms; commands that arrive while this
+//!   service follows are the leader's to act on, and are dropped here with a note in the log.
+//! - [`hear_changes`] listens on the database's change feed (`store/pg/changes.rs`) and tells
+//!   this service's clients what another service's engine committed, so every dashboard and SSE
+//!   client on every service is live. The leader's own engine reports its writes itself.
+//!
+//! The outbox worker does not run on PostgreSQL yet (README "The PostgreSQL store (in
+//! progress)"): nothing on a PostgreSQL service can queue a send, so none is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::hub::{Hub, ServiceEvent};
+use crate::auth::TokenManager;
+use crate::store::SharedStore;
+use crate::store::pg::changes::{Change, ChangeListener};
+use crate::store::pg::leader::Role;
+use crate::sync::{self, SyncEvent};
+use crate::x::XClient;
+
+/// The longest an engine is given to stop between pages when leadership ends.
+const ENGINE_STOP: Duration = Duration::from_secs(5);
+
+/// What the engine runs with, each term.
+pub struct EngineParts {
+    pub store: SharedStore,
+    pub client: XClient,
+    pub tokens: TokenManager,
+    pub settings: sync::SyncSettings,
+}
+
+/// Runs the engine during each term this service leads, forwarding the hub's sync commands to
+/// it, until the hub stops.
+pub async fn lead_while_elected(
+    hub: Arc<Hub>,
+    mut role: watch::Receiver<Role>,
+    mut commands: mpsc::Receiver<sync::Command>,
+    parts: EngineParts,
+) {
+    loop {
+        // Follow until elected (or stopped).
+        loop {
+            if role.borrow_and_update().is_leader() {
+                break;
+            }
+            tokio::select! {
+                changed = role.changed() => if changed.is_err() { return },
+                command = commands.recv() => match command {
+                    None | Some(sync::Command::Shutdown) => return,
+                    Some(command) => tracing::debug!(?command, "sync command left to the leader"),
+                },
+                _ = hub.stopped() => return,
+            }
+        }
+        tracing::info!("this service is the sync leader: polling starts");
+        let mut engine = sync::spawn(
+            parts.store.clone(),
+            parts.client.clone(),
+            parts.tokens.clone(),
+            parts.settings.clone(),
+        );
+        let ending = loop {
+            tokio::select! {
+                changed = role.changed() => {
+                    if changed.is_err() || !role.borrow_and_update().is_leader() {
+                        break false;
+                    }
+                }
+                command = commands.recv() => match command {
+                    None | Some(sync::Command::Shutdown) => break true,
+                    Some(command) => {
+                        if engine.commands.send(command).await.is_err() {
+                            tracing::error!("the sync engine stopped while leading");
+                            break false;
+                        }
+                    }
+                },
+                event = engine.events.recv() => match event {
+                    Some(event) => hub.publish(ServiceEvent::Sync(event)),
+                    None => break false,
+                },
+                _ = hub.stopped() => break true,
+            }
+        };
+        let _ = engine.commands.send(sync::Command::Shutdown).await;
+        // Events the engine still reports while it stops reach the clients.
+        let drain = async {
+            while let Some(event) = engine.events.recv().await {
+                hub.publish(ServiceEvent::Sync(event));
+            }
+        };
+        let _ = tokio::time::timeout(ENGINE_STOP, async {
+            drain.await;
+            let _ = (&mut engine.task).await;
+        })
+        .await;
+        engine.task.abort();
+        if ending {
+            return;
+        }
+        tracing::warn!("this service is no longer the sync leader: polling stopped");
+    }
+}
+
+/// Hears the changes every service commits and tells this service's clients about those this
+/// service did not make itself (while it follows). Reconnects after a lost connection, at most
+/// once a second, until the hub stops.
+pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch::Receiver<Role>) {
+    let (tx, mut rx) = mpsc::channel::<Change>(1024);
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flag = stopped.clone();
+    let listening = tokio::task::spawn_blocking(move || listen(url, tx, stop_flag));
+    loop {
+        tokio::select! {
+            change = rx.recv() => match change {
+                Some(change) => {
+                    if role.borrow().is_leader() {
+                        // This service's engine made it (only the leader writes pages) and
+                        // told the clients itself.
+                        continue;
+                    }
+                    if let Some(event) = event_of(&hub, change).await {
+                        hub.publish(ServiceEvent::Sync(event));
+                    }
+                }
+                None => break,
+            },
+            _ = hub.stopped() => break,
+        }
+    }
+    stopped.store(true, std::sync::atomic::Ordering::Release);
+    let _ = tokio::time::timeout(Duration::from_secs(3), listening).await;
+}
+
+/// The blocking side: one connection listening, reconnected when it fails.
+fn listen(
+    url: crate::domain::Secret,
+    tx: mpsc::Sender<Change>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let stop = || stopped.load(std::sync::atomic::Ordering::Acquire);
+    while !stop() {
+        let mut listener = match ChangeListener::connect(url.expose()) {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!("cannot listen for the team's changes: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        while !stop() {
+            match listener.next(Duration::from_millis(500)) {
+                Ok(Some(change)) => {
+                    if tx.blocking_send(change).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("lost the team's change feed, listening again: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The event a client would have heard from the engine that made `change`.
+async fn event_of(hub: &Arc<Hub>, change: Change) -> Option<SyncEvent> {
+    match change {
+        Change::Mentions { account, inserted } => Some(SyncEvent::PageCommitted {
+            account_id: account,
+            inserted: usize::try_from(inserted).unwrap_or(usize::MAX),
+        }),
+        Change::Account { account } => {
+            let store = hub.store.clone();
+            match tokio::task::spawn_blocking(move || store.account(account)).await {
+                Ok(Ok(Some(a))) => Some(SyncEvent::AccountUpdated(a)),
+                Ok(Ok(None)) => Some(SyncEvent::AccountRemoved {
+                    account_id: account,
+                }),
+                Ok(Err(e)) => {
+                    tracing::warn!(%account, "cannot read a changed account: {e}");
+                    None
+                }
+                Err(_) => None,
+            }
+        }
+        // A status change or a send: the dashboards that show them do not run on PostgreSQL
+        // yet; SSE clients hear of mentions and accounts.
+        Change::Mention { .. } | Change::Outbox { .. } => None,
+    }
+}

@@ -1,0 +1,183 @@
+//! The team on PostgreSQL (schema version 6): people, whose personal tokens open every service
+//! on the database, and the audit log every service appends to. The records are the same bytes
+//! as sled's (`store/team.rs`); the columns beside them are what lookups and filters use.
+
+use super::{PgStore, column, tweet_column};
+use crate::domain::{AuditEntry, Person};
+use crate::store::team::constant_time_eq;
+use crate::store::{AUDIT_SCAN, AuditPage, AuditQuery, Result, StoreError, codec};
+
+/// Serialises appends to the audit log across services (a transaction-scoped advisory lock),
+/// so each entry's seq is one past the newest committed one.
+const AUDIT_LOCK: i64 = 0x7065_7263_6803;
+
+impl PgStore {
+    /// Adds a person; refused if one of that name exists (`StoreError::Conflict`).
+    pub fn add_person(&self, person: &Person) -> Result<()> {
+        let record = codec::encode(person, "person")?;
+        let added = self
+            .lock()
+            .execute(
+                "INSERT INTO people (name, token_hash, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&person.name, &person.token_hash, &record],
+            )
+            .map_err(|e| self.err(e))?;
+        if added == 0 {
+            return Err(StoreError::Conflict(format!(
+                "there is already a person called {}; `perch team remove {}` first to make a new token",
+                person.name, person.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces a person's record (role, grants); refused if there is none by that name.
+    pub fn update_person(&self, person: &Person) -> Result<()> {
+        let record = codec::encode(person, "person")?;
+        let updated = self
+            .lock()
+            .execute(
+                "UPDATE people SET token_hash = $2, record = $3 WHERE name = $1",
+                &[&person.name, &person.token_hash, &record],
+            )
+            .map_err(|e| self.err(e))?;
+        if updated == 0 {
+            return Err(StoreError::Conflict(format!(
+                "there is no person called {} (`perch team list` shows the team)",
+                person.name
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn person(&self, name: &str) -> Result<Option<Person>> {
+        let row = self
+            .lock()
+            .query_opt("SELECT record FROM people WHERE name = $1", &[&name])
+            .map_err(|e| self.err(e))?;
+        row.map(|row| {
+            let bytes: Vec<u8> = column(&row, 0, &self.target)?;
+            codec::decode(&bytes, || format!("person {name} in {}", self.target))
+        })
+        .transpose()
+    }
+
+    /// Everyone, by name (bytewise, as sled orders them).
+    pub fn people(&self) -> Result<Vec<Person>> {
+        let rows = self
+            .lock()
+            .query("SELECT name, record FROM people", &[])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = column(&row, 0, &self.target)?;
+            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
+            out.push(codec::decode::<Person>(&bytes, || {
+                format!("person {name} in {}", self.target)
+            })?);
+        }
+        out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Ok(out)
+    }
+
+    /// The person whose token hashes to `token_hash`, if any: every hash is compared in full
+    /// (as in sled), so the time taken does not tell how much of a guess was right.
+    pub fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<Person>> {
+        let mut found = None;
+        for person in self.people()? {
+            if constant_time_eq(person.token_hash.as_bytes(), token_hash.as_bytes()) {
+                found = Some(person);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a person: their token stops working on every service at once. `None` when
+    /// there is no such person. (Assignments are not on PostgreSQL yet, so none go with them.)
+    pub fn remove_person(&self, name: &str) -> Result<Option<Vec<crate::domain::MentionKey>>> {
+        let removed = self
+            .lock()
+            .execute("DELETE FROM people WHERE name = $1", &[&name])
+            .map_err(|e| self.err(e))?;
+        Ok((removed > 0).then(Vec::new))
+    }
+
+    /// Appends an entry (its `seq` chosen here, one past the newest) and returns it as stored.
+    pub fn append_audit(&self, mut entry: AuditEntry) -> Result<AuditEntry> {
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .map_err(|e| self.err(e))?;
+        let newest: i64 = tx
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM audit", &[])
+            .map_err(|e| self.err(e))
+            .and_then(|row| column(&row, 0, &self.target))?;
+        entry.seq = u64::try_from(newest).unwrap_or(0) + 1;
+        let seq = i64::try_from(entry.seq)
+            .map_err(|_| StoreError::Invalid("the audit log is full".to_string()))?;
+        let tweet = entry.mention.and_then(tweet_column);
+        tx.execute(
+            "INSERT INTO audit (seq, at, person, account_id, tweet_id, record)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &seq,
+                &entry.at,
+                &entry.person,
+                &entry.account_id,
+                &tweet,
+                &codec::encode(&entry, "audit entry")?,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(entry)
+    }
+
+    /// Entries matching `query`, newest first (the filters run in the database; a page says
+    /// where to go on when there is more).
+    pub fn audit(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let before = query
+            .before
+            .map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let limit = query.limit.min(AUDIT_SCAN);
+        let tweet = query.mention.map(|m| tweet_column(m).unwrap_or(-1));
+        let among = query.among.clone();
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        let rows = self
+            .lock()
+            .query(
+                "SELECT seq, record FROM audit
+                 WHERE seq < $1
+                   AND ($2::text IS NULL OR person = $2)
+                   AND ($3::bigint IS NULL OR tweet_id = $3)
+                   AND ($4::uuid IS NULL OR account_id = $4)
+                   AND ($5::uuid[] IS NULL OR account_id = ANY($5))
+                 ORDER BY seq DESC LIMIT $6",
+                &[
+                    &before,
+                    &query.person,
+                    &tweet,
+                    &query.account,
+                    &among,
+                    &fetch,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut page = AuditPage {
+            entries: Vec::with_capacity(rows.len().min(limit)),
+            next_before: None,
+        };
+        for row in rows.iter().take(limit) {
+            let seq: i64 = column(row, 0, &self.target)?;
+            let bytes: Vec<u8> = column(row, 1, &self.target)?;
+            page.entries.push(codec::decode(&bytes, || {
+                format!("audit entry {seq} in {}", self.target)
+            })?);
+        }
+        if rows.len() > limit {
+            page.next_before = page.entries.last().map(|e| e.seq);
+        }
+        Ok(page)
+    }
+}

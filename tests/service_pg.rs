@@ -1,0 +1,317 @@
+//! Two `perch serve` processes on one PostgreSQL database (issue 16), the real binary against
+//! a simulator started here and a real PostgreSQL server (`support/pg.rs`):
+//!
+//! - exactly one reports `"role": "leader"`, the other `"follower"` naming the leader's host
+//!   and pid;
+//! - only the leader polls: the simulator's mentions land in the database once;
+//! - `kill -9` of the leader leaves the other leading, and polling, within 15 s: mentions
+//!   posted while nobody led and after the takeover are committed by the new leader, with
+//!   nothing lost or doubled.
+//!
+//! (Without a token_key a service refuses: `tests/service_cli.rs`.)
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use perch::auth::{self, OAuthSettings};
+use perch::domain::TokenKey;
+use perch::sim::{self, SimConfig, SimHandle};
+use perch::store::{Backend as _, FeedFilter, PgStore, SharedStore};
+use perch::x::XClient;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/pg.rs"]
+mod pg;
+
+use cli::GENEROUS;
+
+/// The issue's bound for a new leader after the old one dies.
+const TAKEOVER: Duration = Duration::from_secs(15);
+
+struct Team {
+    sim: SimHandle,
+    dir: tempfile::TempDir,
+    url: String,
+    key: TokenKey,
+}
+
+impl Team {
+    /// A simulator, an empty database, and the simulator's users logged in to it (the real
+    /// authorization-code + PKCE exchange, stored by the PostgreSQL store).
+    async fn start(seed: u64) -> Team {
+        let sim = sim::start(SimConfig::for_tests(seed), 0)
+            .await
+            .expect("simulator starts");
+        // The synchronous client makes its own runtime: off this test's.
+        let url = tokio::task::spawn_blocking(pg::fresh_database)
+            .await
+            .unwrap();
+        let key = TokenKey::generate();
+        let team = Team {
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+            url,
+            key,
+        };
+        team.log_users_in().await;
+        team
+    }
+
+    async fn log_users_in(&self) {
+        let (url, key) = (self.url.clone(), self.key.clone());
+        let store: SharedStore =
+            tokio::task::spawn_blocking(move || PgStore::connect(&url, Some(key)).unwrap())
+                .await
+                .unwrap()
+                .into_shared();
+        let oauth = OAuthSettings {
+            client_id: sim::DEMO_CLIENT_ID.to_string(),
+            client_secret: None,
+            authorize_url: self.sim.authorize_url(),
+            token_url: self.sim.token_url(),
+            redirect_uri: sim::DEMO_REDIRECT_URI.to_string(),
+        };
+        let client = XClient::new(&self.sim.api_base());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for user in self.sim.control().users() {
+            let login = auth::start_login(&oauth).unwrap();
+            let response = http
+                .get(format!("{}&sim_user={}", login.url, user.username))
+                .send()
+                .await
+                .unwrap();
+            let location = response.headers()["location"].to_str().unwrap().to_string();
+            let code = auth::parse_callback(&location, login.state()).unwrap();
+            let tokens = auth::exchange_code(&oauth, &login, &code).await.unwrap();
+            auth::complete_login(&store, &client, tokens, chrono::Utc::now())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The data directory of service `name` (each service has its own, for socket and logs).
+    fn data_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name).join("data")
+    }
+
+    /// `perch ARGS` as service `name` would run it: its own directories, the team's database.
+    fn command(&self, name: &str, args: &[&str]) -> Command {
+        let root = self.dir.path().join(name);
+        let runtime = root.join("run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut cmd = cli::perch_command(&root, &self.data_dir(name), &self.sim, args);
+        cmd.env("XDG_RUNTIME_DIR", &runtime)
+            .env("PERCH_POLL_INTERVAL", "2")
+            .env("PERCH_DATABASE_URL", &self.url)
+            .env("PERCH_TOKEN_KEY", self.key.to_base64());
+        cmd
+    }
+
+    async fn serve(&self, name: &str) -> Child {
+        let child = self
+            .command(name, &["serve"])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("perch serve starts");
+        let start = Instant::now();
+        while self.status(name).await.is_none() {
+            assert!(start.elapsed() < GENEROUS, "service {name} did not answer");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        child
+    }
+
+    /// `perch service status --json` of service `name`, `None` while it does not answer.
+    async fn status(&self, name: &str) -> Option<Value> {
+        let args = ["service", "status", "--json"];
+        let out = cli::run(self.command(name, &args), &args).await;
+        out.status
+            .success()
+            .then(|| cli::parse_json(&String::from_utf8_lossy(&out.stdout), &args))
+    }
+
+    /// Every stored mention of the database, as (account, tweet id), with how often each is there.
+    async fn stored(&self) -> Vec<(String, u64)> {
+        let store = {
+            let (url, key) = (self.url.clone(), self.key.clone());
+            tokio::task::spawn_blocking(move || PgStore::connect(&url, Some(key)).unwrap())
+                .await
+                .unwrap()
+        };
+        tokio::task::spawn_blocking(move || {
+            let all = FeedFilter::default();
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.page_after(&all, after, 500).unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(perch::store::FeedPos::from(last));
+                out.extend(page.iter().map(|m| {
+                    (
+                        m.sent_to.account_id.to_string(),
+                        m.tweet_id.parse().unwrap(),
+                    )
+                }));
+            }
+            out
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Posts a mention of the simulator's first user now; its X post id.
+    fn post_mention(&self, text: &str) -> u64 {
+        let control = self.sim.control();
+        let first = control.users()[0].username.clone();
+        control
+            .inject_mention(&first, None, text)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, check: F) -> Duration
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        start.elapsed()
+    }
+}
+
+fn role(status: &Value) -> &str {
+    status["role"].as_str().unwrap_or("?")
+}
+
+fn pid_of(status: &Value) -> u64 {
+    status["pid"].as_u64().unwrap()
+}
+
+/// How often each mention (account, post) is stored: more than once would be a double. (One
+/// post that mentions two of the accounts is a mention of each.)
+fn copies(stored: &[(String, u64)]) -> HashMap<(String, u64), usize> {
+    let mut n = HashMap::new();
+    for key in stored {
+        *n.entry(key.clone()).or_default() += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_services_one_leader_and_kill_9_of_it_leaves_the_other_polling_within_15_seconds() {
+    let team = Team::start(61).await;
+    let mut services = vec![("a", team.serve("a").await), ("b", team.serve("b").await)];
+
+    // Exactly one leads; the other names it.
+    team.wait_until("one leader and one follower", GENEROUS, || async {
+        let (sa, sb) = (team.status("a").await, team.status("b").await);
+        match (&sa, &sb) {
+            (Some(x), Some(y)) => {
+                let mut roles = [role(x), role(y)];
+                roles.sort();
+                roles == ["follower", "leader"]
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let statuses = [
+        team.status("a").await.unwrap(),
+        team.status("b").await.unwrap(),
+    ];
+    let leading = statuses.iter().position(|s| role(s) == "leader").unwrap();
+    let (leader, follower) = (&statuses[leading], &statuses[1 - leading]);
+    assert_eq!(role(follower), "follower", "{follower}");
+    assert_eq!(leader["store"], "postgresql", "{leader}");
+    assert_eq!(follower["store"], "postgresql", "{follower}");
+    assert_eq!(
+        follower["leader"]["pid"].as_u64(),
+        Some(pid_of(leader)),
+        "the follower names the leader: {follower}"
+    );
+    assert_eq!(follower["leader"]["host"], leader["leader"]["host"]);
+
+    // The leader polls the simulator's mentions into the database, each once.
+    let before = team.post_mention("@before the failover");
+    team.wait_until("the leader's first polls", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == before)
+    })
+    .await;
+    let polled = team.stored().await;
+    assert!(
+        copies(&polled).values().all(|n| *n == 1),
+        "none stored twice"
+    );
+
+    // kill -9 the leader; a mention posted while nobody leads must not be lost.
+    let (_, mut gone) = services.remove(leading);
+    let (survivor, survivor_child) = services.remove(0);
+    gone.start_kill().unwrap();
+    let _ = gone.wait().await;
+    let killed_at = Instant::now();
+    let during = team.post_mention("@while nobody leads");
+    let took = team
+        .wait_until("the survivor to lead", TAKEOVER, || async {
+            team.status(survivor)
+                .await
+                .is_some_and(|s| role(&s) == "leader")
+        })
+        .await;
+    eprintln!("the survivor leads {took:?} after kill -9");
+
+    // And it polls within the bound: both new mentions are committed by it, once each.
+    let after = team.post_mention("@after the failover");
+    team.wait_until(
+        "the new leader to commit the new mentions",
+        TAKEOVER.saturating_sub(killed_at.elapsed()) + Duration::from_secs(3),
+        || async {
+            let ids: HashSet<u64> = team.stored().await.iter().map(|(_, t)| *t).collect();
+            ids.contains(&during) && ids.contains(&after)
+        },
+    )
+    .await;
+    eprintln!(
+        "polled by the new leader {:?} after kill -9",
+        killed_at.elapsed()
+    );
+    let stored = team.stored().await;
+    let n = copies(&stored);
+    assert!(n.values().all(|c| *c == 1), "nothing doubled: {n:?}");
+    let mut expected: HashSet<u64> = polled.iter().map(|(_, t)| *t).collect();
+    expected.extend([during, after]);
+    let ids: HashSet<u64> = n.keys().map(|(_, t)| *t).collect();
+    assert!(
+        ids.is_superset(&expected),
+        "nothing lost: missing {:?}",
+        expected.difference(&ids).collect::<Vec<_>>()
+    );
+
+    stop(&team, survivor, survivor_child).await;
+}
+
+async fn stop(team: &Team, name: &str, mut child: Child) {
+    let args = ["service", "stop"];
+    let out = cli::run(team.command(name, &args), &args).await;
+    assert!(out.status.success(), "{out:?}");
+    let status = tokio::time::timeout(GENEROUS, child.wait())
+        .await
+        .expect("the service ends after stop")
+        .unwrap();
+    assert!(status.success(), "perch serve ended with {status}");
+}
