@@ -11,7 +11,9 @@ mod store_fixtures;
 use chrono::Utc;
 use perch::domain::ReplyKind;
 use perch::domain::{MentionStatus, Secret, TokenKey, Tokens};
-use perch::store::{Backend, FeedFilter, FeedPos, OutboxBackend, OutboxState, PgStore, StoreError};
+use perch::store::{
+    Backend, FeedFilter, FeedPos, OutboxBackend, OutboxState, PgStore, ServiceBackend, StoreError,
+};
 use store_fixtures::*;
 
 /// Runs each test on both backends: `name::sled` and `name::postgres`.
@@ -53,6 +55,13 @@ on_both_backends!(
     outbox_a_second_send_is_refused_while_one_is_unresolved_and_after_one_was_sent_unless_on_purpose,
     outbox_an_unconfirmed_send_is_resolved_only_by_the_user,
     outbox_a_rate_limited_send_waits_for_its_reset,
+    service_a_read_is_charged_with_its_page_once_per_utc_day,
+    service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor,
+    service_page_before_gives_the_rows_just_above_a_position_newest_first,
+    service_removing_an_account_takes_its_tokens_and_cursor_and_its_mentions_only_when_asked,
+    service_budget_warnings_are_given_once_a_month_and_the_usage_report_round_trips,
+    service_people_round_trip_and_a_token_hash_finds_its_person,
+    service_the_audit_log_only_grows_and_filters_by_person_mention_and_account,
 );
 
 fn accounts_round_trip_in_handle_order_and_are_unique_by_x_user_id(store: &dyn Backend) {
@@ -965,4 +974,307 @@ fn postgres_two_services_adding_one_x_user_at_the_same_moment_keep_one_account_a
             other => panic!("round {round}: one account, the other refused naming it: {other:?}"),
         }
     }
+}
+
+// ---- what a service needs beyond the feed and the outbox (`ServiceBackend`) ---------------
+
+fn post_read(at: chrono::DateTime<Utc>, ids: &[u64]) -> perch::store::ReadCharge {
+    perch::store::ReadCharge {
+        at,
+        class: perch::costs::ResourceClass::Post,
+        kind: perch::costs::CostKind::PostRead,
+        ids: ids.to_vec(),
+    }
+}
+
+fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceBackend) {
+    use perch::costs::{CostKind, Month};
+    let a = account(1, "acme");
+    let b = account(2, "beta");
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    let price = store.pricing().prices.of(CostKind::PostRead);
+    assert!(price > 0, "COSTS.md prices a post read");
+    let day = t0();
+    let page = |n: u64| mention(&a, 1_600_000_000_000_000_000 + n, "hi");
+    let first = [page(1), page(2), page(3)];
+    store
+        .commit_fetched_page_charged(
+            a.id,
+            &first,
+            &[],
+            Some(1_600_000_000_000_000_003),
+            Some(&post_read(day, &[1, 2, 3, 3])),
+        )
+        .unwrap();
+    // 2 and 3 were charged today already (to any account: X bills the app once per post and
+    // UTC day); only 4 is new.
+    store
+        .commit_fetched_page_charged(b.id, &[], &[], None, Some(&post_read(day, &[2, 3, 4])))
+        .unwrap();
+    let by = store
+        .cost_by_kind(day.date_naive(), day.date_naive(), None)
+        .unwrap();
+    let used = by.get(&CostKind::PostRead).copied().unwrap_or_default();
+    assert_eq!((used.count, used.micros), (4, 4 * price));
+    let of_a = store
+        .cost_by_kind(day.date_naive(), day.date_naive(), Some(a.id))
+        .unwrap();
+    assert_eq!(of_a.get(&CostKind::PostRead).map(|u| u.count), Some(3));
+    let (total, per_account) = store.month_spend(Month::of(day.date_naive())).unwrap();
+    assert_eq!(total, 4 * price);
+    assert_eq!(per_account.get(&a.id), Some(&(3 * price)));
+    assert_eq!(per_account.get(&b.id), Some(&price));
+    // The page and its charge went together.
+    assert_eq!(store.cursor(a.id).unwrap(), Some(1_600_000_000_000_000_003));
+    // The next UTC day bills the same post again; a read that stores nothing is charged too.
+    let next = day + chrono::Duration::days(1);
+    let used = store.record_read(a.id, &post_read(next, &[1])).unwrap();
+    assert_eq!((used.count, used.micros), (1, price));
+    let again = store.record_read(a.id, &post_read(next, &[1])).unwrap();
+    assert_eq!(again.count, 0, "once per UTC day");
+}
+
+fn service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor(
+    store: &dyn ServiceBackend,
+) {
+    use perch::domain::Arrival;
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let polled = mention(&a, 1_600_000_000_000_000_010, "polled");
+    store
+        .commit_fetched_page_charged(
+            a.id,
+            std::slice::from_ref(&polled),
+            &[],
+            Some(1_600_000_000_000_000_010),
+            None,
+        )
+        .unwrap();
+    let streamed = mention(&a, 1_600_000_000_000_000_020, "streamed");
+    let commit = store.commit_streamed_post(a.id, &streamed, None).unwrap();
+    assert_eq!(commit.inserted, 1);
+    assert_eq!(store.arrival(streamed.key()).unwrap(), Arrival::Stream);
+    assert_eq!(store.arrival(polled.key()).unwrap(), Arrival::Poll);
+    assert_eq!(
+        store.cursor(a.id).unwrap(),
+        Some(1_600_000_000_000_000_010),
+        "only the poll moves the cursor"
+    );
+    // Delivered again (the stream repeats itself): still one mention.
+    let again = store.commit_streamed_post(a.id, &streamed, None).unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 1));
+    assert_eq!(store.count(&FeedFilter::default()).unwrap(), 2);
+}
+
+fn service_page_before_gives_the_rows_just_above_a_position_newest_first(
+    store: &dyn ServiceBackend,
+) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let ms: Vec<_> = (1..=6)
+        .map(|n| mention(&a, 1_600_000_000_000_000_000 + n, "m"))
+        .collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    let tweets = |page: Vec<perch::domain::Mention>| -> Vec<u64> {
+        page.iter()
+            .map(|m| m.tweet_id.parse::<u64>().unwrap() % 100)
+            .collect()
+    };
+    let all = FeedFilter::default();
+    assert_eq!(
+        tweets(store.page_before(&all, None, 2).unwrap()),
+        [2, 1],
+        "the oldest, newest first"
+    );
+    let third = FeedPos::from(&ms[2]);
+    assert_eq!(
+        tweets(store.page_before(&all, Some(third), 2).unwrap()),
+        [5, 4]
+    );
+    assert_eq!(
+        tweets(store.page_before(&all, Some(third), 10).unwrap()),
+        [6, 5, 4]
+    );
+    let newest = FeedPos::from(&ms[5]);
+    assert!(
+        store
+            .page_before(&all, Some(newest), 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn service_removing_an_account_takes_its_tokens_and_cursor_and_its_mentions_only_when_asked(
+    store: &dyn ServiceBackend,
+) {
+    let a = account(1, "acme");
+    let b = account(2, "beta");
+    for (acc, n) in [(&a, 1), (&b, 2)] {
+        store.put_account(acc).unwrap();
+        store.put_tokens(acc.id, &tokens("access")).unwrap();
+        store
+            .commit_page(
+                acc.id,
+                &[mention(acc, 1_600_000_000_000_000_000 + n, "m")],
+                Some(1_600_000_000_000_000_000 + n),
+            )
+            .unwrap();
+    }
+    store.remove_account(a.id, false).unwrap();
+    assert_eq!(store.account(a.id).unwrap(), None);
+    assert_eq!(store.tokens(a.id).unwrap(), None);
+    assert_eq!(store.cursor(a.id).unwrap(), None);
+    let of = |id| FeedFilter {
+        account: Some(id),
+        status: None,
+    };
+    assert_eq!(
+        store.count(&of(a.id)).unwrap(),
+        1,
+        "its mentions stay unless asked"
+    );
+    store.put_account(&a).unwrap();
+    store.remove_account(a.id, true).unwrap();
+    assert_eq!(store.count(&of(a.id)).unwrap(), 0);
+    // The other account is untouched.
+    assert!(store.account(b.id).unwrap().is_some());
+    assert!(store.tokens(b.id).unwrap().is_some());
+    assert_eq!(store.count(&of(b.id)).unwrap(), 1);
+}
+
+fn service_budget_warnings_are_given_once_a_month_and_the_usage_report_round_trips(
+    store: &dyn ServiceBackend,
+) {
+    use perch::costs::Month;
+    let month = Month::of(t0().date_naive());
+    assert!(store.note_budget_warning("all", month).unwrap());
+    assert!(
+        !store.note_budget_warning("all", month).unwrap(),
+        "once a month"
+    );
+    assert!(
+        store.note_budget_warning("@acme", month).unwrap(),
+        "per scope"
+    );
+    let next = Month::of((t0() + chrono::Duration::days(40)).date_naive());
+    assert!(
+        store.note_budget_warning("all", next).unwrap(),
+        "again next month"
+    );
+    assert_eq!(store.x_usage().unwrap(), None);
+    let usage = perch::costs::XUsage {
+        fetched_at: t0(),
+        project_usage: 1234,
+        project_cap: Some(10_000),
+        daily: [(t0().date_naive(), 34)].into_iter().collect(),
+        perch_posts: Some(1200),
+    };
+    store.put_x_usage(&usage).unwrap();
+    assert_eq!(store.x_usage().unwrap(), Some(usage));
+}
+
+fn person(name: &str, role: perch::domain::Role, hash: &str) -> perch::domain::Person {
+    perch::domain::Person {
+        name: name.to_string(),
+        role,
+        token_hash: hash.to_string(),
+        grants: Default::default(),
+        created_at: t0(),
+    }
+}
+
+fn service_people_round_trip_and_a_token_hash_finds_its_person(store: &dyn ServiceBackend) {
+    use perch::domain::{Access, Role};
+    let ana = person("ana", Role::Member, &"a".repeat(64));
+    let bo = person("bo", Role::Admin, &"b".repeat(64));
+    store.add_person(&bo).unwrap();
+    store.add_person(&ana).unwrap();
+    assert!(matches!(
+        store.add_person(&ana),
+        Err(StoreError::Conflict(_))
+    ));
+    let names: Vec<String> = store
+        .people()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["ana", "bo"]);
+    assert_eq!(
+        store.person_by_token_hash(&"b".repeat(64)).unwrap(),
+        Some(bo.clone())
+    );
+    assert_eq!(store.person_by_token_hash(&"c".repeat(64)).unwrap(), None);
+    let mut granted = ana.clone();
+    granted
+        .grants
+        .insert(perch::domain::AccountId::from_u128(1), Access::Reply);
+    store.update_person(&granted).unwrap();
+    assert_eq!(store.person("ana").unwrap(), Some(granted));
+    assert!(matches!(
+        store.update_person(&person("cy", Role::Member, "c")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.remove_person("ana").unwrap().is_some());
+    assert_eq!(store.remove_person("ana").unwrap(), None);
+    assert_eq!(
+        store.person_by_token_hash(&"a".repeat(64)).unwrap(),
+        None,
+        "its token stops at once"
+    );
+}
+
+fn service_the_audit_log_only_grows_and_filters_by_person_mention_and_account(
+    store: &dyn ServiceBackend,
+) {
+    use perch::domain::{AuditAction, AuditEntry, MentionKey};
+    use perch::store::AuditQuery;
+    let a = perch::domain::AccountId::from_u128(1);
+    let b = perch::domain::AccountId::from_u128(2);
+    let key = MentionKey {
+        account_id: a,
+        tweet_id: 77,
+    };
+    let entries = [
+        AuditEntry::new("ana", AuditAction::Status, t0(), "done").mention(key, "@acme"),
+        AuditEntry::new("bo", AuditAction::Assign, t0(), "to ana").mention(key, "@acme"),
+        AuditEntry::new("ana", AuditAction::AccountAdd, t0(), "added").account(b, "@beta"),
+        AuditEntry::new("owner", AuditAction::Status, t0(), "ignored"),
+    ];
+    let seqs: Vec<u64> = entries
+        .iter()
+        .map(|e| store.append_audit(e.clone()).unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "one past the newest, no gaps");
+    let query = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery {
+            person: None,
+            mention: None,
+            account: None,
+            among: None,
+            before: None,
+            limit: 10,
+        };
+        f(&mut q);
+        store.audit(&q).unwrap()
+    };
+    let seq_of = |p: perch::store::AuditPage| p.entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seq_of(query(&|_| {})), [4, 3, 2, 1], "newest first");
+    assert_eq!(seq_of(query(&|q| q.person = Some("ana".into()))), [3, 1]);
+    assert_eq!(seq_of(query(&|q| q.mention = Some(77))), [2, 1]);
+    assert_eq!(seq_of(query(&|q| q.account = Some(b))), [3]);
+    assert_eq!(seq_of(query(&|q| q.among = Some(vec![a]))), [2, 1]);
+    // Paged: two at a time, the page says where to go on.
+    let first = query(&|q| q.limit = 2);
+    assert_eq!(seq_of(first.clone()), [4, 3]);
+    let before = first.next_before.expect("more to read");
+    let rest = query(&|q| {
+        q.limit = 2;
+        q.before = Some(before);
+    });
+    assert_eq!(seq_of(rest), [2, 1]);
+    let stored = query(&|q| q.person = Some("bo".into()));
+    assert_eq!(stored.entries[0].detail, "to ana");
+    assert_eq!(stored.entries[0].mention, Some(77));
 }
