@@ -629,7 +629,7 @@ async fn run(cli: Cli) -> CliResult {
     // (`perch serve` does): say so rather than read and write a sled store beside it.
     let uses_store = match &cli.command {
         None => cli.connect.is_none(),
-        Some(command) => command.needs_store(),
+        Some(command) => command.needs_store() && !command.runs_on_postgres(),
     };
     if !cli.demo
         && uses_store
@@ -642,7 +642,9 @@ async fn run(cli: Cli) -> CliResult {
     // A command that needs the store goes to the running service, which holds it (the same
     // command runs there, with its output and exit code sent back); with none running, it opens
     // the store itself.
+    let on_postgres = !cli.demo && config.database_url.is_some();
     if !cli.demo
+        && !on_postgres
         && cli.command.as_ref().is_some_and(Command::needs_store)
         && let Some(socket) = remote::running_service(&config).await
     {
@@ -677,6 +679,23 @@ impl Command {
                 | Command::Keys { .. }
                 | Command::Audit { .. }
                 | Command::Team(team::TeamCommand::List { .. })
+        )
+    }
+
+    /// Whether the command runs on the team's PostgreSQL database when `database_url` is set
+    /// (issue 16: the team's people, the audit log, logins). It then works on the database
+    /// directly, which every service and command share, instead of going through a service.
+    pub fn runs_on_postgres(&self) -> bool {
+        matches!(
+            self,
+            Command::Login { .. }
+                | Command::Audit { .. }
+                | Command::Team(
+                    team::TeamCommand::Add { .. }
+                        | team::TeamCommand::List { .. }
+                        | team::TeamCommand::Remove { .. }
+                        | team::TeamCommand::Grant { .. }
+                )
         )
     }
 
@@ -810,6 +829,27 @@ async fn postgres_not_yet(
     }
 }
 
+/// The store for a command that runs on sled or on the team's PostgreSQL database (the team's
+/// records, the audit log, logins): in the service for a client, the service's; with
+/// `database_url`, the database itself (every service and command share it; nothing to
+/// forward); else the sled store, as [`open_store`] opens it.
+pub(crate) async fn open_shared_store(
+    config: &Config,
+) -> Result<crate::store::SharedStore, Failure> {
+    if let Some(remote) = console::remote() {
+        return Ok(remote.hub.store.clone());
+    }
+    if let Some(url) = config.database_url.clone() {
+        let key = config.token_key.clone();
+        let store =
+            tokio::task::spawn_blocking(move || crate::store::PgStore::connect(url.expose(), key))
+                .await
+                .map_err(|e| Failure::new(format!("the store task failed: {e}")))??;
+        return Ok(store.into_shared());
+    }
+    Ok(open_store(config).await?.shared())
+}
+
 /// Opens the store for a command, in a blocking task.
 pub(crate) async fn open_store(config: &Config) -> Result<Store, Failure> {
     // Run in the service for a client: the store the service holds.
@@ -837,7 +877,10 @@ pub(crate) fn warn_if_disk_full(store: &Store) {
 }
 
 /// Finds an account by `@handle`, handle or id; an unknown one lists the known handles.
-pub(crate) fn find_account(store: &Store, name: &str) -> Result<Account, Failure> {
+pub(crate) fn find_account(
+    store: &dyn crate::store::ServiceBackend,
+    name: &str,
+) -> Result<Account, Failure> {
     crate::store::lookup::find_account(store, name).map_err(Failure::from_lookup)
 }
 

@@ -958,7 +958,10 @@ async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
         [
             ("grant", "ana: read"),
             ("grant", "ana: reply"),
-            ("person_add", "ana as member")
+            ("person_add", "ana as member"),
+            // The two `perch login`s this test began with (every account change is audited).
+            ("account_add", "added"),
+            ("account_add", "added"),
         ],
         "{audit}"
     );

@@ -44,6 +44,13 @@ impl Team {
     /// A simulator, an empty database, and the simulator's users logged in to it (the real
     /// authorization-code + PKCE exchange, stored by the PostgreSQL store).
     async fn start(seed: u64) -> Team {
+        let team = Team::empty(seed).await;
+        team.log_users_in().await;
+        team
+    }
+
+    /// A simulator and an empty database, nobody logged in.
+    async fn empty(seed: u64) -> Team {
         let sim = sim::start(SimConfig::for_tests(seed), 0)
             .await
             .expect("simulator starts");
@@ -52,14 +59,12 @@ impl Team {
             .await
             .unwrap();
         let key = TokenKey::generate();
-        let team = Team {
+        Team {
             sim,
             dir: tempfile::tempdir().unwrap(),
             url,
             key,
-        };
-        team.log_users_in().await;
-        team
+        }
     }
 
     async fn log_users_in(&self) {
@@ -118,8 +123,16 @@ impl Team {
     }
 
     async fn serve(&self, name: &str) -> Child {
-        let child = self
-            .command(name, &["serve"])
+        self.serve_with(name, &[]).await
+    }
+
+    /// `perch serve` as service `name`, with `env` set too.
+    async fn serve_with(&self, name: &str, env: &[(&str, &str)]) -> Child {
+        let mut cmd = self.command(name, &["serve"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stderr(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -130,6 +143,11 @@ impl Team {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         child
+    }
+
+    /// `perch ARGS` on machine `name`, which must succeed; its stdout.
+    async fn ok(&self, name: &str, args: &[&str]) -> String {
+        cli::expect_ok(&cli::run(self.command(name, args), args).await, args)
     }
 
     /// `perch service status --json` of service `name`, `None` while it does not answer.
@@ -314,4 +332,171 @@ async fn stop(team: &Team, name: &str, mut child: Child) {
         .expect("the service ends after stop")
         .unwrap();
     assert!(status.success(), "perch serve ended with {status}");
+}
+
+/// The team's people, logins and audit log live in the database, so they work from any machine
+/// with the database's URL and key: `perch team add` prints a token that opens a service's API,
+/// `perch login` on another machine adds an account that the running leader starts polling at
+/// once (it hears of the login through the database), and `perch audit` says who did what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_logins_and_the_audit_log_are_the_teams_and_the_leader_polls_a_new_login() {
+    let team = Team::empty(63).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let leader = team.serve_with("a", &[("PERCH_API_LISTEN", &listen)]).await;
+    team.wait_until("service a to lead", GENEROUS, || async {
+        team.status("a").await.is_some_and(|s| role(&s) == "leader")
+    })
+    .await;
+
+    // A person made on machine "b" (no service there) can use service "a"'s API.
+    let added = cli::parse_json(
+        &team
+            .ok("b", &["team", "add", "ana", "--role", "admin", "--json"])
+            .await,
+        &["team", "add"],
+    );
+    let token = added["token"]
+        .as_str()
+        .expect("the token, shown once")
+        .to_string();
+    let listed = team.ok("a", &["team", "list", "--json"]).await;
+    assert!(listed.contains("\"ana\""), "{listed}");
+    assert!(!listed.contains(&token), "the token is never listed");
+    let http = reqwest::Client::new();
+    let accounts = format!("http://{listen}/api/v1/accounts/");
+    let with_token = http
+        .get(&accounts)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), 200, "ana's token opens the API");
+    let wrong = http
+        .get(&accounts)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // A login on machine "b": the leader on "a" polls the new account without being told
+    // directly.
+    let user = team.sim.control().users()[0].username.clone();
+    login_headless(&team, "b", &user).await;
+    let out: Value = http
+        .get(&accounts)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["total"], 1, "{out}");
+    let posted = team.post_mention("@hello new account");
+    team.wait_until("the leader to poll the new account", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+
+    // Who did what.
+    let audit = cli::parse_json(&team.ok("b", &["audit", "--json"]).await, &["audit"]);
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["person"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("owner".to_string(), "person_add".to_string())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("owner".to_string(), "account_add".to_string())),
+        "{actions:?}"
+    );
+    let over_api: Value = http
+        .get(format!("http://{listen}/api/v1/audit"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        over_api["entries"].as_array().map(Vec::len),
+        audit.as_array().map(Vec::len),
+        "the service reads the same log: {over_api}"
+    );
+
+    stop(&team, "a", leader).await;
+}
+
+/// `perch login --headless` on machine `name` as simulated `user`: the URL approved over HTTP
+/// and the redirect pasted back, as a person would.
+async fn login_headless(team: &Team, name: &str, user: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut child = team
+        .command(name, &["login", "--headless"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("perch login starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(GENEROUS, async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if line.starts_with("http://") {
+                return line;
+            }
+        }
+        panic!("perch login printed no URL");
+    })
+    .await
+    .expect("the URL in time");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser
+        .get(format!("{url}&sim_user={user}"))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{location}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let mut said = String::new();
+    while let Some(line) = tokio::time::timeout(GENEROUS, lines.next_line())
+        .await
+        .expect("output in time")
+        .expect("read")
+    {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let out = tokio::time::timeout(GENEROUS, child.wait_with_output())
+        .await
+        .expect("login ends")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "login of {user} failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&format!("added @{user}")), "{said}");
 }

@@ -327,7 +327,14 @@ async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>,
             .await
             .map_err(|e| e.to_string())?;
             let store = hub.store.clone();
-            let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+            let entry = AuditEntry::login(who, &account, reauthorized);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.append_audit(entry) {
+                    tracing::warn!("could not record a login in the audit log: {e}");
+                }
+                store.flush()
+            })
+            .await;
             answer(&(account, reauthorized))
         }
         // A read that takes tens of microseconds is done here: handing it to the blocking pool

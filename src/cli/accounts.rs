@@ -8,49 +8,47 @@ use crate::config::Config;
 use crate::domain::{Account, MentionStatus, SyncStatus};
 use crate::store::FeedFilter;
 
-use super::runtime::App;
 use super::{AccountsCommand, CliResult, Failure, find_account, print_json};
 
 /// `perch login [--headless]`, also used by `accounts reauthorize`. `expect` is the account a
 /// reauthorization is for: logging in as someone else is reported, not silently accepted.
 pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) -> CliResult {
-    let app = App::open(config).await?;
+    let oauth = auth::OAuthSettings::from_config(config)?;
+    // sled (this process's, or the service's for a client), or the team's database.
+    let store = super::open_shared_store(config).await?;
+    let client = match super::console::remote() {
+        Some(remote) => remote.hub.client.clone(),
+        None => crate::x::XClient::new(&config.api_base),
+    };
     // A reauthorization asks the authorize page for that account (`login_hint`) and refuses,
     // changing nothing, a login that comes back as anyone else.
     let (account, reauthorized) = if headless {
         let stdin = super::console::stdin_reader();
         let mut stdout = super::console::stdout();
-        auth::login_headless_as(
-            &app.oauth,
-            &app.store.shared(),
-            &app.client,
-            expect,
-            &mut stdout,
-            stdin,
-        )
-        .await?
+        auth::login_headless_as(&oauth, &store, &client, expect, &mut stdout, stdin).await?
     } else {
-        auth::login_with_listener_as(
-            &app.oauth,
-            &app.store.shared(),
-            &app.client,
-            expect,
-            |url| {
-                crate::outln!(
-                    "Opening your browser to authorize perch. If it does not open, visit:\n{url}"
-                );
-            },
-        )
+        auth::login_with_listener_as(&oauth, &store, &client, expect, |url| {
+            crate::outln!(
+                "Opening your browser to authorize perch. If it does not open, visit:\n{url}"
+            );
+        })
         .await?
     };
-    app.store.flush()?;
-    // Run in the service: its engine polls the account now.
+    super::team::record(
+        store.as_ref(),
+        crate::domain::AuditEntry::login(crate::domain::team::OWNER_NAME, &account, reauthorized),
+    );
+    store.flush()?;
+    // Run in the service: its engine polls the account now. On PostgreSQL the sync leader
+    // (wherever it runs) hears of the login and does.
     if let Some(remote) = super::console::remote() {
-        let _ = remote
-            .hub
-            .sync
-            .send(crate::sync::Command::AccountAdded(account.id))
-            .await;
+        remote.hub.account_logged_in(account.id).await;
+    } else {
+        let announced = store.clone();
+        let id = account.id;
+        tokio::task::spawn_blocking(move || announced.announce_login(id))
+            .await
+            .map_err(|e| Failure::new(format!("the store task failed: {e}")))??;
     }
     crate::outln!(
         "{} {}",

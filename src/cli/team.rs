@@ -8,11 +8,11 @@ use chrono::Utc;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{CliResult, Failure, find_account, open_store, print_json};
+use super::{CliResult, Failure, find_account, open_shared_store, print_json};
 use crate::config::Config;
 use crate::domain::team::{OWNER_NAME, invalid_person_name};
 use crate::domain::{Access, AuditAction, AuditEntry, Person, Role, TeamEvent};
-use crate::store::{AuditQuery, Store};
+use crate::store::{AuditQuery, ServiceBackend};
 use crate::text::sanitize;
 
 #[derive(Subcommand, Debug)]
@@ -70,11 +70,13 @@ pub fn keygen() -> CliResult {
 }
 
 pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
-    let store = open_store(config).await?;
+    // sled, or the team's PostgreSQL database (people and the audit log are on both).
+    let shared = open_shared_store(config).await?;
+    let store = shared.as_ref();
     match command {
         TeamCommand::Keygen => keygen(),
-        TeamCommand::Add { name, role, json } => add(&store, &name, &role, json),
-        TeamCommand::List { json } => list(&store, json),
+        TeamCommand::Add { name, role, json } => add(store, &name, &role, json),
+        TeamCommand::List { json } => list(store, json),
         TeamCommand::Remove { name } => {
             let Some(unassigned) = store.remove_person(&name)? else {
                 return Err(Failure::new(format!(
@@ -84,7 +86,7 @@ pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
             };
             let now = Utc::now();
             record(
-                &store,
+                store,
                 AuditEntry::new(OWNER_NAME, AuditAction::PersonRemove, now, &name),
             );
             store.flush()?;
@@ -122,11 +124,11 @@ pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
             name,
             account,
             access,
-        } => grant(&store, &name, &account, &access),
+        } => grant(store, &name, &account, &access),
     }
 }
 
-fn add(store: &Store, name: &str, role: &str, json: bool) -> CliResult {
+fn add(store: &dyn ServiceBackend, name: &str, role: &str, json: bool) -> CliResult {
     if let Some(why) = invalid_person_name(name) {
         return Err(Failure::usage(why));
     }
@@ -172,7 +174,7 @@ fn add(store: &Store, name: &str, role: &str, json: bool) -> CliResult {
     Ok(())
 }
 
-fn list(store: &Store, json: bool) -> CliResult {
+fn list(store: &dyn ServiceBackend, json: bool) -> CliResult {
     let accounts = store.accounts()?;
     let handle = |id: crate::domain::AccountId| {
         accounts
@@ -213,7 +215,7 @@ fn list(store: &Store, json: bool) -> CliResult {
     Ok(())
 }
 
-fn grant(store: &Store, name: &str, account: &str, access: &str) -> CliResult {
+fn grant(store: &dyn ServiceBackend, name: &str, account: &str, access: &str) -> CliResult {
     let access: Option<Access> = match access {
         "none" => None,
         other => Some(other.parse().map_err(|_| {
@@ -267,7 +269,8 @@ pub async fn audit(
     limit: usize,
     json: bool,
 ) -> CliResult {
-    let store = open_store(config).await?;
+    let shared = open_shared_store(config).await?;
+    let store = shared.as_ref();
     let mention = mention
         .map(|m| {
             m.trim().parse::<u64>().map_err(|_| {
@@ -279,7 +282,7 @@ pub async fn audit(
         })
         .transpose()?;
     let account = match account {
-        Some(name) => Some(find_account(&store, name)?.id),
+        Some(name) => Some(find_account(store, name)?.id),
         None => None,
     };
     let page = store.audit(&AuditQuery {
@@ -317,7 +320,7 @@ pub async fn audit(
 }
 
 /// Appends to the audit log; a failure is said on stderr (the action itself has happened).
-pub(crate) fn record(store: &Store, entry: AuditEntry) {
+pub(crate) fn record(store: &dyn ServiceBackend, entry: AuditEntry) {
     if let Err(e) = store.append_audit(entry) {
         crate::errln!("perch: could not record this in the audit log: {e}");
     }

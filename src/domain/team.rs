@@ -253,6 +253,16 @@ impl AuditEntry {
         }
     }
 
+    /// `person` logged `account` in: added it, or authorized it again.
+    pub fn login(person: &str, account: &super::Account, reauthorized: bool) -> AuditEntry {
+        let (action, detail) = if reauthorized {
+            (AuditAction::AccountChange, "authorized again")
+        } else {
+            (AuditAction::AccountAdd, "added")
+        };
+        AuditEntry::new(person, action, Utc::now(), detail).account(account.id, account.handle())
+    }
+
     /// About `account` (`handle` as written then, `@name`).
     pub fn account(mut self, account: AccountId, handle: impl Into<String>) -> AuditEntry {
         self.account_id = Some(account);

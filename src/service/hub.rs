@@ -115,6 +115,22 @@ impl Hub {
             .ok_or_else(|| crate::store::not_on_postgres("this command"))
     }
 
+    /// `account` was just logged in (added or authorized again): the engine that syncs it
+    /// loads it and polls it now. On sled that is this service's engine; on PostgreSQL it is
+    /// the leader's, wherever it runs, told through the database (this service may follow).
+    pub async fn account_logged_in(&self, account: crate::domain::AccountId) {
+        if self.store.sled().is_some() {
+            let _ = self.sync.send(sync::Command::AccountAdded(account)).await;
+            return;
+        }
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.announce_login(account)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(%account, "cannot tell the sync leader of a login: {e}"),
+            Err(e) => tracing::error!(%account, "the store task failed: {e}"),
+        }
+    }
+
     /// Every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
         self.events.subscribe()

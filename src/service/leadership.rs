@@ -122,6 +122,13 @@ pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch
         tokio::select! {
             change = rx.recv() => match change {
                 Some(change) => {
+                    if let Change::LoggedIn { account } = change
+                        && role.borrow().is_leader()
+                    {
+                        // A login from a command or another service: this leader's engine
+                        // loads the account and polls it now.
+                        let _ = hub.sync.send(sync::Command::AccountAdded(account)).await;
+                    }
                     if role.borrow().is_leader() {
                         // This service's engine made it (only the leader writes pages) and
                         // told the clients itself.
@@ -181,7 +188,7 @@ async fn event_of(hub: &Arc<Hub>, change: Change) -> Option<SyncEvent> {
             account_id: account,
             inserted: usize::try_from(inserted).unwrap_or(usize::MAX),
         }),
-        Change::Account { account } => {
+        Change::Account { account } | Change::LoggedIn { account } => {
             let store = hub.store.clone();
             match tokio::task::spawn_blocking(move || store.account(account)).await {
                 Ok(Ok(Some(a))) => Some(SyncEvent::AccountUpdated(a)),

@@ -363,6 +363,11 @@ pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
     fn remove_person(&self, name: &str) -> Result<Option<Vec<MentionKey>>>;
     fn append_audit(&self, entry: AuditEntry) -> Result<AuditEntry>;
     fn audit(&self, query: &AuditQuery) -> Result<AuditPage>;
+    /// Tells whoever syncs that `account` was just added or authorized again, so that it is
+    /// (re)loaded and polled now. On PostgreSQL, a change every service hears (the leader acts
+    /// on it); on sled nothing: one process holds the store, and a service running it hears of
+    /// the login from its client directly.
+    fn announce_login(&self, account: AccountId) -> Result<()>;
     /// The sled store itself, for the parts of perch not behind this trait yet; `None` on
     /// PostgreSQL.
     fn sled(&self) -> Option<&Store>;
@@ -478,6 +483,9 @@ impl ServiceBackend for Store {
     }
     fn audit(&self, query: &AuditQuery) -> Result<AuditPage> {
         Store::audit(self, query)
+    }
+    fn announce_login(&self, _account: AccountId) -> Result<()> {
+        Ok(())
     }
     fn sled(&self) -> Option<&Store> {
         Some(self)

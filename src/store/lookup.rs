@@ -27,7 +27,7 @@ pub enum LookupError {
 const UUID_WALK_PAGE: usize = 500;
 
 /// An account by `@handle`, handle (any case), X user id or perch id.
-pub fn find_account(store: &Store, name: &str) -> Result<Account, LookupError> {
+pub fn find_account(store: &dyn super::Backend, name: &str) -> Result<Account, LookupError> {
     let accounts = store.accounts()?;
     let wanted = name.trim().trim_start_matches('@');
     let found = accounts.iter().find(|a| {

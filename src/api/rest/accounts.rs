@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::extract::{Body, Params};
 use super::shapes::{AccountList, AccountPatch, AuthorizationUrl, ErrorBody, RemovedAccount};
-use super::{ApiError, ApiResult, audit, blocking};
+use super::{ApiError, ApiResult, audit, blocking, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{Account, AccountStats, AuditAction, AuditEntry, SyncStatus};
 use crate::service::{Hub, ServiceEvent};
@@ -52,7 +52,7 @@ pub async fn list(
     Params(params): Params<ListParams>,
 ) -> ApiResult<Json<AccountList>> {
     // A member lists (and counts) only the accounts granted to them.
-    let all: Vec<Account> = blocking(&hub, |s| Ok(s.accounts()?))
+    let all: Vec<Account> = blocking_shared(&hub, |s| Ok(s.accounts()?))
         .await?
         .into_iter()
         .filter(|a| caller.0.may_read(a.id))
@@ -91,7 +91,7 @@ pub async fn get(
 
 /// The account `name` finds, if the caller may see it (403 otherwise).
 async fn account(hub: &Hub, caller: &Caller, name: String) -> ApiResult<Account> {
-    let a = blocking(hub, move |s| Ok(find_account(s, &name)?)).await?;
+    let a = blocking_shared(hub, move |s| Ok(find_account(s, &name)?)).await?;
     caller.must_read(a.id, &a.handle())?;
     Ok(a)
 }
@@ -339,7 +339,7 @@ pub async fn reauthorize(
 ) -> ApiResult<Json<AuthorizationUrl>> {
     caller.must_manage("reauthorize an account")?;
     let a = account(&hub, &caller, account_id).await?;
-    let url = super::login::begin(&hub, Some(a)).await?;
+    let url = super::login::begin(&hub, Some(a), caller.name()).await?;
     Ok(Json(AuthorizationUrl {
         authorization_url: url,
     }))

@@ -25,7 +25,6 @@ use super::{ApiError, ApiResult};
 use crate::auth::{self, AuthError, CallbackListener, LOGIN_TIMEOUT, LoginRequest, OAuthSettings};
 use crate::domain::Account;
 use crate::service::Hub;
-use crate::sync;
 
 /// The API path X redirects to when `redirect_uri` points at the API.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/callback";
@@ -40,6 +39,8 @@ struct Pending {
     /// A reauthorization: the login must come back as this account.
     expected: Option<Account>,
     started: Instant,
+    /// Who started it (the audit log names them).
+    started_by: String,
     /// The service (store) it was started for: one process can run several (tests).
     data_dir: PathBuf,
 }
@@ -51,7 +52,12 @@ fn pending() -> std::sync::MutexGuard<'static, Vec<Pending>> {
 }
 
 /// Starts a login (or a reauthorization of `expected`) and returns the URL to open.
-pub async fn begin(hub: &Arc<Hub>, expected: Option<Account>) -> ApiResult<String> {
+pub async fn begin(
+    hub: &Arc<Hub>,
+    expected: Option<Account>,
+    started_by: &str,
+) -> ApiResult<String> {
+    let started_by = started_by.to_string();
     let Some(settings) = hub.oauth.clone() else {
         let e = AuthError::NoClientId {
             config_path: hub.config.config_path.clone(),
@@ -75,6 +81,7 @@ pub async fn begin(hub: &Arc<Hub>, expected: Option<Account>) -> ApiResult<Strin
             settings,
             expected,
             started: Instant::now(),
+            started_by,
             data_dir: hub.info.data_dir.clone(),
         });
         return Ok(url);
@@ -100,7 +107,15 @@ pub async fn begin(hub: &Arc<Hub>, expected: Option<Account>) -> ApiResult<Strin
     tokio::spawn(async move {
         let wait = async {
             let (code, responder) = listener.next_callback(login.state(), LOGIN_TIMEOUT).await?;
-            let result = finish(&hub, &settings, &login, &code, expected.as_ref()).await;
+            let result = finish(
+                &hub,
+                &settings,
+                &login,
+                &code,
+                expected.as_ref(),
+                &started_by,
+            )
+            .await;
             match &result {
                 Ok(a) => responder.finish_async(Ok(&a.handle())).await,
                 Err(e) => responder.finish_async(Err(&e.to_string())).await,
@@ -144,11 +159,17 @@ async fn finish(
     login: &LoginRequest,
     code: &str,
     expected: Option<&Account>,
+    person: &str,
 ) -> Result<Account, AuthError> {
     let tokens = auth::exchange_code(settings, login, code).await?;
-    let (account, _) =
+    let (account, reauthorized) =
         auth::complete_login_as(&hub.store, &hub.client, tokens, expected, Utc::now()).await?;
-    let _ = hub.sync.send(sync::Command::AccountAdded(account.id)).await;
+    hub.account_logged_in(account.id).await;
+    super::audit(
+        hub,
+        crate::domain::AuditEntry::login(person, &account, reauthorized),
+    )
+    .await;
     Ok(account)
 }
 
@@ -184,7 +205,7 @@ pub async fn login(
     caller: crate::api::auth::Caller,
 ) -> ApiResult<Json<AuthorizationUrl>> {
     caller.must_manage("add an account")?;
-    let url = begin(&hub, None).await?;
+    let url = begin(&hub, None, caller.name()).await?;
     Ok(Json(AuthorizationUrl {
         authorization_url: url,
     }))
@@ -250,8 +271,15 @@ pub async fn callback(
             "no login is waiting for this state (it expired, was used, or was started elsewhere): start again with GET /api/v1/auth/login",
         ));
     };
-    let account = finish(&hub, &p.settings, &p.login, &code, p.expected.as_ref())
-        .await
-        .map_err(auth_error)?;
+    let account = finish(
+        &hub,
+        &p.settings,
+        &p.login,
+        &code,
+        p.expected.as_ref(),
+        &p.started_by,
+    )
+    .await
+    .map_err(auth_error)?;
     Ok(Json(account))
 }

@@ -194,7 +194,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub async fn audit(hub: &Hub, entry: crate::domain::AuditEntry) {
     // The action is done whatever this does: a failure to record it must not read as a failure
     // of the action (a client told "500" after a removal that happened would retry it).
-    if let Err(e) = blocking(hub, move |s| Ok(s.append_audit(entry).map(|_| ())?)).await {
+    if let Err(e) = blocking_shared(hub, move |s| Ok(s.append_audit(entry).map(|_| ())?)).await {
         tracing::warn!("could not record an action in the audit log: {}", e.detail);
     }
 }

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{Body, Params};
 use super::mentions::{handle_of, visible_mention};
 use super::shapes::{ErrorBody, ReplyingOut};
-use super::{ApiError, ApiResult, blocking};
+use super::{ApiError, ApiResult, blocking, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{AccountId, AuditEntry, TeamEvent};
 use crate::service::{Hub, ServiceEvent};
@@ -234,7 +234,7 @@ pub async fn audit_log(
             })
         })
         .transpose()?;
-    let page = blocking(&hub, move |s| {
+    let page = blocking_shared(&hub, move |s| {
         let account: Option<AccountId> = match &params.account_id {
             Some(name) => {
                 let a = find_account(s, name)?;

@@ -30,6 +30,9 @@ pub const CHANNEL: &str = "perch_changes";
 pub enum Change {
     /// An account was added or changed.
     Account { account: AccountId },
+    /// An account was just logged in (added, or authorized again) by a command or service that
+    /// does not sync: the leader loads it and polls it now.
+    LoggedIn { account: AccountId },
     /// A page committed `inserted` new mentions of `account`.
     Mentions { account: AccountId, inserted: u64 },
     /// One mention changed (its status, its sender filled in).

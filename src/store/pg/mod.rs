@@ -954,6 +954,13 @@ impl super::backend::ServiceBackend for PgStore {
         rows.reverse();
         Ok(rows)
     }
+    fn announce_login(&self, account: AccountId) -> Result<()> {
+        notify(
+            &mut *self.lock(),
+            &Change::LoggedIn { account },
+            &self.target,
+        )
+    }
     fn sled(&self) -> Option<&super::Store> {
         None
     }

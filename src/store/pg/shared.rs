@@ -243,6 +243,9 @@ impl OutboxBackend for PgShared {
 }
 
 impl ServiceBackend for PgShared {
+    fn announce_login(&self, account: AccountId) -> Result<()> {
+        off_runtime(|| <PgStore as ServiceBackend>::announce_login(self.inner(), account))
+    }
     fn commit_fetched_page_charged(
         &self,
         account: AccountId,
