@@ -38,6 +38,10 @@ pub struct ServiceStatus {
     /// Which store the service runs on: "sled" (embedded) or "postgresql".
     #[serde(default = "sled_store")]
     pub store: String,
+    /// Why a follower on PostgreSQL cannot take part in the election (the database does not
+    /// answer, say): it neither syncs nor can take over until this clears.
+    #[serde(default)]
+    pub election_problem: Option<String>,
 }
 
 /// Which service leads.
@@ -77,7 +81,7 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
         }
     };
     let info = &hub.info;
-    let (role, leader, store_kind) = match &hub.election {
+    let (role, leader, store_kind, election_problem) = match &hub.election {
         // One process holds a sled store (its lock file), so it is the leader, here.
         None => (
             "leader",
@@ -86,21 +90,28 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
                 pid: info.pid,
             }),
             "sled",
+            None,
         ),
         Some(election) => {
             use crate::store::pg::leader::Role;
             let role = election.borrow().clone();
-            let leader = match &role {
-                Role::Leader { .. } => Some(LeaderStatus {
-                    host: crate::store::pg::leader::host_name(),
-                    pid: info.pid,
-                }),
-                Role::Follower { leader, .. } => leader.as_ref().map(|l| LeaderStatus {
-                    host: l.host.clone(),
-                    pid: l.pid,
-                }),
+            let (leader, problem) = match &role {
+                Role::Leader { .. } => (
+                    Some(LeaderStatus {
+                        host: crate::store::pg::leader::host_name(),
+                        pid: info.pid,
+                    }),
+                    None,
+                ),
+                Role::Follower { leader, problem } => (
+                    leader.as_ref().map(|l| LeaderStatus {
+                        host: l.host.clone(),
+                        pid: l.pid,
+                    }),
+                    problem.clone(),
+                ),
             };
-            (role.as_str(), leader, "postgresql")
+            (role.as_str(), leader, "postgresql", problem)
         }
     };
     Json(ServiceStatus {
@@ -123,6 +134,7 @@ pub async fn status(State(hub): State<Arc<Hub>>) -> axum::response::Response {
         role: role.to_string(),
         leader,
         store: store_kind.to_string(),
+        election_problem,
     })
     .into_response()
 }

@@ -114,6 +114,7 @@ pub async fn status(config: &Config, json: bool) -> CliResult {
             "role": status.role,
             "leader": status.leader,
             "store": status.store,
+            "election_problem": status.election_problem,
         }));
     }
     let shown = |s: &str| crate::text::sanitize(s, false);
@@ -137,6 +138,12 @@ pub async fn status(config: &Config, json: bool) -> CliResult {
         shown(&status.role),
         shown(&status.store)
     );
+    if let Some(problem) = &status.election_problem {
+        println!(
+            "election:   {} (this service cannot take over)",
+            shown(problem)
+        );
+    }
     println!(
         "api_listen: {}",
         status

@@ -2,12 +2,15 @@
 //! through the one `store::Backend` interface both implement. Figures: ingest of the N mentions
 //! in pages of 100 on each (and PostgreSQL's rate ÷ sled's), and the feed's page reads on
 //! PostgreSQL (the first page of the four orders, a page deep in, a count), p50 and p99, after
-//! an `ANALYZE` (as autovacuum would have run on a live database); and how long a change one
-//! service commits takes to reach another's change listener (LISTEN/NOTIFY).
+//! an `ANALYZE` (as autovacuum would have run on a live database); how long a change one
+//! service commits takes to reach another's change listener (LISTEN/NOTIFY); and how long a
+//! page the sync leader commits takes to reach an SSE client of a follower service (a real
+//! `perch serve` started in this process on the database, following while this run holds the
+//! leader lock, its `GET /api/v1/events` read over TCP).
 //!
-//! The service does not run on PostgreSQL yet, so these are the store's figures, not keys
-//! through a service (README "The PostgreSQL store (in progress)"). `URL` names a server
-//! (`postgres://user@host:port`); the run creates its own database there and drops it after.
+//! The dashboard does not run on a PostgreSQL service yet, so the keys are sled's (README "The
+//! PostgreSQL store (in progress)"). `URL` names a server (`postgres://user@host:port`); the
+//! run creates its own database there and drops it after.
 
 use std::path::Path;
 use std::time::Instant;
@@ -28,9 +31,12 @@ pub struct PgFigures {
     pub reads: Vec<ReadFigure>,
     /// A status change committed by one connection (one service) until another connection's
     /// change listener (another service) hears it: the LISTEN/NOTIFY hop of a change reaching
-    /// another service's SSE clients. The service's own SSE hop is not in it: the service does
-    /// not run on PostgreSQL yet.
+    /// another service's SSE clients. The service's own SSE hop is in `page_to_follower_sse`.
     pub change_to_other_service: ReadFigure,
+    /// A page committed by the leader until a follower service's SSE client has the new
+    /// mention's event: the notification, the follower reading the mention from the database,
+    /// and its SSE hop over TCP.
+    pub page_to_follower_sse: ReadFigure,
 }
 
 #[derive(Serialize, Debug)]
@@ -69,12 +75,14 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
         postgres::Client::connect(&url, postgres::NoTls)?.batch_execute("ANALYZE")?;
         let reads = reads(&pg, n, accounts)?;
         let change_to_other_service = change_latency(&url, &pg, accounts)?;
+        let page_to_follower_sse = page_to_follower_sse(dir, &url, &pg, accounts)?;
         Ok(PgFigures {
             sled_ingest_per_sec: sled_rate,
             postgres_ingest_per_sec: pg_rate,
             ingest_ratio: pg_rate / sled_rate.max(1e-9),
             reads,
             change_to_other_service,
+            page_to_follower_sse,
         })
     })();
     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
@@ -196,6 +204,137 @@ fn change_latency(url: &str, store: &PgStore, accounts: &[Account]) -> anyhow::R
     })
 }
 
+/// Samples of [`page_to_follower_sse`]: fewer than the reads, each is a page and an HTTP event.
+const SSE_SAMPLES: usize = 100;
+
+/// Starts a follower service on the database (this run holds the leader lock, as another
+/// machine's leader would), subscribes to its event stream over TCP, then commits one-mention
+/// pages as the leader's engine does and times each until the follower's SSE client has it.
+fn page_to_follower_sse(
+    dir: &Path,
+    url: &str,
+    store: &PgStore,
+    accounts: &[Account],
+) -> anyhow::Result<ReadFigure> {
+    use perch::store::pg::leader::{Candidate, Election};
+    let mut lead = Election::new(
+        url,
+        Candidate {
+            host: "perch-bench".to_string(),
+            pid: std::process::id(),
+        },
+    );
+    anyhow::ensure!(
+        lead.tick().is_leader(),
+        "the bench could not take the leader lock"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let scratch = tempfile::tempdir_in(dir)?;
+    let run_dir = scratch.path().join("run");
+    std::fs::create_dir_all(&run_dir)?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let env: std::collections::BTreeMap<String, String> = [
+        (
+            "PERCH_CONFIG",
+            scratch.path().join("none.toml").display().to_string(),
+        ),
+        (
+            "PERCH_DATA_DIR",
+            scratch.path().join("data").display().to_string(),
+        ),
+        (
+            "XDG_STATE_HOME",
+            scratch.path().join("state").display().to_string(),
+        ),
+        ("XDG_RUNTIME_DIR", run_dir.display().to_string()),
+        // Nothing listens there; and a follower does not poll.
+        ("PERCH_API_BASE", "http://127.0.0.1:9".to_string()),
+        ("PERCH_POLL_INTERVAL", "3600".to_string()),
+        ("PERCH_DATABASE_URL", url.to_string()),
+        ("PERCH_TOKEN_KEY", TokenKey::generate().to_base64()),
+        ("PERCH_API_LISTEN", format!("127.0.0.1:{port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = perch::config::Config::load_from(&env)?;
+    let service = runtime.block_on(perch::service::start(config, None))?;
+    let token = service.hub.api_token.expose().to_string();
+    let account = accounts
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no account"))?;
+    let first = FeedFilter {
+        account: Some(account.id),
+        status: None,
+    };
+    let Some(template) = store.page_after(&first, None, 1)?.into_iter().next() else {
+        anyhow::bail!("no mention to copy");
+    };
+    let result = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut events = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/events"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut ms = Vec::with_capacity(SSE_SAMPLES);
+        let mut buffer = String::new();
+        for i in 0..SSE_SAMPLES as u64 {
+            let mut m = template.clone();
+            // Newer than every benchmark post, and stored after the stream connected.
+            let tweet = 1_900_000_000_000_000_000 + i;
+            m.tweet_id = tweet.to_string();
+            m.id = uuid::Uuid::new_v4();
+            m.created_at = chrono::Utc::now();
+            m.updated_at = m.created_at;
+            let wanted = format!("\"{tweet}\"");
+            let t = Instant::now();
+            // The synchronous client may not block a runtime thread: give it up meanwhile.
+            let commit = tokio::task::block_in_place(|| {
+                store.commit_page(account.id, std::slice::from_ref(&m), Some(tweet))
+            })?;
+            anyhow::ensure!(commit.inserted == 1, "the page stored nothing new");
+            // Bounded: an event that does not come in 10 s fails the run rather than hang it.
+            tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while !buffer.contains(&wanted) {
+                    match events.chunk().await? {
+                        Some(bytes) => buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                        None => anyhow::bail!("the follower's event stream ended"),
+                    }
+                }
+                anyhow::Ok(())
+            })
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("a committed page did not reach the follower's SSE client in 10 s")
+            })??;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            buffer.clear();
+        }
+        anyhow::Ok(ms)
+    });
+    runtime.block_on(service.shutdown());
+    lead.step_down();
+    let mut ms = result?;
+    super::beat();
+    Ok(ReadFigure {
+        read: "leader's page, follower's SSE client".to_string(),
+        samples: ms.len(),
+        p50_ms: super::percentile(&mut ms, 50.0),
+        p99_ms: super::percentile(&mut ms, 99.0),
+    })
+}
+
 fn sample(what: &str, mut read: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<ReadFigure> {
     let mut ms = Vec::with_capacity(READ_SAMPLES);
     for _ in 0..READ_SAMPLES {
@@ -218,7 +357,11 @@ pub fn print(f: &PgFigures) {
         "    ingest: sled {:.0}/s, PostgreSQL {:.0}/s, ratio {:.2}",
         f.sled_ingest_per_sec, f.postgres_ingest_per_sec, f.ingest_ratio
     );
-    for r in f.reads.iter().chain([&f.change_to_other_service]) {
+    for r in f
+        .reads
+        .iter()
+        .chain([&f.change_to_other_service, &f.page_to_follower_sse])
+    {
         println!(
             "    {:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} reads)",
             r.read, r.p50_ms, r.p99_ms, r.samples
