@@ -58,6 +58,7 @@ on_both_backends!(
     service_a_read_is_charged_with_its_page_once_per_utc_day,
     service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor,
     service_page_before_gives_the_rows_just_above_a_position_newest_first,
+    service_pages_and_counts_among_some_accounts_leave_the_others_out,
     service_removing_an_account_takes_its_tokens_and_cursor_and_its_mentions_only_when_asked,
     service_budget_warnings_are_given_once_a_month_and_the_usage_report_round_trips,
     service_people_round_trip_and_a_token_hash_finds_its_person,
@@ -1277,4 +1278,42 @@ fn service_the_audit_log_only_grows_and_filters_by_person_mention_and_account(
     let stored = query(&|q| q.person = Some("bo".into()));
     assert_eq!(stored.entries[0].detail, "to ana");
     assert_eq!(stored.entries[0].mention, Some(77));
+}
+
+fn service_pages_and_counts_among_some_accounts_leave_the_others_out(store: &dyn ServiceBackend) {
+    let accounts = [account(1, "acme"), account(2, "beta"), account(3, "gamma")];
+    for (i, a) in accounts.iter().enumerate() {
+        store.put_account(a).unwrap();
+        let ms: Vec<_> = (0..3)
+            .map(|n| mention(a, 1_600_000_000_000_000_000 + (n * 10 + i as u64), "m"))
+            .collect();
+        store.commit_page(a.id, &ms, None).unwrap();
+    }
+    let only = [accounts[0].id, accounts[2].id];
+    let all = FeedFilter::default();
+    let page = store.page_after_among(&all, &only, None, 10).unwrap();
+    assert_eq!(page.len(), 6);
+    assert!(page.iter().all(|m| only.contains(&m.sent_to.account_id)));
+    let tweets: Vec<u64> = page.iter().map(|m| m.tweet_id.parse().unwrap()).collect();
+    let mut sorted = tweets.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(tweets, sorted, "newest first");
+    let after = FeedPos::from(&page[1]);
+    let rest = store
+        .page_after_among(&all, &only, Some(after), 10)
+        .unwrap();
+    assert_eq!(rest.len(), 4);
+    assert_eq!(store.count_among(&all, &only).unwrap(), 6);
+    let pending_of_beta = FeedFilter {
+        account: Some(accounts[1].id),
+        status: Some(MentionStatus::Pending),
+    };
+    assert_eq!(store.count_among(&pending_of_beta, &only).unwrap(), 0);
+    assert_eq!(store.count_among(&all, &[]).unwrap(), 0);
+    assert!(
+        store
+            .page_after_among(&all, &[], None, 10)
+            .unwrap()
+            .is_empty()
+    );
 }

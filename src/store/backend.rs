@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry, OutboxState, PageCommit,
-    ReadCharge, Result, Store, StoreError,
+    AssignedFilter, Assignment, AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry,
+    OutboxState, PageCommit, ReadCharge, Result, SearchPage, Store, StoreError,
 };
 use crate::costs::{ByKind, Month, Pricing, Use, XUsage};
 use crate::domain::{
@@ -332,6 +332,44 @@ pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
         before: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>>;
+    /// [`Backend::page_after`] over the accounts in `among` only (a member's "all accounts").
+    fn page_after_among(
+        &self,
+        filter: &FeedFilter,
+        among: &[AccountId],
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>>;
+    /// [`Backend::count`] over the accounts in `among` only.
+    fn count_among(&self, filter: &FeedFilter, among: &[AccountId]) -> Result<u64>;
+    /// The mention with its current outbox entry (what the API shows of a send).
+    fn mention_with_outbox(&self, m: Mention) -> Result<(Mention, Option<OutboxEntry>)>;
+    /// Who a mention is assigned to.
+    fn assignment(&self, key: MentionKey) -> Result<Option<Assignment>>;
+    /// A page of a text search (see `Store::search_page_among`).
+    #[allow(clippy::too_many_arguments)]
+    fn search_page_among(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage>;
+    /// A page of the "assigned to" filter (see `Store::assigned_page`).
+    #[allow(clippy::too_many_arguments)]
+    fn assigned_page(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        assigned: &AssignedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+        count_scan: usize,
+    ) -> Result<(SearchPage, Option<u64>)>;
     /// How a stored mention first arrived.
     fn arrival(&self, key: MentionKey) -> Result<Arrival>;
     /// Removes an account (its tokens, cursor, drafts), and its mentions when asked.
@@ -418,6 +456,50 @@ impl ServiceBackend for Store {
         limit: usize,
     ) -> Result<Vec<Mention>> {
         Store::page_before(self, filter, before, limit)
+    }
+    fn page_after_among(
+        &self,
+        filter: &FeedFilter,
+        among: &[AccountId],
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        Store::page_after_among(self, filter, among, after, limit)
+    }
+    fn count_among(&self, filter: &FeedFilter, among: &[AccountId]) -> Result<u64> {
+        Store::count_among(self, filter, among)
+    }
+    fn mention_with_outbox(&self, m: Mention) -> Result<(Mention, Option<OutboxEntry>)> {
+        Store::mention_with_outbox(self, m)
+    }
+    fn assignment(&self, key: MentionKey) -> Result<Option<Assignment>> {
+        Store::assignment(self, key)
+    }
+    fn search_page_among(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
+        Store::search_page_among(self, filter, among, query, after, limit, max_scan)
+    }
+    fn assigned_page(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        assigned: &AssignedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+        count_scan: usize,
+    ) -> Result<(SearchPage, Option<u64>)> {
+        Store::assigned_page(
+            self, filter, among, assigned, query, after, limit, max_scan, count_scan,
+        )
     }
     fn arrival(&self, key: MentionKey) -> Result<Arrival> {
         Store::arrival(self, key)

@@ -565,6 +565,13 @@ impl FeedQuery {
         self.clauses.push(format!("{clause}{}", self.params.len()));
     }
 
+    /// Closes the parenthesis of the last clause pushed (`account_id = ANY($n`).
+    fn close_last(&mut self) {
+        if let Some(last) = self.clauses.last_mut() {
+            last.push(')');
+        }
+    }
+
     fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
@@ -793,7 +800,12 @@ impl Backend for PgStore {
     }
 
     fn count(&self, filter: &FeedFilter) -> Result<u64> {
-        let q = FeedQuery::new(filter, None);
+        self.count_rows(FeedQuery::new(filter, None))
+    }
+}
+
+impl PgStore {
+    fn count_rows(&self, q: FeedQuery) -> Result<u64> {
         let sql = format!("SELECT count(*) FROM mentions {}", q.where_sql());
         let row = self
             .lock()
@@ -836,6 +848,57 @@ impl super::backend::ServiceBackend for PgStore {
             charge,
             Arrival::Stream,
         )
+    }
+    fn page_after_among(
+        &self,
+        filter: &FeedFilter,
+        among: &[AccountId],
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        let mut q = FeedQuery::new(filter, after);
+        q.push("account_id = ANY($", Box::new(among.to_vec()));
+        q.close_last();
+        self.feed_rows(q, limit, "DESC")
+    }
+    fn count_among(&self, filter: &FeedFilter, among: &[AccountId]) -> Result<u64> {
+        let mut q = FeedQuery::new(filter, None);
+        q.push("account_id = ANY($", Box::new(among.to_vec()));
+        q.close_last();
+        self.count_rows(q)
+    }
+    fn mention_with_outbox(&self, m: Mention) -> Result<(Mention, Option<super::OutboxEntry>)> {
+        let entry = super::backend::OutboxBackend::outbox_current(self, m.key())?;
+        Ok((m, entry))
+    }
+    /// Assignments are not on PostgreSQL yet, and assigning is refused there: no mention is
+    /// anyone's.
+    fn assignment(&self, _key: MentionKey) -> Result<Option<super::Assignment>> {
+        Ok(None)
+    }
+    fn search_page_among(
+        &self,
+        _filter: &FeedFilter,
+        _among: Option<&[AccountId]>,
+        _query: &str,
+        _after: Option<FeedPos>,
+        _limit: usize,
+        _max_scan: usize,
+    ) -> Result<super::SearchPage> {
+        Err(super::not_on_postgres("search"))
+    }
+    fn assigned_page(
+        &self,
+        _filter: &FeedFilter,
+        _among: Option<&[AccountId]>,
+        _assigned: &super::AssignedFilter,
+        _query: &str,
+        _after: Option<FeedPos>,
+        _limit: usize,
+        _max_scan: usize,
+        _count_scan: usize,
+    ) -> Result<(super::SearchPage, Option<u64>)> {
+        Err(super::not_on_postgres("the assignment filter"))
     }
     fn arrival(&self, key: MentionKey) -> Result<Arrival> {
         let Some(tweet) = tweet_column(key.tweet_id) else {

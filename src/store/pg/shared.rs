@@ -24,8 +24,8 @@ use crate::domain::{
 };
 use crate::store::backend::{Backend, OutboxBackend, ServiceBackend, SharedStore};
 use crate::store::{
-    AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry, PageCommit, ReadCharge, Result,
-    Store,
+    AssignedFilter, Assignment, AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry,
+    PageCommit, ReadCharge, Result, SearchPage, Store,
 };
 
 /// A [`PgStore`] that may be called, and dropped, from async code.
@@ -243,9 +243,6 @@ impl OutboxBackend for PgShared {
 }
 
 impl ServiceBackend for PgShared {
-    fn announce_login(&self, account: AccountId) -> Result<()> {
-        off_runtime(|| <PgStore as ServiceBackend>::announce_login(self.inner(), account))
-    }
     fn commit_fetched_page_charged(
         &self,
         account: AccountId,
@@ -288,6 +285,72 @@ impl ServiceBackend for PgShared {
     ) -> Result<Vec<Mention>> {
         off_runtime(|| {
             <PgStore as ServiceBackend>::page_before(self.inner(), filter, before, limit)
+        })
+    }
+    fn page_after_among(
+        &self,
+        filter: &FeedFilter,
+        among: &[AccountId],
+        after: Option<FeedPos>,
+        limit: usize,
+    ) -> Result<Vec<Mention>> {
+        off_runtime(|| {
+            <PgStore as ServiceBackend>::page_after_among(self.inner(), filter, among, after, limit)
+        })
+    }
+    fn count_among(&self, filter: &FeedFilter, among: &[AccountId]) -> Result<u64> {
+        off_runtime(|| <PgStore as ServiceBackend>::count_among(self.inner(), filter, among))
+    }
+    fn mention_with_outbox(&self, m: Mention) -> Result<(Mention, Option<OutboxEntry>)> {
+        off_runtime(|| <PgStore as ServiceBackend>::mention_with_outbox(self.inner(), m))
+    }
+    fn assignment(&self, key: MentionKey) -> Result<Option<Assignment>> {
+        off_runtime(|| <PgStore as ServiceBackend>::assignment(self.inner(), key))
+    }
+    fn search_page_among(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<SearchPage> {
+        off_runtime(|| {
+            <PgStore as ServiceBackend>::search_page_among(
+                self.inner(),
+                filter,
+                among,
+                query,
+                after,
+                limit,
+                max_scan,
+            )
+        })
+    }
+    fn assigned_page(
+        &self,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        assigned: &AssignedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+        count_scan: usize,
+    ) -> Result<(SearchPage, Option<u64>)> {
+        off_runtime(|| {
+            <PgStore as ServiceBackend>::assigned_page(
+                self.inner(),
+                filter,
+                among,
+                assigned,
+                query,
+                after,
+                limit,
+                max_scan,
+                count_scan,
+            )
         })
     }
     fn arrival(&self, key: MentionKey) -> Result<Arrival> {
@@ -358,6 +421,9 @@ impl ServiceBackend for PgShared {
     }
     fn audit(&self, query: &AuditQuery) -> Result<AuditPage> {
         off_runtime(|| <PgStore as ServiceBackend>::audit(self.inner(), query))
+    }
+    fn announce_login(&self, account: AccountId) -> Result<()> {
+        off_runtime(|| <PgStore as ServiceBackend>::announce_login(self.inner(), account))
     }
     fn sled(&self) -> Option<&Store> {
         None
