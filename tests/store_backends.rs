@@ -999,7 +999,7 @@ fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceB
     let day = t0();
     let page = |n: u64| mention(&a, 1_600_000_000_000_000_000 + n, "hi");
     let first = [page(1), page(2), page(3)];
-    store
+    let commit = store
         .commit_fetched_page_charged(
             a.id,
             &first,
@@ -1008,6 +1008,11 @@ fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceB
             Some(&post_read(day, &[1, 2, 3, 3])),
         )
         .unwrap();
+    assert_eq!(
+        (commit.cost.count, commit.cost.micros),
+        (3, 3 * price),
+        "the page says what it was charged (3 once each)"
+    );
     // 2 and 3 were charged today already (to any account: X bills the app once per post and
     // UTC day); only 4 is new.
     store
@@ -1034,6 +1039,15 @@ fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceB
     assert_eq!((used.count, used.micros), (1, price));
     let again = store.record_read(a.id, &post_read(next, &[1])).unwrap();
     assert_eq!(again.count, 0, "once per UTC day");
+    // Posts X sent that could not be read are counted once each, ever.
+    let skipped = store
+        .commit_fetched_page_charged(a.id, &[], &[7, 8, 8], None, None)
+        .unwrap();
+    assert_eq!(skipped.unreadable, 2);
+    let again = store
+        .commit_fetched_page_charged(a.id, &[], &[8, 9], None, None)
+        .unwrap();
+    assert_eq!(again.unreadable, 1);
 }
 
 fn service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor(
@@ -1316,4 +1330,51 @@ fn service_pages_and_counts_among_some_accounts_leave_the_others_out(store: &dyn
             .unwrap()
             .is_empty()
     );
+}
+
+/// A lost connection (the server ended the session: a restart, a cut) is opened again at the
+/// next call, so a service's store recovers by itself instead of failing every call until it
+/// is restarted. At most the call that finds the connection gone fails.
+#[test]
+fn postgres_a_store_whose_connection_was_lost_connects_again() {
+    let url = pg::fresh_database();
+    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    store.put_account(&account(1, "acme")).unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1, "the store's session was ended");
+    // pg_terminate_backend only signals: wait until the session is gone.
+    let gone_by = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < gone_by,
+            "the session did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The first call may be the one that finds the connection closed.
+    let _ = store.accounts();
+    let names: Vec<String> = store
+        .accounts()
+        .expect("connected again")
+        .into_iter()
+        .map(|a| a.twitter_username)
+        .collect();
+    assert_eq!(names, ["acme"]);
 }

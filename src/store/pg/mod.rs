@@ -44,6 +44,9 @@ mod embedded {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest any one statement may run (a page read, a page commit).
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the check of a connection a call found broken may take.
+const RECONNECT_CHECK: Duration = Duration::from_secs(2);
 /// The advisory lock key held while migrating ("perch" and 1 in ASCII, so it is recognisable in
 /// `pg_locks`).
 const MIGRATION_LOCK: i64 = 0x7065_7263_6801;
@@ -87,6 +90,12 @@ pub fn redacted(url: &str) -> String {
 
 pub struct PgStore {
     client: Mutex<Client>,
+    /// To connect again after the connection is lost (a database restart, a network cut): a
+    /// secret, it may hold the password.
+    url: crate::domain::Secret,
+    /// A call failed without an answer from the server (a broken connection rather than a
+    /// refused statement): the next call checks the connection first.
+    suspect: std::sync::atomic::AtomicBool,
     key: TokenKey,
     /// The prices charges use (from config, COSTS.md's defaults until set).
     pricing: std::sync::RwLock<crate::costs::Pricing>,
@@ -174,6 +183,8 @@ impl PgStore {
         })?;
         let store = PgStore {
             client: Mutex::new(client),
+            url: crate::domain::Secret::new(url.to_string()),
+            suspect: std::sync::atomic::AtomicBool::new(false),
             key,
             pricing: Default::default(),
             target,
@@ -318,16 +329,20 @@ impl PgStore {
         }
         let unreadable: Vec<i64> = unreadable.iter().filter_map(|t| tweet_column(*t)).collect();
         if !unreadable.is_empty() {
-            tx.execute(
-                "INSERT INTO unreadable_posts (account_id, tweet_id)
-                 SELECT $1, t FROM unnest($2::bigint[]) AS u(t)
-                 ON CONFLICT DO NOTHING",
-                &[&account, &unreadable],
-            )
-            .map_err(|e| self.err(e))?;
+            // Counted once each, ever, as in sled.
+            result.unreadable = tx
+                .query(
+                    "INSERT INTO unreadable_posts (account_id, tweet_id)
+                     SELECT $1, t FROM unnest($2::bigint[]) AS u(t)
+                     ON CONFLICT DO NOTHING
+                     RETURNING tweet_id",
+                    &[&account, &unreadable],
+                )
+                .map_err(|e| self.err(e))?
+                .len();
         }
         if let Some(charge) = charge {
-            self.charge_in(&mut tx, account, charge)?;
+            result.cost = self.charge_in(&mut tx, account, charge)?;
         }
         if result.inserted > 0 || result.senders_filled > 0 {
             let inserted = result.inserted as u64;
@@ -369,10 +384,40 @@ impl PgStore {
     fn lock(&self) -> MutexGuard<'_, Client> {
         // A panic while holding the lock cannot leave the client mid-statement in a way that
         // matters: postgres rolls back a transaction that was not committed.
-        self.client.lock().unwrap_or_else(|p| p.into_inner())
+        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        // A lost connection (the server restarted, the network cut it) is opened again here,
+        // at the next call, rather than every call failing until the service restarts. While
+        // the database does not answer, each call waits at most CONNECT_TIMEOUT and then fails
+        // with the closed connection's error.
+        let suspect = self
+            .suspect
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        if client.is_closed() || (suspect && client.is_valid(RECONNECT_CHECK).is_err()) {
+            match connect_client(self.url.expose(), &self.target) {
+                Ok(fresh) => {
+                    tracing::warn!(store = %self.target, "the database connection was lost; connected again");
+                    *client = fresh;
+                }
+                Err(e) => {
+                    // Still gone: the next call looks again.
+                    self.suspect
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    tracing::warn!(
+                        "the database connection is lost and connecting again failed: {e}"
+                    );
+                }
+            }
+        }
+        client
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
+        // No SQLSTATE: the server did not answer (the connection broke, a timeout), rather than
+        // refusing the statement.
+        if e.code().is_none() {
+            self.suspect
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         database(&self.target, detail(&e))
     }
 
