@@ -212,3 +212,40 @@ async fn bad_posts_retweets_and_partial_errors_do_not_lose_the_rest_of_a_page() 
     assert_eq!(h.account(0).error_message, None);
     engine.stop().await;
 }
+
+/// A stopped engine stops its polls too (issue 16: a service on PostgreSQL that stops leading
+/// stops its engine, and a poll still running would go on fetching and committing beside the
+/// new leader's). With every answer from X slow, the engine is stopped while its first polls
+/// wait: nothing is stored afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_under_way_end_with_the_engine_and_commit_nothing_after_it_stopped() {
+    let h = Harness::start(sim_config(2, 30), TIMEOUT).await;
+    h.set_faults(Faults {
+        slow_response: Some(Duration::from_secs(2)),
+        slow_probability: 1.0,
+        ..Faults::default()
+    });
+    let engine = h.engine(once());
+    // The first polls start at once and wait for X's slow answers.
+    let started = std::time::Instant::now();
+    while !engine
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, perch::sync::SyncEvent::Started { .. }))
+    {
+        assert!(started.elapsed() < TIMEOUT, "the first polls did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((h.stored(0), h.stored(1)), (0, 0), "still waiting for X");
+    engine.stop().await;
+    // Well past the slow answers: had the polls gone on, their pages would be in the store.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        (h.stored(0), h.stored(1)),
+        (0, 0),
+        "no poll commits after the engine stopped"
+    );
+}

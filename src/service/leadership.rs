@@ -1,9 +1,10 @@
 //! A service on PostgreSQL (issue 16): any number of them share one database, and only the
 //! elected leader (`store/pg/leader.rs`) runs the sync engine. This module is the glue:
 //!
-//! - [`lead_while_elected`] starts the engine when this service becomes leader and stops it (between
-//!   pages) the moment it is not, so two services never poll at once for long: a leader that
-//!   loses the database steps down in the tick that notices, before another can take the lock.
+//! - [`lead_while_elected`] starts the engine when this service becomes leader and stops it, with
+//!   the polls it is running, the moment it is not (a page commit already handed to the store
+//!   finishes; it is atomic), so two services never poll at once for long: a leader that loses
+//!   the database steps down in the tick that notices, before another can take the lock.
 //!   The hub's sync channel stays the same across terms; commands that arrive while this
 //!   service follows are the leader's to act on, and are dropped here with a note in the log.
 //! - [`hear_changes`] listens on the database's change feed (`store/pg/changes.rs`) and tells

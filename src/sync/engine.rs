@@ -245,11 +245,15 @@ impl Engine {
         self.load_accounts().await;
         let (done_tx, mut done_rx) = mpsc::channel::<PollOutcome>(64);
         let (live_tx, mut live_rx) = live_channels();
+        // The polls running now. When the engine stops they stop too: a service on PostgreSQL
+        // that is no longer the leader must not go on fetching and committing beside the new
+        // one (a commit already handed to the store finishes; it is atomic either way).
+        let mut polls = tokio::task::JoinSet::new();
         self.start_stream(live_tx).await;
         loop {
             self.money_tick().await;
             self.live_tick().await;
-            self.start_due_polls(&done_tx).await;
+            self.start_due_polls(&done_tx, &mut polls).await;
             let mut wake = self.next_wake().min(self.money.next_tick());
             if let Some(at) = self.live.next_tick() {
                 wake = wake.min(at);
@@ -260,11 +264,15 @@ impl Engine {
                     Some(command) => self.handle_command(command).await,
                 },
                 Some(outcome) = done_rx.recv() => self.finish_poll(outcome).await,
+                // Reaps finished poll tasks (their outcomes came through `done_rx`).
+                Some(_) = polls.join_next(), if !polls.is_empty() => {}
                 Some(msg) = live_rx.stream_rx.recv() => self.on_stream(msg).await,
                 Some(done) = live_rx.reconciled_rx.recv() => self.on_reconciled(done).await,
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
+        polls.abort_all();
+        while polls.join_next().await.is_some() {}
         self.live.shutdown();
         tracing::info!("sync engine stopped");
     }
@@ -327,7 +335,11 @@ impl Engine {
 
     /// Starts polls that are due, fetch-now first, then longest-waiting first, while slots are
     /// free and the budget allows.
-    async fn start_due_polls(&mut self, done: &mpsc::Sender<PollOutcome>) {
+    async fn start_due_polls(
+        &mut self,
+        done: &mpsc::Sender<PollOutcome>,
+        polls: &mut tokio::task::JoinSet<()>,
+    ) {
         let now = Instant::now();
         let utc_now = Utc::now();
         if self.money.credits_blocked(utc_now) {
@@ -374,7 +386,7 @@ impl Engine {
                 (self.store.clone(), self.client.clone(), self.tokens.clone());
             let (events, done) = (self.events.clone(), done.clone());
             let counters = self.counters.clone();
-            tokio::spawn(async move {
+            polls.spawn(async move {
                 let account_id = job.account.id;
                 let _ = events.send(SyncEvent::Started { account_id }).await;
                 let outcome = poll_account(&store, &client, &tokens, job, &events, &counters).await;
