@@ -1136,7 +1136,17 @@ fn service_removing_an_account_takes_its_tokens_and_cursor_and_its_mentions_only
             )
             .unwrap();
     }
+    let mut ana = person("ana", perch::domain::Role::Member, &"a".repeat(64));
+    ana.grants.insert(a.id, perch::domain::Access::Reply);
+    ana.grants.insert(b.id, perch::domain::Access::Read);
+    store.add_person(&ana).unwrap();
     store.remove_account(a.id, false).unwrap();
+    let grants = store.person("ana").unwrap().unwrap().grants;
+    assert_eq!(
+        grants.keys().copied().collect::<Vec<_>>(),
+        [b.id],
+        "no grant to a removed account stays"
+    );
     assert_eq!(store.account(a.id).unwrap(), None);
     assert_eq!(store.tokens(a.id).unwrap(), None);
     assert_eq!(store.cursor(a.id).unwrap(), None);

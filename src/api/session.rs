@@ -292,6 +292,12 @@ fn settles(event: &OutboxEvent) -> bool {
 /// Carries out one request against the service's store, engine or outbox.
 /// The answer is in the reply codec (`protocol::encode_answer`).
 async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>, String> {
+    // The dashboard's reads, sends and engine commands are sled's until they are behind the
+    // store trait (issue 16): on PostgreSQL every request is refused, saying so, rather than a
+    // send or a pause answered "ok" and dropped (a follower has no engine; no outbox runs).
+    if hub.store.sled().is_none() {
+        return Err(crate::store::not_on_postgres("the dashboard").to_string());
+    }
     match request {
         Op::Outbox { command } => match hub.outbox.try_send(command.clone()) {
             // A send is recorded in the audit log when it leaves (`forget_settled`).

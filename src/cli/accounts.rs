@@ -46,9 +46,18 @@ pub async fn login(config: &Config, headless: bool, expect: Option<&Account>) ->
     } else {
         let announced = store.clone();
         let id = account.id;
-        tokio::task::spawn_blocking(move || announced.announce_login(id))
-            .await
-            .map_err(|e| Failure::new(format!("the store task failed: {e}")))??;
+        // The login is stored whatever this does: a lost announcement delays the first poll
+        // (until the leader's next start or `perch fetch`), it does not undo the login.
+        let told = tokio::task::spawn_blocking(move || announced.announce_login(id)).await;
+        if let Ok(Err(e)) | Err(e) =
+            told.map_err(|e| crate::store::StoreError::Invalid(e.to_string()))
+        {
+            crate::errln!(
+                "perch: {} is added, but the sync leader could not be told to poll it now ({}); it is polled when the leader next starts",
+                account.handle(),
+                crate::text::sanitize(&e.to_string(), true)
+            );
+        }
     }
     crate::outln!(
         "{} {}",

@@ -13,6 +13,9 @@
 //! `last_synced_at` comes after that poll's `PageCommitted`s), never by reading the account when
 //! a page's event is handled: by then the poll may have finished.
 //!
+//! On PostgreSQL (issue 16) only the sync leader's notifier acts: the others hear the same pages
+//! through the database, and a hook run once per service would post each mention several times.
+//!
 //! Nothing here can hold up the engine: events come from the broadcast (a notifier that falls
 //! behind misses some, and logs it), store reads are in `spawn_blocking`, desktop sends and hooks
 //! run on tasks of their own behind a bounded, merging queue.
@@ -92,6 +95,12 @@ async fn run(
         tokio::select! {
             event = events.recv() => match event {
                 Ok(ServiceEvent::Sync(SyncEvent::PageCommitted { account_id, inserted })) => {
+                    // On PostgreSQL every service hears every page; only the leader, whose
+                    // engine committed it, notifies and runs the hook, so a team's hook runs
+                    // once per mention, not once per service.
+                    if hub.election.as_ref().is_some_and(|role| !role.borrow().is_leader()) {
+                        continue;
+                    }
                     let since = *seen.get(&account_id).unwrap_or(&started_at);
                     let Some((account, found)) = read_new(&hub, account_id, since, inserted).await
                     else {

@@ -186,6 +186,14 @@ pub async fn patch(
 }
 
 pub(super) async fn send_to_engine(hub: &Hub, command: sync::Command) -> ApiResult<()> {
+    // On PostgreSQL the engine is the leader's, maybe on another machine: refused before
+    // anything is asked, rather than acted on here and answered 501 after.
+    if hub.store.sled().is_none() {
+        return Err(crate::store::not_on_postgres(
+            "pausing, resuming and removing accounts through a service",
+        )
+        .into());
+    }
     hub.sync
         .send(command)
         .await

@@ -985,6 +985,24 @@ impl super::backend::ServiceBackend for PgStore {
             tx.execute("DELETE FROM mentions WHERE account_id = $1", &[&id])
                 .map_err(|e| self.err(e))?;
         }
+        // Nobody keeps a grant to an account that is gone (a new login is a new grant), as in
+        // sled; the people's rows are locked while their records change.
+        let people = tx
+            .query("SELECT name, record FROM people FOR UPDATE", &[])
+            .map_err(|e| self.err(e))?;
+        for row in people {
+            let name: String = column(&row, 0, &self.target)?;
+            let bytes: Vec<u8> = column(&row, 1, &self.target)?;
+            let mut person: crate::domain::Person =
+                codec::decode(&bytes, || format!("person {name} in {}", self.target))?;
+            if person.grants.remove(&id).is_some() {
+                tx.execute(
+                    "UPDATE people SET record = $2 WHERE name = $1",
+                    &[&name, &codec::encode(&person, "person")?],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+        }
         notify(&mut tx, &Change::Account { account: id }, &self.target)?;
         tx.commit().map_err(|e| self.err(e))
     }
