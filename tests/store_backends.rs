@@ -334,7 +334,8 @@ fn postgres_refuses_to_run_without_a_token_key_and_says_how_to_make_one() {
 #[test]
 fn postgres_migrates_an_empty_database_to_the_newest_schema_with_the_feed_indexes() {
     let url = pg::fresh_database();
-    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let key = TokenKey::generate();
+    let store = PgStore::connect(&url, Some(key.clone())).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
         PgStore::latest_schema_version()
@@ -363,7 +364,7 @@ fn postgres_migrates_an_empty_database_to_the_newest_schema_with_the_feed_indexe
     }
     // Connecting again (another service starting) changes nothing.
     drop(store);
-    let again = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let again = PgStore::connect(&url, Some(key)).unwrap();
     assert_eq!(
         again.schema_version().unwrap(),
         PgStore::latest_schema_version()
@@ -448,10 +449,31 @@ fn postgres_holds_no_token_in_the_clear_in_a_dump_of_the_database() {
         );
     }
     assert_eq!(store.tokens(a.id).unwrap(), Some(tokens(secret)));
-    // Another service with another key cannot open them, and says what to do.
-    let other = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
-    let err = other.tokens(a.id).unwrap_err().to_string();
-    assert!(err.contains("do not open with this token_key"), "{err}");
+    // A service with another key is refused at once, and told what to do (its logins would
+    // seal tokens nobody else can open).
+    let err = PgStore::connect(&url, Some(TokenKey::generate()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not the one the team's database") && err.contains("PERCH_TOKEN_KEY"),
+        "{err}"
+    );
+    // Tokens a wrong key sealed anyway (a database from before the check) say what to do.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin.execute("DELETE FROM token_key_check", &[]).unwrap();
+    let other_key = TokenKey::generate();
+    let err = PgStore::connect(&url, Some(other_key.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not the one the team's database"),
+        "an old database takes only the key its tokens open with: {err}"
+    );
+    admin.execute("DELETE FROM token_key_check", &[]).unwrap();
+    let again = PgStore::connect(&url, Some(key.clone())).unwrap();
+    assert_eq!(again.tokens(a.id).unwrap(), Some(tokens(secret)));
+    drop(again);
+    assert!(PgStore::connect(&url, Some(other_key)).is_err());
 }
 
 #[test]

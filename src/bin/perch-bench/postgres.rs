@@ -66,7 +66,8 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
         let sled_rate = ingest(&sled, n, accounts)?;
         drop(sled);
         std::fs::remove_dir_all(&sled_dir)?;
-        let pg = PgStore::connect(&url, Some(TokenKey::generate()))?;
+        let key = TokenKey::generate();
+        let pg = PgStore::connect(&url, Some(key.clone()))?;
         let pg_rate = ingest(&pg, n, accounts)?;
         // What autovacuum does within a minute of this many inserts, done at once: without
         // statistics the planner takes one account's pending page for 2 rows, and reads and
@@ -75,7 +76,7 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
         postgres::Client::connect(&url, postgres::NoTls)?.batch_execute("ANALYZE")?;
         let reads = reads(&pg, n, accounts)?;
         let change_to_other_service = change_latency(&url, &pg, accounts)?;
-        let page_to_follower_sse = page_to_follower_sse(dir, &url, &pg, accounts)?;
+        let page_to_follower_sse = page_to_follower_sse(dir, &url, &key, &pg, accounts)?;
         Ok(PgFigures {
             sled_ingest_per_sec: sled_rate,
             postgres_ingest_per_sec: pg_rate,
@@ -215,6 +216,7 @@ const WARM_UP: u64 = 10;
 fn page_to_follower_sse(
     dir: &Path,
     url: &str,
+    key: &TokenKey,
     store: &PgStore,
     accounts: &[Account],
 ) -> anyhow::Result<ReadFigure> {
@@ -262,7 +264,8 @@ fn page_to_follower_sse(
         ("PERCH_API_BASE", "http://127.0.0.1:9".to_string()),
         ("PERCH_POLL_INTERVAL", "3600".to_string()),
         ("PERCH_DATABASE_URL", url.to_string()),
-        ("PERCH_TOKEN_KEY", TokenKey::generate().to_base64()),
+        // The team's key: the database refuses any other.
+        ("PERCH_TOKEN_KEY", key.to_base64()),
         ("PERCH_API_LISTEN", format!("127.0.0.1:{port}")),
     ]
     .into_iter()

@@ -45,6 +45,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest any one statement may run (a page read, a page commit).
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The schema version from which the database keeps a token_key check.
+const KEY_CHECK_SCHEMA: u32 = 7;
+/// What the check seals (and the associated data it is sealed with).
+const KEY_CHECK_PLAIN: &[u8] = b"perch token_key check";
+const KEY_CHECK_AAD: &[u8] = b"perch:token_key_check";
+
 /// How long the check of a connection a call found broken may take.
 const RECONNECT_CHECK: Duration = Duration::from_secs(2);
 /// The advisory lock key held while migrating ("perch" and 1 in ASCII, so it is recognisable in
@@ -189,7 +195,59 @@ impl PgStore {
             pricing: Default::default(),
             target,
         };
+        if version.is_none_or(|v| v >= KEY_CHECK_SCHEMA) {
+            store.check_token_key()?;
+        }
         Ok(store)
+    }
+
+    /// Refuses a token_key that is not the team's: the database keeps a value sealed with the
+    /// key it was first used with. A database from before the check (its tokens already
+    /// sealed) takes the key that opens them, and only that one.
+    fn check_token_key(&self) -> Result<()> {
+        let wrong_key = || {
+            StoreError::TokenKey(format!(
+                "the token_key is not the one the team's database at {} was set up with: set the key the team's other services use (token_key, PERCH_TOKEN_KEY)",
+                self.target
+            ))
+        };
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        // One at a time: two services starting on a new database agree on one key.
+        tx.execute("LOCK TABLE token_key_check IN EXCLUSIVE MODE", &[])
+            .map_err(|e| self.err(e))?;
+        let existing = tx
+            .query_opt("SELECT sealed FROM token_key_check WHERE id = 1", &[])
+            .map_err(|e| self.err(e))?;
+        if let Some(row) = existing {
+            let sealed: Vec<u8> = column(&row, 0, &self.target)?;
+            return match sealed::open(&self.key, KEY_CHECK_AAD, &sealed) {
+                Ok(plain) if plain == KEY_CHECK_PLAIN => Ok(()),
+                _ => Err(wrong_key()),
+            };
+        }
+        if let Some(row) = tx
+            .query_opt("SELECT account_id, sealed FROM account_tokens LIMIT 1", &[])
+            .map_err(|e| self.err(e))?
+        {
+            let id: AccountId = column(&row, 0, &self.target)?;
+            let sealed: Vec<u8> = column(&row, 1, &self.target)?;
+            if sealed::open(&self.key, &tokens_aad(id), &sealed).is_err() {
+                return Err(wrong_key());
+            }
+        }
+        let check = sealed::seal(&self.key, KEY_CHECK_AAD, KEY_CHECK_PLAIN).map_err(|detail| {
+            StoreError::Decode {
+                what: "the token_key check".to_string(),
+                detail,
+            }
+        })?;
+        tx.execute(
+            "INSERT INTO token_key_check (id, sealed) VALUES (1, $1)",
+            &[&check],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Connects to `url` (refusing without a `token_key`, as [`PgStore::connect`] does) and
