@@ -113,16 +113,28 @@ pub async fn lead_while_elected(
 
 /// Hears the changes every service commits and tells this service's clients about those this
 /// service did not make itself (while it follows). Reconnects after a lost connection, at most
-/// once a second, until the hub stops.
+/// once a second, until the hub stops; a leader that was not listening for a while loads and
+/// polls every account again, since a login made meanwhile went unheard.
 pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch::Receiver<Role>) {
-    let (tx, mut rx) = mpsc::channel::<Change>(1024);
+    let (tx, mut rx) = mpsc::channel::<Heard>(1024);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_flag = stopped.clone();
     let listening = tokio::task::spawn_blocking(move || listen(url, tx, stop_flag));
     loop {
         tokio::select! {
-            change = rx.recv() => match change {
-                Some(change) => {
+            heard = rx.recv() => match heard {
+                Some(Heard::Listening { again: true }) if role.borrow().is_leader() => {
+                    // Changes made while this listener was away were not heard: a login among
+                    // them would wait for the next leader. Load and poll every account now.
+                    let store = hub.store.clone();
+                    if let Ok(Ok(accounts)) = tokio::task::spawn_blocking(move || store.accounts()).await {
+                        for a in accounts {
+                            let _ = hub.sync.send(sync::Command::AccountAdded(a.id)).await;
+                        }
+                    }
+                }
+                Some(Heard::Listening { .. }) => {}
+                Some(Heard::Change(change)) => {
                     if let Change::LoggedIn { account } = change
                         && role.borrow().is_leader()
                     {
@@ -148,13 +160,23 @@ pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch
     let _ = tokio::time::timeout(Duration::from_secs(3), listening).await;
 }
 
+/// What the listening thread hands over.
+enum Heard {
+    /// Listening (`again`: after a lost connection, so changes may have been missed).
+    Listening {
+        again: bool,
+    },
+    Change(Change),
+}
+
 /// The blocking side: one connection listening, reconnected when it fails.
 fn listen(
     url: crate::domain::Secret,
-    tx: mpsc::Sender<Change>,
+    tx: mpsc::Sender<Heard>,
     stopped: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let stop = || stopped.load(std::sync::atomic::Ordering::Acquire);
+    let mut connected_before = false;
     while !stop() {
         let mut listener = match ChangeListener::connect(url.expose()) {
             Ok(listener) => listener,
@@ -164,10 +186,19 @@ fn listen(
                 continue;
             }
         };
+        if tx
+            .blocking_send(Heard::Listening {
+                again: connected_before,
+            })
+            .is_err()
+        {
+            return;
+        }
+        connected_before = true;
         while !stop() {
             match listener.next(Duration::from_millis(500)) {
                 Ok(Some(change)) => {
-                    if tx.blocking_send(change).is_err() {
+                    if tx.blocking_send(Heard::Change(change)).is_err() {
                         return;
                     }
                 }
