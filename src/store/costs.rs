@@ -82,6 +82,27 @@ pub struct CostRow {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Warned(pub BTreeMap<String, String>);
 
+/// The spend (µ$) of `rows`, in all and per account: the budget's figure, on either backend.
+pub(crate) fn spend_of(rows: impl IntoIterator<Item = CostRow>) -> (u64, HashMap<AccountId, u64>) {
+    let mut per_account: HashMap<AccountId, u64> = HashMap::new();
+    let mut total = 0u64;
+    for row in rows {
+        total = total.saturating_add(row.used.micros);
+        let spent = per_account.entry(row.account).or_default();
+        *spent = spent.saturating_add(row.used.micros);
+    }
+    (total, per_account)
+}
+
+/// The uses of `rows` per kind, on either backend.
+pub(crate) fn by_kind_of(rows: impl IntoIterator<Item = CostRow>) -> ByKind {
+    let mut by: ByKind = BTreeMap::new();
+    for row in rows {
+        by.entry(row.kind).or_default().add(row.used);
+    }
+    by
+}
+
 fn cost_key(day: NaiveDate, account: AccountId, kind: CostKind) -> [u8; 22] {
     let mut k = [0u8; 22];
     k[..21].copy_from_slice(&account_day_prefix(account, day));
@@ -403,13 +424,9 @@ impl Store {
     }
 
     fn scan_month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)> {
-        let mut per_account: HashMap<AccountId, u64> = HashMap::new();
-        let mut total = 0u64;
-        for row in self.cost_rows(month.first_day(), month.last_day())? {
-            total = total.saturating_add(row.used.micros);
-            *per_account.entry(row.account).or_default() += row.used.micros;
-        }
-        Ok((total, per_account))
+        Ok(spend_of(
+            self.cost_rows(month.first_day(), month.last_day())?,
+        ))
     }
 
     /// Uses per kind over `first..=last`, for one account or all.
@@ -423,11 +440,7 @@ impl Store {
             Some(a) => self.account_cost_rows(a, first, last)?,
             None => self.cost_rows(first, last)?,
         };
-        let mut by: ByKind = BTreeMap::new();
-        for row in rows {
-            by.entry(row.kind).or_default().add(row.used);
-        }
-        Ok(by)
+        Ok(by_kind_of(rows))
     }
 
     /// Saves X's usage report.

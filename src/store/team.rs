@@ -175,13 +175,7 @@ impl Store {
     /// The person whose token hashes to `token_hash`, if any. Reads the whole (small) team; the
     /// comparison of each hash does not stop at the first differing byte.
     pub fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<Person>> {
-        let mut found = None;
-        for person in self.people()? {
-            if constant_time_eq(person.token_hash.as_bytes(), token_hash.as_bytes()) {
-                found = Some(person);
-            }
-        }
-        Ok(found)
+        Ok(with_token_hash(self.people()?, token_hash))
     }
 
     /// Removes a person (their token stops working at once).
@@ -520,6 +514,18 @@ fn matches(query: &AuditQuery, entry: &AuditEntry) -> bool {
             .is_none_or(|among| entry.account_id.is_some_and(|a| among.contains(&a)))
 }
 
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// The one of `people` whose token hashes to `token_hash`: every hash is compared in full, so the
+/// time taken does not tell how much of a guess was right (either backend).
+pub(crate) fn with_token_hash(people: Vec<Person>, token_hash: &str) -> Option<Person> {
+    let mut found = None;
+    for person in people {
+        if constant_time_eq(person.token_hash.as_bytes(), token_hash.as_bytes()) {
+            found = Some(person);
+        }
+    }
+    found
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -15,7 +15,7 @@ use postgres::GenericClient;
 use super::{PgStore, column, unsigned};
 use crate::costs::{ByKind, CostKind, Month, Pricing, Use, XUsage};
 use crate::domain::AccountId;
-use crate::store::costs::{CostRow, ReadCharge, Warned};
+use crate::store::costs::{CostRow, ReadCharge, Warned, by_kind_of, spend_of};
 use crate::store::{Result, StoreError};
 
 /// Seen-set rows of earlier days deleted per charge at most (bounds the work of one write).
@@ -170,13 +170,11 @@ impl PgStore {
     /// The spend of `month` in µ$, in all and per account (the budget's figure). Read from the
     /// database each time: another service's charges count as much as this one's.
     pub fn month_spend(&self, month: Month) -> Result<(u64, HashMap<AccountId, u64>)> {
-        let mut per_account: HashMap<AccountId, u64> = HashMap::new();
-        let mut total = 0u64;
-        for row in self.cost_rows_of(month.first_day(), month.last_day(), None)? {
-            total = total.saturating_add(row.used.micros);
-            *per_account.entry(row.account).or_default() += row.used.micros;
-        }
-        Ok((total, per_account))
+        Ok(spend_of(self.cost_rows_of(
+            month.first_day(),
+            month.last_day(),
+            None,
+        )?))
     }
 
     /// Uses per kind over `first..=last`, for one account or all.
@@ -186,11 +184,7 @@ impl PgStore {
         last: NaiveDate,
         account: Option<AccountId>,
     ) -> Result<ByKind> {
-        let mut by = ByKind::new();
-        for row in self.cost_rows_of(first, last, account)? {
-            by.entry(row.kind).or_default().add(row.used);
-        }
-        Ok(by)
+        Ok(by_kind_of(self.cost_rows_of(first, last, account)?))
     }
 
     /// Saves X's usage report.

@@ -4,7 +4,7 @@
 
 use super::{PgStore, column, tweet_column};
 use crate::domain::{AuditEntry, Person};
-use crate::store::team::constant_time_eq;
+use crate::store::team::with_token_hash;
 use crate::store::{AUDIT_SCAN, AuditPage, AuditQuery, Result, StoreError, codec};
 
 /// Serialises appends to the audit log across services (a transaction-scoped advisory lock),
@@ -84,13 +84,7 @@ impl PgStore {
     /// The person whose token hashes to `token_hash`, if any: every hash is compared in full
     /// (as in sled), so the time taken does not tell how much of a guess was right.
     pub fn person_by_token_hash(&self, token_hash: &str) -> Result<Option<Person>> {
-        let mut found = None;
-        for person in self.people()? {
-            if constant_time_eq(person.token_hash.as_bytes(), token_hash.as_bytes()) {
-                found = Some(person);
-            }
-        }
-        Ok(found)
+        Ok(with_token_hash(self.people()?, token_hash))
     }
 
     /// Removes a person: their token stops working on every service at once. `None` when
