@@ -6,19 +6,16 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use perch::sim::{self, SimConfig, SimHandle};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 #[path = "support/cli.rs"]
 mod cli;
 #[path = "support/sim_env.rs"]
 mod sim_env;
-
-use cli::GENEROUS;
 
 struct Env {
     sim: SimHandle,
@@ -70,61 +67,7 @@ impl Env {
     /// `user` (`None`: the URL exactly as printed), pastes the redirect back. Returns whether it
     /// succeeded, and everything it printed after the URL (stdout, then stderr).
     async fn headless(&self, args: &[&str], user: Option<&str>) -> (bool, String) {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("perch login starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(GENEROUS, async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if line.starts_with("http://") || line.starts_with("https://") {
-                    return line;
-                }
-            }
-            panic!("perch login printed no URL");
-        })
-        .await
-        .expect("the URL in time");
-        assert!(url.starts_with(&self.sim.authorize_url()), "{url}");
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(GENEROUS)
-            .build()
-            .unwrap();
-        let opened = match user {
-            Some(user) => format!("{url}&sim_user={user}"),
-            None => url.clone(),
-        };
-        let response = browser.get(opened).send().await.unwrap();
-        assert_eq!(response.status(), 302);
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("{location}\n").as_bytes())
-            .await
-            .unwrap();
-        drop(stdin);
-        let mut rest = String::new();
-        while let Some(line) = tokio::time::timeout(GENEROUS, lines.next_line())
-            .await
-            .expect("output in time")
-            .expect("read stdout")
-        {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        let status = tokio::time::timeout(GENEROUS, child.wait())
-            .await
-            .expect("login ends")
-            .unwrap();
-        let mut stderr = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use tokio::io::AsyncReadExt;
-            let _ = e.read_to_string(&mut stderr).await;
-        }
-        (status.success(), format!("{rest}{stderr}"))
+        cli::headless_login(self.command(args), &self.sim.authorize_url(), user).await
     }
 }
 

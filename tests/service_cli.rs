@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use perch::sim::{self, SimConfig, SimHandle};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 #[path = "support/cli.rs"]
@@ -75,50 +74,13 @@ impl Env {
 
     /// `perch login --headless`, approved as `user` over HTTP, the redirect pasted back.
     async fn login(&self, user: &str) {
-        let mut child = self
-            .command(&["login", "--headless"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("perch login starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(GENEROUS, async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if line.starts_with("http://") {
-                    return line;
-                }
-            }
-            panic!("perch login printed no URL");
-        })
-        .await
-        .expect("the URL in time");
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let response = browser
-            .get(format!("{url}&sim_user={user}"))
-            .send()
-            .await
-            .unwrap();
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("{location}\n").as_bytes())
-            .await
-            .unwrap();
-        drop(stdin);
-        while tokio::time::timeout(GENEROUS, lines.next_line())
-            .await
-            .expect("output in time")
-            .expect("read")
-            .is_some()
-        {}
-        let status = tokio::time::timeout(GENEROUS, child.wait())
-            .await
-            .expect("login ends")
-            .unwrap();
-        assert!(status.success(), "login of {user} failed");
+        let (ok, said) = cli::headless_login(
+            self.command(&["login", "--headless"]),
+            &self.sim.authorize_url(),
+            Some(user),
+        )
+        .await;
+        assert!(ok, "login of {user} failed: {said}");
     }
 
     /// Starts `perch serve` and waits until `perch service status` answers.

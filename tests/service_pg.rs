@@ -481,57 +481,12 @@ async fn people_logins_and_the_audit_log_are_the_teams_and_the_leader_polls_a_ne
 /// `perch login --headless` on machine `name` as simulated `user`: the URL approved over HTTP
 /// and the redirect pasted back, as a person would.
 async fn login_headless(team: &Team, name: &str, user: &str) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut child = team
-        .command(name, &["login", "--headless"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("perch login starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(GENEROUS, async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if line.starts_with("http://") {
-                return line;
-            }
-        }
-        panic!("perch login printed no URL");
-    })
-    .await
-    .expect("the URL in time");
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = browser
-        .get(format!("{url}&sim_user={user}"))
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{location}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let mut said = String::new();
-    while let Some(line) = tokio::time::timeout(GENEROUS, lines.next_line())
-        .await
-        .expect("output in time")
-        .expect("read")
-    {
-        said.push_str(&line);
-        said.push('\n');
-    }
-    let out = tokio::time::timeout(GENEROUS, child.wait_with_output())
-        .await
-        .expect("login ends")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "login of {user} failed: {said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = cli::headless_login(
+        team.command(name, &["login", "--headless"]),
+        &team.sim.authorize_url(),
+        Some(user),
+    )
+    .await;
+    assert!(ok, "login of {user} failed: {said}");
     assert!(said.contains(&format!("added @{user}")), "{said}");
 }

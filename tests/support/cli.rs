@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use perch::sim::{self, SimHandle};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 /// Generous: the machine may be busy.
@@ -64,4 +65,69 @@ pub fn expect_ok(out: &Output, args: &[&str]) -> String {
 /// `text` as JSON (else the test fails, showing it).
 pub fn parse_json(text: &str, args: &[&str]) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+}
+
+/// A headless login command (`cmd`, e.g. `perch login --headless`) as a script would run it:
+/// reads the URL from its own line, opens it as the "browser" logged in to X as `user` (`None`:
+/// the URL exactly as printed) without following the redirect, pastes the redirect back.
+/// Returns whether it succeeded, and everything it printed after the URL (stdout, then stderr).
+pub async fn headless_login(
+    cmd: Command,
+    authorize_url: &str,
+    user: Option<&str>,
+) -> (bool, String) {
+    let mut cmd = cmd;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("perch login starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(GENEROUS, async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if line.starts_with("http://") || line.starts_with("https://") {
+                return line;
+            }
+        }
+        panic!("perch login printed no URL");
+    })
+    .await
+    .expect("the URL in time");
+    assert!(url.starts_with(authorize_url), "{url}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(GENEROUS)
+        .build()
+        .unwrap();
+    let opened = match user {
+        Some(user) => format!("{url}&sim_user={user}"),
+        None => url.clone(),
+    };
+    let response = browser.get(opened).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{location}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    while let Some(line) = tokio::time::timeout(GENEROUS, lines.next_line())
+        .await
+        .expect("output in time")
+        .expect("read stdout")
+    {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = tokio::time::timeout(GENEROUS, child.wait())
+        .await
+        .expect("login ends")
+        .unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    (status.success(), format!("{rest}{stderr}"))
 }
