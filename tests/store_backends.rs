@@ -56,6 +56,7 @@ on_both_backends!(
     outbox_an_unconfirmed_send_is_resolved_only_by_the_user,
     outbox_a_rate_limited_send_waits_for_its_reset,
     service_a_read_is_charged_with_its_page_once_per_utc_day,
+    service_a_sent_reply_or_dm_is_charged_once_and_a_failed_one_never,
     service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor,
     service_page_before_gives_the_rows_just_above_a_position_newest_first,
     service_pages_and_counts_among_some_accounts_leave_the_others_out,
@@ -1070,6 +1071,78 @@ fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceB
         .commit_fetched_page_charged(a.id, &[], &[8, 9], None, None)
         .unwrap();
     assert_eq!(again.unreadable, 1);
+}
+
+fn service_a_sent_reply_or_dm_is_charged_once_and_a_failed_one_never(store: &dyn ServiceBackend) {
+    use perch::costs::CostKind;
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    // Summoned: the post mentions @acme in its text, so the reply is billed as one.
+    let (one, two) = (
+        mention(&a, 1_600_000_000_000_000_001, "@acme hi"),
+        mention(&a, 1_600_000_000_000_000_002, "@acme hello"),
+    );
+    store
+        .commit_page(a.id, &[one.clone(), two.clone()], None)
+        .unwrap();
+    let now = Utc::now();
+    let today = perch::costs::billing_day(now);
+    let used = |kind: CostKind| {
+        store
+            .cost_by_kind(today, today, Some(a.id))
+            .unwrap()
+            .get(&kind)
+            .copied()
+            .unwrap_or_default()
+    };
+    let reply_kind = perch::costs::reply_kind("thanks", true);
+    let dm_price = store.pricing().prices.of(CostKind::DmSent);
+    let reply_price = store.pricing().prices.of(reply_kind);
+    assert!(dm_price > 0 && reply_price > 0, "COSTS.md prices both");
+
+    // A reply that fails costs nothing.
+    let e = store
+        .outbox_enqueue_by(one.key(), ReplyKind::Public, "thanks", None, false, now)
+        .unwrap();
+    let claimed = store.outbox_claim_next(now).unwrap().unwrap();
+    assert_eq!(claimed.seq, e.seq);
+    store
+        .outbox_failed(one.key(), e.seq, "not sent: X refused", now)
+        .unwrap();
+    assert_eq!(used(reply_kind).count, 0, "a failed send is not billed");
+
+    // Sent: charged once, in the transition's own write.
+    let e = store
+        .outbox_enqueue_by(one.key(), ReplyKind::Public, "thanks", None, false, now)
+        .unwrap();
+    store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_sent(one.key(), e.seq, Some("1700".into()), now)
+        .unwrap();
+    let u = used(reply_kind);
+    assert_eq!((u.count, u.micros), (1, reply_price));
+    assert!(
+        store
+            .outbox_sent(one.key(), e.seq, Some("1700".into()), now)
+            .is_err(),
+        "a sent entry is not sent again"
+    );
+    assert_eq!(used(reply_kind).count, 1, "so it is never charged twice");
+
+    // A DM that went out unconfirmed, then marked sent by the user, is billed then.
+    let e = store
+        .outbox_enqueue_by(two.key(), ReplyKind::Dm, "see DMs", None, false, now)
+        .unwrap();
+    store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_unconfirmed(two.key(), e.seq, "unconfirmed: check on X", now)
+        .unwrap();
+    assert_eq!(used(CostKind::DmSent).count, 0);
+    store.outbox_mark_sent(two.key(), now).unwrap();
+    let u = used(CostKind::DmSent);
+    assert_eq!((u.count, u.micros), (1, dm_price));
+    let (total, _) = store.month_spend(perch::costs::Month::of(today)).unwrap();
+    assert_eq!(total, reply_price + dm_price);
 }
 
 fn service_a_streamed_post_is_remembered_as_streamed_and_never_moves_the_cursor(

@@ -168,6 +168,16 @@ fn decode_row(k: &[u8], v: &[u8]) -> Option<CostRow> {
     })
 }
 
+/// The kind the send `entry` (just sent) is billed as; `mention` is `None` when it is no longer
+/// stored (its account was removed): priced as summoned, the cheaper reading.
+pub(crate) fn sent_entry_kind(entry: &super::OutboxEntry, mention: Option<&Mention>) -> CostKind {
+    match mention {
+        Some(m) => send_kind(entry.kind, &entry.text, m),
+        None if entry.kind == ReplyKind::Dm => CostKind::DmSent,
+        None => crate::costs::reply_kind(&entry.text, true),
+    }
+}
+
 /// The kind a sent reply or DM is billed as.
 pub fn send_kind(kind: ReplyKind, text: &str, mention: &Mention) -> CostKind {
     match kind {

@@ -674,12 +674,7 @@ impl Store {
         if already_sent {
             return Ok(());
         }
-        let kind = match mention {
-            Some(m) => super::send_kind(entry.kind, &entry.text, m),
-            // The mention is gone (its account was removed): price it as summoned.
-            None if entry.kind == ReplyKind::Dm => crate::costs::CostKind::DmSent,
-            None => crate::costs::reply_kind(&entry.text, true),
-        };
+        let kind = super::costs::sent_entry_kind(entry, mention);
         let price = self.pricing().prices.of(kind);
         self.stage_use(
             staged,

@@ -12,8 +12,8 @@
 //!   two services enqueueing a reply to one mention at the same moment cannot both succeed, and
 //!   the one that loses is told who asked and when.
 //!
-//! Not here yet: the cost meter's charge for a sent reply (sled's `stage_send_charge`); costs
-//! are sled-only (README "Not there yet").
+//! - A send reaching `sent` charges the cost meter in the same transaction (as sled's
+//!   `stage_send_charge`), so a team's spend counts every reply once, whichever leader sent it.
 
 use chrono::{DateTime, Utc};
 use postgres::{Row, Transaction};
@@ -354,6 +354,7 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<(OutboxEntry, Response)> {
         let response = mark_sent(&mut entry, response_id, now);
+        self.charge_send(tx, &entry)?;
         let (kind, recorded) = (entry.kind, response.clone());
         self.write_transition(
             tx,
@@ -362,6 +363,37 @@ impl PgStore {
             DraftChange::Delete,
         )?;
         Ok((entry, response))
+    }
+}
+
+impl PgStore {
+    /// The cost meter's hook, as sled's `stage_send_charge`: the transition of an entry to
+    /// `sent` charges its reply or DM inside the same transaction (X bills the request that
+    /// created it; a failed one costs nothing). The entry's row is locked and not yet `sent`
+    /// (every caller locks it in a state that is not), so it is charged once.
+    fn charge_send(&self, tx: &mut Transaction<'_>, entry: &OutboxEntry) -> Result<()> {
+        let key = entry.key;
+        let tweet = self.outbox_tweet(key)?;
+        let mention = tx
+            .query_opt(
+                "SELECT record FROM mentions WHERE account_id = $1 AND tweet_id = $2",
+                &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?
+            .map(|row| self.decode_mention(&row, key))
+            .transpose()?;
+        let kind = crate::store::costs::sent_entry_kind(entry, mention.as_ref());
+        let price = self.pricing().prices.of(kind);
+        self.add_use(
+            tx,
+            crate::costs::billing_day(entry.updated_at),
+            key.account_id,
+            kind,
+            crate::costs::Use {
+                count: 1,
+                micros: price,
+            },
+        )
     }
 }
 
@@ -650,6 +682,22 @@ impl OutboxBackend for PgStore {
                 "SELECT seq, state, record FROM outbox
                  WHERE account_id = $1 AND tweet_id = $2 AND is_current",
                 &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        row.map(|row| self.decode_entry(&row)).transpose()
+    }
+
+    fn outbox_entry(&self, key: MentionKey, seq: u64) -> Result<Option<OutboxEntry>> {
+        let tweet = self.outbox_tweet(key)?;
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT seq, state, record FROM outbox
+                 WHERE seq = $1 AND account_id = $2 AND tweet_id = $3",
+                &[&seq, &key.account_id, &tweet],
             )
             .map_err(|e| self.err(e))?;
         row.map(|row| self.decode_entry(&row)).transpose()
