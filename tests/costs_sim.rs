@@ -119,6 +119,7 @@ async fn every_read_reply_and_dm_agrees_with_the_simulators_bill() {
             key: mentions[0].key(),
             kind: ReplyKind::Public,
             text: "thanks, looking into it".into(),
+            send_anyway: false,
         },
     )
     .await;
@@ -130,6 +131,7 @@ async fn every_read_reply_and_dm_agrees_with_the_simulators_bill() {
             key: mentions[1].key(),
             kind: ReplyKind::Public,
             text: "see https://nimbus.io/help".into(),
+            send_anyway: false,
         },
     )
     .await;
@@ -146,6 +148,7 @@ async fn every_read_reply_and_dm_agrees_with_the_simulators_bill() {
             key: dm_target.key(),
             kind: ReplyKind::Dm,
             text: "DMing you the details".into(),
+            send_anyway: false,
         },
     )
     .await;

@@ -33,6 +33,7 @@ impl Outbox {
             key,
             kind,
             text: text.into(),
+            send_anyway: false,
         }))
         .await;
     }

@@ -7,6 +7,8 @@
 //! - `kill -9` of the leader leaves the other leading, and polling, within 15 s: mentions
 //!   posted while nobody led and after the takeover are committed by the new leader, with
 //!   nothing lost or doubled.
+//! - a reply asked for on both services at the same moment is one post, sent by the leader's
+//!   outbox worker; the second person is told who asked and when, and may send anyway.
 //!
 //! (Without a token_key a service refuses: `tests/service_cli.rs`.)
 
@@ -489,4 +491,171 @@ async fn login_headless(team: &Team, name: &str, user: &str) {
     .await;
     assert!(ok, "login of {user} failed: {said}");
     assert!(said.contains(&format!("added @{user}")), "{said}");
+}
+
+/// A free loopback address for a service's TCP API.
+fn free_listen() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `perch team add NAME --role admin` on machine `on`: the person's API token.
+async fn person_token(team: &Team, on: &str, name: &str) -> String {
+    let added = cli::parse_json(
+        &team
+            .ok(on, &["team", "add", name, "--role", "admin", "--json"])
+            .await,
+        &["team", "add"],
+    );
+    added["token"].as_str().expect("the token").to_string()
+}
+
+/// `POST /api/v1/mentions/{id}/reply` on the service at `listen`, as the person of `token`.
+async fn reply_over(
+    listen: &str,
+    token: &str,
+    id: &str,
+    body: Value,
+) -> (reqwest::StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{listen}/api/v1/mentions/{id}/reply"))
+        .bearer_auth(token)
+        .json(&body)
+        .timeout(GENEROUS)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Issue 16, "a reply sent at the same moment from both produces one post": ana on one service
+/// and bob on the other reply to one mention at once. Only the leader's outbox worker sends,
+/// whichever service was asked; one reply reaches X, the other request is refused naming who
+/// asked first and when; sending anyway on purpose then posts the second; and the audit log
+/// says who replied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_asked_for_on_two_services_at_the_same_moment_makes_one_post() {
+    let team = Team::start(65).await;
+    let (listen_a, listen_b) = (free_listen(), free_listen());
+    let a = team
+        .serve_with("a", &[("PERCH_API_LISTEN", &listen_a)])
+        .await;
+    let b = team
+        .serve_with("b", &[("PERCH_API_LISTEN", &listen_b)])
+        .await;
+    let ana = person_token(&team, "a", "ana").await;
+    let bob = person_token(&team, "b", "bob").await;
+    team.wait_until("one leader and one follower", GENEROUS, || async {
+        match (team.status("a").await, team.status("b").await) {
+            (Some(x), Some(y)) => {
+                let mut roles = [role(&x), role(&y)];
+                roles.sort();
+                roles == ["follower", "leader"]
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let posted = team.post_mention("@help is the app down?");
+    team.wait_until("the mention to be polled", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+    let user = team.sim.control().users()[0].username.clone();
+    let id = format!("@{user}:{posted}");
+    let replies_to = |posts: &[perch::sim::CreatedPost]| {
+        posts
+            .iter()
+            .filter(|p| p.in_reply_to_tweet_id.as_deref() == Some(posted.to_string().as_str()))
+            .map(|p| (p.author_username.clone(), p.text.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    let (by_ana, by_bob) = tokio::join!(
+        reply_over(
+            &listen_a,
+            &ana,
+            &id,
+            serde_json::json!({"text": "on it (ana)"})
+        ),
+        reply_over(
+            &listen_b,
+            &bob,
+            &id,
+            serde_json::json!({"text": "on it (bob)"})
+        ),
+    );
+    let (won, lost, winner, loser_token, loser_listen, loser_text) =
+        match (by_ana.0.as_u16(), by_bob.0.as_u16()) {
+            (200, 409) => (by_ana, by_bob, "ana", &bob, &listen_b, "on it (bob)"),
+            (409, 200) => (by_bob, by_ana, "bob", &ana, &listen_a, "on it (ana)"),
+            other => panic!(
+                "one reply is sent and the other refused, got {other:?}: {by_ana:?} {by_bob:?}"
+            ),
+        };
+    assert_eq!(won.1["state"], "sent", "{won:?}");
+    let said = lost.1["detail"].as_str().unwrap_or_default().to_string();
+    eprintln!("the second reply was refused: {said}");
+    assert!(
+        said.contains(winner) && said.contains(" at 20"),
+        "the second is told who asked first, and when: {said}"
+    );
+    let posts = replies_to(&team.sim.control().posts());
+    assert_eq!(
+        posts,
+        vec![(user.clone(), format!("on it ({winner})"))],
+        "one post, from the account mentioned"
+    );
+
+    // On purpose: the second person sends anyway, and a second reply goes out.
+    let (status, again) = reply_over(
+        loser_listen,
+        loser_token,
+        &id,
+        serde_json::json!({"text": loser_text, "force": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(replies_to(&team.sim.control().posts()).len(), 2);
+
+    // Who said what as the account.
+    let audit = cli::parse_json(
+        &team
+            .ok("a", &["audit", "--mention", &posted.to_string(), "--json"])
+            .await,
+        &["audit"],
+    );
+    let replies: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "reply")
+        .map(|e| {
+            (
+                e["person"].as_str().unwrap_or_default().to_string(),
+                e["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let loser = if winner == "ana" { "bob" } else { "ana" };
+    assert_eq!(replies.len(), 2, "{audit}");
+    for (person, text) in [
+        (winner, format!("on it ({winner})")),
+        (loser, loser_text.to_string()),
+    ] {
+        assert!(
+            replies
+                .iter()
+                .any(|(p, d)| p == person && d.contains(&text)),
+            "{person}'s reply is in the audit log: {replies:?}"
+        );
+    }
+
+    stop(&team, "a", a).await;
+    stop(&team, "b", b).await;
 }

@@ -96,6 +96,7 @@ async fn a_send_out_when_its_client_leaves_is_unconfirmed_then_settled_by_xs_ans
         key,
         kind: ReplyKind::Public,
         text: "looking into it now".into(),
+        send_anyway: false,
     };
     let l = link.clone();
     tokio::task::spawn_blocking(move || l.outbox(OutboxCommand::Send(request)))
@@ -154,6 +155,7 @@ async fn a_send_waiting_out_a_429_when_its_client_leaves_is_cancelled_and_never_
         key,
         kind: ReplyKind::Public,
         text: "keep this draft".into(),
+        send_anyway: false,
     };
     let l = link.clone();
     tokio::task::spawn_blocking(move || l.outbox(OutboxCommand::Send(request)))

@@ -270,6 +270,7 @@ fn sending_emits_the_request_for_the_mentioned_account_then_shows_replied() {
             key: target.key(),
             kind: ReplyKind::Public,
             text: "@mara_k thanks, fixed!".into(),
+            send_anyway: false,
         })]
     );
     assert_eq!(

@@ -988,6 +988,7 @@ fn send(state: &mut AppState, effects: &mut Vec<Effect>) {
         key: composer.key,
         kind: composer.kind,
         text: composer.text(),
+        send_anyway: false,
     };
     let what = match composer.kind {
         ReplyKind::Public => format!(

@@ -328,6 +328,7 @@ pub async fn reply(config: &Config, id: &str, text: &str, kind: ReplyKind) -> Cl
             key,
             kind,
             text: text.clone(),
+            send_anyway: false,
         }),
     };
     // In the service, its outbox sends it (there is one sender per store); this command owns

@@ -1,13 +1,16 @@
 //! One attempt at sending an outbox entry: mark it `sending` (durably), make the one request to X
 //! with the tokens of the mention's own account, and record what X's answer means.
+//!
+//! sled's worker marks the entry itself ([`attempt`]); a team's worker on PostgreSQL has it
+//! marked by its claim (`claims.rs`). Both then go through [`send_marked`], on any backend.
 
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::mpsc;
 
-use super::{OutboxEvent, ReplyKind, blocking};
+use super::{OutboxEvent, ReplyKind, blocking, blocking_shared};
 use crate::auth::{CallError, TokenManager};
 use crate::domain::{Mention, MentionKey};
-use crate::store::{OutboxEntry, Store};
+use crate::store::{OutboxEntry, OutboxState, SharedStore, Store};
 use crate::x::{ResetTime, XClient, XError, judge_reset};
 
 /// How long to wait after a 429 that did not say when the limit resets.
@@ -42,8 +45,8 @@ pub(super) enum Verdict {
     Wait(DateTime<Utc>, String),
 }
 
-/// Sends entry `seq` of mention `key` once. `events` hears `Sending` once the entry is durably
-/// `sending`; the returned outcome's event is for the caller to pass on.
+/// Sends entry `seq` of mention `key` once (sled's worker). `events` hears `Sending` once the
+/// entry is durably `sending`; the returned outcome's event is for the caller to pass on.
 pub(super) async fn attempt(
     store: &Store,
     client: &XClient,
@@ -52,20 +55,14 @@ pub(super) async fn attempt(
     seq: u64,
     events: &mpsc::Sender<OutboxEvent>,
 ) -> Outcome {
+    let shared = store.shared();
     let read = blocking(store, move |s| {
         Ok((s.outbox_entry(key, seq)?, s.mention(key)?))
     })
     .await;
     let (entry, mention) = match read {
         Ok((Some(entry), Some(mention))) => (entry, mention),
-        Ok((Some(entry), None)) => {
-            return fail(
-                store,
-                &entry,
-                "not sent: the mention is no longer in the store (was its account removed?)".into(),
-            )
-            .await;
-        }
+        Ok((Some(entry), None)) => return fail(&shared, &entry, mention_gone()).await,
         Ok((None, _)) => {
             return Outcome::Done(OutboxEvent::Refused {
                 key,
@@ -79,15 +76,8 @@ pub(super) async fn attempt(
             });
         }
     };
-    // The key names the account: a stored mention that says otherwise is damaged, and sending
-    // from either account could be the wrong one.
-    if mention.sent_to.account_id != key.account_id {
-        return fail(
-            store,
-            &entry,
-            "not sent: the stored mention does not agree on which account it was sent to".into(),
-        )
-        .await;
+    if let Some(problem) = wrong_account(&entry, &mention) {
+        return fail(&shared, &entry, problem).await;
     }
     let now = Utc::now();
     if let Err(e) = blocking(store, move |s| s.outbox_begin_send(key, seq, now)).await {
@@ -98,10 +88,34 @@ pub(super) async fn attempt(
         });
     }
     let _ = events.send(OutboxEvent::Sending { key }).await;
+    send_marked(&shared, client, tokens, &entry, &mention).await
+}
 
-    let result = request(client, tokens, &entry, &mention).await;
-    let verdict = judge(result, &entry, &mention, Utc::now());
-    record(store, &entry, verdict).await
+/// What a send is failed with when its mention is no longer stored.
+pub(super) fn mention_gone() -> String {
+    "not sent: the mention is no longer in the store (was its account removed?)".into()
+}
+
+/// The key names the account: a stored mention that says otherwise is damaged, and sending
+/// from either account could be the wrong one.
+pub(super) fn wrong_account(entry: &OutboxEntry, mention: &Mention) -> Option<String> {
+    (mention.sent_to.account_id != entry.key.account_id).then(|| {
+        "not sent: the stored mention does not agree on which account it was sent to".into()
+    })
+}
+
+/// The request for an entry already recorded `sending` (so it may leave), and its outcome
+/// recorded: on sled or on a team's database.
+pub(super) async fn send_marked(
+    store: &SharedStore,
+    client: &XClient,
+    tokens: &TokenManager,
+    entry: &OutboxEntry,
+    mention: &Mention,
+) -> Outcome {
+    let result = request(client, tokens, entry, mention).await;
+    let verdict = judge(result, entry, mention, Utc::now());
+    record(store, entry, verdict).await
 }
 
 /// The one request: from the account the mention was sent to, and no other.
@@ -225,12 +239,12 @@ fn reached_x(detail: &str) -> bool {
 }
 
 /// Records the verdict on the entry and its mention, and says what happened.
-async fn record(store: &Store, entry: &OutboxEntry, verdict: Verdict) -> Outcome {
+async fn record(store: &SharedStore, entry: &OutboxEntry, verdict: Verdict) -> Outcome {
     let (key, seq, kind) = (entry.key, entry.seq, entry.kind);
     let now = Utc::now();
     match verdict {
         Verdict::Sent(id) => {
-            match blocking(store, move |s| s.outbox_sent(key, seq, id, now)).await {
+            match blocking_shared(store, move |s| s.outbox_sent(key, seq, id, now)).await {
                 Ok(response) => Outcome::Done(OutboxEvent::Sent {
                     key,
                     kind,
@@ -254,7 +268,7 @@ async fn record(store: &Store, entry: &OutboxEntry, verdict: Verdict) -> Outcome
         Verdict::Unconfirmed(message) => {
             let stored = message.clone();
             if let Err(e) =
-                blocking(store, move |s| s.outbox_unconfirmed(key, seq, &stored, now)).await
+                blocking_shared(store, move |s| s.outbox_unconfirmed(key, seq, &stored, now)).await
             {
                 // Left `sending`: the next start turns it unconfirmed all the same.
                 tracing::error!("could not record an unconfirmed send: {e}");
@@ -262,7 +276,10 @@ async fn record(store: &Store, entry: &OutboxEntry, verdict: Verdict) -> Outcome
             Outcome::Done(OutboxEvent::Unconfirmed { key, kind, message })
         }
         Verdict::Wait(until, message) => {
-            let recorded = blocking(store, move |s| {
+            if let Some(cancelled) = cancel_if_abandoned(store, entry).await {
+                return cancelled;
+            }
+            let recorded = blocking_shared(store, move |s| {
                 s.outbox_waiting(key, seq, until, &message, now)
             })
             .await;
@@ -284,14 +301,36 @@ async fn record(store: &Store, entry: &OutboxEntry, verdict: Verdict) -> Outcome
     }
 }
 
-async fn fail(store: &Store, entry: &OutboxEntry, message: String) -> Outcome {
+pub(super) async fn fail(store: &SharedStore, entry: &OutboxEntry, message: String) -> Outcome {
     let (key, seq, kind) = (entry.key, entry.seq, entry.kind);
     let stored = message.clone();
     let now = Utc::now();
-    if let Err(e) = blocking(store, move |s| s.outbox_failed(key, seq, &stored, now)).await {
+    if let Err(e) = blocking_shared(store, move |s| s.outbox_failed(key, seq, &stored, now)).await {
         tracing::error!("send failed and the failure was not recorded: {e}");
     }
     Outcome::Done(OutboxEvent::Failed { key, kind, message })
+}
+
+/// A rate-limited send whose client went away while it was out (`OutboxCommand::Abandon`
+/// recorded it `unconfirmed`): X did not execute it, and nobody wants it sent later, so it is
+/// cancelled (the draft kept) instead of waiting. `None`: it was not abandoned.
+async fn cancel_if_abandoned(store: &SharedStore, entry: &OutboxEntry) -> Option<Outcome> {
+    let (key, seq, kind) = (entry.key, entry.seq, entry.kind);
+    let stored = blocking_shared(store, move |s| s.outbox_entry(key, seq))
+        .await
+        .ok()
+        .flatten()?;
+    if stored.state != OutboxState::Unconfirmed {
+        return None;
+    }
+    let now = Utc::now();
+    match blocking_shared(store, move |s| s.outbox_cancel(key, now)).await {
+        Ok(_) => Some(Outcome::Done(OutboxEvent::Cancelled { key, kind })),
+        Err(e) => {
+            tracing::warn!("could not cancel an abandoned send: {e}");
+            None
+        }
+    }
 }
 
 /// A refusal in plain words: what happened and what to do.
@@ -335,7 +374,6 @@ pub(super) fn explain(error: &XError, kind: ReplyKind, mention: &Mention) -> Str
 mod tests {
     use super::*;
     use crate::domain::{MentionStatus, Sender, SentTo};
-    use crate::store::OutboxState;
     use crate::x::RateLimit;
 
     fn mention() -> Mention {

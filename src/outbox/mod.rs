@@ -12,10 +12,14 @@
 //! The account a reply goes out from is not something a caller can choose: requests carry only
 //! the mention's key, and the worker uses the tokens of the mention's `sent_to` account.
 //!
-//! - `worker.rs`: the task that owns sending (one request at a time, waits, commands).
+//! - `worker.rs`: the task that owns sending on sled (one request at a time, waits, commands).
 //! - `attempt.rs`: one request to X and what its outcome means.
+//! - `team.rs` and `claims.rs`: the same on a team's PostgreSQL database (issue 16), where any
+//!   service records its clients' commands and the sync leader's worker sends.
 
 mod attempt;
+pub mod claims;
+pub mod team;
 mod worker;
 
 use chrono::{DateTime, Utc};
@@ -37,6 +41,11 @@ pub struct SendRequest {
     pub key: MentionKey,
     pub kind: ReplyKind,
     pub text: String,
+    /// Send even though the mention already has an answer of this kind (someone replied
+    /// first, and the sender was told who and when): a second post on purpose. Never
+    /// overrides a send still unresolved.
+    #[serde(default)]
+    pub send_anyway: bool,
 }
 
 /// What the outbox worker is asked to do. Every command names a mention, never an account.
@@ -184,6 +193,18 @@ pub fn spawn(
 /// which guarantees no other perch is mid-send. Returns the entries it changed.
 pub fn recover(store: &Store) -> Result<Vec<OutboxEntry>, StoreError> {
     store.outbox_recover(Utc::now(), STOPPED_WHILE_SENDING, STOPPED_BEFORE_SENDING)
+}
+
+/// [`blocking`] on any backend (a team's PostgreSQL database, or sled behind the trait).
+async fn blocking_shared<T: Send + 'static>(
+    store: &crate::store::SharedStore,
+    f: impl FnOnce(&dyn crate::store::ServiceBackend) -> crate::store::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("store task failed: {e}")),
+    }
 }
 
 /// Runs a blocking store call off the async threads.

@@ -349,27 +349,19 @@ pub(super) fn refusal(
     current: Option<&OutboxEntry>,
     request: &SendRequest,
 ) -> Option<String> {
-    let problem = match request.kind {
-        ReplyKind::Public => crate::text::check_post(&request.text),
-        ReplyKind::Dm => crate::text::check_dm(&request.text),
-    };
-    if let Some(problem) = problem {
-        return Some(format!("not sent: {problem}"));
+    if let Some(problem) = request_problem(mention, request) {
+        return Some(problem);
     }
-    match current.map(|e| e.state) {
-        Some(OutboxState::Unconfirmed) => {
-            return Some(format!(
-                "not sent: the last {} to this mention is unconfirmed. Check on X first, then mark it sent, send it again, or put the mention back to pending",
-                current.map_or("reply", |e| e.kind.noun())
-            ));
-        }
-        Some(state) if state.blocks_new_send() => {
-            return Some("not sent: a reply to this mention is already on its way".into());
-        }
-        _ => {}
+    if let Some(problem) = unconfirmed_first(current) {
+        return Some(problem);
     }
-    if mention.status == MentionStatus::Processing {
+    if current.is_some_and(|e| e.state.blocks_new_send())
+        || mention.status == MentionStatus::Processing
+    {
         return Some("not sent: a reply to this mention is already on its way".into());
+    }
+    if request.send_anyway {
+        return None;
     }
     match request.kind {
         ReplyKind::Public if mention.public_response.is_some() => {
@@ -378,11 +370,35 @@ pub(super) fn refusal(
         ReplyKind::Dm if mention.dm_response.is_some() => {
             Some("not sent: perch already sent a DM for this mention".into())
         }
-        ReplyKind::Dm if mention.sender.twitter_id.is_none() => {
-            Some("not sent: X did not say who wrote this post, so there is no one to DM".into())
-        }
         _ => None,
     }
+}
+
+/// What is wrong with the request itself, whatever else is going on: its text, or a DM with
+/// no one to send it to.
+pub(super) fn request_problem(mention: &Mention, request: &SendRequest) -> Option<String> {
+    let problem = match request.kind {
+        ReplyKind::Public => crate::text::check_post(&request.text),
+        ReplyKind::Dm => crate::text::check_dm(&request.text),
+    };
+    if let Some(problem) = problem {
+        return Some(format!("not sent: {problem}"));
+    }
+    if request.kind == ReplyKind::Dm && mention.sender.twitter_id.is_none() {
+        return Some(
+            "not sent: X did not say who wrote this post, so there is no one to DM".into(),
+        );
+    }
+    None
+}
+
+/// The mention's last send is unconfirmed: that is resolved first (it may be on X).
+pub(super) fn unconfirmed_first(current: Option<&OutboxEntry>) -> Option<String> {
+    let current = current.filter(|e| e.state == OutboxState::Unconfirmed)?;
+    Some(format!(
+        "not sent: the last {} to this mention is unconfirmed. Check on X first, then mark it sent, send it again, or put the mention back to pending",
+        current.kind.noun()
+    ))
 }
 
 /// Waits for the request in flight; never completes when there is none.
@@ -399,4 +415,71 @@ async fn sleep_until(wake: Option<DateTime<Utc>>) {
     };
     let wait = (at - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Response, Sender, SentTo};
+
+    fn mention() -> Mention {
+        let now = Utc::now();
+        Mention {
+            id: uuid::Uuid::from_u128(1),
+            tweet_id: "1900".into(),
+            timestamp: now,
+            text: "@acme hi".into(),
+            sender: Sender {
+                twitter_id: Some("55".into()),
+                username: Some("bob".into()),
+                ..Sender::default()
+            },
+            sent_to: SentTo {
+                account_id: uuid::Uuid::from_u128(9),
+                twitter_id: "99".into(),
+                username: "acme".into(),
+                display_name: "Acme".into(),
+            },
+            status: MentionStatus::Replied,
+            public_response: Some(Response {
+                id: "1700".into(),
+                text: "first".into(),
+                sent_at: now,
+            }),
+            dm_response: None,
+            conversation_id: None,
+            referenced_posts: vec![],
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn request(send_anyway: bool) -> SendRequest {
+        SendRequest {
+            key: mention().key(),
+            kind: ReplyKind::Public,
+            text: "second".into(),
+            send_anyway,
+        }
+    }
+
+    #[test]
+    fn an_answered_mention_gets_a_second_reply_only_on_purpose() {
+        let m = mention();
+        let refused = refusal(&m, None, &request(false)).expect("refused");
+        assert!(refused.contains("already has a public reply"), "{refused}");
+        assert_eq!(refusal(&m, None, &request(true)), None);
+    }
+
+    #[test]
+    fn sending_anyway_never_overrides_a_send_on_its_way_or_a_bad_text() {
+        let mut m = mention();
+        m.status = MentionStatus::Processing;
+        assert!(refusal(&m, None, &request(true)).is_some(), "on its way");
+        let m = mention();
+        let mut empty = request(true);
+        empty.text = "   ".into();
+        assert!(refusal(&m, None, &empty).is_some(), "an empty text");
+    }
 }

@@ -167,6 +167,17 @@ impl Hub {
         );
     }
 
+    /// Who asked for the send `command` starts, when a client said so through [`Hub::note_send`]
+    /// (recorded with the send on a team's database, for "ana asked for a reply at ...").
+    pub fn asked_by(&self, command: &OutboxCommand) -> Option<String> {
+        match command {
+            OutboxCommand::Send(r) => lock(&self.asked)
+                .asked_by(r.key, r.kind, &r.text)
+                .map(str::to_string),
+            _ => None,
+        }
+    }
+
     fn audit_settled_send(&self, event: &OutboxEvent) {
         let key = event.key();
         let settled = lock(&self.asked).observe(event, || {

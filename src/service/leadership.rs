@@ -11,13 +11,15 @@
 //!   this service's clients what another service's engine committed, so every dashboard and SSE
 //!   client on every service is live. The leader's own engine reports its writes itself.
 //!
-//! The outbox worker does not run on PostgreSQL yet (README "The PostgreSQL store (in
-//! progress)"): nothing on a PostgreSQL service can queue a send, so none is lost.
+//! The leader also runs the outbox's sending worker (`outbox::claims`) each term, woken by the
+//! change feed when any service queues a send. Every service turns the feed's outbox changes
+//! into the events its clients hear (`outbox::team::read_event`), the leader's own included:
+//! on PostgreSQL the feed is the one source of outbox events, so a client hears each once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::hub::{Hub, ServiceEvent};
 use crate::auth::TokenManager;
@@ -36,6 +38,8 @@ pub struct EngineParts {
     pub client: XClient,
     pub tokens: TokenManager,
     pub settings: sync::SyncSettings,
+    /// Wakes the outbox worker (notified by [`hear_changes`]).
+    pub outbox_wake: Arc<Notify>,
 }
 
 /// Runs the engine during each term this service leads, forwarding the hub's sync commands to
@@ -61,7 +65,19 @@ pub async fn lead_while_elected(
                 _ = hub.stopped() => return,
             }
         }
-        tracing::info!("this service is the sync leader: polling starts");
+        tracing::info!("this service is the sync leader: polling and sending start");
+        // The outbox worker of this term: told to stop claiming when the term ends, never
+        // aborted (a request out finishes and is recorded; see `outbox::claims`).
+        let (leading, leading_rx) = watch::channel(true);
+        tokio::spawn(
+            crate::outbox::claims::Claims {
+                store: parts.store.clone(),
+                client: parts.client.clone(),
+                tokens: parts.tokens.clone(),
+                wake: parts.outbox_wake.clone(),
+            }
+            .run(leading_rx),
+        );
         let mut engine = sync::spawn(
             parts.store.clone(),
             parts.client.clone(),
@@ -91,6 +107,7 @@ pub async fn lead_while_elected(
                 _ = hub.stopped() => break true,
             }
         };
+        let _ = leading.send(false);
         let _ = engine.commands.send(sync::Command::Shutdown).await;
         // Events the engine still reports while it stops reach the clients.
         let drain = async {
@@ -107,7 +124,7 @@ pub async fn lead_while_elected(
         if ending {
             return;
         }
-        tracing::warn!("this service is no longer the sync leader: polling stopped");
+        tracing::warn!("this service is no longer the sync leader: polling and sending stopped");
     }
 }
 
@@ -115,7 +132,13 @@ pub async fn lead_while_elected(
 /// service did not make itself (while it follows). Reconnects after a lost connection, at most
 /// once a second, until the hub stops; a leader that was not listening for a while loads and
 /// polls every account again, since a login made meanwhile went unheard.
-pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch::Receiver<Role>) {
+pub async fn hear_changes(
+    hub: Arc<Hub>,
+    url: crate::domain::Secret,
+    role: watch::Receiver<Role>,
+    outbox_wake: Arc<Notify>,
+) {
+    let mut outbox_heard = OutboxHeard::default();
     let (tx, mut rx) = mpsc::channel::<Heard>(1024);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_flag = stopped.clone();
@@ -134,6 +157,21 @@ pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch
                     }
                 }
                 Some(Heard::Listening { .. }) => {}
+                Some(Heard::Change(Change::Outbox { account, tweet, seq })) => {
+                    if role.borrow().is_leader() {
+                        outbox_wake.notify_one();
+                    }
+                    let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
+                    match crate::outbox::team::read_event(&hub.store, key, seq).await {
+                        Ok(Some((state, event))) => {
+                            if outbox_heard.is_new(key, seq, state) {
+                                hub.publish(ServiceEvent::Outbox(event));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(tweet, "cannot read a changed send: {e}"),
+                    }
+                }
                 Some(Heard::Change(change)) => {
                     if let Change::LoggedIn { account } = change
                         && role.borrow().is_leader()
@@ -158,6 +196,31 @@ pub async fn hear_changes(hub: Arc<Hub>, url: crate::domain::Secret, role: watch
     }
     stopped.store(true, std::sync::atomic::Ordering::Release);
     let _ = tokio::time::timeout(Duration::from_secs(3), listening).await;
+}
+
+/// The state each send was last reported in, so that two notifications read after the same
+/// commit (the entry read once it had moved on) make one event, not two.
+#[derive(Default)]
+struct OutboxHeard {
+    last: std::collections::HashMap<(crate::domain::MentionKey, u64), crate::store::OutboxState>,
+}
+
+/// Sends remembered at most; past it the memory starts over (a repeat then is one duplicate
+/// event, which clients take as the same news).
+const OUTBOX_HEARD: usize = 4096;
+
+impl OutboxHeard {
+    fn is_new(
+        &mut self,
+        key: crate::domain::MentionKey,
+        seq: u64,
+        state: crate::store::OutboxState,
+    ) -> bool {
+        if self.last.len() >= OUTBOX_HEARD && !self.last.contains_key(&(key, seq)) {
+            self.last.clear();
+        }
+        self.last.insert((key, seq), state) != Some(state)
+    }
 }
 
 /// What the listening thread hands over.
@@ -234,8 +297,8 @@ async fn event_of(hub: &Arc<Hub>, change: Change) -> Option<SyncEvent> {
                 Err(_) => None,
             }
         }
-        // A status change or a send: the dashboards that show them do not run on PostgreSQL
-        // yet; SSE clients hear of mentions and accounts.
+        // A status change: the dashboards that show them do not run on PostgreSQL yet; SSE
+        // clients hear of mentions, accounts and sends (the latter in `hear_changes`).
         Change::Mention { .. } | Change::Outbox { .. } => None,
     }
 }

@@ -11,6 +11,8 @@
 //! - `notifier.rs`: desktop notifications and the `on_new_mentions` hook for new mentions.
 //! - `leadership.rs`: on PostgreSQL, the engine runs while this service is the elected leader,
 //!   and the change feed tells this service's clients what the others committed.
+//! - `team_outbox.rs`: on PostgreSQL, this service's clients' sends recorded in the database,
+//!   for the leader's worker to send.
 //! - `spawn.rs`: starting one in the background for the dashboard, and finding a running one.
 
 mod head_deadline;
@@ -23,6 +25,7 @@ pub mod presence;
 mod run;
 pub mod send_audit;
 pub mod spawn;
+mod team_outbox;
 pub mod token;
 
 pub use hub::{Hub, ServiceEvent, ServiceInfo};

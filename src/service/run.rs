@@ -159,8 +159,7 @@ pub async fn start_with(
     let settings = sync::SyncSettings::from_config(&config);
     // sled: this process is its store's one leader, so the engine and the outbox run now. On
     // PostgreSQL the engine runs while the election makes this service the leader
-    // (`leadership.rs`), and the outbox worker does not run there yet: its channel is closed,
-    // so anything that tried to queue a send would be refused, never silently dropped.
+    // (`leadership.rs`), with the outbox's sending worker.
     let (sync_commands, engine, pg_commands) = match &election {
         None => {
             let engine = sync::spawn(
@@ -176,14 +175,20 @@ pub async fn start_with(
             (tx, None, Some(rx))
         }
     };
-    let (outbox_requests, outbox_events) = match store.sled() {
+    // sled: the outbox worker owns the store's outbox. PostgreSQL: this service records its
+    // clients' commands in the database (`team_outbox.rs`) and the leader's worker sends.
+    let (outbox_requests, outbox_events, team_outbox) = match store.sled() {
         Some(sled) => {
             let (requests, events) =
                 crate::outbox::spawn(sled.clone(), client.clone(), tokens.clone());
-            (requests, Some(events))
+            (requests, Some(events), None)
         }
-        None => (tokio::sync::mpsc::channel(1).0, None),
+        None => {
+            let (requests, commands) = tokio::sync::mpsc::channel(32);
+            (requests, None, Some(commands))
+        }
     };
+    let outbox_wake = Arc::new(tokio::sync::Notify::new());
     let info = ServiceInfo {
         pid: std::process::id(),
         started_at: Utc::now(),
@@ -221,12 +226,14 @@ pub async fn start_with(
                 client: client.clone(),
                 tokens: tokens.clone(),
                 settings,
+                outbox_wake: outbox_wake.clone(),
             };
             if let Some(url) = config.database_url.clone() {
                 helpers.push(tokio::spawn(super::leadership::hear_changes(
                     hub.clone(),
                     url,
                     election.role.clone(),
+                    outbox_wake.clone(),
                 )));
             }
             tokio::spawn(super::leadership::lead_while_elected(
@@ -238,6 +245,12 @@ pub async fn start_with(
         }
         _ => tokio::spawn(async {}),
     };
+    if let Some(commands) = team_outbox {
+        helpers.push(tokio::spawn(super::team_outbox::take_commands(
+            hub.clone(),
+            commands,
+        )));
+    }
     if let Some(mut outbox_events) = outbox_events {
         let h = hub.clone();
         helpers.push(tokio::spawn(async move {

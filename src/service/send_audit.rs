@@ -78,6 +78,16 @@ impl AskedSends {
         notes.push(asked);
     }
 
+    /// Who asked for the send of `key` with this `kind` and `text` (the newest such note).
+    pub fn asked_by(&self, key: MentionKey, kind: ReplyKind, text: &str) -> Option<&str> {
+        self.by_mention
+            .get(&key)?
+            .iter()
+            .rev()
+            .find(|n| n.kind == kind && n.text == text)
+            .map(|n| n.person.as_str())
+    }
+
     /// The outbox reported `event`. Returns the send to record when the event settles one that
     /// was noted. `entry_text` gives the text of the mention's outbox entry (read only for an
     /// unconfirmed send, whose event does not carry it).

@@ -180,6 +180,8 @@ pub trait OutboxBackend: Backend {
     fn outbox_current(&self, key: MentionKey) -> Result<Option<OutboxEntry>>;
     /// The entry `seq` of `key`, whatever its state (a change notification names one).
     fn outbox_entry(&self, key: MentionKey, seq: u64) -> Result<Option<OutboxEntry>>;
+    /// Every entry of `key`, oldest first (finished ones too).
+    fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>>;
     /// Every unfinished current entry, oldest first.
     fn outbox_open(&self) -> Result<Vec<OutboxEntry>>;
     /// The crash rule, for a worker starting (sled: the process; PostgreSQL: a new leader): a
@@ -287,6 +289,9 @@ impl OutboxBackend for Store {
     }
     fn outbox_entry(&self, key: MentionKey, seq: u64) -> Result<Option<OutboxEntry>> {
         Store::outbox_entry(self, key, seq)
+    }
+    fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>> {
+        Store::outbox_history(self, key)
     }
     fn outbox_open(&self) -> Result<Vec<OutboxEntry>> {
         Store::outbox_open(self)

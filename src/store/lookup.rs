@@ -3,7 +3,7 @@
 //! (`1578516295611748353`), `@handle:postid` (when a post mentions several tracked accounts) or
 //! perch's id (a uuid).
 
-use super::{FeedFilter, Store, StoreError};
+use super::{FeedFilter, StoreError};
 use crate::domain::{Account, Mention, MentionKey};
 
 /// Why a lookup found nothing (or too much). The messages say what to type instead.
@@ -52,7 +52,7 @@ pub fn find_account(store: &dyn super::Backend, name: &str) -> Result<Account, L
 }
 
 /// A mention by post id, `@handle:postid` or perch id.
-pub fn find_mention(store: &Store, id: &str) -> Result<Mention, LookupError> {
+pub fn find_mention(store: &dyn super::Backend, id: &str) -> Result<Mention, LookupError> {
     find_mention_among(store, id, |_| true)
 }
 
@@ -60,7 +60,7 @@ pub fn find_mention(store: &Store, id: &str) -> Result<Mention, LookupError> {
 /// post id is looked up among the accounts `visible` lets through, so one that also mentions an
 /// account they may not see neither is ambiguous nor names that account.
 pub fn find_mention_among(
-    store: &Store,
+    store: &dyn super::Backend,
     id: &str,
     visible: impl Fn(crate::domain::AccountId) -> bool,
 ) -> Result<Mention, LookupError> {

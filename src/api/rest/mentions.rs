@@ -253,7 +253,7 @@ pub async fn get(
 
 pub(super) async fn mention_out(hub: &Hub, caller: &Caller, id: String) -> ApiResult<MentionOut> {
     let caller = caller.clone();
-    blocking(hub, move |s| {
+    blocking_shared(hub, move |s| {
         let m = find_visible(s, &caller, &id)?;
         must_see(&caller, &m)?;
         let (m, entry) = s.mention_with_outbox(m)?;
@@ -266,7 +266,7 @@ pub(super) async fn mention_out(hub: &Hub, caller: &Caller, id: String) -> ApiRe
 
 /// A mention the caller was already allowed to act on, read again after the action.
 pub(super) async fn mention_out_after(hub: &Hub, id: String) -> ApiResult<MentionOut> {
-    blocking(hub, move |s| {
+    blocking_shared(hub, move |s| {
         let (m, entry) = s.mention_with_outbox(find_mention(s, &id)?)?;
         let assignment = s.assignment(m.key())?;
         Ok(MentionOut::new(&m, entry.as_ref()).assigned(assignment))
@@ -302,7 +302,11 @@ pub(super) fn handle_of(m: &Mention) -> String {
 /// accounts they may not see is theirs, with no ambiguity naming the others. One found only
 /// among the others is returned for `must_see` to refuse with its reason; several there are
 /// refused without naming them.
-fn find_visible(s: &crate::store::Store, caller: &Caller, id: &str) -> ApiResult<Mention> {
+fn find_visible(
+    s: &dyn crate::store::ServiceBackend,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Mention> {
     match find_mention_among(s, id, |a| caller.0.may_read(a)) {
         Err(LookupError::NotFound(_)) if !caller.0.sees_everything() => match find_mention(s, id) {
             Err(LookupError::Ambiguous(_)) => Err(ApiError::new(
@@ -321,7 +325,7 @@ fn find_visible(s: &crate::store::Store, caller: &Caller, id: &str) -> ApiResult
 /// The post a person asked about, found and checked in one step.
 pub(super) async fn visible_mention(hub: &Hub, caller: &Caller, id: String) -> ApiResult<Mention> {
     let caller = caller.clone();
-    blocking(hub, move |s| {
+    blocking_shared(hub, move |s| {
         let m = find_visible(s, &caller, &id)?;
         must_see(&caller, &m)?;
         Ok(m)

@@ -26,7 +26,7 @@ use utoipa::IntoParams;
 use super::extract::{Body, Params};
 use super::mentions::{handle_of, mention_out_after, visible_mention};
 use super::shapes::{ErrorBody, SendBody, SendOutcome};
-use super::{ApiError, ApiResult, blocking};
+use super::{ApiError, ApiResult, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::AuditAction;
 use crate::domain::{MentionKey, Response as Posted};
@@ -115,7 +115,7 @@ async fn who_replied(hub: &Hub, key: MentionKey, kind: ReplyKind) -> Option<Stri
         ReplyKind::Public => AuditAction::Reply,
         ReplyKind::Dm => AuditAction::Dm,
     };
-    let page = blocking(hub, move |s| {
+    let page = blocking_shared(hub, move |s| {
         Ok(s.audit(&crate::store::AuditQuery {
             mention: Some(key.tweet_id),
             account: Some(key.account_id),
@@ -216,7 +216,7 @@ async fn send(
             since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )));
     }
-    let current = blocking(&hub, move |s| Ok(s.outbox_current(key)?)).await?;
+    let current = blocking_shared(&hub, move |s| Ok(s.outbox_current(key)?)).await?;
     // The same text again after an unconfirmed send is a retry of that entry: if X answers that
     // it is a duplicate, the first attempt went out, and it is recorded as sent.
     let command = match current {
@@ -227,6 +227,7 @@ async fn send(
             key,
             kind,
             text: text.clone(),
+            send_anyway: force,
         }),
     };
     let id = format!("@{}:{}", mention.sent_to.username, mention.tweet_id);
@@ -369,7 +370,7 @@ async fn send(
     // No outcome within the wait (or events missed): the store says where the send is. The
     // newest entry of the mention is this send's (a new send is refused while one is open).
     let started = asked_at;
-    let entry = blocking(&hub, move |s| {
+    let entry = blocking_shared(&hub, move |s| {
         Ok(s.outbox_history(key)?
             .into_iter()
             .rev()
@@ -401,7 +402,7 @@ async fn send(
     // Held past the limit: give it up as a client that went away would.
     drop(guard);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let entry = blocking(&hub, move |s| Ok(s.outbox_history(key)?.pop())).await?;
+    let entry = blocking_shared(&hub, move |s| Ok(s.outbox_history(key)?.pop())).await?;
     let state = entry.as_ref().map_or(OutboxState::Cancelled, |e| e.state);
     let message = format!(
         "no answer from X within {} s: the {} was abandoned ({state}); check on X before sending again",

@@ -703,6 +703,19 @@ impl OutboxBackend for PgStore {
         row.map(|row| self.decode_entry(&row)).transpose()
     }
 
+    fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>> {
+        let tweet = self.outbox_tweet(key)?;
+        let rows = self
+            .lock()
+            .query(
+                "SELECT seq, state, record FROM outbox
+                 WHERE account_id = $1 AND tweet_id = $2 ORDER BY seq",
+                &[&key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(|row| self.decode_entry(row)).collect()
+    }
+
     fn outbox_open(&self) -> Result<Vec<OutboxEntry>> {
         let rows = self
             .lock()

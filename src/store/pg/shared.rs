@@ -222,6 +222,9 @@ impl OutboxBackend for PgShared {
     fn outbox_entry(&self, key: MentionKey, seq: u64) -> Result<Option<OutboxEntry>> {
         off_runtime(|| <PgStore as OutboxBackend>::outbox_entry(self.inner(), key, seq))
     }
+    fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>> {
+        off_runtime(|| <PgStore as OutboxBackend>::outbox_history(self.inner(), key))
+    }
     fn outbox_open(&self) -> Result<Vec<OutboxEntry>> {
         off_runtime(|| <PgStore as OutboxBackend>::outbox_open(self.inner()))
     }
