@@ -208,10 +208,40 @@ impl Team {
     {
         let start = Instant::now();
         while !check().await {
-            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            if start.elapsed() >= limit {
+                self.print_logs();
+                panic!("timed out waiting for {what}");
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         start.elapsed()
+    }
+
+    /// The end of every service's log, for a test that failed.
+    fn print_logs(&self) {
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        // Bounded by the test's own small tree.
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if name.starts_with("service-") && name.ends_with(".log") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                    eprintln!("--- {} ---\n{tail}", path.display());
+                }
+            }
+        }
     }
 }
 
@@ -658,4 +688,162 @@ async fn a_reply_asked_for_on_two_services_at_the_same_moment_makes_one_post() {
 
     stop(&team, "a", a).await;
     stop(&team, "b", b).await;
+}
+
+/// Issue 16, "a send that had left before the leader died is unconfirmed, never re-sent by
+/// itself": a reply asked for on the follower is claimed and sent by the leader; X is slow to
+/// answer, and the leader is killed with the request out. The new leader's start-up repair
+/// records the send unconfirmed (the person must check on X), and it makes no second request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_out_when_the_leader_is_killed_is_unconfirmed_and_never_sent_again() {
+    const X_ANSWERS_AFTER: Duration = Duration::from_secs(6);
+    let team = Team::start(67).await;
+    let (listen_a, listen_b) = (free_listen(), free_listen());
+    let mut services = vec![
+        (
+            "a",
+            team.serve_with("a", &[("PERCH_API_LISTEN", &listen_a)])
+                .await,
+            listen_a,
+        ),
+        (
+            "b",
+            team.serve_with("b", &[("PERCH_API_LISTEN", &listen_b)])
+                .await,
+            listen_b,
+        ),
+    ];
+    let ana = person_token(&team, "a", "ana").await;
+    team.wait_until("one leader and one follower", GENEROUS, || async {
+        match (team.status("a").await, team.status("b").await) {
+            (Some(x), Some(y)) => {
+                let mut roles = [role(&x), role(&y)];
+                roles.sort();
+                roles == ["follower", "leader"]
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let leading = if role(&team.status("a").await.unwrap()) == "leader" {
+        0
+    } else {
+        1
+    };
+    let posted = team.post_mention("@help my order is late");
+    team.wait_until("the mention to be polled", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+    let user = team.sim.control().users()[0].username.clone();
+    let id = format!("@{user}:{posted}");
+    let store = {
+        let (url, key) = (team.url.clone(), team.key.clone());
+        tokio::task::spawn_blocking(move || {
+            PgStore::connect(&url, Some(key)).unwrap().into_shared()
+        })
+        .await
+        .unwrap()
+    };
+    let account = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.twitter_username == user)
+        .expect("the mentioned user's account")
+        .id;
+    let key = perch::domain::MentionKey {
+        account_id: account,
+        tweet_id: posted,
+    };
+    let current = || {
+        let store = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || store.outbox_current(key).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    // X takes its time; the follower's person asks, and the request goes out from the leader.
+    team.sim.control().set_faults(perch::sim::Faults {
+        slow_response: Some(X_ANSWERS_AFTER),
+        slow_probability: 1.0,
+        ..Default::default()
+    });
+    let follower_listen = services[1 - leading].2.clone();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{follower_listen}/api/v1/mentions/{id}/reply?wait=false"
+        ))
+        .bearer_auth(&ana)
+        .json(&serde_json::json!({"text": "sorry, looking now"}))
+        .timeout(GENEROUS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "{:?}", response.text().await);
+    team.wait_until("the leader to claim the send", GENEROUS, || async {
+        current()
+            .await
+            .is_some_and(|e| e.state == perch::store::OutboxState::Sending)
+    })
+    .await;
+    // The claim commits before the request leaves; give it a moment to be on the wire.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (_, mut gone, _) = services.remove(leading);
+    let (survivor, survivor_child, _) = services.remove(0);
+    gone.start_kill().unwrap();
+    let _ = gone.wait().await;
+    let killed_at = Instant::now();
+    team.wait_until("the survivor to lead", TAKEOVER, || async {
+        team.status(survivor)
+            .await
+            .is_some_and(|s| role(&s) == "leader")
+    })
+    .await;
+    team.wait_until("the send to be recorded unconfirmed", TAKEOVER, || async {
+        current()
+            .await
+            .is_some_and(|e| e.state == perch::store::OutboxState::Unconfirmed)
+    })
+    .await;
+    let entry = current().await.unwrap();
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("check on X"),
+        "{entry:?}"
+    );
+    // Past the time X would have answered the dead leader's request, and more: the new
+    // leader has made no request of its own.
+    let settle = (X_ANSWERS_AFTER + Duration::from_secs(3)).saturating_sub(killed_at.elapsed());
+    tokio::time::sleep(settle).await;
+    let control = team.sim.control();
+    let creates = control
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/2/tweets")
+        .count();
+    let posts = control
+        .posts()
+        .iter()
+        .filter(|p| p.in_reply_to_tweet_id.as_deref() == Some(posted.to_string().as_str()))
+        .count();
+    eprintln!("X saw {creates} request(s) to post the reply and holds {posts} post(s)");
+    assert!(
+        creates <= 1 && posts <= 1,
+        "never sent again: {creates} requests, {posts} posts"
+    );
+    assert_eq!(
+        current().await.map(|e| e.state),
+        Some(perch::store::OutboxState::Unconfirmed),
+        "still the person's to resolve"
+    );
+    drop(control);
+    team.sim.control().set_faults(perch::sim::Faults::default());
+    stop(&team, survivor, survivor_child).await;
 }
