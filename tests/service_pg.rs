@@ -847,3 +847,89 @@ async fn a_reply_out_when_the_leader_is_killed_is_unconfirmed_and_never_sent_aga
     team.sim.control().set_faults(perch::sim::Faults::default());
     stop(&team, survivor, survivor_child).await;
 }
+
+/// Issue 16, "two people on two services see each other's 'is replying' live": ana opens a
+/// mention's composer through one service, bob reads it through the other and sees her; his
+/// send asks first (409 naming her) until she closes it, and then nobody shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_replying_on_one_service_shows_on_the_other_and_a_send_there_asks_first() {
+    let team = Team::start(69).await;
+    let (listen_a, listen_b) = (free_listen(), free_listen());
+    let a = team
+        .serve_with("a", &[("PERCH_API_LISTEN", &listen_a)])
+        .await;
+    let b = team
+        .serve_with("b", &[("PERCH_API_LISTEN", &listen_b)])
+        .await;
+    let ana = person_token(&team, "a", "ana").await;
+    let bob = person_token(&team, "b", "bob").await;
+    let posted = team.post_mention("@help can someone call me?");
+    team.wait_until("the mention to be polled", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+    let user = team.sim.control().users()[0].username.clone();
+    let id = format!("@{user}:{posted}");
+    let http = reqwest::Client::new();
+    let presence = |listen: &str| format!("http://{listen}/api/v1/mentions/{id}/presence");
+    let replying_on_b = || async {
+        let out: Value = http
+            .get(format!("http://{listen_b}/api/v1/mentions/{id}"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        out["replying"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|p| p["person"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+
+    let touched = http
+        .put(presence(&listen_a))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(touched.status(), 200);
+    team.wait_until("service b to show ana replying", GENEROUS, || async {
+        replying_on_b().await == ["ana"]
+    })
+    .await;
+    let (status, said) = reply_over(
+        &listen_b,
+        &bob,
+        &id,
+        serde_json::json!({"text": "calling you now"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{said}");
+    let said = said["detail"].as_str().unwrap_or_default().to_string();
+    assert!(said.contains("ana is replying"), "{said}");
+    assert!(
+        team.sim.control().posts().is_empty(),
+        "nothing was posted while asking"
+    );
+
+    let left = http
+        .delete(presence(&listen_a))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), 200);
+    team.wait_until("service b to show nobody replying", GENEROUS, || async {
+        replying_on_b().await.is_empty()
+    })
+    .await;
+
+    stop(&team, "a", a).await;
+    stop(&team, "b", b).await;
+}

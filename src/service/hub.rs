@@ -69,7 +69,21 @@ pub struct Hub {
     /// On PostgreSQL, this service's part in the sync leader election; `None` on sled (one
     /// process holds a sled store, so it is always its leader).
     pub election: Option<watch::Receiver<crate::store::pg::leader::Role>>,
+    /// This service among the others on one database (so that it does not apply its own
+    /// presence notices twice).
+    pub instance: uuid::Uuid,
+    /// On PostgreSQL, where this service's presence touches and leaves go to reach the other
+    /// services (in order; see [`Hub::share_presence_through`]).
+    presence_out: Option<mpsc::Sender<SharedPresence>>,
 }
+
+/// One presence change to tell the other services of: `person` is (`true`) or no longer is
+/// replying to `key`.
+pub type SharedPresence = (MentionKey, String, bool);
+
+/// Presence notices waiting to go out at most; past it one is dropped (with a note in the log):
+/// presence is a hint, and the next touch, every few seconds, repairs it.
+pub const PRESENCE_OUT_BACKLOG: usize = 256;
 
 impl Hub {
     #[allow(clippy::too_many_arguments)]
@@ -103,7 +117,46 @@ impl Hub {
             presence: Mutex::default(),
             asked: Mutex::default(),
             election: None,
+            instance: uuid::Uuid::new_v4(),
+            presence_out: None,
         }
+    }
+
+    /// From now on, this service's presence changes are also handed to `out`, for a task that
+    /// tells the other services on the database (`Change::Presence`).
+    pub fn share_presence_through(&mut self, out: mpsc::Sender<SharedPresence>) {
+        self.presence_out = Some(out);
+    }
+
+    fn share_presence(&self, key: MentionKey, person: &str, replying: bool) {
+        let Some(out) = &self.presence_out else {
+            return;
+        };
+        if out.try_send((key, person.to_string(), replying)).is_err() {
+            tracing::debug!("presence notice dropped: the database is behind");
+        }
+    }
+
+    /// Another service said `person` is (or no longer is) replying to `key`: this service's
+    /// clients see it too. A remote presence expires here as a local one does, unless its
+    /// service touches it again.
+    pub fn heard_presence(&self, key: MentionKey, person: &str, replying: bool) {
+        let now = Utc::now();
+        let changes = {
+            let mut presence = lock(&self.presence);
+            if replying {
+                presence.touch(key, person, now)
+            } else if presence.leave(key, person) {
+                vec![PresenceChange {
+                    key,
+                    person: person.to_string(),
+                    replying: false,
+                }]
+            } else {
+                Vec::new()
+            }
+        };
+        self.announce_presence(changes, now);
     }
 
     /// The sled store, for the parts of perch that do not run on PostgreSQL yet; on
@@ -260,11 +313,16 @@ impl Hub {
             (changes, presence.who(key, now))
         };
         self.announce_presence(changes, now);
+        // Every touch, not only the first: the others' copies expire unless refreshed.
+        self.share_presence(key, person, true);
         who
     }
 
     /// `person` closed `key`'s composer, or sent: they are no longer replying.
     pub fn leave_presence(&self, key: MentionKey, person: &str) {
+        // Told to the others even when this service did not show them (they may have touched
+        // it through another service).
+        self.share_presence(key, person, false);
         if lock(&self.presence).leave(key, person) {
             let change = PresenceChange {
                 key,

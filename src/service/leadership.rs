@@ -172,6 +172,12 @@ pub async fn hear_changes(
                         Err(e) => tracing::warn!(tweet, "cannot read a changed send: {e}"),
                     }
                 }
+                Some(Heard::Change(Change::Presence { account, tweet, person, replying, origin })) => {
+                    if origin != hub.instance {
+                        let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
+                        hub.heard_presence(key, &person, replying);
+                    }
+                }
                 Some(Heard::Change(change)) => {
                     if let Change::LoggedIn { account } = change
                         && role.borrow().is_leader()
@@ -230,6 +236,30 @@ enum Heard {
         again: bool,
     },
     Change(Change),
+}
+
+/// Tells the other services of this one's presence changes, in the order they happened.
+pub async fn share_presence(
+    hub: Arc<Hub>,
+    mut changes: mpsc::Receiver<super::hub::SharedPresence>,
+) {
+    loop {
+        let (key, person, replying) = tokio::select! {
+            change = changes.recv() => match change {
+                Some(change) => change,
+                None => return,
+            },
+            _ = hub.stopped() => return,
+        };
+        let (store, origin) = (hub.store.clone(), hub.instance);
+        let shared = tokio::task::spawn_blocking(move || {
+            store.share_presence(key, &person, replying, origin)
+        })
+        .await;
+        if let Ok(Err(e)) = shared {
+            tracing::debug!("could not tell the other services of a presence change: {e}");
+        }
+    }
 }
 
 /// The blocking side: one connection listening, reconnected when it fails.
@@ -299,6 +329,6 @@ async fn event_of(hub: &Arc<Hub>, change: Change) -> Option<SyncEvent> {
         }
         // A status change: the dashboards that show them do not run on PostgreSQL yet; SSE
         // clients hear of mentions, accounts and sends (the latter in `hear_changes`).
-        Change::Mention { .. } | Change::Outbox { .. } => None,
+        Change::Mention { .. } | Change::Outbox { .. } | Change::Presence { .. } => None,
     }
 }

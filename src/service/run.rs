@@ -207,9 +207,21 @@ pub async fn start_with(
         api_token,
     );
     hub.election = election.as_ref().map(|e| e.role.clone());
+    // On PostgreSQL, "ana is replying" reaches the clients of every service.
+    let presence_out = election.as_ref().map(|_| {
+        let (tx, rx) = tokio::sync::mpsc::channel(super::hub::PRESENCE_OUT_BACKLOG);
+        hub.share_presence_through(tx);
+        rx
+    });
     let hub = Arc::new(hub);
-
     let mut helpers = Vec::new();
+    if let Some(changes) = presence_out {
+        helpers.push(tokio::spawn(super::leadership::share_presence(
+            hub.clone(),
+            changes,
+        )));
+    }
+
     let engine_task = match (engine, pg_commands, &election) {
         (Some(mut engine), _, _) => {
             let h = hub.clone();

@@ -416,6 +416,15 @@ pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
     /// on it); on sled nothing: one process holds the store, and a service running it hears of
     /// the login from its client directly.
     fn announce_login(&self, account: AccountId) -> Result<()>;
+    /// Tells the other services on the store that `person` is (or no longer is) replying to
+    /// `key`, from the service `origin`. On sled nothing: one service holds the store.
+    fn share_presence(
+        &self,
+        key: MentionKey,
+        person: &str,
+        replying: bool,
+        origin: uuid::Uuid,
+    ) -> Result<()>;
     /// The sled store itself, for the parts of perch not behind this trait yet; `None` on
     /// PostgreSQL.
     fn sled(&self) -> Option<&Store>;
@@ -577,6 +586,15 @@ impl ServiceBackend for Store {
         Store::audit(self, query)
     }
     fn announce_login(&self, _account: AccountId) -> Result<()> {
+        Ok(())
+    }
+    fn share_presence(
+        &self,
+        _key: MentionKey,
+        _person: &str,
+        _replying: bool,
+        _origin: uuid::Uuid,
+    ) -> Result<()> {
         Ok(())
     }
     fn sled(&self) -> Option<&Store> {

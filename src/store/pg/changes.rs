@@ -43,6 +43,17 @@ pub enum Change {
         tweet: u64,
         seq: u64,
     },
+    /// `person` opened (touched) or closed a mention's composer on the service `origin`
+    /// (presence, `service/presence.rs`). Not a row: presence lives in each service's memory
+    /// and expires there unless touched again, so a service that vanished stops showing its
+    /// people everywhere.
+    Presence {
+        account: AccountId,
+        tweet: u64,
+        person: String,
+        replying: bool,
+        origin: uuid::Uuid,
+    },
 }
 
 /// Sends `change` on [`CHANNEL`] inside the caller's transaction (delivered when it commits).

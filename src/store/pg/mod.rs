@@ -1145,6 +1145,22 @@ impl super::backend::ServiceBackend for PgStore {
             &self.target,
         )
     }
+    fn share_presence(
+        &self,
+        key: MentionKey,
+        person: &str,
+        replying: bool,
+        origin: uuid::Uuid,
+    ) -> Result<()> {
+        let change = Change::Presence {
+            account: key.account_id,
+            tweet: key.tweet_id,
+            person: person.to_string(),
+            replying,
+            origin,
+        };
+        notify(&mut *self.lock(), &change, &self.target)
+    }
     fn sled(&self) -> Option<&super::Store> {
         None
     }

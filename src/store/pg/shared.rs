@@ -431,6 +431,17 @@ impl ServiceBackend for PgShared {
     fn announce_login(&self, account: AccountId) -> Result<()> {
         off_runtime(|| <PgStore as ServiceBackend>::announce_login(self.inner(), account))
     }
+    fn share_presence(
+        &self,
+        key: MentionKey,
+        person: &str,
+        replying: bool,
+        origin: uuid::Uuid,
+    ) -> Result<()> {
+        off_runtime(|| {
+            <PgStore as ServiceBackend>::share_presence(self.inner(), key, person, replying, origin)
+        })
+    }
     fn sled(&self) -> Option<&Store> {
         None
     }
