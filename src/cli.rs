@@ -625,10 +625,11 @@ async fn run(cli: Cli) -> CliResult {
         eprintln!("perch: {warning}");
         tracing::warn!("{warning}");
     }
-    // The team's database is named, and the dashboard and store commands do not run on it yet
-    // (`perch serve` does): say so rather than read and write a sled store beside it.
+    // The team's database is named, and some store commands do not run on it yet: say so
+    // rather than read and write a sled store beside it. The dashboard does (it attaches to a
+    // service, started here when none runs, and the service runs on the database).
     let uses_store = match &cli.command {
-        None => cli.connect.is_none(),
+        None => false,
         Some(command) => command.needs_store() && !command.runs_on_postgres(),
     };
     if !cli.demo
@@ -821,7 +822,7 @@ async fn postgres_not_yet(
             .await;
     match checked {
         Ok(Ok(version)) => format!(
-            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version} (this perch's: {}), but the dashboard and the commands that read or change the store do not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); `perch serve` does (one leader syncs, the others follow) and `perch service status` shows its role; unset database_url (and PERCH_DATABASE_URL) to run on the embedded store",
+            "database_url is set: the PostgreSQL database at {target} is reachable and its schema is at version {version} (this perch's: {}), but this command does not run on PostgreSQL yet (README \"The PostgreSQL store (in progress)\"); the dashboard, `perch serve` (one leader syncs, the others follow), `perch login`, `perch team` and `perch audit` do, and `perch service status` shows a service's role; unset database_url (and PERCH_DATABASE_URL) to run on the embedded store",
             crate::store::PgStore::latest_schema_version()
         ),
         Ok(Err(e)) => e.to_string(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::costs::{self, ByKind, CostKind, Month, micros_to_usd};
 use crate::domain::{Account, AccountId, MentionStatus};
-use crate::store::{FeedFilter, Result, Store};
+use crate::store::{FeedFilter, Result, ServiceBackend};
 
 /// One kind in `by_kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -55,16 +55,16 @@ fn kinds_json(by: &ByKind) -> BTreeMap<CostKind, KindJson> {
 }
 
 /// Builds the report of `month` (today's figures are always today's), for every account or one.
-pub fn report(
-    store: &Store,
+pub fn report<S: ServiceBackend + ?Sized>(
+    store: &S,
     accounts: &[Account],
     only: Option<AccountId>,
     month: Month,
     now: DateTime<Utc>,
 ) -> Result<CostReport> {
     let today = costs::billing_day(now);
-    let month_rows = store.cost_rows(month.first_day(), month.last_day())?;
-    let today_rows = store.cost_rows(today, today)?;
+    let month_rows = store.cost_rows_among(month.first_day(), month.last_day(), None)?;
+    let today_rows = store.cost_rows_among(today, today, None)?;
     let sum = |rows: &[crate::store::CostRow], id: Option<AccountId>| -> u64 {
         rows.iter()
             .filter(|r| id.is_none_or(|a| a == r.account))
@@ -102,8 +102,8 @@ pub struct Totals {
 }
 
 /// Today's estimate per account, and the totals (the accounts pane and the status bar).
-pub fn today_and_month(
-    store: &Store,
+pub fn today_and_month<S: ServiceBackend + ?Sized>(
+    store: &S,
     now: DateTime<Utc>,
 ) -> Result<(Totals, BTreeMap<AccountId, u64>)> {
     let today = costs::billing_day(now);
@@ -115,7 +115,7 @@ pub fn today_and_month(
         today: 0,
         month: month_total,
     };
-    for row in store.cost_rows(today, today)? {
+    for row in store.cost_rows_among(today, today, None)? {
         totals.today += row.used.micros;
         *per_account.entry(row.account).or_default() += row.used.micros;
     }
@@ -138,8 +138,8 @@ pub struct AccountCostStats {
     pub reconciliation: Option<Reconciliation>,
 }
 
-pub fn account_cost_stats(
-    store: &Store,
+pub fn account_cost_stats<S: ServiceBackend + ?Sized>(
+    store: &S,
     account: AccountId,
     now: DateTime<Utc>,
 ) -> Result<AccountCostStats> {
@@ -148,7 +148,7 @@ pub fn account_cost_stats(
         .checked_sub_days(chrono::Days::new(29))
         .unwrap_or(today);
     let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    for row in store.account_cost_rows(account, first, today)? {
+    for row in store.cost_rows_among(first, today, Some(account))? {
         *per_day.entry(row.day).or_default() += row.used.micros;
     }
     let daily = first
@@ -214,7 +214,10 @@ impl Reconciliation {
     }
 }
 
-pub fn reconciliation(store: &Store, now: DateTime<Utc>) -> Result<Option<Reconciliation>> {
+pub fn reconciliation<S: ServiceBackend + ?Sized>(
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<Option<Reconciliation>> {
     let Some(usage) = store.x_usage()? else {
         return Ok(None);
     };

@@ -3,13 +3,17 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Account, AccountStats, MentionStatus};
-use crate::store::{FeedFilter, Result, Store};
+use crate::store::{FeedFilter, Result};
 
 /// Days of per-day counters read for the average at most (ten years).
 const MAX_DAYS: u32 = 3660;
 
 /// The figures of `perch accounts stats` and the stats view.
-pub fn account_stats(store: &Store, account: &Account, now: DateTime<Utc>) -> Result<AccountStats> {
+pub fn account_stats<S: crate::store::ServiceBackend + ?Sized>(
+    store: &S,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> Result<AccountStats> {
     let count = |status: Option<MentionStatus>| {
         store.count(&FeedFilter {
             account: Some(account.id),

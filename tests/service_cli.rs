@@ -1021,7 +1021,7 @@ async fn team_add_grant_remove_and_audit_through_the_cli_and_the_service() {
 /// `database_url` (issue 16): a service asked to run on PostgreSQL without a token_key refuses
 /// and says how to make one. With one, a command that would open the store itself looks at the
 /// database (without migrating it: other services may be using it) and refuses, because the
-/// store commands do not run on PostgreSQL yet, rather than opening a sled store beside the
+/// store command does not run on PostgreSQL yet, rather than opening a sled store beside the
 /// team's database. No password shows. (`tests/service_pg.rs` runs services on PostgreSQL.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_url_without_a_key_or_for_a_store_command_is_refused_with_what_to_do() {
@@ -1056,7 +1056,7 @@ async fn a_database_url_without_a_key_or_for_a_store_command_is_refused_with_wha
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("do not run on PostgreSQL yet")
+        stderr.contains("does not run on PostgreSQL yet")
             && stderr.contains("schema is at version 0"),
         "{stderr}"
     );

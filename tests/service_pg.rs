@@ -7,6 +7,8 @@
 //! - `kill -9` of the leader leaves the other leading, and polling, within 15 s: mentions
 //!   posted while nobody led and after the takeover are committed by the new leader, with
 //!   nothing lost or doubled.
+//! - two people on dashboards attached to the two services (the real binary in a pty, with
+//!   `--connect`) see each other's assignments and "is replying" live;
 //! - a reply asked for on both services at the same moment is one post, sent by the leader's
 //!   outbox worker; the second person is told who asked and when, and may send anyway.
 //!
@@ -29,6 +31,8 @@ use tokio::process::{Child, Command};
 mod cli;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/pty.rs"]
+mod pty;
 
 use cli::GENEROUS;
 
@@ -435,8 +439,7 @@ async fn people_logins_and_the_audit_log_are_the_teams_and_the_leader_polls_a_ne
         team.stored().await.iter().any(|(_, t)| *t == posted)
     })
     .await;
-    // The service lists the database's mentions; a search does not run on PostgreSQL yet and
-    // says so, rather than answer "no results".
+    // The service lists the database's mentions.
     let mentions = format!("http://{listen}/api/v1/mentions/?limit=500");
     let page: Value = http
         .get(&mentions)
@@ -458,18 +461,23 @@ async fn people_logins_and_the_audit_log_are_the_teams_and_the_leader_polls_a_ne
         page["total_matching"].as_u64(),
         Some(team.stored().await.len() as u64)
     );
-    let search = http
+    // A search runs in the database too.
+    let found: Value = http
         .get(format!("{mentions}&search=hello"))
         .bearer_auth(&token)
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(search.status(), 501);
-    let said = search.text().await.unwrap();
-    assert!(
-        said.contains("search does not run on the PostgreSQL store yet"),
-        "{said}"
-    );
+    let hits: Vec<&str> = found["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["tweet_id"].as_str())
+        .collect();
+    assert!(hits.contains(&posted.to_string().as_str()), "{found}");
 
     // Who did what.
     let audit = cli::parse_json(&team.ok("b", &["audit", "--json"]).await, &["audit"]);
@@ -647,7 +655,7 @@ async fn a_reply_asked_for_on_two_services_at_the_same_moment_makes_one_post() {
         loser_listen,
         loser_token,
         &id,
-        serde_json::json!({"text": loser_text, "force": true}),
+        serde_json::json!({"text": loser_text, "send_anyway": true}),
     )
     .await;
     assert_eq!(status, 200, "{again}");
@@ -930,6 +938,75 @@ async fn someone_replying_on_one_service_shows_on_the_other_and_a_send_there_ask
     })
     .await;
 
+    stop(&team, "a", a).await;
+    stop(&team, "b", b).await;
+}
+
+/// Issue 16, "two people on two dashboards see each other's assignments and 'is replying'
+/// live": ana's dashboard is attached to one service, bob's to the other (the real binary in a
+/// pseudo-terminal, `--connect` with each person's token). ana takes the selected mention (`A`)
+/// and opens its composer (`r`); bob's dashboard shows both within moments, and that she
+/// stopped when she closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_on_dashboards_of_two_services_see_each_others_assignments_and_replying_live() {
+    let team = Team::start(71).await;
+    let (listen_a, listen_b) = (free_listen(), free_listen());
+    let a = team
+        .serve_with("a", &[("PERCH_API_LISTEN", &listen_a)])
+        .await;
+    let b = team
+        .serve_with("b", &[("PERCH_API_LISTEN", &listen_b)])
+        .await;
+    let ana = person_token(&team, "a", "ana").await;
+    let bob = person_token(&team, "b", "bob").await;
+    let posted = team.post_mention("@help where is my parcel?");
+    team.wait_until("the mention to be polled", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+    let dashboard = |listen: &str, token: &str| {
+        pty::Perch::start_with_env(
+            &["--connect", &format!("http://{listen}")],
+            None,
+            &[("PERCH_API_TOKEN", token)],
+        )
+    };
+    let mut ana_sees = dashboard(&listen_a, &ana);
+    let mut bob_sees = dashboard(&listen_b, &bob);
+    let wait = Duration::from_secs(60);
+    tokio::task::block_in_place(|| {
+        for (who, dash) in [("ana", &ana_sees), ("bob", &bob_sees)] {
+            dash.screen
+                .wait_for(&format!("{who}'s feed"), Duration::from_secs(90), |s| {
+                    s.contains("where is my parcel") && s.contains("remote 127.0.0")
+                });
+        }
+        ana_sees.send(b"A");
+        ana_sees
+            .screen
+            .wait_for("ana's take", wait, |s| s.contains("assigned to you"));
+        bob_sees
+            .screen
+            .wait_for("bob to see ana's assignment", wait, |s| {
+                s.contains("assigned to ana")
+            });
+        ana_sees.send(b"r");
+        bob_sees
+            .screen
+            .wait_for("bob to see ana replying", wait, |s| {
+                s.contains("ana is replying")
+            });
+        ana_sees.send(b"\x1b");
+        bob_sees
+            .screen
+            .wait_for("bob to see ana stop replying", wait, |s| {
+                !s.contains("ana is replying")
+            });
+        for dash in [&mut ana_sees, &mut bob_sees] {
+            let status = dash.quit();
+            assert!(status.success(), "perch exited with {status:?}");
+        }
+    });
     stop(&team, "a", a).await;
     stop(&team, "b", b).await;
 }

@@ -64,6 +64,10 @@ on_both_backends!(
     service_budget_warnings_are_given_once_a_month_and_the_usage_report_round_trips,
     service_people_round_trip_and_a_token_hash_finds_its_person,
     service_the_audit_log_only_grows_and_filters_by_person_mention_and_account,
+    service_triage_is_undone_by_its_person_only_and_never_unsends_a_reply,
+    service_assignments_commit_with_their_audit_entry_and_go_with_their_person,
+    service_drafts_round_trip_and_search_finds_text_and_team_words,
+    service_daily_counts_are_per_utc_day_of_the_post,
 );
 
 fn accounts_round_trip_in_handle_order_and_are_unique_by_x_user_id(store: &dyn Backend) {
@@ -380,9 +384,11 @@ fn postgres_migrates_a_database_from_the_previous_schema_version_keeping_its_dat
     // row is written here by hand, as that perch would have.
     let a = account(1, "acme");
     let m = mention(&a, 1_600_000_000_000_000_001, "written before the upgrade");
+    // The team's key, the same before and after the upgrade (from schema version 7 on, the
+    // database refuses another).
+    let key = TokenKey::generate();
     {
-        let key = TokenKey::generate();
-        let old = PgStore::connect_at_schema(&url, Some(key), Some(previous)).unwrap();
+        let old = PgStore::connect_at_schema(&url, Some(key.clone()), Some(previous)).unwrap();
         old.put_account(&a).unwrap();
         old.commit_page(
             a.id,
@@ -392,7 +398,7 @@ fn postgres_migrates_a_database_from_the_previous_schema_version_keeping_its_dat
         .unwrap();
         assert_eq!(old.schema_version().unwrap(), previous);
     }
-    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let store = PgStore::connect(&url, Some(key)).unwrap();
     assert_eq!(
         store.schema_version().unwrap(),
         PgStore::latest_schema_version()
@@ -1482,4 +1488,236 @@ fn postgres_a_store_whose_connection_was_lost_connects_again() {
         .map(|a| a.twitter_username)
         .collect();
     assert_eq!(names, ["acme"]);
+}
+
+/// A post id whose snowflake time is `at` (plus `n` to tell posts apart).
+fn id_at(at: chrono::DateTime<Utc>, n: u64) -> u64 {
+    (((at.timestamp_millis() - 1_288_834_974_657) as u64) << 22) + n
+}
+
+fn service_triage_is_undone_by_its_person_only_and_never_unsends_a_reply(
+    store: &dyn ServiceBackend,
+) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let ms: Vec<_> = (1..=4)
+        .map(|n| mention(&a, 1_600_000_000_000_000_000 + n, "@acme hi"))
+        .collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    let keys: Vec<_> = ms.iter().map(|m| m.key()).collect();
+    let now = Utc::now();
+    // ana ignores three, in two chunks of one action; bo marks the fourth replied.
+    let changed = store
+        .triage_as("ana", 10, &keys[..2], MentionStatus::Ignored, now)
+        .unwrap();
+    assert_eq!(changed.len(), 2);
+    store
+        .triage_as("ana", 10, &keys[2..3], MentionStatus::Ignored, now)
+        .unwrap();
+    assert!(
+        store
+            .triage_as("ana", 10, &keys[..1], MentionStatus::Ignored, now)
+            .unwrap()
+            .is_empty(),
+        "already ignored: nothing to record"
+    );
+    store
+        .triage_as("bo", 11, &keys[3..], MentionStatus::Replied, now)
+        .unwrap();
+    let newest = store.last_undo_action_of("ana").unwrap().unwrap();
+    assert_eq!((newest.id, newest.changed, newest.chunks), (10, 3, 2));
+    assert_eq!(newest.person(), "ana");
+    // bo's action is not ana's to undo.
+    assert!(matches!(
+        store.undo_step_as("ana", Some(11), now),
+        Err(StoreError::Conflict(_))
+    ));
+    // Meanwhile a reply to the first one was sent: undo keeps it replied.
+    let e = store
+        .outbox_enqueue_by(keys[0], ReplyKind::Public, "thanks", None, true, now)
+        .unwrap();
+    store.outbox_claim_next(now).unwrap().unwrap();
+    store
+        .outbox_sent(keys[0], e.seq, Some("1".into()), now)
+        .unwrap();
+    // ana's undo goes back chunk by chunk: the last chunk first.
+    let step = store.undo_step_as("ana", None, now).unwrap().unwrap();
+    assert_eq!((step.restored, step.kept_replied, step.done), (1, 0, false));
+    assert_eq!(status_of(store, &ms[2]), MentionStatus::Pending);
+    let step = store.undo_step_as("ana", None, now).unwrap().unwrap();
+    assert_eq!((step.restored, step.kept_replied, step.done), (1, 1, true));
+    assert_eq!(status_of(store, &ms[0]), MentionStatus::Replied);
+    assert_eq!(status_of(store, &ms[1]), MentionStatus::Pending);
+    assert_eq!(
+        status_of(store, &ms[3]),
+        MentionStatus::Replied,
+        "bo's stays"
+    );
+    assert_eq!(store.undo_step_as("ana", None, now).unwrap(), None);
+    assert_eq!(
+        store.last_undo_action_of("bo").unwrap().map(|a| a.id),
+        Some(11)
+    );
+}
+
+fn service_assignments_commit_with_their_audit_entry_and_go_with_their_person(
+    store: &dyn ServiceBackend,
+) {
+    use perch::domain::{Access, Role};
+    use perch::store::AssignRefusal;
+    let a = account(1, "acme");
+    let b = account(2, "beta");
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    let m = mention(&a, 1_600_000_000_000_000_001, "@acme hi");
+    let other = mention(&b, 1_600_000_000_000_000_002, "@beta hi");
+    store
+        .commit_page(a.id, std::slice::from_ref(&m), None)
+        .unwrap();
+    store
+        .commit_page(b.id, std::slice::from_ref(&other), None)
+        .unwrap();
+    let mut ana = person("ana", Role::Member, &"a".repeat(64));
+    ana.grants.insert(a.id, Access::Reply);
+    store.add_person(&ana).unwrap();
+    let now = Utc::now();
+    assert!(matches!(
+        store
+            .assign_as("owner", m.key(), "@acme", Some("nobody-here"), now)
+            .unwrap(),
+        Err(AssignRefusal::NoSuchPerson(_))
+    ));
+    assert!(matches!(
+        store
+            .assign_as("owner", other.key(), "@beta", Some("ana"), now)
+            .unwrap(),
+        Err(AssignRefusal::MayNotSee { .. })
+    ));
+    assert_eq!(
+        store
+            .assign_as("owner", m.key(), "@acme", Some("ana"), now)
+            .unwrap(),
+        Ok(None)
+    );
+    assert_eq!(
+        store.assignment(m.key()).unwrap().map(|x| x.person),
+        Some("ana".into())
+    );
+    let (all, complete) = store.assignments().unwrap();
+    assert!(complete);
+    assert_eq!(
+        all.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![m.key()]
+    );
+    let logged = store
+        .audit(&perch::store::AuditQuery {
+            mention: Some(m.key().tweet_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(logged.entries.len(), 1, "one entry, with the assignment");
+    assert_eq!(logged.entries[0].action, perch::domain::AuditAction::Assign);
+    assert_eq!(logged.entries[0].detail, "ana");
+    // Removing ana makes her mentions nobody's.
+    assert_eq!(store.remove_person("ana").unwrap(), Some(vec![m.key()]));
+    assert_eq!(store.assignment(m.key()).unwrap(), None);
+}
+
+fn service_drafts_round_trip_and_search_finds_text_and_team_words(store: &dyn ServiceBackend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let ms: Vec<_> = (1..=30)
+        .map(|n| {
+            let text = if n % 10 == 0 {
+                "@acme my invoice is wrong"
+            } else {
+                "@acme hello"
+            };
+            mention(&a, 1_600_000_000_000_000_000 + n, text)
+        })
+        .collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    let key = ms[0].key();
+    let draft = perch::store::Draft {
+        kind: ReplyKind::Dm,
+        text: "half a thought".into(),
+        updated_at: t0(),
+    };
+    store.put_draft(key, &draft).unwrap();
+    assert_eq!(store.draft(key).unwrap(), Some(draft));
+    store.delete_draft(key).unwrap();
+    assert_eq!(store.draft(key).unwrap(), None);
+
+    let all = FeedFilter::default();
+    // Newest first, resumable: 3 hits, found 2 then 1.
+    let first =
+        perch::store::search_page_as(store, "ana", &all, "invoice", None, 2, 1_000).unwrap();
+    let ids: Vec<_> = first.hits.iter().map(|m| m.tweet_id.clone()).collect();
+    assert_eq!(ids, [ms[29].tweet_id.clone(), ms[19].tweet_id.clone()]);
+    assert!(!first.exhausted);
+    let rest =
+        perch::store::search_page_as(store, "ana", &all, "invoice", first.resume_after, 2, 1_000)
+            .unwrap();
+    assert_eq!(rest.hits.len(), 1);
+    assert!(rest.exhausted);
+    // A search examines at most max_scan rows per call, and says where to go on.
+    // From just below the newest hit, the next 5 rows hold none: an empty page that is not
+    // the end, resuming below the fifth.
+    let bounded = perch::store::search_page_as(
+        store,
+        "ana",
+        &all,
+        "invoice",
+        Some(FeedPos::from(ms[29].key())),
+        10,
+        5,
+    )
+    .unwrap();
+    assert!(bounded.hits.is_empty() && !bounded.exhausted, "{bounded:?}");
+    assert_eq!(bounded.resume_after, Some(FeedPos::from(ms[24].key())));
+    // Team words: mine, unassigned.
+    let mut ana = person("ana", perch::domain::Role::Admin, &"a".repeat(64));
+    ana.grants.insert(a.id, perch::domain::Access::Reply);
+    store.add_person(&ana).unwrap();
+    store
+        .assign_as("owner", ms[9].key(), "@acme", Some("ana"), Utc::now())
+        .unwrap()
+        .unwrap();
+    let mine = perch::store::search_page_as(store, "ana", &all, "is:mine invoice", None, 10, 1_000)
+        .unwrap();
+    assert_eq!(
+        mine.hits.iter().map(|m| m.key()).collect::<Vec<_>>(),
+        vec![ms[9].key()]
+    );
+    let unassigned =
+        perch::store::search_page_as(store, "ana", &all, "is:unassigned invoice", None, 10, 1_000)
+            .unwrap();
+    assert_eq!(unassigned.hits.len(), 2);
+}
+
+fn service_daily_counts_are_per_utc_day_of_the_post(store: &dyn ServiceBackend) {
+    let a = account(1, "acme");
+    store.put_account(&a).unwrap();
+    let today = t0();
+    let yesterday = today - chrono::Duration::days(1);
+    let long_ago = today - chrono::Duration::days(40);
+    let ms: Vec<_> = [(today, 1), (today, 2), (yesterday, 3), (long_ago, 4)]
+        .into_iter()
+        .map(|(at, n)| mention(&a, id_at(at, n), "@acme hi"))
+        .collect();
+    store.commit_page(a.id, &ms, None).unwrap();
+    let counts = store.daily_counts(a.id, today.date_naive(), 3).unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            (today.date_naive() - chrono::Days::new(2), 0),
+            (yesterday.date_naive(), 1),
+            (today.date_naive(), 2),
+        ]
+    );
+    assert_eq!(
+        store.daily_counts(a.id, today.date_naive(), 0).unwrap(),
+        vec![]
+    );
 }

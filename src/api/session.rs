@@ -33,6 +33,7 @@ use crate::protocol::{
     ServerFrame,
 };
 use crate::service::{Hub, ServiceEvent};
+use crate::store::ServiceBackend;
 
 pub fn routes() -> Router<Arc<Hub>> {
     Router::new()
@@ -292,12 +293,6 @@ fn settles(event: &OutboxEvent) -> bool {
 /// Carries out one request against the service's store, engine or outbox.
 /// The answer is in the reply codec (`protocol::encode_answer`).
 async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>, String> {
-    // The dashboard's reads, sends and engine commands are sled's until they are behind the
-    // store trait (issue 16): on PostgreSQL every request is refused, saying so, rather than a
-    // send or a pause answered "ok" and dropped (a follower has no engine; no outbox runs).
-    if hub.store.sled().is_none() {
-        return Err(crate::store::not_on_postgres("the dashboard").to_string());
-    }
     match request {
         Op::Outbox { command } => match hub.outbox.try_send(command.clone()) {
             // A send is recorded in the audit log when it leaves (`forget_settled`).
@@ -309,6 +304,11 @@ async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>,
                 Err("the outbox has stopped; restart the perch service".into())
             }
         },
+        // On PostgreSQL a follower has no engine: refused, saying where it runs, never answered
+        // "ok" and dropped.
+        Op::Sync { .. } if hub.engine_refusal().is_some() => {
+            Err(hub.engine_refusal().unwrap_or_default())
+        }
         Op::Sync { command } => match hub.sync.try_send(command) {
             Ok(()) => answer(&()),
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -394,11 +394,10 @@ fn is_quick(request: &Op) -> bool {
 
 async fn read<T: Send + 'static>(
     hub: &Arc<Hub>,
-    f: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    f: impl FnOnce(&dyn ServiceBackend) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, String> {
-    // The dashboard's reads are sled's until they are behind the store trait (issue 16).
-    let store = hub.sled_store().map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || f(&store).map_err(|e| e.to_string()))
+    let store = hub.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()).map_err(|e| e.to_string()))
         .await
         .map_err(|e| format!("the store task failed: {e}"))?
 }
@@ -411,7 +410,8 @@ fn answer(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
 fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
     use crate::app::FeedSource as _;
     let e = |e: crate::store::StoreError| e.to_string();
-    let store = &hub.sled_store().map_err(e)?;
+    // sled, or the team's PostgreSQL database: the same requests on either.
+    let store: &dyn ServiceBackend = hub.store.as_ref();
     match request {
         Op::Mention { key } => answer(&store.mention(key).map_err(e)?),
         Op::Count { filter } => answer(&store.count(&filter).map_err(e)?),
@@ -434,8 +434,7 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
             limit,
             max_scan,
         } => answer(
-            &store
-                .search_page_as(who, &filter, &query, after, limit, max_scan)
+            &crate::store::search_page_as(store, who, &filter, &query, after, limit, max_scan)
                 .map_err(e)?,
         ),
         Op::DailyCounts {
@@ -522,14 +521,14 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
                         .mention(key)
                         .map_err(e)?
                         .map_or_else(uuid::Uuid::nil, |m| m.id);
-                    hub.publish(ServiceEvent::Team(crate::domain::TeamEvent::Assigned {
+                    hub.publish_assigned(crate::domain::TeamEvent::Assigned {
                         key,
                         mention_id,
                         handle,
                         assigned_to: person,
                         by: who.to_string(),
                         at: now,
-                    }));
+                    });
                     Ok(())
                 }
                 Err(refusal) => Err(refusal.to_string()),
@@ -555,7 +554,7 @@ fn store_request(hub: &Hub, who: &str, request: Op) -> Result<Vec<u8>, String> {
 /// Records a triage decision: an entry naming the mention for a single one, one entry per
 /// chunk for a bulk action (saying how many changed).
 fn audit_triage(
-    store: &crate::store::Store,
+    store: &dyn ServiceBackend,
     who: &str,
     status: crate::domain::MentionStatus,
     keys: &[MentionKey],
@@ -580,7 +579,7 @@ fn audit_triage(
 }
 
 /// Records an entry about one mention, naming the account it was sent to.
-fn audit_mention(store: &crate::store::Store, entry: AuditEntry, key: MentionKey) {
+fn audit_mention(store: &dyn ServiceBackend, entry: AuditEntry, key: MentionKey) {
     let handle = match store.account(key.account_id) {
         Ok(Some(a)) => a.handle(),
         _ => key.account_id.to_string(),
@@ -588,7 +587,7 @@ fn audit_mention(store: &crate::store::Store, entry: AuditEntry, key: MentionKey
     record(store, entry.mention(key, handle));
 }
 
-fn record(store: &crate::store::Store, entry: AuditEntry) {
+fn record(store: &dyn ServiceBackend, entry: AuditEntry) {
     if let Err(e) = store.append_audit(entry) {
         tracing::warn!("could not record a dashboard action in the audit log: {e}");
     }

@@ -10,7 +10,10 @@ use crate::cost_report::Totals;
 use crate::costs::Pricing;
 use crate::domain::team::OWNER_NAME;
 use crate::domain::{Account, AccountId, Mention, MentionKey};
-use crate::store::{Draft, FeedFilter, FeedPos, SearchPage, Store, StoreError, UndoAction};
+use crate::store::{
+    Backend, Draft, FeedFilter, FeedPos, OutboxBackend, SearchPage, ServiceBackend, StoreError,
+    UndoAction,
+};
 
 /// The store reads the dashboard makes. Every method is a quick, bounded read (a page, a count,
 /// one record); none writes. The methods mirror `Store`'s (see there for what each returns).
@@ -166,7 +169,9 @@ pub trait StoreWrites {
     ) -> Result<Result<(), String>, StoreError>;
 }
 
-impl StoreWrites for Store {
+/// On a store itself (tests, the benchmark, and a service's sessions through its shared store)
+/// the dashboard is the owner.
+impl<S: ServiceBackend + ?Sized> StoreWrites for S {
     fn triage(
         &self,
         action: u64,
@@ -176,38 +181,37 @@ impl StoreWrites for Store {
         triage_as(self, OWNER_NAME, action, keys, status)
     }
     fn undo_step(&self, action: Option<u64>) -> Result<Option<crate::store::UndoStep>, StoreError> {
-        Store::undo_step(self, action, Utc::now())
+        ServiceBackend::undo_step_as(self, OWNER_NAME, action, Utc::now())
     }
     fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<(), StoreError> {
-        Store::put_draft(self, key, draft)
+        ServiceBackend::put_draft(self, key, draft)
     }
     fn delete_draft(&self, key: MentionKey) -> Result<(), StoreError> {
-        Store::delete_draft(self, key)
+        ServiceBackend::delete_draft(self, key)
     }
-    /// On the store itself (tests, the benchmark) the dashboard is the owner.
     fn assign(
         &self,
         key: MentionKey,
         handle: &str,
         person: Option<&str>,
     ) -> Result<Result<(), String>, StoreError> {
-        let done = self.assign_as(OWNER_NAME, key, handle, person, Utc::now())?;
+        let done = ServiceBackend::assign_as(self, OWNER_NAME, key, handle, person, Utc::now())?;
         Ok(done.map(|_| ()).map_err(|refusal| refusal.to_string()))
     }
 }
 
-impl FeedSource for Store {
+impl<S: ServiceBackend + ?Sized> FeedSource for S {
     fn mention(&self, key: MentionKey) -> Result<Option<Mention>, StoreError> {
-        Store::mention(self, key)
+        Backend::mention(self, key)
     }
     fn count(&self, filter: &FeedFilter) -> Result<u64, StoreError> {
-        Store::count(self, filter)
+        Backend::count(self, filter)
     }
     fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        Store::account(self, id)
+        Backend::account(self, id)
     }
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        Store::accounts(self)
+        Backend::accounts(self)
     }
     fn page_before(
         &self,
@@ -215,7 +219,7 @@ impl FeedSource for Store {
         before: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>, StoreError> {
-        Store::page_before(self, filter, before, limit)
+        ServiceBackend::page_before(self, filter, before, limit)
     }
     fn page_after(
         &self,
@@ -223,7 +227,7 @@ impl FeedSource for Store {
         after: Option<FeedPos>,
         limit: usize,
     ) -> Result<Vec<Mention>, StoreError> {
-        Store::page_after(self, filter, after, limit)
+        Backend::page_after(self, filter, after, limit)
     }
     fn search_page(
         &self,
@@ -234,7 +238,7 @@ impl FeedSource for Store {
         max_scan: usize,
     ) -> Result<SearchPage, StoreError> {
         // On the store itself the dashboard is the owner (`/is:mine`).
-        Store::search_page_as(self, OWNER_NAME, filter, query, after, limit, max_scan)
+        crate::store::search_page_as(self, OWNER_NAME, filter, query, after, limit, max_scan)
     }
     fn daily_counts(
         &self,
@@ -242,13 +246,13 @@ impl FeedSource for Store {
         today: NaiveDate,
         days: u32,
     ) -> Result<Vec<(NaiveDate, u64)>, StoreError> {
-        Store::daily_counts(self, account, today, days)
+        ServiceBackend::daily_counts(self, account, today, days)
     }
     fn draft(&self, key: MentionKey) -> Result<Option<Draft>, StoreError> {
-        Store::draft(self, key)
+        OutboxBackend::draft(self, key)
     }
     fn last_undo_action(&self) -> Result<Option<UndoAction>, StoreError> {
-        Store::last_undo_action(self)
+        ServiceBackend::last_undo_action_of(self, OWNER_NAME)
     }
     fn account_stats(
         &self,
@@ -265,19 +269,19 @@ impl FeedSource for Store {
         crate::cost_report::account_cost_stats(self, account, now)
     }
     fn outbox_open(&self) -> Result<Vec<crate::store::OutboxEntry>, StoreError> {
-        Store::outbox_open(self)
+        OutboxBackend::outbox_open(self)
     }
     fn outbox_current(
         &self,
         key: MentionKey,
     ) -> Result<Option<crate::store::OutboxEntry>, StoreError> {
-        Store::outbox_current(self, key)
+        OutboxBackend::outbox_current(self, key)
     }
     fn arrival(&self, key: MentionKey) -> Result<crate::domain::Arrival, StoreError> {
-        Store::arrival(self, key)
+        ServiceBackend::arrival(self, key)
     }
     fn pricing(&self) -> Pricing {
-        Store::pricing(self)
+        ServiceBackend::pricing(self)
     }
     fn cost_today_and_month(
         &self,
@@ -288,7 +292,7 @@ impl FeedSource for Store {
     /// On the store itself: the owner, the stored assignments, and nobody replying (presence
     /// lives in a service).
     fn team(&self) -> Result<crate::app::team::TeamSnapshot, StoreError> {
-        let (assigned, _) = self.assignments()?;
+        let (assigned, _) = ServiceBackend::assignments(self)?;
         Ok(crate::app::team::TeamSnapshot {
             me: OWNER_NAME.to_string(),
             assigned: assigned.into_iter().map(|(k, a)| (k, a.person)).collect(),
@@ -299,14 +303,14 @@ impl FeedSource for Store {
 
 /// One chunk of a triage action by `person` (theirs to undo), as the dashboard makes it;
 /// how many mentions it changed.
-pub fn triage_as(
-    store: &Store,
+pub fn triage_as<S: ServiceBackend + ?Sized>(
+    store: &S,
     person: &str,
     action: u64,
     keys: &[MentionKey],
     status: crate::domain::MentionStatus,
 ) -> Result<usize, StoreError> {
-    let changed = store.triage_as(person, action, keys, status, Utc::now())?;
+    let changed = ServiceBackend::triage_as(store, person, action, keys, status, Utc::now())?;
     // Bulk chunks: flushing between them keeps sled 0.34's background log writes few; a pile
     // of them is what its pool deadlock (sled #804/#1412) needs.
     if keys.len() > 1

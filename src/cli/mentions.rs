@@ -570,16 +570,14 @@ async fn assign(config: &Config, id: &str, person: &str) -> CliResult {
         .map_err(|refusal| Failure::new(clean(&refusal.to_string())))?;
     store.flush()?;
     if let Some(remote) = super::console::remote() {
-        remote
-            .hub
-            .publish(crate::service::ServiceEvent::Team(TeamEvent::Assigned {
-                key,
-                mention_id: mention.id,
-                handle: handle.clone(),
-                assigned_to: person.clone(),
-                by: OWNER_NAME.to_string(),
-                at: now,
-            }));
+        remote.hub.publish_assigned(TeamEvent::Assigned {
+            key,
+            mention_id: mention.id,
+            handle: handle.clone(),
+            assigned_to: person.clone(),
+            by: OWNER_NAME.to_string(),
+            at: now,
+        });
     }
     let was = before.map_or(String::new(), |a| format!(" (it was {})", clean(&a.person)));
     match person {

@@ -97,16 +97,14 @@ pub async fn run(config: &Config, command: TeamCommand) -> CliResult {
                         Ok(Some(m)) => (m.id, format!("@{}", m.sent_to.username)),
                         _ => (uuid::Uuid::nil(), key.account_id.to_string()),
                     };
-                    remote
-                        .hub
-                        .publish(crate::service::ServiceEvent::Team(TeamEvent::Assigned {
-                            key: *key,
-                            mention_id,
-                            handle,
-                            assigned_to: None,
-                            by: OWNER_NAME.to_string(),
-                            at: now,
-                        }));
+                    remote.hub.publish_assigned(TeamEvent::Assigned {
+                        key: *key,
+                        mention_id,
+                        handle,
+                        assigned_to: None,
+                        by: OWNER_NAME.to_string(),
+                        at: now,
+                    });
                 }
             }
             crate::outln!("{name} removed: their token no longer works");

@@ -184,6 +184,22 @@ impl Hub {
         }
     }
 
+    /// Why this service cannot give its engine a command (pause, resume, refresh): on
+    /// PostgreSQL only the sync leader runs one, and this service follows. `None` when it can.
+    pub fn engine_refusal(&self) -> Option<String> {
+        let role = self.election.as_ref()?.borrow().clone();
+        match role {
+            crate::store::pg::leader::Role::Leader { .. } => None,
+            crate::store::pg::leader::Role::Follower { leader, .. } => Some(match leader {
+                Some(l) => format!(
+                    "the team's sync engine runs on the leader (pid {} on {}), not this service: pause, resume and refresh from a dashboard attached to it",
+                    l.pid, l.host
+                ),
+                None => "no service leads the team's sync right now (the database cannot be reached, or the leader is changing); try again in a moment".to_string(),
+            }),
+        }
+    }
+
     /// Every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
         self.events.subscribe()
@@ -204,6 +220,15 @@ impl Hub {
             self.audit_settled_send(e);
         }
         let _ = self.events.send(event);
+    }
+
+    /// Tells every client of an assignment just made (`TeamEvent::Assigned`). On PostgreSQL
+    /// the change feed tells every service's clients, this one's too (`leadership.rs`), so it is
+    /// not published here as well.
+    pub fn publish_assigned(&self, event: TeamEvent) {
+        if self.store.sled().is_some() {
+            self.publish(ServiceEvent::Team(event));
+        }
     }
 
     /// `person` asks for a send of `key` (before the command goes to the outbox): when it is on

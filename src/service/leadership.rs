@@ -178,6 +178,24 @@ pub async fn hear_changes(
                         hub.heard_presence(key, &person, replying);
                     }
                 }
+                Some(Heard::Change(Change::Assigned { account, tweet, handle, person, by, at })) => {
+                    // Every service's clients, this one's too: the service that assigned does
+                    // not publish it itself (`Hub::publish_assigned`).
+                    let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
+                    let store = hub.store.clone();
+                    let mention_id = match tokio::task::spawn_blocking(move || store.mention(key)).await {
+                        Ok(Ok(Some(m))) => m.id,
+                        _ => uuid::Uuid::nil(),
+                    };
+                    hub.publish(ServiceEvent::Team(crate::domain::TeamEvent::Assigned {
+                        key,
+                        mention_id,
+                        handle,
+                        assigned_to: person,
+                        by,
+                        at,
+                    }));
+                }
                 Some(Heard::Change(change)) => {
                     if let Change::LoggedIn { account } = change
                         && role.borrow().is_leader()
@@ -329,6 +347,9 @@ async fn event_of(hub: &Arc<Hub>, change: Change) -> Option<SyncEvent> {
         }
         // A status change: the dashboards that show them do not run on PostgreSQL yet; SSE
         // clients hear of mentions, accounts and sends (the latter in `hear_changes`).
-        Change::Mention { .. } | Change::Outbox { .. } | Change::Presence { .. } => None,
+        Change::Mention { .. }
+        | Change::Outbox { .. }
+        | Change::Presence { .. }
+        | Change::Assigned { .. } => None,
     }
 }

@@ -25,6 +25,7 @@ use crate::domain::{
     Account, AccountId, Arrival, AuditEntry, Mention, MentionKey, MentionStatus, Person, ReplyKind,
     Response, Tokens,
 };
+use crate::store::{AssignRefusal, UndoAction, UndoStep};
 
 pub trait Backend: Send + Sync {
     /// Stores (or replaces) an account; another account with the same X user id is refused
@@ -430,6 +431,52 @@ pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
     fn sled(&self) -> Option<&Store>;
     /// Where the store is, for messages: a directory, or a database without its password.
     fn location(&self) -> String;
+    /// The cost meter's counters of the days `first..=last`, for one account or all, oldest
+    /// day first.
+    fn cost_rows_among(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<Vec<super::costs::CostRow>>;
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<()>;
+    fn delete_draft(&self, key: MentionKey) -> Result<()>;
+    /// [`Store::triage_as`]: one chunk of `person`'s triage action, with its undo record.
+    fn triage_as(
+        &self,
+        person: &str,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>>;
+    /// [`Store::undo_step_as`].
+    fn undo_step_as(
+        &self,
+        person: &str,
+        action: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UndoStep>>;
+    /// [`Store::last_undo_action_of`].
+    fn last_undo_action_of(&self, person: &str) -> Result<Option<UndoAction>>;
+    /// [`Store::assign_as`]: with its audit entry.
+    fn assign_as(
+        &self,
+        by: &str,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Option<Assignment>, AssignRefusal>>;
+    /// [`Store::assignments`]: at most `ASSIGNMENT_SCAN`, and whether that was all.
+    fn assignments(&self) -> Result<(Vec<(MentionKey, Assignment)>, bool)>;
+    /// [`Store::daily_counts`].
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>>;
 }
 
 /// A service's store, shared by its engine, outbox, token manager and API.
@@ -450,6 +497,65 @@ impl Store {
 }
 
 impl ServiceBackend for Store {
+    fn cost_rows_among(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<Vec<super::costs::CostRow>> {
+        match account {
+            Some(a) => Store::account_cost_rows(self, a, first, last),
+            None => Store::cost_rows(self, first, last),
+        }
+    }
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<()> {
+        Store::put_draft(self, key, draft)
+    }
+    fn delete_draft(&self, key: MentionKey) -> Result<()> {
+        Store::delete_draft(self, key)
+    }
+    fn triage_as(
+        &self,
+        person: &str,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>> {
+        Store::triage_as(self, person, action, keys, status, now)
+    }
+    fn undo_step_as(
+        &self,
+        person: &str,
+        action: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UndoStep>> {
+        Store::undo_step_as(self, person, action, now)
+    }
+    fn last_undo_action_of(&self, person: &str) -> Result<Option<UndoAction>> {
+        Store::last_undo_action_of(self, person)
+    }
+    fn assign_as(
+        &self,
+        by: &str,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Option<Assignment>, AssignRefusal>> {
+        Store::assign_as(self, by, key, handle, person, now)
+    }
+    fn assignments(&self) -> Result<(Vec<(MentionKey, Assignment)>, bool)> {
+        Store::assignments(self)
+    }
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>> {
+        Store::daily_counts(self, account, today, days)
+    }
     fn commit_fetched_page_charged(
         &self,
         account: AccountId,

@@ -49,7 +49,7 @@ pub use outbox::{OutboxEntry, OutboxState};
 pub use pg::PgStore;
 pub use team::{
     ASSIGNMENT_SCAN, AUDIT_SCAN, AssignRefusal, AssignedFilter, Assignment, AuditPage, AuditQuery,
-    team_words,
+    search_page_as, team_words,
 };
 pub use undo::{UNDO_DEPTH, UndoAction, UndoStep};
 

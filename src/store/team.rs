@@ -54,6 +54,24 @@ impl std::fmt::Display for AssignRefusal {
 }
 
 /// A search query's leading team words: `is:mine` (assigned to `me`), `is:unassigned`, and
+/// [`Store::search_page_as`] on any store.
+pub fn search_page_as<S: super::ServiceBackend + ?Sized>(
+    store: &S,
+    me: &str,
+    filter: &FeedFilter,
+    query: &str,
+    after: Option<FeedPos>,
+    limit: usize,
+    max_scan: usize,
+) -> Result<SearchPage> {
+    match team_words(query, me) {
+        (Some(assigned), rest) => Ok(store
+            .assigned_page(filter, None, &assigned, rest, after, limit, max_scan, 0)?
+            .0),
+        (None, _) => store.search_page_among(filter, None, query, after, limit, max_scan),
+    }
+}
+
 /// `assigned:NAME` (`assigned:none` too). Returns the assignment filter they ask for (the last
 /// one wins) and the rest of the query, searched as text. `/is:mine invoice` in the dashboard.
 pub fn team_words<'q>(query: &'q str, me: &str) -> (Option<AssignedFilter>, &'q str) {
@@ -310,12 +328,7 @@ impl Store {
         limit: usize,
         max_scan: usize,
     ) -> Result<SearchPage> {
-        match team_words(query, me) {
-            (Some(assigned), rest) => Ok(self
-                .assigned_page(filter, None, &assigned, rest, after, limit, max_scan, 0)?
-                .0),
-            (None, _) => self.search_page(filter, query, after, limit, max_scan),
-        }
+        search_page_as(self, me, filter, query, after, limit, max_scan)
     }
 
     /// The assignments, in key order (account, then post): at most [`ASSIGNMENT_SCAN`], and
@@ -365,84 +378,18 @@ impl Store {
         max_scan: usize,
         count_scan: usize,
     ) -> Result<(SearchPage, Option<u64>)> {
-        let (all, complete) = self.assignments()?;
-        let wanted = |key: MentionKey| {
-            filter.account.is_none_or(|a| a == key.account_id)
-                && among.is_none_or(|only| only.contains(&key.account_id))
+        let scan = |filter: &FeedFilter,
+                    among: Option<&[AccountId]>,
+                    query: &str,
+                    keep: &dyn Fn(FeedPos) -> bool,
+                    after: Option<FeedPos>,
+                    limit: usize,
+                    max_scan: usize| {
+            self.scan_page_where(filter, among, query, keep, after, limit, max_scan)
         };
-        match assigned {
-            AssignedFilter::To(person) => {
-                let mut hits = Vec::new();
-                for (key, a) in all {
-                    if a.person != *person || !wanted(key) {
-                        continue;
-                    }
-                    let Some(m) = self.mention(key)? else {
-                        continue;
-                    };
-                    if filter.status.is_none_or(|s| s == m.status) && search_matches(query, &m) {
-                        hits.push(m);
-                    }
-                }
-                hits.sort_by_key(|m| std::cmp::Reverse(FeedPos::from(m.key())));
-                let total = complete.then_some(hits.len() as u64);
-                hits.retain(|m| after.is_none_or(|a| FeedPos::from(m.key()) < a));
-                let exhausted = hits.len() <= limit;
-                hits.truncate(limit);
-                let page = SearchPage {
-                    resume_after: hits.last().map(|m| FeedPos::from(m.key())).or(after),
-                    hits,
-                    exhausted,
-                };
-                Ok((page, total))
-            }
-            AssignedFilter::Nobody => {
-                let taken: HashSet<FeedPos> = all.iter().map(|(k, _)| FeedPos::from(*k)).collect();
-                let page = self.scan_page_where(
-                    filter,
-                    among,
-                    query,
-                    |pos| !taken.contains(&pos),
-                    after,
-                    limit,
-                    max_scan,
-                )?;
-                // With a query: counted by scanning, up to `count_scan` rows (unknown beyond).
-                // Without: the filter's count less its assigned mentions.
-                let total = if !complete {
-                    None
-                } else if !query.trim().is_empty() {
-                    let all = self.scan_page_where(
-                        filter,
-                        among,
-                        query,
-                        |pos| !taken.contains(&pos),
-                        None,
-                        usize::MAX,
-                        count_scan,
-                    )?;
-                    all.exhausted.then_some(all.hits.len() as u64)
-                } else {
-                    let everything = match among {
-                        None => self.count(filter)?,
-                        Some(only) => self.count_among(filter, only)?,
-                    };
-                    let mut assigned_here = 0u64;
-                    for (key, _) in &all {
-                        if !wanted(*key) {
-                            continue;
-                        }
-                        let counts = match filter.status {
-                            None => self.mention(*key)?.is_some(),
-                            Some(s) => self.mention(*key)?.is_some_and(|m| m.status == s),
-                        };
-                        assigned_here += u64::from(counts);
-                    }
-                    Some(everything.saturating_sub(assigned_here))
-                };
-                Ok((page, total))
-            }
-        }
+        assigned_page_with(
+            self, &scan, filter, among, assigned, query, after, limit, max_scan, count_scan,
+        )
     }
 
     // ---- the audit log --------------------------------------------------------------------
@@ -528,4 +475,111 @@ pub(crate) fn with_token_hash(people: Vec<Person>, token_hash: &str) -> Option<P
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The scan of a text search keeping only the rows `keep` lets through (each backend's own:
+/// sled's reads raw records, PostgreSQL's pages of rows).
+pub(crate) type ScanWhere<'a> = dyn Fn(
+        &FeedFilter,
+        Option<&[AccountId]>,
+        &str,
+        &dyn Fn(FeedPos) -> bool,
+        Option<FeedPos>,
+        usize,
+        usize,
+    ) -> Result<SearchPage>
+    + 'a;
+
+/// [`Store::assigned_page`] on any store, with its scan.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn assigned_page_with<S: super::ServiceBackend + ?Sized>(
+    store: &S,
+    scan: &ScanWhere<'_>,
+    filter: &FeedFilter,
+    among: Option<&[AccountId]>,
+    assigned: &AssignedFilter,
+    query: &str,
+    after: Option<FeedPos>,
+    limit: usize,
+    max_scan: usize,
+    count_scan: usize,
+) -> Result<(SearchPage, Option<u64>)> {
+    let (all, complete) = store.assignments()?;
+    let wanted = |key: MentionKey| {
+        filter.account.is_none_or(|a| a == key.account_id)
+            && among.is_none_or(|only| only.contains(&key.account_id))
+    };
+    match assigned {
+        AssignedFilter::To(person) => {
+            let mut hits = Vec::new();
+            for (key, a) in all {
+                if a.person != *person || !wanted(key) {
+                    continue;
+                }
+                let Some(m) = store.mention(key)? else {
+                    continue;
+                };
+                if filter.status.is_none_or(|s| s == m.status) && search_matches(query, &m) {
+                    hits.push(m);
+                }
+            }
+            hits.sort_by_key(|m| std::cmp::Reverse(FeedPos::from(m.key())));
+            let total = complete.then_some(hits.len() as u64);
+            hits.retain(|m| after.is_none_or(|a| FeedPos::from(m.key()) < a));
+            let exhausted = hits.len() <= limit;
+            hits.truncate(limit);
+            let page = SearchPage {
+                resume_after: hits.last().map(|m| FeedPos::from(m.key())).or(after),
+                hits,
+                exhausted,
+            };
+            Ok((page, total))
+        }
+        AssignedFilter::Nobody => {
+            let taken: HashSet<FeedPos> = all.iter().map(|(k, _)| FeedPos::from(*k)).collect();
+            let page = scan(
+                filter,
+                among,
+                query,
+                &|pos| !taken.contains(&pos),
+                after,
+                limit,
+                max_scan,
+            )?;
+            // With a query: counted by scanning, up to `count_scan` rows (unknown beyond).
+            // Without: the filter's count less its assigned mentions.
+            let total = if !complete {
+                None
+            } else if !query.trim().is_empty() {
+                let all = scan(
+                    filter,
+                    among,
+                    query,
+                    &|pos| !taken.contains(&pos),
+                    None,
+                    usize::MAX,
+                    count_scan,
+                )?;
+                all.exhausted.then_some(all.hits.len() as u64)
+            } else {
+                let everything = match among {
+                    None => store.count(filter)?,
+                    Some(only) => store.count_among(filter, only)?,
+                };
+                let mut assigned_here = 0u64;
+                for (key, _) in &all {
+                    if !wanted(*key) {
+                        continue;
+                    }
+                    let counts = match filter.status {
+                        None => store.mention(*key)?.is_some(),
+                        Some(s) => store.mention(*key)?.is_some_and(|m| m.status == s),
+                    };
+                    assigned_here += u64::from(counts);
+                }
+                Some(everything.saturating_sub(assigned_here))
+            };
+            Ok((page, total))
+        }
+    }
 }

@@ -105,10 +105,10 @@ impl codec::Record for UndoAction {
 
 /// What a mention was before a triage action changed it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-struct Before {
-    key: MentionKey,
-    status: MentionStatus,
-    error_message: Option<String>,
+pub(crate) struct Before {
+    pub(crate) key: MentionKey,
+    pub(crate) status: MentionStatus,
+    pub(crate) error_message: Option<String>,
 }
 
 codec::serde_record!(Vec<Before>);

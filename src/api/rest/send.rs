@@ -176,7 +176,11 @@ async fn send(
     body: SendBody,
     kind: ReplyKind,
 ) -> ApiResult<Response> {
-    let SendBody { text, force } = body;
+    let SendBody {
+        text,
+        force,
+        send_anyway,
+    } = body;
     let problem = match kind {
         ReplyKind::Public => crate::text::check_post(&text),
         ReplyKind::Dm => crate::text::check_dm(&text),
@@ -227,7 +231,7 @@ async fn send(
             key,
             kind,
             text: text.clone(),
-            send_anyway: force,
+            send_anyway,
         }),
     };
     let id = format!("@{}:{}", mention.sent_to.username, mention.tweet_id);

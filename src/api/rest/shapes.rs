@@ -261,12 +261,15 @@ pub struct MentionPatch {
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     pub text: String,
-    /// Send even though someone else has the mention's composer open (`replying`), or the
-    /// mention already has an answer of this kind (a second post on purpose, after a 409 that
-    /// said who replied and when). Without it either gets 409 naming them. It never overrides
-    /// a send still on its way or unconfirmed.
+    /// Send even though someone else has the mention's composer open (`replying`); without
+    /// it such a send gets 409 naming them.
     #[serde(default)]
     pub force: bool,
+    /// Post a second answer of this kind on purpose: the mention was already answered (the
+    /// 409 without it said who replied and when). It never overrides a send still on its way
+    /// or unconfirmed.
+    #[serde(default)]
+    pub send_anyway: bool,
 }
 
 /// Where a reply or DM is once the request returns.

@@ -15,7 +15,7 @@ use super::shapes::{ErrorBody, ReplyingOut};
 use super::{ApiError, ApiResult, blocking, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{AccountId, AuditEntry, TeamEvent};
-use crate::service::{Hub, ServiceEvent};
+use crate::service::Hub;
 use crate::store::AuditQuery;
 use crate::store::lookup::find_account;
 
@@ -98,14 +98,14 @@ pub async fn assign(
         })
         .await?
     };
-    hub.publish(ServiceEvent::Team(TeamEvent::Assigned {
+    hub.publish_assigned(TeamEvent::Assigned {
         key,
         mention_id: mention.id,
         handle,
         assigned_to: person.clone(),
         by,
         at: now,
-    }));
+    });
     Ok(Json(AssignmentOut {
         mention_id: mention.id,
         tweet_id: mention.tweet_id.clone(),

@@ -43,6 +43,15 @@ pub enum Change {
         tweet: u64,
         seq: u64,
     },
+    /// A mention was assigned to `person` (`None`: to nobody) by `by`.
+    Assigned {
+        account: AccountId,
+        tweet: u64,
+        handle: String,
+        person: Option<String>,
+        by: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// `person` opened (touched) or closed a mention's composer on the service `origin`
     /// (presence, `service/presence.rs`). Not a row: presence lives in each service's memory
     /// and expires there unless touched again, so a service that vanished stops showing its

@@ -18,15 +18,19 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use postgres::{Client, NoTls, Row};
+
+use crate::store::{AssignRefusal, Assignment, Draft, UndoAction, UndoStep};
 
 pub mod changes;
 mod costs;
 pub mod leader;
 mod outbox;
+mod search;
 mod shared;
 mod team;
+mod triage;
 
 use changes::{Change, notify};
 
@@ -920,6 +924,62 @@ impl PgStore {
 }
 
 impl super::backend::ServiceBackend for PgStore {
+    fn cost_rows_among(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<Vec<super::costs::CostRow>> {
+        PgStore::cost_rows_of(self, first, last, account)
+    }
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<()> {
+        PgStore::put_draft(self, key, draft)
+    }
+    fn delete_draft(&self, key: MentionKey) -> Result<()> {
+        PgStore::delete_draft(self, key)
+    }
+    fn triage_as(
+        &self,
+        person: &str,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>> {
+        PgStore::triage_as(self, person, action, keys, status, now)
+    }
+    fn undo_step_as(
+        &self,
+        person: &str,
+        action: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UndoStep>> {
+        PgStore::undo_step_as(self, person, action, now)
+    }
+    fn last_undo_action_of(&self, person: &str) -> Result<Option<UndoAction>> {
+        PgStore::last_undo_action_of(self, person)
+    }
+    fn assign_as(
+        &self,
+        by: &str,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Option<Assignment>, AssignRefusal>> {
+        PgStore::assign_as(self, by, key, handle, person, now)
+    }
+    fn assignments(&self) -> Result<(Vec<(MentionKey, Assignment)>, bool)> {
+        PgStore::assignments_upto(self, super::ASSIGNMENT_SCAN)
+    }
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>> {
+        PgStore::daily_counts(self, account, today, days)
+    }
     fn commit_fetched_page_charged(
         &self,
         account: AccountId,
@@ -976,32 +1036,43 @@ impl super::backend::ServiceBackend for PgStore {
     }
     /// Assignments are not on PostgreSQL yet, and assigning is refused there: no mention is
     /// anyone's.
-    fn assignment(&self, _key: MentionKey) -> Result<Option<super::Assignment>> {
-        Ok(None)
+    fn assignment(&self, key: MentionKey) -> Result<Option<super::Assignment>> {
+        PgStore::assignment(self, key)
     }
     fn search_page_among(
         &self,
-        _filter: &FeedFilter,
-        _among: Option<&[AccountId]>,
-        _query: &str,
-        _after: Option<FeedPos>,
-        _limit: usize,
-        _max_scan: usize,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
     ) -> Result<super::SearchPage> {
-        Err(super::not_on_postgres("search"))
+        self.scan_where(filter, among, query, &|_| true, after, limit, max_scan)
     }
     fn assigned_page(
         &self,
-        _filter: &FeedFilter,
-        _among: Option<&[AccountId]>,
-        _assigned: &super::AssignedFilter,
-        _query: &str,
-        _after: Option<FeedPos>,
-        _limit: usize,
-        _max_scan: usize,
-        _count_scan: usize,
+        filter: &FeedFilter,
+        among: Option<&[AccountId]>,
+        assigned: &super::AssignedFilter,
+        query: &str,
+        after: Option<FeedPos>,
+        limit: usize,
+        max_scan: usize,
+        count_scan: usize,
     ) -> Result<(super::SearchPage, Option<u64>)> {
-        Err(super::not_on_postgres("the assignment filter"))
+        let scan = |filter: &FeedFilter,
+                    among: Option<&[AccountId]>,
+                    query: &str,
+                    keep: &dyn Fn(FeedPos) -> bool,
+                    after: Option<FeedPos>,
+                    limit: usize,
+                    max_scan: usize| {
+            self.scan_where(filter, among, query, keep, after, limit, max_scan)
+        };
+        super::team::assigned_page_with(
+            self, &scan, filter, among, assigned, query, after, limit, max_scan, count_scan,
+        )
     }
     fn arrival(&self, key: MentionKey) -> Result<Arrival> {
         let Some(tweet) = tweet_column(key.tweet_id) else {
@@ -1041,6 +1112,8 @@ impl super::backend::ServiceBackend for PgStore {
         }
         if delete_mentions {
             tx.execute("DELETE FROM mentions WHERE account_id = $1", &[&id])
+                .map_err(|e| self.err(e))?;
+            tx.execute("DELETE FROM assignments WHERE account_id = $1", &[&id])
                 .map_err(|e| self.err(e))?;
         }
         // Nobody keeps a grant to an account that is gone (a new login is a new grant), as in

@@ -23,6 +23,7 @@ use crate::domain::{
     Response, Tokens,
 };
 use crate::store::backend::{Backend, OutboxBackend, ServiceBackend, SharedStore};
+use crate::store::{AssignRefusal, UndoAction, UndoStep};
 use crate::store::{
     AssignedFilter, Assignment, AuditPage, AuditQuery, Draft, FeedFilter, FeedPos, OutboxEntry,
     PageCommit, ReadCharge, Result, SearchPage, Store,
@@ -249,6 +250,62 @@ impl OutboxBackend for PgShared {
 }
 
 impl ServiceBackend for PgShared {
+    fn cost_rows_among(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        account: Option<AccountId>,
+    ) -> Result<Vec<crate::store::costs::CostRow>> {
+        off_runtime(|| self.inner().cost_rows_of(first, last, account))
+    }
+    fn put_draft(&self, key: MentionKey, draft: &Draft) -> Result<()> {
+        off_runtime(|| self.inner().put_draft(key, draft))
+    }
+    fn delete_draft(&self, key: MentionKey) -> Result<()> {
+        off_runtime(|| self.inner().delete_draft(key))
+    }
+    fn triage_as(
+        &self,
+        person: &str,
+        action: u64,
+        keys: &[MentionKey],
+        status: MentionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Mention>> {
+        off_runtime(|| self.inner().triage_as(person, action, keys, status, now))
+    }
+    fn undo_step_as(
+        &self,
+        person: &str,
+        action: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UndoStep>> {
+        off_runtime(|| self.inner().undo_step_as(person, action, now))
+    }
+    fn last_undo_action_of(&self, person: &str) -> Result<Option<UndoAction>> {
+        off_runtime(|| self.inner().last_undo_action_of(person))
+    }
+    fn assign_as(
+        &self,
+        by: &str,
+        key: MentionKey,
+        handle: &str,
+        person: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Option<Assignment>, AssignRefusal>> {
+        off_runtime(|| self.inner().assign_as(by, key, handle, person, now))
+    }
+    fn assignments(&self) -> Result<(Vec<(MentionKey, Assignment)>, bool)> {
+        off_runtime(|| self.inner().assignments_upto(crate::store::ASSIGNMENT_SCAN))
+    }
+    fn daily_counts(
+        &self,
+        account: AccountId,
+        today: NaiveDate,
+        days: u32,
+    ) -> Result<Vec<(NaiveDate, u64)>> {
+        off_runtime(|| self.inner().daily_counts(account, today, days))
+    }
     fn commit_fetched_page_charged(
         &self,
         account: AccountId,

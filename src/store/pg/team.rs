@@ -87,20 +87,52 @@ impl PgStore {
         Ok(with_token_hash(self.people()?, token_hash))
     }
 
-    /// Removes a person: their token stops working on every service at once. `None` when
-    /// there is no such person. (Assignments are not on PostgreSQL yet, so none go with them.)
+    /// Removes a person: their token stops working on every service at once, and the
+    /// mentions assigned to them are nobody's (returned, to tell the clients). `None` when
+    /// there is no such person.
     pub fn remove_person(&self, name: &str) -> Result<Option<Vec<crate::domain::MentionKey>>> {
-        let removed = self
-            .lock()
+        let mut client = self.lock();
+        let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let removed = tx
             .execute("DELETE FROM people WHERE name = $1", &[&name])
             .map_err(|e| self.err(e))?;
-        Ok((removed > 0).then(Vec::new))
+        if removed == 0 {
+            return Ok(None);
+        }
+        let rows = tx
+            .query(
+                "DELETE FROM assignments WHERE person = $1 RETURNING account_id, tweet_id",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut unassigned = Vec::with_capacity(rows.len());
+        for row in rows {
+            let tweet: i64 = column(&row, "tweet_id", &self.target)?;
+            unassigned.push(crate::domain::MentionKey {
+                account_id: column(&row, "account_id", &self.target)?,
+                tweet_id: u64::try_from(tweet).unwrap_or(0),
+            });
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(unassigned))
     }
 
     /// Appends an entry (its `seq` chosen here, one past the newest) and returns it as stored.
-    pub fn append_audit(&self, mut entry: AuditEntry) -> Result<AuditEntry> {
+    pub fn append_audit(&self, entry: AuditEntry) -> Result<AuditEntry> {
         let mut client = self.lock();
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
+        let entry = self.append_audit_in(&mut tx, entry)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(entry)
+    }
+
+    /// [`PgStore::append_audit`] inside the caller's transaction (the entry commits with the
+    /// change it records, or not at all).
+    pub(super) fn append_audit_in(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        mut entry: AuditEntry,
+    ) -> Result<AuditEntry> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
             .map_err(|e| self.err(e))?;
         let newest: i64 = tx
@@ -124,7 +156,6 @@ impl PgStore {
             ],
         )
         .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
         Ok(entry)
     }
 
