@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::extract::{Body, Params};
 use super::shapes::{AccountList, AccountPatch, AuthorizationUrl, ErrorBody, RemovedAccount};
-use super::{ApiError, ApiResult, audit, blocking, blocking_shared};
+use super::{ApiError, ApiResult, audit, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{Account, AccountStats, AuditAction, AuditEntry, SyncStatus};
 use crate::service::{Hub, ServiceEvent};
@@ -161,7 +161,7 @@ pub async fn patch(
         matches!(e, ServiceEvent::Sync(SyncEvent::AccountUpdated(u)) if u.id == id && u.is_active == active)
     })
     .await;
-    let now = blocking(&hub, move |s| {
+    let now = blocking_shared(&hub, move |s| {
         s.account(id)?
             .ok_or_else(|| ApiError::not_found(format!("account {id} was removed meanwhile")))
     })
@@ -186,13 +186,10 @@ pub async fn patch(
 }
 
 pub(super) async fn send_to_engine(hub: &Hub, command: sync::Command) -> ApiResult<()> {
-    // On PostgreSQL the engine is the leader's, maybe on another machine: refused before
-    // anything is asked, rather than acted on here and answered 501 after.
-    if hub.store.sled().is_none() {
-        return Err(crate::store::not_on_postgres(
-            "pausing, resuming and removing accounts through a service",
-        )
-        .into());
+    // On PostgreSQL the engine is the leader's, maybe on another machine: a follower refuses
+    // before anything is asked (saying where it runs), rather than drop the command.
+    if let Some(why) = hub.engine_refusal() {
+        return Err(ApiError::new(StatusCode::CONFLICT, why));
     }
     hub.sync
         .send(command)
@@ -250,7 +247,7 @@ pub async fn delete(
     let a = account(&hub, &caller, account_id).await?;
     let delete_mentions = params.delete_messages.unwrap_or(false);
     let id = a.id;
-    let mentions = blocking(&hub, move |s| {
+    let mentions = blocking_shared(&hub, move |s| {
         Ok(s.count(&FeedFilter {
             account: Some(id),
             status: None,
@@ -270,7 +267,7 @@ pub async fn delete(
         matches!(e, ServiceEvent::Sync(SyncEvent::AccountRemoved { account_id }) if *account_id == id)
     })
     .await;
-    let removed = removed || blocking(&hub, move |s| Ok(s.account(id)?.is_none())).await?;
+    let removed = removed || blocking_shared(&hub, move |s| Ok(s.account(id)?.is_none())).await?;
     let body = RemovedAccount {
         account_id: id,
         username: a.handle(),
@@ -317,7 +314,7 @@ pub async fn stats(
     caller: Caller,
     Path(account_id): Path<String>,
 ) -> ApiResult<Json<AccountStats>> {
-    let stats = blocking(&hub, move |s| {
+    let stats = blocking_shared(&hub, move |s| {
         let a = find_account(s, &account_id)?;
         caller.must_read(a.id, &a.handle())?;
         Ok(crate::stats::account_stats(s, &a, Utc::now())?)

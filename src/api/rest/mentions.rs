@@ -19,7 +19,7 @@ use super::shapes::{
     ErrorBody, FetchOutcome, FetchReport, FetchStopReason, FetchStopped, MentionList, MentionOut,
     MentionPatch,
 };
-use super::{ApiError, ApiResult, audit, blocking, blocking_shared};
+use super::{ApiError, ApiResult, audit, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{
     Account, AccountId, AuditAction, AuditEntry, Mention, MentionStatus, StatusRefusal, SyncStatus,
@@ -360,7 +360,7 @@ pub async fn patch(
     let mention = visible_mention(&hub, &caller, id).await?;
     let entry = {
         let key = mention.key();
-        blocking(&hub, move |s| Ok(s.outbox_current(key)?)).await?
+        blocking_shared(&hub, move |s| Ok(s.outbox_current(key)?)).await?
     };
     match mention.status_change_refused(status) {
         Some(why @ StatusRefusal::SetByPerch(_)) => {
@@ -426,7 +426,7 @@ pub async fn patch(
             return Ok(Json(mention_out(&hub, &caller, key_id(&mention)).await?));
         }
     }
-    let out = blocking(&hub, move |s| {
+    let out = blocking_shared(&hub, move |s| {
         let m = s
             .set_status(key, status, Utc::now())?
             .ok_or_else(|| ApiError::not_found("the mention was removed meanwhile"))?;
@@ -478,7 +478,7 @@ pub async fn fetch_new(
     caller: Caller,
     Params(params): Params<FetchParams>,
 ) -> ApiResult<Json<FetchReport>> {
-    let (targets, any) = blocking(&hub, move |s| {
+    let (targets, any) = blocking_shared(&hub, move |s| {
         let all: Vec<Account> = s
             .accounts()?
             .into_iter()
@@ -586,7 +586,7 @@ pub async fn fetch_new(
                     if let Some(i) = waiting.remove(&account_id) {
                         let account = match latest.remove(&account_id) {
                             Some(a) => a,
-                            None => blocking(&hub, move |s| Ok(s.account(account_id)?))
+                            None => blocking_shared(&hub, move |s| Ok(s.account(account_id)?))
                                 .await?
                                 .unwrap_or_else(|| targets[i].clone()),
                         };

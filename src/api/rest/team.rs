@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{Body, Params};
 use super::mentions::{handle_of, visible_mention};
 use super::shapes::{ErrorBody, ReplyingOut};
-use super::{ApiError, ApiResult, blocking, blocking_shared};
+use super::{ApiError, ApiResult, blocking_shared};
 use crate::api::auth::Caller;
 use crate::domain::{AccountId, AuditEntry, TeamEvent};
 use crate::service::Hub;
@@ -90,7 +90,7 @@ pub async fn assign(
     let by = caller.name().to_string();
     let (previously, person) = {
         let (handle, by) = (handle.clone(), by.clone());
-        blocking(&hub, move |s| {
+        blocking_shared(&hub, move |s| {
             match s.assign_as(&by, key, &handle, person.as_deref(), now)? {
                 Ok(before) => Ok((before.map(|a| a.person), person)),
                 Err(refusal) => Err(ApiError::unprocessable(refusal.to_string())),
