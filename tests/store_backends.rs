@@ -1068,6 +1068,11 @@ fn service_a_read_is_charged_with_its_page_once_per_utc_day(store: &dyn ServiceB
     assert_eq!((used.count, used.micros), (1, price));
     let again = store.record_read(a.id, &post_read(next, &[1])).unwrap();
     assert_eq!(again.count, 0, "once per UTC day");
+    // "All time", as the stats view asks for it.
+    let all_time = store
+        .cost_by_kind(chrono::NaiveDate::MIN, next.date_naive(), Some(a.id))
+        .unwrap();
+    assert_eq!(all_time.get(&CostKind::PostRead).map(|u| u.count), Some(4));
     // Posts X sent that could not be read are counted once each, ever.
     let skipped = store
         .commit_fetched_page_charged(a.id, &[], &[7, 8, 8], None, None)

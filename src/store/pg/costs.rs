@@ -133,6 +133,10 @@ impl PgStore {
         last: NaiveDate,
         account: Option<AccountId>,
     ) -> Result<Vec<CostRow>> {
+        // "All time" is asked for as NaiveDate::MIN, which PostgreSQL's date type cannot hold
+        // (it starts at 4713 BC): no charge is older than perch, so 1970 is all time here.
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let (first, last) = (first.max(epoch), last.max(epoch));
         let rows = self
             .lock()
             .query(
