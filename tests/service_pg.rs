@@ -1010,3 +1010,80 @@ async fn two_people_on_dashboards_of_two_services_see_each_others_assignments_an
     stop(&team, "a", a).await;
     stop(&team, "b", b).await;
 }
+
+/// A send whose HTTP client went away while X had the request is left to X's answer: the same
+/// text asked for again is refused while it is out (review of issue 16: it was recorded
+/// unconfirmed at once, and the same text again became a retry that posted a second time), and
+/// when X answers it is recorded sent, one post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_client_left_while_it_was_out_is_never_sent_twice() {
+    const X_ANSWERS_AFTER: Duration = Duration::from_secs(4);
+    let team = Team::start(73).await;
+    let listen = free_listen();
+    let a = team.serve_with("a", &[("PERCH_API_LISTEN", &listen)]).await;
+    let ana = person_token(&team, "a", "ana").await;
+    team.wait_until("service a to lead", GENEROUS, || async {
+        team.status("a").await.is_some_and(|s| role(&s) == "leader")
+    })
+    .await;
+    let posted = team.post_mention("@help the app logs me out");
+    team.wait_until("the mention to be polled", GENEROUS, || async {
+        team.stored().await.iter().any(|(_, t)| *t == posted)
+    })
+    .await;
+    let user = team.sim.control().users()[0].username.clone();
+    let id = format!("@{user}:{posted}");
+    team.sim.control().set_faults(perch::sim::Faults {
+        slow_response: Some(X_ANSWERS_AFTER),
+        slow_probability: 1.0,
+        ..Default::default()
+    });
+    let url = format!("http://{listen}/api/v1/mentions/{id}/reply");
+    let body = serde_json::json!({"text": "we are on it"});
+    // The client gives up after a second, with X still holding the request.
+    let gave_up = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&ana)
+        .json(&body)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out: {gave_up:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = reqwest::Client::new()
+        .post(format!("{url}?wait=false"))
+        .bearer_auth(&ana)
+        .json(&body)
+        .timeout(GENEROUS)
+        .send()
+        .await
+        .unwrap();
+    let status = again.status();
+    let said = again.text().await.unwrap_or_default();
+    assert_eq!(status, 409, "refused while the first is out: {said}");
+    let replies = || {
+        team.sim
+            .control()
+            .posts()
+            .iter()
+            .filter(|p| p.in_reply_to_tweet_id.as_deref() == Some(posted.to_string().as_str()))
+            .count()
+    };
+    team.wait_until("X to answer the first request", GENEROUS, || async {
+        replies() >= 1
+    })
+    .await;
+    team.sim.control().set_faults(perch::sim::Faults::default());
+    let out: Value = reqwest::Client::new()
+        .get(format!("http://{listen}/api/v1/mentions/{id}"))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(replies(), 1, "one post: {out}");
+    stop(&team, "a", a).await;
+}

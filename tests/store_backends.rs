@@ -1726,3 +1726,51 @@ fn service_daily_counts_are_per_utc_day_of_the_post(store: &dyn ServiceBackend) 
         vec![]
     );
 }
+
+/// A send whose client went away while its request was out stays `sending` on PostgreSQL
+/// (review of issue 16: recording it unconfirmed at once let a retry queue a second request
+/// while X could still answer the first); nobody may retry, cancel or mark it meanwhile, X's
+/// answer still settles it, and a new claim starts unmarked.
+#[test]
+fn postgres_a_send_abandoned_while_out_stays_sending_until_x_answers() {
+    let url = pg::fresh_database();
+    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let now = Utc::now();
+    let m = one_mention(&store, 1_600_000_000_000_000_001);
+    let key = m.key();
+    let e = store
+        .outbox_enqueue_by(key, ReplyKind::Public, "on it", Some("ana"), false, now)
+        .unwrap();
+    assert!(
+        !store.outbox_abandon_sending(key, e.seq).unwrap(),
+        "a queued send is not out: nothing to mark (it is cancelled instead)"
+    );
+    store.outbox_claim_next(now).unwrap().unwrap();
+    assert!(store.outbox_abandon_sending(key, e.seq).unwrap());
+    assert!(store.outbox_was_abandoned(key, e.seq).unwrap());
+    assert_eq!(
+        store.outbox_current(key).unwrap().map(|e| e.state),
+        Some(OutboxState::Sending)
+    );
+    assert!(store.outbox_retry(key, now).is_err(), "no second request");
+    assert!(store.outbox_cancel(key, now).is_err(), "it may be on X");
+    assert!(
+        store.outbox_mark_sent(key, now).is_err(),
+        "X has not answered"
+    );
+    // X answers with a rate limit: waiting, still marked for the worker to cancel.
+    store
+        .outbox_waiting(key, e.seq, now, "rate limited", now)
+        .unwrap();
+    assert!(store.outbox_was_abandoned(key, e.seq).unwrap());
+    store.outbox_cancel(key, now).unwrap();
+    // A new send of the mention is claimed unmarked.
+    let again = store
+        .outbox_enqueue_by(key, ReplyKind::Public, "on it", Some("ana"), false, now)
+        .unwrap();
+    store.outbox_claim_next(now).unwrap().unwrap();
+    assert!(!store.outbox_was_abandoned(key, again.seq).unwrap());
+    store
+        .outbox_sent(key, again.seq, Some("1700".into()), now)
+        .unwrap();
+}

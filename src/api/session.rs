@@ -345,7 +345,9 @@ async fn execute(hub: &Arc<Hub>, who: &Arc<str>, request: Op) -> Result<Vec<u8>,
         }
         // A read that takes tens of microseconds is done here: handing it to the blocking pool
         // and back costs two thread wake-ups, more than the read (issue 11's key path).
-        quick if is_quick(&quick) => store_request(hub, who, quick),
+        // On PostgreSQL every read is a round trip to the database, which may be slow or
+        // reconnecting: never on a runtime thread's own time.
+        quick if hub.store.sled().is_some() && is_quick(&quick) => store_request(hub, who, quick),
         other => run_blocking(hub, who, other).await,
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::{OutboxEvent, ReplyKind, blocking, blocking_shared};
 use crate::auth::{CallError, TokenManager};
 use crate::domain::{Mention, MentionKey};
-use crate::store::{OutboxEntry, OutboxState, SharedStore, Store};
+use crate::store::{OutboxEntry, SharedStore, Store};
 use crate::x::{ResetTime, XClient, XError, judge_reset};
 
 /// How long to wait after a 429 that did not say when the limit resets.
@@ -276,17 +276,17 @@ async fn record(store: &SharedStore, entry: &OutboxEntry, verdict: Verdict) -> O
             Outcome::Done(OutboxEvent::Unconfirmed { key, kind, message })
         }
         Verdict::Wait(until, message) => {
-            if let Some(cancelled) = cancel_if_abandoned(store, entry).await {
-                return cancelled;
-            }
             let recorded = blocking_shared(store, move |s| {
                 s.outbox_waiting(key, seq, until, &message, now)
             })
             .await;
             match recorded {
-                Ok(_) => Outcome::Wait {
-                    until,
-                    event: OutboxEvent::Waiting { key, kind, until },
+                Ok(_) => match cancel_if_abandoned(store, entry).await {
+                    Some(cancelled) => cancelled,
+                    None => Outcome::Wait {
+                        until,
+                        event: OutboxEvent::Waiting { key, kind, until },
+                    },
                 },
                 Err(e) => {
                     fail(
@@ -311,16 +311,18 @@ pub(super) async fn fail(store: &SharedStore, entry: &OutboxEntry, message: Stri
     Outcome::Done(OutboxEvent::Failed { key, kind, message })
 }
 
-/// A rate-limited send whose client went away while it was out (`OutboxCommand::Abandon`
-/// recorded it `unconfirmed`): X did not execute it, and nobody wants it sent later, so it is
-/// cancelled (the draft kept) instead of waiting. `None`: it was not abandoned.
+/// A rate-limited send (just recorded `waiting`) whose client went away while it was out, on a
+/// team's database (`outbox_abandon_sending`; the mark is read after the wait is recorded, so
+/// an abandon that came at any moment of the attempt is seen, and one after it cancels the
+/// waiting entry itself): X did not execute it, and nobody wants it sent later, so it is
+/// cancelled (the draft kept). sled's worker does the same from its own memory. `None`: it
+/// was not abandoned.
 async fn cancel_if_abandoned(store: &SharedStore, entry: &OutboxEntry) -> Option<Outcome> {
     let (key, seq, kind) = (entry.key, entry.seq, entry.kind);
-    let stored = blocking_shared(store, move |s| s.outbox_entry(key, seq))
+    let abandoned = blocking_shared(store, move |s| s.outbox_was_abandoned(key, seq))
         .await
-        .ok()
-        .flatten()?;
-    if stored.state != OutboxState::Unconfirmed {
+        .unwrap_or(false);
+    if !abandoned {
         return None;
     }
     let now = Utc::now();
@@ -374,6 +376,7 @@ pub(super) fn explain(error: &XError, kind: ReplyKind, mention: &Mention) -> Str
 mod tests {
     use super::*;
     use crate::domain::{MentionStatus, Sender, SentTo};
+    use crate::store::OutboxState;
     use crate::x::RateLimit;
 
     fn mention() -> Mention {

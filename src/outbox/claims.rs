@@ -22,7 +22,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
-use super::attempt::{fail, mention_gone, send_marked, wrong_account};
+use super::OutboxEvent;
+use super::attempt::{Outcome, fail, mention_gone, send_marked, wrong_account};
 use super::{STOPPED_BEFORE_SENDING, STOPPED_WHILE_SENDING, blocking_shared};
 use crate::auth::TokenManager;
 use crate::store::{OutboxEntry, OutboxState, SharedStore};
@@ -32,8 +33,10 @@ use crate::x::XClient;
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// How long it waits after the database failed it before trying again.
 const AFTER_ERROR: Duration = Duration::from_secs(2);
-/// Sends in one go before the worker looks at `leading` again.
+/// Sends in one go before the worker waits again.
 const BURST: usize = 16;
+/// How often an outcome the database failed to record is tried again.
+const RECORD_TRIES: u32 = 5;
 
 /// The parts the worker sends with.
 #[derive(Clone)]
@@ -65,7 +68,7 @@ impl Claims {
             if !*leading.borrow_and_update() {
                 return;
             }
-            let wait = match self.send_ready().await {
+            let wait = match self.send_ready(&leading).await {
                 Ok(()) => self.next_wake().await,
                 Err(e) => {
                     tracing::warn!("the outbox cannot claim sends now: {e}");
@@ -80,9 +83,14 @@ impl Claims {
         }
     }
 
-    /// Claims and sends entries until none is ready (or a burst is done).
-    async fn send_ready(&self) -> Result<(), String> {
+    /// Claims and sends entries until none is ready (or a burst is done), and claims nothing
+    /// once `leading` turns false (the next term's worker, maybe in this very service, sends
+    /// from then on).
+    async fn send_ready(&self, leading: &watch::Receiver<bool>) -> Result<(), String> {
         for _ in 0..BURST {
+            if !*leading.borrow() {
+                return Ok(());
+            }
             let now = Utc::now();
             let Some(entry) =
                 blocking_shared(&self.store, move |s| s.outbox_claim_next(now)).await?
@@ -119,20 +127,42 @@ impl Claims {
         let (store, client, tokens) =
             (self.store.clone(), self.client.clone(), self.tokens.clone());
         let seq = entry.seq;
-        let sending = tokio::spawn(async move {
-            send_marked(&store, &client, &tokens, &entry, &mention).await;
-        });
-        if let Err(e) = sending.await {
-            // Its request may have left: never sent again by itself (as after a crash), and
-            // not left `sending` under this live session, where no repair would find it.
-            tracing::error!("an outbox send task ended abnormally: {e}");
-            let now = Utc::now();
-            let recorded = blocking_shared(&self.store, move |s| {
-                s.outbox_unconfirmed(key, seq, STOPPED_WHILE_SENDING, now)
+        let sending =
+            tokio::spawn(
+                async move { send_marked(&store, &client, &tokens, &entry, &mention).await },
+            );
+        let message = match sending.await {
+            // Recorded as the outcome says, unless the database failed it (checked below).
+            Ok(Outcome::Done(OutboxEvent::Unconfirmed { message, .. })) => message,
+            Ok(_) => STOPPED_WHILE_SENDING.to_string(),
+            Err(e) => {
+                tracing::error!("an outbox send task ended abnormally: {e}");
+                STOPPED_WHILE_SENDING.to_string()
+            }
+        };
+        self.never_left_sending(key, seq, message).await;
+    }
+
+    /// A send whose outcome could not be recorded (the database failed the write, or the
+    /// attempt's task ended abnormally) would stay `sending` under this live session, where no
+    /// repair finds it, and block its mention: it is recorded `unconfirmed` (its request may
+    /// have left; never sent again by itself), trying a few times.
+    async fn never_left_sending(&self, key: crate::domain::MentionKey, seq: u64, message: String) {
+        for attempt in 0..RECORD_TRIES {
+            let message = message.clone();
+            let fixed = blocking_shared(&self.store, move |s| match s.outbox_entry(key, seq)? {
+                Some(e) if e.state == OutboxState::Sending => s
+                    .outbox_unconfirmed(key, seq, &message, Utc::now())
+                    .map(|_| ()),
+                _ => Ok(()),
             })
             .await;
-            if let Err(e) = recorded {
-                tracing::error!("could not record the interrupted send: {e}");
+            match fixed {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(attempt, "could not record a send's outcome: {e}");
+                    tokio::time::sleep(AFTER_ERROR).await;
+                }
             }
         }
     }

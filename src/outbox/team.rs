@@ -15,13 +15,13 @@
 //!
 //! What sled's worker decides from memory is read from the database instead: "being sent right
 //! now" is an entry in `sending` (claimed by the leader's worker, a row lock while it is
-//! claimed), and a send abandoned while it is out is one the leader finds `unconfirmed` when X
-//! answers with a rate limit (`attempt::cancel_if_abandoned`).
+//! claimed), and a send abandoned while it is out is marked so in its row, for the leader's
+//! worker to read when X answers with a rate limit (`attempt::cancel_if_abandoned`).
 
 use chrono::Utc;
 
 use super::worker::{request_problem, unconfirmed_first};
-use super::{CLIENT_LEFT_WHILE_SENDING, OutboxCommand, OutboxEvent, blocking_shared};
+use super::{OutboxCommand, OutboxEvent, blocking_shared};
 use crate::domain::{Mention, MentionKey, ReplyKind, Response};
 use crate::store::{OutboxEntry, OutboxState, SharedStore, StoreError};
 
@@ -114,8 +114,9 @@ pub async fn carry_out(
 }
 
 /// [`OutboxCommand::Abandon`] on the database: a send that has not left is cancelled (the draft
-/// kept); one that is out is recorded `unconfirmed` at once, and the leader's worker settles it
-/// when X answers (or cancels it, if X rate-limited it). Anything finished stays as it is.
+/// kept); one that is out stays `sending`, marked, and the leader's worker settles it when X
+/// answers (or cancels it, if X rate-limited it; if the leader dies first, the next one records
+/// it unconfirmed). Anything finished stays as it is.
 async fn abandon(store: &SharedStore, key: MentionKey) {
     let abandoned = blocking_shared(store, move |s| {
         for _ in 0..ABANDON_TRIES {
@@ -124,15 +125,20 @@ async fn abandon(store: &SharedStore, key: MentionKey) {
                 return Ok(());
             };
             let done = match current.state {
-                OutboxState::Queued | OutboxState::Waiting => s.outbox_cancel(key, now),
-                OutboxState::Sending => {
-                    s.outbox_unconfirmed(key, current.seq, CLIENT_LEFT_WHILE_SENDING, now)
+                OutboxState::Queued | OutboxState::Waiting => {
+                    s.outbox_cancel(key, now).map(|_| true)
                 }
+                // Left `sending`, marked: the leader's worker settles it when X answers (a
+                // rate limit cancels it). Recording it unconfirmed now, as sled does, would let
+                // a retry queue it again while the first request may still be answered.
+                OutboxState::Sending => s.outbox_abandon_sending(key, current.seq),
                 // Settled, or already the user's to resolve.
                 _ => return Ok(()),
             };
             match done {
-                Ok(_) => return Ok(()),
+                Ok(true) => return Ok(()),
+                // It left `sending` before the mark: read it again.
+                Ok(false) => continue,
                 // Moved between the read and the write (the leader recorded X's answer): read
                 // it again.
                 Err(StoreError::Invalid(_)) => continue,
@@ -197,13 +203,22 @@ fn answer_of(entry: &OutboxEntry, mention: Option<&Mention>) -> Response {
     }
 }
 
-/// Reads the entry a change notification named, and its event (see [`event_of`]), with the
-/// entry's state so that a caller can tell repeats apart.
+/// What a change of an entry was: its state, attempts and time (two notifications read after
+/// the same commit see the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+/// Reads the entry a change notification named, and its event (see [`event_of`]), with what
+/// was seen of it, so that a caller can tell repeats apart.
 pub async fn read_event(
     store: &SharedStore,
     key: MentionKey,
     seq: u64,
-) -> Result<Option<(OutboxState, OutboxEvent)>, String> {
+) -> Result<Option<(Seen, OutboxEvent)>, String> {
     let read = blocking_shared(store, move |s| {
         let entry = s.outbox_entry(key, seq)?;
         let mention = match &entry {
@@ -214,9 +229,14 @@ pub async fn read_event(
     })
     .await?;
     Ok(match read {
-        (Some(entry), mention) => {
-            event_of(&entry, mention.as_ref()).map(|event| (entry.state, event))
-        }
+        (Some(entry), mention) => event_of(&entry, mention.as_ref()).map(|event| {
+            let seen = Seen {
+                state: entry.state,
+                attempts: entry.attempts,
+                updated_at: entry.updated_at,
+            };
+            (seen, event)
+        }),
         (None, _) => None,
     })
 }

@@ -163,9 +163,15 @@ pub async fn hear_changes(
                     }
                     let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
                     match crate::outbox::team::read_event(&hub.store, key, seq).await {
-                        Ok(Some((state, event))) => {
-                            if outbox_heard.is_new(key, seq, state) {
-                                hub.publish(ServiceEvent::Outbox(event));
+                        Ok(Some((seen, event))) => {
+                            if outbox_heard.is_new(key, seq, seen) {
+                                // Publishing a settled send writes its audit entry: a database
+                                // round trip, off the runtime's threads (awaited: in order).
+                                let h = hub.clone();
+                                let _ = tokio::task::spawn_blocking(move || {
+                                    h.publish(ServiceEvent::Outbox(event))
+                                })
+                                .await;
                             }
                         }
                         Ok(None) => {}
@@ -175,7 +181,12 @@ pub async fn hear_changes(
                 Some(Heard::Change(Change::Presence { account, tweet, person, replying, origin })) => {
                     if origin != hub.instance {
                         let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
-                        hub.heard_presence(key, &person, replying);
+                        // It reads the account's handle for the event: off the runtime's threads.
+                        let h = hub.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            h.heard_presence(key, &person, replying)
+                        })
+                        .await;
                     }
                 }
                 Some(Heard::Change(Change::Assigned { account, tweet, handle, person, by, at })) => {
@@ -183,9 +194,21 @@ pub async fn hear_changes(
                     // not publish it itself (`Hub::publish_assigned`).
                     let key = crate::domain::MentionKey { account_id: account, tweet_id: tweet };
                     let store = hub.store.clone();
-                    let mention_id = match tokio::task::spawn_blocking(move || store.mention(key)).await {
-                        Ok(Ok(Some(m))) => m.id,
-                        _ => uuid::Uuid::nil(),
+                    let read = tokio::task::spawn_blocking(move || {
+                        let id = store.mention(key).ok().flatten().map(|m| m.id);
+                        let handle = match handle.is_empty() {
+                            true => store.account(key.account_id).ok().flatten().map(|a| a.handle()),
+                            false => Some(handle),
+                        };
+                        (id, handle)
+                    })
+                    .await;
+                    let (mention_id, handle) = match read {
+                        Ok((id, handle)) => (
+                            id.unwrap_or_else(uuid::Uuid::nil),
+                            handle.unwrap_or_else(|| account.to_string()),
+                        ),
+                        Err(_) => (uuid::Uuid::nil(), account.to_string()),
                     };
                     hub.publish(ServiceEvent::Team(crate::domain::TeamEvent::Assigned {
                         key,
@@ -226,7 +249,7 @@ pub async fn hear_changes(
 /// commit (the entry read once it had moved on) make one event, not two.
 #[derive(Default)]
 struct OutboxHeard {
-    last: std::collections::HashMap<(crate::domain::MentionKey, u64), crate::store::OutboxState>,
+    last: std::collections::HashMap<(crate::domain::MentionKey, u64), crate::outbox::team::Seen>,
 }
 
 /// Sends remembered at most; past it the memory starts over (a repeat then is one duplicate
@@ -234,16 +257,18 @@ struct OutboxHeard {
 const OUTBOX_HEARD: usize = 4096;
 
 impl OutboxHeard {
+    /// Whether `seen` differs from what was last reported of this send (a retry that fails
+    /// again is a new change: its time differs).
     fn is_new(
         &mut self,
         key: crate::domain::MentionKey,
         seq: u64,
-        state: crate::store::OutboxState,
+        seen: crate::outbox::team::Seen,
     ) -> bool {
         if self.last.len() >= OUTBOX_HEARD && !self.last.contains_key(&(key, seq)) {
             self.last.clear();
         }
-        self.last.insert((key, seq), state) != Some(state)
+        self.last.insert((key, seq), seen) != Some(seen)
     }
 }
 

@@ -199,6 +199,16 @@ pub trait OutboxBackend: Backend {
         not_sent_message: &str,
     ) -> Result<Vec<OutboxEntry>>;
     fn draft(&self, key: MentionKey) -> Result<Option<Draft>>;
+    /// The client of the send `seq` of `key`, out right now, went away. On PostgreSQL the
+    /// entry stays `sending` (nobody may retry, cancel or mark it while its request may still
+    /// be answered) and is marked, so that a rate-limited answer cancels it rather than keep it
+    /// waiting. False when the entry is no longer `sending` (X's answer was recorded
+    /// meanwhile: read it again). sled's worker keeps this in its memory instead (it records
+    /// the entry `unconfirmed` at once, and refuses commands for a send it has out): nothing
+    /// here.
+    fn outbox_abandon_sending(&self, key: MentionKey, seq: u64) -> Result<bool>;
+    /// Whether [`OutboxBackend::outbox_abandon_sending`] marked the entry (since its claim).
+    fn outbox_was_abandoned(&self, key: MentionKey, seq: u64) -> Result<bool>;
 }
 
 impl OutboxBackend for Store {
@@ -307,6 +317,12 @@ impl OutboxBackend for Store {
     }
     fn draft(&self, key: MentionKey) -> Result<Option<Draft>> {
         Store::draft(self, key)
+    }
+    fn outbox_abandon_sending(&self, _key: MentionKey, _seq: u64) -> Result<bool> {
+        Ok(false)
+    }
+    fn outbox_was_abandoned(&self, _key: MentionKey, _seq: u64) -> Result<bool> {
+        Ok(false)
     }
 }
 

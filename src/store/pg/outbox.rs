@@ -514,7 +514,7 @@ impl OutboxBackend for PgStore {
             DraftChange::Keep,
         )?;
         tx.execute(
-            "UPDATE outbox SET claimed_by = pg_backend_pid() WHERE seq = $1",
+            "UPDATE outbox SET claimed_by = pg_backend_pid(), abandoned = false WHERE seq = $1",
             &[&row_seq(&entry)?],
         )
         .map_err(|e| self.err(e))?;
@@ -701,6 +701,38 @@ impl OutboxBackend for PgStore {
             )
             .map_err(|e| self.err(e))?;
         row.map(|row| self.decode_entry(&row)).transpose()
+    }
+
+    fn outbox_abandon_sending(&self, key: MentionKey, seq: u64) -> Result<bool> {
+        let tweet = self.outbox_tweet(key)?;
+        let seq = i64::try_from(seq).map_err(|_| StoreError::NotFound(entry_what(key, 0)))?;
+        let marked = self
+            .lock()
+            .execute(
+                "UPDATE outbox SET abandoned = true
+                 WHERE seq = $1 AND account_id = $2 AND tweet_id = $3 AND state = 'sending'",
+                &[&seq, &key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(marked == 1)
+    }
+
+    fn outbox_was_abandoned(&self, key: MentionKey, seq: u64) -> Result<bool> {
+        let tweet = self.outbox_tweet(key)?;
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(false);
+        };
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT abandoned FROM outbox WHERE seq = $1 AND account_id = $2 AND tweet_id = $3",
+                &[&seq, &key.account_id, &tweet],
+            )
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some(row) => column(&row, "abandoned", &self.target),
+            None => Ok(false),
+        }
     }
 
     fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>> {

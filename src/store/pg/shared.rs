@@ -223,6 +223,12 @@ impl OutboxBackend for PgShared {
     fn outbox_entry(&self, key: MentionKey, seq: u64) -> Result<Option<OutboxEntry>> {
         off_runtime(|| <PgStore as OutboxBackend>::outbox_entry(self.inner(), key, seq))
     }
+    fn outbox_abandon_sending(&self, key: MentionKey, seq: u64) -> Result<bool> {
+        off_runtime(|| <PgStore as OutboxBackend>::outbox_abandon_sending(self.inner(), key, seq))
+    }
+    fn outbox_was_abandoned(&self, key: MentionKey, seq: u64) -> Result<bool> {
+        off_runtime(|| <PgStore as OutboxBackend>::outbox_was_abandoned(self.inner(), key, seq))
+    }
     fn outbox_history(&self, key: MentionKey) -> Result<Vec<OutboxEntry>> {
         off_runtime(|| <PgStore as OutboxBackend>::outbox_history(self.inner(), key))
     }

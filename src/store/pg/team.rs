@@ -106,12 +106,25 @@ impl PgStore {
             )
             .map_err(|e| self.err(e))?;
         let mut unassigned = Vec::with_capacity(rows.len());
+        let now = chrono::Utc::now();
         for row in rows {
             let tweet: i64 = column(&row, "tweet_id", &self.target)?;
-            unassigned.push(crate::domain::MentionKey {
+            let key = crate::domain::MentionKey {
                 account_id: column(&row, "account_id", &self.target)?,
                 tweet_id: u64::try_from(tweet).unwrap_or(0),
-            });
+            };
+            // Every service's dashboards hear that it is nobody's now (the handle is read by
+            // whoever tells its clients: empty here).
+            let change = super::changes::Change::Assigned {
+                account: key.account_id,
+                tweet: key.tweet_id,
+                handle: String::new(),
+                person: None,
+                by: crate::domain::team::OWNER_NAME.to_string(),
+                at: now,
+            };
+            super::changes::notify(&mut tx, &change, &self.target)?;
+            unassigned.push(key);
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Some(unassigned))

@@ -30,3 +30,8 @@ CREATE TABLE assignments (
     PRIMARY KEY (account_id, tweet_id)
 );
 CREATE INDEX assignments_by_person ON assignments (person);
+
+-- A send whose client went away while its request was out (`outbox_abandon_sending`): it stays
+-- `sending` until X answers (so nobody can retry, cancel or mark it meanwhile), and an answer
+-- that is a rate limit cancels it instead of keeping it waiting. A new claim clears it.
+ALTER TABLE outbox ADD COLUMN abandoned boolean NOT NULL DEFAULT false;
