@@ -1774,3 +1774,80 @@ fn postgres_a_send_abandoned_while_out_stays_sending_until_x_answers() {
         .outbox_sent(key, again.seq, Some("1700".into()), now)
         .unwrap();
 }
+
+/// The feed's counts come from count deltas kept by triggers (schema version 9), not from
+/// counting rows: after pages, duplicates, status changes, triage, undo, a send, a fold and an
+/// account's removal, every count (all, per account, per status, both) is the rows' own.
+#[test]
+fn postgres_counts_from_the_delta_table_agree_with_the_rows_after_every_kind_of_write() {
+    let url = pg::fresh_database();
+    let store = PgStore::connect(&url, Some(TokenKey::generate())).unwrap();
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let (a, b) = (account(1, "acme"), account(2, "beta"));
+    store.put_account(&a).unwrap();
+    store.put_account(&b).unwrap();
+    let check = |store: &PgStore, sql: &mut postgres::Client, when: &str| {
+        for account in [None, Some(a.id), Some(b.id)] {
+            for status in MentionStatus::ALL.map(Some).into_iter().chain([None]) {
+                let filter = FeedFilter { account, status };
+                let rows: i64 = sql
+                    .query_one(
+                        "SELECT count(*) FROM mentions
+                         WHERE ($1::uuid IS NULL OR account_id = $1)
+                           AND ($2::smallint IS NULL OR status = $2)",
+                        &[&account, &status.map(|s| s.code() as i16)],
+                    )
+                    .unwrap()
+                    .get(0);
+                assert_eq!(
+                    store.count(&filter).unwrap(),
+                    rows as u64,
+                    "{when}: {filter:?}"
+                );
+            }
+        }
+    };
+    let page = |acc: &perch::domain::Account, from: u64| -> Vec<_> {
+        (from..from + 20)
+            .map(|n| mention(acc, 1_600_000_000_000_000_000 + n, "@x hi"))
+            .collect()
+    };
+    let first = page(&a, 0);
+    store.commit_page(a.id, &first, None).unwrap();
+    store.commit_page(b.id, &page(&b, 100), None).unwrap();
+    store.commit_page(a.id, &page(&a, 10), None).unwrap();
+    check(&store, &mut sql, "pages with duplicates");
+    let now = Utc::now();
+    let keys: Vec<_> = first.iter().take(8).map(|m| m.key()).collect();
+    store
+        .triage_as("ana", 1, &keys, MentionStatus::Ignored, now)
+        .unwrap();
+    store
+        .set_status(first[9].key(), MentionStatus::Replied, now)
+        .unwrap();
+    check(&store, &mut sql, "triage and a status change");
+    store.fold_counts().unwrap();
+    check(&store, &mut sql, "folded");
+    store.undo_step_as("ana", None, now).unwrap().unwrap();
+    let e = store
+        .outbox_enqueue_by(first[12].key(), ReplyKind::Public, "ok", None, false, now)
+        .unwrap();
+    store.outbox_claim_next(now).unwrap().unwrap();
+    check(&store, &mut sql, "a send on its way");
+    store
+        .outbox_sent(first[12].key(), e.seq, Some("9".into()), now)
+        .unwrap();
+    check(&store, &mut sql, "undone, and a reply sent");
+    store.remove_account(b.id, true).unwrap();
+    check(&store, &mut sql, "an account removed with its mentions");
+    store.fold_counts().unwrap();
+    check(&store, &mut sql, "folded again");
+    let rows: i64 = sql
+        .query_one("SELECT count(*) FROM mention_counts", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        rows <= 6,
+        "one row per account and status after a fold: {rows}"
+    );
+}

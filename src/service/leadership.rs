@@ -29,6 +29,9 @@ use crate::store::pg::leader::Role;
 use crate::sync::{self, SyncEvent};
 use crate::x::XClient;
 
+/// How often the leader folds the store's count deltas (a count sums the rows since the last).
+const STORE_UPKEEP: Duration = Duration::from_secs(20);
+
 /// The longest an engine is given to stop between pages when leadership ends.
 const ENGINE_STOP: Duration = Duration::from_secs(5);
 
@@ -84,8 +87,17 @@ pub async fn lead_while_elected(
             parts.tokens.clone(),
             parts.settings.clone(),
         );
+        // The store's upkeep (on PostgreSQL, folding the feed's count deltas) is the leader's.
+        let mut upkeep = tokio::time::interval(STORE_UPKEEP);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ending = loop {
             tokio::select! {
+                _ = upkeep.tick() => {
+                    let store = parts.store.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.maintain()).await {
+                        tracing::warn!("the store's upkeep failed: {e}");
+                    }
+                }
                 changed = role.changed() => {
                     if changed.is_err() || !role.borrow_and_update().is_leader() {
                         break false;

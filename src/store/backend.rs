@@ -447,6 +447,9 @@ pub trait ServiceBackend: OutboxBackend + std::fmt::Debug {
     fn sled(&self) -> Option<&Store>;
     /// Where the store is, for messages: a directory, or a database without its password.
     fn location(&self) -> String;
+    /// Upkeep a team's shared store needs from time to time (its sync leader runs it): on
+    /// PostgreSQL, folding the feed's count deltas. Nothing on sled.
+    fn maintain(&self) -> Result<()>;
     /// The cost meter's counters of the days `first..=last`, for one account or all, oldest
     /// day first.
     fn cost_rows_among(
@@ -513,6 +516,9 @@ impl Store {
 }
 
 impl ServiceBackend for Store {
+    fn maintain(&self) -> Result<()> {
+        Ok(())
+    }
     fn cost_rows_among(
         &self,
         first: NaiveDate,

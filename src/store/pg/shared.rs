@@ -256,6 +256,9 @@ impl OutboxBackend for PgShared {
 }
 
 impl ServiceBackend for PgShared {
+    fn maintain(&self) -> Result<()> {
+        off_runtime(|| self.inner().fold_counts())
+    }
     fn cost_rows_among(
         &self,
         first: NaiveDate,
