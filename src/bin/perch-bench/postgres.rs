@@ -77,6 +77,9 @@ pub fn bench(dir: &Path, n: u64, accounts: &[Account], server: &str) -> anyhow::
         // sorts all of them instead of walking mentions_by_account_status (EXPLAIN ANALYZE on
         // 100 000 rows made for it: 8.5 ms before, 0.09 ms after; README).
         postgres::Client::connect(&url, postgres::NoTls)?.batch_execute("ANALYZE")?;
+        // And what the sync leader does every 20 s: fold the count deltas of the ingest's
+        // pages (schema version 9) into one row per account and status.
+        pg.fold_counts()?;
         let reads = reads(&pg, n, accounts)?;
         let change_to_other_service = change_latency(&url, &pg, accounts)?;
         let (page_to_follower_sse, keys_through_service) =
